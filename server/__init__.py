@@ -1,0 +1,1 @@
+"""ShotForge render server: job queue, media I/O, engines, CLI and watch folder."""

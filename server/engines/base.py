@@ -1,0 +1,106 @@
+"""The small interface every engine implements.
+
+Frames are numpy arrays shaped (height, width, 3), RGB, ``uint8`` for 8-bit sources and
+``uint16`` (full 0..65535 scale) for deeper ones. An engine keeps the dtype it is given, so
+a 10-bit source never passes through 8 bits. Operations are generators that yield finished
+frames in time order, one at a time, so the caller can encode as they come, report progress
+and stop early; an engine checks :meth:`EngineJob.check_cancel` between frames (or steps).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+
+class Canceled(Exception):
+    """The job was canceled; whatever was being written must be thrown away."""
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine cannot run here; ``reason`` says why (missing package, no GPU, no model)."""
+
+    def __init__(self, engine: str, reason: str):
+        super().__init__(reason)
+        self.engine = engine
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Availability:
+    usable: bool
+    reason: str  # why not, or what it will run on
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. models found
+
+
+@dataclass
+class EngineJob:
+    """What every operation needs besides its frames: the words, the seed, the clock, the controls."""
+
+    rate: Fraction  # the timeline rate the frames are made for
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # engine-specific (steps, guidance, …)
+    on_progress: Callable[[float, str], None] = lambda fraction, stage: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def check_cancel(self) -> None:
+        if self.cancel_event.is_set():
+            raise Canceled()
+
+    def progress(self, fraction: float, stage: str = "rendering") -> None:
+        self.on_progress(min(max(fraction, 0.0), 1.0), stage)
+
+
+@dataclass(frozen=True)
+class OutpaintLayout:
+    """Where the source picture sits on the new canvas, in pixels (already scaled to fit)."""
+
+    canvas: tuple[int, int]  # (width, height) of the output
+    inner: tuple[int, int]  # (width, height) of the picture on the canvas
+    offset: tuple[int, int]  # (x, y) of the picture's top-left corner on the canvas
+
+
+class Engine(ABC):
+    """One way of making frames. ``name`` goes into the media metadata and job record."""
+
+    name: str = "engine"
+    model: str = ""  # the model that made the frames, if any ("" for non-learned engines)
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Whether this engine can run here, and why not."""
+
+    @abstractmethod
+    def fill_gap(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        """Make ``frames`` frames bridging ``before`` (last frames before the gap, in time order)
+        and ``after`` (first frames after it, in time order)."""
+
+    @abstractmethod
+    def extend(self, context: Sequence[np.ndarray], frames: int, side: str,
+               job: EngineJob) -> Iterator[np.ndarray]:
+        """Continue a shot by ``frames`` frames. ``context`` is in time order: the last frames of the
+        shot for ``side == "tail"``, the first frames for ``"head"``. Output is in time order too
+        (for a head extension, the earliest new frame comes first and the last one touches the shot)."""
+
+    @abstractmethod
+    def outpaint(self, frames: Iterable[np.ndarray], layout: OutpaintLayout,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        """For each input frame (already scaled to ``layout.inner``), yield one canvas-sized frame
+        with the picture at ``layout.offset`` and the border painted in, stable over time."""
+
+    @abstractmethod
+    def generate(self, frames: int, size: tuple[int, int], job: EngineJob,
+                 reference: np.ndarray | None = None, dtype: type = np.uint8) -> Iterator[np.ndarray]:
+        """Make ``frames`` frames of ``size`` (width, height) from the prompt (and reference image)."""
+
+    #: True when :meth:`generate` only makes a stand-in (a slate), to be re-rendered by a real model.
+    generate_is_placeholder: bool = False
