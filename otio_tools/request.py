@@ -123,7 +123,7 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
         raise RequestError("bad_request", f"placement {placement!r} must be 'overwrite' or 'above'")
     values["placement"] = placement
     known = {"version", "operation", "track", "frame", "range", "side", "frames", "canvas", "prompt",
-             "negative_prompt", "seed", "reference_frame", "engine", "placement"}
+             "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame"}
     values["extra"] = {k: v for k, v in meta.items() if k not in known}
     return Request(**values)
 
