@@ -8,6 +8,7 @@ indices into a file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -288,9 +289,14 @@ def fit_layout(picture: tuple[int, int], canvas: tuple[int, int]) -> Layout:
     """Scale the picture to fit inside the canvas, aspect kept, centred; even sizes for 4:2:2."""
     (width, height), (canvas_w, canvas_h) = picture, canvas
     scale = min(Fraction(canvas_w, width), Fraction(canvas_h, height))
-    inner_w = min(canvas_w, max(2, round(width * scale / 2) * 2))
-    inner_h = min(canvas_h, max(2, round(height * scale / 2) * 2))
+    inner_w = min(canvas_w, max(2, _even(width * scale)))
+    inner_h = min(canvas_h, max(2, _even(height * scale)))
     return Layout(canvas, (inner_w, inner_h), ((canvas_w - inner_w) // 2, (canvas_h - inner_h) // 2))
+
+
+def _even(size: Fraction) -> int:
+    """The nearest even whole number, halves rounded up (never banker's rounding)."""
+    return math.floor(size / 2 + Fraction(1, 2)) * 2
 
 
 def _plan_generate(ctx: _Context) -> Plan:

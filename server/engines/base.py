@@ -50,13 +50,16 @@ class EngineJob:
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific (steps, guidance, …)
     on_progress: Callable[[float, str], None] = lambda fraction, stage: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    _reported: float = field(default=0.0, repr=False)
 
     def check_cancel(self) -> None:
         if self.cancel_event.is_set():
             raise Canceled()
 
     def progress(self, fraction: float, stage: str = "rendering") -> None:
-        self.on_progress(min(max(fraction, 0.0), 1.0), stage)
+        """Report progress; never backwards (engine steps and encoded frames both report)."""
+        self._reported = max(self._reported, min(max(fraction, 0.0), 1.0))
+        self.on_progress(self._reported, stage)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,113 @@
+"""The ``shotforge`` command: render, doctor, demo, and the server's serve/watch.
+
+Start-up imports nothing heavy (no torch, no OpenCV): each subcommand imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return args.handler(args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shotforge", description="Generative extend, gap fill, outpaint and "
+                                     "B-roll for editors, rendered locally.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(title="commands")
+
+    render = commands.add_parser("render", help="run one request (.otio) without a server")
+    render.add_argument("request", help="a request timeline (.otio with metadata.shotforge)")
+    render.add_argument("--out", required=True, help="folder for the media, result.otio and job.json")
+    render.add_argument("--format", choices=("prores", "h264"), default="prores",
+                        help="media format: 10-bit ProRes 422 HQ .mov (default) or H.264 .mp4")
+    render.add_argument("--engine", choices=("auto", "classical", "diffusers"),
+                        help="override the request's engine")
+    render.set_defaults(handler=_render)
+
+    doctor = commands.add_parser("doctor", help="say which engines and codecs are usable here, and why not")
+    doctor.set_defaults(handler=_doctor)
+
+    demo = commands.add_parser("demo", help="render a gap fill, an extension, an outpaint and a generate "
+                                            "from the bundled sample on the classical engine")
+    demo.add_argument("--out", default="shotforge-demo", help="folder for the demo's requests and results")
+    demo.set_defaults(handler=_demo)
+
+    for module in ("server.service_cli", "plugins.resolve.install", "plugins.premiere_cep.install"):
+        _register_optional(commands, module)
+    return parser
+
+
+def _register_optional(commands, module_name: str) -> None:
+    """Subcommands that live with their part of the project (server, plugin installers)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return  # that part is not installed in this checkout
+        raise
+    module.register(commands)
+
+
+def _render(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from otio_tools import RequestError, read_request
+    from server.engines.base import Canceled, EngineUnavailable
+    from server.media_io import MediaError
+    from server.progress import ProgressBar
+    from server.render import plan_job, run_job
+
+    try:
+        timeline, request = read_request(args.request)
+        if args.engine:
+            request = dataclasses.replace(request, engine=args.engine)
+        job_plan = plan_job(timeline, request)
+        with ProgressBar(request.describe()) as bar:
+            outcome = run_job(job_plan, Path(args.out), on_progress=bar.update, output_format=args.format)
+    except (RequestError, MediaError) as exc:
+        print(f"shotforge render: {args.request}: {exc.message}", file=sys.stderr)
+        return 2
+    except EngineUnavailable as exc:
+        print(f"shotforge render: engine {exc.engine} cannot run here: {exc.reason}", file=sys.stderr)
+        return 3
+    except (Canceled, KeyboardInterrupt):
+        print("shotforge render: canceled; nothing was written", file=sys.stderr)
+        return 130
+    for path in outcome.media:
+        print(f"media   {path}")
+    print(f"result  {outcome.otio}")
+    print(f"job     {Path(args.out) / 'job.json'}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from server.doctor import report
+
+    lines, usable = report()
+    print("\n".join(lines))
+    return 0 if usable else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(Path(args.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

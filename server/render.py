@@ -1,0 +1,210 @@
+"""One job, start to finish: request → plan → frames in → engine → frames out → media + placements.
+
+``plan_job`` is quick (it reads the timeline and probes media headers) and raises
+:class:`~otio_tools.RequestError` for anything wrong with the request, so the server can refuse
+a bad request at once. ``run_job`` does the work. Everything it writes is written under a
+temporary name and renamed when complete; on failure or cancel nothing it wrote remains.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from otio_tools import Request, RequestError
+from otio_tools.media import MediaFacts
+from otio_tools.plan import Plan, SourceFrames, plan_request
+from otio_tools.splice import splice_result
+from server import media_io
+from server.engines import load_engine
+from server.engines.base import EngineJob, OutpaintLayout
+
+log = logging.getLogger("shotforge.render")
+
+#: ``locate(path_as_written_in_the_request, where) -> local path``; raises RequestError if not allowed.
+Locate = Callable[[str, str], str]
+ProgressCallback = Callable[[float, str], None]
+
+# Share of the progress bar each stage gets; rendering dominates.
+_READ_SHARE, _RENDER_SHARE = 0.05, 0.9
+
+
+@dataclass
+class JobPlan:
+    timeline: otio.schema.Timeline
+    request: Request
+    plan: Plan
+    engine: str
+    source_dtype: type  # np.uint8 or np.uint16: the depth frames travel at
+    source_color: media_io.ColorTags | None
+
+
+@dataclass
+class JobOutcome:
+    media: list[str]
+    placements: list[dict]
+    otio: str
+    engine: str
+    model: str
+    placeholder: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_must_exist(path: str, where: str) -> str:
+    """The default media check: the file must be there (the server adds roots and path mapping)."""
+    if not os.path.isfile(path):
+        raise RequestError("media_missing", f"{where}: media file {path} does not exist or is not a file")
+    return os.path.abspath(path)
+
+
+def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: Locate | None = None) -> JobPlan:
+    """Check a request against its timeline and media, and plan it. Raises RequestError."""
+    locate = locate_media or file_must_exist
+    probed: dict[str, media_io.MediaInfo] = {}
+
+    def lookup(path: str, where: str) -> MediaFacts:
+        local = locate(path, where)
+        if local not in probed:
+            try:
+                probed[local] = media_io.probe(local)
+            except media_io.MediaError as exc:
+                raise RequestError(exc.code, f"{where}: {exc.message}") from None
+        info = probed[local]
+        return MediaFacts(local, info.width, info.height, info.rate, info.frames, info.start_timecode)
+
+    plan = plan_request(timeline, request, lookup)
+    sources = [s.media for s in (plan.context, plan.after, plan.handles, plan.reference) if s is not None]
+    deep = any(probed[path].bit_depth > 8 for path in sources)
+    first = probed[sources[0]] if sources else None
+    return JobPlan(timeline, request, plan, choose_engine(request),
+                   np.uint16 if deep else np.uint8, first.color if first else None)
+
+
+def choose_engine(request: Request) -> str:
+    # "auto" means the embedded default until the diffusers engine can say it is usable here.
+    return "classical" if request.engine == "auto" else request.engine
+
+
+def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback = lambda f, s: None,
+            cancel_event: threading.Event | None = None, output_format: str = "prores") -> JobOutcome:
+    """Render a planned job into ``out_dir``: the media, ``result.otio`` and ``job.json``."""
+    plan, request = job_plan.plan, job_plan.request
+    engine = load_engine(job_plan.engine)
+    out_dir = Path(out_dir)
+    created_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = EngineJob(rate=plan.rate, prompt=request.prompt, negative_prompt=request.negative_prompt,
+                    seed=request.seed, options=dict(request.extra),
+                    on_progress=lambda fraction, stage: on_progress(_READ_SHARE + _RENDER_SHARE * fraction, stage),
+                    cancel_event=cancel_event or threading.Event())
+    placeholder = plan.operation == "generate" and engine.generate_is_placeholder
+    made_by = {"engine": engine.name, "model": engine.model, "prompt": request.prompt,
+               "negative_prompt": request.negative_prompt, "seed": request.seed, "placeholder": placeholder}
+    log.info("job: %s with engine %s, %d frame(s) to make", request.describe(), engine.name, plan.make)
+    written: list[Path] = []
+    try:
+        on_progress(0.0, "reading")
+        media: list[str] = []
+        if plan.media_frames:
+            media_path = out_dir / _media_name(plan, output_format)
+            _write_media(media_path, _frames_out(plan, job_plan, engine, job), plan, job_plan, made_by,
+                         output_format, job)
+            written.append(media_path)
+            media = [str(media_path)]
+        job.check_cancel()
+        on_progress(_READ_SHARE + _RENDER_SHARE, "splicing")
+        placements = plan.placements(media[0] if media else "")
+        result = splice_result(job_plan.timeline, plan, placements, made_by)
+        otio_path = out_dir / "result.otio"
+        _write_atomically(otio_path, otio.adapters.write_to_string(result, "otio_json"))
+        written.append(otio_path)
+        outcome = JobOutcome(media, [p.to_dict() for p in placements], str(otio_path), engine.name,
+                             engine.model, placeholder)
+        _write_atomically(out_dir / "job.json", json.dumps(
+            {"request": request.describe(), "operation": plan.operation, "timeline_rate": str(plan.rate),
+             "start_timecode": plan.start_timecode, **outcome.to_dict()}, indent=2))
+        on_progress(1.0, "done")
+        log.info("job done: %s", ", ".join(media) or "handles only")
+        return outcome
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterator[np.ndarray]:
+    """The new media's frames, in time order: copied real handles and what the engine makes."""
+    dtype = job_plan.source_dtype
+    copied = list(_read(plan.handles, plan.size, dtype)) if plan.copied_handles else []
+    if plan.operation == "extend":
+        context = list(_read(plan.context, plan.size, dtype))
+        made = engine.extend(context, plan.make, plan.request.side, job) if plan.make else iter(())
+        first, second = (copied, made) if plan.request.side == "tail" else (made, copied)
+        yield from first
+        yield from second
+    elif plan.operation == "fill_gap":
+        yield from engine.fill_gap(list(_read(plan.context, plan.size, dtype)),
+                                   list(_read(plan.after, plan.size, dtype)), plan.make, job)
+    elif plan.operation == "outpaint":
+        layout = plan.layout
+        yield from engine.outpaint(_read(plan.context, layout.inner, dtype),
+                                   OutpaintLayout(layout.canvas, layout.inner, layout.offset), job)
+    else:
+        reference = next(_read(plan.reference, plan.size, dtype)) if plan.reference else None
+        yield from engine.generate(plan.make, plan.size, job, reference=reference, dtype=dtype)
+
+
+def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[np.ndarray]:
+    """Decode planned frames, at the job's depth and the given (width, height)."""
+    import cv2  # only rendering needs OpenCV
+
+    for frame in media_io.read_frames(source.media, source.indices):
+        if frame.dtype != dtype:
+            frame = frame.astype(np.uint16) * 257 if dtype == np.uint16 else (frame // 257).astype(np.uint8)
+        if (frame.shape[1], frame.shape[0]) != tuple(size):
+            shrink = frame.shape[1] > size[0]
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        yield frame
+
+
+def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,
+                 output_format: str, job: EngineJob) -> None:
+    width, height = plan.size
+    tags = {key: str(value) for key, value in made_by.items()}
+    tags["operation"] = plan.operation
+    deep = job_plan.source_dtype == np.uint16
+    with media_io.MediaWriter(str(path), width=width, height=height, rate=plan.rate,
+                              codec="h264" if output_format == "h264" else "prores",
+                              start_timecode=plan.start_timecode, metadata=tags, color=job_plan.source_color,
+                              bit_depth=10 if (deep or output_format != "h264") else 8) as writer:
+        for frame in frames:
+            job.check_cancel()
+            writer.write(frame)
+            job.progress(writer.frames_written / plan.media_frames)
+        if writer.frames_written != plan.media_frames:
+            raise RuntimeError(f"engine {made_by['engine']} made {writer.frames_written} frames; "
+                               f"the plan asked for {plan.media_frames}")
+
+
+def _media_name(plan: Plan, output_format: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{plan.clip_name}_{plan.operation}").strip("._") or "shotforge"
+    return f"{stem[:80]}.{'mp4' if output_format == 'h264' else 'mov'}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.part")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
