@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Fresh machine → green: set up, then run every test (Python, and the plugins' node/browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+if [[ -x plugins/premiere_cep/tests/setup.sh ]]; then
+    bash plugins/premiere_cep/tests/setup.sh
+fi
+python -m pytest "$@"
