@@ -1,0 +1,587 @@
+"""Durable jobs: a SQLite job store, a bounded queue and the worker(s) that render.
+
+Job records live in ``<data dir>/jobs.sqlite`` (stdlib ``sqlite3``, WAL journal). A record is
+the request (the OTIO JSON text as received), its state (queued → running → done | failed |
+canceled), progress 0..1, a stage name, ``error {code, message}`` and the result. Every change
+bumps ``version``; the :class:`EventHub` hands each new version to server-sent-event streams.
+
+Decisions (also in the server's README-level docs, :mod:`server.app`):
+
+* **Validation up front.** :meth:`JobManager.submit` parses the request and runs the planner
+  (``server.render.plan_job``, which only reads the timeline and probes media headers) before
+  anything is queued, so a request that cannot work is refused with its reason instead of
+  becoming a job that fails later. The worker plans again from the stored text when the job
+  starts (the plan is not persisted; media may have changed meanwhile).
+* **Restart policy.** A job still ``running`` in the database when the server starts was
+  running when the server *died*: it is marked ``failed`` with code ``interrupted`` and its
+  output folder removed, not re-run, so a job that crashes the process (out of GPU memory, a
+  decoder fault) cannot crash it again at every start. Queued jobs are kept and run. On a
+  *graceful* stop (Ctrl-C, SIGTERM) the running job is stopped through its cancel flag and put
+  back in the queue, so it runs again on the next start.
+* **Output folders.** Each job writes to its own folder, ``<output>/<job id>/`` for HTTP jobs
+  and ``<watch>/out/<name>/`` for watch folder jobs; a job that fails or is canceled leaves no
+  folder behind.
+* **One worker** by default (``workers``): the GPU is the bottleneck. Workers are threads, so
+  the HTTP event loop stays free while rendering. The queue is bounded (``max_queue`` queued
+  jobs); :class:`QueueFull` becomes HTTP 429.
+* **Cancel.** A queued job is canceled at once (an atomic state change). A running job gets its
+  ``cancel_event`` set; engines check it between frames and ``run_job`` raises ``Canceled``
+  having removed what it wrote.
+* **One process per data folder.** The server holds an exclusive lock on
+  ``<data dir>/server.lock``; a second server on the same folder refuses to start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otio_tools.errors import RequestError
+
+log = logging.getLogger("shotforge.jobs")
+
+STATES = ("queued", "running", "done", "failed", "canceled")
+TERMINAL = frozenset({"done", "failed", "canceled"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    state TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT '',
+    error_code TEXT,
+    error_message TEXT,
+    result TEXT,
+    operation TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT 'http',
+    out_dir TEXT NOT NULL,
+    base_dir TEXT,
+    request TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    updated REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source);
+"""
+
+
+class QueueFull(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"the queue is full ({limit} jobs waiting); try again when some have finished")
+        self.limit = limit
+
+
+class AlreadyRunning(RuntimeError):
+    """Another server process holds this data folder."""
+
+
+@dataclass
+class JobRow:
+    id: str
+    state: str
+    progress: float
+    stage: str
+    error: dict | None
+    result: dict | None
+    operation: str
+    description: str
+    source: str
+    out_dir: str
+    base_dir: str | None
+    request: str
+    meta: dict
+    created: float
+    started: float | None
+    finished: float | None
+    updated: float
+    version: int
+    seq: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> "JobRow":
+        d = dict(row)
+        code, message = d.pop("error_code"), d.pop("error_message")
+        d["error"] = {"code": code, "message": message or ""} if code else None
+        d["result"] = json.loads(d["result"]) if d["result"] else None
+        d["meta"] = json.loads(d["meta"] or "{}")
+        return cls(**d)
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class JobStore:
+    """SQLite job records, safe to use from several threads (one connection, one lock)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _one(self, sql: str, args: tuple = ()) -> JobRow | None:
+        row = self._db.execute(sql, args).fetchone()
+        return JobRow.from_sql(row) if row else None
+
+    def insert(self, row: JobRow, *, max_queued: int | None = None) -> JobRow:
+        with self._lock:
+            if max_queued is not None and self.count("queued") >= max_queued:
+                raise QueueFull(max_queued)
+            self._db.execute(
+                "INSERT INTO jobs (id, state, progress, stage, operation, description, source, out_dir, base_dir,"
+                " request, meta, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (row.id, row.state, row.progress, row.stage, row.operation, row.description, row.source, row.out_dir,
+                 row.base_dir, row.request, json.dumps(row.meta), row.created, row.updated))
+            return self.get(row.id)
+
+    def get(self, job_id: str) -> JobRow | None:
+        with self._lock:
+            return self._one("SELECT * FROM jobs WHERE id=?", (job_id,))
+
+    def list(self, limit: int = 50, states: tuple[str, ...] = (), source_prefix: str | None = None) -> list[JobRow]:
+        sql, args = "SELECT * FROM jobs", []
+        where = []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += list(states)
+        if source_prefix:
+            where.append("source LIKE ? ESCAPE '\\'")
+            args.append(source_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            return [JobRow.from_sql(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def by_source(self, source: str) -> list[JobRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs WHERE source=? ORDER BY seq", (source,)).fetchall()
+            return [JobRow.from_sql(r) for r in rows]
+
+    def count(self, *states: str) -> int:
+        with self._lock:
+            q = f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(states))})"
+            return self._db.execute(q, states).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        out = {s: 0 for s in STATES}
+        out.update({r[0]: r[1] for r in rows})
+        return out
+
+    def update(self, job_id: str, *, only_if_state: tuple[str, ...] = (), **values: Any) -> JobRow | None:
+        """Change fields (``error`` as a dict or None, ``result`` as a dict); bump the version.
+
+        With ``only_if_state`` the change happens only while the job is in one of those states;
+        returns the new row, or None when nothing changed.
+        """
+        cols, args = [], []
+        for key, value in values.items():
+            if key == "error":
+                cols += ["error_code=?", "error_message=?"]
+                args += [value["code"], value["message"]] if value else [None, None]
+            elif key in ("result", "meta"):
+                cols.append(f"{key}=?")
+                args.append(json.dumps(value) if value is not None else None)
+            else:
+                cols.append(f"{key}=?")
+                args.append(value)
+        cols += ["updated=?", "version=version+1"]
+        args.append(time.time())
+        sql = f"UPDATE jobs SET {', '.join(cols)} WHERE id=?"
+        args.append(job_id)
+        if only_if_state:
+            sql += f" AND state IN ({','.join('?' * len(only_if_state))})"
+            args += list(only_if_state)
+        with self._lock:
+            if self._db.execute(sql, args).rowcount == 0:
+                return None
+            return self.get(job_id)
+
+    def claim_next(self) -> JobRow | None:
+        """Atomically move the oldest queued job to running and return it."""
+        now = time.time()
+        with self._lock:
+            row = self._db.execute(
+                "UPDATE jobs SET state='running', stage='starting', progress=0, started=?, updated=?,"
+                " version=version+1 WHERE seq=(SELECT seq FROM jobs WHERE state='queued' ORDER BY seq LIMIT 1)"
+                " RETURNING *", (now, now)).fetchone()
+            return JobRow.from_sql(row) if row else None
+
+    def mark_interrupted(self) -> list[JobRow]:
+        """Jobs left 'running' by a process that died: fail them with code ``interrupted``."""
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute(
+                "UPDATE jobs SET state='failed', error_code='interrupted', error_message=?, stage='interrupted',"
+                " finished=?, updated=?, version=version+1 WHERE state='running' RETURNING *",
+                ("the server stopped while this job was running; submit it again", now, now)).fetchall()
+            return [JobRow.from_sql(r) for r in rows]
+
+
+class EventHub:
+    """Fan-out of job rows to listeners: asyncio queues (SSE streams) and plain callbacks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[tuple[Any, Any]]] = {}
+        self._callbacks: list[Callable[[JobRow], None]] = []
+
+    def subscribe(self, job_id: str, loop, queue) -> None:
+        with self._lock:
+            self._subs.setdefault(job_id, set()).add((loop, queue))
+
+    def unsubscribe(self, job_id: str, loop, queue) -> None:
+        with self._lock:
+            subs = self._subs.get(job_id)
+            if subs:
+                subs.discard((loop, queue))
+                if not subs:
+                    del self._subs[job_id]
+
+    def add_callback(self, fn: Callable[[JobRow], None]) -> None:
+        with self._lock:
+            self._callbacks.append(fn)
+
+    def remove_callback(self, fn: Callable[[JobRow], None]) -> None:
+        with self._lock:
+            if fn in self._callbacks:
+                self._callbacks.remove(fn)
+
+    def publish(self, row: JobRow | None) -> None:
+        if row is None:
+            return
+        with self._lock:
+            subs = list(self._subs.get(row.id, ()))
+            callbacks = list(self._callbacks)
+        for loop, queue in subs:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, row)
+            except RuntimeError:  # loop closed
+                pass
+        for fn in callbacks:
+            try:
+                fn(row)
+            except Exception:  # a listener must never break the worker
+                log.exception("job listener failed")
+
+
+def _default_renderer():
+    from server import render  # lazy: media and engine imports only when a server starts
+
+    return render
+
+
+def plan_frames(plan: Any) -> int | None:
+    """How many frames a plan makes, whatever shape the planner gives it."""
+    for obj in (plan, getattr(plan, "plan", None)):
+        for name in ("make", "frames", "total_frames"):
+            value = getattr(obj, name, None) if obj is not None else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+    return None
+
+
+@dataclass
+class _Running:
+    cancel: threading.Event = field(default_factory=threading.Event)
+    user_canceled: bool = False
+
+
+class JobManager:
+    """The queue, the workers and the rules for submitting, canceling and recovering jobs.
+
+    ``renderer`` is anything with ``plan_job`` and ``run_job`` as in :mod:`server.render`
+    (the default; tests of the queue mechanics may pass a fake). ``locate_media(ref, base_dir, where)``
+    is the server's media policy (:class:`server.paths.MediaPolicy.locate`).
+    """
+
+    def __init__(self, store: JobStore, output: Path, *, locate_media: Callable[[str, Path | None, str | None], str],
+                 workers: int = 1, max_queue: int = 32, max_frames: int = 36000,
+                 output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1):
+        self.store = store
+        self.output = Path(output)
+        self.locate_media = locate_media
+        self.workers = workers
+        self.max_queue = max_queue
+        self.max_frames = max_frames
+        self.output_format = output_format
+        self._renderer = renderer
+        self.progress_interval = progress_interval
+        self.hub = EventHub()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._running: dict[str, _Running] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self.started_at = time.time()
+
+    @property
+    def renderer(self):
+        if self._renderer is None:
+            self._renderer = _default_renderer()
+        return self._renderer
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> list[JobRow]:
+        """Recover from a previous run and start the workers; returns the jobs marked interrupted."""
+        interrupted = self.store.mark_interrupted()
+        for row in interrupted:
+            log.warning("job %s was running when the server stopped; marked failed (interrupted)", row.id)
+            self._remove_output(row)
+            self.hub.publish(row)
+        self._stopping = False
+        for n in range(self.workers):
+            t = threading.Thread(target=self._work, name=f"shotforge-worker-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return interrupted
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers; a running job is stopped and put back in the queue for the next start."""
+        with self._lock:
+            self._stopping = True
+            for running in self._running.values():
+                running.cancel.set()
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- submitting -----------------------------------------------------------------------------
+    def validate(self, text: str | bytes, *, source_name: str = "request body",
+                 base_dir: Path | None = None) -> tuple[Any, Any, Any]:
+        """Parse and plan a request now; raise :class:`RequestError` for anything wrong with it."""
+        from otio_tools.request import parse_request_json
+
+        timeline, request = parse_request_json(text, source_name)
+        plan = self.renderer.plan_job(timeline, request,
+                                      locate_media=lambda ref, where=None: self.locate_media(ref, base_dir, where))
+        frames = plan_frames(plan)
+        if frames is not None and frames > self.max_frames:
+            raise RequestError("too_large", f"the job would make {frames} frames; this server allows at most "
+                                            f"{self.max_frames} per job")
+        return timeline, request, plan
+
+    def submit(self, text: str | bytes, *, source: str = "http", source_name: str = "request body",
+               out_dir: Path | None = None, base_dir: Path | None = None, meta: dict | None = None) -> JobRow:
+        """Validate and queue a request; raise :class:`RequestError` or :class:`QueueFull`."""
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RequestError("malformed_otio", f"{source_name} is not UTF-8 text") from None
+        if self.store.count("queued") >= self.max_queue:  # cheap early refusal before planning
+            raise QueueFull(self.max_queue)
+        _, request, _ = self.validate(text, source_name=source_name, base_dir=base_dir)
+        job_id = new_job_id()
+        now = time.time()
+        row = JobRow(id=job_id, state="queued", progress=0.0, stage="queued", error=None, result=None,
+                     operation=request.operation, description=request.describe(), source=source,
+                     out_dir=str(out_dir or self.output / job_id), base_dir=str(base_dir) if base_dir else None,
+                     request=text, meta=meta or {}, created=now, started=None, finished=None, updated=now, version=1)
+        row = self.store.insert(row, max_queued=self.max_queue)
+        self.hub.publish(row)
+        with self._lock:
+            self._wake.notify()
+        return row
+
+    # -- canceling ------------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> JobRow | None:
+        """Cancel a job: a queued one at once, a running one through its cancel flag."""
+        with self._lock:
+            row = self.store.update(job_id, only_if_state=("queued",), state="canceled", stage="canceled",
+                                    finished=time.time(),
+                                    error={"code": "canceled", "message": "canceled before it started"})
+            if row is None:
+                running = self._running.get(job_id)
+                if running is not None:
+                    running.user_canceled = True
+                    running.cancel.set()
+                    row = self.store.update(job_id, only_if_state=("running",), stage="canceling")
+        if row is not None:
+            self.hub.publish(row)
+        return self.store.get(job_id)
+
+    # -- the worker -----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                row = self.store.claim_next()
+                if row is None:
+                    self._wake.wait(timeout=1.0)
+                    continue
+                running = _Running()
+                self._running[row.id] = running
+            try:
+                self.hub.publish(row)
+                self._run(row, running)
+            except Exception:  # the worker survives anything
+                log.exception("worker failed on job %s", row.id)
+                self._finish(row, "failed", error={"code": "internal_error", "message": "the server failed on this "
+                                                   "job; see the server log"})
+            finally:
+                with self._lock:
+                    self._running.pop(row.id, None)
+
+    def _run(self, row: JobRow, running: _Running) -> None:
+        from server.engines.base import Canceled, EngineUnavailable
+
+        try:
+            from server.media_io import MediaError
+        except ImportError:  # pragma: no cover - media_io is part of the lead's foundation
+            MediaError = OSError  # noqa: N806
+
+        out_dir = Path(row.out_dir)
+        last = {"t": 0.0, "p": 0.0, "stage": "starting"}
+
+        def on_progress(fraction: float, stage: str) -> None:
+            fraction = max(last["p"], min(1.0, max(0.0, float(fraction))))  # never goes backwards
+            now = time.monotonic()
+            if stage == last["stage"] and (fraction - last["p"] < 0.01 or now - last["t"] < self.progress_interval) \
+                    and fraction < 1.0:
+                return
+            last.update(t=now, p=fraction, stage=stage)
+            if running.cancel.is_set():
+                return  # the record says "canceling" now; don't overwrite it
+            self.hub.publish(self.store.update(row.id, only_if_state=("running",), progress=fraction, stage=stage))
+
+        try:
+            if running.cancel.is_set():
+                raise Canceled()
+            from otio_tools.request import parse_request_json
+
+            base = Path(row.base_dir) if row.base_dir else None
+            on_progress(0.0, "planning")
+            timeline, request = parse_request_json(row.request, f"job {row.id}")
+            plan = self.renderer.plan_job(timeline, request,
+                                          locate_media=lambda ref, where=None: self.locate_media(ref, base, where))
+            if running.cancel.is_set():
+                raise Canceled()
+            out_dir.mkdir(parents=True, exist_ok=True)
+            outcome = self.renderer.run_job(plan, out_dir, on_progress=on_progress, cancel_event=running.cancel,
+                                            output_format=self.output_format)
+        except Canceled:
+            self._remove_output(row)
+            if running.user_canceled or not self._stopping:
+                self._finish(row, "canceled", error={"code": "canceled", "message": "canceled while rendering"})
+            else:  # graceful shutdown: run it again on the next start
+                self.hub.publish(self.store.update(row.id, state="queued", progress=0.0, stage="queued",
+                                                   started=None))
+            return
+        except RequestError as exc:
+            self._remove_output(row)
+            self._finish(row, "failed", error=exc.to_dict())
+            return
+        except MediaError as exc:
+            self._remove_output(row)
+            code = getattr(exc, "code", None) or "media_error"
+            self._finish(row, "failed", error={"code": code, "message": str(exc)})
+            return
+        except EngineUnavailable as exc:
+            self._remove_output(row)
+            self._finish(row, "failed", error={"code": "engine_unavailable", "message": exc.reason})
+            return
+        except Exception as exc:
+            log.exception("job %s failed", row.id)
+            self._remove_output(row)
+            self._finish(row, "failed", error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
+        self._finish(row, "done", result=result, progress=1.0)
+
+    def _finish(self, row: JobRow, state: str, **values: Any) -> None:
+        values.setdefault("error", None)
+        new = self.store.update(row.id, only_if_state=("running",), state=state, stage=state,
+                                finished=time.time(), **values)
+        self.hub.publish(new)
+
+    def _remove_output(self, row: JobRow) -> None:
+        """Remove a job's own output folder (never anything above it)."""
+        path = Path(row.out_dir)
+        if path.is_dir() and path.resolve() != self.output.resolve():
+            shutil.rmtree(path, ignore_errors=True)
+
+    # -- reading --------------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRow | None:
+        return self.store.get(job_id)
+
+    def list(self, limit: int = 50, states: tuple[str, ...] = ()) -> list[JobRow]:
+        return self.store.list(limit=limit, states=states)
+
+    def running_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+
+class FolderLock:
+    """An exclusive, process-lifetime lock file (released by the OS if the process dies)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fh = None
+
+    def acquire(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            if os.name == "nt":  # pragma: no cover
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise AlreadyRunning(f"another ShotForge server or watcher is using {self.path.parent}") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,242 @@
+"""The render server's settings: one typed place, filled from flags, environment and a config file.
+
+Precedence, highest first: command-line flags (passed as keyword overrides), environment
+variables ``SHOTFORGE_<NAME>`` (e.g. ``SHOTFORGE_PORT=9000``, ``SHOTFORGE_TOKEN=...``), the
+config file, then the defaults below.
+
+Config file: TOML. Its location is ``--config PATH``, else ``$SHOTFORGE_CONFIG``, else the
+per-user default (:func:`default_config_path`): ``~/.config/shotforge/server.toml`` on Linux
+(``$XDG_CONFIG_HOME`` honoured), ``~/Library/Application Support/ShotForge/server.toml`` on macOS,
+``%APPDATA%\\ShotForge\\server.toml`` on Windows. A missing default file is fine; a missing
+file that was named explicitly is an error. Example::
+
+    host = "0.0.0.0"            # a LAN GPU box: needs a token
+    port = 8765
+    token = "long-random-string"
+    output = "/mnt/media/shotforge"
+    media_roots = ["/mnt/footage", "/mnt/media"]
+    cors_origins = ["null"]      # let the Premiere CEP panel (file:// page) use fetch
+    [[path_map]]
+    editor = 'Z:\\Footage'
+    server = "/mnt/footage"
+    [[path_map]]
+    editor = "/Volumes/Media"
+    server = "/mnt/media"
+
+In the environment, list settings take JSON (``SHOTFORGE_MEDIA_ROOTS='["/a","/b"]'``) or, for
+``media_roots``, ``cors_origins`` and ``allowed_hosts``, a plain list split on ``os.pathsep``
+(``:``/``;``) or commas respectively; ``SHOTFORGE_PATH_MAP`` takes JSON or
+``EDITOR=SERVER`` rules separated by ``|``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("shotforge_config_file", default=None)
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used as given (bad config file, unsafe combination)."""
+
+
+def default_config_path() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+        return base / "ShotForge" / "server.toml"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "ShotForge" / "server.toml"
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "shotforge" / "server.toml"
+
+
+def default_output() -> Path:
+    return Path.home() / "ShotForge" / "renders"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class PathMapRule(BaseModel):
+    """One media path mapping: a folder as the editor's machine names it, and as the server does."""
+
+    editor: str = Field(description=r"Prefix as the editor's machine sees it, e.g. 'Z:\Footage' or '/Volumes/Media'")
+    server: str = Field(description="The same folder as this server sees it, e.g. '/mnt/footage'")
+
+    @classmethod
+    def parse(cls, text: str) -> "PathMapRule":
+        """``EDITOR=SERVER`` (the form used by ``--path-map``)."""
+        editor, sep, server = text.partition("=")
+        if not sep or not editor.strip() or not server.strip():
+            raise SettingsError(f"path mapping {text!r} must look like EDITOR_PREFIX=SERVER_PREFIX")
+        return cls(editor=editor.strip(), server=server.strip())
+
+
+def _split_list(value: Any, seps: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        for sep in seps:
+            if sep in text:
+                return [part.strip() for part in text.split(sep) if part.strip()]
+        return [text] if text else []
+    return value
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server, the watch folder and their safety checks need."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOTFORGE_", extra="ignore", validate_default=True)
+
+    host: str = Field(DEFAULT_HOST, description="Interface to listen on. Anything but loopback requires a token.")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="TCP port (0: pick a free one and print it)")
+    output: Path = Field(default_factory=default_output, description="The only folder the server writes to")
+    data_dir: Path | None = Field(None, description="Job database and lock; default <output>/.shotforge")
+    media_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders request media must resolve inside. Empty: anything readable, loopback only.")
+    token: SecretStr | None = Field(None, description="Bearer token required on every /v1 route but /v1/health")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API. Empty by default; add 'null' for a CEP panel "
+                    "(file:// page) that uses fetch.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host header names accepted when no token is set (DNS rebinding guard)")
+    path_map: Annotated[list[PathMapRule], NoDecode] = Field(
+        default_factory=list, description="Media path mapping rules between the editor's machine and this one")
+    workers: int = Field(1, ge=1, le=16, description="Jobs rendered at once (one per GPU)")
+    max_queue: int = Field(32, ge=1, le=100000, description="Queued jobs accepted before POST answers 429")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted")
+    max_frames: int = Field(36000, ge=1, description="Most frames one job may make")
+    output_format: Literal["prores", "h264"] = "prores"
+    watch: Path | None = Field(None, description="Also run this watch folder (in/, out/, failed/)")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("media_roots", mode="before")
+    @classmethod
+    def _roots(cls, value: Any) -> Any:
+        return _split_list(value, (os.pathsep, ","))
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return _split_list(value, (",", " "))
+
+    @field_validator("path_map", mode="before")
+    @classmethod
+    def _maps(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p for p in text.split("|") if p.strip()]
+        if isinstance(value, list):
+            return [PathMapRule.parse(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("output", "data_dir", "watch", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(os.path.abspath(os.path.expanduser(value)))
+
+    @field_validator("media_roots", mode="after")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        return [Path(os.path.abspath(os.path.expanduser(v))) for v in value]
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # -- derived values -------------------------------------------------------------------------
+    @property
+    def database_dir(self) -> Path:
+        return self.data_dir or self.output / ".shotforge"
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    @property
+    def token_value(self) -> str | None:
+        return self.token.get_secret_value() if self.token else None
+
+    def effective_media_roots(self) -> list[Path]:
+        """Roots to enforce: the configured ones; off loopback without any, the path-map server sides."""
+        if self.media_roots:
+            return list(self.media_roots)
+        if not self.loopback:
+            return [Path(rule.server) for rule in self.path_map]
+        return []
+
+    def check_safe(self) -> None:
+        """Refuse combinations that would expose the machine: raise :class:`SettingsError`."""
+        if not self.loopback:
+            if not self.token_value:
+                raise SettingsError(
+                    f"listening on {self.host} (not loopback) requires a token: pass --token or set SHOTFORGE_TOKEN")
+            if not self.effective_media_roots():
+                raise SettingsError(
+                    f"listening on {self.host} (not loopback) requires --media-root (or path_map rules): "
+                    "clients on the network may only read media under configured folders")
+        if "*" in self.cors_origins and not self.token_value:
+            raise SettingsError("cors_origins '*' lets any web page drive the server; it requires a token")
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The config file, lowest precedence above the defaults."""
+
+    def __init__(self, settings_cls):
+        super().__init__(settings_cls)
+        explicit = _config_file.get()
+        env = os.environ.get("SHOTFORGE_CONFIG")
+        path = explicit or (Path(env) if env else None)
+        self.path = Path(os.path.expanduser(path)) if path else default_config_path()
+        self.data: dict[str, Any] = {}
+        if self.path.is_file():
+            try:
+                with open(self.path, "rb") as fh:
+                    self.data = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"config file {self.path} cannot be read: {exc}") from None
+        elif path is not None:
+            raise SettingsError(f"config file {self.path} does not exist")
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
+
+
+def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> ServerSettings:
+    """Build the settings. ``overrides`` are flag values; ``None`` means "not given"."""
+    given = {k: v for k, v in overrides.items() if v is not None and v != []}
+    token = _config_file.set(Path(config) if config else None)
+    try:
+        return ServerSettings(**given)
+    except SettingsError:
+        raise
+    except ValueError as exc:  # pydantic ValidationError, JSON errors in the environment
+        raise SettingsError(f"invalid server settings: {exc}") from None
+    finally:
+        _config_file.reset(token)
