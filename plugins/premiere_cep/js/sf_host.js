@@ -1,0 +1,123 @@
+/*
+ * ShotForge for Premiere Pro: the panel's side of the ExtendScript bridge.
+ *
+ * Every evalScript string is built here, and every argument goes through lit() (JSON.stringify,
+ * plus escaping U+2028/U+2029, which ES3 reads as line breaks inside a string literal), so
+ * Windows paths, quotes and non-ASCII names arrive intact. Replies are JSON text written by the
+ * host; "EvalScript error." and anything unparsable become a ShotForgeError.
+ *
+ * `evalScript(script, callback)` is injected: CSInterface's in CEP, the mock's in tests.
+ */
+(function (root, factory) {
+  if (typeof module === "object" && module.exports) module.exports = factory(require("./sf_core.js"));
+  else root.ShotForgeHostBridge = factory(root.ShotForgeCore);
+})(typeof self !== "undefined" ? self : this, function (core) {
+  "use strict";
+
+  var ShotForgeError = core.ShotForgeError;
+
+  function lit(value) {
+    return JSON.stringify(value).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  }
+
+  function script(fn, args) {
+    return "ShotForgeHost." + fn + "(" + (args || []).map(lit).join(", ") + ")";
+  }
+
+  function sleep(ms) {
+    return new Promise(function (r) { setTimeout(r, ms); });
+  }
+
+  /**
+   * @param evalScript function(script, callback(resultString))
+   * @param options {importTries, importDelayMs, binName}
+   */
+  function HostBridge(evalScript, options) {
+    this.evalScript = evalScript;
+    this.options = Object.assign({ importTries: 20, importDelayMs: 250, binName: "ShotForge" }, options || {});
+  }
+
+  HostBridge.prototype.call = function (fn, args) {
+    var self = this;
+    var text = script(fn, args);
+    return new Promise(function (resolve, reject) {
+      self.evalScript(text, function (result) {
+        if (result === "EvalScript error." || result === undefined || result === null || result === "") {
+          reject(new ShotForgeError("host_error", "Premiere could not run ShotForgeHost." + fn +
+            " (" + (result || "no answer") + "); is the ShotForge host script loaded?"));
+          return;
+        }
+        var data;
+        try { data = JSON.parse(result); } catch (e) {
+          reject(new ShotForgeError("host_error", "Premiere answered ShotForgeHost." + fn + " with " + String(result).slice(0, 200)));
+          return;
+        }
+        if (!data.ok) {
+          var err = data.error || {};
+          reject(new ShotForgeError(err.code || "host_error", err.message || "Premiere refused " + fn));
+          return;
+        }
+        resolve(data);
+      });
+    });
+  };
+
+  HostBridge.prototype.facts = function () { return this.call("facts", []); };
+
+  /** Import `path` into the ShotForge bin and wait (bounded) until the project item exists. */
+  HostBridge.prototype.importMedia = function (path) {
+    var self = this, o = this.options;
+    return this.call("importMedia", [path, o.binName]).then(function (r) {
+      if (r.present) return { path: path, waited: 0 };
+      var tries = 0;
+      function poll() {
+        tries += 1;
+        return self.call("findItem", [path]).then(function (f) {
+          if (f.found) return { path: path, waited: tries };
+          if (tries >= o.importTries) {
+            throw new ShotForgeError("import_timeout", "Premiere did not show " + path + " in the project after " + tries +
+              " checks; import it by hand (it is a finished ShotForge render)");
+          }
+          return sleep(o.importDelayMs).then(poll);
+        });
+      }
+      return poll();
+    });
+  };
+
+  /**
+   * Carry out a placement plan (core.planPlacements): import every file first (nothing in the
+   * sequence changes if any import fails), then place each step and check the clip's start and
+   * end ticks read back from the track. Returns the read-back per step.
+   */
+  HostBridge.prototype.placeAll = function (seq, plan, onStep) {
+    var self = this;
+    var files = [];
+    plan.forEach(function (s) { if (files.indexOf(s.media) < 0) files.push(s.media); });
+    var chain = Promise.resolve();
+    files.forEach(function (f) { chain = chain.then(function () { return self.importMedia(f); }); });
+    var placed = [];
+    plan.forEach(function (step, i) {
+      chain = chain.then(function () {
+        if (onStep) onStep(step, i);
+        var name = step.label + " " + basename(step.media) + " [" + step.sourceInTicks + "-" + step.sourceOutTicks + "]";
+        return self.call("place", [step.media, step.track, step.recordTicks, step.sourceInTicks, step.sourceOutTicks,
+          seq.tpf.toString(), name, seq.id || ""]).then(function (r) {
+          if (r.start !== step.recordTicks || r.end !== step.recordEndTicks) {
+            throw new ShotForgeError("placement_mismatch", "Premiere placed " + basename(step.media) + " on V" + (step.track + 1) +
+              " at ticks " + r.start + "-" + r.end + " instead of " + step.recordTicks + "-" + step.recordEndTicks);
+          }
+          placed.push(Object.assign({ step: step }, r));
+        });
+      });
+    });
+    return chain.then(function () { return placed; });
+  };
+
+  function basename(p) {
+    var s = String(p).replace(/\\/g, "/");
+    return s.slice(s.lastIndexOf("/") + 1);
+  }
+
+  return { HostBridge: HostBridge, lit: lit, script: script };
+});

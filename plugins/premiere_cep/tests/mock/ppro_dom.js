@@ -1,0 +1,390 @@
+/*
+ * A mock of Premiere Pro's ExtendScript DOM, limited to the members documented in
+ * tests/fixtures/premiere_api.tsv (a copy of shared/reference/premiere_api.tsv). Every DOM
+ * object is wrapped in a Proxy: reading or writing a member the reference does not list
+ * throws and is recorded in `violations`, so a test fails even when the host script catches
+ * the error.
+ *
+ * Behaviour follows the reference notes where they describe traps:
+ *  - Time keeps integer ticks as a string; `.seconds` is a float view.
+ *  - Sequence.overwriteClip takes seconds (psg) and truncates to the frame, like Premiere
+ *    (a float one tick short lands a frame early); a missing track index is a silent no-op.
+ *  - importFiles returns true even for a missing file, and the item only appears after a few
+ *    more host calls (findItemsMatchingMediaPath returns 0 until then).
+ *  - findItemsMatchingMediaPath returns an Array, or 0 when nothing matches.
+ *  - createSubClip wants tick strings.
+ */
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+
+const TPS = 254016000000n;
+const TSV = path.join(__dirname, "..", "fixtures", "premiere_api.tsv");
+
+// --------------------------------------------------------------------------- the reference
+
+/** {object: Set(members)} from the TSV's object/member columns ("a / b" lists both). */
+function documentedMembers(tsvPath = TSV) {
+  const out = {};
+  for (const line of fs.readFileSync(tsvPath, "utf8").split("\n")) {
+    if (!line.trim() || line.startsWith("#") || line.startsWith("object\t")) continue;
+    const [object, member] = line.split("\t");
+    if (!member || member === "(constructor)") continue;
+    (out[object] = out[object] || new Set());
+    for (const m of member.split("/")) {
+      const name = m.trim();
+      if (/^[A-Za-z_$][\w$]*$/.test(name)) out[object].add(name);
+    }
+  }
+  return out;
+}
+
+const DOCUMENTED = documentedMembers();
+// Members the reference names in its notes/signature columns rather than the member column;
+// each is quoted from the TSV row that documents it.
+const FROM_NOTES = {
+  // Project.rootItem: "Walk .children (ProjectItemCollection, .numItems)"; Sequence.videoTracks: "(.numTracks)"
+  TrackCollection: new Set(["numTracks"]),
+  TrackItemCollection: new Set(["numItems"]),
+  ProjectItemCollection: new Set(["numItems"]),
+  // Sequence.getSettings: "Fields: videoFrameRate (Time = one frame duration), videoFrameWidth/Height, ..."
+  SequenceSettings: new Set(["videoFrameRate", "videoFrameWidth", "videoFrameHeight", "videoPixelAspectRatio",
+    "videoFieldType", "videoDisplayFormat", "audioSampleRate", "audioChannelCount"]),
+  // Sequence.getInPoint: "isWorkAreaEnabled() -> Boolean" (work area row)
+  Sequence: new Set(["isWorkAreaEnabled"]),
+  // ProjectItem.type: "ProjectItemType.BIN constant also used (ppj)"
+  ProjectItemType: new Set(["BIN", "CLIP", "ROOT", "FILE"]),
+  // Array results (getSelection "uses .length", findItemsMatchingMediaPath "Array")
+  Array: new Set(["length"]),
+};
+for (const [obj, set] of Object.entries(FROM_NOTES)) {
+  DOCUMENTED[obj] = new Set([...(DOCUMENTED[obj] || []), ...set]);
+}
+
+function isDocumented(type, member) {
+  return !!(DOCUMENTED[type] && DOCUMENTED[type].has(member));
+}
+
+// --------------------------------------------------------------------------- guarded objects
+
+class UndocumentedMember extends Error {}
+
+function guard(dom, type, target, { indexed = false } = {}) {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      if (typeof prop === "symbol" || prop === "then" || prop === "toJSON" || prop === "inspect") return Reflect.get(obj, prop, receiver);
+      if (indexed && /^\d+$/.test(prop)) return obj[prop];
+      if (prop === "valueOf" || prop === "toString") return Reflect.get(obj, prop, receiver);
+      dom.accessLog.push(`${type}.${prop}`);
+      if (!isDocumented(type, prop)) {
+        const msg = `undocumented DOM member ${type}.${prop}`;
+        dom.violations.push(msg);
+        throw new UndocumentedMember(msg);
+      }
+      const v = Reflect.get(obj, prop, receiver);
+      return typeof v === "function" ? v.bind(obj) : v;
+    },
+    set(obj, prop, value) {
+      if (!isDocumented(type, prop)) {
+        const msg = `undocumented DOM member ${type}.${prop} (write)`;
+        dom.violations.push(msg);
+        throw new UndocumentedMember(msg);
+      }
+      dom.writeLog.push(`${type}.${prop}`);
+      obj[prop] = value;
+      return true;
+    },
+    has(obj, prop) {
+      return isDocumented(type, prop) && prop in obj;
+    },
+  });
+}
+
+// --------------------------------------------------------------------------- the DOM
+
+function big(t) { return BigInt(String(t)); }
+
+class PremiereMock {
+  /**
+   * `sequence`: facts-shaped fixture {name, id, timebase, zeroPoint, width, height, inPoint,
+   * outPoint, playhead, videoTracks: [{name, clips: [{name, start, end, inPoint, outPoint,
+   * mediaPath, speed, reversed, disabled, selected, nested}]}]} with tick strings.
+   * `importDelay`: how many later host calls pass before an imported file shows up.
+   */
+  constructor(sequence, { importDelay = 2, version = "25.1.0" } = {}) {
+    this.violations = [];
+    this.accessLog = [];
+    this.writeLog = [];
+    this.calls = 0;
+    this.importDelay = importDelay;
+    this.pending = [];
+    this.mutations = [];
+    this.version = version;
+    this.nextNode = 1000;
+    this.projectItems = []; // every item in the project (bins included), raw
+    this.root = this.rawItem({ name: "Root", type: 3, children: [] });
+    this.sequence = sequence ? this.buildSequence(sequence) : null;
+    this.rawOf = new WeakMap(); // guarded view -> raw model (mock-internal, no DOM access)
+    this.globals = this.buildGlobals();
+  }
+
+  // ----- raw model helpers
+  rawItem(fields) {
+    const item = Object.assign({ nodeId: String(this.nextNode++), mediaPath: "", children: null, parent: null,
+      isSeq: false, offline: false, subIn: null, subOut: null }, fields);
+    this.projectItems.push(item);
+    return item;
+  }
+
+  itemFor(mediaPath, nested) {
+    let it = this.projectItems.find((p) => p.type === 1 && p.mediaPath === mediaPath && !p.subIn && p.isSeq === !!nested);
+    if (!it) {
+      it = this.rawItem({ name: path.basename(mediaPath || "Nested Sequence"), type: 1, mediaPath, isSeq: !!nested });
+      it.parent = this.root;
+      this.root.children.push(it);
+    }
+    return it;
+  }
+
+  buildSequence(s) {
+    const seq = {
+      name: s.name, id: s.id || "seq-" + s.name, timebase: String(s.timebase), zeroPoint: String(s.zeroPoint || "0"),
+      width: s.width || 1920, height: s.height || 1080,
+      inPoint: s.inPoint == null ? String(-400000n * TPS) : String(s.inPoint),
+      outPoint: s.outPoint == null ? String(-400000n * TPS) : String(s.outPoint),
+      playhead: String(s.playhead || "0"),
+      tracks: (s.videoTracks || []).map((t) => ({
+        name: t.name,
+        clips: (t.clips || []).map((c) => this.rawClip(c)),
+      })),
+    };
+    return seq;
+  }
+
+  rawClip(c) {
+    return {
+      name: c.name, nodeId: c.nodeId || String(this.nextNode++), start: String(c.start), end: String(c.end),
+      inPoint: String(c.inPoint || "0"), outPoint: String(c.outPoint || String(big(c.inPoint || 0) + big(c.end) - big(c.start))),
+      item: c.noItem ? null : this.itemFor(c.mediaPath || "", c.nested),
+      speed: c.speed == null ? 1 : c.speed, reversed: !!c.reversed, disabled: !!c.disabled, selected: !!c.selected,
+    };
+  }
+
+  /** The sequence as facts (what the host should report), for comparisons in tests. */
+  snapshot() {
+    const s = this.sequence;
+    return s.tracks.map((t) => t.clips
+      .slice()
+      .sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1))
+      .map((c) => ({ name: c.name, start: c.start, end: c.end, inPoint: c.inPoint, outPoint: c.outPoint,
+        mediaPath: c.item ? c.item.mediaPath : "" })));
+  }
+
+  tick() {
+    this.calls += 1;
+    const due = this.pending.filter((p) => p.due <= this.calls);
+    this.pending = this.pending.filter((p) => p.due > this.calls);
+    for (const p of due) {
+      const it = this.rawItem({ name: path.basename(p.path), type: 1, mediaPath: p.path });
+      it.parent = p.bin;
+      p.bin.children.push(it);
+    }
+  }
+
+  // ----- guarded views
+  time(ticksStr) {
+    const dom = this;
+    let t = String(ticksStr);
+    const raw = {
+      get ticks() { return t; },
+      set ticks(v) { t = String(BigInt(String(v))); },
+      get seconds() { return Number(big(t)) / Number(TPS); },
+      set seconds(v) { t = String(BigInt(Math.round(Number(v) * Number(TPS)))); },
+      getFormatted() { return ""; },
+      setSecondsAsFraction(n, d) { t = String((BigInt(n) * TPS) / BigInt(d)); return true; },
+    };
+    return guard(dom, "Time", raw);
+  }
+
+  projectItemView(it) {
+    if (!it) return it;
+    const dom = this;
+    const raw = {
+      get name() { return it.name; },
+      get nodeId() { return it.nodeId; },
+      get type() { return it.type; },
+      get treePath() { return (it.parent ? "\\" + it.parent.name : "") + "\\" + it.name; },
+      get children() { return it.children ? dom.collection("ProjectItemCollection", it.children.map((c) => dom.projectItemView(c)), "numItems") : null; },
+      getMediaPath() { return it.mediaPath; },
+      isSequence() { return it.isSeq; },
+      isOffline() { return it.offline; },
+      createBin(name) {
+        const b = dom.rawItem({ name, type: 2, children: [] });
+        b.parent = it;
+        it.children.push(b);
+        return dom.projectItemView(b);
+      },
+      findItemsMatchingMediaPath(p, ignoreSubclips) {
+        const hits = dom.projectItems.filter((x) => x.type === 1 && x.mediaPath === p && !(ignoreSubclips && x.subIn !== null));
+        return hits.length ? guard(dom, "Array", hits.map((h) => dom.projectItemView(h)), { indexed: true }) : 0;
+      },
+      createSubClip(name, startTicks, endTicks, hard, takeVideo, takeAudio) {
+        for (const t of [startTicks, endTicks]) {
+          if (typeof t !== "string" || !/^\d+$/.test(t)) throw new Error("Illegal Parameter type (createSubClip wants tick strings)");
+        }
+        if (big(endTicks) <= big(startTicks)) return 0;
+        const sub = dom.rawItem({ name, type: 1, mediaPath: it.mediaPath, subIn: startTicks, subOut: endTicks,
+          video: !!takeVideo, audio: !!takeAudio, hard: !!hard });
+        sub.parent = it.parent;
+        (it.parent || dom.root).children.push(sub);
+        return dom.projectItemView(sub);
+      },
+    };
+    const view = guard(dom, "ProjectItem", raw);
+    dom.rawOf.set(view, it);
+    return view;
+  }
+
+  collection(type, items, countName) {
+    const arr = {};
+    items.forEach((v, i) => { arr[i] = v; });
+    arr[countName] = items.length;
+    return guard(this, type, arr, { indexed: true });
+  }
+
+  trackItemView(c) {
+    const dom = this;
+    const raw = {
+      get name() { return c.name; },
+      get nodeId() { return c.nodeId; },
+      get start() { return dom.time(c.start); },
+      get end() { return dom.time(c.end); },
+      get inPoint() { return dom.time(c.inPoint); },
+      get outPoint() { return dom.time(c.outPoint); },
+      get duration() { return dom.time(String(big(c.end) - big(c.start))); },
+      get mediaType() { return "Video"; },
+      get type() { return 1; },
+      get projectItem() { return c.item ? dom.projectItemView(c.item) : null; },
+      get disabled() { return c.disabled; },
+      getSpeed() { return c.speed; },
+      isSpeedReversed() { return c.reversed ? 1 : 0; },
+      isSelected() { return c.selected; },
+    };
+    return guard(dom, "TrackItem", raw);
+  }
+
+  trackView(t, index) {
+    const dom = this;
+    const raw = {
+      get name() { return t.name; },
+      get id() { return index; },
+      get mediaType() { return "Video"; },
+      get clips() {
+        const sorted = t.clips.slice().sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
+        return dom.collection("TrackItemCollection", sorted.map((c) => dom.trackItemView(c)), "numItems");
+      },
+    };
+    return guard(dom, "Track", raw);
+  }
+
+  sequenceView() {
+    const dom = this, s = this.sequence;
+    const raw = {
+      get name() { return s.name; },
+      get sequenceID() { return s.id; },
+      get timebase() { return s.timebase; },
+      get zeroPoint() { return s.zeroPoint; },
+      get end() {
+        let e = 0n;
+        s.tracks.forEach((t) => t.clips.forEach((c) => { if (big(c.end) > e) e = big(c.end); }));
+        return String(e);
+      },
+      get frameSizeHorizontal() { return s.width; },
+      get frameSizeVertical() { return s.height; },
+      get videoTracks() { return dom.collection("TrackCollection", s.tracks.map((t, i) => dom.trackView(t, i)), "numTracks"); },
+      get audioTracks() { return dom.collection("TrackCollection", [], "numTracks"); },
+      getInPoint() { return String(Number(big(s.inPoint)) / Number(TPS)); },
+      getOutPoint() { return String(Number(big(s.outPoint)) / Number(TPS)); },
+      getInPointAsTime() { return dom.time(s.inPoint); },
+      getOutPointAsTime() { return dom.time(s.outPoint); },
+      getPlayerPosition() { return dom.time(s.playhead); },
+      setPlayerPosition(t) { s.playhead = String(BigInt(t)); return true; },
+      getSettings() {
+        return guard(dom, "SequenceSettings", { videoFrameRate: dom.time(s.timebase), videoFrameWidth: s.width, videoFrameHeight: s.height });
+      },
+      overwriteClip(projectItem, time, vIndex, aIndex) {
+        if (typeof time !== "number") throw new Error("Illegal Parameter type (overwriteClip takes seconds)");
+        if (!(vIndex >= 0 && vIndex < s.tracks.length)) return true; // silent no-op (premiere-pro-mcp#130)
+        const tb = big(s.timebase);
+        // Premiere converts seconds to ticks and truncates to the frame.
+        let t = BigInt(Math.floor(time * Number(TPS)));
+        t = (t / tb) * tb;
+        const it = dom.rawOf.get(projectItem);
+        if (!it) throw new Error("Illegal Parameter type (overwriteClip wants a ProjectItem)");
+        const srcIn = it.subIn !== null ? big(it.subIn) : 0n;
+        const srcOut = it.subOut !== null ? big(it.subOut) : srcIn + 10n * TPS;
+        const dur = srcOut - srcIn;
+        dom.overwrite(vIndex, t, t + dur, { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it });
+        return true;
+      },
+    };
+    return guard(dom, "Sequence", raw);
+  }
+
+  overwrite(vIndex, start, end, what) {
+    const track = this.sequence.tracks[vIndex];
+    const out = [];
+    for (const c of track.clips) {
+      const cs = big(c.start), ce = big(c.end);
+      if (ce <= start || cs >= end) { out.push(c); continue; }
+      if (cs < start) out.push(Object.assign({}, c, { end: String(start), outPoint: String(big(c.inPoint) + start - cs), nodeId: String(this.nextNode++) }));
+      if (ce > end) out.push(Object.assign({}, c, { start: String(end), inPoint: String(big(c.inPoint) + end - cs), nodeId: String(this.nextNode++) }));
+    }
+    const placed = { name: what.name, nodeId: String(this.nextNode++), start: String(start), end: String(end),
+      inPoint: what.inPoint, outPoint: what.outPoint, item: what.item, speed: 1, reversed: false, disabled: false, selected: false };
+    out.push(placed);
+    track.clips = out;
+    this.mutations.push({ track: vIndex, start: String(start), end: String(end), name: what.name });
+  }
+
+  buildGlobals() {
+    const dom = this;
+    const project = {
+      get activeSequence() { return dom.sequence ? dom.sequenceView() : 0; },
+      get rootItem() { return dom.projectItemView(dom.root); },
+      get sequences() { return dom.collection("SequenceCollection", [], "numSequences"); },
+      importFiles(paths, suppressUI, bin, numbered) {
+        const target = (bin && dom.rawOf.get(bin)) || dom.root;
+        for (const p of paths) {
+          // true even for a missing file; such a file never shows up.
+          if (fs.existsSync(p)) dom.pending.push({ path: p, bin: target, due: dom.calls + dom.importDelay });
+        }
+        return true;
+      },
+      getInsertionBin() { return dom.projectItemView(dom.root); },
+    };
+    const app = {
+      get project() { return guard(dom, "Project", project); },
+      get version() { return dom.version; },
+      setSDKEventMessage() { return true; },
+      setExtensionPersistent() { return true; },
+    };
+    const appView = guard(dom, "app", app);
+    function Time() { return dom.time("0"); }
+    function File(p) {
+      if (!(this instanceof File)) return new File(p);
+      Object.defineProperty(this, "exists", { get: () => fs.existsSync(String(p)) });
+      this.fsName = String(p);
+    }
+    return {
+      app: appView,
+      Time,
+      File,
+      ProjectItemType: guard(dom, "ProjectItemType", { CLIP: 1, BIN: 2, ROOT: 3, FILE: 4 }),
+      $: { writeln() {} },
+    };
+  }
+}
+
+module.exports = { PremiereMock, documentedMembers, isDocumented, DOCUMENTED, UndocumentedMember, TPS };

@@ -1,0 +1,176 @@
+/* The panel's editorial core: ticks -> frames, targets, the request OTIO, placement plans. */
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+
+const core = require("../../js/sf_core");
+const { loadSequence, withState } = require("../helpers");
+
+function seqOf(name, state) {
+  return core.readSequence({ sequence: withState(loadSequence(name), state || {}) });
+}
+
+test("rates from timebases are exact", () => {
+  assert.deepEqual(core.rateOf("10594584000"), { num: 24000n, den: 1001n });
+  assert.deepEqual(core.rateOf("10160640000"), { num: 25n, den: 1n });
+  assert.deepEqual(core.rateOf("8475667200"), { num: 30000n, den: 1001n });
+  assert.deepEqual(core.rateOf("4237833600"), { num: 60000n, den: 1001n });
+  assert.equal(core.otioRate(core.rateOf("10594584000")), 24000 / 1001);
+});
+
+test("ticks past 2^53 (a 10:00:00:00 zero point at 25) stay exact", () => {
+  const s = seqOf("example_25");
+  assert.equal(s.zeroFrame, 900000);
+  assert.ok(s.zeroTicks > BigInt(Number.MAX_SAFE_INTEGER));
+  assert.equal(core.ticksString(900001, "10160640000"), "9144586160640000");
+  assert.throws(() => core.framesExact("9144586160640001", "10160640000"), /not on a frame boundary/);
+});
+
+test("file URLs for POSIX, Windows and UNC paths, and back", () => {
+  const cases = {
+    "/Volumes/Media/a b#1%.mov": "file:///Volumes/Media/a%20b%231%25.mov",
+    "D:\\media\\sc01 sh010.mov": "file:///D:/media/sc01%20sh010.mov",
+    "\\\\server\\share\\clip.mov": "file://server/share/clip.mov",
+    "/tmp/Zoë.mov": "file:///tmp/Zo%C3%AB.mov",
+  };
+  for (const [p, url] of Object.entries(cases)) {
+    assert.equal(core.fileUrl(p), url);
+    assert.equal(core.pathFromUrl(url), p.replace(/\\/g, "/"));
+  }
+});
+
+test("extend: the selected clip wins; else the clip under the playhead", () => {
+  let s = seqOf("example_2997", { playhead: 200, select: [3, 1] });
+  let t = core.findTarget(s, "extend", "auto");
+  assert.equal(t.track, 3);
+  assert.equal(t.clip.start, 1164);
+  assert.equal(t.frame, 1164); // playhead is not on it: its first frame
+  s = seqOf("example_2997", { playhead: 200 });
+  t = core.findTarget(s, "extend", "auto");
+  assert.equal(t.track, 1); // topmost clip with media under the playhead (the V3 title has none)
+  assert.throws(() => core.findTarget(s, "extend", 2), (e) => e.code === "media_missing");
+  t = core.findTarget(s, "extend", 1);
+  assert.equal(t.clip.start, 165);
+  assert.equal(t.frame, 200);
+  assert.throws(() => core.findTarget(s, "extend", 0), /none is under the playhead/);
+  assert.throws(() => core.findTarget(s, "extend", 7), /does not exist/);
+});
+
+test("extend on a clip without media (a generator) is refused", () => {
+  const s = seqOf("generators_23976", { playhead: 300 });
+  assert.throws(() => core.findTarget(s, "extend", "auto"), (e) => e.code === "media_missing");
+});
+
+test("fill_gap: the gap under the playhead between two clips", () => {
+  const s = seqOf("example_25", { playhead: 130 });
+  const t = core.findTarget(s, "fill_gap", "auto");
+  assert.equal(t.track, 1);
+  assert.deepEqual([t.gap.start, t.gap.end], [113, 165]);
+  assert.equal(t.frame, 130);
+  // Before the first clip of V1 is not between two clips; on a clip is not a gap.
+  assert.throws(() => core.findTarget(s, "fill_gap", 0), (e) => e.code === "no_gap");
+  const on = seqOf("example_25", { playhead: 20 });
+  assert.throws(() => core.findTarget(on, "fill_gap", 1), (e) => e.code === "no_gap");
+});
+
+test("generate: the In/Out range, [in, out)", () => {
+  const s = seqOf("example_23976", { inFrame: 600, outFrame: 672, playhead: 610 });
+  const t = core.findTarget(s, "generate", "auto");
+  assert.deepEqual(t.range, [600, 672]);
+  assert.equal(t.track, 0);
+});
+
+for (const name of ["example_23976", "example_25", "example_2997"]) {
+  test(`request for ${name}: gaps and clips frame-exact, zero point as global_start_time`, () => {
+    const s = seqOf(name, { playhead: 130 });
+    const { otio, target } = core.buildRequest(s, { operation: "fill_gap", track: "auto", prompt: "bridge", seed: 3 });
+    assert.equal(otio.OTIO_SCHEMA, "Timeline.1");
+    assert.deepEqual(otio.global_start_time, { OTIO_SCHEMA: "RationalTime.1", rate: s.fps, value: s.zeroFrame });
+    const sf = otio.metadata.shotforge;
+    assert.deepEqual(sf, { version: 1, operation: "fill_gap", track: 1, frame: 130, prompt: "bridge", negative_prompt: "",
+      seed: 3, engine: "auto", placement: "overwrite" });
+    assert.equal(target.gap.start, 113);
+    const v2 = otio.tracks.children[1];
+    assert.deepEqual(v2.children.map((c) => [c.OTIO_SCHEMA, c.source_range.start_time.value, c.source_range.duration.value]),
+      [["Gap.1", 0, 13], ["Clip.2", 0, 100], ["Gap.1", 0, 52], ["Clip.2", 0, 157], ["Clip.2", 0, 235]]);
+    const ref = v2.children[1].media_references.DEFAULT_MEDIA;
+    assert.equal(ref.target_url, "file:///D:/media/sc01_sh010_anim.mov");
+    assert.equal(otio.tracks.children.length, 4);
+    assert.equal(otio.tracks.children[2].children[1].source_range.start_time.value, 108000);
+  });
+}
+
+test("request options: extend, outpaint, generate, reference frame, validation", () => {
+  const s = seqOf("example_25", { playhead: 140, inFrame: 600, outFrame: 650, select: [1, 1] });
+  let sf = core.buildRequest(s, { operation: "extend", track: "auto", side: "head", frames: 24 }).otio.metadata.shotforge;
+  assert.equal(sf.side, "head");
+  assert.equal(sf.frames, 24);
+  assert.equal(sf.frame, 165);
+  assert.equal(sf.placement, "overwrite");
+  sf = core.buildRequest(s, { operation: "outpaint", track: "auto", canvas: [1080, 1920] }).otio.metadata.shotforge;
+  assert.deepEqual(sf.canvas, [1080, 1920]);
+  assert.equal(sf.placement, "above");
+  sf = core.buildRequest(s, { operation: "generate", track: 2, prompt: "city at night", useReferenceFrame: true, canvas: [1920, 1080] }).otio.metadata.shotforge;
+  assert.deepEqual(sf.range, [600, 650]);
+  assert.equal(sf.reference_frame, 140);
+  assert.equal(sf.track, 2);
+  assert.throws(() => core.buildRequest(s, { operation: "extend", track: "auto", frames: 0 }), /at least 1/);
+  assert.throws(() => core.buildRequest(s, { operation: "extend", track: "auto", frames: 2.5 }), /whole number/);
+  assert.throws(() => core.buildRequest(s, { operation: "outpaint", track: "auto" }), /canvas/);
+  assert.throws(() => core.buildRequest(s, { operation: "extend", track: "auto", frames: 5, seed: -1 }), /seed/);
+});
+
+test("speed changes and disabled clips are carried into the OTIO", () => {
+  const raw = withState(loadSequence("example_25"), { select: [1, 0] });
+  raw.videoTracks[1].clips[0].speed = 2;
+  raw.videoTracks[1].clips[1].disabled = true;
+  const { otio } = core.buildRequest(core.readSequence({ sequence: raw }), { operation: "extend", track: "auto", frames: 5 });
+  const [, fast, , off] = otio.tracks.children[1].children;
+  assert.equal(fast.effects[0].OTIO_SCHEMA, "LinearTimeWarp.1");
+  assert.equal(fast.effects[0].time_scalar, 2);
+  assert.equal(off.enabled, false);
+});
+
+test("placements: overwrite in place, two placements for an extend", () => {
+  const s = seqOf("example_2997");
+  const plan = core.planPlacements(s, [
+    { media: "/out/orig.mov", track: 1, record_frame: 557, source_in: 235, frames: 10 },
+    { media: "/out/gen.mov", track: 1, record_frame: 567, source_in: 0, frames: 38 },
+  ]);
+  assert.equal(plan.length, 2);
+  assert.equal(plan[0].recordTicks, String(557n * 8475667200n));
+  assert.equal(plan[0].sourceInTicks, String(235n * 8475667200n));
+  assert.equal(plan[1].recordEndTicks, String(605n * 8475667200n));
+  assert.equal(plan[1].track, 1);
+});
+
+test("placements: a new track above goes to the lowest free track above the range's content", () => {
+  const s = seqOf("example_25");
+  // Frames 600-650: only V3 (15-956) has content, so V4 (index 3) is free there.
+  let plan = core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 600, source_in: 0, frames: 50 }]);
+  assert.equal(plan[0].track, 3);
+  // Frames 960-1000: V4 holds content and nothing above it: no documented way to add a track.
+  assert.throws(() => core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 960, source_in: 0, frames: 40 }]),
+    (e) => e.code === "no_free_track" && /Add Tracks/.test(e.message));
+});
+
+test("placements: malformed ones are refused before anything happens", () => {
+  const s = seqOf("example_25");
+  const bad = [
+    [],
+    [{ media: "/o.mov", track: 0, record_frame: 1.5, source_in: 0, frames: 5 }],
+    [{ media: "", track: 0, record_frame: 1, source_in: 0, frames: 5 }],
+    [{ media: "/o.mov", track: 9, record_frame: 1, source_in: 0, frames: 5 }],
+    [{ media: "/o.mov", track: 0, record_frame: -1, source_in: 0, frames: 5 }],
+    [{ media: "/o.mov", track: 0, record_frame: 1, source_in: 0, frames: 0 }],
+  ];
+  for (const p of bad) assert.throws(() => core.planPlacements(s, p), core.ShotForgeError);
+});
+
+test("placements: original media at its own rate", () => {
+  const s = seqOf("example_23976");
+  const plan = core.planPlacements(s, [{ media: "/o.mov", track: 0, record_frame: 586, source_in: 50, frames: 4, rate: [25, 1] }]);
+  assert.equal(plan[0].sourceInTicks, String(50n * 10160640000n));
+  assert.equal(core.mediaTicksPerFrame(29.97, s), 8475667200n);
+  assert.equal(core.mediaTicksPerFrame(23.976, s), 10594584000n);
+});

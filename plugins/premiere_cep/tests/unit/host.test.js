@@ -1,0 +1,199 @@
+/* The ExtendScript host against the mock of the documented DOM. */
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const acorn = require("acorn");
+
+const { HostRunner, HOST_JSX } = require("../mock/host_runner");
+const { PremiereMock, isDocumented } = require("../mock/ppro_dom");
+const { HostBridge, lit } = require("../../js/sf_host");
+const core = require("../../js/sf_core");
+const { loadSequence, allSequences, withState, frames } = require("../helpers");
+
+const SOURCE = fs.readFileSync(HOST_JSX, "utf8");
+
+function bridgeFor(runner, opts) {
+  return new HostBridge((script, cb) => setImmediate(() => cb(runner.evalScript(script))),
+    Object.assign({ importDelayMs: 1 }, opts));
+}
+
+function tmpMedia(name = "render.mov") {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-host-"));
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, "not really a movie");
+  return p;
+}
+
+test("host.jsx is ECMAScript 3 and does not use JSON", () => {
+  const ast = acorn.parse(SOURCE, { ecmaVersion: 3, sourceType: "script" });
+  assert.ok(ast.body.length > 0);
+  const names = new Set();
+  (function walk(node) {
+    if (!node || typeof node.type !== "string") return;
+    if (node.type === "Identifier") names.add(node.name);
+    for (const v of Object.values(node)) {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") walk(v);
+    }
+  })(ast);
+  assert.ok(!names.has("JSON"), "ExtendScript has no reliable JSON global");
+  assert.ok(!/\b(let|const)\s/.test(SOURCE.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "")));
+});
+
+test("the mock refuses members the reference does not list", () => {
+  const r = new HostRunner(loadSequence("example_25"));
+  assert.equal(r.evalScript("app.project.activeSequence.getTrackCount()"), "EvalScript error.");
+  assert.match(r.dom.violations[0], /Sequence\.getTrackCount/);
+  assert.ok(isDocumented("Sequence", "zeroPoint"));
+  assert.ok(isDocumented("ProjectItem", "findItemsMatchingMediaPath"));
+  assert.ok(!isDocumented("ProjectItem", "getFootageInterpretation"));
+});
+
+for (const name of allSequences()) {
+  test(`facts of ${name}: every tick exact, only documented members`, () => {
+    const fixture = withState(loadSequence(name), { playhead: 17, inFrame: 10, outFrame: 58, select: [0, 0] });
+    const r = new HostRunner(fixture);
+    const facts = JSON.parse(r.evalScript("ShotForgeHost.facts()"));
+    assert.deepEqual(r.dom.violations, []);
+    assert.equal(facts.ok, true);
+    const s = facts.sequence;
+    assert.equal(s.timebase, fixture.timebase);
+    assert.equal(s.zeroPoint, fixture.zeroPoint);
+    assert.equal(s.playhead, fixture.playhead);
+    assert.equal(s.inPoint, fixture.inPoint);
+    assert.equal(s.outPoint, fixture.outPoint);
+    assert.equal(s.videoTracks.length, fixture.videoTracks.length);
+    s.videoTracks.forEach((t, i) => {
+      const want = fixture.videoTracks[i].clips.slice().sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1));
+      assert.equal(t.clips.length, want.length);
+      t.clips.forEach((c, j) => {
+        for (const k of ["name", "start", "end", "inPoint", "outPoint", "mediaPath", "selected"]) assert.equal(c[k], want[j][k], `${k} of V${i + 1} clip ${j}`);
+      });
+    });
+    // And the panel reads them as exact frames, zero point excluded from record frames.
+    const seq = core.readSequence(facts);
+    assert.equal(seq.zeroFrame, frames(fixture.zeroPoint, fixture.timebase));
+    assert.equal(seq.playhead, 17);
+    assert.deepEqual([seq.inFrame, seq.outFrame], [10, 58]);
+  });
+}
+
+test("no sequence open: a clear error, not an EvalScript error", () => {
+  const r = new HostRunner(null);
+  const res = JSON.parse(r.evalScript("ShotForgeHost.facts()"));
+  assert.equal(res.ok, false);
+  assert.equal(res.error.code, "no_sequence");
+});
+
+test("unset In/Out (Premiere's -400000 s) reads as no range", () => {
+  const r = new HostRunner(loadSequence("example_2997"));
+  const seq = core.readSequence(r.call("facts"));
+  assert.equal(seq.inFrame, null);
+  assert.throws(() => core.findTarget(seq, "generate", "auto"), /mark an In and an Out/);
+});
+
+test("evalScript arguments survive Windows paths, quotes and line separators", () => {
+  const odd = 'C:\\Users\\Zoë "Z" O\'Neil\\Media\u2028x\\a.mov';
+  const r = new HostRunner(loadSequence("example_25"));
+  const out = r.evalScript(`ShotForgeHost._json(${lit(odd)})`);
+  assert.equal(JSON.parse(out), odd);
+  assert.deepEqual(r.dom.violations, []);
+});
+
+test("import: missing file is refused before importFiles; a real one is found after bounded retries", async () => {
+  const r = new HostRunner(loadSequence("example_25"), { importDelay: 3 });
+  const bridge = bridgeFor(r);
+  await assert.rejects(bridge.importMedia("/nowhere/x.mov"), (e) => e.code === "media_missing");
+  const media = tmpMedia();
+  const res = await bridge.importMedia(media);
+  assert.ok(res.waited >= 1, "the item is not there straight after importFiles");
+  assert.deepEqual(r.dom.violations, []);
+  // It went into a ShotForge bin.
+  const bin = r.dom.root.children.find((c) => c.type === 2 && c.name === "ShotForge");
+  assert.ok(bin && bin.children.some((c) => c.mediaPath === media));
+  // A second import of the same file is not duplicated.
+  await bridge.importMedia(media);
+  assert.equal(r.dom.projectItems.filter((p) => p.mediaPath === media && p.subIn === null).length, 1);
+});
+
+test("import gives up after the bounded number of checks", async () => {
+  const r = new HostRunner(loadSequence("example_25"), { importDelay: 1000 });
+  const bridge = bridgeFor(r, { importTries: 4 });
+  await assert.rejects(bridge.importMedia(tmpMedia()), (e) => e.code === "import_timeout");
+  assert.equal(r.dom.mutations.length, 0);
+});
+
+for (const name of ["example_23976", "example_25", "example_2997"]) {
+  test(`place at ${name}: exact record ticks read back, source range as a subclip`, async () => {
+    const fixture = loadSequence(name);
+    const r = new HostRunner(fixture, { importDelay: 1 });
+    const bridge = bridgeFor(r);
+    const seq = core.readSequence(r.call("facts"));
+    const media = tmpMedia();
+    // Frames whose exact seconds are not representable: a naive float would land a frame early.
+    const plan = core.planPlacements(seq, [
+      { media, track: 2, record_frame: 1607, source_in: 12, frames: 48 },
+      { media, track: 3, record_frame: 33, source_in: 0, frames: 1 },
+    ]);
+    const placed = await bridge.placeAll(seq, plan);
+    assert.deepEqual(r.dom.violations, []);
+    assert.equal(placed.length, 2);
+    const tpf = BigInt(fixture.timebase);
+    assert.equal(placed[0].start, String(1607n * tpf));
+    assert.equal(placed[0].end, String((1607n + 48n) * tpf));
+    assert.equal(placed[0].inPoint, String(12n * tpf));
+    const after = r.dom.snapshot();
+    const clip = after[2].find((c) => c.start === String(1607n * tpf));
+    assert.equal(clip.mediaPath, media);
+  });
+}
+
+test("seconds-based placement survives Premiere's frame truncation for every frame of an hour at 29.97", () => {
+  // sfSecondsArg adds a quarter frame: floor(ticks(seconds)) snaps back to the intended frame.
+  const r = new HostRunner(loadSequence("example_2997"));
+  const tpf = 8475667200n;
+  for (let f = 0n; f < 108000n; f += 7n) {
+    const sec = Number(r.evalScript(`ShotForgeHost._secondsArg(${lit(String(f * tpf))}, ${lit(String(tpf))})`));
+    const t = BigInt(Math.floor(sec * 254016000000));
+    assert.equal(t / tpf, f);
+  }
+});
+
+test("place on a track that does not exist is refused (Premiere would silently do nothing)", async () => {
+  const r = new HostRunner(loadSequence("example_25"), { importDelay: 0 });
+  const media = tmpMedia();
+  await bridgeFor(r).importMedia(media);
+  const res = r.call("place", media, 9, "0", "0", "10160640000", "10160640000", "x", "");
+  assert.equal(res.ok, false);
+  assert.equal(res.error.code, "no_such_track");
+  assert.equal(r.dom.mutations.length, 0);
+});
+
+test("place refuses a different sequence or rate than the job was made for", async () => {
+  const fixture = loadSequence("example_25");
+  const r = new HostRunner(fixture, { importDelay: 0 });
+  const media = tmpMedia();
+  await bridgeFor(r).importMedia(media);
+  let res = r.call("place", media, 0, "0", "0", "10160640000", fixture.timebase, "x", "another-sequence");
+  assert.equal(res.error.code, "sequence_changed");
+  res = r.call("place", media, 0, "0", "0", "10160640000", "8475667200", "x", fixture.id);
+  assert.equal(res.error.code, "sequence_changed");
+  assert.equal(r.dom.mutations.length, 0);
+});
+
+test("an ExtendScript exception inside the host comes back as an error object", () => {
+  const r = new HostRunner(loadSequence("example_25"));
+  r.dom.sequence.tracks[1].clips[0].start = "garbage"; // the DOM itself throws while the host reads
+  const res = JSON.parse(r.evalScript("ShotForgeHost.facts()"));
+  assert.equal(res.ok, false);
+  assert.equal(res.error.code, "host_error");
+  assert.match(res.error.message, /reading the sequence failed/);
+});
+
+test("mock: the PremiereMock snapshot matches the fixture clip count", () => {
+  const m = new PremiereMock(loadSequence("edl_25"));
+  assert.equal(m.snapshot()[0].length, 4);
+});
