@@ -1,0 +1,48 @@
+"""What can go wrong, each with a message an editor can act on."""
+
+
+class ShotForgeError(Exception):
+    """Base error: ``code`` is a stable word, ``message`` is what the dialog shows."""
+
+    code = "error"
+
+    def __init__(self, message, code=None):
+        Exception.__init__(self, message)
+        self.message = message
+        if code:
+            self.code = code
+
+    def __str__(self):
+        return self.message
+
+
+class ContextError(ShotForgeError):
+    """The timeline does not fit the operation (no clip under the playhead, not in a gap, …)."""
+
+    code = "context"
+
+
+class ServerDownError(ShotForgeError):
+    """The ShotForge server cannot be reached."""
+
+    code = "server_down"
+
+
+class ServerError(ShotForgeError):
+    """The server answered with an error (a refused request or a failed job)."""
+
+    code = "server_error"
+
+
+class JobFailed(ServerError):
+    code = "job_failed"
+
+
+class JobCanceled(ShotForgeError):
+    code = "canceled"
+
+
+class PlacementError(ShotForgeError):
+    """The result could not be put on the timeline (the timeline is left as it was)."""
+
+    code = "placement"

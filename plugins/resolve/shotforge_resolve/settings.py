@@ -1,0 +1,74 @@
+"""The dialog's last values, kept in a small JSON file in the user's config folder."""
+
+import json
+import os
+import sys
+
+DEFAULTS = {
+    "operation": "extend",          # extend | fill_gap | outpaint | generate
+    "side": "tail",                 # extend: head | tail
+    "length": 48,                   # extend, and generate 'from playhead'
+    "length_unit": "frames",        # frames | seconds
+    "canvas_preset": "9:16",        # 9:16 | 1:1 | 16:9 | 4:3 | custom
+    "canvas_width": 1080,
+    "canvas_height": 1920,
+    "prompt": "",
+    "negative_prompt": "",
+    "seed": 0,
+    "engine": "auto",               # auto | classical | diffusers
+    "placement": "default",         # default | overwrite | above
+    "track": "auto",                # auto | V1, V2 …
+    "generate_range": "marker",     # marker (duration marker = In/Out) | length (from the playhead)
+    "reference": "none",            # none | playhead | still
+    "reference_image": "",
+    "server_url": "http://127.0.0.1:8765",
+    "token": "",
+    "shotforge_path": "",           # set: start `shotforge serve` when the server is not running
+}
+
+
+def config_dir(platform=None, env=None):
+    """ShotForge's per-user config folder on this platform."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    home = env.get("HOME") or os.path.expanduser("~")
+    if platform.startswith("win"):
+        base = env.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
+        return os.path.join(base, "ShotForge")
+    if platform == "darwin":
+        return os.path.join(home, "Library", "Application Support", "ShotForge")
+    return os.path.join(env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "shotforge")
+
+
+def settings_path():
+    override = os.environ.get("SHOTFORGE_RESOLVE_SETTINGS")
+    return override or os.path.join(config_dir(), "resolve.json")
+
+
+def load(path=None):
+    """The saved values over the defaults; a missing or damaged file gives the defaults."""
+    values = dict(DEFAULTS)
+    path = path or settings_path()
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if isinstance(saved, dict):
+            for key, value in saved.items():
+                if key in DEFAULTS:
+                    values[key] = value
+    except (OSError, ValueError):
+        pass
+    return values
+
+
+def save(values, path=None):
+    path = path or settings_path()
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder)
+    data = dict((key, values.get(key, default)) for key, default in DEFAULTS.items())
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,267 @@
+"""The ShotForge dialog (Fusion UIManager). All the work is in workflow.Run; this file only
+shows fields, remembers them, and reports progress and messages.
+
+UIManager facts used (Resolve's UI scripting): ``fusion.UIManager``, ``bmd.UIDispatcher(ui)``,
+``disp.AddWindow({...}, layout)``, ``win.On.<ID>.Clicked``/``.Close``, ``win.GetItems()``,
+``disp.RunLoop()``/``disp.ExitLoop()``. Progress uses a ``ui.Timer`` when this Resolve has one
+(verify on each Resolve version); without it the dialog waits for the job with no live progress.
+"""
+
+from . import settings as settings_mod
+from .client import JobWatcher
+from .context import CANVAS_PRESETS
+from .errors import ShotForgeError
+from .workflow import Run
+
+OPERATION_CHOICES = [  # (label, operation, side)
+    ("Extend tail", "extend", "tail"),
+    ("Extend head", "extend", "head"),
+    ("Fill gap", "fill_gap", None),
+    ("Outpaint", "outpaint", None),
+    ("Generate B-roll", "generate", None),
+]
+ENGINE_CHOICES = ["auto", "classical", "diffusers"]
+PLACEMENT_CHOICES = [("Default for the operation", "default"), ("Overwrite on the track", "overwrite"),
+                     ("On a track above", "above")]
+UNIT_CHOICES = ["frames", "seconds"]
+RANGE_CHOICES = [("Duration marker at playhead (In/Out)", "marker"), ("From playhead, the length above", "length")]
+REFERENCE_CHOICES = [("No reference image", "none"), ("Frame under the playhead", "playhead"),
+                     ("A still image file", "still")]
+TIMER_ID = "ShotForgeTimer"
+
+
+def _row(ui, label, widget, weight=0.35):
+    return ui.HGroup({"Weight": 0}, [ui.Label({"Text": label, "Weight": weight}), widget])
+
+
+def build_window(ui, disp):
+    layout = ui.VGroup({"Spacing": 6}, [
+        _row(ui, "Operation", ui.ComboBox({"ID": "Operation"})),
+        _row(ui, "Video track", ui.ComboBox({"ID": "Track"})),
+        _row(ui, "Length", ui.HGroup({}, [ui.LineEdit({"ID": "Length"}), ui.ComboBox({"ID": "LengthUnit"})])),
+        _row(ui, "Generate range", ui.ComboBox({"ID": "GenerateRange"})),
+        _row(ui, "Outpaint canvas", ui.HGroup({}, [
+            ui.ComboBox({"ID": "Canvas"}),
+            ui.LineEdit({"ID": "CanvasWidth", "PlaceholderText": "width"}),
+            ui.LineEdit({"ID": "CanvasHeight", "PlaceholderText": "height"})])),
+        _row(ui, "Prompt", ui.TextEdit({"ID": "Prompt", "Weight": 1})),
+        _row(ui, "Negative prompt", ui.LineEdit({"ID": "NegativePrompt"})),
+        _row(ui, "Seed", ui.LineEdit({"ID": "Seed"})),
+        _row(ui, "Reference", ui.HGroup({}, [ui.ComboBox({"ID": "Reference"}),
+                                             ui.LineEdit({"ID": "ReferenceImage", "PlaceholderText": "still path"})])),
+        _row(ui, "Engine", ui.ComboBox({"ID": "Engine"})),
+        _row(ui, "Placement", ui.ComboBox({"ID": "Placement"})),
+        _row(ui, "Server", ui.LineEdit({"ID": "ServerUrl"})),
+        _row(ui, "Token", ui.LineEdit({"ID": "Token", "EchoMode": "Password"})),
+        _row(ui, "shotforge path", ui.LineEdit({"ID": "ShotforgePath",
+                                                "PlaceholderText": "optional: start the server when it is not running"})),
+        ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
+        ui.HGroup({"Weight": 0}, [ui.Button({"ID": "Run", "Text": "Run"}),
+                                  ui.Button({"ID": "Cancel", "Text": "Cancel job", "Enabled": False}),
+                                  ui.Button({"ID": "Close", "Text": "Close"})]),
+    ])
+    return disp.AddWindow({"ID": "ShotForgeWin", "WindowTitle": "ShotForge", "Geometry": [200, 150, 560, 640]},
+                          layout)
+
+
+class Dialog(object):
+    def __init__(self, resolve, fusion, bmd):
+        self.resolve = resolve
+        self.ui = fusion.UIManager
+        self.disp = bmd.UIDispatcher(self.ui)
+        self.win = build_window(self.ui, self.disp)
+        self.items = self.win.GetItems()
+        self.values = settings_mod.load()
+        self.run = None
+        self.watcher = None
+        self.timer = None
+        self._fill()
+        on = self.win.On
+        on.ShotForgeWin.Close = self.on_close
+        on.Close.Clicked = self.on_close
+        on.Run.Clicked = self.on_run
+        on.Cancel.Clicked = self.on_cancel
+        try:
+            self.timer = self.ui.Timer({"ID": TIMER_ID, "Interval": 250, "SingleShot": False})
+        except Exception:
+            self.timer = None
+        if self.timer is not None:
+            try:
+                getattr(on, TIMER_ID).Timeout = self.on_tick
+            except Exception:
+                pass
+            try:
+                self.disp.On.Timeout = self.on_tick
+            except Exception:
+                pass
+
+    # -- values ----------------------------------------------------------------------------
+    def _fill(self):
+        it, v = self.items, self.values
+        for label, _, _ in OPERATION_CHOICES:
+            it["Operation"].AddItem(label)
+        for index, (_, op, side) in enumerate(OPERATION_CHOICES):
+            if op == v["operation"] and (side is None or side == v["side"]):
+                it["Operation"].CurrentIndex = index
+        it["Track"].AddItem("auto")
+        try:
+            timeline = self.resolve.GetProjectManager().GetCurrentProject().GetCurrentTimeline()
+            count = int(timeline.GetTrackCount("video")) if timeline else 1
+        except Exception:
+            count = 1
+        tracks = ["auto"] + ["V{}".format(n) for n in range(1, count + 1)]
+        for name in tracks[1:]:
+            it["Track"].AddItem(name)
+        if str(v["track"]) in tracks:
+            it["Track"].CurrentIndex = tracks.index(str(v["track"]))
+        it["Length"].Text = str(v["length"])
+        for unit in UNIT_CHOICES:
+            it["LengthUnit"].AddItem(unit)
+        it["LengthUnit"].CurrentIndex = UNIT_CHOICES.index(v["length_unit"]) if v["length_unit"] in UNIT_CHOICES else 0
+        self._choose(it["GenerateRange"], RANGE_CHOICES, v["generate_range"])
+        for preset in CANVAS_PRESETS:
+            it["Canvas"].AddItem(preset)
+        if v["canvas_preset"] in CANVAS_PRESETS:
+            it["Canvas"].CurrentIndex = list(CANVAS_PRESETS).index(v["canvas_preset"])
+        it["CanvasWidth"].Text = str(v["canvas_width"])
+        it["CanvasHeight"].Text = str(v["canvas_height"])
+        it["Prompt"].PlainText = v["prompt"]
+        it["NegativePrompt"].Text = v["negative_prompt"]
+        it["Seed"].Text = str(v["seed"])
+        self._choose(it["Reference"], REFERENCE_CHOICES, v["reference"])
+        it["ReferenceImage"].Text = v["reference_image"]
+        for engine in ENGINE_CHOICES:
+            it["Engine"].AddItem(engine)
+        if v["engine"] in ENGINE_CHOICES:
+            it["Engine"].CurrentIndex = ENGINE_CHOICES.index(v["engine"])
+        self._choose(it["Placement"], PLACEMENT_CHOICES, v["placement"])
+        it["ServerUrl"].Text = v["server_url"]
+        it["Token"].Text = v["token"]
+        it["ShotforgePath"].Text = v["shotforge_path"]
+
+    @staticmethod
+    def _choose(combo, choices, value):
+        for label, _ in choices:
+            combo.AddItem(label)
+        for index, (_, key) in enumerate(choices):
+            if key == value:
+                combo.CurrentIndex = index
+
+    def read_values(self):
+        it = self.items
+        label, op, side = OPERATION_CHOICES[int(it["Operation"].CurrentIndex)]
+        values = dict(self.values)
+        values.update({
+            "operation": op, "side": side or values.get("side", "tail"),
+            "track": it["Track"].CurrentText or "auto",
+            "length": it["Length"].Text.strip(),
+            "length_unit": UNIT_CHOICES[int(it["LengthUnit"].CurrentIndex)],
+            "generate_range": RANGE_CHOICES[int(it["GenerateRange"].CurrentIndex)][1],
+            "canvas_preset": CANVAS_PRESETS[int(it["Canvas"].CurrentIndex)],
+            "canvas_width": it["CanvasWidth"].Text.strip(),
+            "canvas_height": it["CanvasHeight"].Text.strip(),
+            "prompt": it["Prompt"].PlainText,
+            "negative_prompt": it["NegativePrompt"].Text,
+            "seed": it["Seed"].Text.strip() or "0",
+            "reference": REFERENCE_CHOICES[int(it["Reference"].CurrentIndex)][1],
+            "reference_image": it["ReferenceImage"].Text.strip(),
+            "engine": ENGINE_CHOICES[int(it["Engine"].CurrentIndex)],
+            "placement": PLACEMENT_CHOICES[int(it["Placement"].CurrentIndex)][1],
+            "server_url": it["ServerUrl"].Text.strip() or settings_mod.DEFAULTS["server_url"],
+            "token": it["Token"].Text.strip(),
+            "shotforge_path": it["ShotforgePath"].Text.strip(),
+        })
+        self.values = values
+        try:
+            settings_mod.save(values)
+        except OSError:
+            pass  # settings are a convenience: never block a run on them
+        return values
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self, text):
+        self.items["Status"].Text = text
+
+    def busy(self, running):
+        self.items["Run"].Enabled = not running
+        self.items["Cancel"].Enabled = running
+
+    # -- events ----------------------------------------------------------------------------
+    def on_run(self, ev):
+        if self.watcher is not None:
+            return
+        options = self.read_values()
+        self.run = Run(self.resolve, options)
+        try:
+            self.status("Reading the timeline…")
+            what = self.run.read_context()
+            self.status("{}: checking the server…".format(what))
+            self.run.ensure_server()
+            self.status("{}: exporting the timeline and sending the job…".format(what))
+            job_id = self.run.submit()
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            self.run = None
+            return
+        self.watcher = JobWatcher(self.run.client, job_id).start()
+        self.busy(True)
+        if self.timer is not None:
+            try:
+                self.timer.Start()
+                return
+            except Exception:
+                self.timer = None
+        self.watcher.finished.wait()  # no timer here: wait without live progress
+        self.on_tick(None)
+
+    def on_tick(self, ev):
+        if self.watcher is None:
+            return
+        record = self.watcher.snapshot()
+        state = record.get("state")
+        percent = int(round(100 * float(record.get("progress") or 0)))
+        self.status("{} {}% ({})".format(state or "", percent, record.get("stage") or ""))
+        if not self.watcher.finished.is_set():
+            return
+        record = self.watcher.snapshot()
+        if self.timer is not None:
+            try:
+                self.timer.Stop()
+            except Exception:
+                pass
+        watcher, self.watcher = self.watcher, None
+        self.busy(False)
+        if watcher.error is not None:
+            self.status(getattr(watcher.error, "message", str(watcher.error)))
+            return
+        try:
+            placed = self.run.finish(record)
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            return
+        self.status("Done: placed {} clip{} ({}).".format(
+            len(placed), "" if len(placed) == 1 else "s",
+            ", ".join("V{} at {}".format(p["track"], self.run.info.tc(p["record_frame"] - self.run.info.start_frame))
+                      for p in placed)))
+
+    def on_cancel(self, ev):
+        if self.watcher is not None:
+            self.status("Canceling…")
+            self.watcher.cancel()
+
+    def on_close(self, ev):
+        if self.watcher is not None:
+            self.watcher.cancel()
+        self.disp.ExitLoop()
+
+    def show(self):
+        self.win.Show()
+        self.disp.RunLoop()
+        self.win.Hide()
+
+
+def main(resolve, fusion, bmd):
+    if fusion is None or bmd is None:
+        print("ShotForge: Resolve's UI scripting (fusion, bmd) is not available here.")
+        return
+    Dialog(resolve, fusion, bmd).show()
