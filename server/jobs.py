@@ -476,9 +476,9 @@ class JobManager:
         def on_progress(fraction: float, stage: str) -> None:
             fraction = max(last["p"], min(1.0, max(0.0, float(fraction))))  # never goes backwards
             now = time.monotonic()
-            if stage == last["stage"] and (fraction - last["p"] < 0.01 or now - last["t"] < self.progress_interval) \
-                    and fraction < 1.0:
-                return
+            changed = stage != last["stage"] or fraction - last["p"] >= 0.01
+            if not changed or (now - last["t"] < self.progress_interval and fraction < 1.0):
+                return  # at most one event per interval, and only for a visible change
             last.update(t=now, p=fraction, stage=stage)
             if running.cancel.is_set():
                 return  # the record says "canceling" now; don't overwrite it

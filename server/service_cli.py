@@ -124,7 +124,10 @@ def serve_command(args: argparse.Namespace) -> int:
                   f"docs http://{shown}:{port}/docs)", flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
     return 0
 
 

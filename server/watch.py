@@ -20,9 +20,10 @@ Rules:
   files whose events were missed (network shares) and files dropped while nothing was running.
 * "Once": a request file stays in ``in/`` while its job is queued or running and is moved out
   (to ``out/NAME/request.otio`` or ``failed/NAME.otio``) when the job ends. The job database
-  remembers the file (path + SHA-256) so a restart neither runs it twice nor forgets it: a
-  queued job simply runs, a job that was running when the process died is failed
-  (``interrupted``) and reported in ``failed/``.
+  remembers the file (path + SHA-256, and whether it was moved out) so a restart neither runs
+  it twice nor forgets it: a queued job simply runs, a job that ended just before a crash is
+  only moved out, a job that was running when the process died is failed (``interrupted``)
+  and reported in ``failed/``. The same file dropped again later is a new request.
 * If ``out/NAME/`` already exists (the same name dropped again), results go to ``out/NAME-2/``,
   ``out/NAME-3/``... ``failed/NAME.json`` is replaced by the newest failure.
 * Media paths in a watch request may be relative to ``in/``; the same media roots and path
@@ -164,8 +165,8 @@ class WatchFolder:
         digest = hashlib.sha256(data).hexdigest()
         source = SOURCE_PREFIX + str(path)
         for row in reversed(self.manager.store.by_source(source)):
-            if row.meta.get("sha256") != digest:
-                continue
+            if row.meta.get("sha256") != digest or row.meta.get("finalized"):
+                continue  # another file of that name, or this one dropped again after it was handled
             if row.terminal:  # finished before a crash, but the file was not moved yet
                 self._finalize(row)
             else:
@@ -216,7 +217,7 @@ class WatchFolder:
                         digest = hashlib.sha256(path.read_bytes()).hexdigest()
                     except OSError:
                         break
-                if row.meta.get("sha256") == digest:
+                if row.meta.get("sha256") == digest and not row.meta.get("finalized"):
                     if row.terminal:
                         self._finalize(row)
                     else:
@@ -246,6 +247,7 @@ class WatchFolder:
         else:
             error = row.error or {"code": row.state, "message": f"the job was {row.state}"}
             self._report_failure(path, name, error, job_id=row.id, state=row.state)
+        self.manager.store.update(row.id, meta={**row.meta, "finalized": True})
         with self._lock:
             self._busy.discard(path)
 

@@ -293,3 +293,26 @@ def test_running_jobs_of_a_dead_server_are_marked_interrupted(tmp_path):
     assert store.get("a").state == "failed" and store.get("a").error["code"] == "interrupted"
     assert store.get("b").state == "queued" and store.get("c").state == "done"
     assert store.claim_next().id == "b" and store.claim_next() is None
+
+
+def test_openapi_documents_every_route_with_typed_models(env):
+    tmp, _ = env
+    with ThreadServer(settings_for(tmp), FakeRenderer()) as srv, srv.client() as c:
+        spec = c.get("/openapi.json").json()
+        assert c.get("/docs").status_code == 200
+        paths = spec["paths"]
+        for path, methods in {"/v1/health": {"get"}, "/v1/engines": {"get"}, "/v1/jobs": {"get", "post"},
+                              "/v1/jobs/{job_id}": {"get", "delete"}, "/v1/jobs/{job_id}/events": {"get"},
+                              "/v1/jobs/{job_id}/media/{n}": {"get"}, "/v1/jobs/{job_id}/otio": {"get"}}.items():
+            assert methods <= set(paths[path]), path
+        schemas = spec["components"]["schemas"]
+        assert {"Job", "JobCreated", "JobList", "JobResult", "Placement", "ErrorResponse", "Health",
+                "EngineList"} <= set(schemas)
+        assert set(schemas["Job"]["properties"]["state"]["enum"]) == {"queued", "running", "done", "failed",
+                                                                     "canceled"}
+        post = paths["/v1/jobs"]["post"]
+        assert "application/json" in post["requestBody"]["content"]
+        assert {"202", "400", "413", "422", "429"} <= set(post["responses"])
+        engines = c.get("/v1/engines").json()["engines"]
+        assert "classical" in [e["name"] for e in engines]
+        assert all(isinstance(e["usable"], bool) and e["reason"] for e in engines)
