@@ -118,6 +118,12 @@ def test_cancel_mid_render_stops_within_a_second_and_leaves_nothing(tmp_path, me
             assert time.monotonic() < deadline and job["state"] in ("queued", "running"), job
             time.sleep(0.05)
         assert (out / job_id).is_dir()
+        worst = 0.0  # the API stays responsive while the worker renders
+        for _ in range(10):
+            t0 = time.monotonic()
+            assert c.get("/v1/health").json()["running"] == 1
+            worst = max(worst, time.monotonic() - t0)
+        assert worst < 0.5, worst
         t0 = time.monotonic()
         r = c.delete(f"/v1/jobs/{job_id}")
         elapsed = time.monotonic() - t0
