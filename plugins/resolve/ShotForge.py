@@ -15,11 +15,14 @@ def _default_lib_dirs():
     if sys.platform.startswith("win"):
         base = os.environ.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
         yield os.path.join(base, "ShotForge", "resolve")
+        yield os.path.join(os.environ.get("PROGRAMDATA") or "C:\\ProgramData", "ShotForge", "resolve")
     elif sys.platform == "darwin":
         yield os.path.join(home, "Library", "Application Support", "ShotForge", "resolve")
+        yield "/Library/Application Support/ShotForge/resolve"
     else:
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
         yield os.path.join(base, "shotforge", "resolve")
+        yield "/usr/local/share/shotforge/resolve"
 
 
 def _find_lib():

@@ -52,10 +52,16 @@ def scripts_dir(platform=None, env=None, all_users=False):
     return PurePosixPath(_home(env), ".local", "share", "DaVinciResolve", "Fusion", "Scripts", "Edit")
 
 
-def lib_dir(platform=None, env=None):
+def lib_dir(platform=None, env=None, all_users=False):
     """ShotForge's own folder for the script's package (kept out of Resolve's Scripts menu)."""
     env = os.environ if env is None else env
     platform = _platform(platform)
+    if all_users:
+        if platform == "win32":
+            return PureWindowsPath(env.get("PROGRAMDATA") or "C:\\ProgramData", "ShotForge", "resolve")
+        if platform == "darwin":
+            return PurePosixPath("/Library/Application Support/ShotForge/resolve")
+        return PurePosixPath("/usr/local/share/shotforge/resolve")
     if platform == "win32":
         base = env.get("APPDATA") or str(PureWindowsPath(_home(env), "AppData", "Roaming"))
         return PureWindowsPath(base, "ShotForge", "resolve")
@@ -76,7 +82,7 @@ def install(dest=None, platform=None, lib=None, all_users=False):
     if target_platform != _platform(None) and (dest is None or lib is None):
         raise ValueError("installing for another platform needs both dest and lib folders")
     dest = Path(dest) if dest is not None else Path(str(scripts_dir(target_platform, all_users=all_users)))
-    lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform)))
+    lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform, all_users=all_users)))
     dest.mkdir(parents=True, exist_ok=True)
     lib.mkdir(parents=True, exist_ok=True)
 
@@ -107,7 +113,7 @@ def uninstall(dest=None, platform=None, lib=None, all_users=False):
     """Remove what :func:`install` put in place; returns the paths removed."""
     target_platform = _platform(platform)
     dest = Path(dest) if dest is not None else Path(str(scripts_dir(target_platform, all_users=all_users)))
-    lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform)))
+    lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform, all_users=all_users)))
     removed = []
     if (dest / SCRIPT_NAME).is_file():
         (dest / SCRIPT_NAME).unlink()

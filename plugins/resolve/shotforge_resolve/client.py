@@ -85,8 +85,8 @@ class Client(object):
             pass
         if exc.code == 401 or exc.code == 403:
             message = message or "the server wants a token: set the token in the ShotForge dialog"
-        return ServerError("The ShotForge server refused {} {}: {}".format(
-            method, path, message or exc.reason), code=code)
+        what = "the job" if (method, path) == ("POST", "/v1/jobs") else "{} {}".format(method, path)
+        return ServerError("The ShotForge server refused {}: {}".format(what, message or exc.reason), code=code)
 
     def _json(self, method, path, body=None, timeout=None):
         response = self._request(method, path, body, timeout)

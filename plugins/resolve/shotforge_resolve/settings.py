@@ -30,6 +30,8 @@ DEFAULTS = {
 def config_dir(platform=None, env=None):
     """ShotForge's per-user config folder on this platform."""
     env = os.environ if env is None else env
+    if env.get("SHOTFORGE_RESOLVE_HOME"):
+        return env["SHOTFORGE_RESOLVE_HOME"]
     platform = platform or sys.platform
     home = env.get("HOME") or os.path.expanduser("~")
     if platform.startswith("win"):
@@ -41,7 +43,7 @@ def config_dir(platform=None, env=None):
 
 
 def settings_path():
-    override = os.environ.get("SHOTFORGE_RESOLVE_SETTINGS")
+    override = os.environ.get("SHOTFORGE_RESOLVE_SETTINGS")  # tests, or a shared settings file
     return override or os.path.join(config_dir(), "resolve.json")
 
 

@@ -1,0 +1,278 @@
+"""The Resolve plugin end to end: fake Resolve (real OTIO timelines, API checked against
+resolve_api.tsv) -> Timeline.Export -> a real ShotForge server (``shotforge serve`` on a free
+loopback port, classical engine) -> placements -> AppendToTimeline, checked frame-exactly on
+timelines at 23.976, 25 and 29.97 DF that start at non-zero timecodes.
+
+The test timeline (see resolve_helpers.new_resolve), in frames from the timeline's first frame:
+V1 = clip A (media 10..49) at 0..39, a gap at 40..51, clip B (media 60..99) at 52..91.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from resolve_helpers import RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402
+
+import fake_resolve  # noqa: E402
+from shotforge_resolve import settings as sf_settings  # noqa: E402
+from shotforge_resolve import workflow  # noqa: E402
+from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def api_check():
+    fake_resolve.reset_log()
+    yield
+    assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("resolve_e2e_media")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("resolve_e2e_server") / "out").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=list(RATES))
+def edit(request, media_dir):
+    key = request.param
+    media = make_media(key, media_dir)
+    resolve, timeline, item = new_resolve(key, media)
+    return key, resolve, timeline, item
+
+
+def run(resolve, server, tmp_path, **options):
+    values = dict(sf_settings.DEFAULTS, server_url=server.url, engine="classical", seed=3)
+    use_sse = options.pop("use_sse", True)
+    values.update(options)
+    updates = []
+    result = workflow.run(resolve, values, workdir=str(tmp_path / "requests"), on_update=updates.append,
+                          poll_interval=0.05, use_sse=use_sse)
+    result["updates"] = updates
+    return result
+
+
+def layout(timeline, track=0):
+    """(start, end, media file name, first media frame index) of each clip on a 0-based track."""
+    out = []
+    for start, end, clip in timeline.rows(track):
+        media = timeline.media_items[clip.metadata["fake"]["media"]]
+        first = timeline.frames_of(clip.source_range.start_time) - media.start_tc_frame
+        out.append((start, end, Path(media.path).name, first))
+    return out
+
+
+def media_facts(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or sum(1 for _ in container.decode(stream))
+        return Fraction(stream.average_rate), stream.width, stream.height, frames
+
+
+def check_generated(path, timeline, placement, size=None):
+    rate, width, height, frames = media_facts(path)
+    assert rate == timeline.rate, (path, rate)
+    assert frames >= placement["source_in"] + placement["frames"]
+    if size:
+        assert (width, height) == tuple(size)
+
+
+# ------------------------------------------------------------------------------- operations
+def test_extend_tail_into_the_gap_uses_the_real_handle_frames(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(39)  # the last frame of A
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=12, track="V1")
+    placements = result["job"]["result"]["placements"]
+    assert placements == [{"media": str(item.path), "track": 0, "record_frame": 40, "source_in": 50, "frames": 12}]
+    name = Path(item.path).name
+    assert layout(timeline) == [(0, 40, name, 10), (40, 52, name, 50), (52, 92, name, 60)]
+    placed, = result["placed"]
+    assert (placed["start"], placed["end"]) == (timeline.start_frame + 40, timeline.start_frame + 52)
+    assert result["updates"][-1]["state"] == "done"
+    # the original clip came from the media pool; nothing new was imported for it
+    assert not [f for f in resolve.project.media_pool.root.subfolders if f.clips]
+
+
+def test_extend_tail_past_the_handles_places_source_then_generated_frames(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(70)  # on B
+    handles = item.info["frames"] - 100  # B ends at media frame 100
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=handles + 10)
+    source, generated = result["job"]["result"]["placements"]
+    assert source == {"media": str(item.path), "track": 0, "record_frame": 92, "source_in": 100, "frames": handles}
+    assert generated["track"] == 0 and generated["record_frame"] == 92 + handles and generated["frames"] == 10
+    name = Path(item.path).name
+    new = Path(generated["media"]).name
+    assert layout(timeline) == [(0, 40, name, 10), (52, 92, name, 60), (92, 92 + handles, name, 100),
+                                (92 + handles, 102 + handles, new, generated["source_in"])]
+    check_generated(generated["media"], timeline, generated, (item.info["width"], item.info["height"]))
+    bins = {f.GetName(): f for f in resolve.project.media_pool.root.subfolders}
+    assert [c.path for c in bins["ShotForge"].clips] == [generated["media"]]
+
+
+def test_extend_head_uses_the_frames_before_the_clip(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(60)
+    result = run(resolve, server, tmp_path, operation="extend", side="head", length=8)
+    assert result["job"]["result"]["placements"] == [
+        {"media": str(item.path), "track": 0, "record_frame": 44, "source_in": 52, "frames": 8}]
+    name = Path(item.path).name
+    assert layout(timeline) == [(0, 40, name, 10), (44, 52, name, 52), (52, 92, name, 60)]
+
+
+def test_fill_gap(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(45)
+    result = run(resolve, server, tmp_path, operation="fill_gap", use_sse=False)
+    placement, = result["job"]["result"]["placements"]
+    assert (placement["track"], placement["record_frame"], placement["frames"]) == (0, 40, 12)
+    name = Path(item.path).name
+    assert layout(timeline) == [(0, 40, name, 10), (40, 52, Path(placement["media"]).name, placement["source_in"]),
+                                (52, 92, name, 60)]
+    check_generated(placement["media"], timeline, placement, (item.info["width"], item.info["height"]))
+
+
+def test_outpaint_goes_on_a_new_track_above(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(10)
+    before_v1 = layout(timeline)
+    result = run(resolve, server, tmp_path, operation="outpaint", canvas_preset="9:16")
+    placement, = result["job"]["result"]["placements"]
+    short = min(item.info["width"], item.info["height"])
+    expected_canvas = [short, int(2 * round(short * 16 / 9 / 2))]
+    assert (placement["track"], placement["record_frame"], placement["frames"]) == (1, 0, 40)
+    assert timeline.GetTrackCount("video") == 2
+    assert layout(timeline) == before_v1
+    assert layout(timeline, 1) == [(0, 40, Path(placement["media"]).name, placement["source_in"])]
+    check_generated(placement["media"], timeline, placement, expected_canvas)
+
+
+def test_generate_fills_the_marked_range(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.AddMarker(100, "Blue", "B-roll", "", 30, "")  # In/Out as a duration marker
+    timeline.set_playhead(110)
+    result = run(resolve, server, tmp_path, operation="generate", prompt="rain on a window")
+    placement, = result["job"]["result"]["placements"]
+    assert (placement["track"], placement["record_frame"], placement["frames"]) == (1, 100, 30)
+    assert layout(timeline, 1) == [(100, 130, Path(placement["media"]).name, placement["source_in"])]
+    check_generated(placement["media"], timeline, placement)
+    # and from the playhead with a length in seconds, overwriting on V1 after the clips
+    timeline.set_playhead(200)
+    result = run(resolve, server, tmp_path, operation="generate", generate_range="length", length=1,
+                 length_unit="seconds", placement="overwrite", track="V1")
+    placement, = result["job"]["result"]["placements"]
+    fps = {"23.976": 24, "25": 25, "29.97DF": 30}[key]
+    assert (placement["track"], placement["record_frame"], placement["frames"]) == (0, 200, fps)
+    assert layout(timeline)[-1][:2] == (200, 200 + fps)
+
+
+# ------------------------------------------------------------------------------- errors
+def test_a_request_the_server_refuses_changes_nothing(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(5)
+    before, pool = timeline.snapshot(), resolve.project.media_pool.all_clips()
+    with pytest.raises(ServerError) as caught:
+        run(resolve, server, tmp_path, operation="extend", side="head", length=16)
+    assert "before the timeline's first frame" in caught.value.message
+    assert caught.value.code == "before_timeline_start"
+    assert timeline.snapshot() == before and resolve.project.media_pool.all_clips() == pool
+    assert not resolve.project.media_pool.appends
+
+
+def test_a_failed_job_shows_the_servers_message_and_changes_nothing(media_dir, server, tmp_path):
+    media = make_media("25", media_dir)
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(45)
+    before = timeline.snapshot()
+    # No diffusers models exist here: the server fails the job (or refuses it), with its reason.
+    with pytest.raises((JobFailed, ServerError)) as caught:
+        run(resolve, server, tmp_path, operation="fill_gap", engine="diffusers")
+    assert "diffusers" in caught.value.message
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends
+    assert not resolve.project.media_pool.root.subfolders
+
+
+def test_cancel_stops_the_job_and_changes_nothing(media_dir, server, tmp_path):
+    media = make_media("25", media_dir)
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(100)
+    before = timeline.snapshot()
+    seen = []
+    values = dict(sf_settings.DEFAULTS, server_url=server.url, engine="classical", operation="generate",
+                  generate_range="length", length=3000)
+    with pytest.raises(JobCanceled, match="canceled"):
+        workflow.run(resolve, values, workdir=str(tmp_path), on_update=seen.append,
+                     should_cancel=lambda: any(r["state"] == "running" for r in seen), poll_interval=0.05)
+    assert seen[-1]["state"] == "canceled"
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends
+
+
+def test_progress_is_reported_while_rendering(media_dir, server, tmp_path):
+    media = make_media("25", media_dir)
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(100)
+    result = run(resolve, server, tmp_path, operation="generate", generate_range="length", length=400)
+    progress = [r["progress"] for r in result["updates"] if r["state"] == "running"]
+    assert progress and any(0 < p < 1 for p in progress), result["updates"]
+    assert progress == sorted(progress)
+    assert layout(timeline, 1)[0][:2] == (100, 500)
+
+
+def test_token_protected_server(media_dir, tmp_path):
+    media = make_media("25", media_dir)
+    srv = Server(tmp_path / "out", token="s3cret").start()
+    try:
+        resolve, timeline, _ = new_resolve("25", media)
+        timeline.set_playhead(45)
+        with pytest.raises(ServerError, match="token"):
+            run(resolve, srv, tmp_path, operation="fill_gap")
+        result = run(resolve, srv, tmp_path, operation="fill_gap", token="s3cret")
+        assert result["job"]["state"] == "done" and layout(timeline)[1][:2] == (40, 52)
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="uses a shell wrapper")
+def test_starts_the_server_when_the_shotforge_path_is_set(media_dir, tmp_path, monkeypatch):
+    media = make_media("25", media_dir)
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(45)
+    monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))  # server.log goes there
+    pid_file, out = tmp_path / "server.pid", tmp_path / "out"
+    (tmp_path / "no-config.toml").write_text("")
+    wrapper = tmp_path / "shotforge"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"echo $$ > '{pid_file}'\n"
+        f"export PYTHONPATH='{REPO}' SHOTFORGE_CONFIG='{tmp_path / 'no-config.toml'}'\n"
+        f"exec '{sys.executable}' -c 'import sys; from server.cli import main; sys.exit(main())' "
+        f"\"$@\" --output '{out}'\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    url = f"http://127.0.0.1:{free_port()}"
+    try:
+        values = dict(sf_settings.DEFAULTS, server_url=url, engine="classical", operation="fill_gap",
+                      shotforge_path=str(wrapper))
+        result = workflow.run(resolve, values, workdir=str(tmp_path / "req"))
+        assert result["job"]["state"] == "done" and layout(timeline)[1][:2] == (40, 52)
+        assert (tmp_path / "config" / "server.log").is_file()
+    finally:
+        if pid_file.exists():  # the server we started: stop it and reap it
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass

@@ -1,0 +1,227 @@
+"""The dialog's glue (ui.py) on a stand-in for Fusion's UIManager: fields filled from the saved
+settings, values read back and saved, the job followed by the timer, messages shown.
+
+The UIManager stand-in only records what the dialog builds; what Resolve's real UIManager does
+with it (layout, the Timer's event name) cannot be checked here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from resolve_helpers import Server, make_media, new_resolve  # noqa: E402  (sets sys.path)
+
+import fake_resolve  # noqa: E402
+from shotforge_resolve import settings as sf_settings  # noqa: E402
+from shotforge_resolve import ui as sf_ui  # noqa: E402
+
+
+class Widget:
+    def __init__(self, kind, props=None, children=None):
+        self.kind = kind
+        self.ID = None
+        self.Text = ""
+        self.PlainText = ""
+        self.Enabled = True
+        self.items = []
+        self.CurrentIndex = 0
+        for key, value in (props or {}).items():
+            setattr(self, key, value)
+        self.children = children or []
+
+    def AddItem(self, text):
+        self.items.append(text)
+
+    @property
+    def CurrentText(self):
+        return self.items[self.CurrentIndex] if self.items else ""
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+class Events:
+    def __init__(self):
+        self.__dict__["handlers"] = {}
+
+    def __getattr__(self, name):
+        return self.handlers.setdefault(name, Handlers())
+
+
+class Handlers:
+    pass
+
+
+class Timer:
+    def __init__(self, props):
+        self.props, self.running = props, False
+
+    def Start(self):
+        self.running = True
+
+    def Stop(self):
+        self.running = False
+
+
+class UIManager:
+    def __init__(self, with_timer=True):
+        self.with_timer = with_timer
+        self.timers = []
+
+    def __getattr__(self, kind):
+        if kind == "Timer":
+            if not self.with_timer:
+                raise AttributeError("no Timer in this UIManager")
+
+            def make_timer(props):
+                timer = Timer(props)
+                self.timers.append(timer)
+                return timer
+            return make_timer
+
+        def make(*args):
+            props = args[0] if args and isinstance(args[0], dict) else {}
+            children = args[-1] if args and isinstance(args[-1], list) else []
+            return Widget(kind, props, children)
+        return make
+
+
+class Window:
+    def __init__(self, props, layout):
+        self.props, self.layout = props, layout
+        self.On = Events()
+        self.shown = False
+
+    def GetItems(self):
+        return {w.ID: w for w in self.layout.walk() if w.ID}
+
+    def Show(self):
+        self.shown = True
+
+    def Hide(self):
+        self.shown = False
+
+
+class Dispatcher:
+    def __init__(self, ui):
+        self.ui = ui
+        self.On = Events()
+        self.windows = []
+
+    def AddWindow(self, props, layout):
+        window = Window(props, layout)
+        self.windows.append(window)
+        return window
+
+    def RunLoop(self):
+        pass
+
+    def ExitLoop(self):
+        self.exited = True
+
+
+class Fusion:
+    def __init__(self, with_timer=True):
+        self.UIManager = UIManager(with_timer)
+
+
+class Bmd:
+    def UIDispatcher(self, ui):
+        return Dispatcher(ui)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOTFORGE_RESOLVE_SETTINGS", str(tmp_path / "resolve.json"))
+    monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))
+    fake_resolve.reset_log()
+    yield
+    assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("resolve_ui_server") / "out").start()
+    yield srv
+    srv.stop()
+
+
+def choose(combo, text):
+    combo.CurrentIndex = combo.items.index(text)
+
+
+def make_dialog(resolve, with_timer=True):
+    return sf_ui.Dialog(resolve, Fusion(with_timer), Bmd())
+
+
+@pytest.mark.parametrize("with_timer", [True, False])
+def test_dialog_runs_a_job_and_remembers_its_values(tmp_path, server, with_timer):
+    media = make_media("25", tmp_path / "media")
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(45)
+    dialog = make_dialog(resolve, with_timer)
+    items = dialog.items
+    assert items["Track"].items == ["auto", "V1"]
+    choose(items["Operation"], "Fill gap")
+    choose(items["Engine"], "classical")
+    items["ServerUrl"].Text = server.url
+    items["Prompt"].PlainText = "bridge the cut"
+    items["Seed"].Text = "11"
+    dialog.on_run(None)
+    deadline = time.monotonic() + 60
+    while dialog.watcher is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        dialog.on_tick(None)
+    assert items["Status"].Text.startswith("Done: placed 1 clip"), items["Status"].Text
+    assert [(s, e) for s, e, _ in timeline.rows(0)] == [(0, 40), (40, 52), (52, 92)]
+    assert items["Run"].Enabled and not items["Cancel"].Enabled
+    saved = sf_settings.load()
+    assert (saved["operation"], saved["engine"], saved["prompt"], saved["seed"], saved["server_url"]) == (
+        "fill_gap", "classical", "bridge the cut", "11", server.url)
+    # a new dialog shows the remembered values
+    again = make_dialog(resolve).items
+    assert again["Operation"].CurrentText == "Fill gap" and again["Engine"].CurrentText == "classical"
+    assert again["Prompt"].PlainText == "bridge the cut" and again["ServerUrl"].Text == server.url
+
+
+def test_dialog_shows_why_the_context_does_not_fit(tmp_path, server):
+    media = make_media("25", tmp_path / "media")
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(20)
+    before = timeline.snapshot()
+    dialog = make_dialog(resolve)
+    choose(dialog.items["Operation"], "Fill gap")
+    dialog.items["ServerUrl"].Text = server.url
+    dialog.on_run(None)
+    assert "not in a gap" in dialog.items["Status"].Text and dialog.watcher is None
+    choose(dialog.items["Operation"], "Extend tail")
+    dialog.items["ServerUrl"].Text = "http://127.0.0.1:9"  # nothing listens there
+    dialog.on_run(None)
+    assert "shotforge serve --port 9" in dialog.items["Status"].Text
+    assert timeline.snapshot() == before
+
+
+def test_dialog_cancel(tmp_path, server):
+    media = make_media("25", tmp_path / "media")
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(100)
+    before = timeline.snapshot()
+    dialog = make_dialog(resolve)
+    choose(dialog.items["Operation"], "Generate B-roll")
+    choose(dialog.items["GenerateRange"], "From playhead, the length above")
+    choose(dialog.items["Engine"], "classical")
+    dialog.items["Length"].Text = "3000"
+    dialog.items["ServerUrl"].Text = server.url
+    dialog.on_run(None)
+    assert dialog.items["Cancel"].Enabled
+    dialog.on_cancel(None)
+    deadline = time.monotonic() + 60
+    while dialog.watcher is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        dialog.on_tick(None)
+    assert "canceled" in dialog.items["Status"].Text
+    assert timeline.snapshot() == before
