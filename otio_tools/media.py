@@ -6,7 +6,8 @@ Exports disagree on how a clip's source range relates to its file:
 - DaVinci Resolve's OTIO export (timeline metadata ``Resolve_OTIO``) writes source starts as
   the media's own frame numbers but labels them with the timeline rate, not rescaled when the
   media runs at another rate. Their frame *numbers* are right; their rate is not.
-- EDLs carry no media ranges at all: source times are timecodes of the file.
+- EDLs carry no media ranges at all: source times are timecodes of the file (hand-made
+  timelines without media ranges may count from the file's first frame instead).
 The facts about the file itself (rate, length, timecode) come from probing it, passed in.
 """
 
@@ -88,7 +89,11 @@ def first_media_frame(clip: otio.schema.Clip, facts: MediaFacts, resolve_export:
     elif available is not None:
         index = to_frame(start - available.start_time.rescaled_to(start.rate), facts.rate)
     else:
-        index = to_frame(start, facts.rate) - facts.timecode_frame()
+        # No media range (EDLs, hand-made timelines): a source time at or past the file's timecode
+        # is a timecode; one before it can only count from the file's first frame.
+        index = to_frame(start, facts.rate)
+        if index >= facts.timecode_frame():
+            index -= facts.timecode_frame()
     if not 0 <= index < facts.frames:
         raise RequestError(
             "source_out_of_media",

@@ -316,10 +316,12 @@ def _plan_generate(ctx: _Context) -> Plan:
 
 
 def _reference_frame(ctx: _Context, frame: int) -> SourceFrames:
-    """The frame an editor sees at ``frame``: the topmost clip there, over all video tracks."""
+    """The frame an editor sees at ``frame``: the topmost clip there, over all video tracks.
+    Generated clips (titles, mattes) are overlays with no picture to read; the clip under them counts."""
     for track in reversed(range(ctx.video_track_count)):
         found = item_at(ctx.items(track), frame)
-        if found is not None and found.is_clip:
+        if found is not None and found.is_clip and \
+                not isinstance(found.item.media_reference, otio.schema.GeneratorReference):
             return ctx.frames_of(found, f"{found.describe()} on {track_label(track)}",
                                  range(frame - found.start, frame - found.start + 1))
     raise RequestError("no_clip_at_frame", f"no clip at reference frame {frame} on any video track")

@@ -51,15 +51,18 @@ class EngineJob:
     on_progress: Callable[[float, str], None] = lambda fraction, stage: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     _reported: float = field(default=0.0, repr=False)
+    _stage: str = field(default="rendering", repr=False)
 
     def check_cancel(self) -> None:
         if self.cancel_event.is_set():
             raise Canceled()
 
-    def progress(self, fraction: float, stage: str = "rendering") -> None:
-        """Report progress; never backwards (engine steps and encoded frames both report)."""
+    def progress(self, fraction: float, stage: str | None = None) -> None:
+        """Report progress; never backwards (engine steps and encoded frames both report), and
+        under the last stage named when none is given."""
         self._reported = max(self._reported, min(max(fraction, 0.0), 1.0))
-        self.on_progress(self._reported, stage)
+        self._stage = stage or self._stage
+        self.on_progress(self._reported, self._stage)
 
 
 @dataclass(frozen=True)
