@@ -24,7 +24,7 @@ from resolve_helpers import RATES, REPO, Server, free_port, make_media, new_reso
 import fake_resolve  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
-from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError  # noqa: E402
+from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError, ShotForgeError  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -276,3 +276,29 @@ def test_starts_the_server_when_the_shotforge_path_is_set(media_dir, tmp_path, m
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+
+def test_server_going_away_mid_job_is_reported_and_changes_nothing(media_dir, tmp_path):
+    media = make_media("25", media_dir)
+    srv = Server(tmp_path / "out").start()
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(100)
+    before = timeline.snapshot()
+    seen = []
+
+    def kill_once_running():
+        if any(r["state"] == "running" for r in seen) and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait(10)
+        return False
+
+    values = dict(sf_settings.DEFAULTS, server_url=srv.url, engine="classical", operation="generate",
+                  generate_range="length", length=3000)
+    try:
+        with pytest.raises(ShotForgeError) as caught:
+            workflow.run(resolve, values, workdir=str(tmp_path / "req"), on_update=seen.append,
+                         should_cancel=kill_once_running, poll_interval=0.05)
+        assert "not running" in caught.value.message and "shotforge serve" in caught.value.message
+    finally:
+        srv.stop()
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends

@@ -387,3 +387,15 @@ def test_script_is_python36_and_stdlib_only():
                 assert top in stdlib or top in ("shotforge_resolve", "DaVinciResolveScript"), (path, name)
             assert not (isinstance(node, ast.ImportFrom) and node.module == "__future__"), path
         assert "dataclass" not in path.read_text(), path  # 3.7+
+
+
+def test_drop_frame_read_from_the_rate_text_too(media_dir):
+    # Some Resolve versions write the rate as "29.97 DF"; the DF setting alone must also do.
+    media = make_media("29.97DF", media_dir)
+    for rate_text, drop in (("29.97 DF", True), ("29.97", True)):
+        resolve, timeline, _ = new_resolve("29.97DF", media, rate_text=rate_text, drop_frame=drop)
+        timeline.SetCurrentTimecode("01:00:01;00")  # 30 frames after 01:00:00;00, 32 after the start
+        run = workflow.Run(resolve, _options(operation="extend"))
+        run.read_context()
+        assert run.info.drop_frame and run.info.start_frame == 107890
+        assert run.meta["frame"] == 32
