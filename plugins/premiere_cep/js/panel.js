@@ -191,12 +191,13 @@
     setStatus("");
     $("job").hidden = true;
     var c = state.client = client();
-    var build, id;
+    var build, id, sent = false;
     return host.facts().then(function (facts) {
       state.seq = core.readSequence(facts);
       fillTracks(state.seq);
       build = core.buildRequest(state.seq, readOptions(state.seq));
       state.request = build.otio;
+      sent = true;
       showJob("sending", 0);
       return c.submit(build.otio);
     }).then(function (jobId) {
@@ -242,7 +243,7 @@
       var msg = describeError(e);
       if (id && e && e.code && ["no_free_track", "placement_mismatch", "placement_failed", "import_timeout", "sequence_changed", "bad_placement", "no_placements"].indexOf(e.code) >= 0) {
         setStatus("The render finished but could not be placed: " + msg, "error");
-      } else if (id) {
+      } else if (sent) {
         setStatus(msg + "\nNothing in the sequence was changed.", "error");
       } else {
         setStatus(msg, "error");

@@ -1,0 +1,294 @@
+/*
+ * The panel end to end: headless Chromium, the real page over file:// (Origin: null), the host
+ * script on the mock DOM, a real ShotForge server rendering real media copies.
+ */
+"use strict";
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("fs");
+const path = require("path");
+
+const h = require("./harness");
+
+const SKIP = h.skipReason();
+const TICKS = (frames, seq) => String(BigInt(frames) * BigInt(seq.timebase));
+
+describe("ShotForge panel in Chromium against a real server", { skip: SKIP || false, timeout: 600000 }, () => {
+  let dir, media, server, browser;
+  const seqs = {};
+
+  before(async () => {
+    dir = h.tmpdir();
+    media = h.makeMedia(dir);
+    for (const [k, p] of Object.entries(media.sequences)) seqs[k] = JSON.parse(fs.readFileSync(p, "utf8"));
+    server = await h.startServer(dir);
+    browser = await h.launchBrowser();
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  async function classical(page) {
+    await page.evaluate(() => { document.getElementById("more").open = true; });
+    await page.selectOption("#engine", "classical");
+  }
+
+  function clipsOn(runner, track) {
+    return runner.dom.snapshot()[track];
+  }
+
+  function assertProgressShown(out) {
+    const stages = out.seen.map((s) => s.stage);
+    assert.ok(stages.some((s) => ["queued", "planning", "decoding", "rendering", "encoding", "running", "writing"].includes(s) || /ing$/.test(s)),
+      "a server stage was shown: " + JSON.stringify(stages));
+    assert.ok(out.seen.some((s) => s.width === "100%"), "the progress bar reached 100%");
+  }
+
+  for (const key of ["e2e_25", "e2e_23976", "e2e_2997"]) {
+    it(`extend tail at ${key}: real handle frames then generated frames, placed frame-exactly`, async () => {
+      const seq = seqs[key];
+      const p = await h.openPanel(browser, server.url, seq, { select: [0, 0], playhead: 10 });
+      try {
+        await p.page.click('[data-op="extend"]');
+        await p.page.selectOption("#side", "tail");
+        await p.page.fill("#frames", "12");
+        await classical(p.page);
+        const out = await h.runAndWait(p.page);
+        assert.equal(out.kind, "ok", out.text + "\n" + p.consoleLines.join("\n"));
+        assertProgressShown(out);
+        const placements = out.record.result.placements;
+        assert.equal(placements.length, 2, JSON.stringify(placements));
+        const v1 = clipsOn(p.runner, 0);
+        // A [0,36) untouched, handles [36,41) from the original file, generated [41,48), gap, B [60,84).
+        const at = (f) => v1.find((c) => c.start === TICKS(f, seq));
+        assert.equal(at(0).end, TICKS(36, seq));
+        assert.equal(at(36).end, TICKS(41, seq));
+        assert.equal(at(36).mediaPath, seq.videoTracks[0].clips[0].mediaPath);
+        assert.equal(at(36).inPoint, TICKS(placements[0].source_in, seq));
+        assert.equal(at(41).end, TICKS(48, seq));
+        assert.equal(at(41).mediaPath, placements[1].media);
+        assert.equal(at(41).inPoint, "0");
+        assert.equal(at(60).end, TICKS(84, seq));
+        assert.deepEqual(p.runner.dom.violations, []);
+        // The request said what the sequence holds: the zero point and the clip's record frames.
+        assert.equal(out.request.global_start_time.value, Number(BigInt(seq.zeroPoint) / BigInt(seq.timebase)));
+        assert.match(out.text, /Placed 2 clips/);
+      } finally { await p.close(); }
+    });
+
+    it(`fill gap at ${key}`, async () => {
+      const seq = seqs[key];
+      const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+      try {
+        await p.page.click('[data-op="fill_gap"]');
+        await classical(p.page);
+        const target = await p.page.textContent("#target");
+        assert.match(target, /Gap on V1/);
+        const out = await h.runAndWait(p.page);
+        assert.equal(out.kind, "ok", out.text);
+        assertProgressShown(out);
+        const v1 = clipsOn(p.runner, 0);
+        const filled = v1.find((c) => c.start === TICKS(36, seq));
+        assert.ok(filled, JSON.stringify(v1));
+        assert.equal(filled.end, TICKS(60, seq));
+        assert.equal(filled.mediaPath, out.record.result.placements[0].media);
+        assert.equal(v1.length, 3);
+      } finally { await p.close(); }
+    });
+  }
+
+  it("outpaint: the result goes on the free track above the clip", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    try {
+      await p.page.click('[data-op="outpaint"]');
+      await p.page.selectOption("#canvas-preset", "custom");
+      await p.page.fill("#canvas-w", "640");
+      await p.page.fill("#canvas-h", "360");
+      await classical(p.page);
+      const out = await h.runAndWait(p.page, 180000);
+      assert.equal(out.kind, "ok", out.text);
+      assertProgressShown(out);
+      assert.deepEqual(out.request.metadata.shotforge.canvas, [640, 360]);
+      assert.equal(out.record.result.placements[0].track, 2, "the server asks for a new track above");
+      const v2 = clipsOn(p.runner, 1);
+      assert.equal(v2.length, 1);
+      assert.equal(v2[0].start, TICKS(60, seq));
+      assert.equal(v2[0].end, TICKS(84, seq));
+      assert.equal(clipsOn(p.runner, 0).length, 2, "V1 untouched");
+    } finally { await p.close(); }
+  });
+
+  it("generate B-roll over In/Out with the playhead frame as reference", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { inFrame: 10, outFrame: 34, playhead: 20 });
+    try {
+      await p.page.click('[data-op="generate"]');
+      await p.page.fill("#prompt", "a quiet street at dawn, \"wide\" shot");
+      await classical(p.page);
+      await p.page.check("#use-reference");
+      const out = await h.runAndWait(p.page, 180000);
+      assert.equal(out.kind, "ok", out.text);
+      const sf = out.request.metadata.shotforge;
+      assert.deepEqual(sf.range, [10, 34]);
+      assert.equal(sf.reference_frame, 20);
+      assert.equal(sf.prompt, "a quiet street at dawn, \"wide\" shot");
+      // V1 holds A over [10,34), so "above" lands on V2.
+      const v2 = clipsOn(p.runner, 1);
+      assert.equal(v2.length, 1);
+      assert.equal(v2[0].start, TICKS(10, seq));
+      assert.equal(v2[0].end, TICKS(34, seq));
+    } finally { await p.close(); }
+  });
+
+  it("cancel: the job stops and the sequence is unchanged", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    try {
+      const before = JSON.stringify(p.runner.dom.snapshot());
+      await p.page.click('[data-op="outpaint"]');
+      await p.page.selectOption("#canvas-preset", "3840x2160");
+      await classical(p.page);
+      await p.page.click("#run");
+      await p.page.waitForSelector("#cancel:not([hidden])", { timeout: 30000 });
+      await p.page.waitForFunction(() => {
+        const r = window.ShotForgePanel.state.lastRecord;
+        return r && r.state === "running";
+      }, null, { timeout: 30000 });
+      await p.page.click("#cancel");
+      await p.page.waitForFunction(() => !window.ShotForgePanel.state.busy, null, { timeout: 60000 });
+      const status = await p.page.textContent("#status");
+      const rec = await p.page.evaluate(() => window.ShotForgePanel.state.lastRecord);
+      assert.equal(rec.state, "canceled", status);
+      assert.match(status, /Canceled\. Nothing in the sequence was changed/);
+      assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+      assert.equal(p.runner.dom.mutations.length, 0);
+    } finally { await p.close(); }
+  });
+
+  it("a request the server refuses: its error is shown as is, nothing changes", async () => {
+    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    seq.videoTracks[0].clips[0].mediaPath = path.join(media.media, "gone.mp4");
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = JSON.stringify(p.runner.dom.snapshot());
+      await classical(p.page);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /gone\.mp4/);
+      assert.match(out.text, /Nothing in the sequence was changed/);
+      assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+      assert.equal(p.runner.dom.mutations.length, 0);
+    } finally { await p.close(); }
+  });
+
+  it("a source range outside the media: the server's reason, nothing changes", async () => {
+    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const tb = BigInt(seq.timebase);
+    seq.videoTracks[0].clips[0].inPoint = String(5000n * tb);
+    seq.videoTracks[0].clips[0].outPoint = String(5036n * tb);
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = JSON.stringify(p.runner.dom.snapshot());
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /Nothing in the sequence was changed/);
+      assert.match(out.text, /frame|media/i);
+      assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+      assert.equal(p.runner.dom.mutations.length, 0);
+    } finally { await p.close(); }
+  });
+
+  it("a job that fails in the queue (its media vanished): failed state shown, nothing changes", async () => {
+    const core = require("../../js/sf_core");
+    const { withState } = require("../helpers");
+    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const doomed = path.join(media.media, "doomed.mp4");
+    fs.copyFileSync(seq.videoTracks[0].clips[0].mediaPath, doomed);
+    seq.videoTracks[0].clips[0].mediaPath = doomed;
+    // Occupy the single worker with a long job sent straight to the server.
+    const blocker = core.buildRequest(core.readSequence({ sequence: withState(seqs.e2e_25, { select: [0, 1] }) }),
+      { operation: "outpaint", track: "auto", canvas: [3840, 2160], engine: "classical" }).otio;
+    const res = await fetch(server.url + "/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(blocker) });
+    assert.equal(res.status, 202, await res.clone().text());
+    const blockerId = (await res.json()).id;
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = JSON.stringify(p.runner.dom.snapshot());
+      await classical(p.page);
+      await p.page.click("#run");
+      await p.page.waitForFunction(() => {
+        const r = window.ShotForgePanel.state.lastRecord;
+        return r && r.state === "queued";
+      }, null, { timeout: 30000 });
+      assert.equal(await p.page.textContent("#stage"), "queued");
+      fs.unlinkSync(doomed);
+      await fetch(server.url + "/v1/jobs/" + blockerId, { method: "DELETE" });
+      await p.page.waitForFunction(() => !window.ShotForgePanel.state.busy, null, { timeout: 60000 });
+      const out = await p.page.evaluate(() => ({ text: document.getElementById("status").textContent,
+        cls: document.getElementById("status").className, rec: window.ShotForgePanel.state.lastRecord }));
+      assert.equal(out.rec.state, "failed", out.text);
+      assert.match(out.cls, /error/);
+      assert.ok(out.text.includes(out.rec.error.message), "the server's message is shown as is");
+      assert.match(out.text, /The job failed \(/);
+      assert.match(out.text, /Nothing in the sequence was changed/);
+      assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+      assert.equal(p.runner.dom.mutations.length, 0);
+    } finally { await p.close(); }
+  });
+
+  it("no free track above: the render is kept, the sequence is not touched, the editor is told what to do", async () => {
+    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    // Something on V2 over B's range: no track above B is free.
+    seq.videoTracks[1].clips.push(Object.assign({}, seq.videoTracks[0].clips[1], { name: "title" }));
+    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    try {
+      const before = JSON.stringify(p.runner.dom.snapshot());
+      await p.page.click('[data-op="outpaint"]');
+      await p.page.selectOption("#track", "0");
+      await p.page.selectOption("#canvas-preset", "custom");
+      await p.page.fill("#canvas-w", "640");
+      await p.page.fill("#canvas-h", "360");
+      const out = await h.runAndWait(p.page, 180000);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /could not be placed/);
+      assert.match(out.text, /Add Tracks/);
+      assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+    } finally { await p.close(); }
+  });
+
+  it("nothing under the playhead: refused in the panel, no job sent", async () => {
+    const p = await h.openPanel(browser, server.url, seqs.e2e_25, { playhead: 200 });
+    try {
+      await p.page.click('[data-op="extend"]');
+      assert.match(await p.page.textContent("#target"), /select a clip/);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.equal(out.record, null);
+      assert.match(out.text, /select a clip/);
+    } finally { await p.close(); }
+  });
+
+  it("server not running: says how to start it", async () => {
+    const p = await h.openPanel(browser, "http://127.0.0.1:9", seqs.e2e_25, { select: [0, 0] });
+    try {
+      assert.equal(await p.page.getAttribute("#server-state", "class"), "dot bad");
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /cannot reach the ShotForge server at http:\/\/127\.0\.0\.1:9/);
+      assert.match(out.text, /shotforge serve/);
+      assert.equal(p.runner.dom.mutations.length, 0);
+    } finally { await p.close(); }
+  });
+
+  it("host script not loaded: the panel says so instead of failing silently", async () => {
+    const p = await h.openPanel(browser, server.url, seqs.e2e_25, {}, { evalOverride: () => "EvalScript error." });
+    try {
+      assert.match(await p.page.textContent("#target"), /ShotForge host script/);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+    } finally { await p.close(); }
+  });
+});
