@@ -1,0 +1,483 @@
+"""The classical engine: optical flow and image warping on the CPU, no model weights.
+
+- gap fill: bidirectional flow interpolation with an occlusion-aware blend, or a cross-dissolve
+  when flow cannot bridge the ends (a cut between them, flow that does not explain the motion,
+  or a gap too long for one flow field);
+- extension: the last flow field continued with damped constant velocity;
+- outpaint: a background built from past and upcoming frames aligned by global motion, and a
+  smooth spatial fill (push-pull) where the camera never showed anything;
+- generate: an honest placeholder slate (see :mod:`server.engines.slate`).
+
+Flow is computed on a small 8-bit greyscale copy; only ``cv2.remap``/``cv2.warpAffine`` ever
+touch the full-depth frames, so uint16 input stays uint16 with its precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from server.engines import flow as fl
+from server.engines.base import Availability, Engine, EngineJob, OutpaintLayout
+from server.engines.slate import slates
+
+# Gap-fill decision thresholds, measured on same-shot pairs and cuts in the test clips: same-shot
+# pairs flow could bridge stayed below all three, cuts had >=0.95 inconsistent pixels.
+_MAX_INCONSISTENT = 0.6  # fraction of pixels failing the forward-backward check
+_MAX_RESIDUAL_RATIO = 0.8  # warped difference / plain difference: flow must explain the change
+_MAX_HIST_DISTANCE = 0.4  # Bhattacharyya distance of hue/saturation histograms
+
+
+def _check_frames(frames: Sequence[np.ndarray], what: str) -> None:
+    if not frames:
+        raise ValueError(f"{what}: no frames given")
+    first = frames[0]
+    for f in frames:
+        if f.ndim != 3 or f.shape[2] != 3 or f.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"{what}: frames must be (H, W, 3) uint8 or uint16, got {f.shape} {f.dtype}")
+        if f.shape != first.shape or f.dtype != first.dtype:
+            raise ValueError(f"{what}: frames differ in size or dtype ({f.shape} {f.dtype} vs "
+                             f"{first.shape} {first.dtype})")
+
+
+def _dissolve(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return cv2.addWeighted(a, 1.0 - t, b, t, 0.0)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, wa: np.ndarray) -> np.ndarray:
+    """``a * wa + b * (1 - wa)`` per pixel, in the frames' dtype."""
+    if a.dtype == np.uint8:
+        return cv2.blendLinear(a, b, wa, 1.0 - wa)
+    out = cv2.blendLinear(a.astype(np.float32), b.astype(np.float32), wa, 1.0 - wa)
+    return np.clip(out + 0.5, 0, 65535).astype(np.uint16)
+
+
+@dataclass
+class _PairFlow:
+    """Flow both ways between two frames (small scale) and how well it explains them."""
+
+    fwd: np.ndarray  # a -> b
+    bwd: np.ndarray  # b -> a
+    err_a: np.ndarray  # forward-backward error at a's pixels
+    err_b: np.ndarray
+    inconsistent: float
+    residual_ratio: float
+    hist_distance: float
+
+    @classmethod
+    def measure(cls, a: np.ndarray, b: np.ndarray, estimator: fl.FlowEstimator,
+                size: tuple[int, int]) -> _PairFlow:
+        sa, sb = fl.small_rgb(a, size), fl.small_rgb(b, size)
+        ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
+        fwd, bwd = estimator(ga, gb), estimator(gb, ga)
+        err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
+        # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
+        inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
+        fa, fb = ga.astype(np.float32), gb.astype(np.float32)
+        raw = float(np.mean(np.abs(fa - fb)))
+        residual = float(np.mean(np.abs(fa - fl.remap(fb, fwd))))
+        return cls(fwd, bwd, err_a, err_b, inconsistent, residual / max(raw, 1.0), _hist_distance(sa, sb))
+
+    @property
+    def bridgeable(self) -> bool:
+        return (self.inconsistent < _MAX_INCONSISTENT and self.residual_ratio < _MAX_RESIDUAL_RATIO
+                and self.hist_distance < _MAX_HIST_DISTANCE)
+
+
+def _hist_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Colour-distribution distance of two small 8-bit RGB copies (0 same .. 1 disjoint):
+    large across a cut."""
+    hists = [cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+             for f in (a, b)]
+    return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
+
+
+class _Interpolator:
+    """Frames between ``a`` (t=0) and ``b`` (t=1) from one pair of flow fields."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, pair: _PairFlow):
+        self.a, self.b, self.pair = a, b, pair
+        self.full = (a.shape[1], a.shape[0])
+        # confidence of each end's pixels: low where the round trip fails (occluded in the other end)
+        self.conf_a = np.exp(-np.square(pair.err_a))
+        self.conf_b = np.exp(-np.square(pair.err_b))
+
+    def at(self, t: float) -> np.ndarray:
+        f01, f10 = self.pair.fwd, self.pair.bwd
+        # flows from time t back to each end (Jiang et al., Super SloMo's linear combination)
+        ft0 = (-(1 - t) * t) * f01 + (t * t) * f10
+        ft1 = ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10
+        wa = (1 - t) * fl.remap(self.conf_a, ft0) + 1e-4
+        wb = t * fl.remap(self.conf_b, ft1) + 1e-4
+        weight_a = cv2.resize(wa / (wa + wb), self.full, interpolation=cv2.INTER_LINEAR)
+        return _blend(fl.warp_full(self.a, ft0), fl.warp_full(self.b, ft1), weight_a)
+
+
+class ClassicalEngine(Engine):
+    """CPU engine built on OpenCV; deterministic (no randomness, so the seed changes nothing)."""
+
+    name = "classical"
+    model = ""
+    generate_is_placeholder = True
+
+    def __init__(self, flow_quality: str = "fast", max_flow_gap: int = 12,
+                 extend_half_life: float = 0.5, outpaint_lookahead: int = 16):
+        """``flow_quality``: "fast" or "high" (DIS medium, ~4x slower). ``max_flow_gap``: longer gaps
+        are dissolved. ``extend_half_life``: seconds over which extrapolated motion halves.
+        ``outpaint_lookahead``: how many upcoming frames outpainting may borrow border content from."""
+        fl.FlowEstimator(flow_quality)  # validates the name now rather than mid-job
+        self.flow_quality = flow_quality
+        self.max_flow_gap = max_flow_gap
+        self.extend_half_life = extend_half_life
+        self.outpaint_lookahead = outpaint_lookahead
+
+    def availability(self) -> Availability:
+        return Availability(True, f"CPU, OpenCV {cv2.__version__}",
+                            {"threads": cv2.getNumThreads(), "flow_quality": self.flow_quality})
+
+    # -- gap fill ---------------------------------------------------------------------------
+
+    def fill_gap(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        """Interpolate between ``before[-1]`` and ``after[0]`` (further context frames are accepted
+        but not used: extra flow fields did not pay for their cost in measurements)."""
+        _check_frames([*before, *after], "fill_gap")
+        if frames < 0:
+            raise ValueError(f"fill_gap: frames must be >= 0, got {frames}")
+        return self._fill_gap(before[-1], after[0], frames, job)
+
+    def _fill_gap(self, a: np.ndarray, b: np.ndarray, frames: int, job: EngineJob) -> Iterator[np.ndarray]:
+        if frames == 0:
+            return
+        job.check_cancel()
+        interp = None
+        if frames <= self.max_flow_gap:
+            pair = _PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape))
+            if pair.bridgeable:
+                interp = _Interpolator(a, b, pair)
+        stage = "interpolating (optical flow)" if interp else "cross-dissolving (flow cannot bridge the gap)"
+        for i in range(frames):
+            job.check_cancel()
+            t = (i + 1) / (frames + 1)
+            yield interp.at(t) if interp else _dissolve(a, b, t)
+            job.progress((i + 1) / frames, stage)
+
+    # -- extension --------------------------------------------------------------------------
+
+    def extend(self, context: Sequence[np.ndarray], frames: int, side: str,
+               job: EngineJob) -> Iterator[np.ndarray]:
+        _check_frames(context, "extend")
+        if side not in ("head", "tail"):
+            raise ValueError(f"extend: side must be 'head' or 'tail', got {side!r}")
+        if frames < 0:
+            raise ValueError(f"extend: frames must be >= 0, got {frames}")
+        # a head extension is a tail extension of the reversed shot, emitted farthest frame first
+        ctx = list(context) if side == "tail" else list(reversed(context))
+        steps = range(1, frames + 1) if side == "tail" else range(frames, 0, -1)
+        return self._extend(ctx, steps, job)
+
+    def _extend(self, ctx: list[np.ndarray], steps: Iterable[int], job: EngineJob) -> Iterator[np.ndarray]:
+        steps = list(steps)
+        if not steps:
+            return
+        job.check_cancel()
+        last = ctx[-1]
+        motion = None
+        if len(ctx) >= 2:
+            pair = _PairFlow.measure(last, ctx[-2], fl.FlowEstimator(self.flow_quality),
+                                     fl.work_size(last.shape))
+            if pair.bridgeable:  # not across a cut: continue the last step's motion
+                motion = _Motion(cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0))
+        rate = float(job.rate) if job.rate else 24.0
+        decay = 0.5 ** (1.0 / max(self.extend_half_life * rate, 1e-3))
+        stage = "extrapolating motion" if motion else "holding the frame (no motion to continue)"
+        for n, k in enumerate(steps, 1):
+            job.check_cancel()
+            if motion is None:
+                yield last.copy()
+            else:
+                # frames' worth of motion after k frames, each moving `decay` times the one before
+                travel = decay * (1 - decay ** k) / (1 - decay) if decay < 1 else float(k)
+                yield fl.warp_full(last, motion.backward(travel))
+            job.progress(n / len(steps), stage)
+
+    # -- outpaint ---------------------------------------------------------------------------
+
+    def outpaint(self, frames: Iterable[np.ndarray], layout: OutpaintLayout,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        cw, ch = layout.canvas
+        iw, ih = layout.inner
+        ox, oy = layout.offset
+        if not (0 <= ox and 0 <= oy and ox + iw <= cw and oy + ih <= ch and iw > 0 and ih > 0):
+            raise ValueError(f"outpaint: picture {layout.inner} at {layout.offset} does not fit "
+                             f"the canvas {layout.canvas}")
+        total = len(frames) if isinstance(frames, Sized) else None
+        return _Outpainter(layout, self.outpaint_lookahead, self.flow_quality).run(frames, job, total)
+
+    # -- generate ---------------------------------------------------------------------------
+
+    def generate(self, frames: int, size: tuple[int, int], job: EngineJob,
+                 reference: np.ndarray | None = None, dtype: type = np.uint8) -> Iterator[np.ndarray]:
+        if np.dtype(dtype) not in (np.uint8, np.uint16):
+            raise ValueError(f"generate: dtype must be uint8 or uint16, got {dtype}")
+        if frames < 0 or size[0] <= 0 or size[1] <= 0:
+            raise ValueError(f"generate: bad request: {frames} frames of {size}")
+        return slates(frames, size, job, reference, np.dtype(dtype).type)
+
+
+class _Motion:
+    """The motion of the last frame's pixels per frame (small scale), split into a global affine
+    part (the camera: extrapolated exactly, as an affine map) and a smooth residual (things moving:
+    inverted by fixed-point iteration), with the total travel capped so that fast motion settles
+    instead of smearing the picture off the frame."""
+
+    _MAX_SHIFT = 0.15  # cap on extrapolated travel, as a share of the frame diagonal
+
+    def __init__(self, velocity: np.ndarray):
+        h, w = velocity.shape[:2]
+        self.grid = fl.grid(h, w)
+        step = max(4, min(h, w) // 32)
+        src = self.grid[step // 2::step, step // 2::step].reshape(-1, 2)
+        matrix, _ = cv2.estimateAffine2D(src, src + velocity[step // 2::step, step // 2::step].reshape(-1, 2),
+                                         method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        self.step = np.eye(3) if matrix is None else np.vstack([matrix, [0, 0, 1]])
+        self.residual = velocity - self._affine_field(self.step)
+        p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
+        self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
+
+    def _affine_field(self, matrix: np.ndarray) -> np.ndarray:
+        """Displacement ``matrix @ x - x`` at every pixel."""
+        return (self.grid @ (matrix[:2, :2] - np.eye(2)).T.astype(np.float32)
+                + matrix[:2, 2].astype(np.float32))
+
+    def backward(self, travel: float) -> np.ndarray:
+        """Backward displacement for the frame ``travel`` frames of motion after the last one."""
+        travel = self.max_travel * math.tanh(travel / self.max_travel)  # ~travel at first, then capped
+        camera = np.eye(3) + travel * (self.step - np.eye(3))
+        back = self._affine_field(np.linalg.inv(camera))  # where the camera move came from, exactly
+        disp = back - travel * fl.remap(self.residual, back)
+        for _ in range(2):  # x = p + travel * residual(p), solved for p
+            disp = back - travel * fl.remap(self.residual, disp)
+        return disp
+
+
+# -- outpainting machinery ------------------------------------------------------------------
+
+def _global_motion(prev: np.ndarray, cur: np.ndarray, estimator: fl.FlowEstimator) -> np.ndarray | None:
+    """3x3 similarity transform taking ``prev``'s pixel coordinates to ``cur``'s (small greyscale
+    frames), fitted with RANSAC to the dense flow on a grid; None when it does not hold."""
+    flow = estimator(prev, cur)
+    h, w = prev.shape
+    step = max(4, min(h, w) // 24)
+    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
+    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    dst = src + flow[ys.ravel(), xs.ravel()]
+    matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if matrix is None or inliers is None or inliers.mean() < 0.3:
+        return None
+    return np.vstack([matrix, [0, 0, 1]])
+
+
+def _push_pull(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill where ``known`` (0..1 weights) is 0 with a smooth extension of the known pixels: average
+    down a pyramid until everything has data, then interpolate back up (a membrane-like fill)."""
+    if known.min() >= 1:
+        return img
+    h, w = known.shape
+    premultiplied = img * known[..., None]
+    if min(h, w) < 4:
+        mean = premultiplied.reshape(-1, 3).sum(0) / max(float(known.sum()), 1e-6)
+        return np.broadcast_to(mean, img.shape).astype(np.float32)
+    weight = cv2.pyrDown(known)
+    colour = cv2.pyrDown(premultiplied) / np.maximum(weight, 1e-6)[..., None]
+    coarse = _push_pull(colour, np.minimum(weight * 4, 1.0))  # any known child makes the parent known
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    return premultiplied + up * (1 - known[..., None])
+
+
+def _translate(x: float, y: float) -> np.ndarray:
+    return np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], float)
+
+
+class _Outpainter:
+    """Streams outpainted frames, holding a few upcoming frames to borrow content from.
+
+    A running canvas (colour, coverage, age in frames) follows the camera: each frame it is moved
+    by the global motion (a similarity transform estimated on small copies), the new picture is
+    pasted in, and upcoming frames (log-spaced up to ``lookahead`` ahead) overwrite the spots
+    they saw more recently than the canvas did. What was never seen gets a smooth push-pull fill
+    that is blended with the previous frame's (motion-compensated) fill so it does not flicker.
+    Only the border strips around the picture are ever warped or composed.
+    """
+
+    _FILL_SIDE = 256  # long side of the canvas copy the spatial fill is computed on
+    _FILL_MEMORY = 0.8  # share of the previous frame's spatial fill that is kept
+
+    def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
+        cw, ch = self.canvas = layout.canvas
+        iw, ih = self.inner_size = layout.inner
+        ox, oy = layout.offset
+        self.inner = (slice(oy, oy + ih), slice(ox, ox + iw))
+        rects = [(0, 0, cw, oy), (0, oy + ih, cw, ch), (0, oy, ox, oy + ih), (ox + iw, oy, cw, oy + ih)]
+        self.strips = [(slice(y0, y1), slice(x0, x1)) for x0, y0, x1, y1 in rects if x1 > x0 and y1 > y0]
+        self.small = fl.work_size((ih, iw))
+        self.estimator = fl.FlowEstimator(flow_quality)
+        self.inner_to_canvas = _translate(ox, oy)
+        self.small_to_canvas = self.inner_to_canvas @ np.diag([iw / self.small[0], ih / self.small[1], 1.0])
+        self.offsets = [j for j in (1, 2, 4, 8, 16, 32, 64) if j <= lookahead]
+        scale = min(1.0, self._FILL_SIDE / max(cw, ch))
+        self.fill_size = (max(4, round(cw * scale)), max(4, round(ch * scale)))
+        self.fill_scale = np.diag([self.fill_size[0] / cw, self.fill_size[1] / ch, 1.0])
+        self.cover_mask = np.full((ih, iw), 255, np.uint8)
+        # double-buffered running canvas: float32 RGBA, colour premultiplied by coverage (which
+        # runs up to the frames' full scale, like the alpha of cv2's RGB2RGBA), and age in frames;
+        # the picture area is pasted in each frame and is always of age 0
+        self.layers = [np.zeros((ch, cw, 4), np.float32) for _ in range(2)]
+        self.ages = [np.full((ch, cw), np.inf, np.float32) for _ in range(2)]
+        for age in self.ages:
+            age[self.inner] = 0
+        self.warped: np.ndarray | None = None  # scratch for upcoming frames, in their dtype
+        self.covered = np.zeros((ch, cw), np.uint8)
+
+    def _warp_strips(self, src: np.ndarray, matrix: np.ndarray, dst: np.ndarray,
+                     flags: int = cv2.INTER_LINEAR, fill: float = 0.0) -> None:
+        """``dst = src`` moved by ``matrix`` (src -> canvas coordinates), on the border strips only."""
+        for ys, xs in self.strips:
+            cv2.warpPerspective(src, _translate(-xs.start, -ys.start) @ matrix,
+                                (xs.stop - xs.start, ys.stop - ys.start), dst=dst[ys, xs], flags=flags,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(fill,) * 4)
+
+    def _motion(self, prev_small: np.ndarray, cur_small: np.ndarray) -> np.ndarray | None:
+        """prev -> cur transform in canvas coordinates; None across a cut (nothing carries over)."""
+        if _hist_distance(prev_small, cur_small) > _MAX_HIST_DISTANCE:
+            return None
+        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (prev_small, cur_small)]
+        m = _global_motion(gray[0], gray[1], self.estimator)
+        if m is None:
+            return np.eye(3)  # too little structure to tell: assume a still camera
+        return self.small_to_canvas @ m @ np.linalg.inv(self.small_to_canvas)
+
+    def run(self, frames: Iterable[np.ndarray], job: EngineJob, total: int | None) -> Iterator[np.ndarray]:
+        source = iter(frames)
+        horizon = self.offsets[-1] if self.offsets else 0
+        # buffered frames: (frame, small RGB copy, canvas transform from the previous frame)
+        buf: deque[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = deque()
+        fill_prev: np.ndarray | None = None  # last frame's spatial fill, moved with the camera
+        dtype = None
+        index = 0
+        exhausted = False
+        while True:
+            job.check_cancel()
+            while not exhausted and len(buf) <= horizon:
+                frame = next(source, None)
+                if frame is None:
+                    exhausted = True
+                    break
+                dtype = dtype or frame.dtype
+                self._validate(frame, dtype)
+                small = fl.small_rgb(frame, self.small)
+                buf.append((frame, small, self._motion(buf[-1][1], small) if buf else None))
+            if not buf:
+                return
+            frame, _, motion = buf[0]
+            layer, age = self._advance(motion)
+            if motion is None or fill_prev is None:
+                fill_prev = None
+            else:
+                small_motion = self.fill_scale @ motion @ np.linalg.inv(self.fill_scale)
+                fill_prev = cv2.warpPerspective(fill_prev, small_motion, self.fill_size,
+                                                borderMode=cv2.BORDER_REPLICATE)
+            np.copyto(layer[self.inner], cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), casting="unsafe")
+            self._borrow_upcoming(buf, layer, age)
+            out, fill_prev = self._compose(layer, fill_prev, frame)
+            yield out
+            buf.popleft()
+            index += 1
+            if total:
+                job.progress(index / total, "outpainting")
+
+    def _validate(self, frame: np.ndarray, dtype: np.dtype) -> None:
+        iw, ih = self.inner_size
+        if frame.shape != (ih, iw, 3) or frame.dtype != dtype or dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"outpaint: frames must be ({ih}, {iw}, 3) uint8/uint16 like the first, "
+                             f"got {frame.shape} {frame.dtype}")
+
+    def _advance(self, motion: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Move the running canvas with the camera into the other buffer (or clear it after a cut).
+        Colour stays premultiplied by coverage, so edges that resampling blends with the unseen
+        outside remain correct once divided by it."""
+        self.layers.reverse()
+        self.ages.reverse()
+        layer, age = self.layers[0], self.ages[0]
+        if motion is None:
+            for ys, xs in self.strips:
+                layer[ys, xs] = 0
+                age[ys, xs] = np.inf
+            return layer, age
+        self._warp_strips(self.layers[1], motion, layer)
+        self._warp_strips(self.ages[1], motion, age, cv2.INTER_NEAREST, np.inf)
+        for ys, xs in self.strips:
+            age[ys, xs] += 1
+        return layer, age
+
+    def _borrow_upcoming(self, buf: deque, layer: np.ndarray, age: np.ndarray) -> None:
+        """Write upcoming frames onto the canvas where they saw a spot more recently than it has."""
+        chain = np.eye(3)  # canvas coordinates of frame j -> of the current frame
+        placed: list[tuple[int, np.ndarray]] = []
+        for j in range(1, len(buf)):
+            motion = buf[j][2]
+            if motion is None:
+                break  # a cut: later frames belong to another shot
+            chain = chain @ np.linalg.inv(motion)
+            if j in self.offsets:
+                placed.append((j, chain @ self.inner_to_canvas))
+        for j, matrix in placed:  # nearest first: a later (farther) frame only fills older spots
+            frame = buf[j][0]
+            if self.warped is None or self.warped.dtype != frame.dtype:
+                self.warped = np.zeros((self.canvas[1], self.canvas[0], 3), frame.dtype)
+            self._warp_strips(frame, matrix, self.warped)
+            self._warp_strips(self.cover_mask, matrix, self.covered)
+            top = np.iinfo(frame.dtype).max
+            for ys, xs in self.strips:
+                better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
+                part = layer[ys, xs]
+                part[..., :3][better] = self.warped[ys, xs][better]
+                part[..., 3][better] = top
+                age[ys, xs][better] = j
+
+    def _compose(self, layer: np.ndarray, fill_prev: np.ndarray | None, frame: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The output frame: seen colour, else the spatial fill; the picture itself bit-exact."""
+        top = float(np.iinfo(frame.dtype).max)
+        small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
+        fill = _push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
+                          (small[..., 3] > 0.99 * top).astype(np.float32))
+        if fill_prev is not None:
+            fill = self._FILL_MEMORY * fill_prev + (1 - self._FILL_MEMORY) * fill
+        out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
+        depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
+        up = np.linalg.inv(self.fill_scale)
+        for ys, xs in self.strips:
+            size = (xs.stop - xs.start, ys.stop - ys.start)
+            # the small fill upsampled straight into the strip (sampled as cv2.resize would)
+            centre = _translate(0.5 * up[0, 0] - 0.5 - xs.start, 0.5 * up[1, 1] - 0.5 - ys.start) @ up
+            colour = cv2.warpAffine(fill, centre[:2], size, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+            part = layer[ys, xs]
+            cover = cv2.extractChannel(part, 3)
+            seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
+            cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
+            cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
+        out[self.inner] = frame
+        return out, fill
+
+
+def build_engine(**options) -> ClassicalEngine:
+    """Build the engine; options it does not know (meant for other engines) are ignored."""
+    known = {"flow_quality", "max_flow_gap", "extend_half_life", "outpaint_lookahead"}
+    return ClassicalEngine(**{k: v for k, v in options.items() if k in known})
