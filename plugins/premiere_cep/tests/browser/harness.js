@@ -106,6 +106,12 @@ async function openPanel(browser, serverUrl, sequence, state = {}, { importDelay
   const context = await browser.newContext();
   const page = await context.newPage();
   const consoleLines = [];
+  const requests = [];
+  page.on("request", async (r) => {
+    let origin = "";
+    try { origin = (await r.allHeaders()).origin || ""; } catch (e) { origin = "?"; }
+    requests.push(r.method() + " " + r.url() + " origin=" + origin);
+  });
   page.on("console", (m) => consoleLines.push(m.type() + ": " + m.text()));
   page.on("pageerror", (e) => consoleLines.push("pageerror: " + e.message));
   await page.exposeFunction("__sfHostEval", (script) => (evalOverride ? evalOverride(script, runner) : runner.evalScript(script)));
@@ -115,7 +121,7 @@ async function openPanel(browser, serverUrl, sequence, state = {}, { importDelay
     document.getElementById("server-url").value = url;
     return window.ShotForgePanel.checkServer();
   }, serverUrl);
-  return { page, runner, context, consoleLines, close: () => context.close() };
+  return { page, runner, context, consoleLines, requests, close: () => context.close() };
 }
 
 /** Click Run and wait for the outcome line: {kind: "ok"|"error"|"", text}. */

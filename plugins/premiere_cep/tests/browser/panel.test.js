@@ -75,6 +75,9 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
         // The request said what the sequence holds: the zero point and the clip's record frames.
         assert.equal(out.request.global_start_time.value, Number(BigInt(seq.zeroPoint) / BigInt(seq.timebase)));
         assert.match(out.text, /Placed 2 clips/);
+        // Progress came from the events stream, not from polling.
+        assert.ok(p.requests.some((r) => /^GET \S+\/v1\/jobs\/[^/]+\/events /.test(r)), p.requests.join("\n"));
+        assert.ok(!p.requests.some((r) => /^GET \S+\/v1\/jobs\/[^/\s]+ /.test(r)), "no polling needed");
       } finally { await p.close(); }
     });
 
@@ -281,6 +284,24 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assert.match(out.text, /shotforge serve/);
       assert.equal(p.runner.dom.mutations.length, 0);
     } finally { await p.close(); }
+  });
+
+  it("a server with a token: refused without it, works with it", async () => {
+    const sdir = h.tmpdir();
+    const guarded = await h.startServer(sdir, ["--token", "s3cret-token"]);
+    const p = await h.openPanel(browser, guarded.url, seqs.e2e_25, { playhead: 45 });
+    try {
+      await p.page.click('[data-op="fill_gap"]');
+      await classical(p.page);
+      let out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /Bearer/);
+      assert.equal(p.runner.dom.mutations.length, 0);
+      await p.page.evaluate(() => { document.getElementById("server-token").value = "s3cret-token"; });
+      out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "ok", out.text);
+      assert.ok(p.requests.some((r) => /POST \S+\/v1\/jobs origin=null$/.test(r)), "the page sends Origin: null");
+    } finally { await p.close(); await guarded.stop(); }
   });
 
   it("host script not loaded: the panel says so instead of failing silently", async () => {
