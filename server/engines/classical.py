@@ -54,7 +54,7 @@ def _blend(a: np.ndarray, b: np.ndarray, wa: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return cv2.blendLinear(a, b, wa, 1.0 - wa)
     out = cv2.blendLinear(a.astype(np.float32), b.astype(np.float32), wa, 1.0 - wa)
-    return np.clip(out + 0.5, 0, 65535).astype(np.uint16)
+    return cv2.multiply(out, 1.0, dtype=cv2.CV_16U)  # rounds and saturates
 
 
 @dataclass
