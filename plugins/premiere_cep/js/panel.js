@@ -100,7 +100,12 @@
     return (Math.abs(f - Math.round(f)) < 1e-9 ? String(Math.round(f)) : f.toFixed(3)) + " fps";
   }
 
-  function tc(seq, frame) { return core.timecode(frame + seq.zeroFrame, seq.rate); }
+  function tc(seq, frame) { return core.timecode(frame + seq.zeroFrame, seq.rate, seq.dropFrame); }
+
+  /** First and last frame as timecode (inclusive, as Premiere shows them) and the length. */
+  function span(seq, start, end) {
+    return tc(seq, start) + "–" + tc(seq, end - 1) + " (" + (end - start) + " frames)";
+  }
 
   function describeTarget() {
     var el = $("target");
@@ -111,11 +116,11 @@
       var where;
       if (t.clip) {
         where = (state.op === "extend" ? ($("side").value === "head" ? "Head of " : "Tail of ") : "") +
-          "‘" + t.clip.name + "’ on V" + (t.track + 1) + " · " + tc(seq, t.clip.start) + "–" + tc(seq, t.clip.end);
+          "‘" + t.clip.name + "’ on V" + (t.track + 1) + " · " + span(seq, t.clip.start, t.clip.end);
       } else if (t.gap) {
-        where = "Gap on V" + (t.track + 1) + " · " + tc(seq, t.gap.start) + "–" + tc(seq, t.gap.end) + " (" + (t.gap.end - t.gap.start) + " frames)";
+        where = "Gap on V" + (t.track + 1) + " · " + span(seq, t.gap.start, t.gap.end);
       } else {
-        where = "In/Out " + tc(seq, t.range[0]) + "–" + tc(seq, t.range[1]) + " (" + (t.range[1] - t.range[0]) + " frames) on V" + (t.track + 1);
+        where = "In/Out " + span(seq, t.range[0], t.range[1]) + " on V" + (t.track + 1);
       }
       el.textContent = where + " · " + seq.name + ", " + fpsLabel(seq);
       el.className = "target ready";

@@ -99,14 +99,26 @@
     return (BigInt(frame) * ticks(tpf)).toString();
   }
 
-  /** Premiere-style timecode of a record frame (non-drop, for messages only). */
-  function timecode(frame, rate) {
+  /** Timecode of an absolute frame count (zero point included), for the editor's eyes only.
+   *  Drop-frame (HH:MM:SS;FF) at 29.97/59.94 when `dropFrame`, as Premiere shows such sequences. */
+  function timecode(frame, rate, dropFrame) {
     var fps = Math.round(otioRate(rate));
     var f = Math.abs(frame);
-    var ff = f % fps, s = Math.floor(f / fps), ss = s % 60, m = Math.floor(s / 60), mm = m % 60, hh = Math.floor(m / 60);
+    var sep = ":";
+    if (dropFrame && rate.den === 1001n && (fps === 30 || fps === 60)) {
+      var drop = fps === 30 ? 2 : 4;
+      var per10 = fps * 600 - drop * 9, perMin = fps * 60 - drop;
+      var d = Math.floor(f / per10), m = f % per10;
+      f += 9 * drop * d + (m > drop ? drop * Math.floor((m - drop) / perMin) : 0);
+      sep = ";";
+    }
+    var ff = f % fps, s = Math.floor(f / fps), ss = s % 60, mi = Math.floor(s / 60), mm = mi % 60, hh = Math.floor(mi / 60);
     function p(n) { return (n < 10 ? "0" : "") + n; }
-    return (frame < 0 ? "-" : "") + p(hh) + ":" + p(mm) + ":" + p(ss) + ":" + p(ff);
+    return (frame < 0 ? "-" : "") + p(hh) + ":" + p(mm) + ":" + p(ss) + sep + p(ff);
   }
+
+  /** Premiere's videoDisplayFormat values for drop-frame timecode (29.97 DF, 59.94 DF). */
+  var DROP_FRAME_DISPLAY = [102, 106];
 
   function rationalTime(value, rate) {
     return { OTIO_SCHEMA: "RationalTime.1", rate: rate, value: value };
@@ -182,6 +194,7 @@
       width: Number(s.width) || 0,
       height: Number(s.height) || 0,
       playhead: frameAt(s.playhead || "0", tpf),
+      dropFrame: DROP_FRAME_DISPLAY.indexOf(Number(s.displayFormat)) >= 0,
       inFrame: null,
       outFrame: null,
       tracks: [],
@@ -289,7 +302,7 @@
       } else if (!auto) {
         clip = clipAt(seq.tracks[chosen], ph);
         if (!clip) throw new ShotForgeError("no_clip", "no clip is selected and none is under the playhead (" +
-          timecode(ph + seq.zeroFrame, seq.rate) + ") on " + trackLabel(chosen));
+          timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ") on " + trackLabel(chosen));
       } else {
         // The topmost enabled clip with media under the playhead (a title or matte over the
         // footage is skipped); failing that, the topmost clip, which is then refused below.
@@ -301,7 +314,7 @@
         }
         clip = clip || fallback;
         if (!clip) throw new ShotForgeError("no_clip", "select a clip, or park the playhead on one (nothing at " +
-          timecode(ph + seq.zeroFrame, seq.rate) + ")");
+          timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ")");
       }
       if (!clip.mediaPath) throw new ShotForgeError("media_missing", "clip '" + clip.name + "' on " +
         trackLabel(clip.trackIndex) + " has no media file (offline, a generator, or a nested sequence)");
@@ -317,7 +330,7 @@
           return { track: tracks[j].index, frame: ph, gap: g };
         }
       }
-      throw new ShotForgeError("no_gap", "the playhead (" + timecode(ph + seq.zeroFrame, seq.rate) + ") is not in a gap between two clips" +
+      throw new ShotForgeError("no_gap", "the playhead (" + timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ") is not in a gap between two clips" +
         (auto ? " on any video track" : " on " + trackLabel(chosen)));
     }
     if (operation === "generate") {
@@ -435,7 +448,7 @@
       t.clips.forEach(function (c) {
         if (c.end <= c.start) return; // zero-length items hold no frame
         if (c.start < cursor) {
-          throw new ShotForgeError("overlap", "clips overlap on " + trackLabel(t.index) + " at " + timecode(c.start + seq.zeroFrame, seq.rate));
+          throw new ShotForgeError("overlap", "clips overlap on " + trackLabel(t.index) + " at " + timecode(c.start + seq.zeroFrame, seq.rate, seq.dropFrame));
         }
         if (c.start > cursor) children.push(gapJson(c.start - cursor, fps));
         children.push(clipJson(c, seq, fps, extent));
@@ -522,6 +535,7 @@
         frames: p.frames,
         recordTicks: ticksString(start, seq.tpf),
         recordEndTicks: ticksString(end, seq.tpf),
+        sourceIn: p.source_in,
         sourceInTicks: (BigInt(p.source_in) * mtpf).toString(),
         sourceOutTicks: (BigInt(p.source_in + p.frames) * mtpf).toString(),
         label: opts.label || "ShotForge",

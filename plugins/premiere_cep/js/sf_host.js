@@ -100,7 +100,7 @@
     plan.forEach(function (step, i) {
       chain = chain.then(function () {
         if (onStep) onStep(step, i);
-        var name = step.label + " " + basename(step.media) + " [" + step.sourceInTicks + "-" + step.sourceOutTicks + "]";
+        var name = step.label + " " + basename(step.media) + " (frames " + step.sourceIn + "-" + (step.sourceIn + step.frames - 1) + ")";
         return self.call("place", [step.media, step.track, step.recordTicks, step.sourceInTicks, step.sourceOutTicks,
           seq.tpf.toString(), name, seq.id || ""]).then(function (r) {
           if (r.start !== step.recordTicks || r.end !== step.recordEndTicks) {

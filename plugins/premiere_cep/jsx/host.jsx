@@ -144,6 +144,7 @@ var ShotForgeHost = (function () {
                     inPoint: ticksOf(seq.getInPointAsTime()),
                     outPoint: ticksOf(seq.getOutPointAsTime()),
                     playhead: ticksOf(seq.getPlayerPosition()),
+                    displayFormat: seq.getSettings().videoDisplayFormat,
                     videoTracks: tracks
                 }
             });

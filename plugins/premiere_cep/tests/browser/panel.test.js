@@ -28,6 +28,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   after(async () => {
     if (browser) await browser.close();
     if (server) await server.stop();
+    if (process.env.SHOTFORGE_KEEP_TMP) console.log("kept " + dir);
+    else if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   async function classical(page) {
@@ -102,6 +104,26 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     });
   }
 
+  it("extend head at 29.97: placed before the clip, ending exactly where it starts", async () => {
+    const seq = seqs.e2e_2997;
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    try {
+      await p.page.click('[data-op="extend"]');
+      await p.page.selectOption("#side", "head");
+      await p.page.fill("#frames", "10");
+      await classical(p.page);
+      assert.match(await p.page.textContent("#target"), /^Head of ‘B’ on V1 · \d\d:\d\d:\d\d;\d\d–/);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "ok", out.text);
+      const v1 = clipsOn(p.runner, 0);
+      const placed = v1.filter((c) => BigInt(c.start) >= BigInt(TICKS(50, seq)) && BigInt(c.end) <= BigInt(TICKS(60, seq)));
+      assert.ok(placed.length >= 1, JSON.stringify(v1));
+      assert.equal(placed[0].start, TICKS(50, seq));
+      assert.equal(placed[placed.length - 1].end, TICKS(60, seq));
+      assert.ok(v1.find((c) => c.start === TICKS(60, seq) && c.end === TICKS(84, seq)), "B itself untouched");
+    } finally { await p.close(); }
+  });
+
   it("outpaint: the result goes on the free track above the clip", async () => {
     const seq = seqs.e2e_25;
     const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
@@ -116,6 +138,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assertProgressShown(out);
       assert.deepEqual(out.request.metadata.shotforge.canvas, [640, 360]);
       assert.equal(out.record.result.placements[0].track, 2, "the server asks for a new track above");
+      await p.page.setViewportSize({ width: 340, height: 560 });
+      await p.page.screenshot({ path: path.join(dir, "panel-outpaint.png") });
       const v2 = clipsOn(p.runner, 1);
       assert.equal(v2.length, 1);
       assert.equal(v2[0].start, TICKS(60, seq));
@@ -301,7 +325,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       out = await h.runAndWait(p.page);
       assert.equal(out.kind, "ok", out.text);
       assert.ok(p.requests.some((r) => /POST \S+\/v1\/jobs origin=null$/.test(r)), "the page sends Origin: null");
-    } finally { await p.close(); await guarded.stop(); }
+    } finally { await p.close(); await guarded.stop(); fs.rmSync(sdir, { recursive: true, force: true }); }
   });
 
   it("host script not loaded: the panel says so instead of failing silently", async () => {

@@ -154,6 +154,7 @@ class PremiereMock {
       inPoint: s.inPoint == null ? String(-400000n * TPS) : String(s.inPoint),
       outPoint: s.outPoint == null ? String(-400000n * TPS) : String(s.outPoint),
       playhead: String(s.playhead || "0"),
+      displayFormat: s.displayFormat == null ? 104 : s.displayFormat,
       tracks: (s.videoTracks || []).map((t) => ({
         name: t.name,
         clips: (t.clips || []).map((c) => this.rawClip(c)),
@@ -311,7 +312,8 @@ class PremiereMock {
       getPlayerPosition() { return dom.time(s.playhead); },
       setPlayerPosition(t) { s.playhead = String(BigInt(t)); return true; },
       getSettings() {
-        return guard(dom, "SequenceSettings", { videoFrameRate: dom.time(s.timebase), videoFrameWidth: s.width, videoFrameHeight: s.height });
+        return guard(dom, "SequenceSettings", { videoFrameRate: dom.time(s.timebase), videoFrameWidth: s.width,
+          videoFrameHeight: s.height, videoDisplayFormat: s.displayFormat });
       },
       overwriteClip(projectItem, time, vIndex, aIndex) {
         if (typeof time !== "number") throw new Error("Illegal Parameter type (overwriteClip takes seconds)");

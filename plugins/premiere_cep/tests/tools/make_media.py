@@ -83,6 +83,7 @@ def main() -> None:
         # the 23.976 copy has 120 frames: A plays 79..114; B plays 10..33. Zero point 10:00:00:00.
         "e2e_23976": sequence("e2e_23976", Fraction(24000, 1001), 36000 * 24, 320, 180, (film, 79), (film, 10)),
     }
+    seqs["e2e_2997"]["displayFormat"] = 102  # shown as 29.97 drop-frame timecode, as most 29.97 sequences are
     index = {}
     for key, seq in seqs.items():
         path = out / f"{key}.json"

@@ -174,3 +174,16 @@ test("placements: original media at its own rate", () => {
   assert.equal(core.mediaTicksPerFrame(29.97, s), 8475667200n);
   assert.equal(core.mediaTicksPerFrame(23.976, s), 10594584000n);
 });
+
+test("timecode for the editor: non-drop, and drop-frame at 29.97/59.94 when the sequence shows it", () => {
+  const r2997 = core.rateOf("8475667200"), r5994 = core.rateOf("4237833600"), r25 = core.rateOf("10160640000");
+  assert.equal(core.timecode(90000 + 36, r25), "01:00:01:11");
+  assert.equal(core.timecode(1800, r2997), "00:01:00:00");
+  assert.equal(core.timecode(1800, r2997, true), "00:01:00;02");
+  assert.equal(core.timecode(17982, r2997, true), "00:10:00;00");
+  assert.equal(core.timecode(107892, r2997, true), "01:00:00;00");
+  assert.equal(core.timecode(3600, r5994, true), "00:01:00;04");
+  assert.equal(core.timecode(1800, r25, true), "00:01:12:00"); // no drop-frame at 25
+  const s = core.readSequence({ sequence: Object.assign({}, loadSequence("example_2997"), { displayFormat: 102 }) });
+  assert.equal(s.dropFrame, true);
+});
