@@ -241,7 +241,9 @@
             return "V" + (s.track + 1) + " " + tc(seq, s.recordFrame) + " · " + s.frames + " frames · " + baseName(s.media);
           });
           showJob("placed", 1);
-          setStatus("Placed " + placed.length + " clip" + (placed.length === 1 ? "" : "s") + ":\n" + lines.join("\n"), "ok");
+          var note = rec.result.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (rec.result.engine || "classical") +
+            " engine: re-render it with a model engine when one is installed." : "";
+          setStatus("Placed " + placed.length + " clip" + (placed.length === 1 ? "" : "s") + ":\n" + lines.join("\n") + note, "ok");
         });
       });
     }).catch(function (e) {

@@ -161,6 +161,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       const sf = out.request.metadata.shotforge;
       assert.deepEqual(sf.range, [10, 34]);
       assert.equal(sf.reference_frame, 20);
+      if (out.record.result.placeholder) assert.match(out.text, /placeholder/);
       assert.equal(sf.prompt, "a quiet street at dawn, \"wide\" shot");
       // V1 holds A over [10,34), so "above" lands on V2.
       const v2 = clipsOn(p.runner, 1);

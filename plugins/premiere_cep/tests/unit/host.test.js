@@ -40,6 +40,9 @@ test("host.jsx is ECMAScript 3 and does not use JSON", () => {
     }
   })(ast);
   assert.ok(!names.has("JSON"), "ExtendScript has no reliable JSON global");
+  for (const es5 of ["forEach", "map", "filter", "reduce", "some", "every", "trim", "keys", "isArray", "bind", "lastIndexOf"]) {
+    assert.ok(!names.has(es5), `ES5 method ${es5} is not in ExtendScript`);
+  }
   assert.ok(!/\b(let|const)\s/.test(SOURCE.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "")));
 });
 
