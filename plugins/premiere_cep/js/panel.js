@@ -233,7 +233,8 @@
             "’ and run again (the render is in " + (rec.result.media || []).join(", ") + ")");
         }
         if (seq.tpf !== build.seq.tpf) throw new core.ShotForgeError("sequence_changed", "the sequence frame rate changed while the job ran");
-        var plan = core.planPlacements(seq, placements, { label: "ShotForge " + state.op.replace("_", " ") });
+        var plan = core.planPlacements(seq, placements, { label: "ShotForge " + state.op.replace("_", " "),
+          requestTracks: build.seq.tracks.length });
         return host.placeAll(seq, plan).then(function (placed) {
           state.placed = placed;
           var lines = placed.map(function (p) {

@@ -506,10 +506,12 @@
       if (p.source_in < 0) throw new ShotForgeError("bad_placement", where + " starts before its media (source frame " + p.source_in + ")");
       var start = p.record_frame, end = p.record_frame + p.frames;
       var track = p.track;
-      if (track > seq.tracks.length || track < 0) {
+      // "A new track above" is len(video tracks) of the request; the editor may have added tracks since.
+      var above = opts.requestTracks != null ? opts.requestTracks : seq.tracks.length;
+      if (track < 0 || (track >= seq.tracks.length && track !== above)) {
         throw new ShotForgeError("bad_placement", where + " is for video track " + (track + 1) + " but the sequence has " + seq.tracks.length);
       }
-      if (track === seq.tracks.length) {
+      if (track === above) {
         var top = -1;
         seq.tracks.forEach(function (t) {
           if (t.clips.some(function (c) { return c.start < end && start < c.end; })) top = t.index;

@@ -187,3 +187,14 @@ test("timecode for the editor: non-drop, and drop-frame at 29.97/59.94 when the 
   const s = core.readSequence({ sequence: Object.assign({}, loadSequence("example_2997"), { displayFormat: 102 }) });
   assert.equal(s.dropFrame, true);
 });
+
+test("placements: 'a new track above' means the request's track count even if tracks were added since", () => {
+  const raw = loadSequence("example_25");
+  raw.videoTracks.push({ name: "Video 5", clips: [] });
+  const s = core.readSequence({ sequence: raw });
+  // The request had 4 tracks; track 4 now exists (empty) and is still "above".
+  const plan = core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 960, source_in: 0, frames: 40 }], { requestTracks: 4 });
+  assert.equal(plan[0].track, 4);
+  assert.throws(() => core.planPlacements(s, [{ media: "/o.mov", track: 6, record_frame: 0, source_in: 0, frames: 4 }], { requestTracks: 4 }),
+    (e) => e.code === "bad_placement");
+});
