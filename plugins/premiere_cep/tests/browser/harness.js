@@ -43,10 +43,12 @@ function startServer(dir, extraArgs = []) {
   const config = path.join(dir, "empty.toml");
   fs.writeFileSync(config, "");
   const log = fs.openSync(path.join(dir, "server.log"), "a");
+  const env = Object.assign({}, process.env, { PYTHONPATH: REPO, SHOTFORGE_CONFIG: config });
+  delete env.SHOTFORGE_TOKEN;
   const proc = spawn(python(), ["-m", "server.service_cli", "serve", "--output", path.join(dir, "out"), "--port", "0",
     "--host", "127.0.0.1", "--cors-origin", "null", ...extraArgs], {
     cwd: REPO,
-    env: Object.assign({}, process.env, { PYTHONPATH: REPO, SHOTFORGE_CONFIG: config, SHOTFORGE_TOKEN: "" }),
+    env,
     stdio: ["ignore", "pipe", log],
   });
   return new Promise((resolve, reject) => {
