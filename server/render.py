@@ -92,20 +92,41 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
 
 
 def choose_engine(request: Request) -> str:
-    # "auto" means the embedded default until the diffusers engine can say it is usable here.
-    return "classical" if request.engine == "auto" else request.engine
+    """The engine a request runs on. "auto" is the diffusers engine when a models folder is configured
+    and a usable model there serves the operation, else the embedded classical engine. Without a
+    models folder this imports nothing (no torch); models only in the Hugging Face cache are used
+    when a request asks for ``engine: diffusers``."""
+    if request.engine != "auto":
+        return request.engine
+    from server.settings import SettingsError, active_settings
+
+    try:
+        settings = active_settings()
+    except SettingsError:
+        return "classical"
+    if settings.models is None:
+        return "classical"
+    try:
+        from server.engines.diffusers import serves
+
+        if serves(request.operation, request.extra.get("model"), settings):
+            return "diffusers"
+    except Exception as exc:  # a broken install must not stop the classical engine from working
+        log.warning("engine auto: diffusers engine not considered: %s", exc)
+    return "classical"
 
 
 def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback = lambda f, s: None,
             cancel_event: threading.Event | None = None, output_format: str = "prores") -> JobOutcome:
     """Render a planned job into ``out_dir``: the media, ``result.otio`` and ``job.json``."""
     plan, request = job_plan.plan, job_plan.request
-    engine = load_engine(job_plan.engine)
+    # the operation (and a model named in the request) let the engine choose its model now
+    engine = load_engine(job_plan.engine, operation=plan.operation, model=request.extra.get("model"))
     out_dir = Path(out_dir)
     created_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     job = EngineJob(rate=plan.rate, prompt=request.prompt, negative_prompt=request.negative_prompt,
-                    seed=request.seed, options=dict(request.extra),
+                    seed=request.seed, options={**request.extra, "range": request.range},
                     on_progress=lambda fraction, stage: on_progress(_READ_SHARE + _RENDER_SHARE * fraction, stage),
                     cancel_event=cancel_event or threading.Event())
     placeholder = plan.operation == "generate" and engine.generate_is_placeholder
@@ -160,11 +181,24 @@ def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterat
                                    list(_read(plan.after, plan.size, dtype)), plan.make, job)
     elif plan.operation == "outpaint":
         layout = plan.layout
-        yield from engine.outpaint(_read(plan.context, layout.inner, dtype),
+        yield from engine.outpaint(_SizedFrames(plan.context, layout.inner, dtype),
                                    OutpaintLayout(layout.canvas, layout.inner, layout.offset), job)
     else:
         reference = next(_read(plan.reference, plan.size, dtype)) if plan.reference else None
         yield from engine.generate(plan.make, plan.size, job, reference=reference, dtype=dtype)
+
+
+class _SizedFrames:
+    """Planned frames decoded lazily, one pass, with a length (so an engine can report progress)."""
+
+    def __init__(self, source: SourceFrames, size: tuple[int, int], dtype: type):
+        self.source, self.size, self.dtype = source, size, dtype
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return _read(self.source, self.size, self.dtype)
 
 
 def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[np.ndarray]:

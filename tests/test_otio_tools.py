@@ -351,3 +351,46 @@ def test_overwrite_trims_partly_covered_items_and_pads_past_the_end():
     overwrite(track, otio.schema.Clip(name="late", source_range=TR(RT(0, 24), RT(2, 24))), 30, rate)
     assert [(type(i.item).__name__, i.start, i.end) for i in track_items(track, rate)][-2:] == [
         ("Gap", 20, 30), ("Clip", 30, 32)]
+
+
+# --- AAF exports (Premiere 29.97 drop-frame, Avid with transitions) -------------------------------
+
+def test_premiere_aaf_drop_frame_sequence_with_23976_media():
+    """Premiere's 29.97 DF AAF starting at 05:00:00;00 holds a 23.976 clip: 2989 record frames
+    play 2391 media frames (the file runs at 24000/1001 and the sequence at 30000/1001)."""
+    timeline = read("premiere_2997fps_dftc.aaf")
+    clip_file = timeline.find_clips()[0].media_reference.target_url.rsplit("/", 1)[-1]
+    media = Facts(**{clip_file: facts(clip_file, 2391, Fraction(24000, 1001), size=(1920, 1080))})
+    timeline, request = ask(timeline, operation="outpaint", frame=100, canvas=[1080, 1920])
+    plan = plan_request(timeline, request, media)
+    assert plan.rate == Fraction(30000, 1001) and (plan.record_frame, plan.frames) == (0, 2989)
+    assert plan.context.indices[:6] == (0, 0, 1, 2, 3, 4)  # 4 media frames per 5 record frames
+    assert plan.context.indices[-1] == 2390
+
+    timeline, request = ask(read("premiere_2997fps_dftc.aaf"), operation="generate", range=[2989, 3019])
+    plan = plan_request(timeline, request, media)
+    assert plan.start_timecode == frame_to_timecode(539460 + 2989, Fraction(30000, 1001), drop_frame=True)
+    assert plan.start_timecode.startswith("05:01:39;") and plan.size == (1920, 1080)
+
+
+def test_avid_aaf_fill_between_transitions_and_zero_length_filler():
+    timeline = read("avid_mc_8.6_transitions.aaf")
+    names = {c.media_reference.target_url.rsplit("/", 1)[-1] for c in timeline.find_clips()}
+    media = Facts(**{n: facts(n, 720, 24, timecode="01:00:00:00" if "KOLL" not in n else None) for n in names})
+    timeline, request = ask(timeline, operation="fill_gap", frame=200)
+    plan = plan_request(timeline, request, media)
+    # t-hawk plays source 01:00:05:03 (file frame 123) for 77 frames; KOLL starts at file frame 55.
+    assert (plan.record_frame, plan.frames) == (194, 53)
+    assert plan.context.indices == tuple(range(123 + 69, 123 + 77)) and plan.after.indices == tuple(range(55, 63))
+    assert plan.start_timecode == "01:00:08:02"  # the sequence starts at 01:00:00:00
+    result = splice_result(timeline, plan, plan.placements("/out/fill.mov"), {"engine": "classical"})
+    track = result.video_tracks()[0]
+    kinds = [type(c).__name__ for c in track]
+    # The transitions into and out of the filler are gone with it; the others stay.
+    assert kinds.count("Transition") == sum(isinstance(c, otio.schema.Transition) for c in
+                                            timeline.video_tracks()[0]) - 2
+    assert track.range_of_child(track.child_at_time(RT(200, 24))) == TR(RT(194, 24), RT(53, 24))
+
+    timeline, request = ask(read("avid_mc_8.6_transitions.aaf"), operation="fill_gap", frame=0)
+    with pytest.raises(RequestError, match="the gap at frame 0 on video track 0 \\(V1\\) has length 0"):
+        plan_request(timeline, request, media)
