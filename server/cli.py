@@ -35,9 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="media format: 10-bit ProRes 422 HQ .mov (default) or H.264 .mp4")
     render.add_argument("--engine", choices=("auto", "classical", "diffusers"),
                         help="override the request's engine")
+    render.add_argument("--models", metavar="DIR", help="folder of diffusers-format video models "
+                        "(default: the server setting / SHOTFORGE_MODELS)")
     render.set_defaults(handler=_render)
 
     doctor = commands.add_parser("doctor", help="say which engines and codecs are usable here, and why not")
+    doctor.add_argument("--models", metavar="DIR", help="folder of diffusers-format video models to check "
+                        "(default: the server setting / SHOTFORGE_MODELS)")
     doctor.set_defaults(handler=_doctor)
 
     demo = commands.add_parser("demo", help="render a gap fill, an extension, an outpaint and a generate "
@@ -63,15 +67,31 @@ def _register_optional(commands, module_name: str) -> None:
     module.register(commands)
 
 
+def _use_models(args: argparse.Namespace, command: str) -> bool:
+    """Activate the settings with ``--models`` for this process's engines; False (after saying why) if unusable."""
+    if not getattr(args, "models", None):
+        return True
+    from server.settings import SettingsError, activate, load_settings
+
+    try:
+        activate(load_settings(models=args.models))
+    except SettingsError as exc:
+        print(f"shotforge {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _render(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from otio_tools import RequestError, read_request
+    from otio_tools import read_request
+    from otio_tools.errors import ShotForgeError
     from server.engines.base import Canceled, EngineUnavailable
-    from server.media_io import MediaError
     from server.progress import ProgressBar
     from server.render import plan_job, run_job
 
+    if not _use_models(args, "render"):
+        return 2
     try:
         timeline, request = read_request(args.request)
         if args.engine:
@@ -79,7 +99,7 @@ def _render(args: argparse.Namespace) -> int:
         job_plan = plan_job(timeline, request)
         with ProgressBar(request.describe()) as bar:
             outcome = run_job(job_plan, Path(args.out), on_progress=bar.update, output_format=args.format)
-    except (RequestError, MediaError) as exc:
+    except ShotForgeError as exc:
         print(f"shotforge render: {args.request}: {exc.message}", file=sys.stderr)
         return 2
     except EngineUnavailable as exc:
@@ -98,6 +118,8 @@ def _render(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from server.doctor import report
 
+    if not _use_models(args, "doctor"):
+        return 2
     lines, usable = report()
     print("\n".join(lines))
     return 0 if usable else 1

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otio_tools.errors import RequestError
+from otio_tools.errors import RequestError, ShotForgeError
 
 log = logging.getLogger("shotforge.jobs")
 
@@ -465,11 +465,6 @@ class JobManager:
     def _run(self, row: JobRow, running: _Running) -> None:
         from server.engines.base import Canceled, EngineUnavailable
 
-        try:
-            from server.media_io import MediaError
-        except ImportError:  # pragma: no cover - media_io is part of the lead's foundation
-            MediaError = OSError  # noqa: N806
-
         out_dir = Path(row.out_dir)
         last = {"t": 0.0, "p": 0.0, "stage": "starting"}
 
@@ -507,14 +502,9 @@ class JobManager:
                 self.hub.publish(self.store.update(row.id, state="queued", progress=0.0, stage="queued",
                                                    started=None))
             return
-        except RequestError as exc:
+        except ShotForgeError as exc:  # the request or its media: the message names the problem
             self._remove_output(row)
             self._finish(row, "failed", error=exc.to_dict())
-            return
-        except MediaError as exc:
-            self._remove_output(row)
-            code = getattr(exc, "code", None) or "media_error"
-            self._finish(row, "failed", error={"code": code, "message": str(exc)})
             return
         except EngineUnavailable as exc:
             self._remove_output(row)

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange
 
+from otio_tools.errors import ShotForgeError
+
 # FFmpeg's names for the colour enums (av_color_*_name); "unspecified" is None.
 _PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
               9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
@@ -44,19 +46,11 @@ _CONTAINERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2})$")
 
 
-class MediaError(RuntimeError):
-    """Media cannot be read or written; ``code`` is stable, ``message`` names the file (and frame).
+class MediaError(ShotForgeError, RuntimeError):
+    """Media cannot be read or written; ``message`` names the file (and frame).
 
     Codes: ``media_missing``, ``media_unreadable``, ``frame_out_of_range``, ``encode_failed``.
     """
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)
