@@ -113,7 +113,7 @@ def test_cancel_mid_render_stops_within_a_second_and_leaves_nothing(tmp_path, me
         deadline = time.monotonic() + 60
         while True:
             job = c.get(f"/v1/jobs/{job_id}").json()
-            if job["state"] == "running" and job["stage"] == "rendering" and job["progress"] > 0.1:
+            if job["state"] == "running" and job["progress"] > 0.1:  # past reading, into the frames
                 break
             assert time.monotonic() < deadline and job["state"] in ("queued", "running"), job
             time.sleep(0.05)
