@@ -15,6 +15,7 @@ file that was named explicitly is an error. Example::
     token = "long-random-string"
     output = "/mnt/media/shotforge"
     media_roots = ["/mnt/footage", "/mnt/media"]
+    models = "/mnt/models"       # diffusers engine: one diffusers pipeline per subfolder
     cors_origins = ["null"]      # let the Premiere CEP panel (file:// page) use fetch
     [[path_map]]
     editor = 'Z:\\Footage'
@@ -131,6 +132,22 @@ class ServerSettings(BaseSettings):
     output_format: Literal["prores", "h264"] = "prores"
     watch: Path | None = Field(None, description="Also run this watch folder (in/, out/, failed/)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # -- the diffusers engine (read only when it is used; see server/engines/diffusers.py) --------
+    models: Path | None = Field(
+        None, description="Folder of open video models for the diffusers engine: one diffusers-format pipeline "
+                          "per subfolder (recognised by its model_index.json). Never downloaded.")
+    hf_cache: bool = Field(True, description="Also use models already in the local Hugging Face cache "
+                                             "(read offline; nothing is ever downloaded)")
+    diffusers_device: str = Field(
+        "auto", description="'auto' (a CUDA GPU if there is one, else the CPU for small test models only), "
+                            "'cuda', 'cuda:N', 'mps' or 'cpu' (forces the CPU for any model: very slow)")
+    diffusers_offload: Literal["auto", "none", "model", "group"] = Field(
+        "auto", description="GPU memory strategy: 'auto' picks by free memory; 'none' keeps the whole pipeline on "
+                            "the GPU; 'model' moves whole components in and out; 'group' streams transformer "
+                            "blocks (least memory, slowest)")
+    diffusers_fast: bool = Field(
+        False, description="Opt-in fast path: torch.compile of the transformer, the fastest attention backend "
+                           "installed, and a First-Block step cache (slightly different frames)")
 
     @field_validator("media_roots", mode="before")
     @classmethod
@@ -152,7 +169,7 @@ class ServerSettings(BaseSettings):
             return [PathMapRule.parse(v) if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("output", "data_dir", "watch", mode="after")
+    @field_validator("output", "data_dir", "watch", "models", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(os.path.abspath(os.path.expanduser(value)))
@@ -226,6 +243,21 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
+
+
+_active: ServerSettings | None = None
+
+
+def activate(settings: ServerSettings | None) -> None:
+    """Make ``settings`` the ones this process's engines read (``serve``, ``watch``, ``render --models``)."""
+    global _active
+    _active = settings
+
+
+def active_settings() -> ServerSettings:
+    """The settings engines use: those activated by the command that started this process, else the
+    environment and config file. Raises :class:`SettingsError` when those cannot be read."""
+    return _active if _active is not None else load_settings()
 
 
 def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> ServerSettings:
