@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from server.settings import SettingsError, load_settings
+from server.settings import SettingsError, activate, load_settings
 
 
 def register(subparsers) -> None:
@@ -68,14 +68,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="output_format", choices=("prores", "h264"),
                         help="media format of results (default prores)")
     parser.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    parser.add_argument("--models", metavar="DIR",
+                        help="folder of diffusers-format video models for the diffusers engine "
+                             "(one pipeline per subfolder; or set SHOTFORGE_MODELS)")
 
 
 def _settings(args: argparse.Namespace, **extra):
     fields = ("host", "port", "output", "media_roots", "token", "cors_origins", "allowed_hosts", "path_map",
-              "workers", "max_queue", "output_format", "watch", "log_level")
+              "workers", "max_queue", "output_format", "watch", "log_level", "models")
     overrides = {name: getattr(args, name, None) for name in fields}
     overrides.update(extra)
-    return load_settings(getattr(args, "config", None), **overrides)
+    settings = load_settings(getattr(args, "config", None), **overrides)
+    activate(settings)  # the engines of this process read these (models folder, device, ...)
+    return settings
 
 
 def _setup_logging(level: str) -> None:
