@@ -1,0 +1,318 @@
+"""The diffusers engine on tiny, randomly initialised Wan2.1 VACE pipelines (CPU, no network).
+
+The tiny pipeline is built offline and saved with ``save_pretrained`` into a temporary models
+folder (tests/tiny_wan.py), then found and loaded by the same discovery and loading code as real
+weights. Its ``shotforge.json`` gives it a 48x32 native picture at 8 fps and 13-frame windows, so
+every request here is resized, retimed and split into overlapping windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the diffusers engine needs torch: scripts/setup.sh installs it "
+                                    "(pip install torch==2.13.0 && pip install -e '.[diffusers]')")
+pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: pip install -e '.[diffusers]'")
+
+from server.engines.base import Canceled, EngineJob, EngineUnavailable, OutpaintLayout  # noqa: E402
+from tests.serverutil import (CARPHONE, REPO, ServerProcess, copy_media, read_events, request_json,  # noqa: E402
+                              two_clip_timeline, wait_job)
+from tests.tiny_wan import save_tiny_pipeline  # noqa: E402
+
+JSON = {"Content-Type": "application/json"}
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false"}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """A models folder: a good tiny pipeline, and one whose VAE folder is missing."""
+    root = tmp_path_factory.mktemp("models")
+    save_tiny_pipeline(root / "tiny-vace")
+    shutil.copytree(root / "tiny-vace", root / "broken-vace")
+    shutil.rmtree(root / "broken-vace" / "vae")
+    return root
+
+
+def settings_for(models: Path, **kw) -> SimpleNamespace:
+    values = dict(models=models, hf_cache=False, diffusers_device="auto", diffusers_offload="auto",
+                  diffusers_fast=False)
+    values.update(kw)
+    return SimpleNamespace(**values)
+
+
+def engine_for(models: Path, operation: str, **kw):
+    from server.engines.diffusers import DiffusersEngine
+
+    return DiffusersEngine(operation=operation, settings=settings_for(models, **kw))
+
+
+def frames_of(n: int, size=(64, 36), dtype=np.uint8, seed=0) -> list[np.ndarray]:
+    """A moving gradient: something the flow interpolator can follow."""
+    w, h = size
+    top = 65535 if dtype == np.uint16 else 255
+    xs = np.linspace(0, 1, w)[None, :, None]
+    ys = np.linspace(0, 1, h)[:, None, None]
+    out = []
+    for i in range(n):
+        img = np.concatenate([(xs + 0.05 * i) % 1 * np.ones_like(ys), ys * np.ones_like(xs),
+                              0.5 * np.ones((h, w, 1))], axis=2)
+        out.append((img * top).astype(dtype))
+    return out
+
+
+def job_at(rate, **kw) -> EngineJob:
+    return EngineJob(rate=Fraction(rate), prompt=kw.pop("prompt", "a red car"), seed=kw.pop("seed", 5), **kw)
+
+
+# ---------------------------------------------------------------------------------- engine level
+@pytest.mark.parametrize("rate, frames, side, dtype", [
+    (Fraction(24000, 1001), 30, "tail", np.uint8),  # 23.976 -> 8 fps: 3 windows
+    (Fraction(25), 7, "head", np.uint16),  # backwards, 16-bit kept
+    (Fraction(60000, 1001), 4, "tail", np.uint8),
+])
+def test_extend_lands_exact_count_size_and_dtype(models, rate, frames, side, dtype):
+    engine = engine_for(models, "extend")
+    assert engine.model == "tiny-vace"
+    context = frames_of(8, dtype=dtype)
+    out = list(engine.extend(context, frames, side, job_at(rate)))
+    assert len(out) == frames
+    assert all(f.shape == (36, 64, 3) and f.dtype == dtype for f in out)
+
+
+def test_fill_gap_short_and_long_and_generate_and_outpaint_counts(models):
+    fill = engine_for(models, "fill_gap")
+    for gap in (1, 3, 40):
+        out = list(fill.fill_gap(frames_of(8), frames_of(8, seed=1), gap, job_at(Fraction(30000, 1001))))
+        assert len(out) == gap and out[0].shape == (36, 64, 3)
+    gen = engine_for(models, "generate")
+    out = list(gen.generate(25, (100, 56), job_at(50), reference=frames_of(1, size=(100, 56))[0], dtype=np.uint16))
+    assert len(out) == 25 and out[0].shape == (56, 100, 3) and out[0].dtype == np.uint16
+    pic = frames_of(20, size=(64, 36))
+    layout = OutpaintLayout(canvas=(36, 64), inner=(36, 20), offset=(0, 22))
+    inner = [f[:20, :36] for f in pic]
+    out = list(engine_for(models, "outpaint").outpaint(inner, layout, job_at(25)))
+    assert len(out) == 20 and out[0].shape == (64, 36, 3)
+    for src, made in zip(inner, out):  # the source picture is pasted back untouched
+        assert np.array_equal(made[22:42, 0:36], src)
+
+
+def test_seeds_are_reproducible_and_matter(models):
+    engine = engine_for(models, "generate")
+    a = list(engine.generate(9, (64, 36), job_at(24, seed=11)))
+    b = list(engine.generate(9, (64, 36), job_at(24, seed=11)))
+    c = list(engine.generate(9, (64, 36), job_at(24, seed=12)))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_progress_per_step_and_cancel_within_one_step(models):
+    engine = engine_for(models, "generate")
+    seen: list[str] = []
+    job = job_at(24, options={"steps": 50})
+
+    def progress(fraction, stage):
+        seen.append(stage)
+        if sum("step" in s for s in seen) == 3:
+            job.cancel_event.set()
+
+    job.on_progress = progress
+    with pytest.raises(Canceled):
+        list(engine.generate(40, (64, 36), job))
+    steps = [s for s in seen if "step" in s]
+    assert steps[:3] == ["tiny-vace: window 1/2, step 1/50", "tiny-vace: window 1/2, step 2/50",
+                         "tiny-vace: window 1/2, step 3/50"]
+    assert len(steps) == 3  # stopped at the end of the step in which cancel was asked
+
+
+def test_request_options_are_checked(models):
+    from otio_tools import RequestError
+
+    engine = engine_for(models, "generate")
+    with pytest.raises(RequestError, match="steps must be between"):
+        list(engine.generate(5, (64, 36), job_at(24, options={"steps": 0})))
+    with pytest.raises(RequestError, match="guidance must be a number"):
+        list(engine.generate(5, (64, 36), job_at(24, options={"guidance": "lots"})))
+
+
+def test_broken_and_unloadable_models_give_clear_errors(models, tmp_path):
+    from server.engines.diffusers import DiffusersEngine
+
+    with pytest.raises(EngineUnavailable, match=r"broken-vace .* is broken: component 'vae' .* is missing"):
+        DiffusersEngine(operation="extend", model="broken-vace", settings=settings_for(models))
+    with pytest.raises(EngineUnavailable, match="no model called 'nope'"):
+        DiffusersEngine(operation="extend", model="nope", settings=settings_for(models))
+    # present and complete on disk, but its weights do not fit its config: fails when loaded, named
+    odd = tmp_path / "odd"
+    shutil.copytree(models / "tiny-vace", odd / "odd-vace")
+    config = odd / "odd-vace" / "transformer" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "ffn_dim": 48}))
+    engine = engine_for(odd, "generate")
+    with pytest.raises(EngineUnavailable, match=r"model odd-vace .* cannot be loaded: .*"):
+        list(engine.generate(5, (64, 36), job_at(24)))
+    # a truncated weights file is caught without loading anything
+    weights = odd / "odd-vace" / "vae" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(EngineUnavailable, match="damaged weights file"):
+        engine_for(odd, "generate")
+
+
+def test_availability_lists_models_and_explains_cpu_and_packages(models, monkeypatch):
+    from server.engines import diffusers as d
+
+    avail = d.DiffusersEngine(settings=settings_for(models)).availability()
+    assert avail.usable, avail.reason
+    assert avail.details["models"]["tiny-vace"].startswith("usable (extend, fill_gap, outpaint, generate)")
+    assert "component 'vae'" in avail.details["models"]["broken-vace"]
+    empty = d.DiffusersEngine(settings=settings_for(None)).availability()
+    assert not empty.usable and "no models folder configured" in empty.reason
+    monkeypatch.setattr(d, "CPU_MAX_PARAMS", 1000)  # as if it were a real (large) model without a GPU
+    avail = d.DiffusersEngine(settings=settings_for(models)).availability()
+    assert not avail.usable and "no GPU" in avail.details["models"]["tiny-vace"]
+    assert d.DiffusersEngine(settings=settings_for(models, diffusers_device="cpu")).availability().usable
+    monkeypatch.setattr(d, "missing_packages", lambda: ["torch", "diffusers"])
+    avail = d.DiffusersEngine(settings=settings_for(models)).availability()
+    assert not avail.usable and "torch, diffusers" in avail.reason and "tiny-vace" in avail.details["models"]
+
+
+def test_auto_without_models_folder_imports_no_torch(tmp_path):
+    code = ("import sys; from otio_tools.request import Request; from server.render import choose_engine;"
+            "r = Request(operation='generate', track=0, engine='auto');"
+            "print(choose_engine(r), 'torch' in sys.modules, 'diffusers' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
+    env.pop("SHOTFORGE_MODELS", None)
+    (tmp_path / "none.toml").write_text("")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.split() == ["classical", "False", "False"], out.stderr
+
+
+def test_doctor_lists_models(models, tmp_path):
+    (tmp_path / "none.toml").write_text("")
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
+    out = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--models", str(models)], env=env,
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "engine     diffusers: usable — 1 of 2 model(s) usable: tiny-vace" in out.stdout, out.stdout + out.stderr
+    assert "  model    tiny-vace: usable (extend, fill_gap, outpaint, generate)" in out.stdout
+    assert "  model    broken-vace: not usable" in out.stdout and "component 'vae'" in out.stdout
+
+
+# ------------------------------------------------------------------------------ through a server
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    clip = copy_media(root, CARPHONE[0])
+    out = tmp_path_factory.mktemp("srv") / "out"
+    with ServerProcess(out, "--media-root", str(root), "--models", str(models), env=OFFLINE_ENV) as srv:
+        yield srv, clip, out
+
+
+def carphone_requests(clip: Path) -> dict[str, str]:
+    """V1: A = media 0-54 at record 0-54, gap 55-64, B = media 65-119 at 65-119 (29.97 fps, 176x144);
+    B ends with the file, so its tail has no handles to copy: every extended frame is made."""
+    tl = two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10)
+    return {
+        "slow": request_json(tl, engine="diffusers", operation="generate", track=0, range=[130, 190], steps=400),
+        "extend": request_json(tl, engine="auto", operation="extend", track=0, frame=70, side="tail", frames=20,
+                               prompt="the car drives on", steps=12),
+        "fill_gap": request_json(tl, engine="auto", operation="fill_gap", track=0, frame=60, steps=12),
+        "outpaint": request_json(tl, engine="auto", operation="outpaint", track=0, frame=10, canvas=[144, 256],
+                                 steps=6),
+        "generate": request_json(tl, engine="auto", operation="generate", track=0, range=[130, 147],
+                                 prompt="a car at dusk", steps=12, guidance=2.0),
+    }
+
+
+EXPECTED = {  # operation: (track, record_frame, frames, (width, height))
+    "extend": (0, 120, 20, (176, 144)),
+    "fill_gap": (0, 55, 10, (176, 144)),
+    "outpaint": (1, 0, 55, (144, 256)),
+    "generate": (1, 130, 17, (176, 144)),
+}
+
+
+def wait_stepping(c, job_id: str) -> None:
+    """Until the job is denoising (past loading the model)."""
+    deadline = time.monotonic() + 60
+    while True:
+        job = c.get(f"/v1/jobs/{job_id}").json()
+        if job["state"] == "running" and "step" in (job["stage"] or "") and job["progress"] > 0.06:
+            return
+        assert time.monotonic() < deadline and job["state"] in ("queued", "running"), job
+        time.sleep(0.05)
+
+
+def test_each_operation_through_the_server(server):
+    srv, clip, out = server
+    with srv.client(timeout=60) as c:
+        engines = {e["name"]: e for e in c.get("/v1/engines").json()["engines"]}
+        diff = engines["diffusers"]
+        assert diff["usable"] and set(diff["details"]["models"]) == {"tiny-vace", "broken-vace"}
+        listed = {m["name"]: m for m in diff["details"]["model_list"]}
+        assert listed["tiny-vace"]["operations"] == ["extend", "fill_gap", "outpaint", "generate"]
+        assert not listed["broken-vace"]["usable"] and "vae" in listed["broken-vace"]["reason"]
+        requests = carphone_requests(clip)
+        blocker = c.post("/v1/jobs", content=requests.pop("slow"), headers=JSON).json()["id"]
+        streams, threads = {}, []
+        for op, body in requests.items():  # queued behind the blocker while their event streams connect
+            r = c.post("/v1/jobs", content=body, headers=JSON)
+            assert r.status_code == 202, r.text
+
+            def follow(op=op, job_id=r.json()["id"]):
+                with srv.client(timeout=120) as own:
+                    streams[op] = read_events(own, job_id)
+            threads.append(threading.Thread(target=follow))
+            threads[-1].start()
+        wait_stepping(c, blocker)
+        assert c.delete(f"/v1/jobs/{blocker}").json()["state"] == "canceled"
+        for t in threads:
+            t.join(180)
+        for op in requests:
+            events = streams[op]
+            job = events[-1]
+            assert job["state"] == "done", (op, job)
+            progress = [e["progress"] for e in events]
+            assert progress == sorted(progress), (op, progress)
+            assert any("step" in (e["stage"] or "") for e in events), (op, [e["stage"] for e in events])
+            result = job["result"]
+            assert (result["engine"], result["model"], result["placeholder"]) == ("diffusers", "tiny-vace", False)
+            (placement,) = result["placements"]
+            track, record, frames, size = EXPECTED[op]
+            assert (placement["track"], placement["record_frame"], placement["frames"]) == (track, record, frames)
+            with av.open(placement["media"]) as container:
+                stream = container.streams.video[0]
+                assert stream.average_rate == Fraction(30000, 1001)
+                assert (stream.codec_context.width, stream.codec_context.height) == size
+                assert sum(1 for _ in container.decode(video=0)) == placement["source_in"] + frames
+            assert json.loads((Path(placement["media"]).parent / "job.json").read_text())["engine"] == "diffusers"
+
+
+def test_cancel_through_the_server_leaves_nothing(server):
+    srv, clip, out = server
+    tl = two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10)
+    slow = carphone_requests(clip)["slow"]
+    with srv.client(timeout=60) as c:
+        job_id = c.post("/v1/jobs", content=slow, headers=JSON).json()["id"]
+        wait_stepping(c, job_id)
+        t0 = time.monotonic()
+        r = c.delete(f"/v1/jobs/{job_id}")
+        assert r.status_code == 200 and r.json()["state"] == "canceled", r.json()
+        assert time.monotonic() - t0 < 2.0
+        assert not (out / job_id).exists()
+        # a model named in the request that is broken: a clear failure, and the worker is free
+        bad = request_json(tl, engine="diffusers", operation="generate", track=0, range=[130, 135],
+                           model="broken-vace")
+        job = wait_job(c, c.post("/v1/jobs", content=bad, headers=JSON).json()["id"], timeout=60)
+        assert job["state"] == "failed" and job["error"]["code"] == "engine_unavailable"
+        assert "broken-vace" in job["error"]["message"] and "component 'vae'" in job["error"]["message"]

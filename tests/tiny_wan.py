@@ -1,0 +1,64 @@
+"""Tiny, randomly initialised Wan2.1 VACE pipelines, built offline and saved with ``save_pretrained``.
+
+The saved folder is an ordinary diffusers pipeline (``model_index.json`` plus one subfolder per
+component), so the engine finds and loads it with the same code as real weights. A
+``shotforge.json`` beside it gives the tiny model a tiny native size, rate and window, so that
+tests exercise resizing, retiming and windowing in a second or two on a CPU.
+
+Run as a script to make one: ``python -m tests.tiny_wan DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+#: what the engine reads from shotforge.json: native picture, rate, longest window, defaults
+TINY_NATIVE = {"width": 48, "height": 32, "fps": 8, "max_frames": 13, "overlap": 4, "steps": 2, "guidance": 1.0}
+
+_WORDS = ("a red car drives along a road by the sea under a blue sky with clouds a person walks "
+          "a dog runs on the grass in the park at sunset the camera pans slowly over mountains")
+
+
+def tiny_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([_WORDS] * 4, trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>", "</s>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
+
+
+def build_tiny_pipeline(seed: int = 0):
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    tokenizer = tiny_tokenizer()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=64, d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                                               relative_attention_num_buckets=8))
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)
+    return WanVACEPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                           scheduler=scheduler)
+
+
+def save_tiny_pipeline(folder: str | Path, *, native: dict | None = None, seed: int = 0) -> Path:
+    """Build and save a tiny Wan VACE pipeline into ``folder`` (created); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    build_tiny_pipeline(seed).save_pretrained(folder)
+    (folder / "shotforge.json").write_text(json.dumps(native or TINY_NATIVE, indent=2))
+    return folder
+
+
+if __name__ == "__main__":
+    print(save_tiny_pipeline(sys.argv[1] if len(sys.argv) > 1 else "tiny-wan-vace"))
