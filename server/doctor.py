@@ -24,6 +24,8 @@ def report() -> tuple[list[str], bool]:
         lines.append(f"engine     {name}: {state} — {availability.reason}")
         for model, detail in availability.details.get("models", {}).items():
             lines.append(f"  model    {model}: {detail}")
+        for note in availability.details.get("notes", []):
+            lines.append(f"  note     {note}")
     return lines, any_usable
 
 
