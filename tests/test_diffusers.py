@@ -118,6 +118,17 @@ def test_seeds_are_reproducible_and_matter(models):
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
+def test_fast_path_is_opt_in_and_applies_what_this_device_allows(models):
+    from server.engines import diffusers as d
+
+    engine = engine_for(models, "generate", diffusers_fast=True)
+    out = list(engine.generate(9, (64, 36), job_at(24)))
+    assert len(out) == 9
+    key = d._pipeline_key(engine.info, engine.plan, True)
+    assert "first-block cache" in d._fast_notes[key]  # on a CPU: no compile, no attention backend switch
+    assert d._fast_notes.get(d._pipeline_key(engine.info, engine.plan, False), "off") == "off"
+
+
 def test_progress_per_step_and_cancel_within_one_step(models):
     engine = engine_for(models, "generate")
     seen: list[str] = []

@@ -131,7 +131,11 @@ def plan_device(model: ModelInfo, settings: Any) -> tuple[DevicePlan | None, str
     if index >= torch.cuda.device_count():
         return None, f"diffusers_device {want!r}: there are only {torch.cuda.device_count()} CUDA device(s)"
     device = f"cuda:{index}"
+    warm = _warm_plans.get(str(model.path))
+    if warm is not None and warm.device == device and settings.diffusers_offload in ("auto", warm.offload):
+        return warm, ""  # already loaded: its own memory must not count against it
     free, total = torch.cuda.mem_get_info(index)
+    free += torch.cuda.memory_reserved(index)  # this process's cache: a warm pipeline is dropped before loading
     gpu = f"{torch.cuda.get_device_name(index)}, {free / GIB:.1f}/{total / GIB:.1f} GiB free"
     half = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     sizes = {c: p * (4 if c == "vae" else 2) for c, p in model.params.items()}
@@ -161,6 +165,7 @@ _cache_lock = threading.Lock()
 _run_lock = threading.Lock()  # one job at a time through a pipeline (its state is per call)
 _warm: dict[tuple, Any] = {}  # at most one pipeline: a second one would double GPU memory
 _fast_notes: dict[tuple, str] = {}
+_warm_plans: dict[str, DevicePlan] = {}  # model path -> how its warm pipeline is placed
 
 
 def _pipeline_key(model: ModelInfo, plan: DevicePlan, fast: bool) -> tuple:
@@ -192,6 +197,7 @@ def get_pipeline(model: ModelInfo, plan: DevicePlan, fast: bool, job: EngineJob 
         if load is None:
             if _warm:
                 _warm.clear()
+                _warm_plans.clear()
                 _release_memory()
             load = _loads[key] = _Load()
             threading.Thread(target=_load_into, args=(load, key, model, plan, fast), daemon=True,
@@ -217,7 +223,9 @@ def _load_into(load: _Load, key: tuple, model: ModelInfo, plan: DevicePlan, fast
         with _cache_lock:
             if load.pipe is not None:
                 _warm.clear()
+                _warm_plans.clear()
                 _warm[key] = load.pipe
+                _warm_plans[str(model.path)] = plan
             _loads.pop(key, None)
         load.done.set()
 
@@ -226,6 +234,7 @@ def drop_pipelines() -> None:
     """Forget the warm pipeline(s) (tests; switching models frees memory by itself)."""
     with _cache_lock:
         _warm.clear()
+        _warm_plans.clear()
         _release_memory()
 
 
