@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from server.engines.base import Availability, Canceled, Engine, EngineJob, EngineUnavailable, OutpaintLayout
-from server.engines.diffusers_models import ModelInfo, Native, discover
+from server.engines.diffusers_models import ModelInfo, Native, discover, hf_cache_dir
 
 # Nothing is ever downloaded: the hub libraries read these when they are first imported.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -565,9 +565,9 @@ class DiffusersEngine(Engine):
                       "or `pip install torch==2.13.0 && pip install -e '.[diffusers]'`)")
             return Availability(False, reason, details)
         if not models:
-            where = (f"models folder {settings.models}" if settings.models
+            where = (f"nothing usable in the models folder {settings.models}" if settings.models
                      else "no models folder configured (--models DIR or SHOTFORGE_MODELS)")
-            cache = " and nothing in the local Hugging Face cache" if settings.hf_cache else ""
+            cache = f" and nothing in the local Hugging Face cache ({hf_cache_dir()})" if settings.hf_cache else ""
             return Availability(False, f"no model found: {where}{cache}", details)
         if not usable:
             return Availability(False, f"{len(models)} model(s) found, none usable here (see models)", details)
