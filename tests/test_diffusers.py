@@ -217,6 +217,25 @@ def test_auto_without_models_folder_imports_no_torch(tmp_path):
     assert out.stdout.split() == ["classical", "False", "False"], out.stderr
 
 
+def test_models_in_the_hugging_face_cache_are_found_offline(models, tmp_path, monkeypatch):
+    from server.engines.diffusers import select_model
+
+    repo = tmp_path / "hub" / "models--Wan-AI--Tiny-VACE-diffusers"
+    shutil.copytree(models / "tiny-vace", repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    other = tmp_path / "hub" / "models--someone--an-image-model" / "snapshots" / "1"
+    other.mkdir(parents=True)
+    (other / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    info, plan = select_model("fill_gap", None, settings_for(None, hf_cache=True))
+    assert (info.name, info.source) == ("Wan-AI/Tiny-VACE-diffusers", "Hugging Face cache")
+    engine = engine_for(None, "fill_gap", hf_cache=True)
+    assert len(list(engine.fill_gap(frames_of(3), frames_of(3), 6, job_at(24)))) == 6
+    with pytest.raises(EngineUnavailable, match="no models folder is configured"):
+        select_model("fill_gap", None, settings_for(None, hf_cache=False))
+
+
 def test_doctor_lists_models(models, tmp_path):
     (tmp_path / "none.toml").write_text("")
     env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
@@ -329,6 +348,10 @@ def test_cancel_through_the_server_leaves_nothing(server):
         assert r.status_code == 200 and r.json()["state"] == "canceled", r.json()
         assert time.monotonic() - t0 < 2.0
         assert not (out / job_id).exists()
+        # bad engine options are refused before anything is queued
+        r = c.post("/v1/jobs", content=request_json(tl, engine="diffusers", operation="generate", track=0,
+                                                    range=[130, 135], steps=-3), headers=JSON)
+        assert r.status_code == 400 and "steps must be between 1 and 500" in r.json()["error"]["message"], r.text
         # a model named in the request that is broken: a clear failure, and the worker is free
         bad = request_json(tl, engine="diffusers", operation="generate", track=0, range=[130, 135],
                            model="broken-vace")

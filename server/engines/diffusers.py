@@ -499,6 +499,18 @@ def _option(options: dict, key: str, kind: type, low: float, high: float, defaul
     return value
 
 
+def check_options(options: dict) -> None:
+    """Refuse bad engine options in a request (metadata.shotforge.steps/guidance/model) before it is
+    queued: raises RequestError. Imports nothing heavy."""
+    from otio_tools import RequestError
+
+    _option(options, "steps", int, 1, 500, None)
+    _option(options, "guidance", float, 0.0, 50.0, None)
+    model = options.get("model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise RequestError("bad_request", f"metadata.shotforge.model must be a model name, not {model!r}")
+
+
 class DiffusersEngine(Engine):
     """Open video models through diffusers; ``model`` is chosen when an operation is given."""
 

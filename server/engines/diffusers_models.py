@@ -142,7 +142,9 @@ def _discover_hf_cache(cache: Path) -> list[ModelInfo]:
             snapshot = max(candidates, key=lambda s: s.stat().st_mtime) if candidates else None
         if snapshot is not None:
             name = "/".join(repo.name.split("--")[1:])
-            out.append(inspect_pipeline(snapshot, name, "Hugging Face cache"))
+            info = inspect_pipeline(snapshot, name, "Hugging Face cache")
+            if info.pipeline_class in FAMILIES or info.pipeline_class in KNOWN_NOT_DRIVEN:
+                out.append(info)  # image pipelines and the like in the cache are none of our business
     return out
 
 
