@@ -87,7 +87,12 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
     sources = [s.media for s in (plan.context, plan.after, plan.handles, plan.reference) if s is not None]
     deep = any(probed[path].bit_depth > 8 for path in sources)
     first = probed[sources[0]] if sources else None
-    return JobPlan(timeline, request, plan, choose_engine(request),
+    engine = choose_engine(request)
+    if engine == "diffusers":  # its options (steps, guidance, model) are checked now, not mid-render
+        from server.engines.diffusers import check_options
+
+        check_options(request.extra)
+    return JobPlan(timeline, request, plan, engine,
                    np.uint16 if deep else np.uint8, first.color if first else None)
 
 
