@@ -246,6 +246,21 @@ def test_doctor_lists_models(models, tmp_path):
     assert "  model    broken-vace: not usable" in out.stdout and "component 'vae'" in out.stdout
 
 
+def test_render_command_with_models_flag(models, tmp_path):
+    clip = copy_media(tmp_path / "media", CARPHONE[0])
+    request = tmp_path / "gap.otio"
+    request.write_text(request_json(two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10), engine="auto",
+                                    operation="fill_gap", track=0, frame=60, steps=2))
+    (tmp_path / "none.toml").write_text("")
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
+    env.pop("SHOTFORGE_MODELS", None)
+    out = subprocess.run([sys.executable, "-m", "server.cli", "render", str(request), "--out", str(tmp_path / "r"),
+                          "--models", str(models)], env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    job = json.loads((tmp_path / "r" / "job.json").read_text())
+    assert (job["engine"], job["model"]) == ("diffusers", "tiny-vace") and job["placements"][0]["frames"] == 10
+
+
 # ------------------------------------------------------------------------------ through a server
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
