@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  fast done: {rows[1]}", flush=True)
 
     print()
-    print(f"| path | first job (s) | best job (s) | s/step | peak GPU memory (GiB) |")
-    print(f"|---|---|---|---|---|")
+    print("| path | first job (s) | best job (s) | s/step | peak GPU memory (GiB) |")
+    print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['path']} | {r['first_s']} | {r['best_s']} | {r['per_step_s']} | {r['peak_allocated_gib']} |")
     if args.json:

@@ -673,7 +673,9 @@ class DiffusersEngine(Engine):
         ix, iy = int(round(x0)), int(round(y0))
         iw, ih = max(1, int(round(x1)) - ix), max(1, int(round(y1)) - iy)
         mask = np.full((canvas.mh, canvas.mw), 255, np.uint8)
-        mask[int(math.ceil(y0 - _EPS)):int(math.floor(y1 + _EPS)), int(math.ceil(x0 - _EPS)):int(math.floor(x1 + _EPS))] = 0
+        keep_y = slice(int(math.ceil(y0 - _EPS)), int(math.floor(y1 + _EPS)))  # whole pixels of the picture
+        keep_x = slice(int(math.ceil(x0 - _EPS)), int(math.floor(x1 + _EPS)))
+        mask[keep_y, keep_x] = 0
         native = run.native
         fresh = native.max_frames - native.overlap  # new frames per window
         run.expect_windows(None if total is None else max(1, math.ceil(max(total - native.max_frames, 0) / fresh) + 1))
@@ -776,7 +778,7 @@ class _Run:
         import torch
         from PIL import Image
 
-        job, native, canvas = self.job, self.native, self.canvas
+        job, canvas = self.job, self.canvas
         job.check_cancel()
         grey = Image.new("RGB", (canvas.mw, canvas.mh), (128, 128, 128))
         white = Image.new("L", (canvas.mw, canvas.mh), 255)
