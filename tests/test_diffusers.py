@@ -236,6 +236,26 @@ def test_models_in_the_hugging_face_cache_are_found_offline(models, tmp_path, mo
         select_model("fill_gap", None, settings_for(None, hf_cache=False))
 
 
+def test_auto_picks_diffusers_only_where_a_model_is_usable(models, tmp_path, monkeypatch):
+    from otio_tools.request import Request
+    from server import settings as st
+    from server.engines import diffusers as d
+    from server.render import choose_engine
+
+    (tmp_path / "none.toml").write_text("")
+    monkeypatch.setenv("SHOTFORGE_CONFIG", str(tmp_path / "none.toml"))
+    st.activate(st.load_settings(models=str(models), hf_cache=False))
+    try:
+        request = Request(operation="outpaint", track=0, engine="auto")
+        assert choose_engine(request) == "diffusers"
+        assert choose_engine(Request(operation="outpaint", track=0, engine="auto",
+                                     extra={"model": "broken-vace"})) == "classical"
+        monkeypatch.setattr(d, "CPU_MAX_PARAMS", 1000)  # as if it were a real model on this GPU-less machine
+        assert choose_engine(request) == "classical"
+    finally:
+        st.activate(None)
+
+
 def test_doctor_lists_models(models, tmp_path):
     (tmp_path / "none.toml").write_text("")
     env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
