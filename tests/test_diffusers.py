@@ -381,6 +381,7 @@ def test_each_operation_through_the_server(server):
                 assert (stream.codec_context.width, stream.codec_context.height) == size
                 assert sum(1 for _ in container.decode(video=0)) == placement["source_in"] + frames
             assert json.loads((Path(placement["media"]).parent / "job.json").read_text())["engine"] == "diffusers"
+    assert srv.log.read_text().count("loaded tiny-vace") == 1  # loaded once, kept warm for every later job
 
 
 def test_cancel_through_the_server_leaves_nothing(server):
