@@ -508,7 +508,8 @@ class JobManager:
             return
         except EngineUnavailable as exc:
             self._remove_output(row)
-            self._finish(row, "failed", error={"code": "engine_unavailable", "message": exc.reason})
+            self._finish(row, "failed", error={"code": "engine_unavailable",
+                                               "message": f"the {exc.engine} engine cannot run here: {exc.reason}"})
             return
         except Exception as exc:
             log.exception("job %s failed", row.id)

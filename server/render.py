@@ -26,7 +26,7 @@ from otio_tools.plan import Plan, SourceFrames, plan_request
 from otio_tools.splice import splice_result
 from server import media_io
 from server.engines import load_engine
-from server.engines.base import EngineJob, OutpaintLayout
+from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout
 
 log = logging.getLogger("shotforge.render")
 
@@ -88,10 +88,16 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
     deep = any(probed[path].bit_depth > 8 for path in sources)
     first = probed[sources[0]] if sources else None
     engine = choose_engine(request)
-    if engine == "diffusers":  # its options (steps, guidance, model) are checked now, not mid-render
-        from server.engines.diffusers import check_options
+    if engine == "diffusers":  # its options and a model for the operation are checked now, not mid-render
+        from server.engines.diffusers import check_options, select_model
+        from server.settings import active_settings
 
         check_options(request.extra)
+        try:
+            select_model(request.operation, request.extra.get("model"), active_settings())
+        except EngineUnavailable as exc:
+            raise RequestError("engine_unavailable", f"the diffusers engine cannot do this {request.operation}: "
+                                                     f"{exc.reason}") from None
     return JobPlan(timeline, request, plan, engine,
                    np.uint16 if deep else np.uint8, first.color if first else None)
 

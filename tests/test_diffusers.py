@@ -400,9 +400,9 @@ def test_cancel_through_the_server_leaves_nothing(server):
         r = c.post("/v1/jobs", content=request_json(tl, engine="diffusers", operation="generate", track=0,
                                                     range=[130, 135], steps=-3), headers=JSON)
         assert r.status_code == 400 and "steps must be between 1 and 500" in r.json()["error"]["message"], r.text
-        # a model named in the request that is broken: a clear failure, and the worker is free
+        # a model named in the request that is broken: refused before it is queued, with the reason
         bad = request_json(tl, engine="diffusers", operation="generate", track=0, range=[130, 135],
                            model="broken-vace")
-        job = wait_job(c, c.post("/v1/jobs", content=bad, headers=JSON).json()["id"], timeout=60)
-        assert job["state"] == "failed" and job["error"]["code"] == "engine_unavailable"
-        assert "broken-vace" in job["error"]["message"] and "component 'vae'" in job["error"]["message"]
+        r = c.post("/v1/jobs", content=bad, headers=JSON)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "engine_unavailable", r.text
+        assert "broken-vace" in r.json()["error"]["message"] and "component 'vae'" in r.json()["error"]["message"]
