@@ -17,6 +17,7 @@ touch the full-depth frames, so uint16 input stays uint16 with its precision.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ _MAX_INCONSISTENT = 0.6  # fraction of pixels failing the forward-backward check
 _MAX_RESIDUAL_RATIO = 0.8  # warped difference / plain difference: flow must explain the change
 _MAX_HIST_DISTANCE = 0.4  # Bhattacharyya distance of hue/saturation histograms
 # gap fill only gives up on flow as a whole across a cut; elsewhere each pixel decides (see
-# _Interpolator), so large motion that flow gets mostly right is still interpolated
+# Interpolator), so large motion that flow gets mostly right is still interpolated
 _CUT_INCONSISTENT = 0.9
 _CUT_RESIDUAL_RATIO = 0.95
 _FB_SLACK = 0.0  # forward-backward error (small pixels) still counted as fully consistent
@@ -56,16 +57,18 @@ def _dissolve(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return cv2.addWeighted(a, 1.0 - t, b, t, 0.0)
 
 
-def _blend(a: np.ndarray, b: np.ndarray, wa: np.ndarray) -> np.ndarray:
-    """``a * wa + b * (1 - wa)`` per pixel, in the frames' dtype."""
+def _blend(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray | None = None) -> np.ndarray:
+    """``a * wa + b * wb`` per pixel (``wb`` defaults to ``1 - wa``), in the frames' dtype."""
+    if wb is None:
+        wb = 1.0 - wa
     if a.dtype == np.uint8:
-        return cv2.blendLinear(a, b, wa, 1.0 - wa)
-    out = cv2.blendLinear(a.astype(np.float32), b.astype(np.float32), wa, 1.0 - wa)
+        return cv2.blendLinear(a, b, wa, wb)
+    out = cv2.blendLinear(a.astype(np.float32), b.astype(np.float32), wa, wb)
     return cv2.multiply(out, 1.0, dtype=cv2.CV_16U)  # rounds and saturates
 
 
 @dataclass
-class _PairFlow:
+class PairFlow:
     """Flow both ways between two frames (small scale) and how well it explains them."""
 
     ga: np.ndarray  # the small greyscale copies flow was computed on
@@ -80,7 +83,7 @@ class _PairFlow:
 
     @classmethod
     def measure(cls, a: np.ndarray, b: np.ndarray, estimator: fl.FlowEstimator,
-                size: tuple[int, int]) -> _PairFlow:
+                size: tuple[int, int]) -> PairFlow:
         sa, sb = fl.small_rgb(a, size), fl.small_rgb(b, size)
         ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
         fwd, bwd = estimator(ga, gb), estimator(gb, ga)
@@ -112,7 +115,10 @@ def _hist_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
 
 
-class _Interpolator:
+_rgba_owner = threading.local()  # token of the Interpolator whose RGBA ends are in this thread's scratch
+
+
+class Interpolator:
     """Frames between ``a`` (t=0) and ``b`` (t=1) from one pair of flow fields.
 
     Each pixel falls back towards a plain dissolve where motion does not explain the two ends
@@ -123,7 +129,7 @@ class _Interpolator:
     _ABS = 16.0
     _SIGMA = 2.0  # smoothing (small pixels) of the per-pixel agreement measures
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, pair: _PairFlow):
+    def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow):
         self.a, self.b, self.pair = a, b, pair
         self.full = (a.shape[1], a.shape[0])
         # confidence of each end's pixels: low where the round trip fails (occluded in the other end)
@@ -133,14 +139,52 @@ class _Interpolator:
         self.zero_err = cv2.GaussianBlur(cv2.absdiff(self.ga, self.gb), (0, 0), self._SIGMA)
         self.a4: np.ndarray | None = None
         self.b4: np.ndarray | None = None
+        self._token = object()
 
-    def weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
+    # symmetric motion search at time t: candidate a->b motions per pixel, scored by how well the
+    # two ends agree once warped along them (the block-matching criterion of MEMC, which needs no
+    # ground truth); measured on the shared clips, +0.25 dB (1 frame) and +0.3 dB (3 frames)
+    _MATCH_SIGMA = 1.5  # smoothing (small pixels) of the matching cost: a soft block of ~4 px
+    _SHIFTS = (4,)  # neighbours' motions tried (small pixels each way); (2, 4, 8) measured the same
+
+    def _match_cost(self, v: np.ndarray, t: float) -> np.ndarray:
+        """Smoothed |a(x - t v) - b(x + (1 - t) v)| per small pixel for the a->b motion ``v``."""
+        return cv2.GaussianBlur(cv2.absdiff(fl.remap(self.ga, -t * v), fl.remap(self.gb, (1 - t) * v)),
+                                (0, 0), self._MATCH_SIGMA)
+
+    def motion_at(self, t: float) -> np.ndarray:
+        """Per small pixel at time t, the a->b motion through it, chosen among candidates: the
+        linear combination of the two flows (Jiang et al., Super SloMo), each flow followed back
+        to its source pixel (fixed-point inversion: right on the moving side of a motion boundary
+        where the linear combination blurs the two motions), then the best neighbours' motions
+        (one PatchMatch-style propagation step). The first candidate wins ties."""
         f01, f10 = self.pair.fwd, self.pair.bwd
-        # flows from time t back to each end (Jiang et al., Super SloMo's linear combination;
-        # splatting the flows forward to time t measured +0.05 dB at 4 ms a frame: not kept)
         ft0 = (-(1 - t) * t) * f01 + (t * t) * f10
         ft1 = ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10
+        best = ft1 - ft0
+        cost = self._match_cost(best, t)
+        p0, p1 = ft0, ft1
+        for _ in range(3):  # x = p + t f01(p) and x = q + (1 - t) f10(q), solved for p and q
+            p0, p1 = -t * fl.remap(f01, p0), -(1 - t) * fl.remap(f10, p1)
+        cands = [fl.remap(f01, p0), -fl.remap(f10, p1)]
+        for v in cands:
+            self._keep_better(best, cost, v, t)
+        for d in self._SHIFTS:
+            for dx, dy in ((d, 0), (-d, 0), (0, d), (0, -d)):
+                self._keep_better(best, cost, np.roll(best, (dy, dx), (0, 1)), t)
+        return best
+
+    def _keep_better(self, best: np.ndarray, cost: np.ndarray, v: np.ndarray, t: float) -> None:
+        c = self._match_cost(v, t)
+        better = cv2.compare(c, cost, cv2.CMP_LT)
+        cv2.copyTo(c, better, cost)  # in place (cv2 masks are ~10x faster than np.copyto's where)
+        cv2.copyTo(v, better, best)
+
+    def weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Small flows from time t back to each end, and the weight of ``a`` per small pixel.
+        (Splatting the flows forward to time t measured +0.17 dB for ~4 ms a frame: not kept.)"""
+        v = self.motion_at(t)
+        ft0, ft1 = -t * v, (1 - t) * v
         ca, cb = fl.remap(self.conf_a, ft0), fl.remap(self.conf_b, ft1)
         wa = (1 - t) * ca + 1e-4
         wb = t * cb + 1e-4
@@ -157,14 +201,28 @@ class _Interpolator:
 
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, weight_a = self.weights(t)
-        if self.a4 is None:
-            # OpenCV remaps 4 channels about twice as fast as 3 (a vectorised path): the
-            # conversion is paid once per gap, and each warped frame goes back to 3 channels
-            # for the blend (which is the other way round)
-            self.a4, self.b4 = (cv2.cvtColor(f, cv2.COLOR_RGB2RGBA) for f in (self.a, self.b))
-        wa, wb = (cv2.cvtColor(fl.warp_full(f, flow), cv2.COLOR_RGBA2RGB)
-                  for f, flow in ((self.a4, ft0), (self.b4, ft1)))
-        return _blend(wa, wb, cv2.resize(weight_a, self.full, interpolation=cv2.INTER_LINEAR))
+        # OpenCV remaps 4 channels about twice as fast as 3 (a vectorised path): the conversion
+        # is paid once per gap (into this thread's reused buffers, redone only if another
+        # interpolator used them meanwhile), and each warped frame goes back to 3 channels for
+        # the blend (which is the other way round)
+        if getattr(_rgba_owner, "token", None) is not self._token or self.a4 is None:
+            shape = (*self.a.shape[:2], 4)
+            self.a4, self.b4 = (cv2.cvtColor(f, cv2.COLOR_RGB2RGBA, dst=fl.scratch(f"interp.{k}4", shape, f.dtype))
+                                for k, f in (("a", self.a), ("b", self.b)))
+            _rgba_owner.token = self._token
+        fw, fh = self.full
+        warped = []
+        for k, (f, flow) in enumerate(((self.a4, ft0), (self.b4, ft1))):
+            w4 = fl.warp_full(f, flow, dst=fl.scratch(f"interp.w4{k}", f.shape, f.dtype),
+                              map_name="interp.map")
+            warped.append(cv2.cvtColor(w4, cv2.COLOR_RGBA2RGB, dst=fl.scratch(
+                f"interp.w{k}", self.a.shape, self.a.dtype)))
+        # both weights upsampled from the small map (cheaper than 1 - w on the full frame), into
+        # reused buffers
+        weights = [cv2.resize(w, self.full, dst=fl.scratch(f"interp.wt{k}", (fh, fw)),
+                              interpolation=cv2.INTER_LINEAR)
+                   for k, w in enumerate((weight_a, 1.0 - weight_a))]
+        return _blend(*warped, *weights)
 
 
 class ClassicalEngine(Engine):
@@ -206,9 +264,10 @@ class ClassicalEngine(Engine):
         job.check_cancel()
         interp = None
         if frames <= self.max_flow_gap:
-            pair = _PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape))
+            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality),
+                                   fl.work_size(a.shape, fl.INTERP_SIDE))
             if not pair.is_cut:
-                interp = _Interpolator(a, b, pair)
+                interp = Interpolator(a, b, pair)
         stage = "interpolating (optical flow)" if interp else "cross-dissolving (flow cannot bridge the gap)"
         for i in range(frames):
             job.check_cancel()
@@ -240,7 +299,7 @@ class ClassicalEngine(Engine):
         self.last_extend_gain = 0.0  # what the backtest chose (for tests and diagnostics)
         if len(ctx) >= 2:
             estimator, size = fl.FlowEstimator(self.flow_quality), fl.work_size(last.shape)
-            pair = _PairFlow.measure(last, ctx[-2], estimator, size)
+            pair = PairFlow.measure(last, ctx[-2], estimator, size)
             if pair.bridgeable:  # not across a cut: continue the last step's motion
                 gain = _motion_gain(ctx, estimator, size)
                 self.last_extend_gain = gain
@@ -291,7 +350,7 @@ def _velocity(newer: np.ndarray, older: np.ndarray, estimator: fl.FlowEstimator,
               size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-frame motion of ``newer``'s pixels (small scale, smoothed) and ``newer``'s small grey
     copy; None across a cut."""
-    pair = _PairFlow.measure(newer, older, estimator, size)
+    pair = PairFlow.measure(newer, older, estimator, size)
     if not pair.bridgeable:
         return None
     return cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0), pair.ga

@@ -417,11 +417,11 @@ class _Retimer:
         a16, b16 = _from_unit(a, np.uint16), _from_unit(b, np.uint16)
         try:
             from server.engines import flow as fl
-            from server.engines.classical import _Interpolator, _PairFlow
+            from server.engines.classical import Interpolator, PairFlow
 
-            pair = _PairFlow.measure(a16, b16, fl.FlowEstimator("fast"), fl.work_size(a16.shape))
+            pair = PairFlow.measure(a16, b16, fl.FlowEstimator("fast"), fl.work_size(a16.shape))
             if pair.bridgeable:
-                interp = _Interpolator(a16, b16, pair)
+                interp = Interpolator(a16, b16, pair)
                 return lambda t: _to_unit(interp.at(t))
         except (ImportError, AttributeError, TypeError) as exc:  # the classical engine changed shape
             if not cls._warned:
