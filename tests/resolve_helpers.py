@@ -21,6 +21,7 @@ for path in (str(PLUGIN), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, path)
 
 import fake_resolve  # noqa: E402  (tests/fake_resolve.py)
+import pytest  # noqa: E402
 
 #: Per timeline rate: how to make the test media, and the timeline's settings.
 #: 23.976: the OTIO frame-counter clip re-timed to 24000/1001 (same 120 frames, smaller), with a
@@ -154,3 +155,12 @@ def read_frames(path: str | Path, first: int, count: int):
             if index >= first:
                 out.append(frame.to_ndarray(format="rgb24"))
     return out
+
+
+@pytest.fixture(autouse=True)
+def api_check():
+    """Every test fails if the plugin touched anything resolve_api.tsv does not list.
+    (Import it into a test module to apply it there.)"""
+    fake_resolve.reset_log()
+    yield
+    assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS

@@ -19,19 +19,13 @@ from pathlib import Path
 import av
 import pytest
 
-from resolve_helpers import RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402
+from resolve_helpers import api_check, RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402
 
 import fake_resolve  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
 from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError, ShotForgeError  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def api_check():
-    fake_resolve.reset_log()
-    yield
-    assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
 
 
 @pytest.fixture(scope="module")

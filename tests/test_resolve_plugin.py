@@ -15,7 +15,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from resolve_helpers import PLUGIN, RATES, make_media, new_resolve  # noqa: E402  (sets sys.path)
+from resolve_helpers import api_check, PLUGIN, RATES, make_media, new_resolve  # noqa: E402  (sets sys.path)
 
 import fake_resolve  # noqa: E402
 from shotforge_resolve import client as sf_client  # noqa: E402
@@ -28,13 +28,6 @@ from shotforge_resolve.errors import ContextError, PlacementError, ServerDownErr
 
 RT = otio.opentime.RationalTime
 
-
-@pytest.fixture(autouse=True)
-def api_check():
-    """Every test fails if the plugin touched anything resolve_api.tsv does not list."""
-    fake_resolve.reset_log()
-    yield
-    assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
 
 
 @pytest.fixture(scope="module")
