@@ -267,8 +267,9 @@ class ClassicalEngine(Engine):
         job.check_cancel()
         interp = None
         if frames <= self.max_flow_gap:
-            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality),
-                                   fl.work_size(a.shape, fl.INTERP_SIDE))
+            # a longer gap shares one flow among its frames: it can afford the finer one
+            side = fl.INTERP_SIDE if frames == 1 else fl.WORK_SIDE
+            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape, side))
             if not pair.is_cut:
                 interp = Interpolator(a, b, pair)
         stage = "interpolating (optical flow)" if interp else "cross-dissolving (flow cannot bridge the gap)"
