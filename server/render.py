@@ -93,11 +93,12 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
         from server.settings import active_settings
 
         check_options(request.extra)
-        try:
-            select_model(request.operation, request.extra.get("model"), active_settings())
-        except EngineUnavailable as exc:
-            raise RequestError("engine_unavailable", f"the diffusers engine cannot do this {request.operation}: "
-                                                     f"{exc.reason}") from None
+        if request.engine == "diffusers":  # ("auto" chose it only because a model serves the operation)
+            try:
+                select_model(request.operation, request.extra.get("model"), active_settings())
+            except EngineUnavailable as exc:
+                raise RequestError("engine_unavailable", f"the diffusers engine cannot do this "
+                                                         f"{request.operation}: {exc.reason}") from None
     return JobPlan(timeline, request, plan, engine,
                    np.uint16 if deep else np.uint8, first.color if first else None)
 
