@@ -237,3 +237,26 @@ def test_request_files_round_trip(tmp_path, media):
     with pytest.raises(RequestError, match="not a readable OTIO file") as caught:
         read_request(str(path))
     assert caught.value.code == "malformed_otio"
+
+
+def test_head_extension_makes_the_earliest_frames_and_places_true_handles_next_to_the_shot(media, tmp_path):
+    timeline = otio.adapters.read_from_file(str(shared(INTERCHANGE / "transition.otio")))
+    timeline = relink(timeline, {".mov": media["debugger"]})
+    # Clip-003 sits at record frames 9-12 and starts at media frame 3: three real frames before it.
+    timeline, request = ask(timeline, operation="extend", frame=10, side="head", frames=6)
+    outcome = run_job(plan_job(timeline, request), tmp_path / "out")
+    source = str(media["debugger"])
+    assert outcome.placements == [
+        {"media": outcome.media[0], "track": 0, "record_frame": 3, "source_in": 0, "frames": 3},
+        {"media": source, "track": 0, "record_frame": 6, "source_in": 0, "frames": 3},
+    ]
+    made = media_io.probe(outcome.media[0])
+    assert (made.frames, made.rate) == (3, 24)
+    assert made.start_timecode == "23:59:59:21"  # six frames before the shot's 00:00:00:03 wraps the clock
+    # The newest made frame touches the real frame 0 (the frame counter's first picture).
+    last_made = list(media_io.read_frames(outcome.media[0], [2]))[0].astype(np.float32) / 257
+    first_real = next(media_io.read_frames(source, [0])).astype(np.float32)
+    assert np.mean(np.abs(last_made - first_real)) < 20
+    track = otio.adapters.read_from_file(outcome.otio).video_tracks()[0]
+    assert [c.name for c in track if isinstance(c, otio.schema.Clip)][:3] == [
+        "Clip-001", "Clip-003 (ShotForge extend)", "Clip-003"]
