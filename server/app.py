@@ -62,7 +62,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from otio_tools.errors import RequestError
-from server.jobs import TERMINAL, FolderLock, JobManager, JobRow, JobStore, QueueFull
+from server.jobs import FolderLock, JobManager, JobRow, JobStore, QueueFull
 from server.paths import MediaPolicy, PathMapper, is_within
 from server.settings import ServerSettings
 

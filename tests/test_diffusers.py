@@ -29,7 +29,7 @@ pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: p
 
 from server.engines.base import Canceled, EngineJob, EngineUnavailable, OutpaintLayout  # noqa: E402
 from tests.serverutil import (CARPHONE, REPO, ServerProcess, copy_media, read_events, request_json,  # noqa: E402
-                              two_clip_timeline, wait_job)
+                              two_clip_timeline)
 from tests.tiny_wan import save_tiny_pipeline  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}

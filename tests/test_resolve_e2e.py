@@ -19,9 +19,8 @@ from pathlib import Path
 import av
 import pytest
 
-from resolve_helpers import api_check, RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402
+from resolve_helpers import api_check, RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402, F401 (api_check: autouse fixture)
 
-import fake_resolve  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
 from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError, ShotForgeError  # noqa: E402

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ast
 import io
-import json
-import os
 import sys
 from contextlib import redirect_stdout
 from fractions import Fraction
@@ -15,7 +13,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from resolve_helpers import api_check, PLUGIN, RATES, make_media, new_resolve  # noqa: E402  (sets sys.path)
+from resolve_helpers import api_check, PLUGIN, RATES, make_media, new_resolve  # noqa: E402, F401 (sets sys.path; api_check: autouse fixture)
 
 import fake_resolve  # noqa: E402
 from shotforge_resolve import client as sf_client  # noqa: E402
@@ -152,7 +150,7 @@ def test_fill_gap_and_generate_ranges(setup):
 def test_outpaint_canvas_presets(setup):
     key, resolve, timeline, item = setup
     timeline.set_playhead(5)
-    width, height = item.info["width"], item.info["height"]
+    height = item.info["height"]
     for preset, expect in (("9:16", (height, round(height * 16 / 9 / 2) * 2)), ("1:1", (height, height)),
                            ("16:9", (round(height * 16 / 9 / 2) * 2, height)),
                            ("4:3", (round(height * 4 / 3 / 2) * 2, height))):

@@ -7,7 +7,6 @@ with it (layout, the Timer's event name) cannot be checked here."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
