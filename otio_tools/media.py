@@ -63,8 +63,8 @@ def path_from_url(url: str, where: str = "media") -> str:
 
     ``file://localhost/D%3a/media/a.mov`` (Premiere on Windows) → ``D:/media/a.mov``.
     """
-    if re.match(r"^[A-Za-z]:[\\/]", url):
-        return url  # a bare Windows path: C:\media\a.mov
+    if re.match(r"^[A-Za-z]:", url):
+        return url  # a bare Windows path: C:\media\a.mov (its drive letter is no URL scheme)
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "":
         return url
@@ -72,7 +72,7 @@ def path_from_url(url: str, where: str = "media") -> str:
         path = urllib.parse.unquote(parsed.path)
         if parsed.netloc not in ("", "localhost"):
             return f"//{parsed.netloc}{path}"  # UNC share: file://server/share/a.mov
-        return path[1:] if re.match(r"^/[A-Za-z]:[/\\]", path) else path
+        return path[1:] if re.match(r"^/[A-Za-z]:([/\\]|$)", path) else path
     raise RequestError("media_not_file", f"{where} points at {url!r}, which is not a local file")
 
 

@@ -19,12 +19,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from otio_tools.errors import RequestError
+from otio_tools.media import path_from_url
 
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
-_URL_DRIVE = re.compile(r"^/[A-Za-z]:([\\/]|$)")
 
 
 def is_windows_path(path: str) -> bool:
@@ -63,21 +63,6 @@ def _join(prefix: str, rest: str) -> str:
     return prefix.rstrip("/") + "/" + rest
 
 
-def reference_to_path(ref: str) -> str:
-    """A media reference as written in a request (a path or a ``file:`` URL) as a plain path."""
-    text = ref.strip()
-    if not text.lower().startswith("file:"):
-        return text
-    parts = urlsplit(text)
-    path = unquote(parts.path)
-    host = parts.netloc
-    if host and host.lower() != "localhost":
-        return "//" + host + path  # UNC: file://server/share/a.mov
-    if _URL_DRIVE.match(path):
-        path = path[1:]  # file:///C:/Footage/a.mov
-    return path
-
-
 def path_to_file_url(path: str) -> str:
     if path.startswith("\\\\") or path.startswith("//"):
         return "file:" + quote(path.replace("\\", "/"))
@@ -113,7 +98,7 @@ class PathMapper:
     def reference_to_editor(self, ref: str) -> str:
         """Map a path or file URL from this machine's view to the editor's, keeping its form."""
         if ref.lower().startswith("file:"):
-            mapped = self.to_editor(reference_to_path(ref))
+            mapped = self.to_editor(path_from_url(ref.strip()))
             return path_to_file_url(mapped)
         return self.to_editor(ref)
 
@@ -161,7 +146,7 @@ class MediaPolicy:
         if len(scheme) > 1 and scheme != "file":
             raise RequestError("media_not_local", f"media {ref!r} is not a local file (only paths and file: URLs "
                                                   "are read)")
-        raw = reference_to_path(ref)
+        raw = path_from_url(ref.strip())
         if _has_dotdot(raw):
             raise RequestError("media_path_traversal",
                                f"media path {ref!r} contains '..'; give the full path without parent steps")
