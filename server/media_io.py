@@ -401,8 +401,9 @@ class _Decoder:
             step *= 2
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> Iterator[np.ndarray]:
-    """Yield the RGB frames at ``indices``, in that order (any order, repeats allowed).
+def read_frames(path: str | os.PathLike, indices: Sequence[int], dtype: type | None = None) -> Iterator[np.ndarray]:
+    """Yield the RGB frames at ``indices``, in that order (any order, repeats allowed), as ``dtype``
+    (``np.uint8``/``np.uint16``; by default the media's own depth, :attr:`MediaInfo.dtype`).
 
     Indices are checked before anything is decoded, so a bad one fails the call itself.
     Ascending runs decode forward; only jumps back or far ahead seek.
@@ -414,14 +415,14 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> Iterator[np.
         if not 0 <= k < info.frames:
             raise MediaError("frame_out_of_range",
                              f"frame {k} is outside {info.path}, which has frames 0..{info.frames - 1}")
-    return _read(layout, wanted)
+    return _read(layout, wanted, dtype or info.dtype)
 
 
-def _read(layout: _Layout, wanted: list[int]) -> Iterator[np.ndarray]:
+def _read(layout: _Layout, wanted: list[int], dtype: type) -> Iterator[np.ndarray]:
     decoder = _Decoder(layout)
     try:
         for k in wanted:  # a repeat converts the held frame again: callers may edit what they got
-            yield _to_rgb(decoder.frame(k), layout.info.dtype)
+            yield _to_rgb(decoder.frame(k), dtype)
     finally:
         decoder.close()
 

@@ -26,7 +26,7 @@ from otio_tools.plan import Plan, SourceFrames, plan_request
 from otio_tools.splice import splice_result
 from server import media_io
 from server.engines import load_engine
-from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout
+from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
 
 log = logging.getLogger("shotforge.render")
 
@@ -215,15 +215,8 @@ class _SizedFrames:
 
 def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[np.ndarray]:
     """Decode planned frames, at the job's depth and the given (width, height)."""
-    import cv2  # only rendering needs OpenCV
-
-    for frame in media_io.read_frames(source.media, source.indices):
-        if frame.dtype != dtype:
-            frame = frame.astype(np.uint16) * 257 if dtype == np.uint16 else (frame // 257).astype(np.uint8)
-        if (frame.shape[1], frame.shape[0]) != tuple(size):
-            shrink = frame.shape[1] > size[0]
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-        yield frame
+    for frame in media_io.read_frames(source.media, source.indices, dtype):
+        yield resize_frame(frame, size)
 
 
 def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,

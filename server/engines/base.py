@@ -19,6 +19,16 @@ from typing import Any
 import numpy as np
 
 
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A frame at ``size`` (width, height), dtype kept: area averaging to shrink, cubic to enlarge."""
+    if (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame
+    import cv2  # only rendering needs OpenCV, not the interface
+
+    shrink = frame.shape[1] > size[0] or frame.shape[0] > size[1]
+    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
 class Canceled(Exception):
     """The job was canceled; whatever was being written must be thrown away."""
 

@@ -47,10 +47,10 @@ from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from server.engines.base import Availability, Canceled, Engine, EngineJob, EngineUnavailable, OutpaintLayout
+from server.engines.base import (Availability, Canceled, Engine, EngineJob, EngineUnavailable, OutpaintLayout,
+                                 resize_frame)
 from server.engines.diffusers_models import ModelInfo, Native, discover, hf_cache_dir
 
 # Nothing is ever downloaded: the hub libraries read these when they are first imported.
@@ -357,19 +357,12 @@ class _Canvas:
         """A timeline frame (uint8/uint16) as a model picture: float16 in [0, 1], grey padding."""
         x, y, w, h = self.box
         out = np.full((self.mh, self.mw, 3), 0.5, np.float16)
-        out[y:y + h, x:x + w] = _to_unit(_resize(frame, (w, h)))
+        out[y:y + h, x:x + w] = _to_unit(resize_frame(frame, (w, h)))
         return out
 
     def from_model(self, image: np.ndarray, size: tuple[int, int], dtype: type) -> np.ndarray:
         x, y, w, h = self.box
-        return _from_unit(_resize(image[y:y + h, x:x + w].astype(np.float32), size), dtype)
-
-
-def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (img.shape[1], img.shape[0]) == tuple(size):
-        return img
-    shrink = img.shape[1] > size[0] or img.shape[0] > size[1]
-    return cv2.resize(img, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        return _from_unit(resize_frame(image[y:y + h, x:x + w].astype(np.float32), size), dtype)
 
 
 def _to_unit(frame: np.ndarray) -> np.ndarray:
@@ -698,7 +691,7 @@ class DiffusersEngine(Engine):
                     raise ValueError(f"outpaint: frame is {frame.shape[1]}x{frame.shape[0]}, layout says "
                                      f"{layout.inner[0]}x{layout.inner[1]}")
                 image = np.full((canvas.mh, canvas.mw, 3), 0.5, np.float16)
-                image[iy:iy + ih, ix:ix + iw] = _to_unit(_resize(frame, (iw, ih)))
+                image[iy:iy + ih, ix:ix + iw] = _to_unit(resize_frame(frame, (iw, ih)))
                 slots.append(_Slot(image, mask, pending=True))
             length = len(slots)
             run.denoise(slots, 0, length, _round_up_frames(length, native.temporal) - length, backward=False)
