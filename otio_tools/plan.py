@@ -140,7 +140,8 @@ class _Context:
         return self.video_track_count if self.request.placement == "above" else self.request.track
 
     def record_timecode(self, record_frame: int) -> str:
-        return frame_to_timecode(self.start + record_frame, self.rate, _declared_drop_frame(self.timeline, self.rate))
+        drop = _declared_drop_frame(self.timeline, self.request, self.rate)
+        return frame_to_timecode(self.start + record_frame, self.rate, drop)
 
     def clip_at(self, frame: int) -> tuple[TrackItem, str]:
         """The clip at ``frame`` on the request's track, with a description for messages."""
@@ -341,14 +342,13 @@ def _picture_size(ctx: _Context, frame: int) -> tuple[int, int] | None:
     return None
 
 
-def _declared_drop_frame(timeline: otio.schema.Timeline, rate: Fraction) -> bool:
+def _declared_drop_frame(timeline: otio.schema.Timeline, request: Request, rate: Fraction) -> bool:
     """Whether the timeline counts drop-frame timecode: as the request or the export says, else DF
     at 29.97/59.94 (the NTSC broadcast default)."""
     if rate not in DROP_FRAME_RATES:
         return False
-    declared = timeline.metadata.get("shotforge", {}).get("drop_frame")  # the plugins send it
-    if isinstance(declared, bool):
-        return declared
+    if request.drop_frame is not None:  # the plugins send it
+        return request.drop_frame
     fcp_timecode = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
     display = fcp_timecode.get("displayformat") if hasattr(fcp_timecode, "get") else None
     return display != "NDF"

@@ -43,6 +43,7 @@ class Request:
     reference_frame: int | None = None
     engine: str = "auto"
     placement: str = "overwrite"
+    drop_frame: bool | None = None  # how the timeline counts timecode at 29.97/59.94, when the editor says
     extra: dict[str, Any] = field(default_factory=dict)  # engine options (steps, guidance, …)
 
     def describe(self) -> str:
@@ -122,6 +123,10 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
     if placement not in PLACEMENTS:
         raise RequestError("bad_request", f"placement {placement!r} must be 'overwrite' or 'above'")
     values["placement"] = placement
+    drop_frame = meta.get("drop_frame")
+    if drop_frame is not None and not isinstance(drop_frame, bool):
+        raise RequestError("bad_request", f"metadata.shotforge.drop_frame must be true or false, not {drop_frame!r}")
+    values["drop_frame"] = drop_frame
     known = {"version", "operation", "track", "frame", "range", "side", "frames", "canvas", "prompt",
              "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame"}
     values["extra"] = {k: v for k, v in meta.items() if k not in known}

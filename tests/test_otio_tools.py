@@ -80,6 +80,7 @@ def test_request_defaults_and_placement():
     ({"operation": "fill_gap"}, "bad_request", "frame is required"),
     ({"operation": "fill_gap", "frame": "12"}, "bad_request", "whole number"),
     ({"version": 2, "operation": "fill_gap", "frame": 1}, "bad_request", "version 2"),
+    ({"operation": "fill_gap", "frame": 1, "drop_frame": "yes"}, "bad_request", "drop_frame must be true or false"),
 ])
 def test_bad_requests_name_the_problem(meta, code, words):
     timeline = otio.schema.Timeline()
@@ -296,6 +297,8 @@ def test_drop_frame_record_timecode_for_generate():
     plan = plan_request(timeline, request, Facts())
     assert plan.start_timecode == "01:00:00;00" and plan.frames == 48 and plan.track == 1
     assert plan.size == (1920, 1080)
+    timeline, request = ask(timeline, operation="generate", range=[2, 50], drop_frame=False)
+    assert plan_request(timeline, request, Facts()).start_timecode == "00:59:56:12"  # 107892 frames counted NDF
 
 
 def test_fit_layout():
