@@ -362,8 +362,9 @@ def speed_child(op: str, clip_path: Path, count: int) -> dict:
             return gap * (len(frames) - 1), elapsed
         if op.startswith("gap"):
             gap = int(op[3:])
-            for a, b in zip(frames, frames[1:]):
-                made += len(list(engine.fill_gap([a], [b], gap, job)))
+            for i in range(len(frames) - 1):  # with the context a timeline render hands over
+                before, after = frames[max(0, i + 1 - CONTEXT):i + 1], frames[i + 1:i + 1 + CONTEXT]
+                made += len(list(engine.fill_gap(before, after, gap, job)))
         elif op == "extend":
             for k in range(0, len(frames) - CONTEXT + 1, 4):
                 made += len(list(engine.extend(frames[k:k + CONTEXT], 8, "tail", job)))

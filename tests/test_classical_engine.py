@@ -18,10 +18,9 @@ import pytest
 from server.engines.base import Canceled, EngineJob, OutpaintLayout
 from server.engines import flow as fl
 from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, build_engine
+from tests.shared_data import INTERPOLATION, VIDEO
 
-DATA = Path("/work/shared/data")
-SINTEL = DATA / "interpolation" / "sintel_alley_1_clean"
-VIDEO = DATA / "video"
+SINTEL = INTERPOLATION / "sintel_alley_1_clean"
 
 
 def _png(path: Path) -> np.ndarray:

@@ -15,8 +15,8 @@ import pytest
 from server import media_io
 from server.engines.base import Canceled
 from server.media_io import ColorTags, MediaError, MediaWriter, encoding_for, probe, read_frames
+from tests.shared_data import VIDEO
 
-VIDEO = Path("/work/shared/data/video")
 BT709 = ColorTags("bt709", "bt709", "bt709", "tv")
 
 # name: (frames, rate, width, height, start timecode)

@@ -24,10 +24,12 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
 
+from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.base import Availability, Engine, EngineJob, OutpaintLayout
 from server.engines.slate import slates
@@ -254,29 +256,45 @@ class ClassicalEngine(Engine):
 
     def fill_gap(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
                  job: EngineJob) -> Iterator[np.ndarray]:
-        """Interpolate between ``before[-1]`` and ``after[0]`` (further context frames are accepted
-        but not used: extra flow fields did not pay for their cost in measurements)."""
+        """Interpolate between ``before[-1]`` and ``after[0]``. The further context frames set the
+        timing when the footage repeats frames in a regular cadence (see
+        :mod:`server.engines.cadence`); motion is measured between the two ends only (extra flow
+        fields did not pay for their cost in measurements)."""
         _check_frames([*before, *after], "fill_gap")
         if frames < 0:
             raise ValueError(f"fill_gap: frames must be >= 0, got {frames}")
-        return self._fill_gap(before[-1], after[0], frames, job)
+        return self._fill_gap(before, after, frames, job)
 
-    def _fill_gap(self, a: np.ndarray, b: np.ndarray, frames: int, job: EngineJob) -> Iterator[np.ndarray]:
+    def _fill_gap(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+                  job: EngineJob) -> Iterator[np.ndarray]:
         if frames == 0:
             return
         job.check_cancel()
+        a, b = before[-1], after[0]
+        times = cadence.gap_times(before, after, frames)  # None: no cadence, even timing
+        followed = times is not None
+        if times is None:
+            times = [Fraction(i + 1, frames + 1) for i in range(frames)]
         interp = None
-        if frames <= self.max_flow_gap:
+        between = any(0 < t < 1 for t in times)
+        if between and frames <= self.max_flow_gap:
             # a longer gap shares one flow among its frames: it can afford the finer one
             side = fl.INTERP_SIDE if frames == 1 else fl.WORK_SIDE
             pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape, side))
             if not pair.is_cut:
                 interp = Interpolator(a, b, pair)
-        stage = "interpolating (optical flow)" if interp else "cross-dissolving (flow cannot bridge the gap)"
-        for i in range(frames):
+        if not between:
+            stage = "repeating the end frames (the footage's repeated-frame cadence)"
+        elif interp:
+            stage = "interpolating (optical flow)" + (" on the footage's repeated-frame cadence" if followed else "")
+        else:
+            stage = "cross-dissolving (flow cannot bridge the gap)"
+        for i, t in enumerate(times):
             job.check_cancel()
-            t = (i + 1) / (frames + 1)
-            yield interp.at(t) if interp else _dissolve(a, b, t)
+            if t in (0, 1):
+                yield (a if t == 0 else b).copy()
+            else:
+                yield interp.at(float(t)) if interp else _dissolve(a, b, float(t))
             job.progress((i + 1) / frames, stage)
 
     # -- extension --------------------------------------------------------------------------
