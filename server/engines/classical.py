@@ -190,7 +190,10 @@ class Interpolator:
         (Splatting the flows forward to time t measured +0.17 dB for ~4 ms a frame: not kept.)"""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
-        ca, cb = fl.remap(self.conf_a, ft0), fl.remap(self.conf_b, ft1)
+        # an end whose sample lies outside its frame (picture moving in across the border) gets no
+        # weight: +0.03 dB at 1 frame, +0.04 dB at 3 (Big Buck Bunny's pan +0.37)
+        ca = fl.remap(self.conf_a, ft0, cv2.BORDER_CONSTANT)
+        cb = fl.remap(self.conf_b, ft1, cv2.BORDER_CONSTANT)
         wa = (1 - t) * ca + 1e-4
         wb = t * cb + 1e-4
         weight_a = wa / (wa + wb)
