@@ -281,9 +281,7 @@ class ClassicalEngine(Engine):
         interp = None
         between = any(0 < t < 1 for t in times)
         if between and frames <= self.max_flow_gap:
-            # a longer gap shares one flow among its frames: it can afford the finer one
-            side = fl.INTERP_SIDE if frames == 1 else fl.WORK_SIDE
-            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape, side))
+            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape, fl.INTERP_SIDE))
             if not pair.is_cut:
                 interp = Interpolator(a, b, pair)
         if not between:
