@@ -122,3 +122,35 @@ def test_engine_without_repeats_keeps_even_timing():
     with_context = list(engine.fill_gap(pics[:4], pics[5:], 1, job))
     ends_only = list(engine.fill_gap(pics[3:4], pics[5:6], 1, job))
     assert np.array_equal(with_context[0], ends_only[0])
+
+
+def test_extension_pictures_of_a_shot_on_twos():
+    pics = _decode(BIKES, 60, 6)
+    video = [pics[k // 2] for k in range(8)]  # 0 0 1 1 2 2 3 3
+    ahead, distinct = cadence.extension_pictures(video, 4)
+    assert ahead == [1, 1, 2, 2]  # 4 4 5 5
+    assert len(distinct) == 4 and all(d is video[2 * i + 1] for i, d in enumerate(distinct))
+    ahead, distinct = cadence.extension_pictures(video[:7], 3)  # ends on the first 3
+    assert ahead == [0, 1, 1]
+
+
+def test_engine_extends_a_shot_on_twos_on_twos():
+    pics = _decode(BIKES, 60, 8)
+    video = [pics[k // 2] for k in range(16)]
+    engine, job = ClassicalEngine(), EngineJob(rate=Fraction(24))
+    made = list(engine.extend(video[:8], 4, "tail", job))  # context ends on the second 3
+    assert len(made) == 4
+    assert np.array_equal(made[0], made[1]) and np.array_equal(made[2], made[3])  # 4 4 5 5
+    assert not np.array_equal(made[0], video[7]) and not np.array_equal(made[1], made[2])
+    # motion per picture: the first new picture is closer to the true next picture than a freeze
+    assert _psnr(made[0], pics[4]) > _psnr(video[7], pics[4]) + 1.0
+    made = list(engine.extend(video[:7], 3, "tail", job))  # ends on the first 3: it shows once more
+    assert np.array_equal(made[0], video[6]) and np.array_equal(made[1], made[2])
+    # a head extension follows the cadence backwards
+    made = list(engine.extend(video[9:], 3, "head", job))  # starts on the second 4
+    assert np.array_equal(made[2], video[9]) and np.array_equal(made[0], made[1])
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean(np.square(a.astype(np.float64) - b)))
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-12))

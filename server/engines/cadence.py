@@ -10,8 +10,10 @@ Such a pattern is what sampling a source at a lower rate gives: video frame ``k`
 picture ``floor(ratio * k + phase)``. The repeats seen in the context frames on both sides of a
 gap (consecutive frames with no visible change) pin down ``ratio`` and ``phase``; when the
 patterns that fit them agree on which source picture each missing frame shows, the gap's frames
-are timed by source picture instead of by video frame. Footage with fewer than two repeats in its
-context, or whose repeats fit no such pattern (a still moment, a slow fade), keeps even timing.
+are timed by source picture instead of by video frame. An extension likewise continues the
+pattern, with motion measured between distinct pictures (a repeat is not a still picture, and the
+step after it is not one frame's motion). Footage with fewer than two repeats in its context, or
+whose repeats fit no such pattern (a still moment, a slow fade), keeps even timing.
 """
 
 from __future__ import annotations
@@ -57,26 +59,46 @@ def is_repeat(a: np.ndarray, b: np.ndarray) -> bool:
     return float(cv2.blur(cv2.absdiff(a, b), (3, 3)).max()) <= REPEAT_LEVEL
 
 
+class _Repeats:
+    """Which consecutive frames of a list repeat, with each tiny copy made once, when first asked."""
+
+    def __init__(self, frames: Sequence[np.ndarray]):
+        self.frames = frames
+        self._tiny: dict[int, np.ndarray] = {}
+
+    def tiny(self, i: int) -> np.ndarray:
+        if i not in self._tiny:
+            self._tiny[i] = tiny_copy(self.frames[i])
+        return self._tiny[i]
+
+    def at(self, i: int) -> bool:
+        """Frame ``i + 1`` repeats frame ``i``."""
+        return is_repeat(self.tiny(i), self.tiny(i + 1))
+
+    def near(self, at_end: bool) -> bool:
+        """A repeat among the :data:`NEAR_PAIRS` pairs at the end (or start) of the list: footage
+        with none there has no cadence worth following, and most footage stops at this cost."""
+        n = len(self.frames) - 1
+        pairs = range(max(0, n - NEAR_PAIRS), n) if at_end else range(min(NEAR_PAIRS, n))
+        return any(self.at(i) for i in pairs)
+
+    def all(self) -> list[bool]:
+        return [self.at(i) for i in range(len(self.frames) - 1)]
+
+
 def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int) -> list[Fraction] | None:
     """Times (0 = ``before[-1]``, 1 = ``after[0]``) of the ``frames`` frames between them, following
     the repeated-frame cadence of the context; None when there is no cadence to follow (even
     timing). ``before`` and ``after`` are full frames of the same shot, in display order."""
     if frames <= 0 or len(before) + len(after) < 2 + MIN_REPEATS:
         return None
-    # the few pairs next to the gap first: footage with no repeat there has no cadence worth
-    # following, and most footage stops here at the cost of a few tiny copies
-    near = min(NEAR_PAIRS + 1, len(before)), min(NEAR_PAIRS + 1, len(after))
-    tiny_before = [tiny_copy(f) for f in before[-near[0]:]]
-    tiny_after = [tiny_copy(f) for f in after[:near[1]]]
-    if not any(is_repeat(x, y) for tiny in (tiny_before, tiny_after) for x, y in zip(tiny, tiny[1:])):
+    rb, ra = _Repeats(before), _Repeats(after)
+    if not (rb.near(at_end=True) or ra.near(at_end=False)):
         return None
-    tiny_before = [tiny_copy(f) for f in before[:-near[0]]] + tiny_before
-    tiny_after += [tiny_copy(f) for f in after[near[1]:]]
-    seen_before = [is_repeat(x, y) for x, y in zip(tiny_before, tiny_before[1:])]
-    seen_after = [is_repeat(x, y) for x, y in zip(tiny_after, tiny_after[1:])]
+    seen_before, seen_after = rb.all(), ra.all()
     if sum(seen_before) + sum(seen_after) < MIN_REPEATS:
         return None
-    return cadence_times(seen_before, seen_after, is_repeat(tiny_before[-1], tiny_after[0]), frames)
+    return cadence_times(seen_before, seen_after, is_repeat(rb.tiny(len(before) - 1), ra.tiny(0)), frames)
 
 
 def cadence_times(seen_before: Sequence[bool], seen_after: Sequence[bool], ends_repeat: bool,
@@ -85,29 +107,61 @@ def cadence_times(seen_before: Sequence[bool], seen_after: Sequence[bool], ends_
 
     ``seen_before[i]``: context frame i before the gap repeats frame i + 1 (the last one is the
     gap's first end, ``a``); ``seen_after`` likewise after the gap (its first frame is ``b``);
-    ``ends_repeat``: ``a`` and ``b`` show the same picture. Every sampling pattern
-    ``floor(ratio * k + phase)`` that reproduces all of these is a candidate; the timing most of
-    them share (:data:`AGREEMENT`) wins, else None."""
-    # video frame positions: a at 0, the gap 1..frames, b at frames + 1
-    first = -len(seen_before)
-    positions = np.arange(first, frames + 1 + len(seen_after) + 1)
+    ``ends_repeat``: ``a`` and ``b`` show the same picture. The timing most of the fitting
+    patterns share (:data:`AGREEMENT`) wins, else None."""
+    steps = _fitting_steps(seen_before, seen_after, ends_repeat, frames + 1)
+    if not len(steps):
+        return None
+    timing, count = Counter(map(tuple, steps)).most_common(1)[0]
+    if count < AGREEMENT * len(steps):
+        return None
+    span = timing[-1]  # pictures from a to b
+    if span == 0:  # a and b are the same picture: so is everything between
+        return [Fraction(0)] * frames
+    return [Fraction(s, span) for s in timing[:-1]]
+
+
+def extension_pictures(context: Sequence[np.ndarray], frames: int) -> tuple[list[int], list[np.ndarray]] | None:
+    """For a shot that repeats frames in a regular cadence, extended by ``frames`` after its last
+    context frame: how many pictures past the last one each new frame shows (0: it repeats it),
+    and the context's distinct pictures (the last frame of each run of repeats, oldest first),
+    which is what motion must be measured between. None when there is no cadence to follow.
+
+    Extrapolation has nothing after it to pin the pattern down, so the timing most of the fitting
+    patterns share is taken whatever its share: a plausible cadence beats none, which measures a
+    repeat as a still picture (a freeze) or a jump of several frames as one frame's motion."""
+    if frames <= 0 or len(context) < 1 + MIN_REPEATS:
+        return None
+    rc = _Repeats(context)
+    if not rc.near(at_end=True):
+        return None
+    seen = rc.all()
+    if sum(seen) < MIN_REPEATS:
+        return None
+    steps = _fitting_steps(seen, [], None, frames)
+    if not len(steps):
+        return None
+    ahead = list(Counter(map(tuple, steps)).most_common(1)[0][0])
+    distinct = [f for f, repeated in zip(context, [*seen, False]) if not repeated]
+    return ahead, distinct
+
+
+def _fitting_steps(seen_before: Sequence[bool], seen_after: Sequence[bool], ends_repeat: bool | None,
+                   ahead: int) -> np.ndarray:
+    """Every sampling pattern ``floor(ratio * k + phase)`` that reproduces the repeats seen, as the
+    pictures it shows past ``a`` (the last frame before) at each of the ``ahead`` frames after it:
+    an (n, ahead) int array. ``seen_after`` starts at frame ``ahead`` (``b``); ``ends_repeat``:
+    whether ``a`` and ``b`` show the same picture (None: not seen)."""
+    first = -len(seen_before)  # video frame positions: a at 0
+    positions = np.arange(first, ahead + len(seen_after) + 1)
     source = np.floor(_RATIOS[:, None, None] * positions + _PHASES[None, :, None])
     repeats = source[..., 1:] == source[..., :-1]  # pair (k, k + 1) repeats
-    b_at = frames + 1 - first  # b's index in positions
+    a_at, b_at = -first, ahead - first
     fits = np.ones(repeats.shape[:2], bool)
     for k, seen in enumerate(seen_before):
         fits &= repeats[..., k] == seen
     for k, seen in enumerate(seen_after):
         fits &= repeats[..., b_at + k] == seen
-    a_at = -first
-    fits &= (source[..., b_at] == source[..., a_at]) == ends_repeat
-    if not fits.any():
-        return None
-    steps = source[fits][:, a_at:b_at + 1] - source[fits][:, a_at:a_at + 1]  # pictures since a
-    timing, count = Counter(map(tuple, steps.astype(int))).most_common(1)[0]
-    if count < AGREEMENT * len(steps):
-        return None
-    span = timing[-1]
-    if span == 0:  # a and b are the same picture: so is everything between
-        return [Fraction(0)] * frames
-    return [Fraction(s, span) for s in timing[1:-1]]
+    if ends_repeat is not None:
+        fits &= (source[..., b_at] == source[..., a_at]) == ends_repeat
+    return (source[fits][:, a_at + 1:b_at + 1] - source[fits][:, a_at:a_at + 1]).astype(int)

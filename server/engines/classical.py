@@ -318,6 +318,17 @@ class ClassicalEngine(Engine):
             return
         job.check_cancel()
         last = ctx[-1]
+        rate = float(job.rate) if job.rate else 24.0
+        # a shot that repeats frames in a cadence moves by pictures, not by frames: motion is
+        # measured between its distinct pictures, and each new frame shows the picture its
+        # cadence says (0 pictures on: the last one again)
+        found = cadence.extension_pictures(ctx, max(steps))
+        if found:
+            ahead, pictures = found
+            rate *= (len(pictures) - 1) / (len(ctx) - 1)  # pictures a second
+            ctx = pictures
+        else:
+            ahead = list(range(1, max(steps) + 1))
         motion = None
         self.last_extend_gain = 0.0  # what the backtest chose (for tests and diagnostics)
         if len(ctx) >= 2:
@@ -330,16 +341,18 @@ class ClassicalEngine(Engine):
                 self.last_extend_gain = gain
                 if gain > 0:
                     motion = _Motion(gain * velocity)
-        rate = float(job.rate) if job.rate else 24.0
         decay = 0.5 ** (1.0 / max(self.extend_half_life * rate, 1e-3))
         stage = "extrapolating motion" if motion else "holding the frame (no motion to continue)"
+        if found:
+            stage += ", on the footage's repeated-frame cadence"
         for n, k in enumerate(steps, 1):
             job.check_cancel()
-            if motion is None:
+            p = ahead[k - 1]
+            if motion is None or p == 0:
                 yield last.copy()
             else:
-                # frames' worth of motion after k frames, each moving `decay` times the one before
-                travel = decay * (1 - decay ** k) / (1 - decay) if decay < 1 else float(k)
+                # pictures' worth of motion after p pictures, each moving `decay` times the one before
+                travel = decay * (1 - decay ** p) / (1 - decay) if decay < 1 else float(p)
                 yield fl.warp_full(last, motion.backward(travel))
             job.progress(n / len(steps), stage)
 
