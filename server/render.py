@@ -134,7 +134,7 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     plan, request = job_plan.plan, job_plan.request
     # the operation (and a model named in the request) let the engine choose its model now
     engine = load_engine(job_plan.engine, operation=plan.operation, model=request.extra.get("model"))
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()  # placements and result.otio name the media by full path
     created_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     job = EngineJob(rate=plan.rate, prompt=request.prompt, negative_prompt=request.negative_prompt,

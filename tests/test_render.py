@@ -4,6 +4,7 @@ real media; frame counts, rate, size, timecode and placement checked exactly."""
 from __future__ import annotations
 
 import copy
+import os
 import hashlib
 import json
 import shutil
@@ -24,6 +25,7 @@ from server.render import plan_job, run_job
 from tests.shared_data import INTERCHANGE, VIDEO, shared
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -207,8 +209,9 @@ def test_missing_media_is_refused_before_anything_is_written(media, tmp_path):
     assert "sc01_sh020_anim.mov" in caught.value.message  # names the clip too
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True, timeout=300)
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def test_cli_render_and_failure(media, tmp_path):
@@ -226,6 +229,28 @@ def test_cli_render_and_failure(media, tmp_path):
     assert failed.returncode == 2
     assert failed.stderr.strip().count("\n") == 0 and "no gap at frame 50 on video track 1 (V2)" in failed.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_render_into_a_relative_folder(media, tmp_path):
+    timeline, _ = ask(premiere(media), operation="fill_gap", track=1, frame=120)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "fill.otio"))
+    done = run_cli("render", "fill.otio", "--out", "renders/fill", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    made = json.loads((tmp_path / "renders" / "fill" / "job.json").read_text())["media"][0]
+    assert Path(made).is_absolute() and Path(made).parent == tmp_path / "renders" / "fill"
+    result = otio.adapters.read_from_file(str(tmp_path / "renders" / "fill" / "result.otio"))
+    urls = [c.media_reference.target_url for c in result.find_clips() if "shotforge" in c.metadata]
+    assert urls == [(tmp_path / "renders" / "fill").as_uri() + "/" + Path(made).name]
+
+
+def test_demo_runs_as_the_readme_says(tmp_path):
+    # `shotforge demo` with its default, relative output folder (what scripts/demo.sh runs)
+    done = run_cli("demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "shotforge-demo"
+    for name in ("fill_gap", "extend_tail", "outpaint_9x16", "generate"):
+        assert (out / name / "result.otio").exists(), name
+    assert "timeline with the result spliced in" in done.stdout
 
 
 def test_request_files_round_trip(tmp_path, media):
