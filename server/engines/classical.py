@@ -4,11 +4,12 @@
   among candidates by how well the two ends agree once warped (as MEMC does), with an
   occlusion-aware blend, where each pixel falls back towards a cross-dissolve when motion does
   not explain the two ends (changing graphics, flashes); the whole gap dissolves across a cut or
-  when it is too long for one flow;
+  when it is too long for one flow; footage that repeats frames in a cadence (animation on twos,
+  film on video) has its made frames timed by picture, repeats exact (:mod:`.cadence`);
 - extension: the last flow field continued with damped constant velocity, scaled by the share
   of it that best predicted the shot's own last context frames (backtest), so jitter and
   still shots hold the frame instead of drifting; a still camera with little moving is an exact
-  freeze;
+  freeze; a cadence is continued picture by picture;
 - outpaint: a background built from past and upcoming frames aligned by global motion, and a
   smooth spatial fill (push-pull) where the camera never showed anything;
 - generate: an honest placeholder slate (see :mod:`server.engines.slate`).
