@@ -421,7 +421,8 @@ def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
     # that explains nothing is no move, and encoder noise at the edge does not move the fill
     truth = _decode("smpte-2997.mp4", 30, 24)
     h, w = truth[0].shape[:2]
-    layout = OutpaintLayout(canvas=(w, h), inner=(round(h * 4 / 3) // 2 * 2, h), offset=((w - round(h * 4 / 3) // 2 * 2) // 2, 0))
+    iw = round(h * 4 / 3) // 2 * 2
+    layout = OutpaintLayout(canvas=(w, h), inner=(iw, h), offset=((w - iw) // 2, 0))
     inner, out, border, reflect = _outpaint_case(engine, truth, layout)
     assert _flicker(truth, border) == 0.0
     assert _flicker(out, border) == 0.0  # 0.006 before

@@ -282,13 +282,16 @@ class ClassicalEngine(Engine):
         interp = None
         between = any(0 < t < 1 for t in times)
         if between and frames <= self.max_flow_gap:
-            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality), fl.work_size(a.shape, fl.INTERP_SIDE))
+            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality),
+                                    fl.work_size(a.shape, fl.INTERP_SIDE))
             if not pair.is_cut:
                 interp = Interpolator(a, b, pair)
         if not between:
             stage = "repeating the end frames (the footage's repeated-frame cadence)"
         elif interp:
-            stage = "interpolating (optical flow)" + (" on the footage's repeated-frame cadence" if followed else "")
+            stage = "interpolating (optical flow)"
+            if followed:
+                stage += " on the footage's repeated-frame cadence"
         else:
             stage = "cross-dissolving (flow cannot bridge the gap)"
         for i, t in enumerate(times):
