@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
@@ -90,7 +91,11 @@ class PairFlow:
     @classmethod
     def measure(cls, a: np.ndarray, b: np.ndarray, estimator: fl.FlowEstimator,
                 size: tuple[int, int]) -> PairFlow:
-        sa, sb = fl.small_rgb(a, size), fl.small_rgb(b, size)
+        return cls.between(fl.small_rgb(a, size), fl.small_rgb(b, size), estimator)
+
+    @classmethod
+    def between(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow:
+        """From the small 8-bit RGB copies of the two frames (:func:`flow.small_rgb`)."""
         ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
         fwd, bwd = estimator(ga, gb), estimator(gb, ga)
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
@@ -121,6 +126,102 @@ def _hist_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
 
 
+class MotionCurve:
+    """The path of each pixel through a gap, bent by how the shot moves just outside it.
+
+    Two end frames only show where a pixel starts and ends, so interpolation moves it at an even
+    pace on a straight line. Real motion speeds up, slows down and turns (handheld cameras, things
+    thrown, cars braking); the context frame beyond each end shows how fast each pixel arrives at
+    ``a`` and leaves ``b``. The cubic through the pixel's positions one frame before ``a``, at ``a``,
+    at ``b`` and one frame after ``b`` (the Lagrange form) gives its position at each time in
+    between; :meth:`bend` is that position's offset from the straight line. It is the bidirectional
+    form of quadratic video interpolation (Xu et al., NeurIPS 2019). Measured on the shared clips
+    (8 positions per clip): +0.46 dB at 1 frame, +0.45 at 3 (handheld cockatoo +2.0 / +2.0).
+
+    Nothing bends unless both ends show motion: not when an end's neighbour repeats it (a repeat
+    shows no motion), nor when flow does not explain the change to a neighbour, or explains one
+    far worse than the other (a cut, a flash). A pixel that its end's flow does not match well
+    (occlusion, noise) bends by less."""
+
+    _CONFIDENCE_LEVEL = 16.0  # local flow error (8-bit levels) at which an end's pixel counts ~37 %
+
+    def __init__(self, before_a: np.ndarray, a: np.ndarray, b: np.ndarray, after_b: np.ndarray,
+                 small_a: np.ndarray, small_b: np.ndarray, span: int, flow_quality: str):
+        """Starts measuring how ``a``'s pixels arrive from ``before_a`` and how ``b``'s leave for
+        ``after_b``, on the second core (1080p: ~10 ms a gap, hidden behind the measurement of the
+        gap's own flow); :meth:`bend` waits for it. ``small_a``/``small_b``: the ends' copies that
+        the gap's flow is measured on; ``span``: frames from ``a`` to ``b`` (the gap plus one)."""
+        self.span = span
+        self._ends = _SECOND_CORE.submit(self._measure, before_a, a, small_a, b, small_b, after_b,
+                                         fl.FlowEstimator(flow_quality))
+
+    @classmethod
+    def _measure(cls, before_a: np.ndarray, a: np.ndarray, small_a: np.ndarray, b: np.ndarray,
+                 small_b: np.ndarray, after_b: np.ndarray,
+                 estimator: fl.FlowEstimator) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both ends' motion (:meth:`_end_motion`), or None. Both or neither: one end alone bent
+        the SMPTE pattern's 3-frame gaps by 0.7 dB (a cut or a change of graphics beyond one end
+        puts the other's measure in doubt too)."""
+        arriving = cls._end_motion(a, small_a, before_a, estimator, -1.0)
+        leaving = cls._end_motion(b, small_b, after_b, estimator, 1.0) if arriving else None
+        if leaving is None:
+            return None
+        (arriving, arriving_error), (leaving, leaving_error) = arriving, leaving
+        # flow between neighbouring frames of one shot leaves about the same error at both ends
+        # (within 2.1x on the shared clips); a cut or a flash beyond one end leaves ~100x more
+        if max(arriving_error, leaving_error) > 3.0 * min(arriving_error, leaving_error) + 2.0:
+            return None
+        return arriving, leaving
+
+    @classmethod
+    def _end_motion(cls, end: np.ndarray, small_end: np.ndarray, neighbour: np.ndarray,
+                    estimator: fl.FlowEstimator, sign: float) -> tuple[np.ndarray, float] | None:
+        """Per small pixel of ``end``, its motion a frame (towards the gap: ``sign`` -1 for a
+        neighbour before it, +1 after) weighted by its confidence, and that confidence, as
+        (dx * c, dy * c, c, 0) (OpenCV remaps 4 channels ~3x faster than 2 or 3); and the mean
+        error the flow leaves. None when there is no motion to measure."""
+        # a repeated frame shows no motion (and the step across it shows two frames' worth)
+        if cadence.is_repeat(cadence.tiny_copy(end), cadence.tiny_copy(neighbour)):
+            return None
+        size = (small_end.shape[1], small_end.shape[0])
+        here, there = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (small_end, fl.small_rgb(neighbour, size)))
+        flow = estimator(here, there)
+        here, there = here.astype(np.float32), there.astype(np.float32)
+        err = cv2.absdiff(here, fl.remap(there, flow))
+        residual = float(err.mean())
+        if residual >= _MAX_RESIDUAL_RATIO * max(float(cv2.absdiff(here, there).mean()), 1.0):
+            return None  # flow does not explain the change: a cut, a flash
+        confidence = np.exp(-np.square(cv2.GaussianBlur(err, (0, 0), 2.0) / cls._CONFIDENCE_LEVEL))
+        fx, fy = cv2.split(flow)
+        motion = cv2.merge([sign * fx * confidence, sign * fy * confidence, confidence, np.zeros_like(confidence)])
+        return motion, residual
+
+    def bend(self, v: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, t: float) -> np.ndarray | None:
+        """Offset (small pixels) from the straight line, at time ``t``, of the pixels that the
+        straight line samples from ``a`` at ``ft0`` and from ``b`` at ``ft1`` (motion ``v``, a->b);
+        None where the ends show no motion to bend it by."""
+        ends = self._ends.result()
+        if ends is None:
+            return None
+        n = self.span
+        s = t * n  # frames since a
+        k = (n + 1) * (n + 2)
+        # the Lagrange weights of the frames beyond each end (nodes -1, 0, n, n + 1): >= 0 for the
+        # one before a, <= 0 for the one after b. The cubic reproduces a straight line exactly, so
+        # only each end's departure from the mean pace v / n bends it (planes: see flow.remap_planes)
+        pace_x, pace_y = cv2.split(v / n)
+        bend_x = bend_y = 0.0
+        for end, at, weight in ((ends[0], ft0, s * (s - n) * (s - n - 1) / k),
+                                (ends[1], ft1, s * (s + 1) * (s - n) / k)):
+            dx, dy, confidence, _ = cv2.split(fl.remap(end, at))
+            bend_x = bend_x + np.float32(weight) * (dx - pace_x * confidence)
+            bend_y = bend_y + np.float32(weight) * (dy - pace_y * confidence)
+        return cv2.merge([bend_x, bend_y])
+
+
+# one helper thread for work that overlaps the main flow measurement (OpenCV releases the GIL)
+_SECOND_CORE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classical-engine")
+
 _rgba_owner = threading.local()  # token of the Interpolator whose RGBA ends are in this thread's scratch
 
 
@@ -135,8 +236,10 @@ class Interpolator:
     _ABS = 16.0
     _SIGMA = 2.0  # smoothing (small pixels) of the per-pixel agreement measures
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow):
-        self.a, self.b, self.pair = a, b, pair
+    def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow, curve: MotionCurve | None = None):
+        """``curve``: how the motion bends through the gap (None: a straight line at an even pace)."""
+        self.a, self.b, self.pair, self.curve = a, b, pair, curve
+        self.f01, self.f10 = cv2.split(pair.fwd), cv2.split(pair.bwd)  # as planes (see flow.remap_planes)
         self.full = (a.shape[1], a.shape[0])
         # confidence of each end's pixels: low where the round trip fails (occluded in the other end)
         self.conf_a = np.exp(-np.square(np.maximum(pair.err_a - _FB_SLACK, 0)))
@@ -155,8 +258,9 @@ class Interpolator:
 
     def _match_cost(self, v: np.ndarray, t: float) -> np.ndarray:
         """Smoothed |a(x - t v) - b(x + (1 - t) v)| per small pixel for the a->b motion ``v``."""
+        # a 7-px kernel (2 sigma each way) scores the same as the default 13-px one at half the cost
         return cv2.GaussianBlur(cv2.absdiff(fl.remap(self.ga, -t * v), fl.remap(self.gb, (1 - t) * v)),
-                                (0, 0), self._MATCH_SIGMA)
+                                (7, 7), self._MATCH_SIGMA)
 
     def motion_at(self, t: float) -> np.ndarray:
         """Per small pixel at time t, the a->b motion through it, chosen among candidates: the
@@ -169,10 +273,11 @@ class Interpolator:
         ft1 = ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10
         best = ft1 - ft0
         cost = self._match_cost(best, t)
-        p0, p1 = ft0, ft1
-        for _ in range(3):  # x = p + t f01(p) and x = q + (1 - t) f10(q), solved for p and q
-            p0, p1 = -t * fl.remap(f01, p0), -(1 - t) * fl.remap(f10, p1)
-        cands = [fl.remap(f01, p0), -fl.remap(f10, p1)]
+        p0, p1 = cv2.split(ft0), cv2.split(ft1)
+        for _ in range(2):  # x = p + t f01(p) and x = q + (1 - t) f10(q), solved for p and q (3: same)
+            p0 = [-t * c for c in fl.remap_planes(self.f01, *p0)]
+            p1 = [-(1 - t) * c for c in fl.remap_planes(self.f10, *p1)]
+        cands = [cv2.merge(fl.remap_planes(self.f01, *p0)), -cv2.merge(fl.remap_planes(self.f10, *p1))]
         for v in cands:
             self._keep_better(best, cost, v, t)
         for d in self._SHIFTS:
@@ -191,6 +296,10 @@ class Interpolator:
         (Splatting the flows forward to time t measured +0.17 dB for ~4 ms a frame: not kept.)"""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
+        bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
+        if bend is not None:
+            ft0 -= bend
+            ft1 -= bend
         # an end whose sample lies outside its frame (picture moving in across the border) gets no
         # weight: +0.03 dB at 1 frame, +0.04 dB at 3 (Big Buck Bunny's pan +0.37)
         ca = fl.remap(self.conf_a, ft0, cv2.BORDER_CONSTANT)
@@ -282,10 +391,16 @@ class ClassicalEngine(Engine):
         interp = None
         between = any(0 < t < 1 for t in times)
         if between and frames <= self.max_flow_gap:
-            pair = PairFlow.measure(a, b, fl.FlowEstimator(self.flow_quality),
-                                    fl.work_size(a.shape, fl.INTERP_SIDE))
+            size = fl.work_size(a.shape, fl.INTERP_SIDE)
+            small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
+            # the context frame beyond each end shows how the motion bends through the gap (a
+            # cadence's repeats show no such thing: its pictures are timed instead)
+            curve = None
+            if not followed and len(before) >= 2 and len(after) >= 2:
+                curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1, self.flow_quality)
+            pair = PairFlow.between(small_a, small_b, fl.FlowEstimator(self.flow_quality))
             if not pair.is_cut:
-                interp = Interpolator(a, b, pair)
+                interp = Interpolator(a, b, pair, curve)
         if not between:
             stage = "repeating the end frames (the footage's repeated-frame cadence)"
         elif interp:

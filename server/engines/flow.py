@@ -12,6 +12,7 @@ belong to; :func:`warp_full` rescales a small flow to the full frame as it warps
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
@@ -84,6 +85,25 @@ def grid(h: int, w: int) -> np.ndarray:
     grid = np.dstack([xs, ys])
     grid.flags.writeable = False
     return grid
+
+
+@lru_cache(maxsize=8)
+def grid_planes(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grid` as two (h, w) planes, x and y."""
+    planes = tuple(cv2.split(np.ascontiguousarray(grid(h, w))))
+    for p in planes:
+        p.flags.writeable = False
+    return planes
+
+
+def remap_planes(planes: Sequence[np.ndarray], dx: np.ndarray, dy: np.ndarray) -> list[np.ndarray]:
+    """:func:`remap` for single-channel images by a flow given as planes (``dx``, ``dy``): a
+    2-channel flow kept as planes warps ~3x faster than interleaved (OpenCV vectorises remap for
+    1, 3 and 4 channels, not 2), and numpy arithmetic on one channel of an interleaved array is
+    ~10x slower than on a plane."""
+    gx, gy = grid_planes(*dx.shape)
+    mx, my = gx + dx, gy + dy
+    return [cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for p in planes]
 
 
 def remap(img: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
