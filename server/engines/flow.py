@@ -180,4 +180,6 @@ def _small_base(h: int, w: int, big_w: int, big_h: int):
 
 def fb_error(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
     """Forward-backward inconsistency ``|fwd(x) + bwd(x + fwd(x))|`` in pixels (high = occluded/wrong)."""
-    return cv2.magnitude(*cv2.split(fwd + remap(bwd, fwd)))
+    fx, fy = cv2.split(fwd)
+    bx, by = remap_planes(cv2.split(bwd), fx, fy)
+    return cv2.magnitude(fx + bx, fy + by)
