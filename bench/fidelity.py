@@ -35,9 +35,9 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
+import threading
 import sys
 import time
 from dataclasses import dataclass, field
@@ -190,22 +190,47 @@ def have_ffmpeg() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
-def minterpolate(frames: list[np.ndarray], first: int, gap: int) -> tuple[list[np.ndarray], float]:
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """A process's peak resident set (VmHWM) in MB, None once it is gone. Not ``ru_maxrss``:
+    Linux carries that across exec from the parent, so a child started by a process holding the
+    benchmark's decoded clips (~1 GB) reported that as its own peak."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def minterpolate(frames: list[np.ndarray], first: int, gap: int) -> tuple[list[np.ndarray], float, float]:
     """ffmpeg minterpolate (mci) over ``frames`` played at 1 fps and output at ``gap + 1`` fps: the
-    ``gap`` frames made between every pair; returns those between ``frames[first]`` and
-    ``frames[first + 1]`` for every first given (a list of lists when ``first`` is None), and the
-    wall time of the ffmpeg run."""
+    ``gap`` frames made between ``frames[first]`` and ``frames[first + 1]``, the wall time of the
+    ffmpeg run, and ffmpeg's peak resident set in MB (polled while it runs)."""
     h, w = frames[0].shape[:2]
     cmd = ["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "1",
            "-i", "-", "-vf", f"format=yuv444p,minterpolate=fps={gap + 1}:mi_mode=mci,format=rgb24",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     start = time.perf_counter()
-    out = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames),
-                         capture_output=True, check=True).stdout
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak, done = [0.0], threading.Event()
+
+    def watch() -> None:  # VmHWM only grows: its last reading before ffmpeg exits is its peak
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], peak_rss_mb(proc.pid) or 0.0)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate(b"".join(np.ascontiguousarray(f).tobytes() for f in frames))
     elapsed = time.perf_counter() - start
+    done.set()
+    watcher.join()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out, err)
     made = np.frombuffer(out, np.uint8).reshape(-1, h, w, 3)
     base = first * (gap + 1)
-    return [made[base + k].copy() for k in range(1, gap + 1)], elapsed
+    return [made[base + k].copy() for k in range(1, gap + 1)], elapsed, peak[0]
 
 
 def reflect_pad(inner: np.ndarray, layout: OutpaintLayout) -> np.ndarray:
@@ -250,7 +275,7 @@ def run_gap(engine, clip: Clip, positions: int, mi: bool) -> dict:
                    "t_ours": t_ours}
             if mi:
                 seq = clip.frames[a - MI_CONTEXT:a + 1] + clip.frames[b:b + MI_CONTEXT + 1]
-                made, t_mi = minterpolate(seq, MI_CONTEXT, gap)
+                made, t_mi, _ = minterpolate(seq, MI_CONTEXT, gap)
                 row["minterp"] = [np.mean([psnr(o, t) for o, t in zip(made, truth)]),
                                   np.mean([ssim(o, t) for o, t in zip(made, truth)])]
                 row["t_minterp"] = t_mi
@@ -353,12 +378,15 @@ def speed_child(op: str, clip_path: Path, count: int) -> dict:
     engine = build_engine()
     layout = OutpaintLayout(canvas=(1920, 1080), inner=(1440, 1080), offset=(240, 0))
 
+    ffmpeg_peak = []
+
     def one_pass() -> tuple[int, float]:
         made = 0
         start = time.perf_counter()
         if op.startswith("minterp"):
             gap = int(op[len("minterp"):])
-            _, elapsed = minterpolate(frames, 0, gap)
+            _, elapsed, peak = minterpolate(frames, 0, gap)
+            ffmpeg_peak.append(peak)
             return gap * (len(frames) - 1), elapsed
         if op.startswith("gap"):
             gap = int(op[3:])
@@ -376,9 +404,8 @@ def speed_child(op: str, clip_path: Path, count: int) -> dict:
         list(engine.fill_gap(frames[:1], frames[1:2], 1, job))  # warm-up (imports, caches)
     runs = [one_pass() for _ in range(SPEED_PASSES)]
     made, elapsed = min(runs, key=lambda r: r[1])
-    who = resource.RUSAGE_CHILDREN if op.startswith("minterp") else resource.RUSAGE_SELF
-    peak = resource.getrusage(who).ru_maxrss
-    return {"op": op, "fps": made / elapsed, "frames": made, "seconds": elapsed, "peak_mb": peak / 1024,
+    peak = max(ffmpeg_peak) if ffmpeg_peak else peak_rss_mb()
+    return {"op": op, "fps": made / elapsed, "frames": made, "seconds": elapsed, "peak_mb": peak,
             "median_fps": float(np.median([m / e for m, e in runs]))}
 
 
