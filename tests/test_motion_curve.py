@@ -4,6 +4,7 @@ and leave, and a straight line at an even pace is only right when those agree.""
 
 from __future__ import annotations
 
+import multiprocessing
 from fractions import Fraction
 
 import cv2
@@ -62,6 +63,14 @@ def test_a_pan_too_fast_for_the_gaps_own_flow_is_found_from_the_ends_motion(engi
     assert psnr(with_context[INSIDE], f[1][INSIDE]) > psnr(ends_only[INSIDE], f[1][INSIDE]) + 10.0
 
 
+def test_16_bit_frames_are_bent_alike(engine, scene):
+    f = {k: v.astype(np.uint16) * np.uint16(257) for k, v in _pan(scene, lambda k: 3 * k + 1.5 * k * k).items()}
+    curved = next(engine.fill_gap([f[-1], f[0]], [f[2], f[3]], 1, JOB))
+    straight = next(engine.fill_gap([f[0]], [f[2]], 1, JOB))
+    assert curved.dtype == np.uint16
+    assert psnr(curved[INSIDE], f[1][INSIDE]) > psnr(straight[INSIDE], f[1][INSIDE]) + 10.0
+
+
 def test_handheld_footage_gains_on_average():
     # cockatoo.mp4, handheld: 1-frame gaps at 10 positions, with one context frame a side or none
     frames = decode("cockatoo.mp4", 0, 44, (640, 360))
@@ -87,3 +96,24 @@ def test_a_cut_beyond_an_end_bends_nothing(engine, scene):
     straight = next(engine.fill_gap([f[0]], [f[2]], 1, JOB))
     for before, after in (([other_shot, f[0]], [f[2], f[3]]), ([f[-1], f[0]], [f[2], other_shot])):
         assert np.array_equal(next(engine.fill_gap(before, after, 1, JOB)), straight)
+
+
+def _fill_in_child(frames, queue) -> None:
+    f = frames
+    queue.put(next(ClassicalEngine().fill_gap([f[-1], f[0]], [f[2], f[3]], 1, JOB)).shape)
+
+
+def test_a_forked_process_still_measures_the_curve(engine, scene):
+    # the curve is measured on a helper thread, which a forked child does not inherit
+    f = _pan(scene, lambda k: 3 * k + 1.5 * k * k)
+    next(engine.fill_gap([f[-1], f[0]], [f[2], f[3]], 1, JOB))  # the helper thread is running
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fill_in_child, args=(f, queue))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+    assert queue.get(timeout=5) == f[0].shape

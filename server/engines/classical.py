@@ -23,6 +23,7 @@ touch the full-depth frames, so uint16 input stays uint16 with its precision.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections import deque
@@ -234,6 +235,15 @@ class MotionCurve:
 
 # one helper thread for work that overlaps the main flow measurement (OpenCV releases the GIL)
 _SECOND_CORE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classical-engine")
+
+
+def _second_core_after_fork() -> None:
+    # a forked child inherits the executor but not its thread: work given to it would never run
+    global _SECOND_CORE
+    _SECOND_CORE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classical-engine")
+
+
+os.register_at_fork(after_in_child=_second_core_after_fork)
 
 _rgba_owner = threading.local()  # token of the Interpolator whose RGBA ends are in this thread's scratch
 
