@@ -202,12 +202,20 @@ class MotionCurve:
         fx, fy = cv2.split(flow)
         return cv2.merge([sign * fx, sign * fy, confidence, np.zeros_like(confidence)]), residual
 
-    def steady_motions(self) -> list[np.ndarray]:
-        """The a->b motion of each end's own motion kept up across the gap: candidates for the
-        motion search (right where the gap's own flow fails, as with fast motion: bikes +1.0 dB at
-        1 frame, +0.1 dB on the shared clips); none when the ends show no motion."""
+    def steady_motions(self, t: float) -> list[np.ndarray]:
+        """The a->b motion at time ``t`` of each end's own motion kept up across the gap, each
+        taken where that motion puts the pixel at its end: candidates for the motion search (right
+        where the gap's own flow fails, as with fast motion: bikes +1.0 dB at 1 frame, +0.1 dB on
+        the shared clips); none when the ends show no motion."""
         ends = self._ends.result()
-        return [] if ends is None else [self.span * cv2.merge(cv2.split(end)[:2]) for end in ends]
+        if ends is None:
+            return []
+        motions = []
+        for end, back in ((ends[0], -t), (ends[1], 1 - t)):  # from time t to a, and to b
+            here = self.span * cv2.merge(cv2.split(end)[:2])
+            # one fixed-point step: the motion of the pixel that it carries to this one
+            motions.append(self.span * cv2.merge(cv2.split(fl.remap(end, back * here))[:2]))
+        return motions
 
     def bend(self, v: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, t: float) -> np.ndarray | None:
         """Offset (small pixels) from the straight line, at time ``t``, of the pixels that the
@@ -303,7 +311,7 @@ class Interpolator:
             p1 = [-(1 - t) * c for c in fl.remap_planes(self.f10, *p1)]
         cands = [cv2.merge(fl.remap_planes(self.f01, *p0)), -cv2.merge(fl.remap_planes(self.f10, *p1))]
         if self.curve is not None:
-            cands += self.curve.steady_motions()
+            cands += self.curve.steady_motions(t)
         for v in cands:
             self._keep_better(best, cost, v, t)
         for d in self._SHIFTS:
