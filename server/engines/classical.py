@@ -251,7 +251,8 @@ def _second_core_after_fork() -> None:
     _SECOND_CORE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classical-engine")
 
 
-os.register_at_fork(after_in_child=_second_core_after_fork)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_second_core_after_fork)
 
 _rgba_owner = threading.local()  # token of the Interpolator whose RGBA ends are in this thread's scratch
 
