@@ -183,10 +183,10 @@ class MotionCurve:
     @classmethod
     def _end_motion(cls, end: np.ndarray, small_end: np.ndarray, neighbour: np.ndarray,
                     estimator: fl.FlowEstimator, sign: float) -> tuple[np.ndarray, float] | None:
-        """Per small pixel of ``end``, its motion a frame (towards the gap: ``sign`` -1 for a
-        neighbour before it, +1 after) and the confidence in it, as (dx, dy, confidence, 0)
-        (OpenCV remaps 4 channels ~3x faster than 2 or 3); and the mean error the flow leaves.
-        None when there is no motion to measure."""
+        """Per small pixel of ``end``, its motion over one frame forward in time (the flow to
+        ``neighbour`` times ``sign``: -1 for the frame before, +1 for the frame after) and the
+        confidence in it, as (dx, dy, confidence, 0) (OpenCV remaps 4 channels ~3x faster than 2
+        or 3); and the mean error the flow leaves. None when there is no motion to measure."""
         # a repeated frame shows no motion (and the step across it shows two frames' worth)
         if cadence.is_repeat(cadence.tiny_copy(end), cadence.tiny_copy(neighbour)):
             return None
