@@ -37,8 +37,8 @@ import math
 import os
 import shutil
 import subprocess
-import threading
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
