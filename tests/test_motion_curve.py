@@ -47,6 +47,16 @@ def test_a_pan_that_changes_pace_is_followed_through_the_gap(engine, scene, posi
     assert psnr(curved[INSIDE], f[1][INSIDE]) > psnr(straight[INSIDE], f[1][INSIDE]) + 10.0
 
 
+def test_progress_says_whether_the_path_was_bent(engine, scene):
+    f = _pan(scene, lambda k: 3 * k + 1.5 * k * k)
+    stages = []
+    job = EngineJob(rate=Fraction(25), on_progress=lambda fraction, stage: stages.append(stage))
+    list(engine.fill_gap([f[-1], f[0]], [f[2], f[3]], 1, job))
+    list(engine.fill_gap([f[0].copy(), f[0]], [f[2], f[3]], 1, job))  # a repeat: no motion to bend by
+    assert stages == ["interpolating (optical flow), each pixel's path bent by the motion beyond the gap",
+                      "interpolating (optical flow)"]
+
+
 def test_a_steady_pan_stays_on_the_straight_line(engine, scene):
     f = _pan(scene, lambda k: 5 * k)
     curved = next(engine.fill_gap([f[-1], f[0]], [f[2], f[3]], 1, JOB))

@@ -202,6 +202,11 @@ class MotionCurve:
         fx, fy = cv2.split(flow)
         return cv2.merge([sign * fx, sign * fy, confidence, np.zeros_like(confidence)]), residual
 
+    @property
+    def bends(self) -> bool:
+        """Both ends show motion, so the path bends (waits for the measurement)."""
+        return self._ends.result() is not None
+
     def steady_motions(self, t: float) -> list[np.ndarray]:
         """The a->b motion at time ``t`` of each end's own motion kept up across the gap, each
         taken where that motion puts the pixel at its end: candidates for the motion search (right
@@ -436,21 +441,29 @@ class ClassicalEngine(Engine):
             pair = PairFlow.between(small_a, small_b, fl.FlowEstimator(self.flow_quality))
             if not pair.is_cut:
                 interp = Interpolator(a, b, pair, curve)
-        if not between:
-            stage = "repeating the end frames (the footage's repeated-frame cadence)"
-        elif interp:
-            stage = "interpolating (optical flow)"
-            if followed:
-                stage += " on the footage's repeated-frame cadence"
-        else:
-            stage = "cross-dissolving (flow cannot bridge the gap)"
+        stage = None
         for i, t in enumerate(times):
             job.check_cancel()
             if t in (0, 1):
                 yield (a if t == 0 else b).copy()
             else:
                 yield interp.at(float(t)) if interp else _dissolve(a, b, float(t))
+            # named after the first frame, when whether the motion's curve bends is known
+            stage = stage or self._gap_stage(between, interp, followed)
             job.progress((i + 1) / frames, stage)
+
+    @staticmethod
+    def _gap_stage(between: bool, interp: Interpolator | None, followed: bool) -> str:
+        """What made a gap's frames, in the words the job's progress shows."""
+        if not between:
+            return "repeating the end frames (the footage's repeated-frame cadence)"
+        if interp is None:
+            return "cross-dissolving (flow cannot bridge the gap)"
+        if followed:
+            return "interpolating (optical flow) on the footage's repeated-frame cadence"
+        if interp.curve is not None and interp.curve.bends:
+            return "interpolating (optical flow), each pixel's path bent by the motion beyond the gap"
+        return "interpolating (optical flow)"
 
     # -- extension --------------------------------------------------------------------------
 
