@@ -22,8 +22,8 @@ WORK_SIDE = 480  # long side of the images flow is computed on
 # gap fill's flow: the motion search at time t (classical.Interpolator) recovers detail a coarser
 # flow misses. 384 lost nothing measurable against 480 at 1 frame and 0.09 dB at 3; with the
 # context's flows and the motion curve on top (classical.MotionCurve), 320 lost 0.08 dB at 1 frame
-# and 0.01 at 3 against 384, and made 1-frame gaps on moving 1080p footage ~30 fps instead of
-# 23-25, under the 24 fps that 1080p gap fill needs (8 positions a clip, same sitting)
+# and 0.01 at 3 against 384 (8 positions a clip), and made 1-frame gaps on moving 1080p footage
+# 27-31 fps instead of 23-25, under the 24 fps that 1080p gap fill needs
 INTERP_SIDE = 320
 
 _PRESETS = {
