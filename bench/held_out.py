@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.fidelity import SHARED_VIDEO, have_ffmpeg, minterpolate, psnr  # noqa: E402
+from bench.fidelity import SHARED_VIDEO, dissolve, have_ffmpeg, minterpolate, psnr  # noqa: E402
 from server.engines.base import EngineJob  # noqa: E402
 from server.engines.classical import ClassicalEngine  # noqa: E402
 
@@ -58,18 +58,18 @@ def main() -> int:
         for k in range(1, len(frames) - 1):
             before, after = frames[max(0, k - 2):k], frames[k + 1:k + 3]
             ours = psnr(next(engine.fill_gap(before, after, 1, job)), frames[k])
-            dissolve = psnr(cv2.addWeighted(before[-1], 0.5, after[0], 0.5, 0), frames[k])
+            blend = psnr(dissolve(before[-1], after[0], 0.5), frames[k])
             # ffmpeg makes no frame after the last one it is given: a sequence's last frame is given twice
             fed = before + after + ([after[-1]] if len(after) == 1 else [])
             theirs = psnr(minterpolate(fed, len(before) - 1, 1)[0][0], frames[k]) if mi else float("nan")
-            rows.append((ours, dissolve, theirs))
-            print(f"{folder.name[:28]:28s} {k:5d} {len(before)}+{len(after):<5d} {ours:7.2f} {dissolve:9.2f} "
+            rows.append((ours, blend, theirs))
+            print(f"{folder.name[:28]:28s} {k:5d} {len(before)}+{len(after):<5d} {ours:7.2f} {blend:9.2f} "
                   f"{theirs:8.2f} {ours - theirs:+6.2f}")
     if not rows:
         print("no sequence with 3 or more frames")
         return 1
-    ours, dissolve, theirs = np.mean(rows, axis=0)
-    print(f"{'MEAN':28s} {len(rows):5d} {'':7s} {ours:7.2f} {dissolve:9.2f} {theirs:8.2f} {ours - theirs:+6.2f}")
+    ours, blend, theirs = np.mean(rows, axis=0)
+    print(f"{'MEAN':28s} {len(rows):5d} {'':7s} {ours:7.2f} {blend:9.2f} {theirs:8.2f} {ours - theirs:+6.2f}")
     return 0
 
 

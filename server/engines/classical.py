@@ -104,10 +104,8 @@ class PairFlow:
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
         # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
         inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
-        fa, fb = ga.astype(np.float32), gb.astype(np.float32)
-        raw = float(np.mean(np.abs(fa - fb)))
-        residual = float(np.mean(np.abs(fa - fl.remap(fb, fwd))))
-        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual / max(raw, 1.0), _hist_distance(sa, sb))
+        _, residual_ratio = _flow_error(ga, gb, fwd)
+        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, _hist_distance(sa, sb))
 
     @property
     def is_cut(self) -> bool:
@@ -119,6 +117,15 @@ class PairFlow:
     def bridgeable(self) -> bool:
         return (self.inconsistent < _MAX_INCONSISTENT and self.residual_ratio < _MAX_RESIDUAL_RATIO
                 and self.hist_distance < _MAX_HIST_DISTANCE)
+
+
+def _flow_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per pixel, how far ``b`` warped by ``flow`` (a -> b) misses ``a`` (8-bit grey copies, float32
+    levels out); and its mean over the unwarped difference's (floored at one level): the share of
+    the change between them that flow does not explain."""
+    here, there = a.astype(np.float32), b.astype(np.float32)
+    err = cv2.absdiff(here, fl.remap(there, flow))
+    return err, float(err.mean()) / max(float(cv2.absdiff(here, there).mean()), 1.0)
 
 
 def _hist_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -193,14 +200,12 @@ class MotionCurve:
         size = (small_end.shape[1], small_end.shape[0])
         here, there = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (small_end, fl.small_rgb(neighbour, size)))
         flow = estimator(here, there)
-        here, there = here.astype(np.float32), there.astype(np.float32)
-        err = cv2.absdiff(here, fl.remap(there, flow))
-        residual = float(err.mean())
-        if residual >= _MAX_RESIDUAL_RATIO * max(float(cv2.absdiff(here, there).mean()), 1.0):
+        err, residual_ratio = _flow_error(here, there, flow)
+        if residual_ratio >= _MAX_RESIDUAL_RATIO:
             return None  # flow does not explain the change: a cut, a flash
         confidence = np.exp(-np.square(cv2.GaussianBlur(err, (0, 0), 2.0) / cls._CONFIDENCE_LEVEL))
         fx, fy = cv2.split(flow)
-        return cv2.merge([sign * fx, sign * fy, confidence, np.zeros_like(confidence)]), residual
+        return cv2.merge([sign * fx, sign * fy, confidence, np.zeros_like(confidence)]), float(err.mean())
 
     @property
     def bends(self) -> bool:
