@@ -4,6 +4,7 @@
     python bench/fidelity.py               # every clip in ../shared/data/video, a few minutes
     python bench/fidelity.py my_clip.mov   # ...and/or any clips given on the command line
     python bench/fidelity.py --full        # more positions/frames, native resolution (slow)
+    python bench/fidelity.py --unseen --ops gap --no-speed   # gap fill on windows never tuned on
 
 On each clip, on the same frames for every method:
 
@@ -149,17 +150,35 @@ def analyse(clip: Clip) -> None:
     clip.cut = (hd > 0.3) | (diff > max(20.0, 5 * med))
 
 
-def gap_positions(clip: Clip, gap: int, count: int) -> list[int]:
-    """First removed frame of ``count`` windows, evenly spread over the moving, cut-free ones."""
+def moving_windows(clip: Clip, gap: int) -> list[int]:
+    """First removed frame of every cut-free window of ``gap`` frames (with minterpolate's context)
+    whose motion is at or above the median of such windows."""
     n = len(clip.frames)
     lo, hi = MI_CONTEXT + 1, n - gap - MI_CONTEXT - 1
     cands = [p for p in range(lo, hi + 1) if not clip.cut[p - MI_CONTEXT - 1:p + gap + MI_CONTEXT].any()]
     if not cands:
         return []
     mot = np.array([clip.motion[p - 1:p + gap].mean() for p in cands])
-    moving = [p for p, m in zip(cands, mot) if m >= np.median(mot)]
+    return [p for p, m in zip(cands, mot) if m >= np.median(mot)]
+
+
+def gap_positions(clip: Clip, gap: int, count: int) -> list[int]:
+    """``count`` of the moving windows, evenly spread."""
+    moving = moving_windows(clip, gap)
+    if not moving:
+        return []
     idx = np.linspace(0, len(moving) - 1, count + 2)[1:-1] if count > 1 else [len(moving) // 2]
     return sorted({moving[int(round(i))] for i in idx})
+
+
+TUNED_COUNTS = (2, 5, 8)  # positions a clip that the engine's choices were measured on
+
+
+def unseen_positions(clip: Clip, gap: int) -> list[int]:
+    """Every 4th moving window that overlaps none of the windows the engine was tuned on: frames of
+    the shared clips that no choice was fitted to."""
+    tuned = set().union(*(gap_positions(clip, gap, k) for k in TUNED_COUNTS))
+    return [p for p in moving_windows(clip, gap)[2::4] if all(abs(p - q) > gap for q in tuned)]
 
 
 def extension_cut(clip: Clip, early: int) -> int | None:
@@ -259,11 +278,12 @@ def _job(clip: Clip) -> EngineJob:
     return EngineJob(rate=clip.rate)
 
 
-def run_gap(engine, clip: Clip, positions: int, mi: bool) -> dict:
+def run_gap(engine, clip: Clip, positions: int | None, mi: bool) -> dict:
+    """``positions`` a clip per gap length (None: :func:`unseen_positions`)."""
     res = {}
     for gap in GAPS:
         rows = []
-        for p in gap_positions(clip, gap, positions):
+        for p in gap_positions(clip, gap, positions) if positions else unseen_positions(clip, gap):
             a, b = p - 1, p + gap
             truth = clip.frames[p:p + gap]
             before, after = shot_context(clip, a + 1, CONTEXT), shot_context(clip, b, CONTEXT, forward=True)
@@ -575,6 +595,9 @@ def main() -> int:
     ap.add_argument("--full", action="store_true",
                     help="fuller run: 5 positions per gap, 48 outpaint frames, native resolution")
     ap.add_argument("--positions", type=int, help="gap positions per gap length and clip (default 2)")
+    ap.add_argument("--unseen", action="store_true",
+                    help="gap fill at every 4th moving position of each clip that no tuning run used "
+                         "(instead of --positions; ~10 a clip)")
     ap.add_argument("--outpaint-frames", type=int, help="frames outpainted per crop (default 24)")
     ap.add_argument("--max-frames", type=int, help="frames of each clip analysed (default 150)")
     ap.add_argument("--max-side", type=int, help="evaluate clips at most this wide (default 1280)")
@@ -594,7 +617,7 @@ def main() -> int:
         print(json.dumps(speed_child(args._speed, args._speed_clip, args._speed_count)))
         return 0
 
-    positions = args.positions or (5 if args.full else 2)
+    positions = None if args.unseen else args.positions or (5 if args.full else 2)
     out_frames = args.outpaint_frames or (48 if args.full else 24)
     max_frames = args.max_frames or (300 if args.full else 150)
     max_side = args.max_side or (10 ** 6 if args.full else 1280)
