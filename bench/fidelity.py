@@ -465,7 +465,7 @@ def _mean(xs):
     return float(np.mean(xs)) if xs else float("nan")
 
 
-def report(results: dict, speed: list[dict], mi: bool, args) -> bool:
+def report(results: dict, speed: list[dict], mi: bool) -> bool:
     names = list(results)
     ok = True
     checks: list[tuple[str, bool, str]] = []
@@ -658,7 +658,7 @@ def main() -> int:
     print(f"total {time.perf_counter() - t_all:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"results": results, "speed": speed}, default=float, indent=1))
-    ok = report(results, speed, mi, args)
+    ok = report(results, speed, mi)
     return 1 if args.check and not ok else 0
 
 
