@@ -15,6 +15,7 @@ import pytest
 from server import media_io
 from server.engines.base import Canceled
 from server.media_io import ColorTags, MediaError, MediaWriter, encoding_for, probe, read_frames
+from tests.frames import psnr
 from tests.shared_data import VIDEO
 
 BT709 = ColorTags("bt709", "bt709", "bt709", "tv")
@@ -43,11 +44,6 @@ def decode_all(path: Path, limit: int | None = None) -> list[np.ndarray]:
             if len(frames) == limit:
                 break
         return frames
-
-
-def psnr(written: np.ndarray, read: np.ndarray) -> float:
-    mse = np.mean((written.astype(np.float64) - read.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(65535.0**2 / mse))
 
 
 def test_every_sample_clip_is_described():
