@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from server import media_io  # noqa: E402
 
-from fidelity import SHARED_VIDEO  # noqa: E402
+from fidelity import shared_clip  # noqa: E402
 
 # (source clip stem, cadence name, source pictures per video frame, phase)
 CADENCES = [
@@ -40,7 +40,7 @@ VIDEO_FRAMES = 120
 
 
 def make(stem: str, name: str, ratio: Fraction, phase: float, out_dir: Path) -> Path:
-    src = next(p for p in SHARED_VIDEO.iterdir() if p.stem == stem)
+    src = shared_clip(stem)
     info = media_io.probe(src)
     picks = [math.floor(ratio * k + phase) for k in range(VIDEO_FRAMES)]
     picks = [p for p in picks if p < info.frames]

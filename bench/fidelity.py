@@ -56,6 +56,7 @@ from server.engines.base import EngineJob, OutpaintLayout  # noqa: E402
 from server.engines.classical import build_engine  # noqa: E402
 
 SHARED_VIDEO = Path(os.environ.get("SHOTFORGE_SHARED_DATA", REPO.parent / "shared" / "data")) / "video"
+
 VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".mxf", ".m4v"}
 GAPS = (1, 3, 7)
 EXT_EARLY = (8, 24)
@@ -112,6 +113,11 @@ class Clip:
     diff: np.ndarray = field(default=None)  # mean abs luma change i -> i+1 (small copies)
     motion: np.ndarray = field(default=None)  # median flow magnitude i -> i+1, px at eval size
     cut: np.ndarray = field(default=None)  # True where i -> i+1 is a cut
+
+
+def shared_clip(stem: str) -> Path:
+    """The shared clip whose file name (without extension) is ``stem``."""
+    return next(p for p in SHARED_VIDEO.iterdir() if p.stem == stem)
 
 
 def load_clip(path: Path, max_frames: int, max_side: int) -> Clip:

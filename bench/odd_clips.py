@@ -29,11 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from server import media_io  # noqa: E402
 
-from fidelity import SHARED_VIDEO  # noqa: E402
+from fidelity import shared_clip  # noqa: E402
 
 
 def _shared(stem: str, count: int) -> tuple[list[np.ndarray], Fraction]:
-    src = next(p for p in SHARED_VIDEO.iterdir() if p.stem == stem)
+    src = shared_clip(stem)
     info = media_io.probe(src)
     return list(media_io.read_frames(src, range(min(count, info.frames)), dtype=np.uint8)), info.rate
 
