@@ -1,5 +1,5 @@
 """The fidelity benchmark's own logic: which windows it measures and how it judges the targets
-(its figures are in the README; these check that a PASS means what it says)."""
+(its figures are in bench/RESULTS.md; these check that a PASS means what it says)."""
 
 from __future__ import annotations
 
