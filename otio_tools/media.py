@@ -9,6 +9,23 @@ Exports disagree on how a clip's source range relates to its file:
 - EDLs carry no media ranges at all: source times are timecodes of the file (hand-made
   timelines without media ranges may count from the file's first frame instead).
 The facts about the file itself (rate, length, timecode) come from probing it, passed in.
+
+Retimed clips (``otio_tools.retime``): a clip's speed is the product of its ``LinearTimeWarp``
+``time_scalar`` values (``FreezeFrame`` is one with scalar 0: a held frame); any other time
+effect is refused. The convention, OpenTimelineIO's as Resolve's native export, Avid AAF and the
+Premiere panel write it:
+- ``source_range.duration`` is the clip's RECORD duration (timeline frames);
+- ``source_range.start_time`` is the first (lowest) media frame of the span the clip uses,
+  located in the file as above;
+- the span is duration x |speed| frames at the timeline rate, i.e. duration x |speed| x
+  media rate / timeline rate media frames (``span``, rounded up, at least the one frame);
+- record offset k (0 = the clip's first record frame; negative or past its end for handles)
+  shows media index ``first + floor(k x |speed| x media rate / timeline rate)`` forwards, and
+  ``first + span - 1 - floor(k x |speed| x media rate / timeline rate)`` in reverse (speed < 0):
+  a reversed clip shows the span's LAST frame at its first record frame and plays backwards, so
+  its tail handles are media frames before the span and its head handles frames after it; a
+  held frame (speed 0) shows ``first`` at every offset, handles included.
+At speed 1 forwards this is the plain mixed-rate mapping (``timing.media_index_step``).
 """
 
 from __future__ import annotations
@@ -21,7 +38,8 @@ from fractions import Fraction
 import opentimelineio as otio
 
 from otio_tools.errors import RequestError
-from otio_tools.timing import exact_rate, media_index_step, timecode_to_frame, to_frame
+from otio_tools.retime import ClipTime, clip_speed
+from otio_tools.timing import exact_rate, timecode_to_frame, to_frame
 
 
 @dataclass(frozen=True)
@@ -102,8 +120,10 @@ def first_media_frame(clip: otio.schema.Clip, facts: MediaFacts, resolve_export:
     return index
 
 
-def media_frames_for(first: int, offsets: range, facts: MediaFacts, record_rate: Fraction) -> list[int]:
-    """Media indices shown at record offsets ``offsets`` (0 = the clip's first frame), for a file
-    that may run at another rate than the timeline. Indices may fall outside the file; callers check."""
-    media_rate = exact_rate(facts.rate) or facts.rate
-    return [first + media_index_step(k, media_rate, record_rate) for k in offsets]
+def clip_time(clip: otio.schema.Clip, first: int, duration: int, facts: MediaFacts, record_rate: Fraction,
+              where: str) -> ClipTime:
+    """How ``clip`` (``duration`` record frames from media index ``first``) maps record offsets to
+    media indices, its speed and the file's rate included (see the module doc). Indices may fall
+    outside the file; callers check."""
+    return ClipTime(first, duration, clip_speed(clip, where), exact_rate(facts.rate) or facts.rate,
+                    record_rate)

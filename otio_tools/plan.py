@@ -16,12 +16,14 @@ from fractions import Fraction
 import opentimelineio as otio
 
 from otio_tools.errors import RequestError
-from otio_tools.media import MediaFacts, first_media_frame, is_resolve_export, media_frames_for, media_path
+from otio_tools.media import MediaFacts, clip_time, first_media_frame, is_resolve_export, media_path
+from otio_tools.placement import choose_track
 from otio_tools.request import MAX_FRAMES, Request
+from otio_tools.retime import ClipTime
 from otio_tools.timeline import (
     TrackItem, item_at, rate_of, start_frame, track_end, track_items, track_label, video_track,
 )
-from otio_tools.timing import DROP_FRAME_RATES, exact_rate, frame_to_timecode, is_drop_frame_timecode
+from otio_tools.timing import DROP_FRAME_RATES, frame_to_timecode, is_drop_frame_timecode
 
 #: Real frames an engine is shown on each side of the frames it makes.
 CONTEXT_FRAMES = 8
@@ -136,8 +138,10 @@ class _Context:
     def items(self, track: int) -> list[TrackItem]:
         return track_items(video_track(self.timeline, track), self.rate)
 
-    def result_track(self) -> int:
-        return self.video_track_count if self.request.placement == "above" else self.request.track
+    def result_track(self, record_frame: int, frames: int) -> int:
+        """The track a result over ``[record_frame, record_frame + frames)`` goes on (otio_tools.placement)."""
+        return choose_track(self.timeline, self.rate, self.request.track, self.request.placement,
+                            record_frame, record_frame + frames)
 
     def record_timecode(self, record_frame: int) -> str:
         drop = _declared_drop_frame(self.timeline, self.request, self.rate)
@@ -155,17 +159,20 @@ class _Context:
             raise RequestError("no_clip_at_frame", f"no clip at frame {frame} on {track_label(track)}: "
                                                    f"it is in a {found.describe()}")
         _require_clip(found, track)
-        return found, f"{found.describe()} on {track_label(track)}"
+        where = f"{found.describe()} on {track_label(track)}"
+        _require_enabled(found, where)
+        return found, where
 
-    def source(self, clip: TrackItem, where: str) -> tuple[MediaFacts, int]:
-        """Facts about a clip's media and the index of the clip's first frame in it."""
+    def source(self, clip: TrackItem, where: str) -> tuple[MediaFacts, ClipTime]:
+        """Facts about a clip's media and how its record frames map to media frames (speed included)."""
         facts = self.media(media_path(clip.item, where), where)
-        return facts, first_media_frame(clip.item, facts, self.resolve_export, where)
+        first = first_media_frame(clip.item, facts, self.resolve_export, where)
+        return facts, clip_time(clip.item, first, clip.duration, facts, self.rate, where)
 
     def frames_of(self, clip: TrackItem, where: str, offsets: range) -> SourceFrames:
         """The media frames a clip shows at record offsets inside it (all must exist)."""
-        facts, first = self.source(clip, where)
-        indices = media_frames_for(first, offsets, facts, self.rate)
+        facts, timing = self.source(clip, where)
+        indices = timing.indices(offsets)
         bad = [i for i in indices if not 0 <= i < facts.frames]
         if bad:
             raise RequestError("source_out_of_media", f"{where} needs media frame {bad[0]} of {facts.path}, "
@@ -173,12 +180,16 @@ class _Context:
         return SourceFrames(facts.path, tuple(indices))
 
     def source_timecode(self, clip: TrackItem, where: str, offset: int) -> str:
-        """The source timecode a record offset inside a clip would show (continuing past its ends)."""
-        facts, first = self.source(clip, where)
-        media_rate = exact_rate(facts.rate) or facts.rate
-        clip_tc = (facts.timecode_frame() + first) * self.rate / media_rate
+        """The source timecode a record offset inside a clip would show (continuing past its ends).
+
+        At speed 1 the clip's source timecode counts on with the record frames. A retimed clip's
+        frames do not run with the record frames, so there it is the timecode of the media frame
+        shown at ``offset`` (for reverse, one that counts down as the record frames go on)."""
+        facts, timing = self.source(clip, where)
         drop = is_drop_frame_timecode(facts.start_timecode) and self.rate in DROP_FRAME_RATES
-        return frame_to_timecode(round(clip_tc) + offset, self.rate, drop)
+        media_frame = timing.first if timing.speed == 1 else timing.index(offset)
+        source_tc = round((facts.timecode_frame() + media_frame) * self.rate / timing.media_rate)
+        return frame_to_timecode(source_tc + (offset if timing.speed == 1 else 0), self.rate, drop)
 
 
 def _require_clip(found: TrackItem, track: int) -> None:
@@ -189,10 +200,16 @@ def _require_clip(found: TrackItem, track: int) -> None:
         raise RequestError("no_clip_at_frame", f"{found.describe()} on {track_label(track)} is not a clip")
 
 
+def _require_enabled(found: TrackItem, where: str) -> None:
+    """A disabled clip is not seen in the cut: it is no picture to continue from or between."""
+    if not found.item.enabled:
+        raise RequestError("clip_disabled", f"{where} is disabled: enable it to use it, or choose another clip")
+
+
 def _plan_extend(ctx: _Context) -> Plan:
     request = ctx.request
     clip, where = ctx.clip_at(request.frame)
-    facts, first = ctx.source(clip, where)
+    facts, timing = ctx.source(clip, where)
     wanted = request.frames
     tail = request.side == "tail"
     record_frame = clip.end if tail else clip.start - wanted
@@ -200,10 +217,11 @@ def _plan_extend(ctx: _Context) -> Plan:
         raise RequestError("before_timeline_start", f"extending the head of {where} by {wanted} frames would "
                                                     f"start {-record_frame} frames before the timeline's first frame")
 
-    # Real handle frames: the file's frames beyond the edit point, nearest first, while the file has them.
+    # Real handle frames: what the clip would show beyond the edit point at its speed and direction,
+    # nearest first, while the file has them.
     beyond = range(clip.duration, clip.duration + wanted) if tail else range(-1, -wanted - 1, -1)
     handle_indices = []
-    for index in media_frames_for(first, beyond, facts, ctx.rate):
+    for index in timing.indices(beyond):
         if not 0 <= index < facts.frames:
             break
         handle_indices.append(index)
@@ -211,7 +229,6 @@ def _plan_extend(ctx: _Context) -> Plan:
     if not tail:
         handle_indices.reverse()  # time order
     handles = SourceFrames(facts.path, tuple(handle_indices)) if handle_indices else None
-    same_rate = exact_rate(facts.rate) == ctx.rate
 
     # Context: the real frames next to what is made, shot frames and handles together, in time order.
     shown = min(CONTEXT_FRAMES, clip.duration)
@@ -220,10 +237,11 @@ def _plan_extend(ctx: _Context) -> Plan:
     joined = context.indices + handles.indices if (tail and handles) else (
         (handles.indices if handles else ()) + context.indices)
     keep = joined[-CONTEXT_FRAMES:] if tail else joined[:CONTEXT_FRAMES]
-    in_place = bool(handles) and same_rate
+    in_place = bool(handles) and timing.plays_as_shot  # else copied: conformed as the clip plays them
     tc_offset = (clip.duration + (handles_count if in_place else 0)) if tail else -wanted
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(), record_frame=record_frame, frames=wanted,
+        request=request, rate=ctx.rate, track=ctx.result_track(record_frame, wanted), record_frame=record_frame,
+        frames=wanted,
         size=(facts.width, facts.height), make=wanted - handles_count,
         start_timecode=ctx.source_timecode(clip, where, tc_offset), clip_name=clip.item.name or "clip",
         context=SourceFrames(facts.path, keep), handles=handles, handles_in_place=in_place,
@@ -260,10 +278,13 @@ def _plan_fill_gap(ctx: _Context) -> Plan:
     _require_clip(after, track)
     before_where = f"{before.describe()} on {track_label(track)}"
     after_where = f"{after.describe()} on {track_label(track)}"
+    _require_enabled(before, f"{span} is after {before_where}, which")
+    _require_enabled(after, f"{span} is before {after_where}, which")
     facts, _ = ctx.source(before, before_where)
     shown_before = min(CONTEXT_FRAMES, before.duration)
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(), record_frame=gap.start, frames=gap.duration,
+        request=request, rate=ctx.rate, track=ctx.result_track(gap.start, gap.duration), record_frame=gap.start,
+        frames=gap.duration,
         size=(facts.width, facts.height), make=gap.duration, start_timecode=ctx.record_timecode(gap.start),
         clip_name=f"{before.item.name or 'clip'} to {after.item.name or 'clip'}",
         context=ctx.frames_of(before, before_where, range(before.duration - shown_before, before.duration)),
@@ -279,7 +300,8 @@ def _plan_outpaint(ctx: _Context) -> Plan:
                                         f"{MAX_FRAMES}")
     facts, _ = ctx.source(clip, where)
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(), record_frame=clip.start, frames=clip.duration,
+        request=request, rate=ctx.rate, track=ctx.result_track(clip.start, clip.duration),
+        record_frame=clip.start, frames=clip.duration,
         size=request.canvas, make=clip.duration, start_timecode=ctx.source_timecode(clip, where, 0),
         clip_name=clip.item.name or "clip", context=ctx.frames_of(clip, where, range(clip.duration)),
         layout=fit_layout((facts.width, facts.height), request.canvas),
@@ -303,25 +325,25 @@ def _even(size: Fraction) -> int:
 def _plan_generate(ctx: _Context) -> Plan:
     request = ctx.request
     first, last = request.range
-    if request.placement == "overwrite":
-        video_track(ctx.timeline, request.track)  # the track must exist to be overwritten
     reference = None
     if request.reference_frame is not None:
         reference = _reference_frame(ctx, request.reference_frame)
     size = request.canvas or _picture_size(ctx, first) or DEFAULT_SIZE
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(), record_frame=first, frames=last - first,
+        request=request, rate=ctx.rate, track=ctx.result_track(first, last - first), record_frame=first,
+        frames=last - first,
         size=size, make=last - first, start_timecode=ctx.record_timecode(first), clip_name="generated",
         reference=reference,
     )
 
 
 def _reference_frame(ctx: _Context, frame: int) -> SourceFrames:
-    """The frame an editor sees at ``frame``: the topmost clip there, over all video tracks.
-    Generated clips (titles, mattes) are overlays with no picture to read; the clip under them counts."""
+    """The frame an editor sees at ``frame``: the topmost enabled clip there, over all video tracks.
+    Generated clips (titles, mattes) are overlays with no picture to read, and disabled clips are
+    not seen; the clip under them counts."""
     for track in reversed(range(ctx.video_track_count)):
         found = item_at(ctx.items(track), frame)
-        if found is not None and found.is_clip and \
+        if found is not None and found.is_clip and found.item.enabled and \
                 not isinstance(found.item.media_reference, otio.schema.GeneratorReference):
             return ctx.frames_of(found, f"{found.describe()} on {track_label(track)}",
                                  range(frame - found.start, frame - found.start + 1))

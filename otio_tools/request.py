@@ -17,9 +17,9 @@ from otio_tools.errors import RequestError
 
 OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
 ENGINES = ("auto", "classical", "diffusers")
-PLACEMENTS = ("overwrite", "above")
+#: Where a result goes (otio_tools.placement); "auto" for every operation unless the request says otherwise.
+PLACEMENTS = ("auto", "above", "overwrite")
 SIDES = ("head", "tail")
-DEFAULT_PLACEMENT = {"extend": "overwrite", "fill_gap": "overwrite", "outpaint": "above", "generate": "above"}
 
 # Sane upper bounds: a request for millions of frames is refused, not attempted.
 MAX_FRAMES = 10 * 60 * 60  # ten minutes at 60 fps
@@ -42,7 +42,7 @@ class Request:
     seed: int = 0
     reference_frame: int | None = None
     engine: str = "auto"
-    placement: str = "overwrite"
+    placement: str = "auto"
     drop_frame: bool | None = None  # how the timeline counts timecode at 29.97/59.94, when the editor says
     extra: dict[str, Any] = field(default_factory=dict)  # engine options (steps, guidance, …)
 
@@ -119,9 +119,9 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
     if engine not in ENGINES:
         raise RequestError("bad_request", f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     values["engine"] = engine
-    placement = meta.get("placement") or DEFAULT_PLACEMENT[operation]
+    placement = meta.get("placement") or "auto"
     if placement not in PLACEMENTS:
-        raise RequestError("bad_request", f"placement {placement!r} must be 'overwrite' or 'above'")
+        raise RequestError("bad_request", f"placement {placement!r} must be 'auto', 'above' or 'overwrite'")
     values["placement"] = placement
     drop_frame = meta.get("drop_frame")
     if drop_frame is not None and not isinstance(drop_frame, bool):

@@ -1,8 +1,11 @@
 """Splice a finished result into the request timeline: the ``result.otio`` of a job.
 
-An editor's overwrite edit, done on OTIO: the new clip replaces whatever the track held over
-its record frames; items it only partly covers are trimmed; transitions touching the edit are
-removed (their other side no longer exists). Placing above adds a video track on top.
+``auto`` and ``above`` (otio_tools.placement chose a track free over the whole range): the new
+clip goes into free space, the gaps there split exactly, every clip and transition left as it
+was; a track index one past the top adds a video track. ``overwrite``, only when the request
+says so, is an editor's overwrite edit: the new clip replaces whatever the track held over its
+record frames; items it only partly covers are trimmed; transitions touching the edit are
+removed (their other side no longer exists).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
+from otio_tools.placement import is_free
 from otio_tools.plan import Placement, Plan
 from otio_tools.timeline import item_at, track_items
 from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time, timecode_to_frame
@@ -29,7 +33,8 @@ def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[P
             clip = _handles_clip(result, plan, placement)
         else:
             clip = _new_clip(plan, placement, made_by)
-        overwrite(_track(result, placement.track), clip, placement.record_frame, plan.rate)
+        edit = overwrite if plan.request.placement == "overwrite" else place_in_free_space
+        edit(_track(result, placement.track), clip, placement.record_frame, plan.rate)
     return result
 
 
@@ -78,15 +83,38 @@ def _frames_at(frames: int, rate: Fraction, at_rate: float) -> RationalTime:
 
 def overwrite(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction) -> None:
     """Put ``item`` on ``track`` at record frame ``start``, replacing what was there."""
-    end = start + round(item.duration().value * rate / Fraction(item.duration().rate))
+    _splice(track, item, start, rate, destroy=True)
+
+
+def place_in_free_space(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction) -> None:
+    """Put ``item`` on ``track`` at record frame ``start`` where only gaps (or nothing) are: the gaps
+    are split around it and nothing else changes. A range that is not free is refused, untouched."""
+    end = start + _frames(item, rate)
+    if not is_free(track, rate, start, end):
+        raise ValueError(f"record frames {start}-{end - 1} on track '{track.name}' are not free: "
+                         "a placement there would destroy part of the cut")
+    _splice(track, item, start, rate, destroy=False)
+
+
+def _frames(item: otio.core.Item, rate: Fraction) -> int:
+    return round(item.duration().value * rate / Fraction(item.duration().rate))
+
+
+def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction, destroy: bool) -> None:
+    """Put ``item`` at record frame ``start``, trimming what it covers. In free space it covers only
+    gaps and touches no transition, so every transition is kept; an overwrite drops the ones
+    whose side it cut."""
+    end = start + _frames(item, rate)
     entries = {entry.index: entry for entry in track_items(track, rate)}
-    touched = {index: not (entry.end <= start or entry.start >= end) for index, entry in entries.items()}
+    # a zero-length item holds no frame: nothing covers it, so it stays
+    touched = {index: entry.duration > 0 and not (entry.end <= start or entry.start >= end)
+               for index, entry in entries.items()}
     children = list(track)
     pieces: list[otio.core.Composable] = []
     placed = False
     for index, child in enumerate(children):
-        if index not in entries:  # a transition: it survives only between two untouched items
-            if not touched.get(index - 1, True) and not touched.get(index + 1, True):
+        if index not in entries:  # a transition: after an overwrite it survives only between untouched items
+            if not destroy or (not touched.get(index - 1, True) and not touched.get(index + 1, True)):
                 pieces.append(copy.deepcopy(child))
             continue
         entry = entries[index]

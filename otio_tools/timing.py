@@ -86,10 +86,10 @@ def is_drop_frame_timecode(timecode: str | None) -> bool:
     return bool(timecode) and (";" in timecode or "," in timecode)
 
 
-def media_index_step(k: int, media_rate: Fraction, record_rate: Fraction) -> int:
-    """Media frames elapsed after ``k`` record frames, playing the media at its own speed.
+def media_index_step(k: int, media_rate: Fraction, record_rate: Fraction, speed: Fraction = Fraction(1)) -> int:
+    """Media frames elapsed after ``k`` record frames, playing the media at ``speed`` times its own speed.
 
-    This is how an NLE samples a mixed-rate clip without frame blending: timeline frame k shows
-    the media frame that is on screen at that instant.
+    This is how an NLE samples a mixed-rate or retimed clip without frame blending: timeline frame
+    k shows the media frame that is on screen at that instant (floored, also for negative k).
     """
-    return math.floor(Fraction(k) * media_rate / record_rate)  # exact: both rates are Fractions
+    return math.floor(Fraction(k) * speed * media_rate / record_rate)  # exact: all three are Fractions

@@ -65,9 +65,13 @@ PREMIERE_MEDIA = Facts(
 def test_request_defaults_and_placement():
     _, request = ask(read("premiere_example.xml"), operation="fill_gap", track=1, frame=120)
     assert (request.operation, request.track, request.frame, request.placement, request.engine) == \
-           ("fill_gap", 1, 120, "overwrite", "auto")
+           ("fill_gap", 1, 120, "auto", "auto")
     _, request = ask(read("premiere_example.xml"), operation="outpaint", frame=540, canvas=[1080, 1920])
-    assert request.placement == "above" and request.canvas == (1080, 1920)
+    assert request.placement == "auto" and request.canvas == (1080, 1920)
+    _, request = ask(read("premiere_example.xml"), operation="extend", frame=540, frames=4, placement="overwrite")
+    assert request.placement == "overwrite"
+    with pytest.raises(RequestError, match="placement 'below' must be 'auto', 'above' or 'overwrite'"):
+        ask(read("premiere_example.xml"), operation="extend", frame=540, frames=4, placement="below")
 
 
 @pytest.mark.parametrize("meta, code, words", [
@@ -147,9 +151,10 @@ def test_extend_tail_uses_real_handles_first():
     assert (plan.record_frame, plan.frames, plan.make, plan.media_frames) == (322, 30, 12, 12)
     assert plan.context.indices == tuple(range(167, 175))  # the engine continues from the last real frames
     assert plan.start_timecode == "00:00:05:25"  # source frame 175 at 30 fps
+    # sh030 follows at record frame 322: auto puts both pieces on V4, the lowest track free there
     assert [p.to_dict() for p in plan.placements("/out/new.mov")] == [
-        {"media": "/media/sc01_sh020_anim.mov", "track": 1, "record_frame": 322, "source_in": 157, "frames": 18},
-        {"media": "/out/new.mov", "track": 1, "record_frame": 340, "source_in": 0, "frames": 12}]
+        {"media": "/media/sc01_sh020_anim.mov", "track": 3, "record_frame": 322, "source_in": 157, "frames": 18},
+        {"media": "/out/new.mov", "track": 3, "record_frame": 340, "source_in": 0, "frames": 12}]
 
 
 def test_extend_head_respects_source_timecode_and_handles():
@@ -170,7 +175,7 @@ def test_mixed_rate_clip_maps_each_record_frame_to_its_media_frame():
     timeline, request = ask(read("premiere_example.xml"), operation="outpaint", track=0, frame=600,
                             canvas=[720, 1280])
     plan = plan_request(timeline, request, PREMIERE_MEDIA)
-    assert (plan.record_frame, plan.frames, plan.track) == (536, 100, 4)
+    assert (plan.record_frame, plan.frames, plan.track) == (536, 100, 3)  # V4 is free over 536-635
     assert plan.context.indices == tuple(range(100))
     assert plan.layout == Layout((720, 1280), (720, 406), (0, 437))
 
@@ -295,7 +300,7 @@ def test_drop_frame_record_timecode_for_generate():
     timeline.tracks.append(otio.schema.Track())
     timeline, request = ask(timeline, operation="generate", range=[2, 50], prompt="waves")
     plan = plan_request(timeline, request, Facts())
-    assert plan.start_timecode == "01:00:00;00" and plan.frames == 48 and plan.track == 1
+    assert plan.start_timecode == "01:00:00;00" and plan.frames == 48 and plan.track == 0  # the empty V1
     assert plan.size == (1920, 1080)
     timeline, request = ask(timeline, operation="generate", range=[2, 50], drop_frame=False)
     assert plan_request(timeline, request, Facts()).start_timecode == "00:59:56:12"  # 107892 frames counted NDF
@@ -312,7 +317,7 @@ def test_splice_extension_into_premiere_timeline():
     timeline, request = ask(read("premiere_example.xml"), operation="extend", track=1, frame=400, side="tail",
                             frames=30)
     plan = plan_request(timeline, request, PREMIERE_MEDIA)  # sh030: 400 frames, 235 used: all handles
-    assert plan.make == 0
+    assert plan.make == 0 and plan.track == 1  # into the gap after it
     result = splice_result(timeline, plan, plan.placements(""), {"engine": "classical"})
     items = track_items(result.video_tracks()[1], plan.rate)
     assert [(type(i.item).__name__, i.start, i.end) for i in items] == [
@@ -320,7 +325,9 @@ def test_splice_extension_into_premiere_timeline():
         ("Clip", 557, 587), ("Gap", 587, 636), ("Stack", 636, 956)]
     handles = items[5].item
     assert handles.source_range == TR(RT(235, 30), RT(30, 30))
-    assert not any(isinstance(c, otio.schema.Transition) for c in result.video_tracks()[1])  # it touched the gap
+    # the transition into sh030's tail (frames 538-556) is kept: the handles only split the gap after it
+    assert [c.name for c in result.video_tracks()[1] if isinstance(c, otio.schema.Transition)] == \
+           [c.name for c in timeline.video_tracks()[1] if isinstance(c, otio.schema.Transition)]
     # the untouched tracks keep their transitions
     assert sum(isinstance(c, otio.schema.Transition) for c in result.video_tracks()[3]) == 1
     assert result.duration() == timeline.duration()
@@ -332,9 +339,10 @@ def test_splice_generated_clip_above():
     plan = plan_request(timeline, request, PREMIERE_MEDIA)
     placements = plan.placements("/out/fill.mov")
     result = splice_result(timeline, plan, placements, {"engine": "classical", "seed": 3})
-    assert len(result.video_tracks()) == 5
-    items = track_items(result.video_tracks()[4], plan.rate)
-    assert [(type(i.item).__name__, i.start, i.end) for i in items] == [("Gap", 0, 113), ("Clip", 113, 165)]
+    assert plan.track == 3 and len(result.video_tracks()) == 4  # V3's title covers 113-164; V4 is free there
+    items = track_items(result.video_tracks()[3], plan.rate)
+    assert [(type(i.item).__name__, i.start, i.end) for i in items][:3] == [
+        ("Gap", 0, 113), ("Clip", 113, 165), ("Gap", 165, 956)]
     clip = items[1].item
     assert clip.media_reference.target_url == "file:///out/fill.mov"
     assert clip.source_range == TR(RT(113, 30), RT(52, 30))  # timecode 00:00:03:23 = frame 113
@@ -380,7 +388,7 @@ def test_avid_aaf_fill_between_transitions_and_zero_length_filler():
     timeline = read("avid_mc_8.6_transitions.aaf")
     names = {c.media_reference.target_url.rsplit("/", 1)[-1] for c in timeline.find_clips()}
     media = Facts(**{n: facts(n, 720, 24, timecode="01:00:00:00" if "KOLL" not in n else None) for n in names})
-    timeline, request = ask(timeline, operation="fill_gap", frame=200)
+    timeline, request = ask(timeline, operation="fill_gap", frame=200, placement="overwrite")
     plan = plan_request(timeline, request, media)
     # t-hawk plays source 01:00:05:03 (file frame 123) for 77 frames; KOLL starts at file frame 55.
     assert (plan.record_frame, plan.frames) == (194, 53)
