@@ -100,17 +100,19 @@ def test_tail_extension_places_true_handles_then_generated_frames(media, tmp_pat
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
 
     source = str(media["debugger"])
+    # Clip-003 follows at record frame 9: auto puts both pieces on a new track above (V2).
     assert outcome.placements == [
-        {"media": source, "track": 0, "record_frame": 9, "source_in": 8, "frames": 112},
-        {"media": outcome.media[0], "track": 0, "record_frame": 121, "source_in": 0, "frames": 18},
+        {"media": source, "track": 1, "record_frame": 9, "source_in": 8, "frames": 112},
+        {"media": outcome.media[0], "track": 1, "record_frame": 121, "source_in": 0, "frames": 18},
     ]
     # The handle frames are the source's own frames 8.., bit for bit: the edit reads them from the file.
     result = otio.adapters.read_from_file(outcome.otio)
-    track = result.video_tracks()[0]
+    track = result.video_tracks()[1]
     handles = track.child_at_time(RT(9, 24))
     assert handles.media_reference.target_url == media["debugger"].as_uri()
     assert handles.source_range == TR(RT(8, 24), RT(112, 24))
-    assert not any(isinstance(child, otio.schema.Transition) for child in track)  # overwritten
+    assert otio.adapters.write_to_string(result.video_tracks()[0]) == \
+           otio.adapters.write_to_string(timeline.video_tracks()[0])  # the cut, transitions included, untouched
     generated = media_io.probe(outcome.media[0])
     assert (generated.frames, generated.rate, generated.width, generated.height) == (18, 24, 1920, 1080)
     assert generated.start_timecode == "00:00:05:00"  # continues the source: its frame 120
@@ -127,7 +129,8 @@ def test_mixed_rate_handles_are_conformed_into_the_new_media(media, tmp_path):
     plan = job_plan.plan
     assert not plan.handles_in_place and len(plan.handles) == 20 and plan.make == 0
     outcome = run_job(job_plan, tmp_path / "out")
-    assert outcome.placements == [{"media": outcome.media[0], "track": 1, "record_frame": 322, "source_in": 0,
+    # sh030 follows at 322: the extension goes on V4, the lowest track free there
+    assert outcome.placements == [{"media": outcome.media[0], "track": 3, "record_frame": 322, "source_in": 0,
                                    "frames": 20}]
     made = [frame / 257 for frame in media_io.read_frames(outcome.media[0], range(20))]  # 10-bit file
     truth = list(media_io.read_frames(str(media["chaplin"]), plan.handles.indices))
@@ -139,12 +142,12 @@ def test_mixed_rate_handles_are_conformed_into_the_new_media(media, tmp_path):
 def test_outpaint_to_vertical_canvas(media, tmp_path):
     timeline, request = ask(premiere(media), operation="outpaint", track=1, frame=20, canvas=[180, 320])
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
-    assert outcome.placements == [{"media": outcome.media[0], "track": 4, "record_frame": 13, "source_in": 0,
-                                   "frames": 100}]
+    assert outcome.placements == [{"media": outcome.media[0], "track": 3, "record_frame": 13, "source_in": 0,
+                                   "frames": 100}]  # above the clip, on V4: free over 13-112
     info = media_io.probe(outcome.media[0])
     assert (info.frames, info.width, info.height, info.rate) == (100, 180, 320, 30)
     result = otio.adapters.read_from_file(outcome.otio)
-    assert len(result.video_tracks()) == 5
+    assert len(result.video_tracks()) == 4
 
 
 def test_generate_placeholder_is_marked(media, tmp_path):
@@ -152,12 +155,12 @@ def test_generate_placeholder_is_marked(media, tmp_path):
                             prompt="gulls over the harbour", seed=11, reference_frame=20)
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     assert outcome.placeholder
-    assert outcome.placements[0] | {"media": ""} == {"media": "", "track": 4, "record_frame": 1246,
+    assert outcome.placements[0] | {"media": ""} == {"media": "", "track": 1, "record_frame": 1246,
                                                      "source_in": 0, "frames": 48}
     info = media_io.probe(outcome.media[0])
     assert (info.frames, info.width, info.height) == (48, 640, 272)
     assert info.metadata.get("placeholder") == "True" and info.metadata.get("prompt") == "gulls over the harbour"
-    clip = otio.adapters.read_from_file(outcome.otio).video_tracks()[4].child_at_time(RT(1250, 30))
+    clip = otio.adapters.read_from_file(outcome.otio).video_tracks()[1].child_at_time(RT(1250, 30))
     assert clip.metadata["shotforge"]["placeholder"] is True and "placeholder" in clip.name
 
 
@@ -268,7 +271,8 @@ def test_head_extension_makes_the_earliest_frames_and_places_true_handles_next_t
     timeline = otio.adapters.read_from_file(str(shared(INTERCHANGE / "transition.otio")))
     timeline = relink(timeline, {".mov": media["debugger"]})
     # Clip-003 sits at record frames 9-12 and starts at media frame 3: three real frames before it.
-    timeline, request = ask(timeline, operation="extend", frame=10, side="head", frames=6)
+    # Explicit overwrite: the extension replaces the end of Clip-002 on the same track.
+    timeline, request = ask(timeline, operation="extend", frame=10, side="head", frames=6, placement="overwrite")
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     source = str(media["debugger"])
     assert outcome.placements == [
