@@ -70,14 +70,15 @@ def make_media(key: str, folder: Path) -> Path:
     return target
 
 
-def new_resolve(key: str, media: Path, version=(19, 1, 3, 7, ""), **timeline_kwargs):
+def new_resolve(key: str, media: Path, version=(19, 1, 3, 7, ""), product="DaVinci Resolve Studio",
+                page="edit", **timeline_kwargs):
     """A fake Resolve with one project and a timeline at the rate ``key``:
 
     V1: clip A = media frames 10..49 at timeline frames 0..39, a 12-frame gap, clip B = media
     frames 60..99 at 52..91. Returns (resolve, timeline, media pool item).
     """
     spec = RATES[key]
-    resolve = fake_resolve.Resolve(version)
+    resolve = fake_resolve.Resolve(version, product=product, page=page)
     project = resolve.project
     kwargs = dict(start_tc=spec["start_tc"], drop_frame=spec["drop_frame"], width=1920, height=1080)
     kwargs.update(timeline_kwargs)

@@ -1,0 +1,604 @@
+"""The fake Resolve's timeline and its items, as real Resolve is measured to behave
+(``resolve_api_notes.md``, "Measured behaviour of real Resolve").
+
+Model: each video track holds :class:`Entry` records (record frames counted from the timeline's
+first frame); the API's ``TimelineItem`` objects are thin handles looking their entry up by id.
+Kinds of entries:
+
+* ``clip``: media from a file. ``source_in`` is the lowest media frame used (0-based, media
+  frames), ``span`` how many media frames the item plays, ``speed`` a Fraction (negative: reverse).
+  The record duration is ``frames``; ``span = frames * |speed|`` (at one rate).
+* ``title`` / ``generator``: ``GetMediaPoolItem()`` None, ``GetProperty()`` a full dict.
+* ``adjustment``: a media pool item without a "File Path".
+* ``compound``: a media pool item without a "File Path"; ``GetCurrentVideoItem()`` returns it.
+* ``transition``: named after the transition ("Cross Dissolve"), centred on a cut,
+  ``GetMediaPoolItem()`` None, ``GetProperty()`` {}.
+
+Getter conventions chosen where the measurements are silent (marked "chosen"):
+
+* An item that is not on the timeline (the empty-id item a dropped append returns, or one that
+  was deleted) answers every getter with None and every setter with False (chosen: a dead
+  object); ``GetUniqueId()`` stays what it was ("" for a dropped append).
+* ``GetLeftOffset()``/``GetRightOffset()``: media frames for an un-retimed clip; on a retimed
+  clip the record (warped) domain, i.e. the media frames divided by ``|speed|``, floored (measured:
+  "in the warped (record) domain"). A reversed clip's left offset counts from the media's first
+  frame too (chosen).
+* ``GetSourceStartFrame()``/``GetSourceEndFrame()`` count media frames from the media's start
+  timecode (davinci-resolve-mcp #147: "timecode-absolute on media with a non-zero start TC"),
+  end exclusive (davinci-resolve-mcp #35: "Resolve's exclusive source boundary"); a reversed clip
+  has start > end (start = the exclusive top, end = the lowest frame): ``|end - start|`` is the
+  span, so span / duration is the speed (measured).
+* Item markers: ``frameId`` counts from the item's first record frame (chosen), within its duration.
+* Timeline markers: ``frameId`` counts from the timeline's first frame (davinci-resolve-mcp #66).
+* ``GetMarkInOut()`` (19.1+): frames counted from the timeline's first frame, ``out`` the LAST
+  marked frame (inclusive). Sources: the DaVinciResolveScript stubs quoted in davinci-resolve-mcp
+  #200 ("Record frame relative to timeline start", the same space as the render range's
+  MarkIn/MarkOut, where MarkIn == MarkOut renders one frame, i.e. out is inclusive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from fake_resolve_api import ApiObject, MediaPoolItem, timecode_frame, uid
+from fake_resolve_api import rate_text as _rate_text
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+#: ``TimelineItem.SetClipColor`` accepts exactly these (measured); anything else returns False.
+CLIP_COLORS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue", "Purple",
+               "Violet", "Pink", "Tan", "Beige", "Brown", "Chocolate")
+#: Marker colours: a different set (Resolve's marker colour menu).
+MARKER_COLORS = ("Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia", "Rose", "Lavender",
+                 "Sky", "Mint", "Lemon", "Sand", "Cocoa", "Cream")
+PAGES = ("media", "cut", "edit", "fusion", "color", "fairlight", "deliver")
+NO_MEDIA_KINDS = ("title", "generator", "transition")
+#: What ``GetProperty()`` returns for a video item (a subset of Resolve's keys; none for speed).
+ITEM_PROPERTIES = {"Pan": 0.0, "Tilt": 0.0, "ZoomX": 1.0, "ZoomY": 1.0, "RotationAngle": 0.0,
+                   "CropLeft": 0.0, "CropRight": 0.0, "CropTop": 0.0, "CropBottom": 0.0, "Opacity": 100.0,
+                   "CompositeMode": 0, "FlipX": False, "FlipY": False}
+
+
+class Entry:
+    """One item on a track (plain data; not API)."""
+
+    def __init__(self, kind, name, start, frames, media=None, source_in=0, span=None, speed=Fraction(1),
+                 enabled=True, generator=""):
+        self.uid = uid("item")
+        self.kind = kind
+        self.name = name
+        self.start = int(start)
+        self.frames = int(frames)
+        self.media = media
+        self.source_in = int(source_in)
+        self.span = int(frames if span is None else span)
+        self.speed = Fraction(speed)
+        self.enabled = enabled
+        self.generator = generator
+        self.color = ""
+        self.markers: dict[int, dict] = {}
+        self.properties = {} if kind == "transition" else dict(ITEM_PROPERTIES)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames
+
+    def state(self) -> dict:
+        """Everything an editor could see of the item (its id excluded: a restored clip is a new item)."""
+        return {"kind": self.kind, "name": self.name, "start": self.start, "frames": self.frames,
+                "media": self.media.path if self.media else None, "source_in": self.source_in,
+                "span": self.span, "speed": str(self.speed), "enabled": self.enabled, "color": self.color,
+                "markers": {str(k): v for k, v in sorted(self.markers.items())}}
+
+
+class MarkerSet:
+    """Resolve's marker calls, shared by Timeline and TimelineItem (``self._markers()`` is the dict
+    or None for a dead item, ``self._marker_frames()`` the frames a marker may sit on)."""
+
+    def AddMarker(self, frame_id, color, name, note, duration, custom_data):
+        markers = self._markers()
+        if markers is None or color not in MARKER_COLORS:
+            return False
+        frame = int(frame_id)
+        if frame != frame_id or frame in markers or int(duration) < 1 or not self._marker_fits(frame):
+            return False
+        markers[frame] = {"color": color, "duration": int(duration), "note": note, "name": name,
+                          "customData": custom_data}
+        return True
+
+    def GetMarkers(self):
+        markers = self._markers()
+        if markers is None:
+            return None
+        return {float(k): dict(v) for k, v in sorted(markers.items())}  # Resolve's keys come back as floats
+
+    def GetMarkerByCustomData(self, custom_data):
+        for frame, marker in sorted((self._markers() or {}).items()):
+            if marker["customData"] == custom_data:
+                return {float(frame): dict(marker)}
+        return {}
+
+    def UpdateMarkerCustomData(self, frame_id, custom_data):
+        marker = (self._markers() or {}).get(int(frame_id))
+        if marker is None:
+            return False
+        marker["customData"] = custom_data
+        return True
+
+    def GetMarkerCustomData(self, frame_id):
+        return ((self._markers() or {}).get(int(frame_id)) or {}).get("customData", "")
+
+    def DeleteMarkersByColor(self, color):
+        markers = self._markers()
+        if markers is None:
+            return False
+        doomed = [k for k, v in markers.items() if color in ("All", v["color"])]
+        for key in doomed:
+            del markers[key]
+        return bool(doomed)
+
+    def DeleteMarkerAtFrame(self, frame_num):
+        markers = self._markers()
+        if markers is None or int(frame_num) not in markers:
+            return False
+        del markers[int(frame_num)]
+        return True
+
+    def DeleteMarkerByCustomData(self, custom_data):
+        markers = self._markers()
+        for frame, marker in sorted((markers or {}).items()):
+            if marker["customData"] == custom_data:
+                del markers[frame]
+                return True
+        return False
+
+
+class TimelineItem(MarkerSet, ApiObject):
+    api_class = "TimelineItem"
+
+    def __init__(self, timeline: "Timeline", item_id: str):
+        self.timeline = timeline
+        self.resolve = timeline.resolve
+        self.uid = item_id
+
+    def __eq__(self, other):
+        return isinstance(other, TimelineItem) and other.uid == self.uid and other.timeline is self.timeline
+
+    def __hash__(self):
+        return hash(self.uid)
+
+    def entry(self) -> Entry | None:
+        found = self.timeline.find(self.uid)
+        return found[1] if found else None
+
+    def _markers(self):
+        entry = self.entry()
+        return entry.markers if entry else None
+
+    def _marker_fits(self, frame):
+        return 0 <= frame < self.entry().frames
+
+    def _get(self, read):
+        entry = self.entry()
+        return None if entry is None else read(entry)
+
+    # -- API -------------------------------------------------------------------------------
+    def GetUniqueId(self):
+        return self.uid
+
+    def GetName(self):
+        return self._get(lambda e: e.name)
+
+    def SetName(self, name):
+        entry = self.entry()
+        if entry is None or entry.kind == "transition" or not str(name):
+            return False
+        entry.name = str(name)
+        return True
+
+    def GetStart(self):
+        return self._get(lambda e: self.timeline.start_frame + e.start)
+
+    def GetEnd(self):
+        return self._get(lambda e: self.timeline.start_frame + e.end)
+
+    def GetDuration(self):
+        return self._get(lambda e: e.frames)
+
+    def _warped(self, media_frames: int, entry: Entry) -> int:
+        return int(media_frames / abs(entry.speed)) if entry.speed != 1 else media_frames
+
+    def GetLeftOffset(self):
+        return self._get(lambda e: self._warped(e.source_in, e) if e.kind == "clip" else 0)
+
+    def GetRightOffset(self):
+        def right(e):
+            if e.kind != "clip":
+                return 0
+            return self._warped(e.media.info["frames"] - e.source_in - e.span, e)
+        return self._get(right)
+
+    def GetSourceStartFrame(self):
+        def first(e):
+            if e.kind != "clip":
+                return 0
+            low = e.media.start_tc_frame + e.source_in
+            return low + e.span if e.speed < 0 else low
+        return self._get(first)
+
+    def GetSourceEndFrame(self):
+        def last(e):
+            if e.kind != "clip":
+                return 0
+            low = e.media.start_tc_frame + e.source_in
+            return low if e.speed < 0 else low + e.span
+        return self._get(last)
+
+    def GetMediaPoolItem(self):
+        return self._get(lambda e: None if e.kind in NO_MEDIA_KINDS else e.media)
+
+    def GetTrackTypeAndIndex(self):
+        found = self.timeline.find(self.uid)
+        return ["video", found[0] + 1] if found else None
+
+    def GetClipEnabled(self):
+        return self._get(lambda e: e.enabled)
+
+    def SetClipEnabled(self, enabled):
+        entry = self.entry()
+        if entry is None:
+            return False
+        entry.enabled = bool(enabled)
+        return True
+
+    def GetProperty(self, key=None):
+        entry = self.entry()
+        if entry is None:
+            return None
+        return dict(entry.properties) if key is None else entry.properties.get(key)
+
+    def SetProperty(self, key, value):
+        entry = self.entry()
+        if entry is None or key not in entry.properties:
+            return False
+        entry.properties[key] = value
+        return True
+
+    def GetClipColor(self):
+        return self._get(lambda e: e.color)
+
+    def SetClipColor(self, color):
+        entry = self.entry()
+        if entry is None or color not in CLIP_COLORS:
+            return False
+        if entry.kind in ("clip", "compound", "adjustment"):
+            entry.color = color
+        return True  # titles, generators (and transitions, chosen): True without effect (measured)
+
+    def ClearClipColor(self):
+        entry = self.entry()
+        if entry is None:
+            return False
+        entry.color = ""
+        return True
+
+
+class Timeline(MarkerSet, ApiObject):
+    api_class = "Timeline"
+
+    def __init__(self, resolve, name: str, rate: Fraction, start_tc: str = "01:00:00:00",
+                 drop_frame: bool = False, width: int = 1920, height: int = 1080, video_tracks: int = 1,
+                 rate_text: str | None = None, exact_rates_in_export: bool = False):
+        self.resolve = resolve
+        self.name = name
+        self.rate = Fraction(rate)
+        self.drop_frame = drop_frame
+        self.width, self.height = width, height
+        self.rate_text = rate_text or _rate_text(self.rate)
+        self.exact_rates_in_export = exact_rates_in_export
+        self.start_frame = timecode_frame(start_tc, self.rate)
+        self.start_tc = start_tc
+        self.tracks: list[dict] = [{"name": f"Video {n + 1}", "entries": []} for n in range(video_tracks)]
+        self.playhead = self.start_frame  # absolute frame
+        self.markers: dict[int, dict] = {}
+        self.marks: dict[str, dict] = {}   # {"video": {"in": i, "out": o}, ...}, relative, out inclusive
+        self.selected: list[str] = []
+        self.uid = uid("timeline")
+
+    # -- helpers for tests and the fake (lower-case: not API) ------------------------------
+    def find(self, item_id: str):
+        for index, track in enumerate(self.tracks):
+            for entry in track["entries"]:
+                if entry.uid == item_id and item_id:
+                    return index, entry
+        return None
+
+    def entries(self, track: int, transitions: bool = True) -> list[Entry]:
+        rows = sorted(self.tracks[track]["entries"], key=lambda e: (e.start, e.kind != "transition"))
+        return [e for e in rows if transitions or e.kind != "transition"]
+
+    def rows(self, track: int) -> list[tuple[int, int, Entry]]:
+        """(start, end, entry) of the items on 0-based ``track`` except transitions, frames from 0."""
+        return [(e.start, e.end, e) for e in self.entries(track, transitions=False)]
+
+    def layout(self, track: int = 0) -> list[tuple]:
+        """(start, end, name, media file name or None, source_in) per item on 0-based ``track``."""
+        return [(e.start, e.end, e.name, os.path.basename(e.media.path) if e.media and e.media.path else None,
+                 e.source_in) for e in self.entries(track, transitions=False)]
+
+    def overlapping(self, track: int, first: int, last: int) -> list[Entry]:
+        return [e for e in self.tracks[track]["entries"] if e.start < last and first < e.end]
+
+    def item(self, entry: Entry) -> TimelineItem:
+        return TimelineItem(self, entry.uid)
+
+    def items(self, track: int) -> list[TimelineItem]:
+        return [self.item(e) for e in self.entries(track)]
+
+    def set_playhead(self, rel: int) -> None:
+        self.playhead = self.start_frame + rel
+
+    def set_marks(self, first: int | None, last: int | None) -> None:
+        """Mark In at ``first`` and Out at ``last`` (frames from the timeline's first frame, ``last``
+        the last frame inside), for video and audio, as pressing I and O does; None: not set."""
+        mark = {k: int(v) for k, v in (("in", first), ("out", last)) if v is not None}
+        self.marks = {"video": dict(mark), "audio": dict(mark)} if mark else {}
+
+    def select(self, *items: TimelineItem) -> None:
+        self.selected = [item.uid for item in items]
+
+    def snapshot(self) -> str:
+        """The timeline's full visible state, to check that nothing changed."""
+        return json.dumps({"tracks": [{"name": t["name"], "items": [e.state() for e in self.entries(i)]}
+                                      for i, t in enumerate(self.tracks)],
+                           "markers": {str(k): v for k, v in sorted(self.markers.items())}}, sort_keys=True)
+
+    def _add(self, track: int, entry: Entry) -> TimelineItem:
+        clash = [e for e in self.overlapping(track, entry.start, entry.end) if e.kind != "transition"]
+        assert entry.kind == "transition" or not clash, \
+            f"test setup: {entry.name} at {entry.start}..{entry.end} overlaps {[e.name for e in clash]}"
+        self.tracks[track]["entries"].append(entry)
+        return self.item(entry)
+
+    def clip(self, track: int, media: MediaPoolItem, source_in: int, record: int, frames: int,
+             name: str | None = None, speed=1, enabled: bool = True) -> TimelineItem:
+        """Test setup: ``frames`` record frames of ``media`` from media frame ``source_in`` (the
+        lowest frame used, also when reversed) at timeline frame ``record`` on 0-based ``track``,
+        at ``speed`` (a Fraction; negative plays it backwards)."""
+        speed = Fraction(speed)
+        span = Fraction(frames) * abs(speed) * media.info["fps"] / self.rate
+        assert span.denominator == 1, f"test setup: {frames} frames at speed {speed} span {span} media frames"
+        assert 0 <= source_in and source_in + span <= media.info["frames"], "test setup: outside the media"
+        return self._add(track, Entry("clip", name or media.name, record, frames, media, source_in, int(span),
+                                      speed, enabled))
+
+    def title(self, track: int, record: int, frames: int, name: str = "Text+", kind: str = "title") -> TimelineItem:
+        """Test setup: a title, generator or adjustment clip (``kind``)."""
+        assert kind in ("title", "generator", "adjustment"), kind
+        media = None
+        if kind == "adjustment":
+            media = MediaPoolItem("", self._own_media_info(frames), name="Adjustment Clip", kind="Adjustment Clip")
+            media.resolve = self.resolve
+        return self._add(track, Entry(kind, name, record, frames, media,
+                                      generator={"title": "Text+", "generator": "Solid Color"}.get(kind, name)))
+
+    def compound(self, track: int, record: int, frames: int, name: str = "Compound Clip 1",
+                 media: MediaPoolItem | None = None, source_in: int = 0) -> TimelineItem:
+        """Test setup: a compound clip (optionally showing ``media`` from ``source_in`` inside)."""
+        pool_item = MediaPoolItem("", self._own_media_info(frames), name=name, kind="Compound")
+        pool_item.resolve = self.resolve
+        entry = Entry("compound", name, record, frames, pool_item)
+        entry.inner = (media, source_in)
+        return self._add(track, entry)
+
+    def transition(self, track: int, cut: int, frames: int, name: str = "Cross Dissolve") -> TimelineItem:
+        """Test setup: a transition of ``frames`` centred on the cut at timeline frame ``cut``."""
+        edges = {e.end for e in self.tracks[track]["entries"]} | {e.start for e in self.tracks[track]["entries"]}
+        assert cut in edges, f"test setup: no clip starts or ends at {cut} on V{track + 1}"
+        return self._add(track, Entry("transition", name, cut - frames // 2, frames))
+
+    def _own_media_info(self, frames: int) -> dict:
+        return {"fps": self.rate, "frames": frames, "width": self.width, "height": self.height,
+                "timecode": "00:00:00:00"}
+
+    # -- API -------------------------------------------------------------------------------
+    def _markers(self):
+        return self.markers
+
+    def _marker_fits(self, frame):
+        return frame >= 0
+
+    def GetName(self):
+        return self.name
+
+    def GetUniqueId(self):
+        return self.uid
+
+    def GetStartFrame(self):
+        return self.start_frame
+
+    def GetEndFrame(self):
+        ends = [e.end for t in self.tracks for e in t["entries"]]
+        return self.start_frame + max(ends, default=0)
+
+    def GetStartTimecode(self):
+        return self.start_tc
+
+    def GetSetting(self, name):
+        return {
+            "timelineFrameRate": self.rate_text,
+            "timelineDropFrameTimecode": "1" if self.drop_frame else "0",
+            "timelineResolutionWidth": str(self.width),
+            "timelineResolutionHeight": str(self.height),
+        }.get(name, "")
+
+    def GetTrackCount(self, kind):
+        return len(self.tracks) if kind == "video" else 1 if kind == "audio" else 0
+
+    def GetTrackName(self, kind, index):
+        return self.tracks[index - 1]["name"] if kind == "video" and 0 < index <= len(self.tracks) else ""
+
+    def GetItemListInTrack(self, kind, index):
+        if kind != "video" or not 0 < index <= len(self.tracks):
+            return []
+        return self.items(index - 1)
+
+    def GetCurrentTimecode(self):
+        return otio.opentime.to_timecode(RT(self.playhead, float(self.rate)), float(self.rate), self.drop_frame)
+
+    def SetCurrentTimecode(self, timecode):
+        self.playhead = timecode_frame(timecode, self.rate)
+        return True
+
+    def GetCurrentVideoItem(self):
+        """The topmost item under the playhead (a title or a compound clip itself; not a transition)."""
+        rel = self.playhead - self.start_frame
+        for index in range(len(self.tracks) - 1, -1, -1):
+            for entry in self.entries(index, transitions=False):
+                if entry.start <= rel < entry.end:
+                    return self.item(entry)
+        return None
+
+    def GetSelectedClips(self):
+        return [TimelineItem(self, item_id) for item_id in self.selected if self.find(item_id)]
+
+    def GetMarkInOut(self):
+        return {kind: dict(mark) for kind, mark in self.marks.items()}
+
+    def SetMarkInOut(self, first, last, kind="all"):
+        if int(last) < int(first) or kind not in ("all", "video", "audio"):
+            return False
+        for which in (("video", "audio") if kind == "all" else (kind,)):
+            self.marks[which] = {"in": int(first), "out": int(last)}
+        return True
+
+    def ClearMarkInOut(self, kind="all"):
+        for which in (("video", "audio") if kind == "all" else (kind,)):
+            self.marks.pop(which, None)
+        return True
+
+    def AddTrack(self, kind, *options):
+        if kind != "video":
+            return False
+        self.tracks.append({"name": f"Video {len(self.tracks) + 1}", "entries": []})
+        return True
+
+    def DeleteTrack(self, kind, index):
+        if kind != "video" or not 0 < index <= len(self.tracks):
+            return False
+        del self.tracks[index - 1]
+        return True
+
+    def DeleteClips(self, items, ripple=False):
+        """Refused (False, nothing deleted) off the Edit page (measured on the Fairlight page)."""
+        if self.resolve.page != "edit":
+            return False
+        ok = True
+        for item in items:
+            found = self.find(getattr(item, "uid", ""))
+            if not found:
+                ok = False
+                continue
+            track, entry = found
+            self.tracks[track]["entries"].remove(entry)
+            if ripple:
+                for other in self.tracks[track]["entries"]:
+                    if other.start >= entry.end:
+                        other.start -= entry.frames
+        return ok
+
+    def Export(self, path, export_type, *subtype):
+        if export_type != "EXPORT_OTIO":
+            return False
+        Path(path).write_text(export_otio(self), encoding="utf-8")
+        return True
+
+
+# ----------------------------------------------------------------------------- OTIO export
+def _clip_child(timeline: Timeline, entry: Entry, rate: float):
+    frames = RT(entry.frames, rate)
+    if entry.kind in ("title", "generator", "adjustment"):
+        ref = otio.schema.GeneratorReference(name=entry.name, generator_kind=entry.generator,
+                                             available_range=TR(RT(0, rate), frames))
+        return otio.schema.Clip(name=entry.name, media_reference=ref, source_range=TR(RT(0, rate), frames))
+    if entry.kind == "compound":
+        stack = otio.schema.Stack(name=entry.name, source_range=TR(RT(0, rate), frames))
+        inner = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+        media, source_in = entry.inner
+        if media is None:
+            inner.append(otio.schema.Gap(source_range=TR(RT(0, rate), frames)))
+        else:
+            inner.append(_media_clip(Entry("clip", media.name, 0, entry.frames, media, source_in), rate))
+        stack.append(inner)
+        return stack
+    return _media_clip(entry, rate)
+
+
+def _media_clip(entry: Entry, rate: float) -> otio.schema.Clip:
+    """A clip as Resolve writes it: media ranges in media frames from the source timecode, at the
+    timeline's rate (not rescaled for other-rate media); a retime as a LinearTimeWarp whose
+    ``time_scalar`` is the speed (negative: reverse), ``source_range.start_time`` the lowest media
+    frame played and ``source_range.duration`` the record duration."""
+    media = entry.media
+    tc0 = media.start_tc_frame
+    ref = otio.schema.ExternalReference(
+        target_url=media.path, available_range=TR(RT(tc0, rate), RT(media.info["frames"], rate)),
+        metadata={"Resolve_OTIO": {"Source Timecode": media.info["timecode"]}})
+    ref.name = media.name
+    clip = otio.schema.Clip(name=entry.name, media_reference=ref,
+                            source_range=TR(RT(tc0 + entry.source_in, rate), RT(entry.frames, rate)),
+                            metadata={"Resolve_OTIO": {"Link Group ID": abs(hash(entry.uid)) % 10000}})
+    if entry.speed != 1:
+        clip.effects.append(otio.schema.LinearTimeWarp(name="Retime", time_scalar=float(entry.speed)))
+    clip.enabled = bool(entry.enabled)
+    for frame, marker in sorted(entry.markers.items()):
+        clip.markers.append(otio.schema.Marker(
+            name=marker["name"], marked_range=TR(RT(tc0 + entry.source_in + frame, rate),
+                                                 RT(marker["duration"], rate)),
+            metadata={"Resolve_OTIO": {"Note": marker["note"], "Color": marker["color"]}}))
+    return clip
+
+
+def export_otio(timeline: Timeline) -> str:
+    """The timeline as Resolve's OTIO exporter writes it (resolve_api_notes.md): the start
+    timecode's frame as ``global_start_time``, rates as Resolve writes them (23.976, 29.97:
+    rounded), ``Resolve_OTIO`` metadata, transitions between the items they join, an empty audio
+    track after the video tracks."""
+    rate = float(timeline.rate) if timeline.exact_rates_in_export else float(_rate_text(timeline.rate))
+    out = otio.schema.Timeline(name=timeline.name)
+    out.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
+    out.global_start_time = RT(timeline.start_frame, rate)
+    for index, track in enumerate(timeline.tracks):
+        otrack = otio.schema.Track(name=track["name"], kind=otio.schema.TrackKind.Video,
+                                   metadata={"Resolve_OTIO": {"Locked": False}})
+        built, position = [], 0  # (end frame, child)
+        for entry in timeline.entries(index, transitions=False):
+            if entry.start > position:
+                built.append((entry.start, otio.schema.Gap(source_range=TR(RT(0, rate),
+                                                                           RT(entry.start - position, rate)))))
+            built.append((entry.end, _clip_child(timeline, entry, rate)))
+            position = entry.end
+        children = [child for _end, child in built]
+        for entry in sorted((e for e in track["entries"] if e.kind == "transition"), key=lambda e: -e.start):
+            cut = entry.start + entry.frames // 2
+            after = next((i + 1 for i, (end, _c) in enumerate(built) if end == cut), 0)
+            if after == len(children):  # at the track's end: the transition dissolves to black
+                children.append(otio.schema.Gap(source_range=TR(RT(0, rate), RT(entry.end - cut, rate))))
+            children.insert(after, otio.schema.Transition(
+                name=entry.name, transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                in_offset=RT(cut - entry.start, rate), out_offset=RT(entry.end - cut, rate)))
+        for child in children:
+            otrack.append(child)
+        out.tracks.append(otrack)
+    out.tracks.append(otio.schema.Track(name="Audio 1", kind=otio.schema.TrackKind.Audio,
+                                        metadata={"Resolve_OTIO": {"Locked": False}}))
+    for frame, marker in sorted(timeline.markers.items()):
+        out.tracks.markers.append(otio.schema.Marker(
+            name=marker["name"], marked_range=TR(RT(frame, rate), RT(marker["duration"], rate)),
+            metadata={"Resolve_OTIO": {"Note": marker["note"]}}))
+    return otio.adapters.write_to_string(out, "otio_json")
