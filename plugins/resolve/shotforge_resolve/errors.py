@@ -46,3 +46,17 @@ class PlacementError(ShotForgeError):
     """The result could not be put on the timeline (the timeline is left as it was)."""
 
     code = "placement"
+
+
+class OverwriteNeedsConfirmation(PlacementError):
+    """An overwrite would remove or shorten the editor's clips: the dialog lists them and asks.
+
+    ``clips``: one line per clip (name, track, timecodes, removed or shortened); ``media``: the
+    render's files, kept whatever the answer."""
+
+    code = "overwrite_needs_confirmation"
+
+    def __init__(self, message, clips=None, media=None):
+        PlacementError.__init__(self, message)
+        self.clips = list(clips or [])
+        self.media = list(media or [])

