@@ -1,13 +1,61 @@
-"""One ShotForge run, start to finish, without any UI: read the context, export the request,
-send it, follow the job, place the result. The dialog (ui.py) drives the same steps."""
+"""ShotForge runs without any UI, for the dialog, automation and tests (the public entry points):
+
+* ``run(resolve, options, ...)``: one operation end to end: read the facts, prepare the request,
+  export the timeline as OTIO with the request in its metadata, send it, follow the job, read the
+  facts again, plan where the result goes (``place.plan_steps``), carry it out (``place.execute``,
+  everything read back, all undone on a mismatch) and record the take (``takes``).
+* ``remove_last(resolve, options)``: take the newest result off the timeline, as it was before.
+* ``new_take(resolve, options, seed=None, prompt=None, ...)``: re-render the newest result's exact
+  request with a new seed and/or prompt and swap it into the same slot as take N+1.
+
+Each raises a ShotForgeError subclass (ContextError, ServerDownError, ServerError, JobFailed,
+JobCanceled, PlacementError, OverwriteNeedsConfirmation) whose message is what the editor reads.
+"""
 
 import os
 
 from . import settings as settings_mod
+from . import takes as takes_mod
 from .client import Client, check_finished, wait_for_job
-from .context import OPERATION_NAMES, TimelineInfo, build_metadata, export_request, read_target
-from .errors import PlacementError
-from .place import place
+from .context import add_request_metadata, prepare
+from .errors import ContextError, PlacementError, ShotForgeError
+from .facts import read_facts
+from .place import Facts, execute, take_name
+
+
+def _timeline_id(facts):
+    timeline = (facts or {}).get("timeline") or {}
+    if not timeline:
+        raise ContextError("No timeline is open: open the timeline to work on in the Edit page.")
+    return timeline.get("id") or ""
+
+
+def _current_timeline(resolve):
+    manager = resolve.GetProjectManager()
+    project = manager.GetCurrentProject() if manager else None
+    timeline = project.GetCurrentTimeline() if project else None
+    if not timeline:
+        raise ContextError("No timeline is open: open the timeline to work on in the Edit page.")
+    return timeline
+
+
+def export_timeline(resolve, meta, folder):
+    """Export the current timeline with Resolve's OTIO exporter, with ``meta`` written into its
+    ``metadata.shotforge``. Returns (path, the request as a dict). Nothing on the timeline changes."""
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    path = os.path.join(folder, "shotforge_request.otio")
+    if os.path.exists(path):
+        os.remove(path)
+    constant = getattr(resolve, "EXPORT_OTIO", None)
+    if constant is None:
+        raise ShotForgeError("This Resolve has no OTIO export (resolve.EXPORT_OTIO): ShotForge "
+                             "needs DaVinci Resolve 18.5 or later.", code="no_otio_export")
+    timeline = _current_timeline(resolve)
+    if not timeline.Export(path, constant) or not os.path.isfile(path):
+        raise ShotForgeError("Resolve could not export the timeline '{}' as OTIO to {}.".format(
+            timeline.GetName(), path), code="export_failed")
+    return add_request_metadata(path, meta)
 
 
 class Run(object):
@@ -19,37 +67,21 @@ class Run(object):
         self.options.update(options or {})
         self.client = client or Client(self.options.get("server_url"), self.options.get("token") or None)
         self.workdir = workdir or os.path.join(settings_mod.config_dir(), "requests")
-        self.info = None
-        self.target = None
+        self.facts = None
         self.meta = None
+        self.description = None
         self.request_path = None
+        self.request = None
         self.job_id = None
         self.timeline_id = None
+        self.replacing = None   # new take: the store's record of the take it replaces
 
     def read_context(self):
         """Check the timeline fits the operation; raises ContextError with the reason."""
-        self.info = TimelineInfo(self.resolve)
-        self.timeline_id = self.info.timeline.GetUniqueId()
-        self.target = read_target(self.info, self.options)
-        self.meta = build_metadata(self.info, self.target, self.options)
-        return self.describe()
-
-    def describe(self):
-        meta, info = self.meta, self.info
-        name = OPERATION_NAMES[meta["operation"]]
-        if meta["operation"] == "extend":
-            name += " {} by {} frames".format(meta["side"], meta["frames"])
-        if meta["operation"] == "generate":
-            first, last = meta["range"]
-            where = "{} to {} ({} frames)".format(info.tc(first), info.tc(last), last - first)
-        else:
-            where = "at {}".format(info.tc(meta["frame"]))
-        what = ""
-        if self.target.clip:
-            what = " on '{}'".format(self.target.clip["name"])
-        elif self.target.gap:
-            what = " in the {}-frame gap".format(self.target.gap[1] - self.target.gap[0])
-        return "{}{} on V{} {}".format(name, what, meta["track"] + 1, where)
+        self.facts = read_facts(self.resolve)
+        self.timeline_id = _timeline_id(self.facts)
+        self.description, self.meta, _target = prepare(self.facts, self.options)
+        return self.description
 
     def ensure_server(self):
         log = os.path.join(settings_mod.config_dir(), "server.log")
@@ -59,34 +91,96 @@ class Run(object):
         return self.client.ensure_running(shotforge, log_path=log if shotforge else None)
 
     def submit(self):
-        """Export the timeline as OTIO with the request in its metadata and POST it."""
-        self.request_path, data = export_request(self.info, self.meta, self.workdir)
-        self.job_id = self.client.submit(data)
+        """Export the timeline as OTIO with the request in its metadata and POST it (a new take
+        sends its stored request instead)."""
+        if self.request is None:
+            self.request_path, self.request = export_timeline(self.resolve, self.meta, self.workdir)
+        self.job_id = self.client.submit(self.request)
+        self.request_path = takes_mod.keep_request(self.request, self.job_id)
         return self.job_id
 
-    def finish(self, record):
-        """Place a finished job's result; raises for a failed or canceled job (timeline untouched)."""
+    def finish(self, record, confirm_overwrite=None):
+        """Place a finished job's result and record the take; raises for a failed or canceled job
+        (timeline untouched) and OverwriteNeedsConfirmation for an overwrite not confirmed yet."""
         record = check_finished(record)
-        current = self.info.project.GetCurrentTimeline()
-        if not current or current.GetUniqueId() != self.timeline_id:
-            raise PlacementError("The current timeline changed while the job ran; switch back to "
-                                 "'{}' and run ShotForge again.".format(self.info.name))
-        result = record.get("result") or {}
-        return place(self.info, result.get("placements"))
+        facts = read_facts(self.resolve)
+        if _timeline_id(facts) != self.timeline_id:
+            raise PlacementError("The current timeline changed while the job ran: nothing was placed. Switch "
+                                 "back to '{}' and run ShotForge again (the render is kept at {}).".format(
+                                     self.facts["timeline"].get("name"), _media_of(record)))
+        confirm = self.options.get("confirm_overwrite") if confirm_overwrite is None else confirm_overwrite
+        steps, pending = takes_mod.plan_result(facts, record, self.meta, {
+            "placement": self.meta.get("placement") or "auto", "confirm_overwrite": confirm},
+            previous=self.replacing)
+        done = execute(self.resolve, steps)
+        takes_mod.record_result(self.timeline_id, record, self.meta, self.request_path, steps, done, pending)
+        number = pending["take"]
+        notes = pending["notes"]
+        view = Facts(facts)
+        placed = [dict(item, end=item["start"] + item["duration"], timecode=view.tc(item["start"]))
+                  for item in done["placed"]]
+        return {"placed": placed, "take": number, "name": take_name(self.meta["operation"], number),
+                "removed": done["removed"], "notes": notes + done["notes"], "steps": steps}
 
 
-def run(resolve, options, client=None, on_update=None, should_cancel=None, workdir=None,
-        poll_interval=0.3, use_sse=True, timeout=None):
-    """Do one operation end to end. Returns a dict {description, job, placed, request}.
+def _media_of(record):
+    return ", ".join((record.get("result") or {}).get("media") or []) or "the server's output folder"
 
-    Raises a ShotForgeError subclass (ContextError, ServerDownError, ServerError, JobFailed,
-    JobCanceled, PlacementError) whose message is what the editor should read.
-    """
-    job = Run(resolve, options, client=client, workdir=workdir)
-    description = job.read_context()
+
+def _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout):
     job.ensure_server()
     job.submit()
     record = wait_for_job(job.client, job.job_id, on_update=on_update, should_cancel=should_cancel,
                           poll_interval=poll_interval, use_sse=use_sse, timeout=timeout)
-    placed = job.finish(record)
-    return {"description": description, "job": record, "placed": placed, "request": job.request_path}
+    done = job.finish(record)
+    done.update(description=job.description, job=record, request=job.request_path)
+    return done
+
+
+def run(resolve, options, client=None, on_update=None, should_cancel=None, workdir=None,
+        poll_interval=0.3, use_sse=True, timeout=None):
+    """Do one operation end to end. Returns ``{description, job, placed, take, name, removed,
+    notes, request, steps}``: ``placed`` the result's items ``{id, track, start, end, duration,
+    left_offset, media, timecode}`` (track 1-based, frames absolute), ``take`` its take number,
+    ``removed`` what a confirmed overwrite took away, ``notes`` what the editor should know (the
+    result went on another track, a colour did not stick, a clip was re-placed from its media).
+    ``options["confirm_overwrite"]``: the editor confirmed what an overwrite removes or shortens."""
+    job = Run(resolve, options, client=client, workdir=workdir)
+    job.read_context()
+    return _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout)
+
+
+def remove_last(resolve, options=None):
+    """Take the newest ShotForge result off the current timeline, leaving it as it was before it.
+
+    Returns ``{removed, notes, take}``; clips of the result the editor already removed, moved or
+    trimmed are left alone and named in ``notes``."""
+    facts = read_facts(resolve)
+    timeline_id = _timeline_id(facts)
+    record = takes_mod.last_result(timeline_id)
+    if record is None:
+        raise ContextError("There is no ShotForge result on this timeline to remove.")
+    steps, notes = takes_mod.plan_remove(facts, record)
+    done = execute(resolve, steps)
+    takes_mod.pop_last(timeline_id)
+    return {"removed": done["removed"], "notes": notes + done["notes"], "take": record,
+            "tracks_deleted": done["tracks_deleted"]}
+
+
+def new_take(resolve, options, seed=None, prompt=None, client=None, on_update=None, should_cancel=None,
+             poll_interval=0.3, use_sse=True, timeout=None):
+    """Re-render the newest result's exact request with a new seed (``None``: a fresh random seed)
+    and/or ``prompt``, and swap it into the same slot as the next take, in one set of steps: if
+    anything fails the previous take is back exactly. Returns what ``run`` returns."""
+    job = Run(resolve, options, client=client)
+    job.facts = read_facts(resolve)
+    job.timeline_id = _timeline_id(job.facts)
+    previous = takes_mod.last_result(job.timeline_id)
+    if previous is None:
+        raise ContextError("There is no ShotForge result on this timeline to make a new take of: run an "
+                           "operation first.")
+    job.replacing = previous
+    job.request, job.meta = takes_mod.new_request(previous, seed=seed, prompt=prompt)
+    job.description = "New take of {} take {} (seed {})".format(previous["operation"], previous["take"],
+                                                                job.meta["seed"])
+    return _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout)

@@ -1,0 +1,265 @@
+"""Takes: every placed result, per timeline, so it can be removed or re-rendered into the same slot.
+
+The store is one JSON file in ShotForge's config folder (``takes.json``, written atomically),
+``{"version": 1, "timelines": {timeline id: [result, ...]}}``, the newest result last. A result:
+
+``{job, operation, slot, take, request, meta, placed, tracks_added, recipe, history}``:
+``request`` the path of the exact request sent (kept under ``takes/``, so a new take re-renders
+the same request), ``meta`` its ``metadata.shotforge``, ``placed`` the items put on the timeline
+(``{id, track, start, duration, left_offset, media, piece, server_track}``: track 1-based, frames
+absolute, ``piece`` the index of the job's placement it came from), ``tracks_added`` the tracks
+the result added, ``recipe`` ``{engine, model, prompt, seed}``, ``history`` the earlier takes of
+the slot (``{take, job, recipe, media}``).
+
+``plan_result`` / ``record_result`` (a job's result: steps to place it, then its record) and
+``plan_remove`` are the whole of the take logic, shared by ``workflow`` and the Lua entry's
+bridge: facts, job records and the store in, steps and records out.
+"""
+
+import json
+import os
+import random
+
+from . import settings as settings_mod
+from .errors import ContextError
+from .place import Facts, check_placements, plan_steps, restore_steps
+
+STORE_NAME = "takes.json"
+MAX_SEED = 2 ** 32 - 1
+
+
+def store_path():
+    return os.path.join(settings_mod.config_dir(), STORE_NAME)
+
+
+def load(path=None):
+    """The store; a missing file is an empty store, a damaged one an error (never overwritten)."""
+    path = path or store_path()
+    if not os.path.isfile(path):
+        return {"version": 1, "timelines": {}}
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ContextError("The takes file {} cannot be read ({}): move it away to start a new one.".format(path, exc))
+    if not isinstance(data, dict) or not isinstance(data.get("timelines"), dict):
+        raise ContextError("The takes file {} is not a ShotForge takes file: move it away.".format(path))
+    return data
+
+
+def save(data, path=None):
+    path = path or store_path()
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def results(timeline_id, path=None):
+    return list(load(path)["timelines"].get(timeline_id) or [])
+
+
+def last_result(timeline_id, path=None):
+    stack = results(timeline_id, path)
+    return stack[-1] if stack else None
+
+
+def push(timeline_id, record, path=None):
+    data = load(path)
+    data["timelines"].setdefault(timeline_id, []).append(record)
+    save(data, path)
+
+
+def replace_last(timeline_id, record, path=None):
+    """Put ``record`` in place of the newest result (a new take of its slot)."""
+    data = load(path)
+    stack = data["timelines"].setdefault(timeline_id, [])
+    if stack:
+        stack[-1] = record
+    else:
+        stack.append(record)
+    save(data, path)
+
+
+def pop_last(timeline_id, path=None):
+    data = load(path)
+    stack = data["timelines"].get(timeline_id) or []
+    record = stack.pop() if stack else None
+    save(data, path)
+    return record
+
+
+def slot_of(operation, placements):
+    """Where a result belongs, as the server placed it: operation, track, record range."""
+    first = min(p["record_frame"] for p in placements)
+    last = max(p["record_frame"] + p["frames"] for p in placements)
+    return "{}@{}:{}-{}".format(operation, min(p["track"] for p in placements), first, last)
+
+
+def next_take(timeline_id, slot, path=None):
+    """1 + the highest take of ``slot`` on this timeline (1 for a first result)."""
+    return 1 + max([int(r.get("take") or 0) for r in results(timeline_id, path) if r.get("slot") == slot] or [0])
+
+
+def keep_request(data, job_id):
+    """Keep the exact request a job was made from, so a new take re-renders the same request."""
+    folder = os.path.join(settings_mod.config_dir(), "takes")
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    path = os.path.join(folder, "{}.otio".format("".join(c for c in str(job_id) if c.isalnum() or c in "-_")))
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def take_info(job_record, meta, take_number):
+    """What a take's label says: ``{job, take, operation, engine, model, prompt, seed}``."""
+    result = job_record.get("result") or {}
+    return {"job": job_record.get("id"), "take": int(take_number), "operation": meta.get("operation"),
+            "engine": result.get("engine") or meta.get("engine"), "model": result.get("model") or "",
+            "prompt": meta.get("prompt") or "", "seed": meta.get("seed")}
+
+
+def make_record(job_record, meta, request_path, steps, executed, take_number, slot, tracks_added=None,
+                history=None):
+    """The store's record of a result just placed (``steps`` as planned, ``executed`` as carried out)."""
+    pieces = [step for step in steps if step.get("op") == "append" and step.get("role") == "result"]
+    placed = []
+    for step, item in zip(pieces, executed.get("placed") or []):
+        placed.append(dict(item, piece=step.get("piece"), server_track=step.get("server_track")))
+    info = take_info(job_record, meta, take_number)
+    return {"job": job_record.get("id"), "operation": meta.get("operation"), "slot": slot, "take": int(take_number),
+            "request": request_path, "meta": meta, "placed": placed,
+            "tracks_added": list(tracks_added or []) + list(executed.get("tracks_added") or []),
+            "recipe": dict((key, info[key]) for key in ("engine", "model", "prompt", "seed")),
+            "history": list(history or [])}
+
+
+def still_placed(facts, record):
+    """The items of ``record`` still where the result put them (same id, track, start, duration),
+    and a note for each one that is gone or was moved or trimmed since."""
+    view = facts if isinstance(facts, Facts) else Facts(facts)
+    notes, present = [], []
+    for piece in record.get("placed") or []:
+        item = view.find(piece["id"])
+        where = "V{} at {}".format(piece["track"], view.tc(piece["start"]))
+        if item is None:
+            notes.append("The take's clip at {} is no longer on the timeline: nothing to remove there.".format(where))
+        elif (item["track"], int(item["start"]), int(item["end"]) - int(item["start"])) != (
+                piece["track"], piece["start"], piece["duration"]):
+            notes.append("The take's clip placed at {} was moved or trimmed since ({}): it is left as it is.".format(
+                where, view.describe(item)))
+        else:
+            present.append(item)
+    return present, notes
+
+
+def plan_remove(facts, record):
+    """Steps that take ``record``'s result off the timeline, and notes for what is not there as placed.
+
+    Only items still where the result put them are removed (``still_placed``); a track the result
+    added goes too when it is then empty and on top (Resolve adds and deletes video tracks at the
+    top only)."""
+    view = facts if isinstance(facts, Facts) else Facts(facts)
+    steps = [{"op": "check_timeline", "id": view.id, "what": "check the timeline is '{}'".format(view.name)}]
+    present, notes = still_placed(view, record)
+    if present:
+        steps.append({"op": "delete_items", "ids": [item["id"] for item in present],
+                      "restore": [restore_steps(view, item) for item in present],
+                      "what": "remove {}".format(", ".join(view.describe(item) for item in present)),
+                      "clips": [{"id": item["id"], "name": item.get("name") or "", "track": item["track"],
+                                 "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"])}
+                                for item in present]})
+    gone = set(item["id"] for item in present)
+    count = view.count
+    for index in sorted(set(record.get("tracks_added") or []), reverse=True):
+        others = [item for item in view.items(index) if item["id"] not in gone]
+        if index != count or others:
+            notes.append("V{} stays: {}.".format(index, "it holds other clips" if others else "it is not the top track"))
+            break
+        steps.append({"op": "delete_track", "index": index, "what": "delete the empty track V{}".format(index)})
+        count -= 1
+    return steps, notes
+
+
+def new_request(record, seed=None, prompt=None):
+    """The stored request of ``record`` with a new seed (``None``: a fresh random one) and,
+    when given, a new prompt. Returns (request dict, its metadata.shotforge)."""
+    path = record.get("request") or ""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ContextError("The request of take {} ({}) cannot be read ({}): run the operation again instead.".format(
+            record.get("take"), path, exc))
+    meta = dict((data.get("metadata") or {}).get("shotforge") or record.get("meta") or {})
+    if seed is None or str(seed).strip() == "":
+        seed = random.SystemRandom().randint(0, MAX_SEED)
+    try:
+        seed = int(str(seed).strip())
+    except ValueError:
+        raise ContextError("Seed {!r} is not a whole number.".format(seed))
+    if not 0 <= seed <= MAX_SEED:
+        raise ContextError("Seed must be between 0 and {}.".format(MAX_SEED))
+    meta["seed"] = seed
+    if prompt is not None:
+        meta["prompt"] = str(prompt)
+    data.setdefault("metadata", {})["shotforge"] = meta
+    return data, meta
+
+
+def new_take_placements(facts, record, placements):
+    """The new job's placements moved onto the tracks the previous take of the slot used, the ids
+    of the previous take's items to replace in the same steps, and notes (``still_placed``)."""
+    tracks = dict((piece.get("server_track"), piece["track"]) for piece in record.get("placed") or [])
+    moved = []
+    for placement in placements:
+        placement = dict(placement)
+        track = tracks.get(int(placement.get("track", -1)) + 1)
+        if track:
+            placement["track"] = track - 1
+        moved.append(placement)
+    present, notes = still_placed(facts, record)
+    return moved, [item["id"] for item in present], notes
+
+
+def plan_result(facts, job_record, meta, options, previous=None, path=None):
+    """Steps that place a finished job's result (``place.plan_steps``), and what ``record_result``
+    needs afterwards (JSON data). ``previous``: the store's record of the take this job replaces
+    (a new take: same slot, previous take removed in the same steps, take number + 1).
+    ``options``: ``placement`` and ``confirm_overwrite`` as for ``plan_steps``."""
+    view = facts if isinstance(facts, Facts) else Facts(facts)
+    placements = check_placements((job_record.get("result") or {}).get("placements"))
+    plan_options = {"placement": (options or {}).get("placement") or meta.get("placement") or "auto",
+                    "confirm_overwrite": bool((options or {}).get("confirm_overwrite"))}
+    pending = {"notes": [], "history": [], "tracks_added": []}
+    if previous is not None:
+        placements, plan_options["replace"], pending["notes"] = new_take_placements(view, previous, placements)
+        plan_options["placement"] = "auto"  # the slot is freed in the same steps
+        pending.update(slot=previous["slot"], take=int(previous["take"]) + 1, replaces=previous.get("job"),
+                       tracks_added=list(previous.get("tracks_added") or []),
+                       history=list(previous.get("history") or []) + [
+                           {"take": previous["take"], "job": previous.get("job"), "recipe": previous.get("recipe"),
+                            "media": sorted(set(piece["media"] for piece in previous.get("placed") or []))}])
+    else:
+        pending["slot"] = slot_of(meta["operation"], placements)
+        pending["take"] = next_take(view.id, pending["slot"], path)
+    steps = plan_steps(view, placements, plan_options, take_info(job_record, meta, pending["take"]))
+    return steps, pending
+
+
+def record_result(timeline_id, job_record, meta, request_path, steps, executed, pending, path=None):
+    """Store the result ``execute`` placed (a new take replaces the newest record). Returns the record."""
+    record = make_record(job_record, meta, request_path, steps, executed, pending["take"], pending["slot"],
+                         tracks_added=pending.get("tracks_added"), history=pending.get("history"))
+    if pending.get("replaces") is not None:
+        replace_last(timeline_id, record, path)
+    else:
+        push(timeline_id, record, path)
+    return record
