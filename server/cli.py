@@ -1,4 +1,5 @@
-"""The ``shotforge`` command: render, doctor, demo, and the server's serve/watch.
+"""The ``shotforge`` command: render, doctor, demo, the server's serve/watch, and the plugins'
+installers and Resolve Lua bridge.
 
 Start-up imports nothing heavy (no torch, no OpenCV): each subcommand imports what it needs.
 """
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="shotforge-demo", help="folder for the demo's requests and results")
     demo.set_defaults(handler=_demo)
 
-    for module in ("server.service_cli", "plugins.resolve.install", "plugins.premiere_cep.install"):
+    for module in ("server.service_cli", "plugins.resolve.install", "plugins.resolve.shotforge_resolve.bridge",
+                   "plugins.premiere_cep.install"):
         _register_optional(commands, module)
     return parser
 
