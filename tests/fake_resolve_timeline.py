@@ -513,7 +513,7 @@ class Timeline(MarkerSet, ApiObject):
         return ok
 
     def Export(self, path, export_type, *subtype):
-        if export_type != "EXPORT_OTIO":
+        if export_type != "EXPORT_OTIO" or not Path(path).parent.is_dir():
             return False
         Path(path).write_text(export_otio(self), encoding="utf-8")
         return True

@@ -1,5 +1,6 @@
 """The Resolve plugin's logic against the fake Resolve, without a server: timecode, the API
-check, reading the context, building the request, placing results, settings, the installer."""
+check, the editor's targeting on the facts (selection, marks, playhead; what is not a shot), the
+request, settings, the installer. (Placing results: test_resolve_place.py.)"""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from resolve_helpers import api_check, PLUGIN, RATES, make_media, new_resolve  #
 import fake_resolve  # noqa: E402
 from shotforge_resolve import client as sf_client  # noqa: E402
 from shotforge_resolve import context as sf_context  # noqa: E402
-from shotforge_resolve import place as sf_place  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import timecode as tc  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
-from shotforge_resolve.errors import ContextError, PlacementError, ServerDownError  # noqa: E402
+from shotforge_resolve.errors import ContextError, ServerDownError  # noqa: E402
+from shotforge_resolve.facts import read_facts  # noqa: E402
 
 RT = otio.opentime.RationalTime
 
@@ -100,8 +101,20 @@ def _options(**values):
     return options
 
 
+def _prepare(resolve, **values):
+    """(description, meta, target) the way both entries get them: facts first, then decisions."""
+    return sf_context.prepare(read_facts(resolve), _options(**values))
+
+
 def _expected_rel(timeline, timecode):
     return fake_resolve.timecode_frame(timecode, timeline.rate) - timeline.start_frame
+
+
+def _export(resolve, meta, folder):
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / "shotforge_request.otio"
+    assert resolve.project.current_timeline.Export(str(path), resolve.EXPORT_OTIO)
+    return sf_context.add_request_metadata(str(path), meta)
 
 
 def test_request_frames_count_from_the_timeline_start(setup, tmp_path):
@@ -111,17 +124,18 @@ def test_request_frames_count_from_the_timeline_start(setup, tmp_path):
     timeline.SetCurrentTimecode(playhead_tc)
     rel = _expected_rel(timeline, playhead_tc)
     assert rel == {"23.976": 21, "25": 21, "29.97DF": 21}[key]  # 29.97DF starts at 00:59:59;28
-    run = workflow.Run(resolve, _options(operation="extend", side="tail", length=2, length_unit="seconds", seed=9))
-    run.read_context()
-    assert run.meta["frame"] == rel and run.meta["track"] == 0
-    assert run.meta["frames"] == {"23.976": 48, "25": 50, "29.97DF": 60}[key]
-    path, data = sf_context.export_request(run.info, run.meta, str(tmp_path))
+    description, meta, target = _prepare(resolve, operation="extend", side="tail", length=2,
+                                         length_unit="seconds", seed=9)
+    assert meta["frame"] == rel and meta["track"] == 0 and target.clip["name"] == "A"
+    assert meta["frames"] == {"23.976": 48, "25": 50, "29.97DF": 60}[key]
+    assert description == "Extend tail by {} frames on 'A' on V1 at {}".format(meta["frames"], playhead_tc)
+    path, data = _export(resolve, meta, tmp_path)
     # What is POSTed is a valid request per the contract, checked by the server's own parser.
     from otio_tools.request import parse_request_json
 
     request_timeline, request = parse_request_json(Path(path).read_text())
     assert request.operation == "extend" and request.frame == rel and request.side == "tail"
-    assert request.seed == 9 and request.placement == "overwrite"
+    assert request.seed == 9 and request.placement == "auto"
     assert request_timeline.global_start_time.value == timeline.start_frame
     assert data["metadata"]["Resolve_OTIO"]  # Resolve's own metadata is kept
 
@@ -129,22 +143,19 @@ def test_request_frames_count_from_the_timeline_start(setup, tmp_path):
 def test_fill_gap_and_generate_ranges(setup):
     key, resolve, timeline, _ = setup
     timeline.set_playhead(45)
-    run = workflow.Run(resolve, _options(operation="fill_gap"))
-    assert "12-frame gap" in run.read_context()
-    assert run.meta["frame"] == 45 and run.meta["placement"] == "overwrite"
-    # generate: a duration marker (In/Out turned into a marker) under the playhead
+    description, meta, _ = _prepare(resolve, operation="fill_gap")
+    assert "12-frame gap" in description and meta["frame"] == 45 and meta["placement"] == "auto"
+    # generate on a build with In/Out marks but none set: a duration marker under the playhead
     timeline.AddMarker(100, "Blue", "broll", "", 30, "")
     timeline.set_playhead(110)
-    run = workflow.Run(resolve, _options(operation="generate", prompt="city at night"))
-    run.read_context()
-    assert run.meta["range"] == [100, 130] and run.meta["placement"] == "above"
-    assert run.meta["track"] == 0 and run.meta["prompt"] == "city at night"
+    description, meta, target = _prepare(resolve, operation="generate", prompt="city at night")
+    assert meta["range"] == [100, 130] and target.source == "marker" and "duration marker" in description
+    assert meta["track"] == 0 and meta["prompt"] == "city at night" and meta["placement"] == "auto"
     # generate: from the playhead, a length in seconds
-    run = workflow.Run(resolve, _options(operation="generate", generate_range="length", length=1,
-                                         length_unit="seconds", reference="playhead"))
-    run.read_context()
+    _, meta, _ = _prepare(resolve, operation="generate", generate_range="length", length=1, length_unit="seconds",
+                          reference="playhead")
     fps = {"23.976": 24, "25": 25, "29.97DF": 30}[key]
-    assert run.meta["range"] == [110, 110 + fps] and run.meta["reference_frame"] == 110
+    assert meta["range"] == [110, 110 + fps] and meta["reference_frame"] == 110
 
 
 def test_outpaint_canvas_presets(setup):
@@ -154,17 +165,14 @@ def test_outpaint_canvas_presets(setup):
     for preset, expect in (("9:16", (height, round(height * 16 / 9 / 2) * 2)), ("1:1", (height, height)),
                            ("16:9", (round(height * 16 / 9 / 2) * 2, height)),
                            ("4:3", (round(height * 4 / 3 / 2) * 2, height))):
-        run = workflow.Run(resolve, _options(operation="outpaint", canvas_preset=preset))
-        run.read_context()
-        assert run.meta["canvas"] == list(expect), preset
-        assert run.meta["placement"] == "above"
-    run = workflow.Run(resolve, _options(operation="outpaint", canvas_preset="custom", canvas_width=1080,
-                                         canvas_height=1350))
-    run.read_context()
-    assert run.meta["canvas"] == [1080, 1350]
+        _, meta, _ = _prepare(resolve, operation="outpaint", canvas_preset=preset)
+        assert meta["canvas"] == list(expect), preset
+        assert meta["placement"] == "auto"
+    _, meta, _ = _prepare(resolve, operation="outpaint", canvas_preset="custom", canvas_width=1080,
+                          canvas_height=1350)
+    assert meta["canvas"] == [1080, 1350]
     with pytest.raises(ContextError, match="even"):
-        workflow.Run(resolve, _options(operation="outpaint", canvas_preset="custom", canvas_width=1081,
-                                       canvas_height=1350)).read_context()
+        _prepare(resolve, operation="outpaint", canvas_preset="custom", canvas_width=1081, canvas_height=1350)
 
 
 def test_context_errors_say_what_to_do(setup):
@@ -172,23 +180,36 @@ def test_context_errors_say_what_to_do(setup):
     before = timeline.snapshot()
     timeline.set_playhead(45)  # in the gap
     with pytest.raises(ContextError, match="No clip under the playhead"):
-        workflow.Run(resolve, _options(operation="extend")).read_context()
+        _prepare(resolve, operation="extend")
     with pytest.raises(ContextError, match="No clip under the playhead on V1"):
-        workflow.Run(resolve, _options(operation="outpaint", track="V1")).read_context()
+        _prepare(resolve, operation="outpaint", track="V1")
     timeline.set_playhead(20)  # on clip A
     with pytest.raises(ContextError, match="not in a gap.*on 'A' on V1"):
-        workflow.Run(resolve, _options(operation="fill_gap")).read_context()
+        _prepare(resolve, operation="fill_gap")
     timeline.set_playhead(200)  # after the last clip
     with pytest.raises(ContextError, match="no clip after the playhead"):
-        workflow.Run(resolve, _options(operation="fill_gap")).read_context()
-    with pytest.raises(ContextError, match="No In/Out range"):
-        workflow.Run(resolve, _options(operation="generate")).read_context()
+        _prepare(resolve, operation="fill_gap")
     with pytest.raises(ContextError, match="there is no V3"):
-        workflow.Run(resolve, _options(operation="extend", track="V3")).read_context()
+        _prepare(resolve, operation="extend", track="V3")
     timeline.set_playhead(20)
     with pytest.raises(ContextError, match="at least one frame"):
-        workflow.Run(resolve, _options(operation="extend", length=0)).read_context()
+        _prepare(resolve, operation="extend", length=0)
+    with pytest.raises(ContextError, match="Placement 'sideways' must be one of auto, above, overwrite"):
+        _prepare(resolve, operation="extend", placement="sideways")
+    resolve.manager.project.current_timeline = None
+    with pytest.raises(ContextError, match="No timeline is open"):
+        _prepare(resolve, operation="extend")
+    resolve.manager.project.current_timeline = timeline
     assert timeline.snapshot() == before
+
+
+def test_placement_is_auto_unless_the_editor_chose(setup):
+    _, resolve, timeline, _ = setup
+    timeline.set_playhead(20)
+    for chosen, sent in (("", "auto"), ("default", "auto"), ("auto", "auto"), ("above", "above"),
+                         ("overwrite", "overwrite")):
+        assert _prepare(resolve, operation="extend", placement=chosen)[1]["placement"] == sent, chosen
+    assert not hasattr(sf_context, "DEFAULT_PLACEMENT")
 
 
 def test_auto_track_takes_the_topmost_clip_under_the_playhead(setup):
@@ -196,76 +217,163 @@ def test_auto_track_takes_the_topmost_clip_under_the_playhead(setup):
     timeline.AddTrack("video")
     timeline.clip(1, item, 0, 30, 20, name="Top")
     timeline.set_playhead(35)
-    run = workflow.Run(resolve, _options(operation="extend", side="head", length=4))
-    run.read_context()
-    assert run.meta["track"] == 1 and run.target.clip["name"] == "Top"
-    run = workflow.Run(resolve, _options(operation="extend", side="head", length=4, track="V1"))
-    run.read_context()
-    assert run.meta["track"] == 0 and run.target.clip["name"] == "A"
+    _, meta, target = _prepare(resolve, operation="extend", side="head", length=4)
+    assert meta["track"] == 1 and target.clip["name"] == "Top"
+    _, meta, target = _prepare(resolve, operation="extend", side="head", length=4, track="V1")
+    assert meta["track"] == 0 and target.clip["name"] == "A"
 
 
-# ------------------------------------------------------------------------------- placement
-def _context(resolve):
-    return sf_context.TimelineInfo(resolve)
+# ------------------------------------------------------------------------------- what is not a shot
+def test_extend_under_a_title(setup):
+    key, resolve, timeline, _ = setup
+    timeline.AddTrack("video")
+    timeline.AddTrack("video")
+    timeline.title(1, 10, 40, name="Lower third")                   # over A's tail and the gap
+    timeline.title(2, 0, 30, name="Vignette", kind="adjustment")    # an adjustment clip above all
+    timeline.set_playhead(35)
+    description, meta, target = _prepare(resolve, operation="extend", side="tail", length=12)
+    assert target.clip["name"] == "A" and meta["track"] == 0 and meta["frame"] == 35
+    assert description.startswith("Extend tail by 12 frames on 'A' on V1")
+    with pytest.raises(ContextError, match="'Lower third' on V2 is a title or generator"):
+        _prepare(resolve, operation="extend", track="V2")
+    timeline.set_playhead(45)  # the gap on V1 under the title: no shot, and the message says what was skipped
+    with pytest.raises(ContextError, match="No clip under the playhead.*'Lower third' on V2 is a title"):
+        _prepare(resolve, operation="extend")
 
 
-@pytest.mark.parametrize("version", [(18, 6, 6, 7, ""), (19, 1, 3, 7, ""), (20, 0, 1, 6, "")])
-def test_placement_is_frame_exact_for_either_end_frame_convention(version, media_dir, tmp_path):
+def test_extend_at_a_transition(setup):
+    key, resolve, timeline, _ = setup
+    timeline.transition(0, 52, 8, name="Cross Dissolve")  # at B's head: 48..56
+    timeline.clip(0, resolve.project.media_pool.all_clips()[0], 0, 44, 8, name="C")  # A, gap, C, dissolve, B
+    timeline.set_playhead(53)  # inside the dissolve, on B
+    _, meta, target = _prepare(resolve, operation="extend", side="head", length=6)
+    assert target.clip["name"] == "B" and meta["frame"] == 53
+    timeline.set_playhead(49)  # inside the dissolve, on C
+    _, _, target = _prepare(resolve, operation="extend", track="V1")
+    assert target.clip["name"] == "C"
+
+
+def test_fill_a_gap_with_a_transition_at_one_side(setup):
+    key, resolve, timeline, _ = setup
+    timeline.transition(0, 40, 6)  # A's tail dissolves to black: 37..43, into the gap
+    for playhead in (41, 45, 51):
+        timeline.set_playhead(playhead)
+        description, meta, target = _prepare(resolve, operation="fill_gap")
+        assert target.gap == (40, 52) and meta["track"] == 0 and meta["frame"] == playhead, playhead
+        assert "12-frame gap" in description
+
+
+def test_a_compound_clip_is_refused_clearly(setup):
+    key, resolve, timeline, item = setup
+    timeline.AddTrack("video")
+    timeline.compound(1, 52, 40, name="Compound Clip 1", media=item, source_in=0)  # over B
+    timeline.set_playhead(60)
+    with pytest.raises(ContextError, match="'Compound Clip 1' on V2 has no media file.*decompose"):
+        _prepare(resolve, operation="outpaint", track="V2")
+    _, _, target = _prepare(resolve, operation="outpaint")  # auto: the shot under it
+    assert target.clip["name"] == "B"
+    timeline.DeleteClips(timeline.items(0)[1:], False)  # nothing under the compound
+    with pytest.raises(ContextError, match="No clip under the playhead.*'Compound Clip 1' on V2 has no media"):
+        _prepare(resolve, operation="outpaint")
+
+
+def test_disabled_clips_are_not_shots(setup):
+    key, resolve, timeline, item = setup
+    timeline.AddTrack("video")
+    timeline.clip(1, item, 0, 0, 30, name="Muted", enabled=False)
+    timeline.set_playhead(10)
+    _, _, target = _prepare(resolve, operation="extend")
+    assert target.clip["name"] == "A"
+    with pytest.raises(ContextError, match="'Muted' on V2 is disabled"):
+        _prepare(resolve, operation="extend", track="V2")
+
+
+# ------------------------------------------------------------------------------- the editor's targeting
+def test_generate_on_in_out_marks_and_the_fallback_before_19_1(media_dir):
     media = make_media("25", media_dir)
-    resolve, timeline, item = new_resolve("25", media, version=version)
-    generated = tmp_path / "generated.mp4"
-    generated.write_bytes(media.read_bytes())  # any readable video stands in for a result here
-    placements = [
-        {"media": str(media), "track": 0, "record_frame": 40, "source_in": 50, "frames": 12},   # handles
-        {"media": str(generated), "track": 1, "record_frame": 100, "source_in": 7, "frames": 33},  # new track
-    ]
-    placed = sf_place.place(_context(resolve), placements)
-    assert [(p["track"], p["start"], p["end"]) for p in placed] == [
-        (1, timeline.start_frame + 40, timeline.start_frame + 52), (2, timeline.start_frame + 100,
-                                                                    timeline.start_frame + 133)]
-    rows = timeline.rows(0)
-    assert [(s, e, c.name) for s, e, c in rows] == [(0, 40, "A"), (40, 52, media.name), (52, 92, "B")]
-    handle = rows[1][2]
-    assert timeline.frames_of(handle.source_range.start_time) - item.start_tc_frame == 50
-    (start, end, clip), = timeline.rows(1)
-    assert (start, end) == (100, 133)
-    assert timeline.frames_of(clip.source_range.start_time) == 7 and clip.media_reference.target_url == str(generated)
-    # the source clip was reused from the media pool; the new media went into the ShotForge bin
-    bins = {f.GetName(): f for f in resolve.project.media_pool.root.subfolders}
-    assert [c.path for c in bins["ShotForge"].clips] == [str(generated)]
-    infos = [ci for batch in resolve.project.media_pool.appends for ci in batch]
-    assert all(isinstance(ci[k], int) for ci in infos for k in ("startFrame", "endFrame", "trackIndex",
-                                                                 "recordFrame"))
-    assert all(ci["mediaType"] == 1 for ci in infos)
-
-
-def test_placement_corrects_a_wrong_end_frame_guess(media_dir, monkeypatch):
-    # A Resolve whose version does not tell (the guess is then 'inclusive'), counting exclusively:
-    # the first try is one frame short, and is replaced by an exact one; the next clip is intact.
-    media = make_media("25", media_dir)
-    resolve, timeline, _ = new_resolve("25", media, version=(20, 2, 0, 0, ""))
-    monkeypatch.setattr(sf_place, "_end_exclusive", lambda resolve: False)
-    sf_place.place(_context(resolve), [{"media": str(media), "track": 0, "record_frame": 40, "source_in": 50,
-                                        "frames": 12}])
-    assert [(s, e) for s, e, _ in timeline.rows(0)] == [(0, 40), (40, 52), (52, 92)]
-
-
-def test_failed_placement_leaves_the_timeline_as_it_was(media_dir, tmp_path):
-    media = make_media("25", media_dir)
+    for version, source, expect in (((19, 1, 3, 7, ""), "marks", [60, 90]), ((19, 0, 2, 0, ""), "marker", [100, 130])):
+        resolve, timeline, _ = new_resolve("25", media, version=version)
+        timeline.set_marks(60, 89)  # In at 60, Out on frame 89: 30 frames (invisible to scripts before 19.1)
+        timeline.AddMarker(100, "Blue", "broll", "", 30, "")
+        timeline.set_playhead(110)
+        description, meta, target = _prepare(resolve, operation="generate")
+        assert (target.source, meta["range"]) == (source, expect), version
+        if source == "marks":
+            assert description.endswith("10:00:02:10 to 10:00:03:15 (30 frames, the In/Out marks)")
+    # 19.0 with no duration marker: the playhead plus the length
+    resolve, timeline, _ = new_resolve("25", media, version=(19, 0, 2, 0, ""))
+    timeline.set_playhead(110)
+    description, meta, target = _prepare(resolve, operation="generate", length=24)
+    assert meta["range"] == [110, 134] and target.source == "length" and "from the playhead" in description
     resolve, timeline, _ = new_resolve("25", media)
-    before = timeline.snapshot()
-    # the second placement asks for frames the file does not have: Resolve refuses it
-    bad = [{"media": str(media), "track": 1, "record_frame": 0, "source_in": 0, "frames": 10},
-           {"media": str(media), "track": 2, "record_frame": 0, "source_in": 245, "frames": 10}]
-    with pytest.raises(PlacementError, match="did not place"):
-        sf_place.place(_context(resolve), bad)
-    assert timeline.snapshot() == before and timeline.GetTrackCount("video") == 1
-    with pytest.raises(PlacementError, match="does not exist"):
-        sf_place.place(_context(resolve), [{"media": str(tmp_path / "gone.mov"), "track": 0, "record_frame": 0,
-                                            "source_in": 0, "frames": 1}])
-    with pytest.raises(PlacementError, match="no placements"):
-        sf_place.place(_context(resolve), [])
-    assert timeline.snapshot() == before
+    timeline.set_marks(60, None)
+    with pytest.raises(ContextError, match="mark Out too"):
+        _prepare(resolve, operation="generate")
+
+
+def test_selection_on_21_0_4_and_the_playhead_on_21_0_3(media_dir):
+    media = make_media("25", media_dir)
+    for version, chosen in (((21, 0, 4, 0, ""), "B"), ((21, 0, 3, 7, ""), "A")):
+        resolve, timeline, _ = new_resolve("25", media, version=version)
+        timeline.select(timeline.items(0)[1])  # B selected ...
+        timeline.set_playhead(20)              # ... the playhead on A
+        description, meta, target = _prepare(resolve, operation="extend", side="tail", length=5)
+        assert target.clip["name"] == chosen, version
+        assert target.source == ("selection" if chosen == "B" else "playhead")
+        assert meta["frame"] == (52 if chosen == "B" else 20)  # a frame inside the chosen clip
+        if chosen == "B":
+            assert "on 'B' (selected) on V1" in description
+    resolve, timeline, item = new_resolve("25", media, version=(21, 1, 0, 3, ""))
+    timeline.AddTrack("video")
+    title = timeline.title(1, 0, 10)
+    timeline.select(title)  # only a title selected: not a shot, the playhead decides
+    timeline.set_playhead(60)
+    assert _prepare(resolve, operation="extend")[2].clip["name"] == "B"
+    clip_a, clip_b = timeline.items(0)
+    timeline.select(clip_a, clip_b)
+    assert _prepare(resolve, operation="extend")[2].clip["name"] == "B"  # several: the one under the playhead
+    timeline.set_playhead(45)
+    with pytest.raises(ContextError, match="2 clips are selected \\('A' on V1, 'B' on V1\\)"):
+        _prepare(resolve, operation="extend")
+
+
+def test_retimed_and_reversed_clips_are_exported_with_linear_time_warp(media_dir, tmp_path):
+    from otio_tools.request import parse_request_json
+    from otio_tools.retime import clip_speed
+
+    media = make_media("25", media_dir)
+    resolve, timeline, item = new_resolve("25", media)
+    timeline.AddTrack("video")
+    timeline.clip(1, item, 100, 100, 20, name="Fast", speed=2)
+    timeline.clip(1, item, 150, 130, 20, name="Back", speed=-1)
+    facts = read_facts(resolve)
+    fast, back = facts["timeline"]["video_tracks"][1]["items"]
+    assert fast["source_end"] - fast["source_start"] == 40 and fast["end"] - fast["start"] == 20
+    assert back["source_start"] > back["source_end"]
+    for name, playhead, speed in (("Fast", 110, 2), ("Back", 135, -1)):
+        timeline.set_playhead(playhead)
+        _, meta, target = _prepare(resolve, operation="extend", side="tail", length=6)
+        assert target.clip["name"] == name and meta["track"] == 1
+        path, _ = _export(resolve, meta, tmp_path / name)
+        request_timeline, request = parse_request_json(Path(path).read_text())
+        clip = next(c for c in request_timeline.video_tracks()[1] if c.name == name)
+        assert clip_speed(clip, name) == speed and clip.source_range.duration.value == 20
+        assert clip.source_range.start_time.value == item.start_tc_frame + (100 if speed == 2 else 150)
+
+
+# ------------------------------------------------------------------------------- request file
+def test_add_request_metadata_refuses_what_is_not_an_otio_timeline(tmp_path):
+    from shotforge_resolve.errors import ShotForgeError
+
+    with pytest.raises(ShotForgeError, match="did not write"):
+        sf_context.add_request_metadata(str(tmp_path / "none.otio"), {})
+    bad = tmp_path / "bad.otio"
+    bad.write_text("{not json")
+    with pytest.raises(ShotForgeError, match="not readable JSON"):
+        sf_context.add_request_metadata(str(bad), {})
+    bad.write_text('{"OTIO_SCHEMA": "Clip.2"}')
+    with pytest.raises(ShotForgeError, match="not an OTIO timeline"):
+        sf_context.add_request_metadata(str(bad), {})
 
 
 # ------------------------------------------------------------------------------- server down
@@ -386,7 +494,6 @@ def test_drop_frame_read_from_the_rate_text_too(media_dir):
     for rate_text, drop in (("29.97 DF", True), ("29.97", True)):
         resolve, timeline, _ = new_resolve("29.97DF", media, rate_text=rate_text, drop_frame=drop)
         timeline.SetCurrentTimecode("01:00:01;00")  # 30 frames after 01:00:00;00, 32 after the start
-        run = workflow.Run(resolve, _options(operation="extend"))
-        run.read_context()
-        assert run.info.drop_frame and run.info.start_frame == 107890
-        assert run.meta["frame"] == 32
+        _, meta, target = _prepare(resolve, operation="extend")
+        assert target.info.drop_frame and target.info.start_frame == 107890
+        assert meta["frame"] == 32

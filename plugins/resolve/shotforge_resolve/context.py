@@ -1,11 +1,20 @@
-"""Read what the editor points at on the current Resolve timeline, and turn it into a request.
+"""What the editor points at, decided on the facts (``facts.read_facts``, PROTOCOL.md), and the
+request built from it. Both entries (Python and, through the bridge, Lua) use this one module.
 
-Only calls listed in the project's Resolve API reference are used. Frames: Resolve counts
-timeline frames absolutely (``GetStartFrame()`` is 86400 for a timeline starting at 01:00:00:00
-at 24 fps); ShotForge requests count from the timeline's first frame, so every frame written
-into a request is ``absolute - GetStartFrame()``.
+Targeting, in order: the editor's selection (21.0.4+: one selected video clip, or the one of
+several under the playhead), the timeline's In/Out marks for Generate (19.1+), a duration
+marker (older builds), the playhead. Titles, generators, adjustment, compound and Fusion clips
+and transitions are not shots: they are skipped when finding the clip, and transitions never
+break a gap. Disabled clips are not shots.
+
+Frames: item facts are absolute record frames (``GetStart()`` is 86400 for a timeline starting
+at 01:00:00:00 at 24 fps); In/Out marks and timeline markers count from the timeline's first
+frame, the mark Out being the last frame inside (davinci-resolve-mcp #200, #66; see
+tests/fake_resolve_timeline.py). ShotForge requests count from the timeline's first frame, so
+every frame written into a request is ``absolute - start_frame``.
 """
 
+import json
 import os
 
 from .errors import ContextError, ShotForgeError
@@ -14,7 +23,7 @@ from .timecode import (frame_to_timecode, is_drop_frame_rate, parse_rate, rate_l
 
 OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
 CANVAS_PRESETS = ("9:16", "1:1", "16:9", "4:3", "custom")
-DEFAULT_PLACEMENT = {"extend": "overwrite", "fill_gap": "overwrite", "outpaint": "above", "generate": "above"}
+PLACEMENTS = ("auto", "above", "overwrite")
 OPERATION_NAMES = {"extend": "Extend", "fill_gap": "Fill gap", "outpaint": "Outpaint", "generate": "Generate B-roll"}
 
 
@@ -22,38 +31,74 @@ def _truthy(value):
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-class TimelineInfo(object):
-    """The current timeline, read once: rate, start, playhead, tracks."""
+def _int_or_none(value):
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
-    def __init__(self, resolve):
-        self.resolve = resolve
-        manager = resolve.GetProjectManager()
-        self.project = manager.GetCurrentProject() if manager else None
-        if not self.project:
+
+def item_kind(item):
+    """What a track item is, from its facts: "transition" (no media, empty properties, as
+    Resolve lists transitions), "title" (no media: a title or generator), "no_file" (a media pool
+    item without a file: a compound, Fusion or adjustment clip) or "clip" (media from a file)."""
+    if not item.get("media"):
+        return "transition" if item.get("props_empty") else "title"
+    return "clip" if item.get("file") else "no_file"
+
+
+def is_shot(item):
+    """A clip ShotForge can work on: media from a file, enabled."""
+    return item_kind(item) == "clip" and item.get("enabled") is not False
+
+
+def why_not_a_shot(item, track):
+    """A sentence naming the item and why it is not a shot."""
+    name = "'{}' on V{}".format(item.get("name") or "item", track)
+    kind = item_kind(item)
+    if kind == "transition":
+        return "{} is a transition".format(name)
+    if kind == "title":
+        return "{} is a title or generator (no media)".format(name)
+    if kind == "no_file":
+        return ("{} has no media file (a compound, Fusion or adjustment clip; decompose a compound "
+                "clip in place to work on what is inside)".format(name))
+    return "{} is disabled (enable it to use it)".format(name)
+
+
+class TimelineInfo(object):
+    """The current timeline, from the facts: rate, start, playhead, tracks and their items."""
+
+    def __init__(self, facts):
+        facts = facts or {}
+        if not facts.get("project"):
             raise ContextError("No project is open in Resolve.")
-        self.timeline = self.project.GetCurrentTimeline()
-        if not self.timeline:
+        tl = facts.get("timeline")
+        if not tl:
             raise ContextError("No timeline is open: open the timeline to work on in the Edit page.")
-        tl = self.timeline
-        self.name = tl.GetName() or "Timeline"
-        rate_text = tl.GetSetting("timelineFrameRate")
+        self.facts = facts
+        self.timeline = tl
+        self.product = facts.get("product") or ""
+        self.version = tuple(_int_or_none(part) or 0 for part in (facts.get("version") or [])[:3])
+        self.id = tl.get("id") or ""
+        self.name = tl.get("name") or "Timeline"
+        rate_text = tl.get("rate")
         try:
             self.rate = parse_rate(rate_text)
         except ValueError as exc:
             raise ContextError("Cannot read the timeline's frame rate: {}".format(exc))
-        df_setting = tl.GetSetting("timelineDropFrameTimecode")
         self.drop_frame = is_drop_frame_rate(self.rate) and (
-            _truthy(df_setting) or "DF" in str(rate_text).upper().replace("NDF", ""))
-        self.start_frame = int(tl.GetStartFrame())
-        self.start_timecode = tl.GetStartTimecode() or frame_to_timecode(self.start_frame, self.rate,
-                                                                       self.drop_frame)
-        self.width = _int_or_none(tl.GetSetting("timelineResolutionWidth"))
-        self.height = _int_or_none(tl.GetSetting("timelineResolutionHeight"))
-        self.video_tracks = int(tl.GetTrackCount("video") or 0)
-        playhead_tc = tl.GetCurrentTimecode()
+            _truthy(tl.get("drop_frame")) or "DF" in str(rate_text).upper().replace("NDF", ""))
+        self.start_frame = int(tl.get("start_frame") or 0)
+        self.start_timecode = tl.get("start_timecode") or frame_to_timecode(self.start_frame, self.rate,
+                                                                            self.drop_frame)
+        self.width = _int_or_none(tl.get("width"))
+        self.height = _int_or_none(tl.get("height"))
+        self.tracks = list(tl.get("video_tracks") or [])
+        self.video_tracks = len(self.tracks)
+        playhead_tc = tl.get("playhead")
         try:
-            self.playhead_abs = timecode_to_frame(playhead_tc, self.rate,
-                                                  True if self.drop_frame else None)
+            self.playhead_abs = timecode_to_frame(playhead_tc, self.rate, True if self.drop_frame else None)
         except ValueError as exc:
             raise ContextError("Cannot read the playhead position {!r}: {}".format(playhead_tc, exc))
         self.playhead_timecode = playhead_tc
@@ -72,19 +117,28 @@ class TimelineInfo(object):
         return frame_to_timecode(self.absolute(rel), self.rate, self.drop_frame)
 
     def items(self, track):
-        """Video items on 1-based ``track`` as (start, end, item), record frames absolute, sorted."""
-        result = []
-        for item in self.timeline.GetItemListInTrack("video", track) or []:
-            if item is None:
-                continue
-            result.append((int(item.GetStart()), int(item.GetEnd()), item))
-        result.sort(key=lambda row: row[0])
-        return result
+        """Every item on 1-based ``track`` (transitions and titles too) as (start, end, item facts),
+        record frames absolute, sorted by start."""
+        if not 0 < track <= self.video_tracks:
+            return []
+        rows = [(int(item["start"]), int(item["end"]), item) for item in self.tracks[track - 1].get("items") or []
+                if item.get("id") and item.get("start") is not None and item.get("end") is not None]
+        rows.sort(key=lambda row: row[0])
+        return rows
 
     def item_at(self, track, absolute):
+        """The item (not a transition) on ``track`` covering the absolute frame, or None."""
         for start, end, item in self.items(track):
-            if start <= absolute < end:
+            if start <= absolute < end and item_kind(item) != "transition":
                 return start, end, item
+        return None
+
+    def find_item(self, item_id):
+        """(track, start, end, item facts) of the video item with ``item_id``, or None."""
+        for track in range(1, self.video_tracks + 1):
+            for start, end, item in self.items(track):
+                if item["id"] == item_id:
+                    return track, start, end, item
         return None
 
     def describe(self):
@@ -93,22 +147,21 @@ class TimelineInfo(object):
 
 
 class Target(object):
-    """What the request points at, in ShotForge timeline frames (0 = the timeline's first frame)."""
+    """What the request points at, in ShotForge timeline frames (0 = the timeline's first frame).
 
-    def __init__(self, operation, track, frame=None, range=None, clip=None, gap=None):
+    ``source`` says how the editor pointed at it: "selection", "playhead", "marks", "marker" or
+    "length"."""
+
+    def __init__(self, operation, track, frame=None, range=None, clip=None, gap=None, source="playhead",
+                 info=None):
         self.operation = operation
         self.track = track          # 0-based video track index (as in the request)
         self.frame = frame
         self.range = range
-        self.clip = clip            # dict(name, path, start, end, left, right) for extend/outpaint
+        self.clip = clip            # dict (see _clip_dict) for extend/outpaint
         self.gap = gap              # (start, end) for fill_gap
-
-
-def _int_or_none(value):
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
+        self.source = source
+        self.info = info
 
 
 def _track_number(options, info):
@@ -130,67 +183,78 @@ def _track_number(options, info):
 
 
 def _clip_dict(info, track, start, end, item):
-    media = item.GetMediaPoolItem()
-    path = media.GetClipProperty("File Path") if media else ""
-    name = item.GetName() or (media.GetName() if media else "") or "clip"
-    if not path:
-        raise ContextError(
-            "'{}' on V{} has no media file (a title, generator, compound or Fusion clip). "
-            "ShotForge works on video clips from files.".format(name, track))
     return {
-        "name": name, "path": path, "track": track,
+        "id": item["id"], "name": item.get("name") or os.path.basename(item["file"]) or "clip",
+        "path": item["file"], "track": track, "media_id": item.get("media_id") or "",
         "start": info.rel(start), "end": info.rel(end),
-        "left": _int_or_none(item.GetLeftOffset()) or 0,
-        "right": _int_or_none(item.GetRightOffset()) or 0,
-        "resolution": media.GetClipProperty("Resolution") if media else "",
-        "item": item, "media_pool_item": media,
+        "left": _int_or_none(item.get("left_offset")) or 0,
+        "right": _int_or_none(item.get("right_offset")) or 0,
+        "resolution": item.get("resolution") or "", "fps": item.get("fps") or "",
     }
 
 
+def _selected_clip(info, track, verb):
+    """The selected clip (21.0.4+), or None when nothing usable is selected."""
+    selected = info.timeline.get("selected")
+    if not selected:
+        return None
+    found = [info.find_item(item_id) for item_id in selected]
+    shots = [row for row in found if row and is_shot(row[3]) and (track is None or row[0] == track)]
+    if len(shots) == 1:
+        return shots[0]
+    under = [row for row in shots if row[1] <= info.playhead_abs < row[2]]
+    if len(under) == 1:
+        return under[0]
+    if not shots:
+        return None
+    names = ", ".join("'{}' on V{}".format(row[3].get("name"), row[0]) for row in shots)
+    raise ContextError("{} clips are selected ({}): select the one clip to {}, or park the playhead "
+                       "on it.".format(len(shots), names, verb))
+
+
 def find_clip(info, options, verb):
-    """The clip under the playhead on the chosen track (or the topmost one under it)."""
+    """The clip to work on: the selected one, else the one under the playhead (on the chosen
+    track, or the topmost shot under it)."""
     track = _track_number(options, info)
+    selected = _selected_clip(info, track, verb)
+    if selected:
+        number, start, end, item = selected
+        return _clip_dict(info, number, start, end, item), "selection"
     where = info.tc(info.playhead)
-    if track is None:
-        item = info.timeline.GetCurrentVideoItem()
-        found = None
-        if item is not None:
-            kind_index = item.GetTrackTypeAndIndex() or []
-            if len(kind_index) >= 2 and str(kind_index[0]).lower() == "video":
-                track = int(kind_index[1])
-                start, end = int(item.GetStart()), int(item.GetEnd())
-                if start <= info.playhead_abs < end:
-                    found = (start, end, item)
-        if found is None:  # fall back to the topmost track with a clip under the playhead
-            for number in range(info.video_tracks, 0, -1):
-                found = info.item_at(number, info.playhead_abs)
-                if found:
-                    track = number
-                    break
-        if found is None:
-            raise ContextError(
-                "No clip under the playhead ({}). Park the playhead on the clip to {}.".format(where, verb))
-    else:
+    if track is not None:
         found = info.item_at(track, info.playhead_abs)
         if found is None:
             raise ContextError(
                 "No clip under the playhead on V{} ({}). Park the playhead on the clip to {}, "
                 "or choose its track.".format(track, where, verb))
-    start, end, item = found
-    return _clip_dict(info, track, start, end, item)
+        if not is_shot(found[2]):
+            raise ContextError("The playhead ({}) is on {}: ShotForge works on clips from media "
+                               "files. Choose the clip's track or 'auto'.".format(where, why_not_a_shot(found[2], track)))
+        return _clip_dict(info, track, found[0], found[1], found[2]), "playhead"
+    skipped = []
+    for number in range(info.video_tracks, 0, -1):
+        found = info.item_at(number, info.playhead_abs)
+        if found is None:
+            continue
+        if is_shot(found[2]):
+            return _clip_dict(info, number, found[0], found[1], found[2]), "playhead"
+        skipped.append(why_not_a_shot(found[2], number))
+    raise ContextError("No clip under the playhead ({}){}. Park the playhead on the clip to {}.".format(
+        where, ": " + "; ".join(skipped) if skipped else "", verb))
 
 
 def find_gap(info, options):
-    """The gap under the playhead, between two clips on one track."""
+    """The gap under the playhead, between two items on one track (transitions ignored: a gap
+    with a transition at one side is still the gap between the two clips)."""
     track = _track_number(options, info)
     where = info.tc(info.playhead)
     tracks = [track] if track is not None else list(range(info.video_tracks, 0, -1))
     reasons = []
     for number in tracks:
-        rows = info.items(number)
+        rows = [row for row in info.items(number) if item_kind(row[2]) != "transition"]
         on = [row for row in rows if row[0] <= info.playhead_abs < row[1]]
         if on:
-            reasons.append("the playhead is on '{}' on V{}, not in a gap".format(on[0][2].GetName(), number))
+            reasons.append("the playhead is on '{}' on V{}, not in a gap".format(on[0][2].get("name"), number))
             continue
         before = [row for row in rows if row[1] <= info.playhead_abs]
         after = [row for row in rows if row[0] > info.playhead_abs]
@@ -200,27 +264,15 @@ def find_gap(info, options):
             continue
         gap_start, gap_end = max(row[1] for row in before), min(row[0] for row in after)
         return number, info.rel(gap_start), info.rel(gap_end)
-    if not tracks:
-        reasons.append("the timeline has no video tracks")
     raise ContextError(
         "The playhead ({}) is not in a gap between two clips: {}. Park it in the empty space "
         "between two clips on one track.".format(where, "; ".join(reasons)))
 
 
-def find_range(info, options):
-    """The [in, out) range for generate: a duration marker under the playhead, or playhead + length.
-
-    Resolve's scripting API (this README version) has no call that returns the timeline's In/Out
-    marks, so the range is a duration marker (mark In and Out, then add a marker: it spans the
-    range) or the playhead plus the length set in the dialog.
-    """
-    mode = options.get("generate_range", "marker")
-    if mode == "length":
-        frames = length_frames(options, info)
-        return info.playhead, info.playhead + frames
-    markers = info.timeline.GetMarkers() or {}
+def _duration_marker(info):
+    """The [in, out) of the duration marker under the playhead (or the only one), or None."""
     spans = []
-    for frame_id, marker in markers.items():
+    for frame_id, marker in (info.timeline.get("markers") or {}).items():
         duration = _int_or_none((marker or {}).get("duration")) or 0
         if duration > 1:
             first = int(round(float(frame_id)))  # timeline markers count from the timeline's start
@@ -228,11 +280,31 @@ def find_range(info, options):
     covering = [span for span in spans if span[0] <= info.playhead < span[1]]
     if covering:
         return max(covering)  # the innermost: the one starting last
-    if len(spans) == 1:
-        return spans[0]
-    raise ContextError(
-        "No In/Out range for Generate: mark In and Out on the timeline and add a marker (M) so it "
-        "spans the range, with the playhead inside it, or choose 'From playhead' and a length.")
+    return spans[0] if len(spans) == 1 else None
+
+
+def find_range(info, options):
+    """The [in, out) range for Generate and where it came from: the timeline's In/Out marks
+    (19.1+), else a duration marker, else the playhead plus the length set in the dialog.
+    ``generate_range`` "length" always takes the playhead plus the length."""
+    if options.get("generate_range", "marker") != "length":
+        marks = info.timeline.get("marks")
+        video = (marks or {}).get("video") or {}
+        if "in" in video and "out" in video:
+            first, last = int(video["in"]), int(video["out"]) + 1  # Out is the last frame inside
+            if last <= first:
+                raise ContextError("The timeline's Out mark ({}) is before its In mark ({}).".format(
+                    info.tc(last - 1), info.tc(first)))
+            return first, last, "marks"
+        if "in" in video or "out" in video:
+            which = "Out" if "in" in video else "In"
+            raise ContextError("Only one of the timeline's In/Out marks is set: mark {} too (or clear "
+                               "both to generate from the playhead).".format(which))
+        span = _duration_marker(info)
+        if span:
+            return span[0], span[1], "marker"
+    frames = length_frames(options, info)
+    return info.playhead, info.playhead + frames, "length"
 
 
 def length_frames(options, info):
@@ -296,19 +368,20 @@ def read_target(info, options):
     if info.video_tracks < 1:
         raise ContextError("The timeline has no video tracks.")
     if operation in ("extend", "outpaint"):
-        verb = "extend" if operation == "extend" else "outpaint"
-        clip = find_clip(info, options, verb)
-        return Target(operation, clip["track"] - 1, frame=info.playhead, clip=clip)
+        clip, source = find_clip(info, options, "extend" if operation == "extend" else "outpaint")
+        inside = clip["start"] <= info.playhead < clip["end"]
+        return Target(operation, clip["track"] - 1, frame=info.playhead if inside else clip["start"], clip=clip,
+                      source=source, info=info)
     if operation == "fill_gap":
         track, start, end = find_gap(info, options)
-        return Target(operation, track - 1, frame=info.playhead, gap=(start, end))
-    first, last = find_range(info, options)
+        return Target(operation, track - 1, frame=info.playhead, gap=(start, end), info=info)
+    first, last, source = find_range(info, options)
     if first < 0:
         raise ContextError("The range starts before the timeline's first frame.")
     track = _track_number(options, info)
     if track is None:
-        track = info.video_tracks  # above: over everything; overwrite: the top track
-    return Target(operation, track - 1, range=(first, last))
+        track = info.video_tracks  # the top track: auto placement goes above it when it is taken
+    return Target(operation, track - 1, range=(first, last), source=source, info=info)
 
 
 def build_metadata(info, target, options):
@@ -347,33 +420,51 @@ def build_metadata(info, target, options):
             raise ContextError("Reference still {!r} is not a file.".format(still))
         meta["reference_image"] = os.path.abspath(still)  # an engine option (metadata extra)
     meta["engine"] = options.get("engine") or "auto"
-    placement = options.get("placement") or "default"
-    meta["placement"] = DEFAULT_PLACEMENT[operation] if placement == "default" else placement
-    if meta["placement"] not in ("overwrite", "above"):
-        raise ContextError("Placement {!r} must be overwrite or above.".format(placement))
+    placement = options.get("placement") or "auto"
+    meta["placement"] = "auto" if placement == "default" else placement  # "default": settings saved before auto
+    if meta["placement"] not in PLACEMENTS:
+        raise ContextError("Placement {!r} must be one of {}.".format(placement, ", ".join(PLACEMENTS)))
     return meta
 
 
-def export_request(info, meta, folder):
-    """Export the timeline with Resolve's OTIO exporter and write ``meta`` into its metadata.
+_SOURCES = {"selection": " (selected)", "marks": ", the In/Out marks", "marker": ", the duration marker",
+            "length": ", from the playhead"}
 
-    Returns (path of the request .otio, the request as a dict). Nothing on the timeline changes.
-    """
-    import json
 
-    if not os.path.isdir(folder):
-        os.makedirs(folder)
-    path = os.path.join(folder, "shotforge_request.otio")
-    if os.path.exists(path):
-        os.remove(path)
-    constant = getattr(info.resolve, "EXPORT_OTIO", None)
-    if constant is None:
-        raise ShotForgeError("This Resolve has no OTIO export (resolve.EXPORT_OTIO): ShotForge "
-                             "needs DaVinci Resolve 18.5 or later.", code="no_otio_export")
-    ok = info.timeline.Export(path, constant)
-    if not ok or not os.path.isfile(path):
-        raise ShotForgeError("Resolve could not export the timeline '{}' as OTIO to {}.".format(
-            info.name, path), code="export_failed")
+def describe(info, target, meta):
+    """One line saying what will be done where, in the editor's words."""
+    name = OPERATION_NAMES[meta["operation"]]
+    if meta["operation"] == "extend":
+        name += " {} by {} frames".format(meta["side"], meta["frames"])
+    if meta["operation"] == "generate":
+        first, last = meta["range"]
+        where = "{} to {} ({} frames{})".format(info.tc(first), info.tc(last), last - first,
+                                               _SOURCES.get(target.source, ""))
+    else:
+        where = "at {}".format(info.tc(meta["frame"]))
+    what = ""
+    if target.clip:
+        what = " on '{}'{}".format(target.clip["name"], _SOURCES["selection"] if target.source == "selection" else "")
+    elif target.gap:
+        what = " in the {}-frame gap".format(target.gap[1] - target.gap[0])
+    return "{}{} on V{} {}".format(name, what, meta["track"] + 1, where)
+
+
+def prepare(facts, options):
+    """(description, meta, target) for ``options`` on the timeline the facts describe; raises
+    ContextError with what to do when the timeline does not fit the operation."""
+    info = TimelineInfo(facts)
+    target = read_target(info, options)
+    meta = build_metadata(info, target, options)
+    return describe(info, target, meta), meta, target
+
+
+def add_request_metadata(export_path, meta):
+    """Write ``meta`` into ``metadata.shotforge`` of the OTIO file Resolve exported (the entry calls
+    ``Timeline.Export`` itself). Returns (path, the request as a dict)."""
+    path = export_path
+    if not os.path.isfile(path):
+        raise ShotForgeError("Resolve did not write the OTIO export {}.".format(path), code="export_failed")
     with open(path, "r", encoding="utf-8") as handle:
         try:
             data = json.load(handle)
