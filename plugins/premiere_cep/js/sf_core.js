@@ -2,11 +2,10 @@
  * ShotForge for Premiere Pro: the pure editorial core of the panel.
  *
  * No DOM, no HTTP, no ExtendScript: this file turns the sequence facts gathered by the host
- * script (jsx/host.jsx, all times as integer tick STRINGS) into
- *   - the request: an OpenTimelineIO timeline (OTIO JSON, schemas Timeline.1 / Stack.1 /
- *     Track.1 / Clip.2 / Gap.1 / ExternalReference.1) with metadata.shotforge (DESIGN.md), and
- *   - a placement plan: for each placement the server returns, the exact ticks at which the
- *     host must put which frames of which file on which track.
+ * script (jsx/host.jsx, all times as integer tick STRINGS) into exact frames, finds the shot,
+ * gap or range an operation works on, and builds the request: an OpenTimelineIO timeline (OTIO
+ * JSON, schemas Timeline.1 / Stack.1 / Track.1 / Clip.2 / Gap.1 / ExternalReference.1) with
+ * metadata.shotforge (DESIGN.md). Placement plans are in sf_plan.js.
  *
  * Time: Premiere counts 254016000000 ticks per second; a sequence's `timebase` is the ticks of
  * one frame. Tick counts pass 2^53 after about 9.9 hours (a 10:00:00:00 zero point is common in
@@ -25,7 +24,7 @@
 
   var TICKS_PER_SECOND = 254016000000n;
   var OPERATIONS = ["extend", "fill_gap", "outpaint", "generate"];
-  var DEFAULT_PLACEMENT = { extend: "overwrite", fill_gap: "overwrite", outpaint: "above", generate: "above" };
+  var PLACEMENTS = ["auto", "above", "overwrite"];
 
   /** A user-facing error: `code` is stable, `message` is said in an editor's words. */
   class ShotForgeError extends Error {
@@ -222,8 +221,10 @@
           inTicks: ticks(c.inPoint || "0", where + " in point"),
           outTicks: ticks(c.outPoint || "0", where + " out point"),
           mediaPath: c.mediaPath || "",
-          speed: c.speed == null ? 1 : Number(c.speed),
-          reversed: !!c.reversed,
+          nested: !!c.nested,
+          // Some builds report a reversed clip's speed as negative: the sign goes to `reversed`.
+          speed: c.speed == null ? 1 : Math.abs(Number(c.speed)),
+          reversed: !!c.reversed || Number(c.speed) < 0,
           disabled: !!c.disabled,
           selected: !!c.selected,
         };
@@ -234,12 +235,34 @@
         }
         clip.sourceIn = framesValue(clip.inTicks, tpf);
         clip.sourceOut = framesValue(clip.outTicks, tpf);
+        // The span of media the clip plays: its first (lowest) media frame, and duration x speed
+        // frames. A reversed clip plays that span from its last frame backwards; whichever of
+        // inPoint/outPoint Premiere reports as the lower one, the span starts at the lower.
+        clip.mediaFirst = Math.min(clip.sourceIn, clip.sourceOut);
+        clip.mediaSpan = (clip.end - clip.start) * clip.speed;
         return clip;
       });
       clips.sort(function (a, b) { return a.start - b.start; });
-      seq.tracks.push({ index: index, name: t.name || "V" + (index + 1), clips: clips });
+      seq.tracks.push({ index: index, name: t.name || "V" + (index + 1), clips: clips,
+        transitions: spansOf(t.transitions, tpf, "a transition on V" + (index + 1)) });
+    });
+    seq.audioTracks = (s.audioTracks || []).map(function (t, index) {
+      return { index: index, name: t.name || "A" + (index + 1), clips: spansOf(t.clips, tpf, "a clip on A" + (index + 1)) };
+    });
+    seq.markers = (s.markers || []).map(function (m) {
+      return { guid: m.guid || "", name: m.name || "", comments: m.comments || "", startTicks: ticks(m.start, "a marker"),
+        endTicks: ticks(m.end, "a marker") };
     });
     return seq;
+  }
+
+  /** {name, startTicks, endTicks, start, end (frames, outward to whole frames)} of transitions or audio items. */
+  function spansOf(list, tpf, what) {
+    return (list || []).map(function (x) {
+      var st = ticks(x.start, what + " start"), et = ticks(x.end, what + " end");
+      return { name: x.name || "", nodeId: x.nodeId || "", startTicks: st, endTicks: et, start: frameAt(st, tpf),
+        end: Number((et + tpf - 1n) / tpf) };
+    }).sort(function (a, b) { return a.start - b.start; });
   }
 
   function trackLabel(index) { return "V" + (index + 1); }
@@ -273,11 +296,27 @@
     return seq.tracks[index];
   }
 
+  /** Why a clip is not a shot to work on (null when it is one): titles, generators, adjustment
+   *  layers and offline clips have no media file, a nested sequence is not one file, and a
+   *  disabled clip does not play. (Transitions are not clips: the host lists them apart.) */
+  function notAShot(clip) {
+    if (clip.disabled) return "is disabled (a disabled clip does not play, so it is not used)";
+    if (clip.nested) return "is a nested sequence, not a media file";
+    if (!clip.mediaPath) return "has no media file (a title, generator, adjustment layer or offline clip)";
+    return null;
+  }
+
+  function refuseClip(clip) {
+    throw new ShotForgeError("not_a_shot", "clip '" + clip.name + "' on " + trackLabel(clip.trackIndex) + " " + notAShot(clip));
+  }
+
   /**
    * Find what the operation works on, as an editor would expect:
-   *  extend/outpaint: the selected video clip (on the chosen track, if one is chosen), else the
-   *    clip under the playhead on the chosen track (or the topmost one under the playhead);
-   *  fill_gap: the gap under the playhead on the chosen track (or the lowest track with one);
+   *  extend/outpaint: the selected shot (on the chosen track, if one is chosen), else the shot
+   *    under the playhead on the chosen track (or, on Auto, the topmost enabled clip with a media
+   *    file there: a title, generator, adjustment layer or nested sequence above it is skipped);
+   *  fill_gap: the gap under the playhead between two clips on the chosen track (or the lowest
+   *    track with one); transitions at either side do not change the gap;
    *  generate: the sequence In/Out range on the chosen track (V1 when "auto").
    * `trackChoice` is a 0-based index or "auto". Returns {track, frame, clip?, gap?, range?}.
    */
@@ -286,38 +325,36 @@
     var chosen = auto ? null : Number(trackChoice);
     if (!auto) checkTrack(seq, chosen);
     var ph = seq.playhead;
+    var at = timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame);
     if (operation === "extend" || operation === "outpaint") {
       var selected = [];
       seq.tracks.forEach(function (t) {
         t.clips.forEach(function (c) { if (c.selected && (auto || c.trackIndex === chosen)) selected.push(c); });
       });
+      var shots = selected.filter(function (c) { return !notAShot(c); });
       var clip = null;
-      if (selected.length === 1) clip = selected[0];
-      else if (selected.length > 1) {
+      if (selected.length && !shots.length) refuseClip(selected[selected.length - 1]);
+      if (shots.length === 1) clip = shots[0];
+      else if (shots.length > 1) {
         // Several selected: the one under the playhead, else refuse rather than guess.
-        var under = selected.filter(function (c) { return c.start <= ph && ph < c.end; });
+        var under = shots.filter(function (c) { return c.start <= ph && ph < c.end; });
         if (under.length === 1) clip = under[0];
-        else throw new ShotForgeError("ambiguous_selection", selected.length + " video clips are selected" +
+        else throw new ShotForgeError("ambiguous_selection", shots.length + " video clips are selected" +
           (auto ? "" : " on " + trackLabel(chosen)) + "; select one clip (or choose its track)");
       } else if (!auto) {
         clip = clipAt(seq.tracks[chosen], ph);
-        if (!clip) throw new ShotForgeError("no_clip", "no clip is selected and none is under the playhead (" +
-          timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ") on " + trackLabel(chosen));
+        if (!clip) throw new ShotForgeError("no_clip", "no clip is selected and none is under the playhead (" + at + ") on " + trackLabel(chosen));
+        if (notAShot(clip)) refuseClip(clip);
       } else {
-        // The topmost enabled clip with media under the playhead (a title or matte over the
-        // footage is skipped); failing that, the topmost clip, which is then refused below.
-        var fallback = null;
+        var skipped = null;
         for (var i = seq.tracks.length - 1; i >= 0 && !clip; i--) {
           var c = clipAt(seq.tracks[i], ph);
-          if (c && !c.disabled && c.mediaPath) clip = c;
-          else if (c && !fallback) fallback = c;
+          if (c && !notAShot(c)) clip = c;
+          else if (c && !skipped) skipped = c;
         }
-        clip = clip || fallback;
-        if (!clip) throw new ShotForgeError("no_clip", "select a clip, or park the playhead on one (nothing at " +
-          timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ")");
+        if (!clip && skipped) refuseClip(skipped);
+        if (!clip) throw new ShotForgeError("no_clip", "select a clip, or park the playhead on one (nothing at " + at + ")");
       }
-      if (!clip.mediaPath) throw new ShotForgeError("media_missing", "clip '" + clip.name + "' on " +
-        trackLabel(clip.trackIndex) + " has no media file (offline, a generator, or a nested sequence)");
       var frame = clip.start <= ph && ph < clip.end ? ph : clip.start;
       return { track: clip.trackIndex, frame: frame, clip: clip };
     }
@@ -330,7 +367,7 @@
           return { track: tracks[j].index, frame: ph, gap: g };
         }
       }
-      throw new ShotForgeError("no_gap", "the playhead (" + timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame) + ") is not in a gap between two clips" +
+      throw new ShotForgeError("no_gap", "the playhead (" + at + ") is not in a gap between two clips" +
         (auto ? " on any video track" : " on " + trackLabel(chosen)));
     }
     if (operation === "generate") {
@@ -368,7 +405,7 @@
         name: basename(clip.mediaPath),
         // Premiere's TrackItem in/out are measured from the media's first frame (not its timecode),
         // so the available range starts at 0; its length is a lower bound (the furthest frame used).
-        available_range: timeRange(0, mediaExtent[clip.mediaPath] || Math.ceil(clip.sourceOut), fps),
+        available_range: timeRange(0, mediaExtent[clip.mediaPath], fps),
         available_image_bounds: null,
         metadata: { shotforge: { source_origin: "media_start", duration_is_lower_bound: true } },
         target_url: fileUrl(clip.mediaPath),
@@ -379,7 +416,9 @@
     return {
       OTIO_SCHEMA: "Clip.2",
       name: clip.name,
-      source_range: timeRange(clip.sourceIn, duration, fps),
+      // The server's convention (otio_tools/media.py): duration = record duration, start = the
+      // lowest media frame of the span; LinearTimeWarp says speed and direction.
+      source_range: timeRange(clip.mediaFirst, duration, fps),
       effects: effects,
       markers: [],
       enabled: !clip.disabled,
@@ -431,14 +470,18 @@
     if (!Number.isInteger(sf.seed) || sf.seed < 0) throw new ShotForgeError("bad_seed", "the seed must be a whole number, 0 or more");
     if (options.useReferenceFrame) sf.reference_frame = seq.playhead;
     sf.engine = options.engine || "auto";
-    sf.placement = options.placement || DEFAULT_PLACEMENT[op];
+    sf.placement = options.placement || "auto";
+    if (PLACEMENTS.indexOf(sf.placement) < 0) throw new ShotForgeError("bad_placement", "placement must be auto, above or overwrite");
     if (options.extra) Object.keys(options.extra).forEach(function (k) { if (!(k in sf)) sf[k] = options.extra[k]; });
 
     // The furthest source frame used per media file: a lower bound for its length.
     var extent = {};
     seq.tracks.forEach(function (t) {
       t.clips.forEach(function (c) {
-        if (c.mediaPath) extent[c.mediaPath] = Math.max(extent[c.mediaPath] || 0, Math.ceil(c.sourceOut), Math.ceil(c.sourceIn + (c.end - c.start)));
+        if (c.mediaPath) {
+          extent[c.mediaPath] = Math.max(extent[c.mediaPath] || 0, Math.ceil(Math.max(c.sourceIn, c.sourceOut)),
+            Math.ceil(c.mediaFirst + c.mediaSpan));
+        }
       });
     });
 
@@ -455,7 +498,8 @@
         cursor = c.end;
       });
       return { OTIO_SCHEMA: "Track.1", name: t.name, source_range: null, effects: [], markers: [], enabled: true,
-        metadata: { premiere: { index: t.index } }, kind: "Video", children: children };
+        metadata: { premiere: { index: t.index, transitions: t.transitions.map(function (x) { return [x.name, x.start, x.end]; }) } },
+        kind: "Video", children: children };
     });
 
     var otio = {
@@ -479,108 +523,10 @@
     return { otio: otio, target: target, seq: seq };
   }
 
-  // ---------------------------------------------------------------- placements
-
-  /**
-   * Turn the server's placements into host steps, checking everything before anything is
-   * touched. A placement on track == number of video tracks ("a new track above") goes on the
-   * lowest existing track above every clip in its range that is empty over that range; Premiere's
-   * documented DOM cannot add a track, so when there is none the plan fails and says so.
-   * Returns [{media, track, recordFrame, frames, recordTicks, sourceInTicks, sourceOutTicks,
-   *           requestedTrack, label}].
-   */
-  function planPlacements(seq, placements, opts) {
-    opts = opts || {};
-    if (!Array.isArray(placements) || placements.length === 0) {
-      throw new ShotForgeError("no_placements", "the server finished but returned nothing to place");
-    }
-    var taken = {}; // track index -> [[start, end)] ranges claimed by earlier placements of this job
-    var steps = placements.map(function (p, i) {
-      var where = "placement " + (i + 1);
-      ["track", "record_frame", "source_in", "frames"].forEach(function (k) {
-        if (!Number.isInteger(p[k])) throw new ShotForgeError("bad_placement", where + ": " + k + " is not a whole number (" + JSON.stringify(p[k]) + ")");
-      });
-      if (!p.media || typeof p.media !== "string") throw new ShotForgeError("bad_placement", where + " names no media file");
-      if (p.frames < 1) throw new ShotForgeError("bad_placement", where + " places " + p.frames + " frames");
-      if (p.record_frame < 0) throw new ShotForgeError("bad_placement", where + " starts before the sequence (record frame " + p.record_frame + ")");
-      if (p.source_in < 0) throw new ShotForgeError("bad_placement", where + " starts before its media (source frame " + p.source_in + ")");
-      var start = p.record_frame, end = p.record_frame + p.frames;
-      var track = p.track;
-      // "A new track above" is len(video tracks) of the request; the editor may have added tracks since.
-      var above = opts.requestTracks != null ? opts.requestTracks : seq.tracks.length;
-      if (track < 0 || (track >= seq.tracks.length && track !== above)) {
-        throw new ShotForgeError("bad_placement", where + " is for video track " + (track + 1) + " but the sequence has " + seq.tracks.length);
-      }
-      if (track === above) {
-        var top = -1;
-        seq.tracks.forEach(function (t) {
-          if (t.clips.some(function (c) { return c.start < end && start < c.end; })) top = t.index;
-        });
-        track = -1;
-        for (var k = top + 1; k < seq.tracks.length; k++) {
-          if (!overlapsTaken(taken, k, start, end)) { track = k; break; }
-        }
-        if (track < 0) {
-          throw new ShotForgeError("no_free_track", "the result goes on a new video track above V" + (top + 1) +
-            ", and Premiere's scripting cannot add tracks: add an empty video track (Sequence > Add Tracks) and press Place again");
-        }
-      }
-      claim(taken, track, start, end);
-      // Media frames are at the media's rate: the server renders at the sequence rate; original
-      // media (extend handles) may say its own rate in `rate` ([num, den] or a number).
-      var mtpf = mediaTicksPerFrame(p.rate, seq);
-      return {
-        media: p.media,
-        requestedTrack: p.track,
-        track: track,
-        recordFrame: start,
-        frames: p.frames,
-        recordTicks: ticksString(start, seq.tpf),
-        recordEndTicks: ticksString(end, seq.tpf),
-        sourceIn: p.source_in,
-        sourceInTicks: (BigInt(p.source_in) * mtpf).toString(),
-        sourceOutTicks: (BigInt(p.source_in + p.frames) * mtpf).toString(),
-        label: opts.label || "ShotForge",
-      };
-    });
-    return steps;
-  }
-
-  function mediaTicksPerFrame(rate, seq) {
-    if (rate == null) return seq.tpf;
-    var num, den;
-    if (Array.isArray(rate)) { num = BigInt(rate[0]); den = BigInt(rate[1]); }
-    else if (typeof rate === "object" && rate.num) { num = BigInt(rate.num); den = BigInt(rate.den); }
-    else {
-      var r = Number(rate);
-      var n = Math.round(r * 1001 / 1000);
-      if (Math.abs(r - Math.round(r)) > 0.005 && Math.abs(r - n * 1000 / 1001) < 0.005) { num = BigInt(n * 1000); den = 1001n; }
-      else { num = BigInt(Math.round(r)); den = 1n; }
-    }
-    if ((TICKS_PER_SECOND * den) % num !== 0n) throw new ShotForgeError("bad_rate", "media rate " + num + "/" + den + " is not a whole number of ticks per frame");
-    return (TICKS_PER_SECOND * den) / num;
-  }
-
-  function overlapsTaken(taken, track, start, end) {
-    return (taken[track] || []).some(function (r) { return r[0] < end && start < r[1]; });
-  }
-
-  function claim(taken, track, start, end) {
-    (taken[track] = taken[track] || []).push([start, end]);
-  }
-
-  /** A stable snapshot of the video tracks (to prove nothing changed after a failed job). */
-  function snapshot(facts) {
-    var s = facts.sequence;
-    return JSON.stringify((s.videoTracks || []).map(function (t) {
-      return (t.clips || []).map(function (c) { return [c.name, c.start, c.end, c.inPoint, c.outPoint, c.mediaPath]; });
-    }));
-  }
-
   return {
     TICKS_PER_SECOND: TICKS_PER_SECOND,
     OPERATIONS: OPERATIONS,
-    DEFAULT_PLACEMENT: DEFAULT_PLACEMENT,
+    PLACEMENTS: PLACEMENTS,
     ShotForgeError: ShotForgeError,
     ticks: ticks,
     rateOf: rateOf,
@@ -598,8 +544,8 @@
     gapAt: gapAt,
     findTarget: findTarget,
     buildRequest: buildRequest,
-    planPlacements: planPlacements,
-    mediaTicksPerFrame: mediaTicksPerFrame,
-    snapshot: snapshot,
+    notAShot: notAShot,
+    trackLabel: trackLabel,
+    basename: basename,
   };
 });

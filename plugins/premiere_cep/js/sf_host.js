@@ -54,7 +54,9 @@
         }
         if (!data.ok) {
           var err = data.error || {};
-          reject(new ShotForgeError(err.code || "host_error", err.message || "Premiere refused " + fn));
+          var refused = new ShotForgeError(err.code || "host_error", err.message || "Premiere refused " + fn);
+          refused.reply = data; // e.g. what landed, or what occupies the range
+          reject(refused);
           return;
         }
         resolve(data);
@@ -86,38 +88,28 @@
   };
 
   /**
-   * Carry out a placement plan (core.planPlacements): import every file first (nothing in the
-   * sequence changes if any import fails), then place each step and check the clip's start and
-   * end ticks read back from the track. Returns the read-back per step.
+   * Put one plan step (sf_plan.planPlacements) on the sequence as part of `take` ({name,
+   * colorLabel}). `confirmed` is the signature of what the editor agreed to overwrite ("" when
+   * the range must be free). The host places exactly this clip or nothing; the reply is the
+   * read-back {start, end, inPoint, track, name, nodeId, label}.
    */
-  HostBridge.prototype.placeAll = function (seq, plan, onStep) {
-    var self = this;
-    var files = [];
-    plan.forEach(function (s) { if (files.indexOf(s.media) < 0) files.push(s.media); });
-    var chain = Promise.resolve();
-    files.forEach(function (f) { chain = chain.then(function () { return self.importMedia(f); }); });
-    var placed = [];
-    plan.forEach(function (step, i) {
-      chain = chain.then(function () {
-        if (onStep) onStep(step, i);
-        var name = step.label + " " + basename(step.media) + " (frames " + step.sourceIn + "-" + (step.sourceIn + step.frames - 1) + ")";
-        return self.call("place", [step.media, step.track, step.recordTicks, step.sourceInTicks, step.sourceOutTicks,
-          seq.tpf.toString(), name, seq.id || ""]).then(function (r) {
-          if (r.start !== step.recordTicks || r.end !== step.recordEndTicks) {
-            throw new ShotForgeError("placement_mismatch", "Premiere placed " + basename(step.media) + " on V" + (step.track + 1) +
-              " at ticks " + r.start + "-" + r.end + " instead of " + step.recordTicks + "-" + step.recordEndTicks);
-          }
-          placed.push(Object.assign({ step: step }, r));
-        });
-      });
-    });
-    return chain.then(function () { return placed; });
+  HostBridge.prototype.place = function (seq, step, take, confirmed) {
+    return this.call("place", [step.media, step.track, step.recordTicks, step.recordEndTicks, step.sourceInTicks,
+      step.sourceOutTicks, seq.tpf.toString(), take.name, take.colorLabel, seq.id || "", confirmed || ""]);
   };
 
-  function basename(p) {
-    var s = String(p).replace(/\\/g, "/");
-    return s.slice(s.lastIndexOf("/") + 1);
-  }
+  /** Remove the clip exactly at {track, start, end, name}; resolves {removed: bool}. */
+  HostBridge.prototype.removeClip = function (item) {
+    return this.call("removeClip", [item.track, item.start, item.end, item.name]);
+  };
+
+  HostBridge.prototype.addMarker = function (seq, startTicks, endTicks, name, comments) {
+    return this.call("addMarker", [startTicks, endTicks, seq.tpf.toString(), name, comments]);
+  };
+
+  HostBridge.prototype.removeMarker = function (marker) {
+    return this.call("removeMarker", [marker.guid || "", marker.start, marker.name]);
+  };
 
   return { HostBridge: HostBridge, lit: lit, script: script };
 });

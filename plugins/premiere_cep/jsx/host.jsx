@@ -87,6 +87,19 @@ var ShotForgeHost = (function () {
         return String(timeObj.ticks);
     }
 
+    /* Compare two non-negative integer tick strings exactly (ES3 has no BigInt; tick counts pass 2^53). */
+    function cmpTicks(a, b) {
+        a = String(a).replace(/^0+(?=\d)/, '');
+        b = String(b).replace(/^0+(?=\d)/, '');
+        if (a.length !== b.length) { return a.length < b.length ? -1 : 1; }
+        return a < b ? -1 : (a > b ? 1 : 0);
+    }
+
+    /* True when [s1, e1) and [s2, e2) share a tick. */
+    function overlaps(s1, e1, s2, e2) {
+        return cmpTicks(s1, e2) < 0 && cmpTicks(s2, e1) < 0;
+    }
+
     // ------------------------------------------------------------ reading
 
     function activeSequence() {
@@ -111,6 +124,7 @@ var ShotForgeHost = (function () {
             outPoint: ticksOf(clip.outPoint),
             mediaPath: path,
             nested: nested,
+            hasItem: item ? true : false,
             speed: clip.getSpeed(),
             reversed: clip.isSpeedReversed() ? true : false,
             disabled: clip.disabled ? true : false,
@@ -118,18 +132,42 @@ var ShotForgeHost = (function () {
         };
     }
 
-    /** Facts of the active sequence: rate, zero point, marks, playhead and every video clip. */
+    /* Start/end/name of each item of a TrackItemCollection (transitions, audio clips). */
+    function spans(collection) {
+        var out = [], j, it;
+        for (j = 0; j < collection.numItems; j++) {
+            it = collection[j];
+            out.push({ name: String(it.name), nodeId: String(it.nodeId), start: ticksOf(it.start), end: ticksOf(it.end) });
+        }
+        return out;
+    }
+
+    function markerFacts(seq) {
+        var list = [], markers = seq.markers, m = markers.getFirstMarker();
+        while (m) {
+            list.push({ guid: String(m.guid), name: String(m.name), comments: String(m.comments),
+                start: ticksOf(m.start), end: ticksOf(m.end) });
+            m = markers.getNextMarker(m);
+        }
+        return list;
+    }
+
+    /** Facts of the active sequence: rate, zero point, marks, playhead, every video clip and
+     *  transition, the audio tracks' items and the sequence markers (a snapshot of the edit). */
     function facts() {
         try {
             var seq = activeSequence();
             if (!seq) { return fail('no_sequence', 'open a sequence in the Timeline first'); }
-            var tracks = [], vt = seq.videoTracks, i, j, track, clips, list;
+            var tracks = [], audio = [], vt = seq.videoTracks, at = seq.audioTracks, i, j, track, clips, list;
             for (i = 0; i < vt.numTracks; i++) {
                 track = vt[i];
                 clips = track.clips;
                 list = [];
                 for (j = 0; j < clips.numItems; j++) { list.push(clipFacts(clips[j])); }
-                tracks.push({ name: String(track.name), clips: list });
+                tracks.push({ name: String(track.name), clips: list, transitions: spans(track.transitions) });
+            }
+            for (i = 0; i < at.numTracks; i++) {
+                audio.push({ name: String(at[i].name), clips: spans(at[i].clips) });
             }
             return ok({
                 host: { version: String(app.version) },
@@ -145,7 +183,9 @@ var ShotForgeHost = (function () {
                     outPoint: ticksOf(seq.getOutPointAsTime()),
                     playhead: ticksOf(seq.getPlayerPosition()),
                     displayFormat: seq.getSettings().videoDisplayFormat,
-                    videoTracks: tracks
+                    videoTracks: tracks,
+                    audioTracks: audio,
+                    markers: markerFacts(seq)
                 }
             });
         } catch (e) {
@@ -202,23 +242,71 @@ var ShotForgeHost = (function () {
 
     // ------------------------------------------------------------ placing
 
-    function clipStartingAt(track, startTicks) {
-        var clips = track.clips, i;
+    /* What a track holds over [startTicks, endTicks): clips and transitions, as {kind, name, start, end}. */
+    function occupants(track, startTicks, endTicks) {
+        var out = [], clips = track.clips, trans = track.transitions, i;
         for (i = 0; i < clips.numItems; i++) {
-            if (ticksOf(clips[i].start) === startTicks) { return clips[i]; }
+            if (overlaps(ticksOf(clips[i].start), ticksOf(clips[i].end), startTicks, endTicks)) {
+                out.push({ kind: 'clip', name: String(clips[i].name), start: ticksOf(clips[i].start), end: ticksOf(clips[i].end) });
+            }
         }
-        return null;
+        if (trans) {
+            for (i = 0; i < trans.numItems; i++) {
+                if (overlaps(ticksOf(trans[i].start), ticksOf(trans[i].end), startTicks, endTicks)) {
+                    out.push({ kind: 'transition', name: String(trans[i].name), start: ticksOf(trans[i].start), end: ticksOf(trans[i].end) });
+                }
+            }
+        }
+        return out;
+    }
+
+    function nodeIds(track) {
+        var ids = {}, clips = track.clips, i;
+        for (i = 0; i < clips.numItems; i++) { ids[String(clips[i].nodeId)] = true; }
+        return ids;
+    }
+
+    /* The items of `track` named `name` whose nodeId is not in `before`: what the last overwrite put
+     * there (an overwrite the editor confirmed also leaves cut remains with new ids and their own names). */
+    function newItems(track, before, name) {
+        var out = [], clips = track.clips, i;
+        for (i = 0; i < clips.numItems; i++) {
+            if (!before[String(clips[i].nodeId)] && String(clips[i].name) === name) { out.push(clips[i]); }
+        }
+        return out;
+    }
+
+    function removeAll(items) {
+        var i;
+        for (i = 0; i < items.length; i++) { items[i].remove(0, 1); }
+    }
+
+    /* A stable text for a list of occupants ("clip:start-end,transition:start-end", sorted), so the
+     * panel can say exactly which ones the editor agreed to have overwritten. */
+    function signature(list) {
+        var parts = [], i;
+        for (i = 0; i < list.length; i++) { parts.push(list[i].kind + ':' + list[i].start + '-' + list[i].end); }
+        parts.sort();
+        return parts.join(',');
     }
 
     /**
-     * Overwrite frames [inTicks, outTicks) of the media at `path` onto video track `trackIndex`
-     * at record time `recordTicks` (from the sequence's first frame, zero point excluded).
-     * The range is cut as a hard-bounded video-only subclip, placed with Sequence.overwriteClip,
-     * then the track is read back: the result names the placed clip's start/end ticks.
+     * Place frames [inTicks, outTicks) of the media at `path` on video track `trackIndex` over
+     * [recordTicks, recordEndTicks) (from the sequence's first frame, zero point excluded), as a
+     * subclip named `takeName` with colour label `label`.
+     *
+     * Premiere's overwrite destroys what it covers, so the range must be free on the live track
+     * (clips and transitions both) unless `confirmed` is the signature() of exactly what is there
+     * now: the editor agreed to overwrite those, and only those. Afterwards the new item is found
+     * (nodeIds not there before) and read back; if it is not exactly the intended record range
+     * and source in, or anything landed on an audio track, whatever this call placed is removed
+     * again and the reply says what landed. So each call either places exactly one correct clip
+     * or leaves the sequence as it was.
      */
-    function place(path, trackIndex, recordTicks, inTicks, outTicks, tpfTicks, subclipName, expectSequenceId) {
+    function place(path, trackIndex, recordTicks, recordEndTicks, inTicks, outTicks, tpfTicks, takeName, label,
+                   expectSequenceId, confirmed) {
         try {
-            var seq = activeSequence();
+            var seq = activeSequence(), i;
             if (!seq) { return fail('no_sequence', 'no sequence is open'); }
             if (expectSequenceId && String(seq.sequenceID) !== expectSequenceId) {
                 return fail('sequence_changed', 'the active sequence is not the one the job was made for; open it and place again');
@@ -229,24 +317,125 @@ var ShotForgeHost = (function () {
             if (trackIndex < 0 || trackIndex >= seq.videoTracks.numTracks) {
                 return fail('no_such_track', 'video track V' + (trackIndex + 1) + ' does not exist');
             }
+            var track = seq.videoTracks[trackIndex];
+            var busy = occupants(track, recordTicks, recordEndTicks);
+            if (busy.length && signature(busy) !== confirmed) {
+                return sfJson({ ok: false, error: { code: 'not_free', message: 'V' + (trackIndex + 1) + ' is not free there now (' +
+                    busy[0].kind + " '" + busy[0].name + "')" }, occupants: busy });
+            }
             var item = findImported(path);
             if (!item) { return fail('not_imported', 'the result is not in the project yet: ' + path); }
-            var sub = item.createSubClip(subclipName, inTicks, outTicks, 1, 1, 0);
-            if (!sub) { return fail('host_error', 'could not make a subclip of ' + path); }
-            seq.overwriteClip(sub, sfSecondsArg(recordTicks, tpfTicks), trackIndex, 0);
-            var placed = clipStartingAt(seq.videoTracks[trackIndex], recordTicks);
-            if (!placed) {
-                return fail('placement_failed', 'Premiere reported success but no clip starts at the intended time on V' + (trackIndex + 1));
+            // Audio goes to an audio track that is empty over the range, else past the last one
+            // (where Premiere places nothing): the subclip is meant to be video only, and an
+            // overwrite on a used audio track would destroy the editor's sound.
+            var at = seq.audioTracks, aIndex = at.numTracks, audioBefore = [];
+            for (i = 0; i < at.numTracks; i++) {
+                audioBefore.push(nodeIds(at[i]));
+                if (aIndex === at.numTracks && occupants(at[i], recordTicks, recordEndTicks).length === 0) { aIndex = i; }
             }
-            return ok({
-                start: ticksOf(placed.start),
-                end: ticksOf(placed.end),
-                inPoint: ticksOf(placed.inPoint),
-                outPoint: ticksOf(placed.outPoint),
-                name: String(placed.name)
-            });
+            var sub = item.createSubClip(takeName, inTicks, outTicks, 1, 1, 0);
+            if (!sub) { return fail('host_error', 'could not make a subclip of ' + path); }
+            sub.setColorLabel(label);
+            var before = nodeIds(track);
+            seq.overwriteClip(sub, sfSecondsArg(recordTicks, tpfTicks), trackIndex, aIndex);
+            var landed = newItems(track, before, takeName), landedAudio = [];
+            for (i = 0; i < at.numTracks; i++) { landedAudio = landedAudio.concat(newItems(at[i], audioBefore[i], takeName)); }
+            var got = landed.length === 1 ? {
+                start: ticksOf(landed[0].start), end: ticksOf(landed[0].end), inPoint: ticksOf(landed[0].inPoint),
+                name: String(landed[0].name), nodeId: String(landed[0].nodeId), track: trackIndex
+            } : null;
+            var why = '';
+            if (!landed.length) { why = 'no clip landed on V' + (trackIndex + 1); }
+            else if (landed.length > 1) { why = landed.length + ' clips landed on V' + (trackIndex + 1); }
+            else if (got.start !== recordTicks || got.end !== recordEndTicks || got.inPoint !== inTicks) {
+                why = 'the clip landed on V' + (trackIndex + 1) + ' at ticks ' + got.start + '-' + got.end + ' (source in ' +
+                    got.inPoint + ') instead of ' + recordTicks + '-' + recordEndTicks + ' (source in ' + inTicks + ')';
+            }
+            else if (landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
+            if (why) {
+                removeAll(landed);
+                removeAll(landedAudio);
+                return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
+            }
+            got.label = sub.getColorLabel();
+            return ok(got);
         } catch (e) {
             return fail('host_error', 'placing ' + path + ' failed: ' + errorText(e));
+        }
+    }
+
+    /**
+     * Remove the clip on video track `trackIndex` that is exactly [startTicks, endTicks) and named
+     * `name` (a placed take), leaving everything else where it is (remove(0, 1): no ripple).
+     * Replies {removed: false} when no such clip is there (the editor moved, trimmed or deleted it).
+     */
+    function removeClip(trackIndex, startTicks, endTicks, name) {
+        try {
+            var seq = activeSequence(), clips, i, c;
+            if (!seq) { return fail('no_sequence', 'no sequence is open'); }
+            if (trackIndex < 0 || trackIndex >= seq.videoTracks.numTracks) { return ok({ removed: false }); }
+            clips = seq.videoTracks[trackIndex].clips;
+            for (i = 0; i < clips.numItems; i++) {
+                c = clips[i];
+                if (ticksOf(c.start) === startTicks && ticksOf(c.end) === endTicks && String(c.name) === name) {
+                    c.remove(0, 1);
+                    return ok({ removed: true });
+                }
+            }
+            return ok({ removed: false });
+        } catch (e) {
+            return fail('host_error', 'removing ' + name + ' failed: ' + errorText(e));
+        }
+    }
+
+    // ------------------------------------------------------------ markers
+
+    function timeAt(ticksStr) {
+        var t = new Time();
+        t.ticks = ticksStr;
+        return t;
+    }
+
+    /** A sequence marker over [startTicks, endTicks) carrying the take's recipe; read back. */
+    function addMarker(startTicks, endTicks, tpfTicks, name, comments) {
+        try {
+            var seq = activeSequence();
+            if (!seq) { return fail('no_sequence', 'no sequence is open'); }
+            var markers = seq.markers;
+            var m = markers.createMarker(sfSecondsArg(startTicks, tpfTicks));
+            if (!m) { return fail('host_error', 'Premiere did not create the marker'); }
+            m.start = timeAt(startTicks);
+            m.end = timeAt(endTicks);
+            m.name = name;
+            m.comments = comments;
+            var got = { guid: String(m.guid), name: String(m.name), comments: String(m.comments), start: ticksOf(m.start), end: ticksOf(m.end) };
+            if (got.start !== startTicks || got.end !== endTicks || got.name !== name || got.comments !== comments) {
+                markers.deleteMarker(m);
+                return fail('marker_mismatch', 'the take marker read back as ' + got.start + '-' + got.end + ' instead of ' +
+                    startTicks + '-' + endTicks);
+            }
+            return ok(got);
+        } catch (e) {
+            return fail('host_error', 'adding the take marker failed: ' + errorText(e));
+        }
+    }
+
+    /** Delete the marker with `guid` (or, when Premiere gave none, the one at startTicks named `name`). */
+    function removeMarker(guid, startTicks, name) {
+        try {
+            var seq = activeSequence();
+            if (!seq) { return fail('no_sequence', 'no sequence is open'); }
+            var markers = seq.markers, m = markers.getFirstMarker();
+            while (m) {
+                if ((guid && String(m.guid) === guid) || (!guid && ticksOf(m.start) === startTicks && String(m.name) === name)) {
+                    markers.deleteMarker(m);
+                    return ok({ removed: true });
+                }
+                m = markers.getNextMarker(m);
+            }
+            return ok({ removed: false });
+        } catch (e) {
+            return fail('host_error', 'removing the take marker failed: ' + errorText(e));
         }
     }
 
@@ -263,6 +452,9 @@ var ShotForgeHost = (function () {
         importMedia: importMedia,
         findItem: findItem,
         place: place,
+        removeClip: removeClip,
+        addMarker: addMarker,
+        removeMarker: removeMarker,
         ping: ping,
         _json: sfJson,
         _secondsArg: sfSecondsArg

@@ -32,4 +32,31 @@ function frames(ticks, tpf) {
   return Number(BigInt(ticks) / BigInt(tpf));
 }
 
-module.exports = { ROOT, SEQ_DIR, TPS, loadSequence, allSequences, withState, frames };
+/**
+ * A facts-shaped sequence written in frames, for editorial scenarios:
+ * tracks: [{clips: [{name, start, end, in (source frame), media, speed, reversed, disabled, nested,
+ * selected}], transitions: [{name, start, end}]}], audio: [[{name, start, end}]]; 25 fps, zero point
+ * 01:00:00:00 unless told.
+ */
+function makeSequence({ timebase = "10160640000", zeroFrames = 90000, tracks, audio = [], playhead = 0, inFrame, outFrame, name = "Scene 1" }) {
+  const tpf = BigInt(timebase);
+  const t = (f) => String(BigInt(f) * tpf);
+  const clip = (c) => {
+    const speed = c.speed == null ? 1 : c.speed;
+    const first = c.in == null ? 0 : c.in;
+    const span = Math.round((c.end - c.start) * speed);
+    return { name: c.name, start: t(c.start), end: t(c.end), inPoint: t(first), outPoint: t(first + span),
+      mediaPath: c.media == null ? "/media/" + c.name + ".mov" : c.media, speed, reversed: !!c.reversed,
+      disabled: !!c.disabled, selected: !!c.selected, nested: !!c.nested };
+  };
+  const seq = {
+    name, id: "seq-" + name, timebase, zeroPoint: t(zeroFrames), width: 1920, height: 1080, playhead: t(playhead),
+    videoTracks: tracks.map((tr, i) => ({ name: "Video " + (i + 1), clips: (tr.clips || []).map(clip),
+      transitions: (tr.transitions || []).map((x) => ({ name: x.name || "Cross Dissolve", start: t(x.start), end: t(x.end) })) })),
+    audioTracks: audio.map((clips, i) => ({ name: "Audio " + (i + 1), clips: clips.map(clip) })),
+  };
+  if (inFrame != null) { seq.inPoint = t(inFrame); seq.outPoint = t(outFrame); }
+  return seq;
+}
+
+module.exports = { ROOT, SEQ_DIR, TPS, loadSequence, allSequences, withState, frames, makeSequence };

@@ -12,7 +12,15 @@
  *  - importFiles returns true even for a missing file, and the item only appears after a few
  *    more host calls (findItemsMatchingMediaPath returns 0 until then).
  *  - findItemsMatchingMediaPath returns an Array, or 0 when nothing matches.
- *  - createSubClip wants tick strings.
+ *  - createSubClip wants tick strings; its flags are (takeVideo, takeAudio) as in Adobe's d.ts
+ *    (`subclipFlags: "audioVideo"` swaps them, as the guide's signature line has them).
+ *  - An overwrite destroys what it covers, without asking: clips are cut or removed, transitions
+ *    (Track.transitions) removed. The DOM has no way to add a track.
+ *  - TrackItem.remove(inRipple, inAlignToVideo) takes the item out (rippling later ones left when
+ *    inRipple is set); ProjectItem.setColorLabel keeps only the 16 label indices 0..15;
+ *    sequence markers via createMarker(seconds) land on the frame, Marker start/end are Time.
+ *  - `landOff = {nth, frames}` makes the nth placement from now land `frames` frames late (a
+ *    read-back must see it).
  */
 "use strict";
 
@@ -58,7 +66,18 @@ const FROM_NOTES = {
   // Array results (getSelection "uses .length", findItemsMatchingMediaPath "Array")
   Array: new Set(["length"]),
 };
-for (const [obj, set] of Object.entries(FROM_NOTES)) {
+// Members the reference notes name in section 11 ("Documented, useful: ProjectItem.setColorLabel(index)
+// / getColorLabel(), marker APIs on the sequence (sequence.markers.createMarker(seconds), name,
+// comments, end)") and the scripting guide documents beside them (psg sequence/track.md
+// Track.transitions; collection/markercollection.md; general/marker.md).
+const FROM_GUIDE = {
+  Track: new Set(["transitions"]),
+  Sequence: new Set(["markers"]),
+  ProjectItem: new Set(["setColorLabel", "getColorLabel"]),
+  MarkerCollection: new Set(["numMarkers", "createMarker", "deleteMarker", "getFirstMarker", "getNextMarker"]),
+  Marker: new Set(["name", "comments", "start", "end", "guid", "type"]),
+};
+for (const [obj, set] of Object.entries(FROM_NOTES).concat(Object.entries(FROM_GUIDE))) {
   DOCUMENTED[obj] = new Set([...(DOCUMENTED[obj] || []), ...set]);
 }
 
@@ -104,22 +123,30 @@ function guard(dom, type, target, { indexed = false } = {}) {
 // --------------------------------------------------------------------------- the DOM
 
 function big(t) { return BigInt(String(t)); }
+function byStart(a, b) { return big(a.start) < big(b.start) ? -1 : big(a.start) > big(b.start) ? 1 : 0; }
 
 class PremiereMock {
   /**
    * `sequence`: facts-shaped fixture {name, id, timebase, zeroPoint, width, height, inPoint,
    * outPoint, playhead, videoTracks: [{name, clips: [{name, start, end, inPoint, outPoint,
-   * mediaPath, speed, reversed, disabled, selected, nested}]}]} with tick strings.
+   * mediaPath, speed, reversed, disabled, selected, nested}], transitions: [{name, start, end}]}],
+   * audioTracks: [{name, clips: [...]}], markers: [{name, comments, start, end}]} with tick strings.
    * `importDelay`: how many later host calls pass before an imported file shows up.
+   * `subclipFlags`: "videoAudio" (d.ts order, default) or "audioVideo" (the guide's signature line).
+   * `mediaHasAudio`: whether imported renders carry an audio stream (room tone does).
    */
-  constructor(sequence, { importDelay = 2, version = "25.1.0" } = {}) {
+  constructor(sequence, { importDelay = 2, version = "25.1.0", subclipFlags = "videoAudio", mediaHasAudio = true } = {}) {
     this.violations = [];
     this.accessLog = [];
     this.writeLog = [];
     this.calls = 0;
     this.importDelay = importDelay;
+    this.subclipFlags = subclipFlags;
+    this.mediaHasAudio = mediaHasAudio;
     this.pending = [];
     this.mutations = [];
+    this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
+    this.landOff = null;
     this.version = version;
     this.nextNode = 1000;
     this.projectItems = []; // every item in the project (bins included), raw
@@ -132,7 +159,7 @@ class PremiereMock {
   // ----- raw model helpers
   rawItem(fields) {
     const item = Object.assign({ nodeId: String(this.nextNode++), mediaPath: "", children: null, parent: null,
-      isSeq: false, offline: false, subIn: null, subOut: null }, fields);
+      isSeq: false, offline: false, subIn: null, subOut: null, label: 0, hasAudio: false, video: true, audio: false }, fields);
     this.projectItems.push(item);
     return item;
   }
@@ -148,6 +175,7 @@ class PremiereMock {
   }
 
   buildSequence(s) {
+    const tb = big(s.timebase);
     const seq = {
       name: s.name, id: s.id || "seq-" + s.name, timebase: String(s.timebase), zeroPoint: String(s.zeroPoint || "0"),
       width: s.width || 1920, height: s.height || 1080,
@@ -158,8 +186,16 @@ class PremiereMock {
       tracks: (s.videoTracks || []).map((t) => ({
         name: t.name,
         clips: (t.clips || []).map((c) => this.rawClip(c)),
+        transitions: (t.transitions || []).map((x) => ({ name: x.name || "Cross Dissolve", nodeId: String(this.nextNode++),
+          start: String(x.start), end: String(x.end) })),
       })),
+      audio: (s.audioTracks || []).map((t) => ({ name: t.name, clips: (t.clips || []).map((c) => this.rawClip(c)) })),
+      markers: [],
     };
+    this.sequence = seq;
+    for (const m of s.markers || []) {
+      this.newMarker(big(m.start) / tb * tb, m);
+    }
     return seq;
   }
 
@@ -172,14 +208,30 @@ class PremiereMock {
     };
   }
 
-  /** The sequence as facts (what the host should report), for comparisons in tests. */
+  newMarker(startTicks, fields = {}) {
+    const m = { guid: "marker-" + this.nextNode++, name: fields.name || "", comments: fields.comments || "",
+      start: String(startTicks), end: String(fields.end != null ? fields.end : startTicks), type: "Comment" };
+    this.sequence.markers.push(m);
+    return m;
+  }
+
+  /** Everything an editor would see change: video clips, transitions, audio clips, markers, labels. */
   snapshot() {
     const s = this.sequence;
-    return s.tracks.map((t) => t.clips
-      .slice()
-      .sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1))
-      .map((c) => ({ name: c.name, start: c.start, end: c.end, inPoint: c.inPoint, outPoint: c.outPoint,
-        mediaPath: c.item ? c.item.mediaPath : "" })));
+    const clip = (c) => ({ name: c.name, start: c.start, end: c.end, inPoint: c.inPoint, outPoint: c.outPoint,
+      mediaPath: c.item ? c.item.mediaPath : "" });
+    return s.tracks.map((t) => t.clips.slice().sort(byStart).map(clip));
+  }
+
+  fullSnapshot() {
+    const s = this.sequence;
+    const clip = (c) => [c.name, c.start, c.end, c.inPoint, c.outPoint, c.item ? c.item.mediaPath : "", c.disabled];
+    return JSON.stringify({
+      video: s.tracks.map((t) => ({ clips: t.clips.slice().sort(byStart).map(clip),
+        transitions: t.transitions.slice().sort(byStart).map((x) => [x.name, x.start, x.end]) })),
+      audio: s.audio.map((t) => t.clips.slice().sort(byStart).map(clip)),
+      markers: s.markers.slice().sort(byStart).map((m) => [m.name, m.comments, m.start, m.end]),
+    });
   }
 
   tick() {
@@ -187,7 +239,7 @@ class PremiereMock {
     const due = this.pending.filter((p) => p.due <= this.calls);
     this.pending = this.pending.filter((p) => p.due > this.calls);
     for (const p of due) {
-      const it = this.rawItem({ name: path.basename(p.path), type: 1, mediaPath: p.path });
+      const it = this.rawItem({ name: path.basename(p.path), type: 1, mediaPath: p.path, hasAudio: this.mediaHasAudio });
       it.parent = p.bin;
       p.bin.children.push(it);
     }
@@ -208,6 +260,12 @@ class PremiereMock {
     return guard(dom, "Time", raw);
   }
 
+  /** Ticks from a Time view assigned to a read/write Time member. */
+  ticksFrom(value, what) {
+    if (value === null || typeof value !== "object") throw new Error("Illegal Parameter type (" + what + " wants a Time)");
+    return String(value.ticks);
+  }
+
   projectItemView(it) {
     if (!it) return it;
     const dom = this;
@@ -220,6 +278,9 @@ class PremiereMock {
       getMediaPath() { return it.mediaPath; },
       isSequence() { return it.isSeq; },
       isOffline() { return it.offline; },
+      // Premiere has 16 label colours; anything else leaves the label as it was.
+      setColorLabel(index) { if (Number.isInteger(index) && index >= 0 && index <= 15) it.label = index; },
+      getColorLabel() { return it.label; },
       createBin(name) {
         const b = dom.rawItem({ name, type: 2, children: [] });
         b.parent = it;
@@ -230,13 +291,14 @@ class PremiereMock {
         const hits = dom.projectItems.filter((x) => x.type === 1 && x.mediaPath === p && !(ignoreSubclips && x.subIn !== null));
         return hits.length ? guard(dom, "Array", hits.map((h) => dom.projectItemView(h)), { indexed: true }) : 0;
       },
-      createSubClip(name, startTicks, endTicks, hard, takeVideo, takeAudio) {
+      createSubClip(name, startTicks, endTicks, hard, flagA, flagB) {
         for (const t of [startTicks, endTicks]) {
           if (typeof t !== "string" || !/^\d+$/.test(t)) throw new Error("Illegal Parameter type (createSubClip wants tick strings)");
         }
         if (big(endTicks) <= big(startTicks)) return 0;
+        const [takeVideo, takeAudio] = dom.subclipFlags === "audioVideo" ? [flagB, flagA] : [flagA, flagB];
         const sub = dom.rawItem({ name, type: 1, mediaPath: it.mediaPath, subIn: startTicks, subOut: endTicks,
-          video: !!takeVideo, audio: !!takeAudio, hard: !!hard });
+          video: !!takeVideo, audio: !!takeAudio && it.hasAudio, hasAudio: it.hasAudio, hard: !!hard });
         sub.parent = it.parent;
         (it.parent || dom.root).children.push(sub);
         return dom.projectItemView(sub);
@@ -254,39 +316,120 @@ class PremiereMock {
     return guard(this, type, arr, { indexed: true });
   }
 
-  trackItemView(c) {
+  trackItemView(c, list, kind) {
     const dom = this;
     const raw = {
       get name() { return c.name; },
       get nodeId() { return c.nodeId; },
       get start() { return dom.time(c.start); },
       get end() { return dom.time(c.end); },
-      get inPoint() { return dom.time(c.inPoint); },
-      get outPoint() { return dom.time(c.outPoint); },
+      get inPoint() { return dom.time(c.inPoint || "0"); },
+      get outPoint() { return dom.time(c.outPoint || "0"); },
       get duration() { return dom.time(String(big(c.end) - big(c.start))); },
-      get mediaType() { return "Video"; },
-      get type() { return 1; },
+      get mediaType() { return kind === "audio" ? "Audio" : "Video"; },
+      get type() { return kind === "audio" ? 2 : 1; },
       get projectItem() { return c.item ? dom.projectItemView(c.item) : null; },
-      get disabled() { return c.disabled; },
-      getSpeed() { return c.speed; },
+      get disabled() { return !!c.disabled; },
+      getSpeed() { return c.speed == null ? 1 : c.speed; },
       isSpeedReversed() { return c.reversed ? 1 : 0; },
-      isSelected() { return c.selected; },
+      isSelected() { return !!c.selected; },
+      remove(inRipple, inAlignToVideo) {
+        const i = list.clips.indexOf(c);
+        if (i < 0) return 0;
+        list.clips.splice(i, 1);
+        if (inRipple) {
+          // Ripple delete: everything after it on the track moves left by its duration.
+          const d = big(c.end) - big(c.start);
+          for (const o of list.clips.concat(list.transitions || [])) {
+            if (big(o.start) >= big(c.end)) { o.start = String(big(o.start) - d); o.end = String(big(o.end) - d); }
+          }
+        }
+        dom.mutations.push({ removed: c.name, start: c.start, end: c.end, ripple: !!inRipple });
+        return 0;
+      },
     };
     return guard(dom, "TrackItem", raw);
   }
 
-  trackView(t, index) {
+  trackView(t, index, kind) {
     const dom = this;
     const raw = {
       get name() { return t.name; },
       get id() { return index; },
-      get mediaType() { return "Video"; },
+      get mediaType() { return kind === "audio" ? "Audio" : "Video"; },
       get clips() {
-        const sorted = t.clips.slice().sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
-        return dom.collection("TrackItemCollection", sorted.map((c) => dom.trackItemView(c)), "numItems");
+        return dom.collection("TrackItemCollection", t.clips.slice().sort(byStart).map((c) => dom.trackItemView(c, t, kind)), "numItems");
+      },
+      get transitions() {
+        return dom.collection("TrackItemCollection", (t.transitions || []).slice().sort(byStart).map((x) => dom.transitionView(x)), "numItems");
+      },
+      // Docs: ticks string; Adobe's sample passes seconds (a Number). Both are taken, the seconds truncated.
+      overwriteClip(projectItem, time) {
+        let at;
+        if (typeof time === "string" && /^\d+$/.test(time)) at = big(time);
+        else if (typeof time === "number") at = BigInt(Math.floor(time * Number(TPS)));
+        else throw new Error("Illegal Parameter type (Track.overwriteClip time)");
+        if (kind === "audio") throw new Error("the mock places on video tracks only");
+        dom.placeItem(projectItem, at, index, 0);
+        return true;
       },
     };
     return guard(dom, "Track", raw);
+  }
+
+  transitionView(x) {
+    const dom = this;
+    return guard(dom, "TrackItem", {
+      get name() { return x.name; },
+      get nodeId() { return x.nodeId; },
+      get start() { return dom.time(x.start); },
+      get end() { return dom.time(x.end); },
+      get duration() { return dom.time(String(big(x.end) - big(x.start))); },
+      get mediaType() { return "Video"; },
+    });
+  }
+
+  markerView(m) {
+    const dom = this;
+    const view = guard(dom, "Marker", {
+      get guid() { return m.guid; },
+      get type() { return m.type; },
+      get name() { return m.name; },
+      set name(v) { m.name = String(v); },
+      get comments() { return m.comments; },
+      set comments(v) { m.comments = String(v); },
+      get start() { return dom.time(m.start); },
+      set start(v) { m.start = dom.ticksFrom(v, "Marker.start"); },
+      get end() { return dom.time(m.end); },
+      set end(v) { m.end = dom.ticksFrom(v, "Marker.end"); },
+    });
+    dom.rawOf.set(view, m);
+    return view;
+  }
+
+  markersView() {
+    const dom = this, s = this.sequence;
+    const sorted = () => s.markers.slice().sort(byStart);
+    return guard(dom, "MarkerCollection", {
+      get numMarkers() { return s.markers.length; },
+      createMarker(seconds) {
+        if (typeof seconds !== "number") throw new Error("Illegal Parameter type (createMarker takes seconds)");
+        const tb = big(s.timebase);
+        return dom.markerView(dom.newMarker(BigInt(Math.floor(seconds * Number(TPS))) / tb * tb));
+      },
+      deleteMarker(marker) {
+        const m = dom.rawOf.get(marker);
+        const i = s.markers.indexOf(m);
+        if (i < 0) return false;
+        s.markers.splice(i, 1);
+        return true;
+      },
+      getFirstMarker() { const l = sorted(); return l.length ? dom.markerView(l[0]) : undefined; },
+      getNextMarker(current) {
+        const l = sorted(), i = l.indexOf(dom.rawOf.get(current));
+        return i >= 0 && i + 1 < l.length ? dom.markerView(l[i + 1]) : undefined;
+      },
+    });
   }
 
   sequenceView() {
@@ -303,8 +446,9 @@ class PremiereMock {
       },
       get frameSizeHorizontal() { return s.width; },
       get frameSizeVertical() { return s.height; },
-      get videoTracks() { return dom.collection("TrackCollection", s.tracks.map((t, i) => dom.trackView(t, i)), "numTracks"); },
-      get audioTracks() { return dom.collection("TrackCollection", [], "numTracks"); },
+      get videoTracks() { return dom.collection("TrackCollection", s.tracks.map((t, i) => dom.trackView(t, i, "video")), "numTracks"); },
+      get audioTracks() { return dom.collection("TrackCollection", s.audio.map((t, i) => dom.trackView(t, i, "audio")), "numTracks"); },
+      get markers() { return dom.markersView(); },
       getInPoint() { return String(Number(big(s.inPoint)) / Number(TPS)); },
       getOutPoint() { return String(Number(big(s.outPoint)) / Number(TPS)); },
       getInPointAsTime() { return dom.time(s.inPoint); },
@@ -318,36 +462,48 @@ class PremiereMock {
       overwriteClip(projectItem, time, vIndex, aIndex) {
         if (typeof time !== "number") throw new Error("Illegal Parameter type (overwriteClip takes seconds)");
         if (!(vIndex >= 0 && vIndex < s.tracks.length)) return true; // silent no-op (premiere-pro-mcp#130)
-        const tb = big(s.timebase);
-        // Premiere converts seconds to ticks and truncates to the frame.
-        let t = BigInt(Math.floor(time * Number(TPS)));
-        t = (t / tb) * tb;
-        const it = dom.rawOf.get(projectItem);
-        if (!it) throw new Error("Illegal Parameter type (overwriteClip wants a ProjectItem)");
-        const srcIn = it.subIn !== null ? big(it.subIn) : 0n;
-        const srcOut = it.subOut !== null ? big(it.subOut) : srcIn + 10n * TPS;
-        const dur = srcOut - srcIn;
-        dom.overwrite(vIndex, t, t + dur, { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it });
+        dom.placeItem(projectItem, BigInt(Math.floor(time * Number(TPS))), vIndex, aIndex);
         return true;
       },
     };
     return guard(dom, "Sequence", raw);
   }
 
-  overwrite(vIndex, start, end, what) {
-    const track = this.sequence.tracks[vIndex];
+  /** An overwrite at tick `at` (truncated to the frame, as Premiere does): video on vIndex, audio on aIndex. */
+  placeItem(projectItem, at, vIndex, aIndex) {
+    const s = this.sequence, tb = big(s.timebase);
+    const it = this.rawOf.get(projectItem);
+    if (!it) throw new Error("Illegal Parameter type (overwriteClip wants a ProjectItem)");
+    let t = (at / tb) * tb;
+    if (this.landOff && --this.landOff.nth === 0) { t += BigInt(this.landOff.frames) * tb; this.landOff = null; }
+    const srcIn = it.subIn !== null ? big(it.subIn) : 0n;
+    const srcOut = it.subOut !== null ? big(it.subOut) : srcIn + 10n * TPS;
+    const what = { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it };
+    if (it.video) this.overwrite(s.tracks[vIndex], vIndex, t, t + srcOut - srcIn, what);
+    if (it.audio && aIndex >= 0 && aIndex < s.audio.length) this.overwrite(s.audio[aIndex], "A" + aIndex, t, t + srcOut - srcIn, what);
+  }
+
+  /** Overwrite [start, end) on `track`: whatever it covers is cut or removed, transitions removed. */
+  overwrite(track, label, start, end, what) {
     const out = [];
     for (const c of track.clips) {
       const cs = big(c.start), ce = big(c.end);
       if (ce <= start || cs >= end) { out.push(c); continue; }
+      this.destroyed.push({ track: label, kind: "clip", name: c.name, start: c.start, end: c.end });
       if (cs < start) out.push(Object.assign({}, c, { end: String(start), outPoint: String(big(c.inPoint) + start - cs), nodeId: String(this.nextNode++) }));
       if (ce > end) out.push(Object.assign({}, c, { start: String(end), inPoint: String(big(c.inPoint) + end - cs), nodeId: String(this.nextNode++) }));
     }
-    const placed = { name: what.name, nodeId: String(this.nextNode++), start: String(start), end: String(end),
-      inPoint: what.inPoint, outPoint: what.outPoint, item: what.item, speed: 1, reversed: false, disabled: false, selected: false };
-    out.push(placed);
+    if (track.transitions) {
+      track.transitions = track.transitions.filter((x) => {
+        const hit = big(x.start) < end && start < big(x.end);
+        if (hit) this.destroyed.push({ track: label, kind: "transition", name: x.name, start: x.start, end: x.end });
+        return !hit;
+      });
+    }
+    out.push({ name: what.name, nodeId: String(this.nextNode++), start: String(start), end: String(end),
+      inPoint: what.inPoint, outPoint: what.outPoint, item: what.item, speed: 1, reversed: false, disabled: false, selected: false });
     track.clips = out;
-    this.mutations.push({ track: vIndex, start: String(start), end: String(end), name: what.name });
+    this.mutations.push({ track: label, start: String(start), end: String(end), name: what.name });
   }
 
   buildGlobals() {

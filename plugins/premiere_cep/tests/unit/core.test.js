@@ -4,6 +4,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 
 const core = require("../../js/sf_core");
+const plan = require("../../js/sf_plan");
 const { loadSequence, withState } = require("../helpers");
 
 function seqOf(name, state) {
@@ -48,7 +49,7 @@ test("extend: the selected clip wins; else the clip under the playhead", () => {
   s = seqOf("example_2997", { playhead: 200 });
   t = core.findTarget(s, "extend", "auto");
   assert.equal(t.track, 1); // topmost clip with media under the playhead (the V3 title has none)
-  assert.throws(() => core.findTarget(s, "extend", 2), (e) => e.code === "media_missing");
+  assert.throws(() => core.findTarget(s, "extend", 2), (e) => e.code === "not_a_shot");
   t = core.findTarget(s, "extend", 1);
   assert.equal(t.clip.start, 165);
   assert.equal(t.frame, 200);
@@ -58,7 +59,7 @@ test("extend: the selected clip wins; else the clip under the playhead", () => {
 
 test("extend on a clip without media (a generator) is refused", () => {
   const s = seqOf("generators_23976", { playhead: 300 });
-  assert.throws(() => core.findTarget(s, "extend", "auto"), (e) => e.code === "media_missing");
+  assert.throws(() => core.findTarget(s, "extend", "auto"), (e) => e.code === "not_a_shot");
 });
 
 test("fill_gap: the gap under the playhead between two clips", () => {
@@ -88,7 +89,7 @@ for (const name of ["example_23976", "example_25", "example_2997"]) {
     assert.deepEqual(otio.global_start_time, { OTIO_SCHEMA: "RationalTime.1", rate: s.fps, value: s.zeroFrame });
     const sf = otio.metadata.shotforge;
     assert.deepEqual(sf, { version: 1, operation: "fill_gap", track: 1, frame: 130, prompt: "bridge", negative_prompt: "",
-      seed: 3, engine: "auto", placement: "overwrite" });
+      seed: 3, engine: "auto", placement: "auto" });
     assert.equal(target.gap.start, 113);
     const v2 = otio.tracks.children[1];
     assert.deepEqual(v2.children.map((c) => [c.OTIO_SCHEMA, c.source_range.start_time.value, c.source_range.duration.value]),
@@ -106,10 +107,11 @@ test("request options: extend, outpaint, generate, reference frame, validation",
   assert.equal(sf.side, "head");
   assert.equal(sf.frames, 24);
   assert.equal(sf.frame, 165);
-  assert.equal(sf.placement, "overwrite");
+  assert.equal(sf.placement, "auto");
   sf = core.buildRequest(s, { operation: "outpaint", track: "auto", canvas: [1080, 1920] }).otio.metadata.shotforge;
   assert.deepEqual(sf.canvas, [1080, 1920]);
-  assert.equal(sf.placement, "above");
+  assert.equal(sf.placement, "auto");
+  assert.throws(() => core.buildRequest(s, { operation: "outpaint", track: "auto", canvas: [8, 8], placement: "replace" }), /auto, above or overwrite/);
   sf = core.buildRequest(s, { operation: "generate", track: 2, prompt: "city at night", useReferenceFrame: true, canvas: [1920, 1080] }).otio.metadata.shotforge;
   assert.deepEqual(sf.range, [600, 650]);
   assert.equal(sf.reference_frame, 140);
@@ -131,50 +133,6 @@ test("speed changes and disabled clips are carried into the OTIO", () => {
   assert.equal(off.enabled, false);
 });
 
-test("placements: overwrite in place, two placements for an extend", () => {
-  const s = seqOf("example_2997");
-  const plan = core.planPlacements(s, [
-    { media: "/out/orig.mov", track: 1, record_frame: 557, source_in: 235, frames: 10 },
-    { media: "/out/gen.mov", track: 1, record_frame: 567, source_in: 0, frames: 38 },
-  ]);
-  assert.equal(plan.length, 2);
-  assert.equal(plan[0].recordTicks, String(557n * 8475667200n));
-  assert.equal(plan[0].sourceInTicks, String(235n * 8475667200n));
-  assert.equal(plan[1].recordEndTicks, String(605n * 8475667200n));
-  assert.equal(plan[1].track, 1);
-});
-
-test("placements: a new track above goes to the lowest free track above the range's content", () => {
-  const s = seqOf("example_25");
-  // Frames 600-650: only V3 (15-956) has content, so V4 (index 3) is free there.
-  let plan = core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 600, source_in: 0, frames: 50 }]);
-  assert.equal(plan[0].track, 3);
-  // Frames 960-1000: V4 holds content and nothing above it: no documented way to add a track.
-  assert.throws(() => core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 960, source_in: 0, frames: 40 }]),
-    (e) => e.code === "no_free_track" && /Add Tracks/.test(e.message));
-});
-
-test("placements: malformed ones are refused before anything happens", () => {
-  const s = seqOf("example_25");
-  const bad = [
-    [],
-    [{ media: "/o.mov", track: 0, record_frame: 1.5, source_in: 0, frames: 5 }],
-    [{ media: "", track: 0, record_frame: 1, source_in: 0, frames: 5 }],
-    [{ media: "/o.mov", track: 9, record_frame: 1, source_in: 0, frames: 5 }],
-    [{ media: "/o.mov", track: 0, record_frame: -1, source_in: 0, frames: 5 }],
-    [{ media: "/o.mov", track: 0, record_frame: 1, source_in: 0, frames: 0 }],
-  ];
-  for (const p of bad) assert.throws(() => core.planPlacements(s, p), core.ShotForgeError);
-});
-
-test("placements: original media at its own rate", () => {
-  const s = seqOf("example_23976");
-  const plan = core.planPlacements(s, [{ media: "/o.mov", track: 0, record_frame: 586, source_in: 50, frames: 4, rate: [25, 1] }]);
-  assert.equal(plan[0].sourceInTicks, String(50n * 10160640000n));
-  assert.equal(core.mediaTicksPerFrame(29.97, s), 8475667200n);
-  assert.equal(core.mediaTicksPerFrame(23.976, s), 10594584000n);
-});
-
 test("timecode for the editor: non-drop, and drop-frame at 29.97/59.94 when the sequence shows it", () => {
   const r2997 = core.rateOf("8475667200"), r5994 = core.rateOf("4237833600"), r25 = core.rateOf("10160640000");
   assert.equal(core.timecode(90000 + 36, r25), "01:00:01:11");
@@ -188,13 +146,3 @@ test("timecode for the editor: non-drop, and drop-frame at 29.97/59.94 when the 
   assert.equal(s.dropFrame, true);
 });
 
-test("placements: 'a new track above' means the request's track count even if tracks were added since", () => {
-  const raw = loadSequence("example_25");
-  raw.videoTracks.push({ name: "Video 5", clips: [] });
-  const s = core.readSequence({ sequence: raw });
-  // The request had 4 tracks; track 4 now exists (empty) and is still "above".
-  const plan = core.planPlacements(s, [{ media: "/o.mov", track: 4, record_frame: 960, source_in: 0, frames: 40 }], { requestTracks: 4 });
-  assert.equal(plan[0].track, 4);
-  assert.throws(() => core.planPlacements(s, [{ media: "/o.mov", track: 6, record_frame: 0, source_in: 0, frames: 4 }], { requestTracks: 4 }),
-    (e) => e.code === "bad_placement");
-});

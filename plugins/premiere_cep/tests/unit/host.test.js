@@ -11,7 +11,8 @@ const { HostRunner, HOST_JSX } = require("../mock/host_runner");
 const { PremiereMock, isDocumented } = require("../mock/ppro_dom");
 const { HostBridge, lit } = require("../../js/sf_host");
 const core = require("../../js/sf_core");
-const { loadSequence, allSequences, withState, frames } = require("../helpers");
+const plan = require("../../js/sf_plan");
+const { loadSequence, allSequences, withState, frames, makeSequence } = require("../helpers");
 
 const SOURCE = fs.readFileSync(HOST_JSX, "utf8");
 
@@ -129,30 +130,98 @@ test("import gives up after the bounded number of checks", async () => {
   assert.equal(r.dom.mutations.length, 0);
 });
 
+const TAKE = { name: "ShotForge extend take 1", colorLabel: 2 };
+
 for (const name of ["example_23976", "example_25", "example_2997"]) {
-  test(`place at ${name}: exact record ticks read back, source range as a subclip`, async () => {
+  test(`place at ${name}: exact record ticks read back, source range as a subclip, labelled`, async () => {
     const fixture = loadSequence(name);
     const r = new HostRunner(fixture, { importDelay: 1 });
     const bridge = bridgeFor(r);
     const seq = core.readSequence(r.call("facts"));
     const media = tmpMedia();
     // Frames whose exact seconds are not representable: a naive float would land a frame early.
-    const plan = core.planPlacements(seq, [
-      { media, track: 2, record_frame: 1607, source_in: 12, frames: 48 },
-      { media, track: 3, record_frame: 33, source_in: 0, frames: 1 },
-    ]);
-    const placed = await bridge.placeAll(seq, plan);
+    // Frames 1607-1654 are free on V3 only above its content... the plan finds the free track.
+    const steps = plan.planPlacements(seq, [{ media, track: 4, record_frame: 1607, source_in: 12, frames: 48 }], { targetTrack: 0 });
+    await bridge.importMedia(media);
+    const got = await bridge.place(seq, steps[0], TAKE, "");
     assert.deepEqual(r.dom.violations, []);
-    assert.equal(placed.length, 2);
     const tpf = BigInt(fixture.timebase);
-    assert.equal(placed[0].start, String(1607n * tpf));
-    assert.equal(placed[0].end, String((1607n + 48n) * tpf));
-    assert.equal(placed[0].inPoint, String(12n * tpf));
-    const after = r.dom.snapshot();
-    const clip = after[2].find((c) => c.start === String(1607n * tpf));
+    assert.equal(got.start, String(1607n * tpf));
+    assert.equal(got.end, String((1607n + 48n) * tpf));
+    assert.equal(got.inPoint, String(12n * tpf));
+    assert.equal(got.name, TAKE.name);
+    assert.equal(got.label, 2);
+    const clip = r.dom.snapshot()[steps[0].track].find((c) => c.start === String(1607n * tpf));
     assert.equal(clip.mediaPath, media);
+    assert.deepEqual(r.dom.destroyed, []);
   });
 }
+
+test("place refuses a range that is not free on the live track (clip or transition), and places nothing", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 40, end: 84 }],
+    transitions: [{ start: 34, end: 38 }] }] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const before = r.dom.fullSnapshot();
+  const tpf = BigInt(raw.timebase);
+  const step = (from, to) => ({ media, track: 0, recordTicks: String(BigInt(from) * tpf), recordEndTicks: String(BigInt(to) * tpf),
+    sourceInTicks: "0", sourceOutTicks: String(BigInt(to - from) * tpf) });
+  const seq = core.readSequence(r.call("facts"));
+  await assert.rejects(bridge.place(seq, step(37, 39), TAKE, ""), (e) => e.code === "not_free" && /transition/.test(e.message));
+  await assert.rejects(bridge.place(seq, step(30, 33), TAKE, ""), (e) => e.code === "not_free" && /'A'/.test(e.message));
+  // A confirmation for other occupants than those there now does not count either.
+  await assert.rejects(bridge.place(seq, step(36, 44), TAKE, "clip:0-1"), (e) => e.code === "not_free");
+  assert.equal(r.dom.fullSnapshot(), before);
+  assert.equal(r.dom.mutations.length, 0);
+});
+
+test("a placement landing a frame off is removed again by the host and reported with what landed", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }, {}] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const before = r.dom.fullSnapshot();
+  r.dom.landOff = { nth: 1, frames: 1 };
+  await assert.rejects(bridge.place(seq, step, TAKE, ""), (e) => e.code === "placement_mismatch" &&
+    e.reply.landed.start === String(37n * BigInt(raw.timebase)));
+  assert.equal(r.dom.fullSnapshot(), before);
+  assert.equal(r.dom.mutations.filter((m) => m.removed).length, 1, "what landed was removed");
+});
+
+test("createSubClip flags read the other way round (audio only): nothing stays, audio included", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
+  const r = new HostRunner(raw, { importDelay: 0, subclipFlags: "audioVideo" });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const before = r.dom.fullSnapshot();
+  await assert.rejects(bridge.place(seq, step, TAKE, ""), (e) => e.code === "placement_mismatch" && /no clip landed/.test(e.message));
+  assert.equal(r.dom.fullSnapshot(), before);
+  assert.ok(r.dom.mutations.some((m) => m.track === "A1"), "the audio had landed on the free audio track A2 (index 1)");
+});
+
+test("markers: created at exact ticks with name and comments, read back, removed by guid", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
+  const r = new HostRunner(raw);
+  const bridge = bridgeFor(r);
+  const seq = core.readSequence(r.call("facts"));
+  const tpf = BigInt(raw.timebase);
+  const m = await bridge.addMarker(seq, String(36n * tpf), String(48n * tpf), "ShotForge extend take 1", "job: j1\nseed: 7");
+  assert.equal(m.start, String(36n * tpf));
+  assert.equal(m.end, String(48n * tpf));
+  const facts = r.call("facts");
+  assert.deepEqual(facts.sequence.markers.map((x) => [x.name, x.comments]), [["ShotForge extend take 1", "job: j1\nseed: 7"]]);
+  assert.deepEqual(await bridge.removeMarker(m), { ok: true, removed: true });
+  assert.equal(r.call("facts").sequence.markers.length, 0);
+  assert.deepEqual(r.dom.violations, []);
+});
 
 test("seconds-based placement survives Premiere's frame truncation for every frame of an hour at 29.97", () => {
   // sfSecondsArg adds a quarter frame: floor(ticks(seconds)) snaps back to the intended frame.
@@ -169,7 +238,7 @@ test("place on a track that does not exist is refused (Premiere would silently d
   const r = new HostRunner(loadSequence("example_25"), { importDelay: 0 });
   const media = tmpMedia();
   await bridgeFor(r).importMedia(media);
-  const res = r.call("place", media, 9, "0", "0", "10160640000", "10160640000", "x", "");
+  const res = r.call("place", media, 9, "0", "10160640000", "0", "10160640000", "10160640000", "x", 2, "", "");
   assert.equal(res.ok, false);
   assert.equal(res.error.code, "no_such_track");
   assert.equal(r.dom.mutations.length, 0);
@@ -180,9 +249,9 @@ test("place refuses a different sequence or rate than the job was made for", asy
   const r = new HostRunner(fixture, { importDelay: 0 });
   const media = tmpMedia();
   await bridgeFor(r).importMedia(media);
-  let res = r.call("place", media, 0, "0", "0", "10160640000", fixture.timebase, "x", "another-sequence");
+  let res = r.call("place", media, 0, "0", "10160640000", "0", "10160640000", fixture.timebase, "x", 2, "another-sequence", "");
   assert.equal(res.error.code, "sequence_changed");
-  res = r.call("place", media, 0, "0", "0", "10160640000", "8475667200", "x", fixture.id);
+  res = r.call("place", media, 0, "0", "10160640000", "0", "10160640000", "8475667200", "x", 2, fixture.id, "");
   assert.equal(res.error.code, "sequence_changed");
   assert.equal(r.dom.mutations.length, 0);
 });

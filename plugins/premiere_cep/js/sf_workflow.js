@@ -1,0 +1,348 @@
+/*
+ * ShotForge for Premiere Pro: the headless workflow (the CEP core's equivalent of
+ * `shotforge_resolve.workflow.run(resolve, options)`). The panel drives it; automation and tests
+ * drive it without a UI:
+ *
+ *   const { run, Workflow } = require("plugins/premiere_cep/js/sf_workflow.js");
+ *   const out = await run(evalScript, { server: { url, token }, operation: "extend", track: "auto",
+ *                                       side: "tail", frames: 24, engine: "classical" });
+ *   // out.state: "placed" | "failed" | "canceled"; out.take: the placed take
+ *
+ * `evalScript(script, callback)` is CSInterface's in CEP (or a HostBridge). Steps: read the live
+ * sequence, build the request (sf_core), render on the server (sf_client), plan where the result
+ * goes on the LIVE sequence (sf_plan: free space only, overwrite only when confirmed), place it
+ * (sf_host; the host reads every clip back), and on ANY failure remove everything this run placed
+ * and prove the sequence is exactly as before. Every result is a take: named, coloured, with a
+ * marker carrying its recipe, kept in a per-sequence history so "Remove last result" and "New
+ * take" survive a panel reload.
+ */
+(function (root, factory) {
+  if (typeof module === "object" && module.exports) {
+    module.exports = factory(require("./sf_core.js"), require("./sf_plan.js"), require("./sf_host.js"), require("./sf_client.js"));
+  } else {
+    root.ShotForgeWorkflow = factory(root.ShotForgeCore, root.ShotForgePlan, root.ShotForgeHostBridge, root.ShotForgeClient);
+  }
+})(typeof self !== "undefined" ? self : this, function (core, plan, hostMod, clientMod) {
+  "use strict";
+
+  var ShotForgeError = core.ShotForgeError;
+  var STORE_PREFIX = "shotforge.premiere.takes.";
+
+  function clone(v) { return JSON.parse(JSON.stringify(v)); }
+
+  /** A take history kept in memory (tests, automation). */
+  function memoryStore() {
+    var m = {};
+    return {
+      load: function (seqId) { return clone(m[seqId] || []); },
+      save: function (seqId, list) { m[seqId] = clone(list); },
+    };
+  }
+
+  /** A take history in the panel's localStorage, one key per sequence (survives panel reloads). */
+  function localStore(storage) {
+    return {
+      load: function (seqId) {
+        try { return JSON.parse(storage.getItem(STORE_PREFIX + seqId) || "[]") || []; } catch (e) { return []; }
+      },
+      save: function (seqId, list) { storage.setItem(STORE_PREFIX + seqId, JSON.stringify(list)); },
+    };
+  }
+
+  function renderPaths(record) {
+    var media = (record && record.result && record.result.media) || [];
+    if (!media.length && record && record.result) media = (record.result.placements || []).map(function (p) { return p.media; });
+    return media.filter(function (m, i) { return media.indexOf(m) === i; });
+  }
+
+  /** A placement failure that says whether the sequence is as before and where the render is
+   *  (it is kept; Place again retries). `restored`: true, or a sentence saying what is not. */
+  function notPlaced(e, record, restored) {
+    var where = renderPaths(record);
+    var err = new ShotForgeError(e.code || "placement_failed", (e.message || String(e)) + "\n" +
+      (restored === true ? "Nothing was placed: the sequence is exactly as before." : restored) +
+      (where.length ? "\nThe render is kept: " + where.join(", ") : ""));
+    err.cause = e;
+    err.renderPaths = where;
+    err.destroys = e.destroys;
+    return err;
+  }
+
+  /**
+   * @param opts {host: HostBridge | evalScript function, client: Client | {url, token, pollMs},
+   *              store: {load, save} (default: in memory), onRecord: fn(jobRecord), bridgeOptions}
+   */
+  function Workflow(opts) {
+    opts = opts || {};
+    this.host = typeof opts.host === "function" ? new hostMod.HostBridge(opts.host, opts.bridgeOptions) : opts.host;
+    this.client = opts.client instanceof clientMod.Client || (opts.client && opts.client.submit) ? opts.client :
+      new clientMod.Client({ baseUrl: (opts.client || {}).url, token: (opts.client || {}).token, pollMs: (opts.client || {}).pollMs });
+    this.store = opts.store || memoryStore();
+    this.onRecord = opts.onRecord || function () {};
+    this.control = null;
+  }
+
+  Workflow.prototype.readSequence = function () {
+    return this.host.facts().then(function (facts) { return { facts: facts, seq: core.readSequence(facts) }; });
+  };
+
+  /** What a job needs to be placed later (kept with the take for New take and Place again). */
+  function jobOf(otio, seq) {
+    var sf = otio.metadata.shotforge;
+    return { request: otio, sequenceId: seq.id, sequenceName: seq.name, tpf: seq.tpf.toString(),
+      requestTracks: otio.tracks.children.length, targetTrack: sf.track, placement: sf.placement || "auto",
+      operation: sf.operation, prompt: sf.prompt || "", seed: sf.seed };
+  }
+
+  /** Send `otio` and follow it to the end: resolves the final job record. */
+  Workflow.prototype.submit = function (otio) {
+    var self = this;
+    return this.client.submit(otio).then(function (id) {
+      self.jobId = id;
+      self.control = { stopped: false };
+      self.onRecord({ id: id, state: "queued", progress: 0 });
+      return self.client.watch(id, self.onRecord, self.control);
+    }).then(function (record) {
+      self.jobId = null;
+      return record;
+    });
+  };
+
+  Workflow.prototype.cancel = function () {
+    return this.jobId ? this.client.cancel(this.jobId) : Promise.resolve();
+  };
+
+  /** Read the sequence, build the request for `options` (sf_core.buildRequest) and render it. */
+  Workflow.prototype.render = function (options) {
+    var self = this, job;
+    return this.readSequence().then(function (r) {
+      var build = core.buildRequest(r.seq, options);
+      job = jobOf(build.otio, r.seq);
+      job.target = build.target;
+      return self.submit(build.otio);
+    }).then(function (record) { return { job: job, record: record }; });
+  };
+
+  /** Plan the finished job's placements on the live sequence. Resolves {facts, seq, plan, destroys}. */
+  Workflow.prototype.prepare = function (job, record) {
+    return this.readSequence().then(function (r) {
+      if (r.seq.id !== job.sequenceId) {
+        throw notPlaced(new ShotForgeError("sequence_changed", "the active sequence is not ‘" + job.sequenceName +
+          "’, the one the job was made for: open it and press Place again"), record, true);
+      }
+      if (r.seq.tpf.toString() !== job.tpf) throw notPlaced(new ShotForgeError("sequence_changed", "the sequence frame rate changed since the job started"), record, true);
+      var steps;
+      try {
+        steps = plan.planPlacements(r.seq, record.result && record.result.placements,
+          { requestTracks: job.requestTracks, targetTrack: job.targetTrack, placement: job.placement });
+      } catch (e) { throw notPlaced(e, record, true); }
+      return { facts: r.facts, seq: r.seq, plan: steps, destroys: plan.destroyedBy(steps) };
+    });
+  };
+
+  /** Remove what this run placed (last first) and its marker; then prove the sequence is as `before`. */
+  Workflow.prototype.rollback = function (placed, marker, before) {
+    var self = this, chain = Promise.resolve();
+    placed.slice().reverse().forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
+    if (marker) chain = chain.then(function () { return self.host.removeMarker(marker); });
+    return chain.then(function () { return self.host.facts(); }).then(function (facts) {
+      return plan.snapshot(facts) === before;
+    });
+  };
+
+  /**
+   * Place a finished job as a take. opts: {confirmOverwrite (the editor agreed to what
+   * prepared.destroys lists), number (take number; default the next for its operation),
+   * replaces (the take id this one swaps out)}. Resolves the take; on any failure everything
+   * placed here is removed again and the error says where the render is.
+   */
+  Workflow.prototype.place = function (job, record, prepared, opts) {
+    opts = opts || {};
+    var self = this, seq = prepared.seq;
+    if (prepared.destroys.length && !opts.confirmOverwrite) {
+      var e = new ShotForgeError("needs_confirmation", "overwriting destroys " + prepared.destroys.length +
+        " item(s) of the edit: confirm it first");
+      e.destroys = prepared.destroys;
+      return Promise.reject(notPlaced(e, record, true));
+    }
+    var history = this.store.load(seq.id);
+    var result = record.result || {};
+    var number = opts.number || plan.nextTakeNumber(history, job.operation);
+    var take = {
+      id: record.id + ":" + number, sequenceId: seq.id, operation: job.operation, number: number,
+      name: plan.takeName(job.operation, number), colorLabel: plan.COLOR_LABEL[job.operation],
+      jobId: record.id, engine: result.engine || "", model: result.model || "", placeholder: !!result.placeholder,
+      prompt: job.prompt, seed: job.seed, request: job.request, media: renderPaths(record),
+      overwrote: prepared.destroys, items: [], marker: null, removed: false, replaces: opts.replaces || null,
+    };
+    var before = plan.snapshot(prepared.facts);
+    var chain = Promise.resolve();
+    take.media.forEach(function (f) { chain = chain.then(function () { return self.host.importMedia(f); }); });
+    prepared.plan.forEach(function (step) {
+      chain = chain.then(function () {
+        var confirmed = step.overwrite && opts.confirmOverwrite ? plan.signature(step.occupants) : "";
+        return self.host.place(seq, step, take, confirmed).then(function (r) {
+          take.items.push({ track: step.track, start: r.start, end: r.end, name: r.name, media: step.media,
+            recordTicks: step.recordTicks, recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks,
+            sourceOutTicks: step.sourceOutTicks, label: r.label });
+        });
+      });
+    });
+    chain = chain.then(function () {
+      var first = take.items[0].start, last = take.items[take.items.length - 1].end;
+      take.items.forEach(function (it) {
+        if (BigInt(it.start) < BigInt(first)) first = it.start;
+        if (BigInt(it.end) > BigInt(last)) last = it.end;
+      });
+      return self.host.addMarker(seq, first, last, take.name, plan.takeComments(take)).then(function (m) {
+        take.marker = { guid: m.guid, start: m.start, end: m.end, name: m.name };
+      });
+    });
+    return chain.then(function () {
+      take.labelled = take.items.every(function (it) { return it.label === take.colorLabel; });
+      history.push(take);
+      self.store.save(seq.id, history);
+      return take;
+    }, function (err) {
+      return self.rollback(take.items, take.marker, before).then(function (same) {
+        // What a confirmed overwrite covered cannot be rebuilt from the DOM: say so instead of "as before".
+        throw notPlaced(err, record, same ? true : prepared.destroys.length ?
+          "ShotForge's clips were removed again, but what the overwrite covered can only come back with Edit > Undo." :
+          "The sequence could not be restored exactly: check it (Edit > Undo).");
+      });
+    });
+  };
+
+  /** The last take of the active sequence that is still on it (not removed or replaced). */
+  Workflow.prototype.lastTake = function (seqId) {
+    var list = this.store.load(seqId).filter(function (t) { return !t.removed; });
+    return list.length ? list[list.length - 1] : null;
+  };
+
+  /** Which of `take`'s clips are on the sequence exactly as placed (track, start, end, name). */
+  function unchangedItems(seq, facts, take) {
+    return take.items.filter(function (it) {
+      var t = facts.sequence.videoTracks[it.track];
+      return t && t.clips.some(function (c) { return c.start === it.start && c.end === it.end && c.name === it.name; });
+    });
+  }
+
+  function markerPresent(facts, m) {
+    return !!m && (facts.sequence.markers || []).some(function (x) { return m.guid ? x.guid === m.guid : x.start === m.start && x.name === m.name; });
+  }
+
+  /** Remove `take`'s clips that are unchanged and its marker; resolves {kept: [changed items]}. */
+  Workflow.prototype.unplace = function (take, facts) {
+    var self = this, seq = core.readSequence(facts);
+    var same = unchangedItems(seq, facts, take);
+    var kept = take.items.filter(function (it) { return same.indexOf(it) < 0; });
+    var chain = Promise.resolve();
+    same.forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
+    if (markerPresent(facts, take.marker)) chain = chain.then(function () { return self.host.removeMarker(take.marker); });
+    return chain.then(function () { return { kept: kept }; });
+  };
+
+  /**
+   * "Remove last result": takes exactly the last take's clips and marker off the active sequence.
+   * Clips the editor moved, trimmed or deleted since are left alone and listed in `kept`.
+   */
+  Workflow.prototype.removeLast = function () {
+    var self = this, take;
+    return this.readSequence().then(function (r) {
+      take = self.lastTake(r.seq.id);
+      if (!take) throw new ShotForgeError("no_take", "there is no ShotForge result on ‘" + r.seq.name + "’ to remove");
+      return self.unplace(take, r.facts).then(function (u) {
+        var list = self.store.load(r.seq.id);
+        list.forEach(function (t) { if (t.id === take.id) t.removed = true; });
+        self.store.save(r.seq.id, list);
+        return { take: take, kept: u.kept };
+      });
+    });
+  };
+
+  /** Put a removed take back exactly where it was (its clips, name, colour and marker). */
+  Workflow.prototype.restore = function (take, seq) {
+    var self = this, chain = Promise.resolve();
+    take.items.forEach(function (it) {
+      chain = chain.then(function () {
+        var step = { media: it.media, track: it.track, recordTicks: it.recordTicks, recordEndTicks: it.recordEndTicks,
+          sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks };
+        return self.host.place(seq, step, take, "");
+      });
+    });
+    return chain.then(function () {
+      return self.host.addMarker(seq, take.marker.start, take.marker.end, take.name, plan.takeComments(take));
+    }).then(function (m) { take.marker.guid = m.guid; });
+  };
+
+  /**
+   * "New take": re-render the last take's request with a new seed (default: the old seed + 1)
+   * and/or prompt, then swap it into the same slot: the old take's clips and marker come off
+   * and the new take (number N+1) goes on. If the new one cannot be placed, the old take is put
+   * back exactly and the error says where the new render is.
+   * opts: {seed, prompt, confirmOverwrite}. Resolves {take, replaced} or {record} when the job
+   * did not finish.
+   */
+  Workflow.prototype.newTake = function (opts) {
+    opts = opts || {};
+    var self = this, old, job, record;
+    return this.readSequence().then(function (r) {
+      old = self.lastTake(r.seq.id);
+      if (!old) throw new ShotForgeError("no_take", "there is no ShotForge result on ‘" + r.seq.name + "’ to make a new take of");
+      var request = clone(old.request), sf = request.metadata.shotforge;
+      sf.seed = opts.seed != null && opts.seed !== "" ? Number(opts.seed) : old.seed + 1;
+      if (!Number.isInteger(sf.seed) || sf.seed < 0) throw new ShotForgeError("bad_seed", "the seed must be a whole number, 0 or more");
+      if (opts.prompt != null) sf.prompt = String(opts.prompt);
+      job = jobOf(request, r.seq);
+      return self.submit(request);
+    }).then(function (rec) {
+      record = rec;
+      if (record.state !== "done") return { record: record };
+      return self.readSequence().then(function (r) {
+        if (unchangedItems(r.seq, r.facts, old).length !== old.items.length) {
+          throw notPlaced(new ShotForgeError("take_changed", "‘" + old.name + "’ was changed on the sequence since it was placed, " +
+            "so it is not swapped"), record, true);
+        }
+        var before = plan.snapshot(r.facts);
+        return self.unplace(old, r.facts).then(function () { return self.prepare(job, record); }).then(function (prepared) {
+          var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
+          return self.place(job, record, prepared, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite });
+        }).then(function (take) {
+          var list = self.store.load(r.seq.id);
+          list.forEach(function (t) { if (t.id === old.id) { t.removed = true; t.replacedBy = take.id; } });
+          self.store.save(r.seq.id, list);
+          return { take: take, replaced: old, record: record };
+        }, function (err) {
+          return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
+            var list = self.store.load(r.seq.id);
+            list.forEach(function (t) { if (t.id === old.id) t.marker = old.marker; });
+            self.store.save(r.seq.id, list);
+            err.message += plan.snapshot(facts) === before ? "\n‘" + old.name + "’ is back in its place, exactly as before." :
+              "\n‘" + old.name + "’ could not be put back exactly: check the sequence (Edit > Undo).";
+            throw err;
+          });
+        });
+      });
+    });
+  };
+
+  /**
+   * Headless: render `options` (sf_core.buildRequest's options plus {server: {url, token},
+   * confirmOverwrite}) and place the result as a take. Resolves {state: "placed", take, record}
+   * or {state: "failed" | "canceled", record}; rejects with a ShotForgeError otherwise (its
+   * renderPaths say where a finished render is when it could not be placed).
+   */
+  function run(evalScript, options) {
+    options = options || {};
+    var wf = options.workflow || new Workflow({ host: evalScript, client: options.server || {}, store: options.store,
+      onRecord: options.onRecord, bridgeOptions: options.bridgeOptions });
+    return wf.render(options).then(function (r) {
+      if (r.record.state !== "done") return { state: r.record.state, record: r.record };
+      return wf.prepare(r.job, r.record).then(function (prepared) {
+        return wf.place(r.job, r.record, prepared, { confirmOverwrite: !!options.confirmOverwrite });
+      }).then(function (take) { return { state: "placed", take: take, record: r.record }; });
+    });
+  }
+
+  return { Workflow: Workflow, run: run, memoryStore: memoryStore, localStore: localStore, renderPaths: renderPaths };
+});
