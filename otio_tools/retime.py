@@ -29,7 +29,8 @@ def clip_speed(clip: otio.schema.Clip, where: str) -> Fraction:
         if isinstance(effect, otio.schema.LinearTimeWarp):
             speed *= Fraction(effect.time_scalar).limit_denominator(SPEED_DENOMINATOR)
         elif isinstance(effect, otio.schema.TimeEffect):
-            name = effect.schema_name() + (f" ({effect.effect_name})" if effect.effect_name else "")
+            kind = effect.schema_name()
+            name = kind if effect.effect_name in ("", kind) else f"{kind} ({effect.effect_name})"
             raise RequestError("variable_speed", f"{where} has a variable speed effect '{name}'; ShotForge "
                                                  "handles constant speed changes and reverse only")
     return speed
