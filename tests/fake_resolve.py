@@ -31,12 +31,17 @@ from fractions import Fraction
 from math import floor
 from pathlib import Path
 
-from fake_resolve_api import (API, CALLS, CONSTANTS, GATES, VIOLATIONS, ApiObject, ApiViolation, Folder,  # noqa: F401
-                              _violation,
-                              MediaPoolItem, load_reference, probe, rate_text, timecode_frame,
+from fake_resolve_api import (API, CALLS, CONSTANTS, GATES, VIOLATIONS, ApiObject, ApiViolation, Folder,
+                              MediaPoolItem, _violation, load_reference, probe, rate_text, timecode_frame,
                               version_tuple)
-from fake_resolve_timeline import (CLIP_COLORS, MARKER_COLORS, PAGES, Entry, Timeline,  # noqa: F401
-                                   TimelineItem, export_otio)
+from fake_resolve_timeline import CLIP_COLORS, MARKER_COLORS, PAGES, Entry, Timeline, TimelineItem, export_otio
+
+__all__ = [  # the fake's whole surface, for the tests (this module re-exports the other two)
+    "API", "CALLS", "CONSTANTS", "GATES", "VIOLATIONS", "ApiObject", "ApiViolation", "Folder", "MediaPoolItem",
+    "load_reference", "probe", "rate_text", "timecode_frame", "version_tuple", "CLIP_COLORS", "MARKER_COLORS",
+    "PAGES", "Entry", "Timeline", "TimelineItem", "export_otio", "MediaPool", "Project", "ProjectManager",
+    "Resolve", "reset_log",
+]
 
 
 class MediaPool(ApiObject):
