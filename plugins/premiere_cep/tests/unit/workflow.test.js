@@ -1,0 +1,240 @@
+/*
+ * The headless workflow (js/sf_workflow.js) on the measured-Premiere mock: placement only into
+ * free space, read-back and rollback, overwrite only after confirmation, takes with remove last
+ * and new take. The server side is a stand-in that answers job records in the server's shape
+ * (the browser suite runs the same panel against the real server).
+ */
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+const { HostRunner } = require("../mock/host_runner");
+const { Workflow, run, localStore } = require("../../js/sf_workflow");
+const { makeSequence } = require("../helpers");
+
+const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-wf-"));
+
+/** Answers jobs the way the server's record reads: {id, state, result: {media, placements, engine, model, placeholder}}. */
+class JobsLike {
+  constructor(placementsFor) { this.placementsFor = placementsFor; this.sent = []; }
+  submit(otio) { this.sent.push(JSON.parse(JSON.stringify(otio))); return Promise.resolve("job-" + this.sent.length); }
+  watch(id, onUpdate) {
+    const otio = this.sent[Number(id.split("-")[1]) - 1];
+    const media = path.join(DIR, id + ".mov");
+    fs.writeFileSync(media, "render " + id);
+    const sf = otio.metadata.shotforge;
+    const placements = this.placementsFor(sf, otio.tracks.children.length).map((p) => Object.assign({ media }, p));
+    const rec = { id, state: "done", progress: 1, error: null,
+      result: { media: [media], placements, engine: "classical", model: "", placeholder: sf.operation === "generate" } };
+    onUpdate(rec);
+    return Promise.resolve(rec);
+  }
+  cancel() { return Promise.resolve(); }
+}
+
+function setup(spec, placementsFor, mockOptions = {}) {
+  const runner = new HostRunner(makeSequence(spec), Object.assign({ importDelay: 1 }, mockOptions));
+  const jobs = new JobsLike(placementsFor);
+  const wf = new Workflow({ host: (script, cb) => setImmediate(() => cb(runner.evalScript(script))), client: jobs,
+    bridgeOptions: { importDelayMs: 1 } });
+  return { runner, jobs, wf, dom: runner.dom };
+}
+
+const V1_A_B = (bStart) => ({ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: bStart, end: 84 }] });
+const EXTEND = { operation: "extend", track: "auto", side: "tail", frames: 12, engine: "classical", prompt: "more", seed: 7 };
+
+/** What a server that keeps the target track answers for a tail extension (the panel must check it is free). */
+function tailPlacements(end) {
+  return (sf) => [{ track: sf.track, record_frame: end, source_in: 0, frames: sf.frames }];
+}
+
+async function place(wf, options, placeOpts) {
+  const r = await wf.render(options);
+  const prepared = await wf.prepare(r.job, r.record);
+  return { r, prepared, take: await wf.place(r.job, r.record, prepared, placeOpts) };
+}
+
+test("extend a tail into the adjacent clip: goes to the empty V2 over the range, V1 untouched", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  const v1 = JSON.stringify(dom.snapshot()[0]);
+  const { take } = await place(wf, EXTEND);
+  assert.equal(JSON.stringify(dom.snapshot()[0]), v1, "V1 untouched");
+  assert.deepEqual(dom.destroyed, []);
+  const v2 = dom.snapshot()[1];
+  assert.deepEqual(v2.map((c) => [c.name, Number(BigInt(c.start) / 10160640000n), Number(BigInt(c.end) / 10160640000n)]),
+    [["ShotForge extend take 1", 36, 48]]);
+  assert.equal(take.items[0].track, 1);
+  assert.deepEqual(dom.violations, []);
+});
+
+test("extend a tail with no empty track above: clear message, nothing placed, render kept", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), { clips: [{ name: "Logo", start: 30, end: 60, media: "" }] }] },
+    tailPlacements(36));
+  const before = dom.fullSnapshot();
+  const r = await wf.render(EXTEND);
+  await assert.rejects(wf.prepare(r.job, r.record), (e) => e.code === "no_free_track" &&
+    /add an empty video track \(Sequence > Add Tracks\) and press Place again/.test(e.message) &&
+    e.message.includes("The render is kept: " + r.record.result.media[0]) && e.renderPaths[0] === r.record.result.media[0]);
+  assert.equal(dom.fullSnapshot(), before);
+  assert.equal(dom.mutations.length, 0);
+  // The editor adds a track; Place again puts it there.
+  dom.sequence.tracks.push({ name: "Video 3", clips: [], transitions: [] });
+  const prepared = await wf.prepare(r.job, r.record);
+  const take = await wf.place(r.job, r.record, prepared);
+  assert.equal(take.items[0].track, 2);
+});
+
+test("extend under a title: the clip below is the shot, the title stays", async () => {
+  const { wf, dom, jobs } = setup({ playhead: 20, tracks: [V1_A_B(60), { clips: [{ name: "Title", start: 0, end: 50, media: "" }] }] },
+    tailPlacements(36));
+  const titleBefore = JSON.stringify(dom.snapshot()[1]);
+  const { take } = await place(wf, EXTEND);
+  assert.equal(jobs.sent[0].metadata.shotforge.track, 0);
+  assert.equal(take.items[0].track, 0, "V1 is free after A (the gap)");
+  assert.equal(JSON.stringify(dom.snapshot()[1]), titleBefore);
+});
+
+test("extend at a transition: the cut's transition is kept, the extension goes above", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [
+    { clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }], transitions: [{ start: 32, end: 40 }] }, {}] },
+  tailPlacements(36));
+  const v1 = () => JSON.stringify(JSON.parse(dom.fullSnapshot()).video[0]);
+  const before = v1();
+  const { take } = await place(wf, Object.assign({}, EXTEND, { frames: 8 }));
+  assert.equal(take.items[0].track, 1);
+  assert.equal(v1(), before, "clips and the transition on V1 unchanged");
+  assert.equal(JSON.parse(dom.fullSnapshot()).video[0].transitions.length, 1);
+  assert.deepEqual(dom.destroyed, []);
+});
+
+test("fill a gap with a transition at one side: placed in the gap, the transition kept", async () => {
+  const { wf, dom, jobs } = setup({ playhead: 45, tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 60, end: 84 }],
+    transitions: [{ name: "Dip to Black", start: 30, end: 36 }] }] },
+  (sf) => [{ track: sf.track, record_frame: 36, source_in: 0, frames: 24 }]);
+  const { take } = await place(wf, { operation: "fill_gap", track: "auto", engine: "classical" });
+  assert.equal(jobs.sent[0].metadata.shotforge.frame, 45);
+  assert.equal(take.items[0].track, 0);
+  assert.deepEqual(dom.sequence.tracks[0].transitions.map((x) => x.name), ["Dip to Black"]);
+  assert.equal(take.name, "ShotForge fill gap take 1");
+});
+
+test("generate on In/Out: exactly [in, out), on the lowest free track when the server asks for a new one", async () => {
+  const { wf, dom, jobs } = setup({ inFrame: 10, outFrame: 34, playhead: 12, tracks: [V1_A_B(60), {}] },
+    (sf, n) => [{ track: n, record_frame: sf.range[0], source_in: 0, frames: sf.range[1] - sf.range[0] }]);
+  const { take } = await place(wf, { operation: "generate", track: "auto", prompt: "rain", canvas: [1920, 1080] });
+  assert.deepEqual(jobs.sent[0].metadata.shotforge.range, [10, 34]);
+  assert.equal(jobs.sent[0].metadata.shotforge.placement, "auto");
+  const c = dom.snapshot()[1][0];
+  assert.deepEqual([c.start, c.end], [String(10n * 10160640000n), String(34n * 10160640000n)]);
+  assert.equal(take.placeholder, true);
+});
+
+test("a read-back mismatch on the second clip: everything this run placed is removed, sequence exactly as before", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  const before = dom.fullSnapshot();
+  const r = await wf.render(EXTEND);
+  const prepared = await wf.prepare(r.job, r.record);
+  dom.landOff = { nth: 2, frames: 1 };
+  await assert.rejects(wf.place(r.job, r.record, prepared), (e) => e.code === "placement_mismatch" &&
+    /Nothing was placed: the sequence is exactly as before/.test(e.message) && e.message.includes(r.record.result.media[0]));
+  assert.equal(dom.fullSnapshot(), before);
+  assert.equal(dom.mutations.filter((m) => m.removed).length, 2, "the first clip and the wrong one both came off");
+  assert.equal(wf.lastTake("seq-Scene 1"), null, "no take recorded");
+});
+
+test("overwrite only after the editor confirmed exactly what it destroys", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }],
+    transitions: [{ start: 34, end: 38 }] }] }, tailPlacements(36));
+  const before = dom.fullSnapshot();
+  const r = await wf.render(Object.assign({}, EXTEND, { placement: "overwrite" }));
+  const prepared = await wf.prepare(r.job, r.record);
+  assert.deepEqual(prepared.destroys.map((o) => [o.kind, o.name, o.start, o.end]), [["clip", "B", 36, 84], ["transition", "Cross Dissolve", 34, 38]]);
+  await assert.rejects(wf.place(r.job, r.record, prepared), (e) => e.code === "needs_confirmation" && e.destroys.length === 2);
+  assert.equal(dom.fullSnapshot(), before);
+  const take = await wf.place(r.job, r.record, prepared, { confirmOverwrite: true });
+  assert.equal(take.items[0].track, 0);
+  assert.deepEqual(dom.destroyed.map((d) => [d.kind, d.name]), [["clip", "B"], ["transition", "Cross Dissolve"]]);
+  assert.deepEqual(take.overwrote.map((o) => o.name), ["B", "Cross Dissolve"]);
+});
+
+test("takes are named, coloured and carry job, engine, model, prompt and seed in a marker over their range", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(60)] }, tailPlacements(36));
+  const { take, r } = await place(wf, EXTEND);
+  const sub = dom.projectItems.find((p) => p.name === "ShotForge extend take 1");
+  assert.equal(sub.label, 2);
+  assert.equal(take.labelled, true);
+  const [m] = dom.sequence.markers;
+  assert.equal(m.name, "ShotForge extend take 1");
+  assert.deepEqual([m.start, m.end], [String(36n * 10160640000n), String(48n * 10160640000n)]);
+  assert.equal(m.comments, `job: ${r.record.id}\nengine: classical\nmodel: none\nprompt: more\nseed: 7`);
+});
+
+test("remove last result: exactly that take's clips and marker, sequence exactly as before it", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  const before = dom.fullSnapshot();
+  await place(wf, EXTEND);
+  assert.notEqual(dom.fullSnapshot(), before);
+  const out = await wf.removeLast();
+  assert.deepEqual(out.kept, []);
+  assert.equal(dom.fullSnapshot(), before);
+  await assert.rejects(wf.removeLast(), (e) => e.code === "no_take");
+});
+
+test("remove last result after the editor trimmed one of its clips: only the unchanged one goes, and it says so", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  await place(wf, EXTEND);
+  const trimmed = dom.sequence.tracks[0].clips.find((c) => c.start === String(41n * 10160640000n));
+  trimmed.end = String(46n * 10160640000n);
+  const out = await wf.removeLast();
+  assert.equal(out.kept.length, 1);
+  assert.ok(dom.sequence.tracks[0].clips.includes(trimmed), "the trimmed clip is the editor's now");
+  assert.ok(!dom.sequence.tracks[0].clips.some((c) => c.start === String(36n * 10160640000n)));
+});
+
+test("new take: same slot, new seed, take 2 swapped in; the history survives a panel reload", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { wf, dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  wf.store = store;
+  const { take: first } = await place(wf, EXTEND);
+  // A reloaded panel: a new Workflow on the same storage.
+  const again = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
+    bridgeOptions: { importDelayMs: 1 } });
+  const out = await again.newTake({ prompt: "more, slower" });
+  assert.equal(jobs.sent[1].metadata.shotforge.seed, 8);
+  assert.equal(jobs.sent[1].metadata.shotforge.prompt, "more, slower");
+  assert.equal(out.take.name, "ShotForge extend take 2");
+  assert.equal(out.replaced.id, first.id);
+  const v2 = dom.snapshot()[1];
+  assert.deepEqual(v2.map((c) => [c.name, c.start, c.end]), [["ShotForge extend take 2", first.items[0].start, first.items[0].end]]);
+  assert.equal(dom.sequence.markers.length, 1);
+  assert.match(dom.sequence.markers[0].comments, /seed: 8/);
+  assert.equal(again.lastTake("seq-Scene 1").number, 2);
+});
+
+test("new take that cannot be placed: the old take is put back exactly", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  await place(wf, EXTEND);
+  const withFirst = dom.fullSnapshot();
+  dom.landOff = { nth: 1, frames: 1 };
+  await assert.rejects(wf.newTake({}), (e) => e.code === "placement_mismatch" && /is back in its place, exactly as before/.test(e.message));
+  assert.equal(dom.fullSnapshot(), withFirst);
+  assert.equal(wf.lastTake("seq-Scene 1").number, 1);
+  // And Remove last still finds it (its marker was re-made with a new guid).
+  await wf.removeLast();
+  assert.equal(dom.sequence.markers.length, 0);
+});
+
+test("headless run(): one call from facts to a placed take", async () => {
+  const runner = new HostRunner(makeSequence({ playhead: 10, tracks: [V1_A_B(60)] }), { importDelay: 1 });
+  const out = await run((s, cb) => setImmediate(() => cb(runner.evalScript(s))),
+    Object.assign({ server: new JobsLike(tailPlacements(36)), bridgeOptions: { importDelayMs: 1 } }, EXTEND));
+  assert.equal(out.state, "placed");
+  assert.equal(out.take.name, "ShotForge extend take 1");
+});
