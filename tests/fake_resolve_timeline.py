@@ -7,7 +7,8 @@ Kinds of entries:
 
 * ``clip``: media from a file. ``source_in`` is the lowest media frame used (0-based, media
   frames), ``span`` how many media frames the item plays, ``speed`` a Fraction (negative: reverse).
-  The record duration is ``frames``; ``span = frames * |speed|`` (at one rate).
+  The record duration is ``frames``; ``span = ceil(frames * |speed| * media rate / timeline
+  rate)``, at least 1 (``otio_tools.retime``'s convention). Speed 0 is a held frame.
 * ``title`` / ``generator``: ``GetMediaPoolItem()`` None, ``GetProperty()`` a full dict.
 * ``adjustment``: a media pool item without a "File Path".
 * ``compound``: a media pool item without a "File Path"; ``GetCurrentVideoItem()`` returns it.
@@ -28,6 +29,7 @@ Getter conventions chosen where the measurements are silent (marked "chosen"):
   end exclusive (davinci-resolve-mcp #35: "Resolve's exclusive source boundary"); a reversed clip
   has start > end (start = the exclusive top, end = the lowest frame): ``|end - start|`` is the
   span, so span / duration is the speed (measured).
+* ``DeleteClips`` leaves transitions where they are (chosen; Resolve's behaviour is not measured).
 * Item markers: ``frameId`` counts from the item's first record frame (chosen), within its duration.
 * Timeline markers: ``frameId`` counts from the timeline's first frame (davinci-resolve-mcp #66).
 * ``GetMarkInOut()`` (19.1+): frames counted from the timeline's first frame, ``out`` the LAST
@@ -41,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 from fractions import Fraction
+from math import ceil
 from pathlib import Path
 
 import opentimelineio as otio
@@ -211,7 +214,9 @@ class TimelineItem(MarkerSet, ApiObject):
         return self._get(lambda e: e.frames)
 
     def _warped(self, media_frames: int, entry: Entry) -> int:
-        return int(media_frames / abs(entry.speed)) if entry.speed != 1 else media_frames
+        if entry.speed in (0, 1):  # a held frame: its offset stays in media frames (chosen)
+            return media_frames
+        return int(media_frames / abs(entry.speed))
 
     def GetLeftOffset(self):
         return self._get(lambda e: self._warped(e.source_in, e) if e.kind == "clip" else 0)
@@ -371,10 +376,10 @@ class Timeline(MarkerSet, ApiObject):
         lowest frame used, also when reversed) at timeline frame ``record`` on 0-based ``track``,
         at ``speed`` (a Fraction; negative plays it backwards)."""
         speed = Fraction(speed)
-        span = Fraction(frames) * abs(speed) * media.info["fps"] / self.rate
-        assert span.denominator == 1, f"test setup: {frames} frames at speed {speed} span {span} media frames"
+        # the media frames it uses, rounded up, at least one (otio_tools.retime.ClipTime.span)
+        span = max(1, ceil(Fraction(frames) * abs(speed) * media.info["fps"] / self.rate))
         assert 0 <= source_in and source_in + span <= media.info["frames"], "test setup: outside the media"
-        return self._add(track, Entry("clip", name or media.name, record, frames, media, source_in, int(span),
+        return self._add(track, Entry("clip", name or media.name, record, frames, media, source_in, span,
                                       speed, enabled))
 
     def title(self, track: int, record: int, frames: int, name: str = "Text+", kind: str = "title") -> TimelineItem:
@@ -553,7 +558,9 @@ def _media_clip(entry: Entry, rate: float) -> otio.schema.Clip:
     clip = otio.schema.Clip(name=entry.name, media_reference=ref,
                             source_range=TR(RT(tc0 + entry.source_in, rate), RT(entry.frames, rate)),
                             metadata={"Resolve_OTIO": {"Link Group ID": abs(hash(entry.uid)) % 10000}})
-    if entry.speed != 1:
+    if entry.speed == 0:
+        clip.effects.append(otio.schema.FreezeFrame(name="Freeze Frame"))
+    elif entry.speed != 1:
         clip.effects.append(otio.schema.LinearTimeWarp(name="Retime", time_scalar=float(entry.speed)))
     clip.enabled = bool(entry.enabled)
     for frame, marker in sorted(entry.markers.items()):

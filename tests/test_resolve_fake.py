@@ -236,6 +236,21 @@ def test_retimed_reversed_and_disabled_clips(fake25):
     assert clips["Off"].enabled is False and clips["Fast"].enabled is True
 
 
+def test_a_held_frame_and_other_rate_media_in_test_setups(media_dir):
+    from otio_tools.retime import clip_speed
+
+    resolve, timeline, _ = new_resolve("23.976", make_media("23.976", media_dir))
+    other = resolve.project.media_pool.add(make_media("25", media_dir))  # 25 fps media on 23.976
+    timeline.AddTrack("video")
+    plain = timeline.clip(1, other, 0, 0, 47, name="Plain")
+    held = timeline.clip(1, other, 30, 60, 10, name="Held", speed=0)
+    assert plain.GetSourceEndFrame() - plain.GetSourceStartFrame() == 50  # ceil(47 * 25 / 23.976)
+    assert held.GetSourceEndFrame() - held.GetSourceStartFrame() == 1 and held.GetLeftOffset() == 30
+    v2 = otio.adapters.read_from_string(_export(timeline), "otio_json").video_tracks()[1]
+    clip = next(c for c in v2 if c.name == "Held")
+    assert isinstance(clip.effects[0], otio.schema.FreezeFrame) and clip_speed(clip, "Held") == 0
+
+
 def test_facts_are_raw_json_and_probe_by_dir(media_dir):
     media = make_media("25", media_dir)
     resolve, timeline, item = new_resolve("25", media, version=(21, 0, 4, 0, ""), product="DaVinci Resolve")
