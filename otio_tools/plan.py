@@ -183,13 +183,15 @@ class _Context:
         """The source timecode a record offset inside a clip would show (continuing past its ends).
 
         At speed 1 the clip's source timecode counts on with the record frames. A retimed clip's
-        frames do not run with the record frames, so there it is the timecode of the media frame
-        shown at ``offset`` (for reverse, one that counts down as the record frames go on)."""
+        media frames do not run with the record frames, so there it is the timecode of the media
+        frame shown at ``offset`` (reversed: a frame before the span for a tail, after it for a head)."""
         facts, timing = self.source(clip, where)
         drop = is_drop_frame_timecode(facts.start_timecode) and self.rate in DROP_FRAME_RATES
-        media_frame = timing.first if timing.speed == 1 else timing.index(offset)
-        source_tc = round((facts.timecode_frame() + media_frame) * self.rate / timing.media_rate)
-        return frame_to_timecode(source_tc + (offset if timing.speed == 1 else 0), self.rate, drop)
+        if timing.speed == 1:
+            source_tc = round((facts.timecode_frame() + timing.first) * self.rate / timing.media_rate) + offset
+        else:
+            source_tc = round((facts.timecode_frame() + timing.index(offset)) * self.rate / timing.media_rate)
+        return frame_to_timecode(source_tc, self.rate, drop)
 
 
 def _require_clip(found: TrackItem, track: int) -> None:
@@ -240,9 +242,8 @@ def _plan_extend(ctx: _Context) -> Plan:
     in_place = bool(handles) and timing.plays_as_shot  # else copied: conformed as the clip plays them
     tc_offset = (clip.duration + (handles_count if in_place else 0)) if tail else -wanted
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(record_frame, wanted), record_frame=record_frame,
-        frames=wanted,
-        size=(facts.width, facts.height), make=wanted - handles_count,
+        request=request, rate=ctx.rate, track=ctx.result_track(record_frame, wanted),
+        record_frame=record_frame, frames=wanted, size=(facts.width, facts.height), make=wanted - handles_count,
         start_timecode=ctx.source_timecode(clip, where, tc_offset), clip_name=clip.item.name or "clip",
         context=SourceFrames(facts.path, keep), handles=handles, handles_in_place=in_place,
     )
@@ -283,9 +284,9 @@ def _plan_fill_gap(ctx: _Context) -> Plan:
     facts, _ = ctx.source(before, before_where)
     shown_before = min(CONTEXT_FRAMES, before.duration)
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(gap.start, gap.duration), record_frame=gap.start,
-        frames=gap.duration,
-        size=(facts.width, facts.height), make=gap.duration, start_timecode=ctx.record_timecode(gap.start),
+        request=request, rate=ctx.rate, track=ctx.result_track(gap.start, gap.duration),
+        record_frame=gap.start, frames=gap.duration, size=(facts.width, facts.height), make=gap.duration,
+        start_timecode=ctx.record_timecode(gap.start),
         clip_name=f"{before.item.name or 'clip'} to {after.item.name or 'clip'}",
         context=ctx.frames_of(before, before_where, range(before.duration - shown_before, before.duration)),
         after=ctx.frames_of(after, after_where, range(0, min(CONTEXT_FRAMES, after.duration))),
@@ -301,8 +302,8 @@ def _plan_outpaint(ctx: _Context) -> Plan:
     facts, _ = ctx.source(clip, where)
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(clip.start, clip.duration),
-        record_frame=clip.start, frames=clip.duration,
-        size=request.canvas, make=clip.duration, start_timecode=ctx.source_timecode(clip, where, 0),
+        record_frame=clip.start, frames=clip.duration, size=request.canvas, make=clip.duration,
+        start_timecode=ctx.source_timecode(clip, where, 0),
         clip_name=clip.item.name or "clip", context=ctx.frames_of(clip, where, range(clip.duration)),
         layout=fit_layout((facts.width, facts.height), request.canvas),
     )
@@ -331,9 +332,8 @@ def _plan_generate(ctx: _Context) -> Plan:
     size = request.canvas or _picture_size(ctx, first) or DEFAULT_SIZE
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(first, last - first), record_frame=first,
-        frames=last - first,
-        size=size, make=last - first, start_timecode=ctx.record_timecode(first), clip_name="generated",
-        reference=reference,
+        frames=last - first, size=size, make=last - first, start_timecode=ctx.record_timecode(first),
+        clip_name="generated", reference=reference,
     )
 
 
