@@ -309,3 +309,20 @@ def test_render_gap_fill_after_a_reversed_clip(carphone, tmp_path):
     plan, outcome = render(carphone_cut(carphone, -1.0, 40, 20, then=6), tmp_path, operation="fill_gap", frame=22)
     assert plan.context.indices == steps(47, 39, -1) and plan.after.indices == steps(60, 68, 1)
     assert outcome.placements[0]["frames"] == 6 and media_io.probe(outcome.media[0]).frames == 6
+
+
+def test_render_reversed_head_extension_and_a_held_frame(carphone, tmp_path):
+    # reverse from 40: record 10-29 show 59 … 40; 6 frames before it show 65 … 60 (after the span).
+    timeline = carphone_cut(carphone, -1.0, 40, 20)
+    timeline.video_tracks()[0].insert(0, gap(10, 29.97))
+    plan, outcome = render(timeline, tmp_path / "reverse", operation="extend", frame=15, side="head", frames=6)
+    assert plan.handles.indices == steps(65, 59, -1) and plan.track == 0
+    assert outcome.placements == [{"media": outcome.media[0], "track": 0, "record_frame": 4, "source_in": 0,
+                                   "frames": 6}]
+    assert_real_frames(outcome.media[0], carphone, plan.handles.indices, unretimed=34)
+
+    # a freeze frame of media 70 held for 20 frames goes on holding it
+    plan, outcome = render(carphone_cut(carphone, 0.0, 70, 20), tmp_path / "freeze", operation="extend", frame=5,
+                           side="tail", frames=10)
+    assert plan.handles.indices == (70,) * 10 and plan.make == 0
+    assert_real_frames(outcome.media[0], carphone, plan.handles.indices, unretimed=90)
