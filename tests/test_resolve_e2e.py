@@ -1,7 +1,9 @@
-"""The Resolve plugin end to end: fake Resolve (real OTIO timelines, API checked against
-resolve_api.tsv) -> Timeline.Export -> a real ShotForge server (``shotforge serve`` on a free
-loopback port, classical engine) -> placements -> AppendToTimeline, checked frame-exactly on
-timelines at 23.976, 25 and 29.97 DF that start at non-zero timecodes.
+"""The Resolve plugin end to end: fake Resolve (behaving as real Resolve is measured to: dropped
+overlapping appends, transitions and titles as items, DeleteClips on the Edit page only; API
+checked against resolve_api.tsv) -> facts -> Timeline.Export -> a real ShotForge server
+(``shotforge serve`` on a free loopback port, classical engine) -> placements -> planned steps ->
+AppendToTimeline, each read back, checked frame-exactly on timelines at 23.976, 25 and 29.97 DF
+that start at non-zero timecodes; then the issue's scenarios (the editor's cut is kept, takes).
 
 The test timeline (see resolve_helpers.new_resolve), in frames from the timeline's first frame:
 V1 = clip A (media 10..49) at 0..39, a gap at 40..51, clip B (media 60..99) at 52..91.
@@ -9,6 +11,7 @@ V1 = clip A (media 10..49) at 0..39, a gap at 40..51, clip B (media 60..99) at 5
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -23,7 +26,8 @@ from resolve_helpers import api_check, RATES, REPO, Server, free_port, make_medi
 
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
-from shotforge_resolve.errors import JobCanceled, JobFailed, ServerError, ShotForgeError  # noqa: E402
+from shotforge_resolve.errors import (JobCanceled, JobFailed, OverwriteNeedsConfirmation, PlacementError,  # noqa: E402
+                                      ServerError, ShotForgeError)
 
 
 
@@ -47,6 +51,11 @@ def edit(request, media_dir):
     return key, resolve, timeline, item
 
 
+@pytest.fixture(autouse=True)
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))  # the take store goes there
+
+
 def run(resolve, server, tmp_path, **options):
     values = dict(sf_settings.DEFAULTS, server_url=server.url, engine="classical", seed=3)
     use_sse = options.pop("use_sse", True)
@@ -59,13 +68,8 @@ def run(resolve, server, tmp_path, **options):
 
 
 def layout(timeline, track=0):
-    """(start, end, media file name, first media frame index) of each clip on a 0-based track."""
-    out = []
-    for start, end, clip in timeline.rows(track):
-        media = timeline.media_items[clip.metadata["fake"]["media"]]
-        first = timeline.frames_of(clip.source_range.start_time) - media.start_tc_frame
-        out.append((start, end, Path(media.path).name, first))
-    return out
+    """(start, end, name, media file name, first media frame) of each item on a 0-based track."""
+    return timeline.layout(track)
 
 
 def media_facts(path):
@@ -83,6 +87,15 @@ def check_generated(path, timeline, placement, size=None):
         assert (width, height) == tuple(size)
 
 
+def recipe(timeline, track, index=0):
+    """The ShotForge marker's recipe on the ``index``-th item of a 0-based track."""
+    entry = timeline.entries(track, transitions=False)[index]
+    return json.loads(entry.markers[0]["customData"][len("shotforge:"):])
+
+
+EXT = "ShotForge extend take 1"
+
+
 # ------------------------------------------------------------------------------- operations
 def test_extend_tail_into_the_gap_uses_the_real_handle_frames(edit, server, tmp_path):
     key, resolve, timeline, item = edit
@@ -91,10 +104,14 @@ def test_extend_tail_into_the_gap_uses_the_real_handle_frames(edit, server, tmp_
     placements = result["job"]["result"]["placements"]
     assert placements == [{"media": str(item.path), "track": 0, "record_frame": 40, "source_in": 50, "frames": 12}]
     name = Path(item.path).name
-    assert layout(timeline) == [(0, 40, name, 10), (40, 52, name, 50), (52, 92, name, 60)]
+    assert layout(timeline) == [(0, 40, "A", name, 10), (40, 52, EXT, name, 50), (52, 92, "B", name, 60)]
     placed, = result["placed"]
     assert (placed["start"], placed["end"]) == (timeline.start_frame + 40, timeline.start_frame + 52)
-    assert result["updates"][-1]["state"] == "done"
+    assert result["updates"][-1]["state"] == "done" and result["take"] == 1
+    assert recipe(timeline, 0, 1) == {"job": result["job"]["id"], "take": 1, "operation": "extend",
+                                      "engine": "classical", "model": result["job"]["result"].get("model") or "",
+                                      "prompt": "", "seed": 3}
+    assert timeline.entries(0)[1].color == "Teal"
     # the original clip came from the media pool; nothing new was imported for it
     assert not [f for f in resolve.project.media_pool.root.subfolders if f.clips]
 
@@ -109,8 +126,8 @@ def test_extend_tail_past_the_handles_places_source_then_generated_frames(edit, 
     assert generated["track"] == 0 and generated["record_frame"] == 92 + handles and generated["frames"] == 10
     name = Path(item.path).name
     new = Path(generated["media"]).name
-    assert layout(timeline) == [(0, 40, name, 10), (52, 92, name, 60), (92, 92 + handles, name, 100),
-                                (92 + handles, 102 + handles, new, generated["source_in"])]
+    assert layout(timeline) == [(0, 40, "A", name, 10), (52, 92, "B", name, 60), (92, 92 + handles, EXT, name, 100),
+                                (92 + handles, 102 + handles, EXT, new, generated["source_in"])]
     check_generated(generated["media"], timeline, generated, (item.info["width"], item.info["height"]))
     bins = {f.GetName(): f for f in resolve.project.media_pool.root.subfolders}
     assert [c.path for c in bins["ShotForge"].clips] == [generated["media"]]
@@ -123,7 +140,7 @@ def test_extend_head_uses_the_frames_before_the_clip(edit, server, tmp_path):
     assert result["job"]["result"]["placements"] == [
         {"media": str(item.path), "track": 0, "record_frame": 44, "source_in": 52, "frames": 8}]
     name = Path(item.path).name
-    assert layout(timeline) == [(0, 40, name, 10), (44, 52, name, 52), (52, 92, name, 60)]
+    assert layout(timeline) == [(0, 40, "A", name, 10), (44, 52, EXT, name, 52), (52, 92, "B", name, 60)]
 
 
 def test_fill_gap(edit, server, tmp_path):
@@ -133,8 +150,11 @@ def test_fill_gap(edit, server, tmp_path):
     placement, = result["job"]["result"]["placements"]
     assert (placement["track"], placement["record_frame"], placement["frames"]) == (0, 40, 12)
     name = Path(item.path).name
-    assert layout(timeline) == [(0, 40, name, 10), (40, 52, Path(placement["media"]).name, placement["source_in"]),
-                                (52, 92, name, 60)]
+    assert layout(timeline) == [(0, 40, "A", name, 10),
+                                (40, 52, "ShotForge fill gap take 1", Path(placement["media"]).name,
+                                 placement["source_in"]),
+                                (52, 92, "B", name, 60)]
+    assert timeline.entries(0)[1].color == "Lime"
     check_generated(placement["media"], timeline, placement, (item.info["width"], item.info["height"]))
 
 
@@ -146,30 +166,160 @@ def test_outpaint_goes_on_a_new_track_above(edit, server, tmp_path):
     placement, = result["job"]["result"]["placements"]
     short = min(item.info["width"], item.info["height"])
     expected_canvas = [short, int(2 * round(short * 16 / 9 / 2))]
-    assert (placement["track"], placement["record_frame"], placement["frames"]) == (1, 0, 40)
+    assert (placement["record_frame"], placement["frames"]) == (0, 40)
     assert timeline.GetTrackCount("video") == 2
     assert layout(timeline) == before_v1
-    assert layout(timeline, 1) == [(0, 40, Path(placement["media"]).name, placement["source_in"])]
+    assert layout(timeline, 1) == [(0, 40, "ShotForge outpaint take 1", Path(placement["media"]).name,
+                                    placement["source_in"])]
     check_generated(placement["media"], timeline, placement, expected_canvas)
 
 
 def test_generate_fills_the_marked_range(edit, server, tmp_path):
     key, resolve, timeline, item = edit
-    timeline.AddMarker(100, "Blue", "B-roll", "", 30, "")  # In/Out as a duration marker
-    timeline.set_playhead(110)
+    timeline.set_marks(100, 129)  # In at 100, Out on 129: 30 frames
+    timeline.set_playhead(0)
     result = run(resolve, server, tmp_path, operation="generate", prompt="rain on a window")
     placement, = result["job"]["result"]["placements"]
-    assert (placement["track"], placement["record_frame"], placement["frames"]) == (1, 100, 30)
-    assert layout(timeline, 1) == [(100, 130, Path(placement["media"]).name, placement["source_in"])]
+    assert (placement["record_frame"], placement["frames"]) == (100, 30)
+    # V1 is free after the clips: the generated clip goes there
+    assert layout(timeline)[-1] == (100, 130, "ShotForge generate take 1", Path(placement["media"]).name,
+                                    placement["source_in"])
+    assert recipe(timeline, 0, 2)["prompt"] == "rain on a window"
     check_generated(placement["media"], timeline, placement)
-    # and from the playhead with a length in seconds, overwriting on V1 after the clips
+    # and from the playhead with a length in seconds, on V1 after the clips
     timeline.set_playhead(200)
     result = run(resolve, server, tmp_path, operation="generate", generate_range="length", length=1,
-                 length_unit="seconds", placement="overwrite", track="V1")
+                 length_unit="seconds", track="V1")
     placement, = result["job"]["result"]["placements"]
     fps = {"23.976": 24, "25": 25, "29.97DF": 30}[key]
     assert (placement["track"], placement["record_frame"], placement["frames"]) == (0, 200, fps)
     assert layout(timeline)[-1][:2] == (200, 200 + fps)
+
+
+# ------------------------------------------------------------------------------- the editor's cut is kept
+def test_extend_a_tail_into_the_adjacent_clip_lands_on_v2(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(20)
+    before_v1 = layout(timeline)
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=20)
+    assert layout(timeline) == before_v1
+    # B's head is in the way on V1: the real handle frames of A go on a new V2, over the whole range
+    assert layout(timeline, 1) == [(40, 60, EXT, Path(item.path).name, 50)]
+    assert [(p["track"], p["start"] - timeline.start_frame, p["duration"]) for p in result["placed"]] == [(2, 40, 20)]
+
+
+def test_extend_under_a_title_keeps_the_title(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.tracks.append({"name": "Video 2", "entries": []})
+    timeline.title(1, 30, 40)  # a title over the end of A and the gap
+    timeline.set_playhead(35)  # on A, under the title
+    before = [layout(timeline, 0), layout(timeline, 1)]
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=12)
+    # the gap on V1 is free: the real handle frames go there; the title stays as it is
+    assert layout(timeline, 1) == before[1]
+    assert layout(timeline)[1][:3] == (40, 52, EXT)
+    assert result["placed"][0]["track"] == 1
+
+
+def test_extend_into_the_next_clip_under_a_title_goes_above_the_title(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.tracks.append({"name": "Video 2", "entries": []})
+    timeline.title(1, 30, 40)  # the title covers 30..70 on V2
+    timeline.set_playhead(35)
+    before = [layout(timeline, 0), layout(timeline, 1)]
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=20)  # 40..60: into B
+    assert [layout(timeline, 0), layout(timeline, 1)] == before
+    assert layout(timeline, 2) == [(40, 60, EXT, Path(item.path).name, 50)]
+    assert result["placed"][0]["track"] == 3
+
+
+def test_extend_at_a_transition_keeps_the_transition(media_dir, server, tmp_path):
+    media = make_media("25", media_dir)
+    resolve, timeline, item = new_resolve("25", media)
+    timeline.tracks[0]["entries"].clear()
+    timeline.clip(0, item, 10, 0, 40, name="A")
+    timeline.clip(0, item, 60, 40, 40, name="B")
+    timeline.transition(0, 40, 8)  # 36..44
+    before_v1 = [(e.kind, e.start, e.end, e.name) for e in timeline.entries(0)]
+    timeline.set_playhead(20)
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=12)
+    assert [(e.kind, e.start, e.end, e.name) for e in timeline.entries(0)] == before_v1
+    assert [row[:3] for row in layout(timeline, 1)] == [(40, 52, EXT)]
+    assert result["placed"][0]["track"] == 2
+
+
+def test_fill_a_gap_with_a_transition_at_one_side(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.transition(0, 40, 4)  # A dissolves to black over 38..42, into the gap
+    before_v1 = [(e.kind, e.start, e.end, e.name) for e in timeline.entries(0)]
+    timeline.set_playhead(46)
+    result = run(resolve, server, tmp_path, operation="fill_gap")
+    assert [(e.kind, e.start, e.end, e.name) for e in timeline.entries(0)] == before_v1
+    assert [row[:3] for row in layout(timeline, 1)] == [(40, 52, "ShotForge fill gap take 1")]
+    assert result["placed"][0]["track"] == 2
+
+
+@pytest.mark.parametrize("speed", [Fraction(1, 2), Fraction(-1)], ids=["half-speed", "reversed"])
+def test_extend_a_retimed_clip(media_dir, server, tmp_path, speed):
+    media = make_media("25", media_dir)
+    resolve, timeline, item = new_resolve("25", media)
+    timeline.tracks[0]["entries"].clear()
+    timeline.clip(0, item, 100, 0, 40, name="R", speed=speed)  # media 100.. played at ``speed``
+    before_v1 = layout(timeline)
+    timeline.set_playhead(20)
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=10)
+    generated, = result["job"]["result"]["placements"]
+    # the server conforms the retimed handles into a new file; it goes after R on V1, R untouched
+    assert layout(timeline) == before_v1 + [(40, 50, EXT, Path(generated["media"]).name, generated["source_in"])]
+    check_generated(generated["media"], timeline, generated)
+
+
+def test_overwrite_asks_then_shortens_the_next_clip(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(20)
+    before = timeline.snapshot()
+    with pytest.raises(OverwriteNeedsConfirmation) as caught:
+        run(resolve, server, tmp_path, operation="extend", side="tail", length=20, placement="overwrite")
+    assert "'B' on V1" in caught.value.message and "shortened" in caught.value.message
+    assert timeline.snapshot() == before
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=20, placement="overwrite",
+                 confirm_overwrite=True)
+    name = Path(item.path).name
+    assert layout(timeline) == [(0, 40, "A", name, 10), (40, 60, EXT, name, 50), (60, 92, "B", name, 68)]
+    assert [clip["name"] for clip in result["removed"]] == ["B"]
+    assert any("re-placed from its media" in note for note in result["notes"])
+
+
+def test_a_read_back_mismatch_is_rolled_back_and_says_where_the_render_is(edit, server, tmp_path):
+    key, resolve, timeline, item = edit
+    timeline.set_playhead(45)
+    before = timeline.snapshot()
+    resolve.project.media_pool.misplace_next_append(short=1)
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, server, tmp_path, operation="fill_gap")
+    assert "The timeline is as it was before" in caught.value.message
+    assert str(server.output) in caught.value.message  # the render is kept there
+    assert timeline.snapshot() == before
+
+
+# ------------------------------------------------------------------------------- takes
+def test_remove_last_result_and_new_take(media_dir, server, tmp_path):
+    media = make_media("25", media_dir)
+    resolve, timeline, item = new_resolve("25", media)
+    before = timeline.snapshot()
+    timeline.set_playhead(20)
+    first = run(resolve, server, tmp_path, operation="extend", side="tail", length=20, prompt="sky")
+    assert timeline.GetTrackCount("video") == 2
+    values = dict(sf_settings.DEFAULTS, server_url=server.url, engine="classical")
+    second = workflow.new_take(resolve, values, seed=41, prompt="more sky", poll_interval=0.05)
+    assert second["take"] == 2 and second["job"]["id"] != first["job"]["id"]
+    assert {row[2] for row in layout(timeline, 1)} == {"ShotForge extend take 2"}
+    assert [(p["track"], p["start"], p["duration"]) for p in second["placed"]] == [
+        (p["track"], p["start"], p["duration"]) for p in first["placed"]]
+    assert recipe(timeline, 1)["seed"] == 41 and recipe(timeline, 1)["prompt"] == "more sky"
+    removed = workflow.remove_last(resolve, values)
+    assert removed["tracks_deleted"] == [2]
+    assert timeline.snapshot() == before
 
 
 # ------------------------------------------------------------------------------- errors
@@ -221,7 +371,7 @@ def test_progress_is_reported_while_rendering(media_dir, server, tmp_path):
     progress = [r["progress"] for r in result["updates"] if r["state"] == "running"]
     assert progress and any(0 < p < 1 for p in progress), result["updates"]
     assert progress == sorted(progress)
-    assert layout(timeline, 1)[0][:2] == (100, 500)
+    assert layout(timeline)[-1][:2] == (100, 500)  # V1 is free after the clips
 
 
 def test_token_protected_server(media_dir, tmp_path):
