@@ -113,7 +113,7 @@ def test_request_loads_and_every_item_is_frame_exact(name):
     ("example_25", {"playhead": 130}, {"operation": "fill_gap", "track": "auto"},
      {"operation": "fill_gap", "track": 1, "frame": 130}),
     ("example_2997", {"playhead": 200}, {"operation": "outpaint", "track": 1, "canvas": [1080, 1920]},
-     {"operation": "outpaint", "track": 1, "frame": 200, "canvas": (1080, 1920), "placement": "above"}),
+     {"operation": "outpaint", "track": 1, "frame": 200, "canvas": (1080, 1920), "placement": "auto"}),
 ])
 def test_each_operation_validates(name, state, options, check):
     text = build(name, state, options)
@@ -137,3 +137,29 @@ def test_media_urls_round_trip_to_paths():
     assert "file:///D:/media/sc01_sh010_anim.mov" in urls
     from otio_tools.media import path_from_url  # noqa: PLC0415 (optional module being written alongside)
     assert path_from_url("file:///D:/media/sc01_sh010_anim.mov") == "D:/media/sc01_sh010_anim.mov"
+
+
+@pytest.mark.parametrize("speed,reversed_,scalar", [(2, False, 2), (0.5, False, 0.5), (1, True, -1), (2, True, -2)])
+def test_retimed_and_reversed_clips_follow_the_servers_convention(tmp_path, speed, reversed_, scalar):
+    """source_range.duration = record duration, start_time = the lowest media frame of the span
+    (duration x |speed| frames), LinearTimeWarp time_scalar = (reversed ? -1 : 1) * speed."""
+    from otio_tools.retime import clip_speed  # noqa: PLC0415
+
+    tpf = TPS // 25
+    first, record = 100, 40
+    span = int(record * speed)
+    clip = {"name": "R", "start": "0", "end": str(record * tpf), "inPoint": str(first * tpf),
+            "outPoint": str((first + span) * tpf), "mediaPath": "/media/r.mov", "speed": speed,
+            "reversed": reversed_, "disabled": False, "selected": True}
+    seq = {"name": "retime", "id": "seq-retime", "timebase": str(tpf), "zeroPoint": str(90000 * tpf),
+           "width": 640, "height": 360, "playhead": "0", "videoTracks": [{"name": "Video 1", "clips": [clip]}]}
+    path = tmp_path / "retime.json"
+    path.write_text(json.dumps(seq))
+    text = build(path, {}, {"operation": "extend", "track": "auto", "side": "tail", "frames": 6})
+    timeline, request = parse_request_json(text)
+    [got] = list(timeline.find_clips())
+    assert got.source_range.start_time.value == first
+    assert got.source_range.duration.value == record
+    assert clip_speed(got, "R") == Fraction(scalar).limit_denominator(1000)
+    assert got.media_reference.available_range.duration.value >= first + span
+    assert request.operation == "extend" and request.placement == "auto"
