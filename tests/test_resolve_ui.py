@@ -1,5 +1,7 @@
 """The dialog's glue (ui.py) on a stand-in for Fusion's UIManager: fields filled from the saved
-settings, values read back and saved, the job followed by the timer, messages shown.
+settings, values read back and saved, the job followed by the timer, messages shown, the
+overwrite question (what it removes or shortens; nothing placed unless confirmed), and the
+"New take" and "Remove last result" buttons.
 
 The UIManager stand-in only records what the dialog builds; what Resolve's real UIManager does
 with it (layout, the Timer's event name) cannot be checked here."""
@@ -224,3 +226,84 @@ def test_dialog_cancel(tmp_path, server):
         dialog.on_tick(None)
     assert "canceled" in dialog.items["Status"].Text
     assert timeline.snapshot() == before
+
+
+def wait(dialog):
+    deadline = time.monotonic() + 60
+    while dialog.watcher is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        dialog.on_tick(None)
+
+
+def test_placement_choices_and_the_take_buttons_are_there(tmp_path):
+    media = make_media("25", tmp_path / "media")
+    resolve, _, _ = new_resolve("25", media)
+    items = make_dialog(resolve).items
+    assert [key for _, key in sf_ui.PLACEMENT_CHOICES] == ["auto", "above", "overwrite"]
+    assert items["Placement"].CurrentText.startswith("Auto")  # the default
+    assert items["NewTake"].Text == "New take" and items["RemoveLast"].Text == "Remove last result"
+    assert items["NewTakeSeed"].Text == "" and items["NewTakePrompt"].Text == ""
+
+
+def test_overwrite_asks_and_keeping_the_timeline_places_nothing(tmp_path, server):
+    media = make_media("25", tmp_path / "media")
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(20)
+    before = timeline.snapshot()
+    dialog = make_dialog(resolve)
+    items = dialog.items
+    choose(items["Operation"], "Extend tail")
+    choose(items["Engine"], "classical")
+    choose(items["Placement"], "Overwrite: make room on this track (asks first)")
+    items["Length"].Text = "20"
+    items["ServerUrl"].Text = server.url
+    dialog.on_run(None)
+    wait(dialog)
+    confirm = dialog.disp.windows[-1]
+    assert confirm.props["ID"] == "ShotForgeConfirm" and confirm.shown
+    text = confirm.GetItems()["ConfirmText"].Text
+    assert "'B' on V1" in text and "shortened" in text
+    assert not items["Run"].Enabled  # nothing else runs while the question is open
+    confirm.On.KeepTimeline.Clicked(None)
+    assert not confirm.shown and items["Run"].Enabled
+    assert "Nothing was placed" in items["Status"].Text and "render is kept at" in items["Status"].Text
+    assert timeline.snapshot() == before
+    # asked again, the editor confirms: B is shortened, the extension lands on V1
+    dialog.on_run(None)
+    wait(dialog)
+    dialog.disp.windows[-1].On.ConfirmOverwrite.Clicked(None)
+    assert items["Status"].Text.startswith("Done: placed 1 clip as 'ShotForge extend take 1' (V1 at 10:00:01:15)")
+    assert "re-placed from its media" in items["Status"].Text
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 60, "ShotForge extend take 1"),
+                                                       (60, 92, "B")]
+
+
+def test_new_take_and_remove_last_result_buttons(tmp_path, server):
+    media = make_media("25", tmp_path / "media")
+    resolve, timeline, _ = new_resolve("25", media)
+    timeline.set_playhead(45)
+    before = timeline.snapshot()
+    dialog = make_dialog(resolve)
+    items = dialog.items
+    items["NewTakeSeed"].Text = "5"
+    dialog.on_new_take(None)
+    assert "no ShotForge result on this timeline" in items["Status"].Text
+    choose(items["Operation"], "Fill gap")
+    choose(items["Engine"], "classical")
+    items["ServerUrl"].Text = server.url
+    dialog.on_run(None)
+    wait(dialog)
+    assert items["Status"].Text.startswith("Done: placed 1 clip as 'ShotForge fill gap take 1'")
+    items["NewTakePrompt"].Text = "a different bridge"
+    dialog.on_new_take(None)
+    assert not items["NewTake"].Enabled and items["Cancel"].Enabled
+    wait(dialog)
+    assert items["Status"].Text.startswith("Done: placed 1 clip as 'ShotForge fill gap take 2'"), items["Status"].Text
+    entry = timeline.entries(0)[1]
+    assert entry.name == "ShotForge fill gap take 2" and '"seed":5' in entry.markers[0]["customData"]
+    assert "a different bridge" in entry.markers[0]["note"]
+    dialog.on_remove_last(None)
+    assert items["Status"].Text.startswith("Removed 'ShotForge fill gap take 2': 1 clip."), items["Status"].Text
+    assert timeline.snapshot() == before
+    dialog.on_remove_last(None)
+    assert "no ShotForge result" in items["Status"].Text

@@ -16,11 +16,13 @@ DEFAULTS = {
     "negative_prompt": "",
     "seed": 0,
     "engine": "auto",               # auto | classical | diffusers
-    "placement": "default",         # default | overwrite | above
+    "placement": "auto",            # auto | above | overwrite (overwrite asks first)
     "track": "auto",                # auto | V1, V2 …
-    "generate_range": "marker",     # marker (duration marker = In/Out) | length (from the playhead)
+    "generate_range": "marker",     # marker (In/Out marks, else a duration marker) | length (from the playhead)
     "reference": "none",            # none | playhead | still
     "reference_image": "",
+    "new_take_seed": "",            # New take: blank = a fresh random seed
+    "new_take_prompt": "",          # New take: blank = the take's own prompt
     "server_url": "http://127.0.0.1:8765",
     "token": "",
     "shotforge_path": "",           # set: start `shotforge serve` when the server is not running
@@ -58,6 +60,8 @@ def load(path=None):
             for key, value in saved.items():
                 if key in DEFAULTS:
                     values[key] = value
+            if values["placement"] == "default":  # saved before placement auto existed
+                values["placement"] = "auto"
     except (OSError, ValueError):
         pass
     return values

@@ -1,5 +1,6 @@
-"""The ShotForge dialog (Fusion UIManager). All the work is in workflow.Run; this file only
-shows fields, remembers them, and reports progress and messages.
+"""The ShotForge dialog (Fusion UIManager). All the work is in workflow (Run, remove_last,
+start_new_take); this file only shows fields, remembers them, asks before an overwrite, and
+reports progress and messages.
 
 UIManager facts used (Resolve's UI scripting): ``fusion.UIManager``, ``bmd.UIDispatcher(ui)``,
 ``disp.AddWindow({...}, layout)``, ``win.On.<ID>.Clicked``/``.Close``, ``win.GetItems()``,
@@ -10,8 +11,9 @@ UIManager facts used (Resolve's UI scripting): ``fusion.UIManager``, ``bmd.UIDis
 from . import settings as settings_mod
 from .client import JobWatcher
 from .context import CANVAS_PRESETS
-from .errors import ShotForgeError
-from .workflow import Run
+from .errors import OverwriteNeedsConfirmation, ShotForgeError
+from .place import take_name
+from .workflow import Run, remove_last, start_new_take
 
 OPERATION_CHOICES = [  # (label, operation, side)
     ("Extend tail", "extend", "tail"),
@@ -21,10 +23,11 @@ OPERATION_CHOICES = [  # (label, operation, side)
     ("Generate B-roll", "generate", None),
 ]
 ENGINE_CHOICES = ["auto", "classical", "diffusers"]
-PLACEMENT_CHOICES = [("Default for the operation", "default"), ("Overwrite on the track", "overwrite"),
-                     ("On a track above", "above")]
+PLACEMENT_CHOICES = [("Auto: this track if free, else a free track above", "auto"),
+                     ("Above: a free track above", "above"),
+                     ("Overwrite: make room on this track (asks first)", "overwrite")]
 UNIT_CHOICES = ["frames", "seconds"]
-RANGE_CHOICES = [("Duration marker at playhead (In/Out)", "marker"), ("From playhead, the length above", "length")]
+RANGE_CHOICES = [("In/Out marks (or a duration marker)", "marker"), ("From playhead, the length above", "length")]
 REFERENCE_CHOICES = [("No reference image", "none"), ("Frame under the playhead", "playhead"),
                      ("A still image file", "still")]
 TIMER_ID = "ShotForgeTimer"
@@ -55,13 +58,29 @@ def build_window(ui, disp):
         _row(ui, "Token", ui.LineEdit({"ID": "Token", "EchoMode": "Password"})),
         _row(ui, "shotforge path", ui.LineEdit({"ID": "ShotforgePath",
                                                 "PlaceholderText": "optional: start the server when it is not running"})),
+        _row(ui, "New take", ui.HGroup({}, [
+            ui.LineEdit({"ID": "NewTakeSeed", "PlaceholderText": "seed (blank: a fresh random one)"}),
+            ui.LineEdit({"ID": "NewTakePrompt", "PlaceholderText": "prompt (blank: the take's own)"})])),
         ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
         ui.HGroup({"Weight": 0}, [ui.Button({"ID": "Run", "Text": "Run"}),
+                                  ui.Button({"ID": "NewTake", "Text": "New take"}),
+                                  ui.Button({"ID": "RemoveLast", "Text": "Remove last result"}),
                                   ui.Button({"ID": "Cancel", "Text": "Cancel job", "Enabled": False}),
                                   ui.Button({"ID": "Close", "Text": "Close"})]),
     ])
-    return disp.AddWindow({"ID": "ShotForgeWin", "WindowTitle": "ShotForge", "Geometry": [200, 150, 560, 640]},
+    return disp.AddWindow({"ID": "ShotForgeWin", "WindowTitle": "ShotForge", "Geometry": [200, 150, 560, 700]},
                           layout)
+
+
+def build_confirm(ui, disp, message):
+    """The dialog asking before an overwrite: what it would remove or shorten, and two answers."""
+    layout = ui.VGroup({"Spacing": 6}, [
+        ui.Label({"ID": "ConfirmText", "Text": message, "WordWrap": True}),
+        ui.HGroup({"Weight": 0}, [ui.Button({"ID": "ConfirmOverwrite", "Text": "Overwrite"}),
+                                  ui.Button({"ID": "KeepTimeline", "Text": "Keep the timeline as it is"})]),
+    ])
+    return disp.AddWindow({"ID": "ShotForgeConfirm", "WindowTitle": "ShotForge: overwrite?",
+                           "Geometry": [260, 200, 520, 260]}, layout)
 
 
 class Dialog(object):
@@ -75,11 +94,15 @@ class Dialog(object):
         self.run = None
         self.watcher = None
         self.timer = None
+        self.confirm = None     # the overwrite question, while it is open
+        self.pending = None     # the finished job record the question is about
         self._fill()
         on = self.win.On
         on.ShotForgeWin.Close = self.on_close
         on.Close.Clicked = self.on_close
         on.Run.Clicked = self.on_run
+        on.NewTake.Clicked = self.on_new_take
+        on.RemoveLast.Clicked = self.on_remove_last
         on.Cancel.Clicked = self.on_cancel
         try:
             self.timer = self.ui.Timer({"ID": TIMER_ID, "Interval": 250, "SingleShot": False})
@@ -135,6 +158,8 @@ class Dialog(object):
         if v["engine"] in ENGINE_CHOICES:
             it["Engine"].CurrentIndex = ENGINE_CHOICES.index(v["engine"])
         self._choose(it["Placement"], PLACEMENT_CHOICES, v["placement"])
+        it["NewTakeSeed"].Text = str(v["new_take_seed"])
+        it["NewTakePrompt"].Text = v["new_take_prompt"]
         it["ServerUrl"].Text = v["server_url"]
         it["Token"].Text = v["token"]
         it["ShotforgePath"].Text = v["shotforge_path"]
@@ -167,6 +192,8 @@ class Dialog(object):
             "reference_image": it["ReferenceImage"].Text.strip(),
             "engine": ENGINE_CHOICES[int(it["Engine"].CurrentIndex)],
             "placement": PLACEMENT_CHOICES[int(it["Placement"].CurrentIndex)][1],
+            "new_take_seed": it["NewTakeSeed"].Text.strip(),
+            "new_take_prompt": it["NewTakePrompt"].Text,
             "server_url": it["ServerUrl"].Text.strip() or settings_mod.DEFAULTS["server_url"],
             "token": it["Token"].Text.strip(),
             "shotforge_path": it["ShotforgePath"].Text.strip(),
@@ -183,21 +210,59 @@ class Dialog(object):
         self.items["Status"].Text = text
 
     def busy(self, running):
-        self.items["Run"].Enabled = not running
+        for name in ("Run", "NewTake", "RemoveLast"):
+            self.items[name].Enabled = not running
         self.items["Cancel"].Enabled = running
 
     # -- events ----------------------------------------------------------------------------
     def on_run(self, ev):
-        if self.watcher is not None:
+        if self.watcher is not None or self.confirm is not None:
             return
         options = self.read_values()
         self.run = Run(self.resolve, options)
         try:
             self.status("Reading the timeline…")
-            what = self.run.read_context()
+            self.run.read_context()
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            self.run = None
+            return
+        self._send()
+
+    def on_new_take(self, ev):
+        if self.watcher is not None or self.confirm is not None:
+            return
+        options = self.read_values()
+        prompt = options["new_take_prompt"] if str(options["new_take_prompt"]).strip() else None
+        try:
+            self.run = start_new_take(self.resolve, options, seed=options["new_take_seed"] or None, prompt=prompt)
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            self.run = None
+            return
+        self._send()
+
+    def on_remove_last(self, ev):
+        if self.watcher is not None or self.confirm is not None:
+            return
+        try:
+            done = remove_last(self.resolve, self.read_values())
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            return
+        record, count = done["take"], len(done["removed"])
+        text = "Removed '{}': {} clip{}{}.".format(
+            take_name(record.get("operation"), record.get("take")), count, "" if count == 1 else "s",
+            " and the track{} it added".format("s" if len(done["tracks_deleted"]) > 1 else "")
+            if done["tracks_deleted"] else "")
+        self.status(" ".join([text] + done["notes"]))
+
+    def _send(self):
+        what = self.run.description
+        try:
             self.status("{}: checking the server…".format(what))
             self.run.ensure_server()
-            self.status("{}: exporting the timeline and sending the job…".format(what))
+            self.status("{}: sending the job…".format(what))
             job_id = self.run.submit()
         except ShotForgeError as exc:
             self.status(exc.message)
@@ -234,15 +299,52 @@ class Dialog(object):
         if watcher.error is not None:
             self.status(getattr(watcher.error, "message", str(watcher.error)))
             return
+        self._place(record, None)
+
+    def _place(self, record, confirmed):
         try:
-            placed = self.run.finish(record)
+            done = self.run.finish(record, confirm_overwrite=confirmed)
+        except OverwriteNeedsConfirmation as exc:
+            self.ask_overwrite(record, exc)
+            return
         except ShotForgeError as exc:
             self.status(exc.message)
             return
-        self.status("Done: placed {} clip{} ({}).".format(
-            len(placed), "" if len(placed) == 1 else "s",
-            ", ".join("V{} at {}".format(p["track"], self.run.info.tc(p["record_frame"] - self.run.info.start_frame))
-                      for p in placed)))
+        self.status(" ".join(["Done: placed {} clip{} as '{}' ({}).".format(
+            len(done["placed"]), "" if len(done["placed"]) == 1 else "s", done["name"],
+            ", ".join("V{} at {}".format(p["track"], p["timecode"]) for p in done["placed"]))] + done["notes"]))
+
+    def ask_overwrite(self, record, exc):
+        """Show what the overwrite would remove or shorten; place only when the editor says so."""
+        self.pending = record
+        self.status("Overwrite needs your answer (see the ShotForge: overwrite? window).")
+        self.confirm = build_confirm(self.ui, self.disp, exc.message)
+        on = self.confirm.On
+        on.ConfirmOverwrite.Clicked = self.on_confirm_overwrite
+        on.KeepTimeline.Clicked = self.on_keep_timeline
+        on.ShotForgeConfirm.Close = self.on_keep_timeline
+        self.busy(True)
+        self.items["Cancel"].Enabled = False
+        self.confirm.Show()
+
+    def _close_confirm(self):
+        window, self.confirm = self.confirm, None
+        record, self.pending = self.pending, None
+        if window is not None:
+            window.Hide()
+        self.busy(False)
+        return record
+
+    def on_confirm_overwrite(self, ev):
+        record = self._close_confirm()
+        if record is not None:
+            self._place(record, True)
+
+    def on_keep_timeline(self, ev):
+        record = self._close_confirm()
+        if record is not None:
+            media = ", ".join((record.get("result") or {}).get("media") or [])
+            self.status("Nothing was placed; the timeline is unchanged. The render is kept at {}.".format(media))
 
     def on_cancel(self, ev):
         if self.watcher is not None:
@@ -252,6 +354,8 @@ class Dialog(object):
     def on_close(self, ev):
         if self.watcher is not None:
             self.watcher.cancel()
+        if self.confirm is not None:
+            self.on_keep_timeline(ev)
         self.disp.ExitLoop()
 
     def show(self):

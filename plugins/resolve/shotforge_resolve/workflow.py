@@ -167,11 +167,9 @@ def remove_last(resolve, options=None):
             "tracks_deleted": done["tracks_deleted"]}
 
 
-def new_take(resolve, options, seed=None, prompt=None, client=None, on_update=None, should_cancel=None,
-             poll_interval=0.3, use_sse=True, timeout=None):
-    """Re-render the newest result's exact request with a new seed (``None``: a fresh random seed)
-    and/or ``prompt``, and swap it into the same slot as the next take, in one set of steps: if
-    anything fails the previous take is back exactly. Returns what ``run`` returns."""
+def start_new_take(resolve, options, seed=None, prompt=None, client=None):
+    """A Run that re-renders the newest result's exact request with a new seed (``None``: a fresh
+    random seed) and/or ``prompt``; ``finish`` swaps it into the same slot (the dialog uses this)."""
     job = Run(resolve, options, client=client)
     job.facts = read_facts(resolve)
     job.timeline_id = _timeline_id(job.facts)
@@ -181,6 +179,15 @@ def new_take(resolve, options, seed=None, prompt=None, client=None, on_update=No
                            "operation first.")
     job.replacing = previous
     job.request, job.meta = takes_mod.new_request(previous, seed=seed, prompt=prompt)
-    job.description = "New take of {} take {} (seed {})".format(previous["operation"], previous["take"],
-                                                                job.meta["seed"])
+    job.description = "New take of '{}' (seed {})".format(take_name(previous["operation"], previous["take"]),
+                                                         job.meta["seed"])
+    return job
+
+
+def new_take(resolve, options, seed=None, prompt=None, client=None, on_update=None, should_cancel=None,
+             poll_interval=0.3, use_sse=True, timeout=None):
+    """Re-render the newest result's exact request with a new seed (``None``: a fresh random seed)
+    and/or ``prompt``, and swap it into the same slot as the next take, in one set of steps: if
+    anything fails the previous take is back exactly. Returns what ``run`` returns."""
+    job = start_new_take(resolve, options, seed=seed, prompt=prompt, client=client)
     return _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout)
