@@ -7,7 +7,10 @@ are absent: ``tl.GetMarkInOut == nil`` on an old build), a function called with 
 its value; any other name is nil. Values cross converted: Python lists -> 1-based tables, dicts ->
 tables, None -> nil, str <-> Lua strings (UTF-8 bytes); Lua tables passed to the API (clipInfo,
 item lists) -> dicts and lists, proxies -> the fake objects. ``io.popen`` is Lua's own, so the
-bridge runs as a real subprocess (``SHOTFORGE_COMMAND``: ``python -m server.cli``).
+bridge runs as a real subprocess (``SHOTFORGE_COMMAND``: ``python -m server.cli``). lupa's bundled
+Lua 5.1 is built without ``LUA_USE_POPEN`` ("'popen' not supported"), so the harness gives
+``io.popen`` the C library's behaviour itself: the line run by ``/bin/sh -c``, its stdout read
+back (reading mode only, which is all the script uses).
 
 A stand-in for Fusion's UIManager (:data:`FAKE_UI`, in Lua) records the dialog the script builds,
 so a test can click its buttons and fire its timer.
@@ -15,6 +18,7 @@ so a test can click its buttons and fire its timer.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,6 +51,19 @@ MT.__newindex = function(t, name) error("cannot set " .. tostring(name) .. " on 
 MT.__eq = function(a, b) return same(rawget(a, HANDLE), rawget(b, HANDLE)) end
 local function unwrap(t) return rawget(t, HANDLE) end
 return proxy, unwrap
+"""
+
+POPEN = b"""
+local start, read_all, close = ...
+io.popen = function(line, mode)
+  if mode ~= nil and mode ~= "r" then error("this io.popen reads only", 2) end
+  local process = start(line)
+  return {read = function(self, format)
+            if format ~= "*a" then error("this io.popen reads '*a' only", 2) end
+            return read_all(process)
+          end,
+          close = function(self) return close(process) end}
+end
 """
 
 #: Fusion's UIManager as far as the dialog uses it: elements are tables of their properties;
@@ -105,7 +122,13 @@ class LuaResolve:
     def __init__(self, command=None, script: Path = SCRIPT):
         self.lua = lupa51.LuaRuntime(encoding=None, unpack_returned_tuples=True)
         proxy_chunk = self.lua.execute(b"return function(...) " + PROXY + b" end")
-        self._proxy, self._unwrap = proxy_chunk(self._has, self._call, self._value, lambda a, b: a is b)
+        # Lua holds plain numbers standing for the Python objects (kept in ``self._objects``), never
+        # the objects themselves: lupa maps Python objects by id(), which a freed object hands on.
+        self._objects: dict[int, object] = {}
+        self._proxy, self._unwrap = proxy_chunk(self._has, self._call, self._value, lambda a, b: a == b)
+        self._processes: dict[int, subprocess.Popen] = {}
+        self.lua.execute(b"return function(...) " + POPEN + b" end")(self._popen_start, self._popen_read,
+                                                                      self._popen_close)
         self.globals = self.lua.globals()
         self.globals[b"SHOTFORGE_HEADLESS"] = True
         words = command or [sys.executable, "-m", "server.cli"]
@@ -115,24 +138,39 @@ class LuaResolve:
         self.module = loaded()
 
     # -- the API objects ------------------------------------------------------------------
-    @staticmethod
-    def _has(obj, name):
-        name = _text(name)
+    def _has(self, handle, name):
+        obj, name = self._objects[handle], _text(name)
         if not isinstance(obj, fake_resolve.ApiObject) or name not in dir(obj):
             return None
         return b"value" if name.isupper() else b"method"
 
-    def _value(self, obj, name):
-        return self.to_lua(getattr(obj, _text(name)))
+    def _value(self, handle, name):
+        return self.to_lua(getattr(self._objects[handle], _text(name)))
 
-    def _call(self, obj, name, *args):
-        method = getattr(obj, _text(name))
+    def _call(self, handle, name, *args):
+        method = getattr(self._objects[handle], _text(name))
         return self.to_lua(method(*[self.to_py(arg) for arg in args]))
+
+    # -- io.popen -----------------------------------------------------------------------------
+    def _popen_start(self, line):
+        handle = len(self._processes) + 1
+        self._processes[handle] = subprocess.Popen(["/bin/sh", "-c", _text(line)], stdout=subprocess.PIPE)
+        return handle
+
+    def _popen_read(self, handle):
+        return self._processes[handle].stdout.read()
+
+    def _popen_close(self, handle):
+        process = self._processes.pop(handle)
+        process.stdout.close()
+        return process.wait() == 0
 
     # -- values -----------------------------------------------------------------------------
     def to_lua(self, value):
         if isinstance(value, fake_resolve.ApiObject):
-            return self._proxy(value)
+            handle = len(self._objects) + 1
+            self._objects[handle] = value
+            return self._proxy(handle)
         if isinstance(value, str):
             return value.encode("utf-8", "surrogateescape")
         if isinstance(value, (list, tuple)):
@@ -147,6 +185,8 @@ class LuaResolve:
             return table
         if value is None or isinstance(value, (bool, int, float, bytes)):
             return value
+        if callable(value):  # a test's callback (on_update): Lua calls it
+            return value
         raise TypeError(f"the fake returned a {type(value).__name__}, which Resolve's Lua could not see")
 
     def to_py(self, value):
@@ -155,7 +195,7 @@ class LuaResolve:
         if lupa51.lua_type(value) == "table":
             handle = self._unwrap(value)
             if handle is not None:
-                return handle
+                return self._objects[handle]
             pairs = [(self.to_py(k), self.to_py(v)) for k, v in value.items()]
             keys = [k for k, _ in pairs]
             if all(isinstance(k, int) for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):

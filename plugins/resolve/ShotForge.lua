@@ -706,7 +706,7 @@ function M.finish(session, run, options)
   local recorded = M.bridge(session, {"placed", "--job", run.job, "--result", result, "--options", run.options})
   if not recorded.ok then return recorded end
   return {ok = true, description = run.description, job = run.job, result = done.result, take = recorded.take,
-          message = summary(run.description .. ": placed as take " .. tostring(recorded.take) .. ".", done.result.notes)}
+          message = summary(run.description .. ": placed as take " .. tostring(recorded.take) .. ".", recorded.notes)}
 end
 
 -- Remove the last result ShotForge placed on this timeline, leaving it as it was before.

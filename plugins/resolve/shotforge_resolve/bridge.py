@@ -226,7 +226,7 @@ def cmd_submit(args):
     options = load_options(args)
     meta = read_json(args.meta, "request metadata")
     _path, data = add_request_metadata(args.request, meta)
-    job_id = _submit(options, data, {"meta": meta, "timeline": args.timeline, "new_take": False})
+    job_id = _submit(options, data, {"meta": meta, "timeline": args.timeline})
     return {"ok": True, "job": job_id}
 
 
@@ -246,9 +246,8 @@ def cmd_new_take(args):
         seed = None
     prompt = options.get("prompt") or None
     data, meta = takes.new_request(record, seed=seed, prompt=prompt)
-    job_id = _submit(options, data, {"meta": meta, "timeline": timeline["id"], "new_take": True,
-                                     "replaces": record.get("job")})
-    description = "New take of {} (seed {})".format(record.get("slot"), meta.get("seed"))
+    job_id = _submit(options, data, {"meta": meta, "timeline": timeline["id"], "replaces": record.get("job")})
+    description = "New take of {} take {} (seed {})".format(record["operation"], record["take"], meta["seed"])
     return {"ok": True, "job": job_id, "description": description, "meta": meta}
 
 
@@ -308,36 +307,28 @@ def cmd_cancel(args):
 def cmd_steps(args):
     from . import takes
     from .client import check_finished
-    from .place import plan_steps
 
     facts = read_json(args.facts, "facts")
     timeline = timeline_of(facts)
     options = load_options(args)
     state = job_state(args.job)
     if state.get("timeline") and timeline["id"] != state["timeline"]:
-        raise PlacementError("The current timeline changed while the job ran; switch back to the timeline the "
-                             "job was made on and run ShotForge again.")
+        raise PlacementError("The current timeline changed while the job ran: nothing was placed. Switch back to the "
+                             "timeline the job was made on and run ShotForge again.")
     record = check_finished(client_for(options).job(args.job))
-    placements = (record.get("result") or {}).get("placements") or []
-    meta = state["meta"]
-    plan_options = dict(options)
-    history = []
-    if state.get("new_take"):
+    previous = None
+    if state.get("replaces"):
         previous = takes.last_result(timeline["id"])
-        if previous is None or previous.get("job") != state.get("replaces"):
-            raise PlacementError("The take this job replaces is no longer the last ShotForge result on this timeline.")
-        placements, plan_options["replace"] = takes.new_take_placements(previous, placements)
-        slot = previous.get("slot")
-        history = list(previous.get("history") or []) + [{
-            "take": previous.get("take"), "job": previous.get("job"), "recipe": previous.get("recipe"),
-            "media": sorted(set(piece.get("media") for piece in previous.get("placed") or []))}]
-    else:
-        slot = takes.slot_of(meta.get("operation"), placements)
-    take_number = takes.next_take(timeline["id"], slot)
-    steps = plan_steps(facts, placements, plan_options, takes.take_info(record, meta, take_number))
-    state.update({"record": record, "steps": steps, "slot": slot, "take": take_number, "history": history})
+        if previous is None or previous.get("job") != state["replaces"]:
+            raise PlacementError("The take this job re-renders is no longer the newest ShotForge result on this "
+                                 "timeline: nothing was placed.")
+    meta = state["meta"]
+    steps, pending = takes.plan_result(facts, record, meta, {
+        "placement": meta.get("placement") or "auto", "confirm_overwrite": options.get("confirm_overwrite")},
+        previous=previous)
+    state.update(record=record, steps=steps, pending=pending)
     save_job_state(args.job, state)
-    return {"ok": True, "steps": steps, "take": take_number}
+    return {"ok": True, "steps": steps, "take": pending["take"], "notes": pending["notes"]}
 
 
 def cmd_placed(args):
@@ -347,13 +338,9 @@ def cmd_placed(args):
     if "steps" not in state:
         raise ShotForgeError("Job {} has no planned steps: run `steps` first.".format(args.job), code="bad_input")
     executed = read_json(args.result, "placement result")
-    record = takes.make_record(state["record"], state["meta"], state["request"], state["steps"], executed,
-                               state["take"], state["slot"], history=state.get("history"))
-    if state.get("new_take"):
-        takes.replace_last(state["timeline"], record)
-    else:
-        takes.push(state["timeline"], record)
-    return {"ok": True, "take": state["take"]}
+    record = takes.record_result(state["timeline"], state["record"], state["meta"], state["request"], state["steps"],
+                                 executed, state["pending"])
+    return {"ok": True, "take": record["take"], "notes": state["pending"]["notes"] + list(executed.get("notes") or [])}
 
 
 def cmd_remove_last(args):

@@ -1,0 +1,328 @@
+"""The Resolve Lua entry (plugins/resolve/ShotForge.lua) in real Lua 5.1 (lupa), against the
+measured fake Resolve (tests/fake_resolve.py, through tests/lua_resolve.py) and a real
+``shotforge serve`` on loopback; the bridge runs as a real subprocess through ``io.popen``
+(``python -m server.cli resolve-bridge ...``).
+
+The test timeline (resolve_helpers.new_resolve), in frames from the timeline's first frame:
+V1 = clip A (media 10..49) at 0..39, a gap at 40..51, clip B (media 60..99) at 52..91.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from resolve_helpers import REPO, Server, api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse)
+
+import fake_resolve  # noqa: E402
+from lua_resolve import LuaResolve  # noqa: E402
+from shotforge_resolve.bridge import lua_literal  # noqa: E402
+from shotforge_resolve.facts import read_facts  # noqa: E402
+
+TRICKY = ['say "cut"', "back\\slash\\", "line\nbreak\r\n\ttab", "caf\u00e9 \u30c6\u30b9\u30c8 \U0001f3ac",
+          "C:\\Users\\\u00c9ditor\\Media\\A003 C012.mov", "\\\\server\\share\\dir\\", "nul\x00byte", "\x01\x1f\x7f",
+          "digit after escape: \n1 \n12", "]] [[ --", "it's", "%d %s %%", ""]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """The bridge's config folder (settings, takes, work files) in this test's tmp folder."""
+    monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("resolve_lua_server") / "out").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("resolve_lua_media")
+
+
+@pytest.fixture
+def lua():
+    return LuaResolve()
+
+
+def options(server, **values):
+    base = {"server_url": server.url, "engine": "classical", "seed": 3}
+    base.update(values)
+    return base
+
+
+def sf_run(lua, resolve, **opts):
+    updates = []
+    answer = lua.call("run", resolve, opts, lambda record: updates.append(lua.to_py(record)))
+    assert isinstance(answer, dict), answer
+    answer["updates"] = updates
+    return answer
+
+
+# ----------------------------------------------------------------------------- values across
+def test_lua_literal_and_lua_json_round_trip_tricky_values(lua):
+    value = {"strings": TRICKY, "keys": {s: i for i, s in enumerate(TRICKY)}, "ints": [0, -1, 86400, 2 ** 32 - 1,
+             2 ** 53], "floats": [0.5, -1.25, 1e-7, 23.976], "bools": [True, False], "nested": [[1, [2, {"a": []}]]]}
+    table = lua.module[b"load_answer"](("return " + lua_literal(value)).encode("ascii"))
+    back = json.loads(lua.module[b"json_encode"](table).decode("utf-8"))
+    value["nested"][0][1][1]["a"] = {}  # an empty Lua table has no kind: JSON writes it as an object
+    assert back == value
+
+
+def test_lua_literal_writes_escapes_lua_reads_exactly(lua):
+    assert lua_literal('a"b\\c\n1') == '"a\\"b\\\\c\\0101"'
+    assert lua_literal("\u00e9") == '"\\195\\169"'
+    assert lua_literal({"k": None, "n": [1, None]}) == '{["n"] = {1, nil}}'
+    for text in TRICKY:
+        got = lua.module[b"load_answer"](("return {" + lua_literal(text) + "}").encode("ascii"))[1]
+        assert got == text.encode("utf-8"), text
+    with pytest.raises(ValueError):
+        lua_literal(2 ** 60)
+    with pytest.raises(ValueError):
+        lua_literal({"x": object()})
+
+
+def test_answers_load_in_an_empty_environment(lua):
+    load = lua.module[b"load_answer"]
+    assert load(b"return {ok = true}")[b"ok"] is True
+    answer, error = load(b"os.exit(1)")
+    assert answer is None and b"os" in error  # no globals: an answer cannot run anything
+    assert load(b"") == (None, b"no answer table")
+
+
+def test_lua_json_encoder(lua):
+    encode = lua.module[b"json_encode"]
+    table = lua.eval('(function() local sf = ShotForge; return {empty_list = sf.as_array(), empty_object = '
+                     'sf.as_object(), null = sf.null, list = {1, 2.5, "x"}, [240] = "frame key", big = 2^40, '
+                     'nested = {a = {true, false}}} end)()')
+    assert json.loads(encode(table)) == {"empty_list": [], "empty_object": {}, "null": None, "list": [1, 2.5, "x"],
+                                         "240": "frame key", "big": 2 ** 40, "nested": {"a": [True, False]}}
+    for text in TRICKY:
+        assert json.loads(encode(text.encode("utf-8"))) == text
+    for bad in ("1/0", "0/0", "{[{}] = 1}", "function() end"):
+        with pytest.raises(Exception):
+            encode(lua.eval(bad))
+
+
+def _windows_argv(line):
+    """Split a command line as MSVCRT's argv parser does (CommandLineToArgvW rules)."""
+    args, current, quoted, i, has = [], "", False, 0, False
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            n = 0
+            while i + n < len(line) and line[i + n] == "\\":
+                n += 1
+            if i + n < len(line) and line[i + n] == '"':
+                current += "\\" * (n // 2)
+                if n % 2:
+                    current += '"'
+                    i += n + 1
+                else:
+                    i += n
+                has = True
+                continue
+            current += "\\" * n
+            i += n
+            has = True
+            continue
+        if c == '"':
+            quoted = not quoted
+            has = True
+        elif c in " \t" and not quoted:
+            if has:
+                args.append(current)
+            current, has = "", False
+        else:
+            current += c
+            has = True
+        i += 1
+    if has:
+        args.append(current)
+    return args
+
+
+def test_command_lines_quote_every_argument(lua, tmp_path):
+    words = [t for t in TRICKY if "\n" not in t and "\r" not in t and "\x00" not in t] + ["$(touch x)", "`id`", "a b"]
+    table = lua.to_lua(words)
+    posix = lua.module[b"command_line"](table, False).decode("utf-8")
+    printed = subprocess.run("printf '%s\\0' " + posix, shell=True, capture_output=True, cwd=tmp_path).stdout
+    assert printed.decode("utf-8").split("\0")[:-1] == words
+    assert not (tmp_path / "x").exists()
+    no_percent = [w for w in words if "%" not in w]
+    windows = lua.module[b"command_line"](lua.to_lua(no_percent), True).decode("utf-8")
+    assert _windows_argv(windows) == no_percent
+    for refused in (["a\nb"], ["50%"]):
+        with pytest.raises(Exception):
+            lua.module[b"command_line"](lua.to_lua(refused), True)
+
+
+def test_lua_facts_are_the_python_facts(lua, media_dir):
+    media = make_media("29.97DF", media_dir)
+    for version in ((21, 1, 0, 3, ""), (19, 0, 3, 7, "")):
+        resolve, timeline, item = new_resolve("29.97DF", media, version=version)
+        timeline.title(0, 95, 10)  # a title: an item with no media
+        timeline.set_marks(5, 20)
+        timeline.set_playhead(12)
+        timeline.select(timeline.items(0)[1])
+        timeline.AddMarker(30, "Blue", "B-roll \u00e9", 'a "note"', 10, "")
+        got = json.loads(lua.module[b"json_encode"](lua.module[b"read_facts"](lua.to_lua(resolve))).decode("utf-8"))
+        assert got == read_facts(resolve)
+        if version[0] == 19:
+            assert got["timeline"]["marks"] is None and got["timeline"]["selected"] is None
+        else:
+            assert got["timeline"]["marks"]["video"] == {"in": 5, "out": 20}
+            assert got["timeline"]["selected"] == [timeline.items(0)[1].GetUniqueId()]
+
+
+def test_bridge_errors_are_answers_not_tracebacks(tmp_path):
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps({"product": "DaVinci Resolve", "version": [21, 1], "page": "edit",
+                                 "project": "P", "timeline": None}))
+    run = lambda *words: subprocess.run([sys.executable, "-m", "server.cli", "resolve-bridge", *words],  # noqa: E731
+                                        capture_output=True, text=True, cwd=REPO)
+    for words, code in ((["prepare", "--facts", str(facts), "--meta-out", str(tmp_path / "m.json")], "context"),
+                        (["prepare", "--facts", str(tmp_path / "missing.json"), "--meta-out", "m"], "bad_input"),
+                        (["status"], "usage"), (["bogus"], "usage"),
+                        (["remove-last", "--facts", str(facts)], "context")):
+        out = run(*words).stdout
+        assert out.startswith("return {") and "Traceback" not in out, out
+        assert f'["code"] = "{code}"' in out, out
+
+
+# ----------------------------------------------------------------------------- end to end
+@pytest.mark.parametrize("key", ["23.976", "29.97DF"])
+def test_extend_tail_lands_exactly(lua, server, media_dir, key):
+    resolve, timeline, item = new_resolve(key, make_media(key, media_dir), version=(21, 1, 0, 3, ""),
+                                          product="DaVinci Resolve")
+    timeline.set_playhead(39)  # the last frame of A
+    answer = sf_run(lua, resolve, **options(server, operation="extend", side="tail", length=12, track="V1"))
+    assert answer["ok"], answer
+    name = item.GetName()
+    assert timeline.layout(0) == [(0, 40, "A", name, 10), (40, 52, "ShotForge extend take 1", name, 50),
+                                  (52, 92, "B", name, 60)]
+    placed, = answer["result"]["placed"]
+    assert (placed["track"], placed["start"], placed["duration"], placed["left_offset"]) == (
+        1, timeline.start_frame + 40, 12, 50)
+    assert answer["updates"][-1]["state"] == "done" and answer["take"] == 1
+    labelled = timeline.items(0)[1]
+    assert labelled.GetClipColor() == "Teal"
+    marker, = labelled.GetMarkers().values()
+    assert marker["customData"].startswith("shotforge:") and answer["job"] in marker["customData"]
+
+
+def test_fill_gap_and_new_take_and_remove_last(lua, server, media_dir):
+    resolve, timeline, item = new_resolve("25", make_media("25", media_dir))
+    before = timeline.snapshot()
+    timeline.set_playhead(45)
+    first = sf_run(lua, resolve, **options(server, operation="fill_gap"))
+    assert first["ok"], first
+    (start, end, name, _media, _source), = [row for row in timeline.layout(0) if row[0] == 40]
+    assert (start, end, name) == (40, 52, "ShotForge fill gap take 1")
+    render = first["result"]["placed"][0]["media"]
+
+    second = sf_run(lua, resolve, **options(server, operation="fill_gap", new_take=True, seed=11))
+    assert second["ok"], second
+    assert second["take"] == 2 and second["job"] != first["job"]
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 52, "ShotForge fill gap take 2"),
+                                                       (52, 92, "B")]
+    new = timeline.items(0)[1]
+    assert new.GetMediaPoolItem().GetClipProperty("File Path") == second["result"]["placed"][0]["media"] != render
+    assert '"seed":11' in next(iter(new.GetMarkers().values()))["customData"]
+
+    session = lua.call_raw("session", lua.to_lua(resolve))
+    removed = lua.to_py(lua.module[b"remove_last"](session))
+    assert removed["ok"], removed
+    assert timeline.snapshot() == before
+    again = lua.to_py(lua.module[b"remove_last"](session))
+    assert not again["ok"] and again["error"]["code"] == "context"
+
+
+def test_generate_on_the_in_out_marks_goes_on_a_new_track(lua, server, media_dir):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir), version=(21, 1, 0, 3, ""),
+                                       product="DaVinci Resolve")
+    timeline.set_marks(10, 33)  # In at 10, Out on 33: 24 frames over clip A
+    timeline.set_playhead(70)
+    answer = sf_run(lua, resolve, **options(server, operation="generate", prompt="rain on a window"))
+    assert answer["ok"], answer
+    assert timeline.GetTrackCount("video") == 2 and answer["result"]["tracks_added"] == [2]
+    (start, end, name, _media, _source), = timeline.layout(1)
+    assert (start, end, name) == (10, 34, "ShotForge generate take 1")
+
+
+def test_a_read_back_mismatch_is_rolled_back(lua, server, media_dir):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir), version=(21, 1, 0, 3, ""),
+                                       product="DaVinci Resolve")
+    timeline.set_marks(10, 33)
+    before, pool = timeline.snapshot(), len(resolve.project.media_pool.all_clips())
+    resolve.project.media_pool.misplace_next_append(short=1)  # lands one frame short
+    answer = sf_run(lua, resolve, **options(server, operation="generate"))
+    assert not answer["ok"] and answer["error"]["code"] == "placement"
+    message = answer["error"]["message"]
+    assert "23 frames" in message and "The timeline is as it was before" in message and "kept at" in message
+    assert timeline.snapshot() == before and timeline.GetTrackCount("video") == 1
+    assert len(resolve.project.media_pool.all_clips()) == pool + 1  # only the render joined the ShotForge bin
+    assert resolve.GetCurrentPage() == "edit"
+
+
+def test_cancel_stops_the_job_and_changes_nothing(lua, server, media_dir):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir))
+    timeline.set_playhead(100)
+    before = timeline.snapshot()
+    session = lua.call_raw("session", lua.to_lua(resolve))
+    run = lua.module[b"start"](session, lua.to_lua(options(server, operation="generate", generate_range="length",
+                                                           length=3000)))
+    assert run[b"ok"], lua.to_py(run)
+    states = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = lua.to_py(lua.module[b"status"](session, run, 0.2))
+        states.append(record["state"])
+        if record["state"] == "running":
+            assert lua.to_py(lua.module[b"cancel"](session, run))["ok"]
+        if record["state"] in ("canceled", "done", "failed"):
+            break
+    assert states[-1] == "canceled", states
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends
+
+
+def test_the_dialog_follows_the_job_without_waiting(lua, server, media_dir, tmp_path):
+    resolve, timeline, item = new_resolve("25", make_media("25", media_dir))
+    timeline.set_playhead(45)
+    fusion, bmd = lua.fake_ui()
+    saved = tmp_path / "config" / "resolve.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"operation": "fill_gap", "server_url": server.url, "engine": "classical"}))
+    dialog = lua.module[b"dialog"](lua.to_lua(resolve), fusion, bmd)
+    items = dialog[b"items"]
+    assert items[b"Operation"][b"CurrentIndex"] == 2 and items[b"ServerUrl"][b"Text"] == server.url.encode()
+    dialog[b"win"][b"On"][b"Run"][b"Clicked"]()
+    assert items[b"Cancel"][b"Enabled"] is True and items[b"Run"][b"Enabled"] is False
+    timer = fusion[b"UIManager"][b"timers"][1]
+    assert timer[b"running"] is True
+    shown, slowest = [], 0.0
+    deadline = time.monotonic() + 60
+    while timer[b"running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        began = time.monotonic()
+        dialog[b"win"][b"On"][b"ShotForgeTimer"][b"Timeout"]()
+        if timer[b"running"]:
+            slowest = max(slowest, time.monotonic() - began)
+        shown.append(items[b"Status"][b"Text"].decode())
+    assert not timer[b"running"], shown
+    assert slowest < 0.05, slowest  # a tick reads the watcher's file: no process, no waiting
+    assert any("%" in text for text in shown[:-1]), shown
+    assert "placed as take 1" in shown[-1], shown
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 52, "ShotForge fill gap take 1"),
+                                                       (52, 92, "B")]
+    assert items[b"Run"][b"Enabled"] is True and items[b"Cancel"][b"Enabled"] is False
+    assert json.loads(saved.read_text())["operation"] == "fill_gap"
+    assert fake_resolve.VIOLATIONS == []
