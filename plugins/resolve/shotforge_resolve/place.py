@@ -1,23 +1,19 @@
-"""Where a finished job's clips go on the Resolve timeline (a pure planner), and the executor that
-puts them there, reads every edit back and undoes everything on any mismatch.
+"""Where a job's clips go on the Resolve timeline: ``plan_steps`` (pure: facts and the server's
+placements in, PROTOCOL.md steps out) and ``execute`` (carries the steps out, reads every edit
+back, undoes all of them on any mismatch; ShotForge.lua implements the same executor).
 
-``plan_steps(facts, placements, options, take)`` turns the server's placements (DESIGN.md:
-``{media, track, record_frame, source_in, frames}``, 0-based track, record frames counted from the
-timeline's first frame, ``source_in`` a 0-based frame index into ``media``) into the steps of
-PROTOCOL.md, on plain data (the facts of ``facts.read_facts``). ``execute(resolve, steps)``
-carries them out. The Lua entry implements the same executor from PROTOCOL.md.
-
-Measured Resolve (shared/reference/resolve_api_notes.md): ``AppendToTimeline`` never overwrites
-(an append over an occupied range is dropped, sometimes returning an item with an empty id), so
-a result goes only into free space; ``endFrame`` is exclusive on 19 and later (inclusive on
-18.x); ``DeleteClips`` works on the Edit page only.
+Measured Resolve (resolve_api_notes.md): ``AppendToTimeline`` never overwrites (an append over an
+occupied range is dropped, sometimes returning an item with an empty id), so a result goes only
+into free space; ``endFrame`` is exclusive on 19+ (inclusive on 18.x); ``DeleteClips`` works on
+the Edit page only.
 """
 
 import json
 import os
 
+from .context import TimelineInfo
 from .errors import OverwriteNeedsConfirmation, PlacementError
-from .timecode import frame_to_timecode, is_drop_frame_rate, parse_rate
+from .timecode import parse_rate
 
 BIN_NAME = "ShotForge"
 PLACEMENTS = ("auto", "above", "overwrite")
@@ -27,19 +23,16 @@ CLIP_COLORS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", 
 #: One clip colour per operation, so a result's kind shows on the timeline at a glance.
 OPERATION_COLORS = {"extend": "Teal", "fill_gap": "Lime", "outpaint": "Violet", "generate": "Orange",
                     "inpaint": "Pink"}
-OPERATION_WORDS = {"extend": "extend", "fill_gap": "fill gap", "outpaint": "outpaint", "generate": "generate",
-                   "inpaint": "inpaint"}
+OPERATION_WORDS = {"fill_gap": "fill gap"}  # the others are their own word
 MARKER_COLOR = "Cyan"  # a marker colour name (a different set from the clip colours)
 MARKER_PREFIX = "shotforge:"
 
 
 # ----------------------------------------------------------------------------- placements
 def _plain_int(value, what):
-    if isinstance(value, bool):
-        raise PlacementError("placement {} {!r} is not a whole number".format(what, value))
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int):
         raise PlacementError("placement {} {!r} is not a whole number".format(what, value))
     return value
 
@@ -68,13 +61,9 @@ def check_placements(placements):
         if not os.path.isfile(media):
             raise PlacementError("The result file {} does not exist on this machine (is the server "
                                  "writing to a folder Resolve can read?)".format(media))
-        item = {
-            "media": media,
-            "track": _plain_int(raw.get("track"), "track"),
-            "record_frame": _plain_int(raw.get("record_frame"), "record_frame"),
-            "source_in": _plain_int(raw.get("source_in", 0), "source_in"),
-            "frames": _plain_int(raw.get("frames"), "frames"),
-        }
+        item = dict((key, _plain_int(raw.get(key, 0 if key == "source_in" else None), key))
+                    for key in ("track", "record_frame", "source_in", "frames"))
+        item["media"] = media
         if item["track"] < 0 or item["record_frame"] < 0 or item["source_in"] < 0 or item["frames"] < 1:
             raise PlacementError("placement {} is out of range: {!r}".format(number, raw))
         checked.append(item)
@@ -82,52 +71,33 @@ def check_placements(placements):
 
 
 # ----------------------------------------------------------------------------- facts
-class Facts(object):
-    """The facts document (PROTOCOL.md) as the planner reads it: frames absolute, tracks 1-based."""
+class Facts(TimelineInfo):
+    """The facts (PROTOCOL.md) as the planner reads them: record frames absolute, tracks 1-based,
+    each item's facts with its ``track`` added."""
 
     def __init__(self, facts):
-        timeline = (facts or {}).get("timeline") or {}
-        if not timeline:
-            raise PlacementError("No timeline is open in Resolve: open the timeline the result belongs to.")
-        self.version = (facts or {}).get("version") or []
-        self.page = (facts or {}).get("page") or ""
-        self.id = timeline.get("id") or ""
-        self.name = timeline.get("name") or "Timeline"
-        rate_text = timeline.get("rate")
-        self.rate = parse_rate(rate_text)
-        flag = str(timeline.get("drop_frame") or "").strip().lower() in ("1", "true", "yes", "on")
-        self.drop = is_drop_frame_rate(self.rate) and (
-            flag or "DF" in str(rate_text).upper().replace("NDF", ""))
-        self.start_frame = int(timeline.get("start_frame") or 0)
-        self.tracks = {}
-        for track in timeline.get("video_tracks") or []:
-            items = [dict(item, track=int(track["index"])) for item in track.get("items") or []]
-            self.tracks[int(track["index"])] = sorted(items, key=lambda item: int(item["start"]))
-        self.count = len(self.tracks)
+        TimelineInfo.__init__(self, facts)
+        self.page = facts.get("page") or ""
+        self.count = self.video_tracks
 
-    def tc(self, absolute):
-        return frame_to_timecode(int(absolute), self.rate, self.drop)
+    def at(self, absolute):
+        """Timecode of an absolute record frame."""
+        return self.tc(self.rel(absolute))
 
-    def items(self, track):
-        return self.tracks.get(track, [])
+    def track_items(self, track):
+        return [dict(item, track=track) for _start, _end, item in self.items(track)]
 
     def find(self, item_id):
-        for track in sorted(self.tracks):
-            for item in self.tracks[track]:
-                if item.get("id") == item_id:
-                    return item
-        return None
+        found = self.find_item(item_id)
+        return dict(found[3], track=found[0]) if found else None
 
     def end_exclusive(self):
         """``endFrame`` counts exclusively on 19 and later (measured); inclusive on 18.x."""
-        try:
-            return int(self.version[0]) >= 19
-        except (TypeError, ValueError, IndexError):
-            return True
+        return not self.version or self.version[0] == 0 or self.version[0] >= 19
 
-    def describe(self, item):
-        return "'{}' on V{} ({} to {})".format(item.get("name") or "clip", item["track"], self.tc(item["start"]),
-                                               self.tc(item["end"]))
+    def clip_words(self, item):
+        return "'{}' on V{} ({} to {})".format(item.get("name") or "clip", item["track"], self.at(item["start"]),
+                                               self.at(item["end"]))
 
 
 def _overlaps(first, last, item):
@@ -138,16 +108,8 @@ def _subtract(span, cuts):
     """The parts of ``span`` (first, last) outside every range in ``cuts``."""
     parts = [span]
     for cut_first, cut_last in cuts:
-        kept = []
-        for first, last in parts:
-            if cut_last <= first or cut_first >= last:
-                kept.append((first, last))
-                continue
-            if first < cut_first:
-                kept.append((first, cut_first))
-            if cut_last < last:
-                kept.append((cut_last, last))
-        parts = kept
+        parts = [piece for first, last in parts
+                 for piece in ((first, min(last, cut_first)), (max(first, cut_last), last)) if piece[0] < piece[1]]
     return parts
 
 
@@ -205,7 +167,7 @@ def restore_steps(facts, item, first=None, last=None, role="restore"):
     offset = first - int(item["start"])
     frames = last - first
     what = "put back {} frames of '{}' on V{} at {}".format(frames, item.get("name") or "clip", item["track"],
-                                                           facts.tc(first))
+                                                           facts.at(first))
     append = append_step(facts, item.get("file"), item["track"], first, int(item.get("left_offset") or 0) + offset,
                          frames, role, what)
     label = {"op": "label", "step": 0, "name": item.get("name") or "", "color": item.get("color") or "",
@@ -213,6 +175,16 @@ def restore_steps(facts, item, first=None, last=None, role="restore"):
     if item.get("enabled") is False:
         label["enabled"] = False
     return [append, label]
+
+
+def delete_step(facts, items, what):
+    """A ``delete_items`` step for facts ``items``, each with the steps that put it back."""
+    return {"op": "delete_items", "ids": [item["id"] for item in items], "what": what,
+            "restore": [restore_steps(facts, item) for item in items],
+            "clips": [{"id": item["id"], "name": item.get("name") or "", "track": item["track"],
+                       "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"]),
+                       "media": item.get("file") or "", "source_in": int(item.get("left_offset") or 0)}
+                      for item in items]}
 
 
 def _unrestorable(facts, item):
@@ -228,23 +200,27 @@ def _unrestorable(facts, item):
     if fps:
         try:
             if parse_rate(fps) != facts.rate:
-                return "its media runs at {} fps, unlike the timeline, so it cannot be re-placed frame-exactly".format(fps)
+                return "its media runs at {} fps, unlike the timeline: it cannot be re-placed exactly".format(fps)
         except ValueError:
             return "its media's frame rate {!r} cannot be read".format(fps)
     return None
 
 
+def check_step(facts):
+    return {"op": "check_timeline", "id": facts.id, "what": "check the timeline is '{}'".format(facts.name)}
+
+
 class _Plan(object):
     def __init__(self, facts, replace):
         self.facts = facts
-        self.steps = [{"op": "check_timeline", "id": facts.id, "what": "check the timeline is '{}'".format(facts.name)}]
+        self.steps = [check_step(facts)]
         self.removed = set(replace)
         self.taken = {}          # track -> [(first, last)] planned for this result
         self.tracks = facts.count
 
     def blockers(self, track, ranges):
         found = []
-        for item in self.facts.items(track):
+        for item in self.facts.track_items(track):
             if item.get("id") in self.removed:
                 continue
             if any(_overlaps(first, last, item) for first, last in ranges):
@@ -263,13 +239,8 @@ class _Plan(object):
             self.tracks += 1
             self.steps.append({"op": "add_track", "what": "add video track V{}".format(self.tracks)})
 
-    def delete(self, items, restores, what):
-        self.steps.append({"op": "delete_items", "ids": [item["id"] for item in items], "restore": restores,
-                           "what": what,
-                           "clips": [{"id": item["id"], "name": item.get("name") or "", "track": item["track"],
-                                      "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"]),
-                                      "media": item.get("file") or "", "source_in": int(item.get("left_offset") or 0)}
-                                     for item in items]})
+    def delete(self, items, what):
+        self.steps.append(delete_step(self.facts, items, what))
         self.removed.update(item["id"] for item in items)
 
 
@@ -294,7 +265,7 @@ def plan_steps(facts, placements, options, take):
         item = view.find(item_id)
         if item is None:
             raise PlacementError("The take to replace ({}) is no longer on the timeline.".format(item_id))
-        plan.delete([item], [restore_steps(view, item)], "remove the previous take {}".format(view.describe(item)))
+        plan.delete([item], "remove the previous take {}".format(view.clip_words(item)))
     groups = []  # placements by the server's track, in order
     for piece, p in enumerate(checked):
         p = dict(p, piece=piece)
@@ -321,14 +292,14 @@ def plan_steps(facts, placements, options, take):
                 target += 1
             plan.steps.append({"op": "note", "what": "note the move", "note":
                                "V{} is taken at {} by {}: the result goes on {}V{}.".format(
-                                   track, view.tc(ranges[0][0]),
+                                   track, view.at(ranges[0][0]),
                                    ", ".join("'{}'".format(item.get("name") or "clip") for item in in_way) or
                                    "this result", "a new track " if target > plan.tracks else "", target)})
         plan.add_tracks_up_to(target)
         for p, (first, last) in zip(pieces, ranges):
             plan.taken.setdefault(target, []).append((first, last))
             what = "place {} frames of {} on V{} at {}".format(p["frames"], os.path.basename(p["media"]), target,
-                                                                view.tc(first))
+                                                                view.at(first))
             step = append_step(view, p["media"], target, first, p["source_in"], p["frames"], "result", what)
             step.update(piece=p["piece"], server_track=track)
             plan.steps.append(step)
@@ -350,21 +321,20 @@ def _make_room(plan, track, ranges, in_way, confirmed):
         if reason:
             raise PlacementError("Overwrite cannot make room for the result on V{}: {} is in the way and {}. "
                                  "Choose Auto or Above to put the result on a free track.".format(
-                                     track, view.describe(item), reason))
+                                     track, view.clip_words(item), reason))
     lines, kept_steps = [], []
     for item in in_way:
         kept = _subtract((int(item["start"]), int(item["end"])), ranges)
         if not kept:
-            lines.append("{}: removed".format(view.describe(item)))
+            lines.append("{}: removed".format(view.clip_words(item)))
         else:
             lines.append("{}: shortened to {} (re-placed from its media: Resolve's API has no trim)".format(
-                view.describe(item), ", ".join("{} to {}".format(view.tc(a), view.tc(b)) for a, b in kept)))
+                view.clip_words(item), ", ".join("{} to {}".format(view.at(a), view.at(b)) for a, b in kept)))
         for first, last in kept:
             kept_steps.append(restore_steps(view, item, first, last, role="kept"))
     if not confirmed:
         return lines
-    plan.delete(in_way, [restore_steps(view, item) for item in in_way],
-                "make room on V{}: remove {}".format(track, ", ".join(view.describe(item) for item in in_way)))
+    plan.delete(in_way, "make room on V{}: remove {}".format(track, ", ".join(view.clip_words(i) for i in in_way)))
     for append, label in kept_steps:
         plan.steps.append(append)
         plan.steps.append(dict(label, step=len(plan.steps) - 1))
@@ -380,18 +350,6 @@ def _norm(path):
 
 class _Failed(Exception):
     """One step did not read back; ``str`` says how."""
-
-
-def find_bin(media_pool, name=BIN_NAME):
-    """The media pool bin ``name`` under the root folder, created when missing."""
-    root = media_pool.GetRootFolder()
-    for folder in root.GetSubFolderList() or []:
-        if folder and folder.GetName() == name:
-            return folder
-    folder = media_pool.AddSubFolder(root, name)
-    if not folder:
-        raise PlacementError("Could not create the '{}' bin in the media pool.".format(name))
-    return folder
 
 
 def _walk(steps):
@@ -453,7 +411,11 @@ class _Executor(object):
                     found.setdefault(_norm(path), media)
         missing = [path for path in wanted if _norm(path) not in found]
         if missing:
-            folder = find_bin(self.pool)
+            root = self.pool.GetRootFolder()
+            folder = ([f for f in root.GetSubFolderList() or [] if f and f.GetName() == BIN_NAME] or
+                      [self.pool.AddSubFolder(root, BIN_NAME)])[0]
+            if not folder:
+                raise PlacementError("Could not create the '{}' bin in the media pool.".format(BIN_NAME))
             previous = self.pool.GetCurrentFolder()
             self.pool.SetCurrentFolder(folder)  # ImportMedia lands in the current folder (measured)
             try:
@@ -478,29 +440,26 @@ class _Executor(object):
     def run_list(self, steps, top):
         appended = {}
         for index, step in enumerate(steps):
-            self.current = step
-            op = step.get("op")
+            self.current, op = step, step.get("op")
             if op == "append":
                 appended[index] = self.append(step, top)
             elif op == "label":
                 self.label(step, appended.get(step.get("step")))
-            elif op == "delete_items":
-                self.delete_items(step)
-            elif op == "add_track":
-                self.add_track()
-            elif op == "delete_track":
-                self.delete_track(step)
-            elif op == "open_page":
-                self.resolve.OpenPage(step["page"])
-                if self.resolve.GetCurrentPage() != step["page"]:
-                    raise _Failed("Resolve did not open the {} page".format(step["page"]))
-            elif op == "check_timeline":
-                if self.timeline.GetUniqueId() != step.get("id"):
-                    raise _Failed("the current timeline is not the one the result belongs to; switch back to it")
+            elif op in ("delete_items", "add_track", "delete_track", "open_page", "check_timeline"):
+                getattr(self, op)(step)
             elif op != "note":
                 raise _Failed("unknown step {!r}".format(op))
             if step.get("note"):
                 self.notes.append(step["note"])
+
+    def open_page(self, step):
+        self.resolve.OpenPage(step["page"])
+        if self.resolve.GetCurrentPage() != step["page"]:
+            raise _Failed("Resolve did not open the {} page".format(step["page"]))
+
+    def check_timeline(self, step):
+        if self.timeline.GetUniqueId() != step.get("id"):
+            raise _Failed("the current timeline is not the one the result belongs to; switch back to it")
 
     def append(self, step, top):
         info = dict(step["clip_info"])
@@ -512,8 +471,8 @@ class _Executor(object):
         if not uid:  # measured: an append over an occupied range comes back empty or with no id
             raise _Failed("Resolve dropped the clip (the range on V{} is not free)".format(expect["track"]))
         self.done.append(("append", uid))
-        _, placed = self.locate_on(expect["track"], uid)
-        if placed is None:
+        track, placed = self.locate(uid)
+        if placed is None or track != expect["track"]:
             raise _Failed("Resolve's new clip is not on V{}".format(expect["track"]))
         got = (int(placed.GetStart()), int(placed.GetDuration()), int(placed.GetLeftOffset()))
         want = (expect["start"], expect["duration"], expect["left_offset"])
@@ -526,15 +485,9 @@ class _Executor(object):
                  "media": step["media"]})
         return placed
 
-    def locate_on(self, track, uid):
-        for item in self.track_items(track):
-            if item.GetUniqueId() == uid:
-                return track, item
-        return None, None
-
     def label(self, step, item):
         if item is None:
-            raise _Failed("a label names step {!r}, which is not an append carried out before it".format(step.get("step")))
+            raise _Failed("a label names step {!r}, not an append carried out before it".format(step.get("step")))
         name = step.get("name")
         if name:
             item.SetName(name)
@@ -544,7 +497,7 @@ class _Executor(object):
         if color:
             item.SetClipColor(color)
             if item.GetClipColor() != color:  # cosmetic: reported, never rolled back
-                self.notes.append("Resolve did not keep the clip colour {} on '{}'.".format(color, name or "the clip"))
+                self.notes.append("Resolve did not keep the clip colour {} on '{}'.".format(color, name or "a clip"))
         if "enabled" in step:
             item.SetClipEnabled(bool(step["enabled"]))
             if bool(item.GetClipEnabled()) != bool(step["enabled"]):
@@ -572,7 +525,7 @@ class _Executor(object):
             raise _Failed("Resolve did not remove {} clip{}".format(len(left), "" if len(left) == 1 else "s"))
         self.result["removed"].extend(step.get("clips") or [{"id": uid} for uid in step["ids"]])
 
-    def add_track(self):
+    def add_track(self, step):
         before = self.count()
         self.timeline.AddTrack("video")
         if self.count() != before + 1:
@@ -619,17 +572,14 @@ class _Executor(object):
                                 self.run_list(restore, top=False)
                             finally:
                                 self.done = saved
-            except Exception as exc:  # keep undoing the rest; report what stayed
-                problems.append("{}: {}".format(kind, exc))
+            except Exception as exc:  # keep undoing the rest; say what stayed as it is
+                what = (self.current or {}).get("what") if kind == "delete_items" else "undo " + kind
+                problems.append("{}: {}".format(what, exc))
         return problems
 
     def finish(self):
         if self.page and self.resolve.GetCurrentPage() != self.page:
             self.resolve.OpenPage(self.page)
-
-
-def _renders(steps):
-    return sorted(set(step["media"] for step in steps if step.get("op") == "append" and step.get("role") == "result"))
 
 
 def execute(resolve, steps):
@@ -650,13 +600,11 @@ def execute(resolve, steps):
         run.finish()
         if step is None and isinstance(exc, PlacementError):
             raise  # the media could not be found or imported: no edit was made
-        renders = _renders(steps)
-        where = " The render is kept at {}.".format(", ".join(renders)) if renders else ""
-        what = (step or {}).get("what") or "place the result"
-        if problems:
-            raise PlacementError("Could not {}: {}. Undoing it failed too ({}): check the timeline.{}".format(
-                what, getattr(exc, "message", exc), "; ".join(problems), where))
-        raise PlacementError("Could not {}: {}. The timeline is as it was before.{}".format(
-            what, getattr(exc, "message", exc), where))
+        renders = sorted(set(s["media"] for s in steps if s.get("op") == "append" and s.get("role") == "result"))
+        raise PlacementError("Could not {}: {}. {}{}".format(
+            (step or {}).get("what") or "place the result", getattr(exc, "message", exc),
+            "Undoing it failed too ({}): check the timeline.".format("; ".join(problems)) if problems
+            else "The timeline is as it was before.",
+            " The render is kept at {}.".format(", ".join(renders)) if renders else ""))
     run.finish()
     return run.result

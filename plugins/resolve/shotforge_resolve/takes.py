@@ -22,7 +22,7 @@ import random
 
 from . import settings as settings_mod
 from .errors import ContextError
-from .place import Facts, check_placements, plan_steps, restore_steps
+from .place import Facts, check_placements, check_step, delete_step, plan_steps
 
 STORE_NAME = "takes.json"
 MAX_SEED = 2 ** 32 - 1
@@ -148,13 +148,13 @@ def still_placed(facts, record):
     notes, present = [], []
     for piece in record.get("placed") or []:
         item = view.find(piece["id"])
-        where = "V{} at {}".format(piece["track"], view.tc(piece["start"]))
+        where = "V{} at {}".format(piece["track"], view.at(piece["start"]))
         if item is None:
             notes.append("The take's clip at {} is no longer on the timeline: nothing to remove there.".format(where))
         elif (item["track"], int(item["start"]), int(item["end"]) - int(item["start"])) != (
                 piece["track"], piece["start"], piece["duration"]):
             notes.append("The take's clip placed at {} was moved or trimmed since ({}): it is left as it is.".format(
-                where, view.describe(item)))
+                where, view.clip_words(item)))
         else:
             present.append(item)
     return present, notes
@@ -167,21 +167,16 @@ def plan_remove(facts, record):
     added goes too when it is then empty and on top (Resolve adds and deletes video tracks at the
     top only)."""
     view = facts if isinstance(facts, Facts) else Facts(facts)
-    steps = [{"op": "check_timeline", "id": view.id, "what": "check the timeline is '{}'".format(view.name)}]
+    steps = [check_step(view)]
     present, notes = still_placed(view, record)
     if present:
-        steps.append({"op": "delete_items", "ids": [item["id"] for item in present],
-                      "restore": [restore_steps(view, item) for item in present],
-                      "what": "remove {}".format(", ".join(view.describe(item) for item in present)),
-                      "clips": [{"id": item["id"], "name": item.get("name") or "", "track": item["track"],
-                                 "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"])}
-                                for item in present]})
+        steps.append(delete_step(view, present, "remove {}".format(", ".join(view.clip_words(i) for i in present))))
     gone = set(item["id"] for item in present)
     count = view.count
     for index in sorted(set(record.get("tracks_added") or []), reverse=True):
-        others = [item for item in view.items(index) if item["id"] not in gone]
+        others = [item for item in view.track_items(index) if item["id"] not in gone]
         if index != count or others:
-            notes.append("V{} stays: {}.".format(index, "it holds other clips" if others else "it is not the top track"))
+            notes.append("V{} stays: {}.".format(index, "it holds other clips" if others else "it is not on top"))
             break
         steps.append({"op": "delete_track", "index": index, "what": "delete the empty track V{}".format(index)})
         count -= 1

@@ -117,7 +117,7 @@ class Run(object):
         number = pending["take"]
         notes = pending["notes"]
         view = Facts(facts)
-        placed = [dict(item, end=item["start"] + item["duration"], timecode=view.tc(item["start"]))
+        placed = [dict(item, end=item["start"] + item["duration"], timecode=view.at(item["start"]))
                   for item in done["placed"]]
         return {"placed": placed, "take": number, "name": take_name(self.meta["operation"], number),
                 "removed": done["removed"], "notes": notes + done["notes"], "steps": steps}
