@@ -23,7 +23,8 @@ from otio_tools.retime import ClipTime
 from otio_tools.timeline import (
     TrackItem, item_at, rate_of, start_frame, track_end, track_items, track_label, video_track,
 )
-from otio_tools.timing import DROP_FRAME_RATES, frame_to_timecode, is_drop_frame_timecode
+from otio_tools.timing import (DEFAULT_DROP_FRAME_RATES, DROP_FRAME_RATES, frame_to_timecode,
+                               is_drop_frame_timecode)
 
 #: Real frames an engine is shown on each side of the frames it makes.
 CONTEXT_FRAMES = 8
@@ -366,11 +367,13 @@ def _picture_size(ctx: _Context, frame: int) -> tuple[int, int] | None:
 
 def _declared_drop_frame(timeline: otio.schema.Timeline, request: Request, rate: Fraction) -> bool:
     """Whether the timeline counts drop-frame timecode: as the request or the export says, else DF
-    at 29.97/59.94 (the NTSC broadcast default)."""
+    at 29.97/59.94 (the NTSC broadcast default) and non-drop at 119.88 (drop-frame there is rare)."""
     if rate not in DROP_FRAME_RATES:
         return False
     if request.drop_frame is not None:  # the plugins send it
         return request.drop_frame
     fcp_timecode = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
     display = fcp_timecode.get("displayformat") if hasattr(fcp_timecode, "get") else None
-    return display != "NDF"
+    if display in ("DF", "NDF"):
+        return display == "DF"
+    return rate in DEFAULT_DROP_FRAME_RATES
