@@ -1,8 +1,10 @@
 /*
- * ShotForge for Premiere Pro: the panel's UI. Reads the sequence through the host script,
- * builds the request (sf_core), runs the job on the server (sf_client) with progress and
- * Cancel, and places the result (sf_host). Nothing touches the sequence until the job is done
- * and every placement has been checked; a failed or canceled job changes nothing.
+ * ShotForge for Premiere Pro: the panel's UI over the headless workflow (sf_workflow): it reads
+ * the editor's choices, shows progress and Cancel, asks before an overwrite (listing exactly what
+ * it destroys), keeps a finished render that could not be placed (Place again), and offers
+ * "Remove last result" and "New take" on the sequence's take history (kept in localStorage, so it
+ * survives a panel reload). Nothing touches the sequence until a job is done, and a placement
+ * that fails leaves the sequence exactly as before.
  */
 (function () {
   "use strict";
@@ -10,13 +12,15 @@
   var core = window.ShotForgeCore;
   var HostBridge = window.ShotForgeHostBridge.HostBridge;
   var Client = window.ShotForgeClient.Client;
+  var flow = window.ShotForgeWorkflow;
   var SETTINGS_KEY = "shotforge.premiere.settings";
   var RUN_LABEL = { extend: "Extend", fill_gap: "Fill gap", outpaint: "Outpaint", generate: "Generate B-roll" };
 
   var cs = new CSInterface();
   var host = new HostBridge(function (script, cb) { cs.evalScript(script, cb); }, window.SHOTFORGE_BRIDGE_OPTIONS);
 
-  var state = { op: "extend", busy: false, jobId: null, control: null, client: null, seq: null, lastRecord: null, log: [] };
+  var store = flow.localStore(window.localStorage);
+  var state = { op: "extend", busy: false, wf: null, seq: null, lastRecord: null, pending: null, log: [] };
 
   function $(id) { return document.getElementById(id); }
 
@@ -28,14 +32,14 @@
     if (s.url) $("server-url").value = s.url;
     if (s.token) $("server-token").value = s.token;
     if (s.op && RUN_LABEL[s.op]) state.op = s.op;
-    ["frames", "side", "seed", "engine", "placement", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) {
+    ["frames", "side", "seed", "engine", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) {
       if (s[k] != null && $(k)) $(k).value = s[k];
     });
   }
 
   function saveSettings() {
     var s = { url: $("server-url").value.trim(), token: $("server-token").value, op: state.op };
-    ["frames", "side", "seed", "engine", "placement", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) { s[k] = $(k).value; });
+    ["frames", "side", "seed", "engine", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) { s[k] = $(k).value; });
     try { window.localStorage.setItem(SETTINGS_KEY, JSON.stringify(s)); } catch (e) { /* private mode: fine */ }
   }
 
@@ -70,7 +74,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    $("run").disabled = busy;
+    ["run", "place-again", "new-take", "remove-last", "confirm-overwrite"].forEach(function (id) { $(id).disabled = busy; });
     Array.prototype.forEach.call(document.querySelectorAll(".ops button"), function (b) { b.disabled = busy; });
     if (!busy) $("cancel").hidden = true;
   }
@@ -135,6 +139,7 @@
       state.seq = core.readSequence(facts);
       fillTracks(state.seq);
       describeTarget();
+      showTakes();
       return state.seq;
     }).catch(function (e) {
       state.seq = null;
@@ -174,101 +179,179 @@
       negative_prompt: $("negative-prompt").value,
       seed: $("seed").value.trim() === "" ? 0 : Number($("seed").value),
       engine: $("engine").value,
-      placement: $("placement").value || undefined,
+      placement: $("placement").value || "auto",
       useReferenceFrame: $("use-reference").checked,
     };
   }
 
   function onRecord(rec) {
     state.lastRecord = rec;
-    var stage = rec.stage || rec.state;
-    showJob(stage, rec.state === "done" ? 1 : rec.progress);
+    if (rec.state === "queued" || rec.state === "running") $("cancel").hidden = false;
+    showJob(rec.stage || rec.state, rec.state === "done" ? 1 : rec.progress);
+  }
+
+  function workflow() {
+    state.wf = new flow.Workflow({ host: host, client: client(), store: store, onRecord: onRecord });
+    return state.wf;
   }
 
   function describeError(e) {
     return e && e.message ? e.message : String(e);
   }
 
-  function run() {
+  /** A finished job's outcome other than "done": said plainly, nothing changed. */
+  function unfinished(rec) {
+    if (rec.state === "canceled") return setStatus("Canceled. Nothing in the sequence was changed.", "");
+    var err = rec.error || {};
+    setStatus("The job failed" + (err.code ? " (" + err.code + ")" : "") + ": " + (err.message || "no reason given") +
+      "\nNothing in the sequence was changed.", "error");
+  }
+
+  function placedText(take, verb) {
+    var seq = state.seq;
+    var lines = take.items.map(function (it) {
+      var f = Number(BigInt(it.start) / seq.tpf);
+      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + Number((BigInt(it.end) - BigInt(it.start)) / seq.tpf) + " frames · " + baseName(it.media);
+    });
+    var note = take.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (take.engine || "classical") +
+      " engine: re-render it with a model engine when one is installed." : "";
+    if (!take.labelled) note += "\nPremiere did not keep the take's colour label.";
+    return verb + " ‘" + take.name + "’ (" + take.items.length + " clip" + (take.items.length === 1 ? "" : "s") + "):\n" + lines.join("\n") + note;
+  }
+
+  /** Plan a finished job on the live sequence; ask first when it would overwrite; place it. */
+  function placeJob(job, record, confirmed) {
+    var wf = state.wf || workflow();
+    showJob("placing", 1);
+    return wf.prepare(job, record).then(function (prepared) {
+      if (prepared.destroys.length && !confirmed) {
+        state.pending = { job: job, record: record };
+        askOverwrite(prepared.destroys);
+        return null;
+      }
+      return wf.place(job, record, prepared, { confirmOverwrite: !!confirmed }).then(function (take) {
+        state.pending = null;
+        $("pending").hidden = true;
+        showJob("placed", 1);
+        setStatus(placedText(take, "Placed"), "ok");
+        return take;
+      });
+    }).catch(function (e) { keepRender(job, record, e); });
+  }
+
+  /** The render is finished but not placed: say why and where it is, and offer Place again. */
+  function keepRender(job, record, e) {
+    state.pending = { job: job, record: record };
+    setStatus("The render finished but was not placed: " + describeError(e), "error");
+    $("pending-text").textContent = "Render kept: " + flow.renderPaths(record).join(", ") + "\nMake room (or open its sequence), then press Place again.";
+    $("pending").hidden = false;
+  }
+
+  function askOverwrite(destroys) {
+    var seq = state.seq, list = $("confirm-list");
+    $("confirm-text").textContent = "Overwrite destroys " + destroys.length + " item" + (destroys.length === 1 ? "" : "s") +
+      " of the edit (only Edit > Undo brings them back):";
+    list.textContent = "";
+    destroys.forEach(function (o) {
+      var li = document.createElement("li");
+      li.textContent = (o.kind === "transition" ? "transition " : "clip ") + "‘" + o.name + "’ on V" + (o.track + 1) + " · " + span(seq, o.start, o.end);
+      list.appendChild(li);
+    });
+    $("confirm").hidden = false;
+    setStatus("The render is finished. Overwrite needs your confirmation.", "");
+  }
+
+  function guarded(action) {
     if (state.busy) return Promise.resolve();
     saveSettings();
     setBusy(true);
     setStatus("");
-    $("job").hidden = true;
-    var c = state.client = client();
-    var build, id, sent = false;
-    return host.facts().then(function (facts) {
-      state.seq = core.readSequence(facts);
-      fillTracks(state.seq);
-      build = core.buildRequest(state.seq, readOptions(state.seq));
-      state.request = build.otio;
-      sent = true;
-      showJob("sending", 0);
-      return c.submit(build.otio);
-    }).then(function (jobId) {
-      id = state.jobId = jobId;
-      $("cancel").hidden = false;
-      $("cancel").disabled = false;
-      showJob("queued", 0);
-      state.control = { stopped: false };
-      return c.watch(id, onRecord, state.control);
-    }).then(function (rec) {
-      $("cancel").hidden = true;
-      if (rec.state === "canceled") {
-        setStatus("Canceled. Nothing in the sequence was changed.", "");
-        return;
-      }
-      if (rec.state === "failed") {
-        var err = rec.error || {};
-        setStatus("The job failed" + (err.code ? " (" + err.code + ")" : "") + ": " + (err.message || "no reason given") +
-          "\nNothing in the sequence was changed.", "error");
-        return;
-      }
-      var placements = rec.result && rec.result.placements;
-      showJob("placing", 1);
-      return host.facts().then(function (facts) {
-        var seq = core.readSequence(facts);
-        if (seq.id !== build.seq.id) {
-          throw new core.ShotForgeError("sequence_changed", "the active sequence changed while the job ran; open ‘" + build.seq.name +
-            "’ and run again (the render is in " + (rec.result.media || []).join(", ") + ")");
-        }
-        if (seq.tpf !== build.seq.tpf) throw new core.ShotForgeError("sequence_changed", "the sequence frame rate changed while the job ran");
-        var plan = core.planPlacements(seq, placements, { label: "ShotForge " + state.op.replace("_", " "),
-          requestTracks: build.seq.tracks.length });
-        return host.placeAll(seq, plan).then(function (placed) {
-          state.placed = placed;
-          var lines = placed.map(function (p) {
-            var s = p.step;
-            return "V" + (s.track + 1) + " " + tc(seq, s.recordFrame) + " · " + s.frames + " frames · " + baseName(s.media);
-          });
-          showJob("placed", 1);
-          var note = rec.result.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (rec.result.engine || "classical") +
-            " engine: re-render it with a model engine when one is installed." : "";
-          setStatus("Placed " + placed.length + " clip" + (placed.length === 1 ? "" : "s") + ":\n" + lines.join("\n") + note, "ok");
-        });
-      });
-    }).catch(function (e) {
-      var msg = describeError(e);
-      if (id && e && e.code && ["no_free_track", "placement_mismatch", "placement_failed", "import_timeout", "sequence_changed", "bad_placement", "no_placements"].indexOf(e.code) >= 0) {
-        setStatus("The render finished but could not be placed: " + msg, "error");
-      } else if (sent) {
-        setStatus(msg + "\nNothing in the sequence was changed.", "error");
-      } else {
-        setStatus(msg, "error");
-      }
-    }).then(function () {
-      state.jobId = null;
-      state.control = null;
+    $("confirm").hidden = true;
+    return Promise.resolve().then(action).catch(function (e) { setStatus(describeError(e), "error"); }).then(function () {
       setBusy(false);
       return refresh();
     });
   }
 
+  function run() {
+    var sent = false;
+    return guarded(function () {
+      $("job").hidden = true;
+      $("pending").hidden = true;
+      state.pending = null;
+      state.lastRecord = null;
+      return host.facts().then(function (facts) {
+        state.seq = core.readSequence(facts);
+        fillTracks(state.seq);
+        var options = readOptions(state.seq);
+        state.request = core.buildRequest(state.seq, options).otio; // a bad choice is refused here, before anything is sent
+        sent = true;
+        showJob("sending", 0);
+        return workflow().render(options);
+      }).then(function (r) {
+        if (r.record.state !== "done") return unfinished(r.record);
+        return placeJob(r.job, r.record, false);
+      }, function (e) {
+        throw new core.ShotForgeError(e.code, describeError(e) + (sent ? "\nNothing in the sequence was changed." : ""));
+      });
+    });
+  }
+
+  function placeAgain(confirmed) {
+    var p = state.pending;
+    if (!p) return Promise.resolve();
+    return guarded(function () { return placeJob(p.job, p.record, confirmed); });
+  }
+
+  function removeLast() {
+    return guarded(function () {
+      return workflow().removeLast().then(function (out) {
+        var text = "Removed ‘" + out.take.name + "’ and its marker.";
+        if (out.kept.length) {
+          text += "\n" + out.kept.length + " of its clips changed since it was placed and " + (out.kept.length === 1 ? "was" : "were") +
+            " left as they are: " + out.kept.map(function (it) { return "V" + (it.track + 1) + " " + tc(state.seq, Number(BigInt(it.start) / state.seq.tpf)); }).join(", ");
+        }
+        if (out.take.overwrote && out.take.overwrote.length) text += "\nWhat its overwrite covered comes back only with Edit > Undo.";
+        setStatus(text, out.kept.length ? "error" : "ok");
+      });
+    });
+  }
+
+  function newTake() {
+    return guarded(function () {
+      var wf = workflow(), last;
+      return host.facts().then(function (facts) {
+        state.seq = core.readSequence(facts);
+        last = wf.lastTake(state.seq.id);
+        var opts = {};
+        var seed = $("seed").value.trim();
+        // The seed field when the editor changed it from the last take's, else the next seed.
+        if (last && seed !== "" && Number(seed) !== last.seed) opts.seed = Number(seed);
+        if (last && $("prompt").value !== "" && $("prompt").value !== last.prompt) opts.prompt = $("prompt").value;
+        showJob("sending", 0);
+        return wf.newTake(opts);
+      }).then(function (out) {
+        if (!out.take) return unfinished(out.record);
+        showJob("placed", 1);
+        setStatus(placedText(out.take, "Swapped in") + "\n(replacing ‘" + out.replaced.name + "’)", "ok");
+      });
+    });
+  }
+
+  function showTakes() {
+    var take = state.seq ? new flow.Workflow({ host: host, client: {}, store: store }).lastTake(state.seq.id) : null;
+    $("takes").hidden = !take;
+    if (take) {
+      $("take-last").textContent = "Last result: ‘" + take.name + "’ · " + (take.engine || "?") + (take.model ? " / " + take.model : "") +
+        " · seed " + take.seed + (take.prompt ? " · “" + take.prompt + "”" : "");
+    }
+  }
+
   function cancel() {
-    if (!state.jobId || !state.client) return Promise.resolve();
+    if (!state.wf) return Promise.resolve();
     $("cancel").disabled = true;
     $("stage").textContent = "canceling…";
-    return state.client.cancel(state.jobId).catch(function (e) {
+    return state.wf.cancel().catch(function (e) {
       $("cancel").disabled = false;
       setStatus("Cancel failed: " + describeError(e), "error");
     });
@@ -289,6 +372,14 @@
     $("run").addEventListener("click", run);
     $("cancel").addEventListener("click", cancel);
     $("refresh").addEventListener("click", refresh);
+    $("place-again").addEventListener("click", function () { placeAgain(false); });
+    $("confirm-overwrite").addEventListener("click", function () { placeAgain(true); });
+    $("confirm-cancel").addEventListener("click", function () {
+      $("confirm").hidden = true;
+      if (state.pending) keepRender(state.pending.job, state.pending.record, new Error("overwrite not confirmed; nothing in the sequence was changed"));
+    });
+    $("remove-last").addEventListener("click", removeLast);
+    $("new-take").addEventListener("click", newTake);
     $("settings-toggle").addEventListener("click", function () {
       var s = $("settings");
       s.hidden = !s.hidden;
@@ -298,14 +389,15 @@
     $("server-url").addEventListener("change", function () { saveSettings(); checkServer(); });
     $("canvas-preset").addEventListener("change", function () { setOp(state.op); });
     ["track", "side"].forEach(function (k) { $(k).addEventListener("change", describeTarget); });
-    ["frames", "seed", "engine", "placement", "canvas-w", "canvas-h"].forEach(function (k) { $(k).addEventListener("change", saveSettings); });
+    ["frames", "seed", "engine", "canvas-w", "canvas-h"].forEach(function (k) { $(k).addEventListener("change", saveSettings); });
     window.addEventListener("focus", function () { if (!state.busy) refresh(); });
     setOp(state.op);
     refresh();
     checkServer();
   }
 
-  window.ShotForgePanel = { state: state, run: run, cancel: cancel, refresh: refresh, setOp: setOp, checkServer: checkServer };
+  window.ShotForgePanel = { state: state, run: run, cancel: cancel, refresh: refresh, setOp: setOp, checkServer: checkServer,
+    removeLast: removeLast, newTake: newTake, placeAgain: placeAgain };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -36,7 +36,7 @@
     return { kind: kind, name: x.name, start: x.start, end: x.end, track: k, startTicks: x.startTicks.toString(), endTicks: x.endTicks.toString() };
   }
 
-  /** The host's signature() of a list of occupants: what the editor agreed may be overwritten. */
+  /** What the editor agreed may be overwritten, as the host reads it ("kind:startTicks-endTicks,..."). */
   function signature(list) {
     return list.map(function (o) { return o.kind + ":" + o.startTicks + "-" + o.endTicks; }).sort().join(",");
   }

@@ -177,10 +177,14 @@
     };
     var before = plan.snapshot(prepared.facts);
     var chain = Promise.resolve();
-    take.media.forEach(function (f) { chain = chain.then(function () { return self.host.importMedia(f); }); });
+    // Every file a step places (an extension's handles come from the original media, already in the project).
+    var files = prepared.plan.map(function (s) { return s.media; });
+    files.filter(function (f, i) { return files.indexOf(f) === i; }).forEach(function (f) {
+      chain = chain.then(function () { return self.host.importMedia(f); });
+    });
     prepared.plan.forEach(function (step) {
       chain = chain.then(function () {
-        var confirmed = step.overwrite && opts.confirmOverwrite ? plan.signature(step.occupants) : "";
+        var confirmed = step.overwrite && opts.confirmOverwrite ? plan.signature(prepared.destroys) : "";
         return self.host.place(seq, step, take, confirmed).then(function (r) {
           take.items.push({ track: step.track, start: r.start, end: r.end, name: r.name, media: step.media,
             recordTicks: step.recordTicks, recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks,

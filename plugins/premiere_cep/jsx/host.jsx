@@ -281,13 +281,22 @@ var ShotForgeHost = (function () {
         for (i = 0; i < items.length; i++) { items[i].remove(0, 1); }
     }
 
-    /* A stable text for a list of occupants ("clip:start-end,transition:start-end", sorted), so the
-     * panel can say exactly which ones the editor agreed to have overwritten. */
-    function signature(list) {
-        var parts = [], i;
-        for (i = 0; i < list.length; i++) { parts.push(list[i].kind + ':' + list[i].start + '-' + list[i].end); }
-        parts.sort();
-        return parts.join(',');
+    /* True when every occupant lies inside one of the `confirmed` spans of its kind. `confirmed` is
+     * the panel's "kind:start-end,..." list of what the editor agreed may be overwritten; an
+     * earlier part of the same result may already have cut one of those, leaving a remainder
+     * that still lies inside its confirmed span. */
+    function allConfirmed(list, confirmed) {
+        var spans = confirmed ? String(confirmed).split(',') : [], i, j, kind, range, ok1;
+        for (i = 0; i < list.length; i++) {
+            ok1 = false;
+            for (j = 0; j < spans.length && !ok1; j++) {
+                kind = spans[j].split(':');
+                range = kind[1].split('-');
+                ok1 = kind[0] === list[i].kind && cmpTicks(range[0], list[i].start) <= 0 && cmpTicks(list[i].end, range[1]) <= 0;
+            }
+            if (!ok1) { return false; }
+        }
+        return true;
     }
 
     /**
@@ -296,8 +305,8 @@ var ShotForgeHost = (function () {
      * subclip named `takeName` with colour label `label`.
      *
      * Premiere's overwrite destroys what it covers, so the range must be free on the live track
-     * (clips and transitions both) unless `confirmed` is the signature() of exactly what is there
-     * now: the editor agreed to overwrite those, and only those. Afterwards the new item is found
+     * (clips and transitions both) unless all that is there lies inside what the editor agreed to
+     * have overwritten (`confirmed`, see allConfirmed). Afterwards the new item is found
      * (nodeIds not there before) and read back; if it is not exactly the intended record range
      * and source in, or anything landed on an audio track, whatever this call placed is removed
      * again and the reply says what landed. So each call either places exactly one correct clip
@@ -319,7 +328,7 @@ var ShotForgeHost = (function () {
             }
             var track = seq.videoTracks[trackIndex];
             var busy = occupants(track, recordTicks, recordEndTicks);
-            if (busy.length && signature(busy) !== confirmed) {
+            if (busy.length && !allConfirmed(busy, confirmed)) {
                 return sfJson({ ok: false, error: { code: 'not_free', message: 'V' + (trackIndex + 1) + ' is not free there now (' +
                     busy[0].kind + " '" + busy[0].name + "')" }, occupants: busy });
             }

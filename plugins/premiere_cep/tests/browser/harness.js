@@ -126,9 +126,9 @@ async function openPanel(browser, serverUrl, sequence, state = {}, { importDelay
   return { page, runner, context, consoleLines, requests, close: () => context.close() };
 }
 
-/** Click Run and wait for the outcome line: {kind: "ok"|"error"|"", text}. */
-async function runAndWait(page, timeout = 90000) {
-  await page.click("#run");
+/** Click Run (or another action button) and wait for the outcome line: {kind: "ok"|"error"|"", text}. */
+async function runAndWait(page, timeout = 90000, button = "#run") {
+  await page.click(button);
   await page.waitForFunction(() => {
     const s = document.getElementById("status");
     return s.textContent && !window.ShotForgePanel.state.busy;

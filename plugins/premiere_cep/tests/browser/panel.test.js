@@ -76,7 +76,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
         assert.deepEqual(p.runner.dom.violations, []);
         // The request said what the sequence holds: the zero point and the clip's record frames.
         assert.equal(out.request.global_start_time.value, Number(BigInt(seq.zeroPoint) / BigInt(seq.timebase)));
-        assert.match(out.text, /Placed 2 clips/);
+        assert.match(out.text, /Placed ‘ShotForge extend take 1’ \(2 clips\)/);
         // Progress came from the events stream, not from polling.
         assert.ok(p.requests.some((r) => /^GET \S+\/v1\/jobs\/[^/]+\/events /.test(r)), p.requests.join("\n"));
         assert.ok(!p.requests.some((r) => /^GET \S+\/v1\/jobs\/[^/\s]+ /.test(r)), "no polling needed");
@@ -137,7 +137,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assert.equal(out.kind, "ok", out.text);
       assertProgressShown(out);
       assert.deepEqual(out.request.metadata.shotforge.canvas, [640, 360]);
-      assert.equal(out.record.result.placements[0].track, 2, "the server asks for a new track above");
+      // The server's auto placement: the clip's own track is taken, so the lowest free one above (V2).
+      assert.equal(out.record.result.placements[0].track, 1);
       await p.page.setViewportSize({ width: 340, height: 560 });
       await p.page.screenshot({ path: path.join(dir, "panel-outpaint.png") });
       const v2 = clipsOn(p.runner, 1);
@@ -168,6 +169,123 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assert.equal(v2.length, 1);
       assert.equal(v2[0].start, TICKS(10, seq));
       assert.equal(v2[0].end, TICKS(34, seq));
+    } finally { await p.close(); }
+  });
+
+  /** e2e_25 with B moved up against A: [40, 84), so a 12-frame tail extension of A runs into it. */
+  function abutting() {
+    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const tb = BigInt(seq.timebase), b = seq.videoTracks[0].clips[1];
+    b.start = String(40n * tb);
+    b.inPoint = String(10n * tb);
+    b.outPoint = String(54n * tb);
+    return seq;
+  }
+
+  async function extendA(p, placement) {
+    await p.page.click('[data-op="extend"]');
+    await p.page.selectOption("#side", "tail");
+    await p.page.fill("#frames", "12");
+    await classical(p.page);
+    if (placement) await p.page.selectOption("#placement", placement);
+  }
+
+  it("extend a tail into the adjacent clip: on the empty V2, V1 untouched, a take; after a reload Remove last restores it exactly", async () => {
+    const seq = abutting();
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = p.runner.dom.fullSnapshot();
+      const v1 = JSON.stringify(clipsOn(p.runner, 0));
+      await extendA(p);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "ok", out.text + "\n" + p.consoleLines.join("\n"));
+      assert.equal(out.request.metadata.shotforge.placement, "auto");
+      assert.equal(JSON.stringify(clipsOn(p.runner, 0)), v1, "V1 untouched");
+      assert.deepEqual(p.runner.dom.destroyed, []);
+      const v2 = clipsOn(p.runner, 1);
+      assert.equal(v2[0].start, TICKS(36, seq));
+      assert.equal(v2[v2.length - 1].end, TICKS(48, seq));
+      assert.ok(v2.every((c) => c.name === "ShotForge extend take 1"), JSON.stringify(v2));
+      const [marker] = p.runner.dom.sequence.markers;
+      assert.deepEqual([marker.name, marker.start, marker.end], ["ShotForge extend take 1", TICKS(36, seq), TICKS(48, seq)]);
+      assert.ok(marker.comments.includes("job: " + out.record.id) && /engine: classical/.test(marker.comments) && /seed: 0/.test(marker.comments));
+      assert.ok(p.runner.dom.projectItems.filter((i) => i.name === "ShotForge extend take 1").every((i) => i.label === 2));
+      // The take history survives a panel reload.
+      await p.page.reload();
+      await p.page.waitForSelector("#takes:not([hidden])", { timeout: 30000 });
+      assert.match(await p.page.textContent("#take-last"), /‘ShotForge extend take 1’ · classical · seed 0/);
+      const removed = await h.runAndWait(p.page, 60000, "#remove-last");
+      assert.equal(removed.kind, "ok", removed.text);
+      assert.match(removed.text, /Removed ‘ShotForge extend take 1’ and its marker/);
+      assert.equal(p.runner.dom.fullSnapshot(), before);
+      assert.deepEqual(p.runner.dom.violations, []);
+    } finally { await p.close(); }
+  });
+
+  it("extend into the adjacent clip with no empty track: nothing placed, render kept; after adding a track Place again puts it there", async () => {
+    const seq = abutting();
+    seq.videoTracks[1].clips.push({ name: "Logo", start: TICKS(30, seq), end: TICKS(60, seq), inPoint: "0", outPoint: TICKS(30, seq),
+      mediaPath: "", speed: 1, reversed: false, disabled: false, selected: false });
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = p.runner.dom.fullSnapshot();
+      await extendA(p);
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.match(out.text, /add an empty video track \(Sequence > Add Tracks\) and press Place again/);
+      assert.equal(p.runner.dom.fullSnapshot(), before);
+      assert.equal(p.runner.dom.mutations.length, 0);
+      assert.ok((await p.page.textContent("#pending-text")).includes(out.record.result.media[0]));
+      p.runner.dom.sequence.tracks.push({ name: "Video 3", clips: [], transitions: [] }); // the editor adds a track
+      const again = await h.runAndWait(p.page, 60000, "#place-again");
+      assert.equal(again.kind, "ok", again.text);
+      const v3 = clipsOn(p.runner, 2);
+      assert.deepEqual([v3[0].start, v3[v3.length - 1].end], [TICKS(36, seq), TICKS(48, seq)]);
+      assert.equal(await p.page.isVisible("#pending"), false);
+    } finally { await p.close(); }
+  });
+
+  it("overwrite only after the editor confirmed the list of what it destroys", async () => {
+    const seq = abutting();
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = p.runner.dom.fullSnapshot();
+      await extendA(p, "overwrite");
+      const out = await h.runAndWait(p.page);
+      assert.match(out.text, /Overwrite needs your confirmation/);
+      assert.equal(await p.page.isVisible("#confirm"), true);
+      assert.match(await p.page.textContent("#confirm-list"), /clip ‘B’ on V1/);
+      assert.equal(p.runner.dom.fullSnapshot(), before, "nothing placed while the question is open");
+      await p.page.click("#confirm-cancel");
+      assert.equal(p.runner.dom.fullSnapshot(), before);
+      assert.equal(await p.page.isVisible("#place-again"), true);
+      await h.runAndWait(p.page, 60000, "#place-again");
+      assert.equal(await p.page.isVisible("#confirm"), true, "asked again");
+      const placed = await h.runAndWait(p.page, 60000, "#confirm-overwrite");
+      assert.equal(placed.kind, "ok", placed.text);
+      assert.deepEqual(p.runner.dom.destroyed.map((d) => [d.kind, d.name, d.start]), [["clip", "B", TICKS(40, seq)]]);
+      const v1 = clipsOn(p.runner, 0);
+      assert.ok(v1.some((c) => c.name === "B" && c.start === TICKS(48, seq)), "B's remainder after the overwrite");
+    } finally { await p.close(); }
+  });
+
+  it("new take: the same slot re-rendered with the next seed and swapped in as take 2", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    try {
+      await p.page.click('[data-op="fill_gap"]');
+      await classical(p.page);
+      const first = await h.runAndWait(p.page);
+      assert.equal(first.kind, "ok", first.text);
+      const swapped = await h.runAndWait(p.page, 90000, "#new-take");
+      assert.equal(swapped.kind, "ok", swapped.text);
+      assert.match(swapped.text, /Swapped in ‘ShotForge fill gap take 2’/);
+      const v1 = clipsOn(p.runner, 0);
+      assert.equal(v1.length, 3);
+      const filled = v1.find((c) => c.start === TICKS(36, seq));
+      assert.deepEqual([filled.name, filled.end], ["ShotForge fill gap take 2", TICKS(60, seq)]);
+      assert.equal(p.runner.dom.sequence.markers.length, 1);
+      assert.match(p.runner.dom.sequence.markers[0].comments, /seed: 1/);
     } finally { await p.close(); }
   });
 
@@ -281,9 +399,12 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       await p.page.fill("#canvas-h", "360");
       const out = await h.runAndWait(p.page, 180000);
       assert.equal(out.kind, "error");
-      assert.match(out.text, /could not be placed/);
-      assert.match(out.text, /Add Tracks/);
+      assert.match(out.text, /was not placed/);
+      assert.match(out.text, /add an empty video track \(Sequence > Add Tracks\) and press Place again/);
       assert.equal(JSON.stringify(p.runner.dom.snapshot()), before);
+      // The render is kept and said where; Place again is offered.
+      assert.equal(await p.page.isVisible("#place-again"), true);
+      assert.ok((await p.page.textContent("#pending-text")).includes(out.record.result.media[0]));
     } finally { await p.close(); }
   });
 

@@ -148,7 +148,8 @@ test("a read-back mismatch on the second clip: everything this run placed is rem
 
 test("overwrite only after the editor confirmed exactly what it destroys", async () => {
   const { wf, dom } = setup({ playhead: 10, tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }],
-    transitions: [{ start: 34, end: 38 }] }] }, tailPlacements(36));
+    transitions: [{ start: 34, end: 38 }] }] },
+  (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
   const before = dom.fullSnapshot();
   const r = await wf.render(Object.assign({}, EXTEND, { placement: "overwrite" }));
   const prepared = await wf.prepare(r.job, r.record);
@@ -157,7 +158,9 @@ test("overwrite only after the editor confirmed exactly what it destroys", async
   assert.equal(dom.fullSnapshot(), before);
   const take = await wf.place(r.job, r.record, prepared, { confirmOverwrite: true });
   assert.equal(take.items[0].track, 0);
-  assert.deepEqual(dom.destroyed.map((d) => [d.kind, d.name]), [["clip", "B"], ["transition", "Cross Dissolve"]]);
+  // The second part overwrites what the first left of B: still inside what was confirmed.
+  assert.deepEqual(dom.destroyed.map((d) => [d.kind, d.name]), [["clip", "B"], ["transition", "Cross Dissolve"], ["clip", "B"]]);
+  assert.equal(dom.snapshot()[0].find((c) => c.name === "B").start, String(48n * 10160640000n));
   assert.deepEqual(take.overwrote.map((o) => o.name), ["B", "Cross Dissolve"]);
 });
 
