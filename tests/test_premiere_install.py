@@ -30,6 +30,13 @@ def test_install_copies_the_runtime_files_only_and_sets_debug_mode_on_macos(tmp_
     for rel in ("CSXS/manifest.xml", "index.html", "css/panel.css", "js/panel.js", "js/sf_core.js", "js/lib/CSInterface.js",
                 "jsx/host.jsx", ".debug"):
         assert (target / rel).is_file(), rel
+    # Every script and stylesheet the panel page loads is installed (the workflow's modules included).
+    import re  # noqa: PLC0415
+    page = (target / "index.html").read_text()
+    loaded = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+    assert "js/sf_workflow.js" in loaded and "js/sf_plan.js" in loaded
+    for rel in loaded:
+        assert (target / rel).is_file(), rel
     assert not (target / "tests").exists() and not (target / "node_modules").exists()
     assert not (target / "package.json").exists()
     assert calls == [["defaults", "write", "com.adobe.CSXS.11", "PlayerDebugMode", "1"],

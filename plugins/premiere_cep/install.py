@@ -17,8 +17,9 @@
    ``--allow-panel-origin`` the per-user server config gets ``cors_origins = ["null"]``;
    otherwise start the server with ``shotforge serve --cors-origin null``.
 
-Then restart Premiere Pro and open Window > Extensions > ShotForge. Manual install: copy the same
-files into the folder above and set PlayerDebugMode by hand. Stdlib only.
+Then restart Premiere Pro and open Window > Extensions > ShotForge (Window > Extensions (Legacy) on
+25.6 and later). Manual install: copy the same files into the folder above and set PlayerDebugMode
+by hand. Stdlib only.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def install(dest=None, platform=None, player_debug_mode=True, allow_panel_origin
     else:
         log("start the server with `shotforge serve --cors-origin null` so the panel (a file:// page) may call it, "
             "or run this again with --allow-panel-origin")
-    log("restart Premiere Pro, then open Window > Extensions > ShotForge")
+    log("restart Premiere Pro, then open Window > Extensions > ShotForge (Window > Extensions (Legacy) on 25.6 and later)")
     return target
 
 
