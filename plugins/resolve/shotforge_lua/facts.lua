@@ -1,0 +1,93 @@
+-- Reading Resolve's facts (plugins/resolve/PROTOCOL.md "Facts"): one pass over the API, raw
+-- values only; what they mean is decided in Python. Loaded by ShotForge.lua with M as argument.
+local M = ...
+local json_number = M.json_number
+
+-- ---------------------------------------------------------------------------- facts
+local function media_facts(item, fact)
+  local media = item:GetMediaPoolItem()
+  fact.media = media ~= nil
+  fact.media_id, fact.file, fact.resolution, fact.fps = "", "", "", ""
+  if media then
+    fact.media_id = media:GetUniqueId() or ""
+    fact.file = media:GetClipProperty("File Path") or ""
+    fact.resolution = media:GetClipProperty("Resolution") or ""
+    fact.fps = media:GetClipProperty("FPS") or ""
+  end
+end
+
+local function markers_fact(markers)
+  local out = M.as_object()
+  for frame, marker in pairs(markers or {}) do
+    local copy = M.as_object()
+    for k, v in pairs(marker) do copy[k] = v end
+    out[json_number(frame)] = copy
+  end
+  return out
+end
+
+local function item_fact(item)
+  local props = item:GetProperty()
+  local fact = M.as_object({
+    id = item:GetUniqueId() or "", name = item:GetName() or "",
+    start = item:GetStart(), ["end"] = item:GetEnd(),
+    left_offset = item:GetLeftOffset(), right_offset = item:GetRightOffset(),
+    source_start = item:GetSourceStartFrame(), source_end = item:GetSourceEndFrame(),
+    props_empty = type(props) ~= "table" or next(props) == nil,
+    enabled = item:GetClipEnabled() and true or false,
+    color = item:GetClipColor() or "",
+    markers = markers_fact(item:GetMarkers()),
+  })
+  media_facts(item, fact)
+  return fact
+end
+
+local function timeline_fact(tl)
+  local fact = M.as_object({
+    id = tl:GetUniqueId(), name = tl:GetName(),
+    rate = tl:GetSetting("timelineFrameRate"), drop_frame = tl:GetSetting("timelineDropFrameTimecode"),
+    width = tl:GetSetting("timelineResolutionWidth"), height = tl:GetSetting("timelineResolutionHeight"),
+    start_frame = tl:GetStartFrame(), start_timecode = tl:GetStartTimecode(),
+    playhead = tl:GetCurrentTimecode(),
+    markers = markers_fact(tl:GetMarkers()),
+    video_tracks = M.as_array(),
+  })
+  fact.marks, fact.selected = M.null, M.null  -- a build without the call: null
+  if tl.GetMarkInOut ~= nil then  -- Resolve 19.1+
+    local marks = M.as_object()
+    for kind, mark in pairs(tl:GetMarkInOut() or {}) do
+      marks[kind] = M.as_object()
+      for k, v in pairs(mark) do marks[kind][k] = v end
+    end
+    fact.marks = marks
+  end
+  if tl.GetSelectedClips ~= nil then  -- Resolve 21.0.4+
+    fact.selected = M.as_array()
+    for _, item in ipairs(tl:GetSelectedClips() or {}) do fact.selected[#fact.selected + 1] = item:GetUniqueId() or "" end
+  end
+  local current = tl:GetCurrentVideoItem()
+  local current_id = current and current:GetUniqueId() or ""
+  fact.current_item = current_id ~= "" and current_id or M.null
+  for index = 1, tl:GetTrackCount("video") or 0 do
+    local track = M.as_object({index = index, name = tl:GetTrackName("video", index), items = M.as_array()})
+    for _, item in ipairs(tl:GetItemListInTrack("video", index) or {}) do
+      track.items[#track.items + 1] = item_fact(item)
+    end
+    fact.video_tracks[index] = track
+  end
+  return fact
+end
+
+-- One pass over Resolve's API, raw values only (PROTOCOL.md "Facts"); nil where there is nothing.
+function M.read_facts(resolve)
+  local facts = M.as_object({product = resolve:GetProductName(), version = M.as_array(resolve:GetVersion()),
+                             page = resolve:GetCurrentPage(), project = M.null, timeline = M.null})
+  local manager = resolve:GetProjectManager()
+  local project = manager and manager:GetCurrentProject()
+  if project then
+    facts.project = project:GetName()
+    local tl = project:GetCurrentTimeline()
+    if tl then facts.timeline = timeline_fact(tl) end
+  end
+  return facts
+end
