@@ -328,7 +328,8 @@ def _make_room(plan, track, ranges, in_way, confirmed):
         if not kept:
             lines.append("{}: removed".format(view.clip_words(item)))
         else:
-            lines.append("{}: shortened to {} (re-placed from its media: Resolve's API has no trim)".format(
+            lines.append("{}: shortened to {} (re-placed from its media, as Resolve's API has no trim: its "
+                         "grade, effects and transform are not carried over)".format(
                 view.clip_words(item), ", ".join("{} to {}".format(view.at(a), view.at(b)) for a, b in kept)))
         for first, last in kept:
             kept_steps.append(restore_steps(view, item, first, last, role="kept"))
