@@ -25,6 +25,7 @@ import numpy as np
 from av.video.reformatter import ColorRange
 
 from otio_tools.errors import ShotForgeError
+from server.media_formats import identify, open_options
 
 # FFmpeg's names for the colour enums (av_color_*_name); "unspecified" is None.
 _PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
@@ -49,7 +50,8 @@ _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2})$")
 class MediaError(ShotForgeError, RuntimeError):
     """Media cannot be read or written; ``message`` names the file (and frame).
 
-    Codes: ``media_missing``, ``media_unreadable``, ``frame_out_of_range``, ``encode_failed``.
+    Codes: ``media_missing``, ``media_unreadable``, ``media_not_video`` (a playlist, list, text or
+    still file, never read), ``frame_out_of_range``, ``encode_failed``.
     """
 
 
@@ -107,12 +109,20 @@ def _matrix(space: int | None, width: int, height: int) -> int:
 
 
 def _open(path: str) -> av.container.InputContainer:
+    """Open source media with the one demuxer its first bytes name (see :mod:`server.media_formats`)."""
     if not os.path.exists(path):
         raise MediaError("media_missing", f"media file not found: {path}")
     try:
-        return av.open(path, "r")
+        container = identify(path)
+    except OSError as e:
+        raise MediaError("media_unreadable", f"cannot read media {path}: {e.strerror or e}") from e
+    if container.demuxer is None:
+        raise MediaError("media_not_video", f"{path} is {container.what}, not a media file")
+    try:
+        return av.open(os.path.abspath(path), "r", format=container.demuxer,
+                       options=open_options(container.demuxer))
     except (av.FFmpegError, OSError) as e:
-        raise MediaError("media_unreadable", f"cannot open media {path}: {e}") from e
+        raise MediaError("media_unreadable", f"cannot open media {path} as {container.what}: {e}") from e
 
 
 def _video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:

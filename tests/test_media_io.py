@@ -152,7 +152,12 @@ def test_missing_and_unreadable_media(tmp_path):
     junk.write_text("not a movie")
     with pytest.raises(MediaError) as caught:
         probe(junk)
-    assert caught.value.code == "media_unreadable" and str(junk) in caught.value.message
+    assert caught.value.code == "media_not_video" and caught.value.message == f"{junk} is a text file, not a media file"
+    broken = tmp_path / "broken.mov"  # a QuickTime signature, then nothing a demuxer can use
+    broken.write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + bytes(200))
+    with pytest.raises(MediaError) as caught:
+        probe(broken)
+    assert caught.value.code == "media_unreadable" and str(broken) in caught.value.message
 
 
 def _frames(count: int, width: int = 128, height: int = 72) -> list[np.ndarray]:
