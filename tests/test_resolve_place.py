@@ -285,3 +285,28 @@ def test_another_timeline_is_never_touched(edit):
     with pytest.raises(PlacementError, match="not the one the result belongs to"):
         place.execute(resolve, steps)
     assert other.layout(0) == [] and not resolve.project.media_pool.appends
+
+
+def test_a_colour_that_does_not_stick_is_reported_not_rolled_back(edit, monkeypatch):
+    resolve, timeline, _, render = edit
+    import fake_resolve
+    monkeypatch.setattr(fake_resolve.TimelineItem, "SetClipColor", lambda self, color: True)  # as on a title
+    steps, done = run(resolve, [placement(render, 0, 40, 12)])
+    assert timeline.layout(0)[1][:3] == (40, 52, "ShotForge extend take 1")
+    assert done["notes"] == ["Resolve did not keep the clip colour Teal on 'ShotForge extend take 1'."]
+
+
+def test_a_name_that_does_not_stick_is_rolled_back(edit, monkeypatch):
+    resolve, timeline, _, render = edit
+    import fake_resolve
+    monkeypatch.setattr(fake_resolve.TimelineItem, "SetName", lambda self, name: False)
+    before = timeline.snapshot()
+    with pytest.raises(PlacementError, match="did not keep the clip name 'ShotForge extend take 1'"):
+        run(resolve, [placement(render, 0, 40, 12)])
+    assert timeline.snapshot() == before
+
+
+def test_operation_colours_are_clip_colours_resolve_accepts():
+    import fake_resolve
+    assert set(place.OPERATION_COLORS.values()) <= set(fake_resolve.CLIP_COLORS) == set(place.CLIP_COLORS)
+    assert place.MARKER_COLOR in fake_resolve.MARKER_COLORS
