@@ -117,7 +117,8 @@ def _text(value):
 
 
 class LuaResolve:
-    """ShotForge.lua loaded headless in a fresh Lua 5.1, with ``command`` as its shotforge command."""
+    """ShotForge.lua loaded headless in a fresh Lua 5.1, with ``command`` (a list of words; default
+    this interpreter's ``-m server.cli``) as its shotforge command."""
 
     def __init__(self, command=None, script: Path = SCRIPT):
         self.lua = lupa51.LuaRuntime(encoding=None, unpack_returned_tuples=True)
@@ -131,8 +132,10 @@ class LuaResolve:
                                                                       self._popen_close)
         self.globals = self.lua.globals()
         self.globals[b"SHOTFORGE_HEADLESS"] = True
-        words = command or [sys.executable, "-m", "server.cli"]
-        self.globals[b"SHOTFORGE_COMMAND"] = self.to_lua(list(words))
+        if command is None:
+            command = [sys.executable, "-m", "server.cli"]
+        if command:  # empty: no override, the script finds its command as installed
+            self.globals[b"SHOTFORGE_COMMAND"] = self.to_lua(list(command))
         loaded = self.lua.globals().loadfile(str(script).encode())
         assert not isinstance(loaded, tuple), _text(loaded[1])  # (nil, message) when it does not compile
         self.module = loaded()

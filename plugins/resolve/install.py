@@ -1,10 +1,14 @@
-"""Install the ShotForge script into DaVinci Resolve's Scripts menu.
+"""Install the ShotForge scripts into DaVinci Resolve's Scripts menu.
 
-``shotforge install-resolve`` copies ``ShotForge.py`` into Resolve's per-user
-``Fusion/Scripts/Edit`` folder (Workspace > Scripts on the Edit page) and the
-``shotforge_resolve`` package into ShotForge's data folder, and writes that folder into the
-installed script. Manual install: copy the same two things by hand and set ``SHOTFORGE_LIB`` at
-the top of the copied ``ShotForge.py`` (or the ``SHOTFORGE_RESOLVE_LIB`` environment variable).
+``shotforge install-resolve`` copies both entries, ``ShotForge.py`` (Resolve's Python: Studio, and
+the free edition up to 21.0.x) and ``ShotForge.lua`` (Lua: every edition, the only one Resolve
+21.1's free edition lists), into Resolve's per-user ``Fusion/Scripts/Edit`` folder (Workspace >
+Scripts on the Edit page), and their parts (the ``shotforge_resolve`` package and the
+``shotforge_lua`` folder) into ShotForge's data folder, out of the Scripts menu. It writes that
+folder into both scripts (``SHOTFORGE_LIB``) and the absolute path of the ``shotforge`` command
+into ``ShotForge.lua`` (``SHOTFORGE_CMD``), which hands HTTP and every decision to it.
+Manual install: copy the same things by hand and set those lines at the top of the copied scripts
+(without ``SHOTFORGE_CMD`` the Lua entry looks for ``shotforge`` on the PATH).
 Stdlib only; nothing here imports Resolve.
 """
 
@@ -13,11 +17,14 @@ import os
 import re
 import shutil
 import sys
+import sysconfig
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 HERE = Path(__file__).resolve().parent
 SCRIPT_NAME = "ShotForge.py"
+LUA_SCRIPT = "ShotForge.lua"
 PACKAGE = "shotforge_resolve"
+LUA_PARTS = "shotforge_lua"
 
 
 def _platform(platform=None):
@@ -71,42 +78,82 @@ def lib_dir(platform=None, env=None, all_users=False):
     return PurePosixPath(base, "shotforge", "resolve")
 
 
-def install(dest=None, platform=None, lib=None, all_users=False):
-    """Install the script; returns the Path of the installed ``ShotForge.py``.
+def shotforge_command(platform=None):
+    """The absolute path of the ``shotforge`` command installed with this code, or None."""
+    name = "shotforge.exe" if _platform(platform) == "win32" else "shotforge"
+    candidates = []
+    if sys.argv and Path(sys.argv[0]).name.lower() in (name, "shotforge"):
+        candidates.append(Path(sys.argv[0]))  # run as `shotforge install-resolve`
+    candidates.append(Path(sysconfig.get_path("scripts")) / name)  # where pip put this interpreter's scripts
+    found = shutil.which("shotforge")
+    if found:
+        candidates.append(Path(found))
+    for path in candidates:
+        if path.is_file():
+            return str(path.resolve())
+    return None
 
-    ``dest``: the Scripts folder to put ``ShotForge.py`` in (default: Resolve's per-user
-    ``Scripts/Edit`` for ``platform``, default this machine). ``lib``: where the package goes
-    (default: ShotForge's data folder).
+
+def _lua_string(text):
+    if __package__:
+        from .shotforge_resolve.bridge import lua_string
+    else:  # imported from its own folder (install.py run as a script)
+        from shotforge_resolve.bridge import lua_string
+    return lua_string(text)
+
+
+def _fill(source, name, pattern, value):
+    text, count = re.subn(pattern, lambda m: m.group(1) + value, source, count=1, flags=re.MULTILINE)
+    if count != 1:
+        raise RuntimeError("{} has no {} line to fill in".format(name, pattern))
+    return text
+
+
+def _copy_tree(source, target):
+    """Replace ``target`` by a copy of ``source`` (staged beside it, so a failed copy leaves the old one)."""
+    staging = target.parent / (target.name + ".new")
+    if staging.exists():
+        shutil.rmtree(str(staging))
+    shutil.copytree(str(source), str(staging), ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if target.exists():
+        shutil.rmtree(str(target))
+    staging.rename(target)
+
+
+def _write(target, text):
+    tmp = target.parent / (target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(str(tmp), str(target))
+
+
+def install(dest=None, platform=None, lib=None, all_users=False, command=None):
+    """Install both entries; returns the Path of the installed ``ShotForge.py`` (``ShotForge.lua``
+    lies beside it).
+
+    ``dest``: the Scripts folder for the entries (default: Resolve's per-user ``Scripts/Edit`` for
+    ``platform``, default this machine). ``lib``: where their parts go (default: ShotForge's data
+    folder). ``command``: the ``shotforge`` command ShotForge.lua runs (default: this one, see
+    :func:`shotforge_command`; None found: the Lua entry looks on the PATH).
     """
     target_platform = _platform(platform)
     if target_platform != _platform(None) and (dest is None or lib is None):
         raise ValueError("installing for another platform needs both dest and lib folders")
     dest = Path(dest) if dest is not None else Path(str(scripts_dir(target_platform, all_users=all_users)))
     lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform, all_users=all_users)))
+    command = command if command is not None else (shotforge_command(target_platform) or "")
     dest.mkdir(parents=True, exist_ok=True)
     lib.mkdir(parents=True, exist_ok=True)
+    _copy_tree(HERE / PACKAGE, lib / PACKAGE)
+    _copy_tree(HERE / LUA_PARTS, lib / LUA_PARTS)
 
-    package_target = lib / PACKAGE
-    staging = lib / (PACKAGE + ".new")
-    if staging.exists():
-        shutil.rmtree(str(staging))
-    shutil.copytree(str(HERE / PACKAGE), str(staging),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if package_target.exists():
-        shutil.rmtree(str(package_target))
-    staging.rename(package_target)
-
-    source = (HERE / SCRIPT_NAME).read_text(encoding="utf-8")
-    literal = repr(str(lib))  # a plain string literal, backslashes escaped
-    script, count = re.subn(r'^SHOTFORGE_LIB = ""', lambda m: "SHOTFORGE_LIB = " + literal, source, count=1,
-                            flags=re.MULTILINE)
-    if count != 1:
-        raise RuntimeError("ShotForge.py has no SHOTFORGE_LIB line to fill in")
-    target = dest / SCRIPT_NAME
-    tmp = dest / (SCRIPT_NAME + ".tmp")
-    tmp.write_text(script, encoding="utf-8")
-    os.replace(str(tmp), str(target))
-    return target
+    python = _fill((HERE / SCRIPT_NAME).read_text(encoding="utf-8"), SCRIPT_NAME, r'^(SHOTFORGE_LIB = )""',
+                   repr(str(lib)))  # a plain string literal, backslashes escaped
+    lua = (HERE / LUA_SCRIPT).read_text(encoding="utf-8")
+    lua = _fill(lua, LUA_SCRIPT, r'^(local SHOTFORGE_CMD = )""', _lua_string(str(command)))
+    lua = _fill(lua, LUA_SCRIPT, r'^(local SHOTFORGE_LIB = )""', _lua_string(str(lib)))
+    _write(dest / SCRIPT_NAME, python)
+    _write(dest / LUA_SCRIPT, lua)
+    return dest / SCRIPT_NAME
 
 
 def uninstall(dest=None, platform=None, lib=None, all_users=False):
@@ -115,27 +162,33 @@ def uninstall(dest=None, platform=None, lib=None, all_users=False):
     dest = Path(dest) if dest is not None else Path(str(scripts_dir(target_platform, all_users=all_users)))
     lib = Path(lib) if lib is not None else Path(str(lib_dir(target_platform, all_users=all_users)))
     removed = []
-    if (dest / SCRIPT_NAME).is_file():
-        (dest / SCRIPT_NAME).unlink()
-        removed.append(dest / SCRIPT_NAME)
-    if (lib / PACKAGE).is_dir():
-        shutil.rmtree(str(lib / PACKAGE))
-        removed.append(lib / PACKAGE)
+    for script in (SCRIPT_NAME, LUA_SCRIPT):
+        if (dest / script).is_file():
+            (dest / script).unlink()
+            removed.append(dest / script)
+    for part in (PACKAGE, LUA_PARTS):
+        if (lib / part).is_dir():
+            shutil.rmtree(str(lib / part))
+            removed.append(lib / part)
     return removed
 
 
 def register(subparsers):
     """Add ``install-resolve`` to the ``shotforge`` command."""
     parser = subparsers.add_parser(
-        "install-resolve", help="install the ShotForge script into DaVinci Resolve (Workspace > Scripts)",
-        description="Copy ShotForge.py into Resolve's Scripts/Edit folder and its package into ShotForge's "
-                    "data folder. Restart Resolve (or reopen the Edit page) to see Workspace > Scripts > ShotForge.")
+        "install-resolve", help="install the ShotForge scripts into DaVinci Resolve (Workspace > Scripts)",
+        description="Copy ShotForge.py and ShotForge.lua into Resolve's Scripts/Edit folder and their parts into "
+                    "ShotForge's data folder; the Lua entry (the one Resolve 21.1's free edition lists) runs this "
+                    "shotforge command. Restart Resolve (or reopen the Edit page) to see Workspace > Scripts > "
+                    "ShotForge.")
     parser.add_argument("--dest", help="Scripts folder to install into (default: Resolve's per-user "
                                        "Fusion/Scripts/Edit, e.g. {})".format(scripts_dir()))
-    parser.add_argument("--lib", help="folder for the script's package (default: {})".format(lib_dir()))
+    parser.add_argument("--lib", help="folder for the scripts' parts (default: {})".format(lib_dir()))
+    parser.add_argument("--command", help="the shotforge command ShotForge.lua runs (default: this one, {})".format(
+        shotforge_command() or "none found: the Lua entry then looks on the PATH"))
     parser.add_argument("--all-users", action="store_true",
                         help="install into the system-wide Scripts folder (needs admin rights)")
-    parser.add_argument("--uninstall", action="store_true", help="remove the installed script and package")
+    parser.add_argument("--uninstall", action="store_true", help="remove the installed scripts and their parts")
     parser.set_defaults(handler=_cli)
     return parser
 
@@ -148,13 +201,20 @@ def _cli(args):
         if not removed:
             print("nothing to remove")
         return 0
+    if args.command is not None and not os.path.isfile(args.command):
+        print("shotforge install-resolve: --command {} is not a file".format(args.command), file=sys.stderr)
+        return 1
+    command = os.path.abspath(args.command) if args.command else None
     try:
-        target = install(args.dest, lib=args.lib, all_users=args.all_users)
+        target = install(args.dest, lib=args.lib, all_users=args.all_users, command=command)
     except OSError as exc:
         print("shotforge install-resolve: {}".format(exc), file=sys.stderr)
         return 1
     print("installed {}".format(target))
-    print("In Resolve: Workspace > Scripts > ShotForge (Edit page). Start the server with: shotforge serve")
+    print("installed {} (runs {})".format(target.parent / LUA_SCRIPT, command or shotforge_command() or
+                                         "the shotforge command on the PATH: none found now"))
+    print("In Resolve: Workspace > Scripts > ShotForge (Edit page); the free edition from 21.1 lists only "
+          "ShotForge.lua. Start the server with: shotforge serve")
     return 0
 
 
