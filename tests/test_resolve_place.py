@@ -136,20 +136,26 @@ def test_overwrite_asks_first_listing_what_it_removes_and_shortens(edit):
     assert timeline.snapshot() == before
 
 
-@pytest.mark.parametrize("kind", ["title", "transition", "retimed"])
-def test_overwrite_refuses_what_resolve_cannot_put_back(edit, kind):
+@pytest.mark.parametrize("kind, words", [("title", "a title or generator"), ("transition", "a transition"),
+                                         ("compound", "a compound, Fusion or adjustment clip"),
+                                         ("retimed", "retimed or reversed")])
+def test_overwrite_refuses_what_resolve_cannot_put_back(edit, kind, words):
     resolve, timeline, item, render = edit
     if kind == "title":
         timeline.title(0, 95, 10)
     elif kind == "transition":
         timeline.transition(0, 92, 4)
+    elif kind == "compound":
+        timeline.compound(0, 95, 10)
     else:
         timeline.clip(0, item, 0, 95, 10, name="slow", speed=0.5)
+    before = timeline.snapshot()
     with pytest.raises(PlacementError) as caught:
         place.plan_steps(read_facts(resolve), [placement(render, 0, 93, 10)],
                          {"placement": "overwrite", "confirm_overwrite": True}, TAKE)
     assert not isinstance(caught.value, OverwriteNeedsConfirmation)
-    assert "cannot" in caught.value.message and "Auto" in caught.value.message
+    assert words in caught.value.message and "Choose Auto or Above" in caught.value.message
+    assert timeline.snapshot() == before
 
 
 def test_bad_placements_are_refused_before_any_step(edit, tmp_path):

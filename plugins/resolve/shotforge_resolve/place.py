@@ -11,7 +11,7 @@ the Edit page only.
 import json
 import os
 
-from .context import TimelineInfo
+from .context import TimelineInfo, item_kind
 from .errors import OverwriteNeedsConfirmation, PlacementError
 from .timecode import parse_rate
 
@@ -189,8 +189,11 @@ def delete_step(facts, items, what):
 
 def _unrestorable(facts, item):
     """Why an item in the way cannot be put back from its media (None when it can)."""
-    if not item.get("media") or not item.get("file"):
-        return "it is a transition, title, generator or compound clip, which Resolve's API cannot put back"
+    kind = item_kind(item)
+    if kind != "clip":
+        return "it is {}, which Resolve's API cannot put back".format(
+            {"transition": "a transition", "title": "a title or generator"}.get(
+                kind, "a compound, Fusion or adjustment clip"))
     duration = int(item["end"]) - int(item["start"])
     start, end = item.get("source_start"), item.get("source_end")
     if start is not None and end is not None and (int(end) < int(start) or
