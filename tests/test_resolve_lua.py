@@ -238,10 +238,11 @@ def test_fill_gap_and_new_take_and_remove_last(lua, server, media_dir):
     assert new.GetMediaPoolItem().GetClipProperty("File Path") == second["result"]["placed"][0]["media"] != render
     assert '"seed":11' in next(iter(new.GetMarkers().values()))["customData"]
 
+    resolve.OpenPage("fairlight")  # DeleteClips is refused there: the executor goes to Edit and back
     session = lua.call_raw("session", lua.to_lua(resolve))
     removed = lua.to_py(lua.module[b"remove_last"](session))
     assert removed["ok"], removed
-    assert timeline.snapshot() == before
+    assert timeline.snapshot() == before and resolve.GetCurrentPage() == "fairlight"
     again = lua.to_py(lua.module[b"remove_last"](session))
     assert not again["ok"] and again["error"]["code"] == "context"
 
@@ -328,3 +329,28 @@ def test_the_dialog_follows_the_job_without_waiting(lua, server, media_dir, tmp_
     assert items[b"Run"][b"Enabled"] is True and items[b"Cancel"][b"Enabled"] is False
     assert json.loads(saved.read_text())["operation"] == "generate"
     assert fake_resolve.VIOLATIONS == []
+
+
+def test_the_dialogs_cancel_button_stops_the_job(lua, server, media_dir, tmp_path):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir))
+    timeline.set_playhead(100)
+    before = timeline.snapshot()
+    saved = tmp_path / "config" / "resolve.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"operation": "generate", "generate_range": "length", "length": 3000,
+                                 "server_url": server.url, "engine": "classical"}))
+    fusion, bmd = lua.fake_ui()
+    dialog = lua.module[b"dialog"](lua.to_lua(resolve), fusion, bmd)
+    on, items = dialog[b"win"][b"On"], dialog[b"items"]
+    on[b"Run"][b"Clicked"]()
+    timer = fusion[b"UIManager"][b"timers"][1]
+    shown, deadline = [], time.monotonic() + 60
+    while timer[b"running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        on[b"ShotForgeTimer"][b"Timeout"]()
+        shown.append(items[b"Status"][b"Text"].decode())
+        if "running" in shown[-1] and items[b"Cancel"][b"Enabled"]:
+            on[b"Cancel"][b"Clicked"]()
+    assert not timer[b"running"] and "canceled" in shown[-1], shown
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends
+    assert items[b"Run"][b"Enabled"] is True and items[b"Cancel"][b"Enabled"] is False

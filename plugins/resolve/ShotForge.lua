@@ -283,6 +283,13 @@ function M.dialog(resolve, fu, bmd)
 
   local function start(new_take)
     if d.run or not session.ok then return end
+    local pending = d.pending
+    d.pending = nil
+    if pending and not new_take and it.ConfirmOverwrite.Checked then  -- the render waiting for the editor's yes
+      local result = M.finish(session, pending, {confirm_overwrite = true})
+      status(result.ok and result.message or result.error.message)
+      return
+    end
     status("Reading the timeline and sending the job…")
     local run = M.start(session, values(), new_take)
     if not run.ok then status(run.error.message); return end
@@ -314,7 +321,12 @@ function M.dialog(resolve, fu, bmd)
       busy(false)
       if state == "done" then
         local result = M.finish(session, run, {confirm_overwrite = it.ConfirmOverwrite.Checked and true or false})
-        status(result.ok and result.message or result.error.message)
+        if not result.ok and result.error.code == "overwrite_needs_confirmation" then
+          d.pending = run  -- placed on Run once the editor ticks the overwrite box; nothing rendered again
+          status(result.error.message .. "\nTo overwrite, tick the box and press Run.")
+        else
+          status(result.ok and result.message or result.error.message)
+        end
       elseif record.ok then
         status(record.error and record.error.message or ("The job was " .. state .. "; the timeline is unchanged."))
       end
