@@ -1,19 +1,25 @@
 """Read and validate a ShotForge request: an OTIO timeline with ``metadata["shotforge"]``.
 
-The contract is in DESIGN.md. Validation here covers what can be checked from the
-metadata alone; whether the named frame really holds a clip or a gap is the planner's job
-(it needs the tracks), and whether the media exists is checked there too.
+The contract is in DESIGN.md. Validation here covers what the metadata and the timeline's extent
+can tell: every key known (a typo is refused with the key it most likely meant, not ignored),
+every value of the right kind, a reference frame inside the timeline. Whether the named frame
+really holds a clip or a gap is the planner's job (it needs the tracks), and whether the media
+exists is checked there too.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import opentimelineio as otio
 
 from otio_tools.errors import RequestError
+from otio_tools.timeline import rate_of, timeline_length
 
 OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
 ENGINES = ("auto", "classical", "diffusers")
@@ -21,9 +27,19 @@ ENGINES = ("auto", "classical", "diffusers")
 PLACEMENTS = ("auto", "above", "overwrite")
 SIDES = ("head", "tail")
 
+#: The request's own keys (DESIGN.md "The request"), as both plugins send them.
+REQUEST_KEYS = ("version", "operation", "track", "frame", "range", "side", "frames", "canvas", "prompt",
+                "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame")
+#: Engine options carried as metadata extras: read by server.engines.diffusers (steps, guidance,
+#: model) and sent by the Resolve plugin (reference_image, a still used as image prompt).
+ENGINE_OPTIONS = ("steps", "guidance", "model", "reference_image")
+KNOWN_KEYS = REQUEST_KEYS + ENGINE_OPTIONS
+
 # Sane upper bounds: a request for millions of frames is refused, not attempted.
 MAX_FRAMES = 10 * 60 * 60  # ten minutes at 60 fps
+MIN_CANVAS_SIDE = 16
 MAX_CANVAS_SIDE = 8192
+MAX_METADATA_DEPTH = 16  # metadata.shotforge is flat; deeper nesting is a hostile or broken request
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ class Request:
     reference_frame: int | None = None
     engine: str = "auto"
     placement: str = "auto"
-    drop_frame: bool | None = None  # how the timeline counts timecode at 29.97/59.94, when the editor says
+    drop_frame: bool | None = None  # how the timeline counts timecode at 29.97/59.94/119.88, when the editor says
     extra: dict[str, Any] = field(default_factory=dict)  # engine options (steps, guidance, …)
 
     def describe(self) -> str:
@@ -54,14 +70,23 @@ class Request:
 
 
 def read_request(path: str) -> tuple[otio.schema.Timeline, Request]:
-    """Read a request file (``.otio``) and validate its ShotForge metadata."""
+    """Read a request file (``.otio``, or any editor export OTIO reads) and validate its ShotForge metadata."""
+    path = str(path)
+    if os.path.isdir(path):
+        raise RequestError("malformed_otio", f"{path} is a folder, not a request file")
     try:
-        timeline = otio.adapters.read_from_file(str(path))
+        timeline = otio.adapters.read_from_file(path)
     except FileNotFoundError:
         raise RequestError("request_missing", f"request file {path} does not exist") from None
+    except OSError as exc:
+        raise RequestError("request_missing", f"request file {path} cannot be read: {exc.strerror or exc}") from None
+    except otio.exceptions.NoKnownAdapterForExtensionError:
+        suffix = os.path.splitext(path)[1] or "(none)"
+        raise RequestError("malformed_otio", f"{path} is not a timeline OTIO can read: no adapter for the file "
+                                             f"extension {suffix} (a request is an .otio file)") from None
     except Exception as exc:  # OTIO raises many types for a malformed file
-        raise RequestError("malformed_otio", f"{path} is not a readable OTIO file: {exc}") from None
-    return timeline_and_request(timeline, source=str(path))
+        raise RequestError("malformed_otio", f"{path} is not a readable OTIO file: {_reason(exc, path)}") from None
+    return timeline_and_request(timeline, source=path)
 
 
 def parse_request_json(text: str | bytes, source: str = "request body") -> tuple[otio.schema.Timeline, Request]:
@@ -70,13 +95,23 @@ def parse_request_json(text: str | bytes, source: str = "request body") -> tuple
         json.loads(text)  # a clearer message for plain JSON errors than OTIO's
         timeline = otio.adapters.read_from_string(text.decode() if isinstance(text, bytes) else text, "otio_json")
     except Exception as exc:
-        raise RequestError("malformed_otio", f"{source} is not valid OTIO JSON: {exc}") from None
+        raise RequestError("malformed_otio", f"{source} is not valid OTIO JSON: {_reason(exc, source)}") from None
     return timeline_and_request(timeline, source=source)
+
+
+def _reason(exc: Exception, path: str) -> str:
+    """The library's explanation without the file name the message already starts with."""
+    text = str(exc)
+    for shown in (f" on file '{path}'", f" '{path}'", f" \"{path}\"", f" {path}", path):
+        text = text.replace(shown, "")
+    text = text.replace("JSON parse error while reading: JSON parse error on input string: ", "")
+    return text.strip(" :") or type(exc).__name__
 
 
 def timeline_and_request(obj: Any, source: str = "request") -> tuple[otio.schema.Timeline, Request]:
     if not isinstance(obj, otio.schema.Timeline):
-        raise RequestError("malformed_otio", f"{source} holds a {type(obj).__name__}, not a Timeline")
+        raise RequestError("malformed_otio",
+                           f"{source} holds no OTIO timeline (its top object is {type(obj).__name__})")
     return obj, request_from_timeline(obj)
 
 
@@ -88,12 +123,18 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
     meta = _plain(meta)
     if not isinstance(meta, dict):
         raise RequestError("bad_request", "metadata.shotforge must be an object")
+    for key in meta:
+        if key not in KNOWN_KEYS:
+            raise RequestError("bad_request", f"unknown key {key!r} in metadata.shotforge: {_suggest(key, KNOWN_KEYS)}")
     version = meta.get("version", 1)
-    if version != 1:
+    if version != 1 or isinstance(version, bool):
         raise RequestError("bad_request", f"metadata.shotforge.version {version!r} is not supported (expected 1)")
     operation = meta.get("operation")
+    if operation is None:
+        raise RequestError("bad_request", f"metadata.shotforge has no operation: one of {', '.join(OPERATIONS)}")
     if operation not in OPERATIONS:
-        raise RequestError("bad_request", f"operation {operation!r} is not one of {', '.join(OPERATIONS)}")
+        raise RequestError("bad_request", f"metadata.shotforge.operation {operation!r} is not one of "
+                                          f"{', '.join(OPERATIONS)}{_did_you_mean(operation, OPERATIONS)}")
 
     track = _int(meta, "track", default=0, minimum=0)
     values: dict[str, Any] = {"operation": operation, "track": track}
@@ -102,9 +143,11 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
     else:
         values["frame"] = _int(meta, "frame", minimum=0)
     if operation == "extend":
-        side = meta.get("side", "tail")
+        side = meta.get("side")
+        if side is None:
+            raise RequestError("bad_request", "extend needs side: 'head' or 'tail'")
         if side not in SIDES:
-            raise RequestError("bad_request", f"side {side!r} must be 'head' or 'tail'")
+            raise RequestError("bad_request", f"metadata.shotforge.side {side!r} must be 'head' or 'tail'")
         values["side"] = side
         values["frames"] = _int(meta, "frames", minimum=1, maximum=MAX_FRAMES)
     if operation == "outpaint" or (operation == "generate" and meta.get("canvas") is not None):
@@ -117,29 +160,62 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
         values["reference_frame"] = _int(meta, "reference_frame", minimum=0)
     engine = meta.get("engine", "auto") or "auto"
     if engine not in ENGINES:
-        raise RequestError("bad_request", f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+        raise RequestError("bad_request", f"metadata.shotforge.engine {engine!r} is not one of "
+                                          f"{', '.join(ENGINES)}{_did_you_mean(engine, ENGINES)}")
     values["engine"] = engine
     placement = meta.get("placement") or "auto"
     if placement not in PLACEMENTS:
-        raise RequestError("bad_request", f"placement {placement!r} must be 'auto', 'above' or 'overwrite'")
+        raise RequestError("bad_request", f"metadata.shotforge.placement {placement!r} must be 'auto', 'above' or "
+                                          f"'overwrite'{_did_you_mean(placement, PLACEMENTS)}")
     values["placement"] = placement
     drop_frame = meta.get("drop_frame")
     if drop_frame is not None and not isinstance(drop_frame, bool):
         raise RequestError("bad_request", f"metadata.shotforge.drop_frame must be true or false, not {drop_frame!r}")
     values["drop_frame"] = drop_frame
-    known = {"version", "operation", "track", "frame", "range", "side", "frames", "canvas", "prompt",
-             "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame"}
-    values["extra"] = {k: v for k, v in meta.items() if k not in known}
-    return Request(**values)
+    values["extra"] = {k: v for k, v in meta.items() if k in ENGINE_OPTIONS}
+    request = Request(**values)
+    if request.reference_frame is not None:
+        _check_inside_timeline(timeline, "reference_frame", request.reference_frame)
+    return request
 
 
-def _plain(value: Any) -> Any:
+def _check_inside_timeline(timeline: otio.schema.Timeline, key: str, frame: int) -> None:
+    """Refuse a frame past the timeline's last frame (every operation reads a reference frame there)."""
+    length = timeline_length(timeline, rate_of(timeline))
+    if frame >= length:
+        extent = f"frames 0-{length - 1}" if length else "no frames"
+        raise RequestError("outside_timeline", f"metadata.shotforge.{key} {frame} is outside the timeline: it is "
+                                               f"{length} frames long ({extent})")
+
+
+def _suggest(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(word).lower(), choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"the keys are {', '.join(choices)}"
+
+
+def _did_you_mean(word: Any, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(word).lower(), choices, n=1, cutoff=0.6) if isinstance(word, str) else []
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
     """OTIO hands metadata back as AnyDictionary/AnyVector; make it plain Python."""
+    if depth > MAX_METADATA_DEPTH:
+        raise RequestError("bad_request", f"metadata.shotforge is nested more than {MAX_METADATA_DEPTH} levels deep")
     if isinstance(value, (dict, otio._otio.AnyDictionary)):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, otio._otio.AnyVector)):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     return value
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as a whole number (7 and 7.0), else None (True, 7.5, NaN, "7")."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def _int(meta: dict, key: str, *, default: int | None = None, minimum: int | None = None,
@@ -147,21 +223,20 @@ def _int(meta: dict, key: str, *, default: int | None = None, minimum: int | Non
     value = meta.get(key, default)
     if value is None:
         raise RequestError("bad_request", f"metadata.shotforge.{key} is required for {meta.get('operation')}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = _whole(value)
+    if number is None:
         raise RequestError("bad_request", f"metadata.shotforge.{key} must be a whole number, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise RequestError("bad_request", f"metadata.shotforge.{key} is {value}; it must be at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise RequestError("too_large", f"metadata.shotforge.{key} is {value}; the most allowed is {maximum}")
-    return value
+    if minimum is not None and number < minimum:
+        raise RequestError("bad_request", f"metadata.shotforge.{key} is {number}; it must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise RequestError("too_large", f"metadata.shotforge.{key} is {number}; the most allowed is {maximum}")
+    return number
 
 
 def _str(meta: dict, key: str) -> str:
     value = meta.get(key) or ""
     if not isinstance(value, str):
-        raise RequestError("bad_request", f"metadata.shotforge.{key} must be text")
+        raise RequestError("bad_request", f"metadata.shotforge.{key} must be text, not {type(value).__name__}")
     return value
 
 
@@ -171,17 +246,27 @@ def _range(meta: dict) -> tuple[int, int]:
         raise RequestError("bad_request", "metadata.shotforge.range must be [in, out) timeline frames for generate")
     first, last = (_int({"range": v}, "range", minimum=0) for v in value)
     if last <= first:
-        raise RequestError("bad_request", f"range [{first}, {last}) is empty: out must be after in")
+        raise RequestError("bad_request", f"metadata.shotforge.range [{first}, {last}) is empty: out must be after in")
     if last - first > MAX_FRAMES:
-        raise RequestError("too_large", f"range [{first}, {last}) is {last - first} frames; the most allowed is {MAX_FRAMES}")
+        raise RequestError("too_large", f"metadata.shotforge.range [{first}, {last}) is {last - first} frames; "
+                                        f"the most allowed is {MAX_FRAMES}")
     return first, last
 
 
 def _canvas(meta: dict) -> tuple[int, int]:
     value = meta.get("canvas")
+    rule = (f"each must be an even whole number of pixels from {MIN_CANVAS_SIDE} to {MAX_CANVAS_SIDE} "
+            "(4:2:2 video)")
     if not isinstance(value, list) or len(value) != 2:
-        raise RequestError("bad_request", "metadata.shotforge.canvas must be [width, height] in pixels")
-    width, height = (_int({"canvas": v}, "canvas", minimum=16, maximum=MAX_CANVAS_SIDE) for v in value)
-    if width % 2 or height % 2:
-        raise RequestError("bad_request", f"canvas {width}x{height} must have even width and height (4:2:2 video)")
+        raise RequestError("bad_request", f"metadata.shotforge.canvas must be [width, height] in pixels, not {value!r}")
+    width, height = (_whole(v) for v in value)
+    if width is None or height is None:
+        raise RequestError("bad_request", f"metadata.shotforge.canvas [{value[0]!r}, {value[1]!r}] is not a "
+                                          f"picture size: width and height {rule}")
+    shown = f"metadata.shotforge.canvas [{width}, {height}]"
+    sizes = f"width {width} and height {height}"
+    if max(width, height) > MAX_CANVAS_SIDE:
+        raise RequestError("too_large", f"{shown} is too large: {sizes}; {rule}")
+    if min(width, height) < MIN_CANVAS_SIDE or width % 2 or height % 2:
+        raise RequestError("bad_request", f"{shown} is not a picture size ShotForge makes: {sizes}; {rule}")
     return width, height

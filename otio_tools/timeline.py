@@ -98,3 +98,8 @@ def item_at(items: list[TrackItem], frame: int) -> TrackItem | None:
 
 def track_end(items: list[TrackItem]) -> int:
     return items[-1].end if items else 0
+
+
+def timeline_length(timeline: otio.schema.Timeline, rate: Fraction) -> int:
+    """Frames from the timeline's first frame to the end of its last video item."""
+    return max((track_end(track_items(track, rate)) for track in timeline.video_tracks()), default=0)

@@ -95,6 +95,9 @@ def _dropped_per_minute(fps: int) -> int:
 def to_frame(time: RationalTime, rate: Fraction) -> int:
     """A time as a whole frame count at ``rate``: rounded to the nearest frame, never truncated,
     so a float rate's 0.9999… does not become one frame early."""
+    if not (math.isfinite(time.value) and math.isfinite(time.rate) and time.rate > 0):
+        raise RequestError("malformed_otio", f"the timeline holds a time of {time.value:g} at {time.rate:g} fps, "
+                                             "which is not a time")
     return round(time.value * Fraction(rate) / Fraction(time.rate))
 
 

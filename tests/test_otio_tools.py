@@ -68,16 +68,17 @@ def test_request_defaults_and_placement():
            ("fill_gap", 1, 120, "auto", "auto")
     _, request = ask(read("premiere_example.xml"), operation="outpaint", frame=540, canvas=[1080, 1920])
     assert request.placement == "auto" and request.canvas == (1080, 1920)
-    _, request = ask(read("premiere_example.xml"), operation="extend", frame=540, frames=4, placement="overwrite")
+    _, request = ask(read("premiere_example.xml"), operation="extend", side="tail", frame=540, frames=4,
+                     placement="overwrite")
     assert request.placement == "overwrite"
     with pytest.raises(RequestError, match="placement 'below' must be 'auto', 'above' or 'overwrite'"):
-        ask(read("premiere_example.xml"), operation="extend", frame=540, frames=4, placement="below")
+        ask(read("premiere_example.xml"), operation="extend", side="tail", frame=540, frames=4, placement="below")
 
 
 @pytest.mark.parametrize("meta, code, words", [
     ({"operation": "zoom"}, "bad_request", "operation 'zoom'"),
-    ({"operation": "extend", "frame": 10, "frames": 0}, "bad_request", "frames is 0"),
-    ({"operation": "extend", "frame": 10, "frames": 10_000_000}, "too_large", "10000000"),
+    ({"operation": "extend", "side": "tail", "frame": 10, "frames": 0}, "bad_request", "frames is 0"),
+    ({"operation": "extend", "side": "tail", "frame": 10, "frames": 10_000_000}, "too_large", "10000000"),
     ({"operation": "extend", "frame": 10, "frames": 5, "side": "middle"}, "bad_request", "side 'middle'"),
     ({"operation": "outpaint", "frame": 10, "canvas": [1081, 1920]}, "bad_request", "even"),
     ({"operation": "generate", "range": [50, 40]}, "bad_request", "empty"),
@@ -181,7 +182,8 @@ def test_mixed_rate_clip_maps_each_record_frame_to_its_media_frame():
 
 
 def test_generator_and_nested_and_missing_media_are_named():
-    timeline, request = ask(read("premiere_example.xml"), operation="extend", track=2, frame=100, frames=5)
+    timeline, request = ask(read("premiere_example.xml"), operation="extend", side="tail", track=2, frame=100,
+                                frames=5)
     with pytest.raises(RequestError, match="'test_title'.*video track 2 \\(V3\\)") as caught:
         plan_request(timeline, request, PREMIERE_MEDIA)
     assert caught.value.code in ("media_not_file", "media_missing")
@@ -205,7 +207,7 @@ def test_generator_and_nested_and_missing_media_are_named():
     ("extend", 9999, "no_clip_at_frame", "the track ends at frame 956"),
 ])
 def test_wrong_place_errors(operation, frame, code, words):
-    extra = {"frames": 4} if operation == "extend" else {}
+    extra = {"side": "tail", "frames": 4} if operation == "extend" else {}
     timeline, request = ask(read("premiere_example.xml"), operation=operation, track=1, frame=frame, **extra)
     with pytest.raises(RequestError) as caught:
         plan_request(timeline, request, PREMIERE_MEDIA)
@@ -245,7 +247,7 @@ def test_extend_head_before_timeline_start():
 def test_hiero_export_with_one_hour_start_and_offline_clip():
     media = Facts(**{"A160C005_171213_R0MN.mxf": facts("A160C005_171213_R0MN.mxf", 1200, 24,
                                                         timecode="12:44:37:23")})
-    timeline, request = ask(read("hiero_xml_export.xml"), operation="extend", frame=500, frames=48)
+    timeline, request = ask(read("hiero_xml_export.xml"), operation="extend", side="tail", frame=500, frames=48)
     plan = plan_request(timeline, request, media)
     # The file's timecode equals the clip's source start, so the clip starts at media frame 0.
     assert plan.handles.indices == tuple(range(1055, 1103)) and plan.make == 0
@@ -285,7 +287,7 @@ def test_resolve_export_with_media_at_another_rate():
     track.append(otio.schema.Gap(source_range=TR(RT(0, 24), RT(24, 24))))
     track.append(clip)
     media = Facts(**{"A001.mov": facts("A001.mov", 250, 25, timecode="10:00:00:00")})
-    timeline, request = ask(timeline, operation="extend", frame=30, frames=48)
+    timeline, request = ask(timeline, operation="extend", side="tail", frame=30, frames=48)
     plan = plan_request(timeline, request, media)
     # 48 record frames at 24 play 50 media frames at 25: the clip shows media frames 50..99.
     assert plan.context.indices[-1] == 50 + (95 * 25) // 24  # the last handle, record offset 95

@@ -257,7 +257,7 @@ def test_demo_runs_as_the_readme_says(tmp_path):
 
 
 def test_request_files_round_trip(tmp_path, media):
-    timeline, _ = ask(premiere(media), operation="extend", track=1, frame=200, frames=5)
+    timeline, _ = ask(premiere(media), operation="extend", side="tail", track=1, frame=200, frames=5)
     path = tmp_path / "r.otio"
     otio.adapters.write_to_file(timeline, str(path))
     assert read_request(str(path))[1].frames == 5

@@ -115,7 +115,7 @@ def test_speeds_are_exact_products_and_variable_effects_are_refused():
     ramp = copy.deepcopy(resolve_cut(2.0))
     ramp.video_tracks()[0][1].effects.append(otio.schema.TimeEffect(name="Ramp", effect_name="TimeEffect"))
     with pytest.raises(RequestError) as caught:
-        plan_of(ramp, operation="extend", frame=30, frames=6)
+        plan_of(ramp, operation="extend", side="tail", frame=30, frames=6)
     assert caught.value.code == "variable_speed"
     assert caught.value.message == ("clip 'A001' (frames 24-47) on video track 0 (V1) has a variable speed effect "
                                     "'TimeEffect'; ShotForge handles constant speed changes and reverse only")
@@ -225,7 +225,7 @@ def test_avid_time_warp_aaf():
 def test_disabled_clips_are_not_context():
     with pytest.raises(RequestError, match="clip 'A001' \\(frames 24-47\\) on video track 0 \\(V1\\) is disabled") \
             as caught:
-        plan_of(resolve_cut(None, enabled_a=False), operation="extend", frame=30, frames=6)
+        plan_of(resolve_cut(None, enabled_a=False), operation="extend", side="tail", frame=30, frames=6)
     assert caught.value.code == "clip_disabled"
     with pytest.raises(RequestError, match="'A001'.* is disabled"):
         plan_of(resolve_cut(None, enabled_a=False), operation="outpaint", frame=30, canvas=[64, 64])
