@@ -164,7 +164,8 @@ var ShotForgeHost = (function () {
                 clips = track.clips;
                 list = [];
                 for (j = 0; j < clips.numItems; j++) { list.push(clipFacts(clips[j])); }
-                tracks.push({ name: String(track.name), clips: list, transitions: spans(track.transitions) });
+                // Transitions sit apart from clips (Track.transitions); a build without them reports none.
+                tracks.push({ name: String(track.name), clips: list, transitions: track.transitions ? spans(track.transitions) : [] });
             }
             for (i = 0; i < at.numTracks; i++) {
                 audio.push({ name: String(at[i].name), clips: spans(at[i].clips) });
