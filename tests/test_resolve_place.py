@@ -1,5 +1,5 @@
 """Placement in Resolve: the pure planner (``place.plan_steps`` on facts) and the executor
-(``place.execute``) against the fake Resolve, which drops overlapping appends, refuses DeleteClips
+(``executor.execute``) against the fake Resolve, which drops overlapping appends, refuses DeleteClips
 off the Edit page and can make an append land wrong, as real Resolve is measured to.
 
 The test timeline (resolve_helpers.new_resolve, 25 fps from 10:00:00:00, absolute frame 900000):
@@ -16,6 +16,7 @@ import pytest
 from resolve_helpers import api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse fixture)
 
 from shotforge_resolve import place  # noqa: E402
+from shotforge_resolve.executor import execute  # noqa: E402
 from shotforge_resolve.errors import OverwriteNeedsConfirmation, PlacementError  # noqa: E402
 from shotforge_resolve.facts import read_facts  # noqa: E402
 
@@ -54,7 +55,7 @@ def appends(steps):
 
 def run(resolve, placements, take=TAKE, **options):
     steps = place.plan_steps(read_facts(resolve), placements, dict({"placement": "auto"}, **options), take)
-    return steps, place.execute(resolve, steps)
+    return steps, execute(resolve, steps)
 
 
 # ------------------------------------------------------------------------------- planner
@@ -256,7 +257,7 @@ def test_a_dropped_append_is_a_failure(edit):
     timeline.clip(0, item, 0, 45, 5, name="late")  # meanwhile the editor puts a clip in the gap
     before = timeline.snapshot()
     with pytest.raises(PlacementError, match="dropped the clip"):
-        place.execute(resolve, steps)
+        execute(resolve, steps)
     assert timeline.snapshot() == before
 
 
@@ -289,7 +290,7 @@ def test_another_timeline_is_never_touched(edit):
     steps = place.plan_steps(read_facts(resolve), [placement(render, 0, 40, 12)], {}, TAKE)
     other = resolve.project.new_timeline("Other", 25)
     with pytest.raises(PlacementError, match="not the one the result belongs to"):
-        place.execute(resolve, steps)
+        execute(resolve, steps)
     assert other.layout(0) == [] and not resolve.project.media_pool.appends
 
 

@@ -22,7 +22,7 @@ from resolve_helpers import api_check, make_media, new_resolve  # noqa: F401 (ap
 from shotforge_resolve import takes, workflow  # noqa: E402
 from shotforge_resolve.errors import ContextError, PlacementError  # noqa: E402
 from shotforge_resolve.facts import read_facts  # noqa: E402
-from shotforge_resolve.place import execute  # noqa: E402
+from shotforge_resolve.executor import execute  # noqa: E402
 
 META = {"version": 1, "operation": "extend", "track": 0, "frame": 39, "side": "tail", "frames": 20,
         "prompt": "more sky", "negative_prompt": "", "seed": 7, "engine": "classical", "placement": "auto"}

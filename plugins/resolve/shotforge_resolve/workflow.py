@@ -2,7 +2,7 @@
 
 * ``run(resolve, options, ...)``: one operation end to end: read the facts, prepare the request,
   export the timeline as OTIO with the request in its metadata, send it, follow the job, read the
-  facts again, plan where the result goes (``place.plan_steps``), carry it out (``place.execute``,
+  facts again, plan where the result goes (``place.plan_steps``), carry it out (``executor.execute``,
   everything read back, all undone on a mismatch) and record the take (``takes``).
 * ``remove_last(resolve, options)``: take the newest result off the timeline, as it was before.
 * ``new_take(resolve, options, seed=None, prompt=None, ...)``: re-render the newest result's exact
@@ -20,7 +20,8 @@ from .client import Client, check_finished, wait_for_job
 from .context import add_request_metadata, prepare
 from .errors import ContextError, PlacementError, ShotForgeError
 from .facts import read_facts
-from .place import Facts, execute, take_name
+from .executor import execute
+from .place import Facts, take_name
 
 
 def _timeline_id(facts):
