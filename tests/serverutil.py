@@ -197,9 +197,14 @@ class ThreadServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
 
 
+FAIL_PLAN, FAIL_RUN = "fake: refuse at planning", "fake: fail while rendering"
+
+
 class FakeRenderer:
     """Stands in for server.render in queue-mechanics tests: plans by locating every clip's media,
-    then 'renders' ``frames`` frames at ``frame_time`` seconds each, honouring the cancel flag."""
+    then 'renders' ``frames`` frames at ``frame_time`` seconds each, honouring the cancel flag.
+    A request whose prompt is :data:`FAIL_PLAN` is refused when planned, :data:`FAIL_RUN` fails
+    after rendering (an engine fault, not a request error)."""
 
     def __init__(self, frame_time: float = 0.02):
         self.frame_time = frame_time
@@ -212,7 +217,7 @@ class FakeRenderer:
             ref = clip.media_reference
             if hasattr(ref, "target_url"):
                 locate_media(ref.target_url, f"clip {clip.name}")
-        if request.extra.get("fail_plan"):
+        if request.prompt == FAIL_PLAN:
             raise RequestError("no_clip_at_frame", "there is no clip at that frame")
         frames = request.frames or 10
         return type("Plan", (), {"make": frames, "request": request})()
@@ -230,7 +235,7 @@ class FakeRenderer:
                 raise Canceled()
             time.sleep(self.frame_time)
             on_progress((i + 1) / total, "rendering")
-        if plan.request.extra.get("fail_run"):
+        if plan.request.prompt == FAIL_RUN:
             raise RuntimeError("engine exploded")
         media.write_bytes(b"not really a movie")
         (Path(out_dir) / "result.otio").write_text("{}")

@@ -193,7 +193,7 @@ def test_bad_requests_are_refused_with_status_and_message(tmp_path, media):
             post(request_json(two_clip_timeline(carphone, CARPHONE[1], url=url), operation="fill_gap", frame=45),
                  403, "media_outside_roots", "outside the server's media roots")
         post(b'{"OTIO_SCHEMA": "Timeline.1", "tracks": ', 400, "malformed_otio", "not valid OTIO JSON")
-        post(json.dumps({"OTIO_SCHEMA": "NoSuchThing.7"}), 400, "malformed_otio", "not a Timeline")
+        post(json.dumps({"OTIO_SCHEMA": "NoSuchThing.7"}), 400, "malformed_otio", "no OTIO timeline")
         post(request_json(tl, operation="fill_gap", frame=10), 422, "no_gap_at_frame", "")
         post(request_json(tl, operation="extend", frame=45, side="tail", frames=5), 422, "no_clip_at_frame", "")
         post(request_json(tl, operation="extend", frame=10, side="tail", frames=10_000_000), 422, "too_large",

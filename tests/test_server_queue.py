@@ -17,7 +17,8 @@ import pytest
 from server.jobs import JobRow, JobStore
 from server.paths import MediaPolicy, PathMapper
 from server.settings import SettingsError, load_settings
-from tests.serverutil import CARPHONE, FakeRenderer, ThreadServer, copy_media, request_json, two_clip_timeline
+from tests.serverutil import (CARPHONE, FAIL_PLAN, FAIL_RUN, FakeRenderer, ThreadServer, copy_media, request_json,
+                              two_clip_timeline)
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_cancel_queued_at_once_and_running_within_a_second(env):
 def test_failures_are_recorded_and_leave_nothing(env):
     tmp, media = env
     with ThreadServer(settings_for(tmp), FakeRenderer(0.001)) as srv, srv.client() as c:
-        job_id = c.post("/v1/jobs", content=extend(media, 5, fail_run=True), headers=JSON).json()["id"]
+        job_id = c.post("/v1/jobs", content=extend(media, 5, prompt=FAIL_RUN), headers=JSON).json()["id"]
         from tests.serverutil import wait_job
 
         job = wait_job(c, job_id)
@@ -134,7 +135,7 @@ def test_bounded_queue_answers_429_and_health_stays_responsive(env):
 
 @pytest.mark.parametrize("body, headers, status, code, words", [
     (b"{not json", JSON, 400, "malformed_otio", "not valid OTIO JSON"),
-    (b'{"OTIO_SCHEMA": "Clip.1", "name": "x"}', JSON, 400, "malformed_otio", "not a Timeline"),
+    (b'{"OTIO_SCHEMA": "Clip.1", "name": "x"}', JSON, 400, "malformed_otio", "no OTIO timeline"),
     (b"[1, 2", JSON, 400, "malformed_otio", "not valid OTIO JSON"),
     (b'{"a": 1}', {"Content-Type": "text/plain"}, 415, "unsupported_media_type", "application/json"),
 ])
@@ -156,7 +157,7 @@ def test_semantic_errors_and_limits(env):
         bare = otio.adapters.write_to_string(two_clip_timeline(media, CARPHONE[1]), "otio_json")
         r = c.post("/v1/jobs", content=bare, headers=JSON)
         assert r.status_code == 400 and r.json()["error"]["code"] == "not_a_request"
-        r = c.post("/v1/jobs", content=extend(media, 10, fail_plan=True), headers=JSON)
+        r = c.post("/v1/jobs", content=extend(media, 10, prompt=FAIL_PLAN), headers=JSON)
         assert r.status_code == 422 and r.json()["error"]["code"] == "no_clip_at_frame"
         r = c.post("/v1/jobs", content=extend(media, 10_000_000), headers=JSON)
         assert r.status_code == 422 and r.json()["error"]["code"] == "too_large"

@@ -1,0 +1,1 @@
+"""The HTTP layer's parts below the routes: errors, safety checks, dependencies, connection limits."""

@@ -1,0 +1,107 @@
+"""The HTTP API's typed bodies (what OpenAPI at ``/docs`` shows), one place for every route."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobState = Literal["queued", "running", "done", "failed", "canceled"]
+
+#: a job id as :func:`server.jobs.new_job_id` makes them (and nothing that could be a path)
+JOB_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable word, e.g. 'no_clip_at_frame'")
+    message: str = Field(description="What is wrong, in an editor's words")
+
+
+class ErrorResponse(BaseModel):
+    """Every failure, from a bad request to an unexpected server fault, has this body."""
+
+    error: ErrorInfo
+
+
+class Placement(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    media: str = Field(description="Absolute path of the media file, as the editor's machine names it")
+    track: int = Field(description="0-based video track index (len(video tracks) = a new track above)")
+    record_frame: int = Field(description="Timeline frame of the first placed frame (global start excluded)")
+    source_in: int = Field(description="0-based index in the media file of the first frame to place")
+    frames: int = Field(description="How many frames to place")
+
+
+class JobResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    media: list[str] = Field(description="Media files made, as the editor's machine names them")
+    placements: list[Placement]
+    otio: str | None = Field(None, description="Path of result.otio (the request timeline with the new clips)")
+    engine: str | None = None
+    model: str | None = None
+    placeholder: bool = Field(False, description="True when the media is a stand-in to re-render with a real model")
+    media_urls: list[str] = Field(default_factory=list, description="Download URLs for `media`, same order")
+    otio_url: str | None = Field(None, description="Download URL of result.otio with editor-side paths")
+
+
+class Job(BaseModel):
+    id: str
+    state: JobState
+    progress: float = Field(ge=0, le=1)
+    stage: str = Field(description="What the job is doing now: queued, planning, decoding, rendering, …")
+    error: ErrorInfo | None = None
+    result: JobResult | None = None
+    operation: str
+    description: str
+    source: str = Field(description="'http' or 'watch:<request file>'")
+    created: str
+    started: str | None = None
+    finished: str | None = None
+    url: str
+    events_url: str
+
+
+class JobCreated(BaseModel):
+    id: str
+    state: str = "queued"
+    url: str
+    events_url: str
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    workers: int
+    queued: int
+    running: int
+    max_queue: int
+    uptime_s: float
+    auth: bool = Field(description="Whether a bearer token is required")
+
+
+class EngineInfo(BaseModel):
+    name: str
+    usable: bool
+    reason: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EngineList(BaseModel):
+    engines: list[EngineInfo]
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer (400-404 always)."""
+    return {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, *statuses)}
+
+
+REQUEST_EXAMPLE = {
+    "OTIO_SCHEMA": "Timeline.1", "name": "request",
+    "metadata": {"shotforge": {"version": 1, "operation": "extend", "track": 0, "frame": 10, "side": "tail",
+                               "frames": 24}},
+    "tracks": {"OTIO_SCHEMA": "Stack.1", "children": []},
+}
