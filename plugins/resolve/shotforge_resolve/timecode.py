@@ -18,7 +18,8 @@ _TC = re.compile(r"^\s*(-?)(\d{1,2})[:;.,](\d{1,2})[:;.,](\d{1,2})([:;.,])(\d{1,
 
 
 def parse_rate(value):
-    """The exact rate for Resolve's rate text: "23.976" -> 24000/1001, "25" -> 25, "29.97 DF" -> 30000/1001.
+    """The exact rate for Resolve's rate text: "23.976" -> 24000/1001, "25" -> 25, "29.97 DF" -> 30000/1001,
+    "47.952" -> 48000/1001, "119.88" -> 120000/1001 (every timeline rate Resolve offers, 12 to 120).
 
     Raises ValueError for text that is not a positive rate.
     """
@@ -26,12 +27,16 @@ def parse_rate(value):
         rate = value
     else:
         text = str(value).strip().upper()
-        for suffix in ("NDF", "DF", "FPS", "P", "I"):
-            if text.endswith(suffix):
-                text = text[: -len(suffix)].strip()
+        stripped = True
+        while stripped:  # "29.97 DF", "23.976 fps", "59.94p"
+            stripped = False
+            for suffix in ("NDF", "DF", "FPS", "P", "I"):
+                if text.endswith(suffix):
+                    text = text[: -len(suffix)].strip()
+                    stripped = True
         try:
             rate = Fraction(float(text)) if text else Fraction(0)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN, infinity
             raise ValueError("timeline frame rate {!r} is not a number".format(value))
     if rate <= 0:
         raise ValueError("timeline frame rate {!r} is not a positive rate".format(value))
@@ -40,7 +45,7 @@ def parse_rate(value):
         return Fraction(whole)
     for base in range(1, 241):
         ntsc = Fraction(base * 1000, 1001)
-        if abs(rate - ntsc) < Fraction(1, 200):
+        if abs(rate - ntsc) < Fraction(1, 200):  # 23.98 and 23.976 both mean 24000/1001
             return ntsc
     return rate.limit_denominator(1001)
 
@@ -59,13 +64,14 @@ def nominal_fps(rate):
 
 
 def is_drop_frame_rate(rate):
-    """Drop-frame timecode exists for 29.97 and 59.94 (and their multiples)."""
+    """Drop-frame timecode exists for 29.97 and 59.94 (SMPTE ST 12-1) and 119.88, which skips 8
+    labels a minute by the same rule (as FFmpeg and otio_tools.timing count it)."""
     rate = parse_rate(rate)
     return rate.denominator == 1001 and nominal_fps(rate) % 30 == 0
 
 
 def _drop_per_minute(rate):
-    return nominal_fps(rate) // 15  # 2 at 29.97, 4 at 59.94
+    return nominal_fps(rate) // 15  # 2 at 29.97, 4 at 59.94, 8 at 119.88
 
 
 def timecode_to_frame(timecode, rate, drop_frame=None):
