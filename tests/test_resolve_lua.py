@@ -354,3 +354,32 @@ def test_the_dialogs_cancel_button_stops_the_job(lua, server, media_dir, tmp_pat
     assert not timer[b"running"] and "canceled" in shown[-1], shown
     assert timeline.snapshot() == before and not resolve.project.media_pool.appends
     assert items[b"Run"][b"Enabled"] is True and items[b"Cancel"][b"Enabled"] is False
+
+
+def test_an_overwrite_waits_for_the_editors_yes(lua, server, media_dir, tmp_path):
+    resolve, timeline, item = new_resolve("25", make_media("25", media_dir))
+    timeline.set_playhead(39)
+    saved = tmp_path / "config" / "resolve.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"operation": "extend", "side": "tail", "length": 20, "track": "V1",
+                                 "placement": "overwrite", "server_url": server.url, "engine": "classical"}))
+    fusion, bmd = lua.fake_ui()
+    dialog = lua.module[b"dialog"](lua.to_lua(resolve), fusion, bmd)
+    on, items = dialog[b"win"][b"On"], dialog[b"items"]
+    on[b"Run"][b"Clicked"]()
+    timer = fusion[b"UIManager"][b"timers"][1]
+    deadline = time.monotonic() + 60
+    while timer[b"running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        on[b"ShotForgeTimer"][b"Timeout"]()
+    asked = items[b"Status"][b"Text"].decode()
+    assert "'B' on V1" in asked and "shortened" in asked and "tick the box" in asked, asked
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (52, 92, "B")]  # nothing yet
+    jobs = len(list((tmp_path / "config" / "lua" / "jobs").iterdir()))
+    items[b"ConfirmOverwrite"][b"Checked"] = True
+    on[b"Run"][b"Clicked"]()
+    assert "placed as take 1" in items[b"Status"][b"Text"].decode(), items[b"Status"][b"Text"]
+    assert len(list((tmp_path / "config" / "lua" / "jobs").iterdir())) == jobs  # the same render, no new job
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 60, "ShotForge extend take 1"),
+                                                       (60, 92, "B")]
+    assert timeline.layout(0)[2][4] == 68  # what is left of B still shows its own media frames
