@@ -383,3 +383,12 @@ def test_an_overwrite_waits_for_the_editors_yes(lua, server, media_dir, tmp_path
     assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 60, "ShotForge extend take 1"),
                                                        (60, 92, "B")]
     assert timeline.layout(0)[2][4] == 68  # what is left of B still shows its own media frames
+
+
+def test_bridge_status_and_cancel_of_a_job_by_its_server_flags(server, tmp_path):
+    run = lambda *words: subprocess.run([sys.executable, "-m", "server.cli", "resolve-bridge", *words],  # noqa: E731
+                                        capture_output=True, text=True, cwd=REPO).stdout
+    out = run("status", "no-such-job", "--server", server.url)
+    assert out.startswith("return {") and '["ok"] = false' in out and "no-such-job" in out, out
+    out = run("status", "x", "--server", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert '["code"] = "server_down"' in out and "shotforge serve" in out, out

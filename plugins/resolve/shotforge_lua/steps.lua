@@ -1,10 +1,10 @@
 -- Carrying out planned steps (plugins/resolve/PROTOCOL.md "Steps"): the same executor as
--- shotforge_resolve.place.execute, step for step. Loaded by ShotForge.lua with M as argument.
+-- shotforge_resolve.executor.execute, step for step. Loaded by ShotForge.lua with M as argument.
 local M = ...
 local WINDOWS, failure = M.WINDOWS, M.failure
 
 -- ---------------------------------------------------------------------------- steps
--- The same executor as shotforge_resolve.place.execute, step for step (PROTOCOL.md "Steps").
+-- The same executor as shotforge_resolve.executor.execute, step for step (PROTOCOL.md "Steps").
 local Failed = {}  -- error values thrown by a step that did not read back: {Failed, message}
 
 local function fail(message) error({Failed, message}, 0) end
@@ -266,7 +266,7 @@ function Executor:finish()
 end
 
 -- Carry out steps, each read back; on any failure undo all of them in reverse. Returns
--- {ok=true, result={placed, kept, removed, tracks_added, tracks_deleted, notes}} (as place.execute)
+-- {ok=true, result={placed, kept, removed, tracks_added, tracks_deleted, notes}} (as executor.execute)
 -- or {ok=false, error={code="placement", message=...}}.
 function M.execute_steps(resolve, steps)
   local run = new_executor(resolve)

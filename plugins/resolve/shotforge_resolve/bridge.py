@@ -8,7 +8,8 @@ environment. Errors are answers too, ``return {["ok"] = false, ["error"] = {code
 never a traceback on stdout (tracebacks of unexpected errors go to stderr, which the Lua sends to
 its log file).
 
-Commands (``--options O``: the dialog's values as JSON, server URL and token included):
+Commands (``--options O``: the dialog's values as JSON, server URL and token included; every
+command also takes ``--server URL`` and ``--token T`` over those):
 ``settings``; ``prepare --facts F --options O --meta-out M``; ``new-take --facts F --options O``;
 ``submit --request R --meta M --timeline ID --options O``; ``status JOB [--wait S]``;
 ``watch JOB --out FILE``; ``cancel JOB``; ``steps --facts F --job JOB --options O``;
@@ -154,6 +155,10 @@ def load_options(args):
         if not isinstance(given, dict):
             raise ShotForgeError("The options file {} holds no object.".format(args.options), code="bad_input")
         options.update(given)
+    if getattr(args, "server", None):
+        options["server_url"] = args.server
+    if getattr(args, "token", None):
+        options["token"] = args.token
     return options
 
 
@@ -388,6 +393,8 @@ def build_parser():
             else:
                 sub.add_argument(flag)
         sub.add_argument("--options")
+        sub.add_argument("--server", help="the server's URL (over the options' server_url)")
+        sub.add_argument("--token", help="the server's token (over the options' token)")
         sub.set_defaults(handler=handler)
         return sub
 
