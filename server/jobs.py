@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -45,6 +47,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from otio_tools.errors import RequestError, ShotForgeError
 
@@ -125,6 +129,20 @@ class JobRow:
         d["result"] = json.loads(d["result"]) if d["result"] else None
         d["meta"] = json.loads(d["meta"] or "{}")
         return cls(**d)
+
+
+#: deepest JSON nesting a request may have (a real request nests about 12 levels)
+MAX_JSON_DEPTH = 64
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escape for NUL, not an escaped backslash before 'u0000'
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in JSON text (brackets inside strings not counted), without
+    recursion: a hostile body cannot exhaust the stack by being measured."""
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), np.uint8)
+    steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int32) - np.isin(skeleton, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def new_job_id() -> str:
@@ -385,6 +403,38 @@ class JobManager:
         return self._stopping
 
     # -- submitting -----------------------------------------------------------------------------
+    @staticmethod
+    def check_json(text: str, source_name: str) -> None:
+        """Refuse what JSON itself forbids (NaN, Infinity, numbers beyond a float) and nesting
+        deeper than :data:`MAX_JSON_DEPTH`, and NUL characters, before OTIO or the planner read the text. Text that
+        is not JSON at all is left to the OTIO reader, which says what is wrong with it."""
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError("malformed_otio", f"{source_name} nests {depth} levels deep; a request nests at "
+                                                 f"most {MAX_JSON_DEPTH}")
+
+        if _JSON_NUL.search(text):  # OTIO would cut the text there: a path would name another file
+            raise RequestError("malformed_otio", f"{source_name} has a NUL character (\\u0000) in a text; no "
+                                                 "name, path or prompt holds one")
+
+        def constant(name: str) -> float:
+            raise RequestError("malformed_otio", f"{source_name} has {name} where a number must be; JSON numbers "
+                                                 "are finite")
+
+        def number(literal: str) -> float:
+            value = float(literal)
+            if not math.isfinite(value):
+                raise RequestError("malformed_otio", f"{source_name} has the number {literal[:40]}, too large for "
+                                                     "any time, rate or size")
+            return value
+
+        try:
+            # long integers go through float too: Python refuses ints over 4300 digits with a ValueError
+            json.loads(text, parse_constant=constant, parse_float=number,
+                       parse_int=lambda literal: number(literal) if len(literal) > 18 else int(literal))
+        except json.JSONDecodeError:
+            pass
+
     def validate(self, text: str | bytes, *, source_name: str = "request body",
                  base_dir: Path | None = None) -> tuple[Any, Any, Any]:
         """Parse and plan a request now; raise :class:`RequestError` for anything wrong with it."""
@@ -409,6 +459,7 @@ class JobManager:
                 raise RequestError("malformed_otio", f"{source_name} is not UTF-8 text") from None
         if self.store.count("queued") >= self.max_queue:  # cheap early refusal before planning
             raise QueueFull(self.max_queue)
+        self.check_json(text, source_name)
         _, request, _ = self.validate(text, source_name=source_name, base_dir=base_dir)
         job_id = new_job_id()
         now = time.time()

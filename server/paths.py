@@ -142,6 +142,10 @@ class MediaPolicy:
     def _locate(self, ref: str, base_dir: Path | None) -> str:
         if not isinstance(ref, str) or not ref.strip():
             raise RequestError("media_missing", "a clip in the request has no media path")
+        control = next((c for c in ref if ord(c) < 32 or ord(c) == 127), None)
+        if control is not None:  # no file name holds one; the OS would refuse a NUL anyway, mid-request
+            raise RequestError("media_path_invalid", f"media path {ref!r} contains the control character "
+                                                     f"{control!r}; give the file's real path")
         scheme = urlsplit(ref.strip()).scheme.lower()
         if len(scheme) > 1 and scheme != "file":
             raise RequestError("media_not_local", f"media {ref!r} is not a local file (only paths and file: URLs "
