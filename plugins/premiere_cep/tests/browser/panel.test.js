@@ -245,6 +245,25 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     } finally { await p.close(); }
   });
 
+  it("a read-back mismatch on the second clip: both removed again, the sequence exactly as before, the render kept", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      const before = p.runner.dom.fullSnapshot();
+      await extendA(p);
+      p.runner.dom.landOff = { nth: 2, frames: 1 }; // the generated frames land one frame late
+      const out = await h.runAndWait(p.page);
+      assert.equal(out.kind, "error");
+      assert.equal(out.record.result.placements.length, 2);
+      assert.match(out.text, /landed on V1 at ticks/);
+      assert.match(out.text, /Nothing was placed: the sequence is exactly as before/);
+      assert.ok(out.text.includes(out.record.result.media[0]), out.text);
+      assert.equal(p.runner.dom.fullSnapshot(), before);
+      assert.equal(p.runner.dom.mutations.filter((m) => m.removed).length, 2);
+      assert.equal(await p.page.isVisible("#takes"), false, "no take recorded");
+    } finally { await p.close(); }
+  });
+
   it("overwrite only after the editor confirmed the list of what it destroys", async () => {
     const seq = abutting();
     const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
