@@ -36,7 +36,8 @@ def test_install_puts_both_entries_in_scripts_and_their_parts_in_the_data_folder
     assert sorted(p.name for p in dest.iterdir()) == ["Other.lua", "ShotForge.lua", "ShotForge.py"]
     assert (lib / "shotforge_resolve" / "bridge.py").is_file()
     assert sorted(p.name for p in (lib / "shotforge_lua").iterdir()) == ["bridge.lua", "facts.lua", "steps.lua"]
-    assert not list(lib.rglob("__pycache__")) and not list(tmp_path.rglob("*.new")) and not list(tmp_path.rglob("*.tmp"))
+    assert not list(lib.rglob("__pycache__"))
+    assert not list(tmp_path.rglob("*.new")) and not list(tmp_path.rglob("*.tmp"))
     lua = (dest / "ShotForge.lua").read_text()
     assert f'local SHOTFORGE_CMD = "{command}"' in lua and f'local SHOTFORGE_LIB = "{lib}"' in lua
     assert f"SHOTFORGE_LIB = {str(lib)!r}" in target.read_text()

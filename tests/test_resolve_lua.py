@@ -305,7 +305,8 @@ def test_the_dialog_follows_the_job_without_waiting(lua, server, media_dir, tmp_
                                  "server_url": server.url, "engine": "classical"}))
     dialog = lua.module[b"dialog"](lua.to_lua(resolve), fusion, bmd)
     items = dialog[b"items"]
-    assert items[b"Operation"][b"CurrentIndex"] == 4 and items[b"Length"][b"Value"] == 200 and items[b"ServerUrl"][b"Text"] == server.url.encode()
+    assert items[b"Operation"][b"CurrentIndex"] == 4 and items[b"Length"][b"Value"] == 200
+    assert items[b"ServerUrl"][b"Text"] == server.url.encode()
     dialog[b"win"][b"On"][b"Run"][b"Clicked"]()
     assert items[b"Cancel"][b"Enabled"] is True and items[b"Run"][b"Enabled"] is False
     timer = fusion[b"UIManager"][b"timers"][1]

@@ -180,7 +180,8 @@ function M.run(resolve, options, on_update)
     if record.state == "done" then break end
     if record.state == "failed" or record.state == "canceled" then
       return failure(record.error and record.error.code or record.state,
-                     record.error and record.error.message or ("The job was " .. record.state .. "; the timeline is unchanged."))
+                     record.error and record.error.message or
+                       ("The job was " .. record.state .. "; the timeline is unchanged."))
     end
   end
   return M.finish(session, run)
@@ -196,21 +197,25 @@ local function build_window(ui, disp)
     ui:VGroup{Spacing = 6,
       row(ui, "Operation", ui:ComboBox{ID = "Operation"}),
       row(ui, "Video track", ui:ComboBox{ID = "Track"}),
-      row(ui, "Length", ui:HGroup{ui:SpinBox{ID = "Length", Minimum = 1, Maximum = 100000}, ui:ComboBox{ID = "LengthUnit"}}),
+      row(ui, "Length", ui:HGroup{ui:SpinBox{ID = "Length", Minimum = 1, Maximum = 100000},
+                                  ui:ComboBox{ID = "LengthUnit"}}),
       row(ui, "Generate range", ui:ComboBox{ID = "GenerateRange"}),
       row(ui, "Outpaint canvas", ui:HGroup{ui:ComboBox{ID = "Canvas"},
-        ui:LineEdit{ID = "CanvasWidth", PlaceholderText = "width"}, ui:LineEdit{ID = "CanvasHeight", PlaceholderText = "height"}}),
+        ui:LineEdit{ID = "CanvasWidth", PlaceholderText = "width"},
+        ui:LineEdit{ID = "CanvasHeight", PlaceholderText = "height"}}),
       row(ui, "Prompt", ui:LineEdit{ID = "Prompt"}),
       row(ui, "Negative prompt", ui:LineEdit{ID = "NegativePrompt"}),
       row(ui, "Seed", ui:LineEdit{ID = "Seed"}),
-      row(ui, "Reference", ui:HGroup{ui:ComboBox{ID = "Reference"}, ui:LineEdit{ID = "ReferenceImage", PlaceholderText = "still path"}}),
+      row(ui, "Reference", ui:HGroup{ui:ComboBox{ID = "Reference"},
+                                     ui:LineEdit{ID = "ReferenceImage", PlaceholderText = "still path"}}),
       row(ui, "Engine", ui:ComboBox{ID = "Engine"}),
       row(ui, "Placement", ui:HGroup{ui:ComboBox{ID = "Placement"},
         ui:CheckBox{ID = "ConfirmOverwrite", Text = "Overwrite may remove or shorten clips"}}),
       row(ui, "Server", ui:LineEdit{ID = "ServerUrl"}),
       row(ui, "Token", ui:LineEdit{ID = "Token", EchoMode = "Password"}),
       ui:Label{ID = "Status", Text = "", WordWrap = true, Weight = 0},
-      ui:HGroup{Weight = 0, ui:Button{ID = "Run", Text = "Run"}, ui:Button{ID = "Cancel", Text = "Cancel job", Enabled = false},
+      ui:HGroup{Weight = 0, ui:Button{ID = "Run", Text = "Run"},
+        ui:Button{ID = "Cancel", Text = "Cancel job", Enabled = false},
         ui:Button{ID = "NewTake", Text = "New take"}, ui:Button{ID = "RemoveLast", Text = "Remove last result"},
         ui:Button{ID = "Close", Text = "Close"}},
     })
@@ -265,8 +270,9 @@ function M.dialog(resolve, fu, bmd)
     local op = chosen(it.Operation, c.operation)
     return {operation_choice = op, operation = op:match("^[^:]+"), side = op:match(":(.+)$"),
             track = chosen(it.Track, d.tracks), length = it.Length.Value,
-            length_unit = chosen(it.LengthUnit, c.length_unit), generate_range = chosen(it.GenerateRange, c.generate_range),
-            canvas_preset = chosen(it.Canvas, c.canvas), canvas_width = it.CanvasWidth.Text, canvas_height = it.CanvasHeight.Text,
+            length_unit = chosen(it.LengthUnit, c.length_unit),
+            generate_range = chosen(it.GenerateRange, c.generate_range), canvas_preset = chosen(it.Canvas, c.canvas),
+            canvas_width = it.CanvasWidth.Text, canvas_height = it.CanvasHeight.Text,
             prompt = it.Prompt.Text, negative_prompt = it.NegativePrompt.Text, seed = it.Seed.Text,
             reference = chosen(it.Reference, c.reference), reference_image = it.ReferenceImage.Text,
             engine = chosen(it.Engine, c.engine), placement = chosen(it.Placement, c.placement),
@@ -311,7 +317,8 @@ function M.dialog(resolve, fu, bmd)
     if record and not record.ok then
       status(record.error.message)
     elseif record then
-      status(string.format("%s: %s %d%% (%s)", run.description, record.state, math.floor(100 * (record.progress or 0) + 0.5),
+      status(string.format("%s: %s %d%% (%s)", run.description, record.state,
+                           math.floor(100 * (record.progress or 0) + 0.5),
                            record.stage or ""))
     end
     local state = record and (record.ok and record.state or "failed")

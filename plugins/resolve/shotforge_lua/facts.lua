@@ -63,7 +63,9 @@ local function timeline_fact(tl)
   end
   if tl.GetSelectedClips ~= nil then  -- Resolve 21.0.4+
     fact.selected = M.as_array()
-    for _, item in ipairs(tl:GetSelectedClips() or {}) do fact.selected[#fact.selected + 1] = item:GetUniqueId() or "" end
+    for _, item in ipairs(tl:GetSelectedClips() or {}) do
+      fact.selected[#fact.selected + 1] = item:GetUniqueId() or ""
+    end
   end
   local current = tl:GetCurrentVideoItem()
   local current_id = current and current:GetUniqueId() or ""

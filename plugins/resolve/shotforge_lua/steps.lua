@@ -137,7 +137,9 @@ function Executor:append(step, top)
 end
 
 function Executor:label(step, item)
-  if not item then fail("a label names step " .. tostring(step.step) .. ", which is not an append carried out before it") end
+  if not item then
+    fail("a label names step " .. tostring(step.step) .. ", which is not an append carried out before it")
+  end
   if step.name and step.name ~= "" then
     item:SetName(step.name)
     if item:GetName() ~= step.name then fail("Resolve did not keep the clip name '" .. step.name .. "'") end

@@ -183,7 +183,9 @@ def cmd_settings(args):
     values = settings_mod.load()
     values["operation_choice"] = values["operation"] + (
         ":" + values["side"] if values["operation"] == "extend" else "")
-    pairs = lambda names: [[name, name] for name in names]  # noqa: E731
+    def pairs(names):
+        return [[name, name] for name in names]
+
     choices = {
         "operation": [[label, op + (":" + side if side else "")] for label, op, side in ui.OPERATION_CHOICES],
         "engine": pairs(ui.ENGINE_CHOICES), "length_unit": pairs(ui.UNIT_CHOICES), "canvas": pairs(CANVAS_PRESETS),
