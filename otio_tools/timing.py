@@ -65,7 +65,10 @@ def timeline_rate(rate: float, where: str = "the timeline") -> Fraction:
     exact = exact_rate(rate)
     if exact not in TIMELINE_RATES:
         shown = ", ".join(rate_label(r) for r in TIMELINE_RATES)
-        given = f"{rate:g}" if isinstance(rate, (int, float)) and not isinstance(rate, bool) else repr(rate)
+        try:
+            given = f"{float(rate):g}"
+        except (TypeError, ValueError, OverflowError):
+            given = repr(rate)
         raise RequestError("unsupported_rate",
                            f"{where} runs at {given} fps, which is not a timeline rate ShotForge supports ({shown})")
     return exact
