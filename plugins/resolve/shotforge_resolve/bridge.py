@@ -180,12 +180,12 @@ def cmd_settings(args):
     from . import ui
     from .context import CANVAS_PRESETS
 
-    values = settings_mod.load()
-    values["operation_choice"] = values["operation"] + (
-        ":" + values["side"] if values["operation"] == "extend" else "")
     def pairs(names):
         return [[name, name] for name in names]
 
+    values = settings_mod.load()
+    values["operation_choice"] = values["operation"] + (
+        ":" + values["side"] if values["operation"] == "extend" else "")
     choices = {
         "operation": [[label, op + (":" + side if side else "")] for label, op, side in ui.OPERATION_CHOICES],
         "engine": pairs(ui.ENGINE_CHOICES), "length_unit": pairs(ui.UNIT_CHOICES), "canvas": pairs(CANVAS_PRESETS),
