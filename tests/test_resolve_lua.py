@@ -393,3 +393,23 @@ def test_bridge_status_and_cancel_of_a_job_by_its_server_flags(server, tmp_path)
     assert out.startswith("return {") and '["ok"] = false' in out and "no-such-job" in out, out
     out = run("status", "x", "--server", "http://127.0.0.1:9")  # nothing listens on the discard port
     assert '["code"] = "server_down"' in out and "shotforge serve" in out, out
+
+
+def test_extend_the_selected_clip_past_its_handles(lua, server, media_dir):
+    resolve, timeline, item = new_resolve("25", make_media("25", media_dir), version=(21, 0, 4, 0, ""))
+    timeline.set_playhead(10)  # on A, but B is the editor's selection (21.0.4+)
+    timeline.select(timeline.items(0)[1])
+    handles = item.info["frames"] - 100  # B ends at media frame 100
+    answer = sf_run(lua, resolve, **options(server, operation="extend", side="tail", length=handles + 10))
+    assert answer["ok"], answer
+    source, generated = answer["result"]["placed"]
+    assert (source["start"], source["duration"], source["left_offset"], source["media"]) == (
+        timeline.start_frame + 92, handles, 100, item.path)
+    assert (generated["start"], generated["duration"]) == (timeline.start_frame + 92 + handles, 10)
+    rows = timeline.layout(0)
+    assert [row[:3] for row in rows] == [(0, 40, "A"), (52, 92, "B"), (92, 92 + handles, "ShotForge extend take 1"),
+                                         (92 + handles, 102 + handles, "ShotForge extend take 1")]
+    assert rows[2][3:] == (item.GetName(), 100)
+    for labelled in timeline.items(0)[2:]:
+        marker, = labelled.GetMarkers().values()
+        assert answer["job"] in marker["customData"]
