@@ -180,7 +180,7 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
 
 
 def _check_inside_timeline(timeline: otio.schema.Timeline, key: str, frame: int) -> None:
-    """Refuse a frame past the timeline's last frame (every operation reads a reference frame there)."""
+    """Refuse a frame past the timeline's last frame: an image prompt is a picture on the timeline."""
     length = timeline_length(timeline, rate_of(timeline))
     if frame >= length:
         extent = f"frames 0-{length - 1}" if length else "no frames"
