@@ -12,7 +12,9 @@ host without a token), 3 another server already uses the data folder, 4 the port
 
 ``shotforge watch DIR`` runs a watch folder without HTTP: jobs are recorded in
 ``DIR/.shotforge/`` and results written under ``DIR/out/``. ``--once`` processes what is in
-``DIR/in/`` now, waits for it to finish and exits (1 if anything failed).
+``DIR/in/`` now, waits for it to finish and exits: 0 when every request was done, 1 when any
+failed. SIGINT or SIGTERM stops either command cleanly (a running job goes back to the queue);
+``watch`` then exits 128 + the signal number (130, 143), as a shell reports a killed command.
 """
 
 from __future__ import annotations
@@ -165,7 +167,13 @@ def watch_command(args: argparse.Namespace) -> int:
     manager, _ = build_manager(settings)
     watcher = WatchFolder(root, manager)
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    received: list[int] = []
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     failed = False
     try:
         manager.start()
@@ -189,6 +197,8 @@ def watch_command(args: argparse.Namespace) -> int:
         lock.release()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if received:
+        return 128 + received[0]
     return 1 if failed else 0
 
 

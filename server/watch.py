@@ -24,6 +24,9 @@ Rules:
   it twice nor forgets it: a queued job simply runs, a job that ended just before a crash is
   only moved out, a job that was running when the process died is failed (``interrupted``)
   and reported in ``failed/``. The same file dropped again later is a new request.
+* A request that fails for any reason (refused when read, failed while rendering, a fault of
+  the server's own, unreadable for longer than ``grace``) leaves ``in/`` for ``failed/`` with
+  its report; a fault of the server's is reported with code ``internal``, its traceback logged.
 * If ``out/NAME/`` already exists (the same name dropped again), results go to ``out/NAME-2/``,
   ``out/NAME-3/``... ``failed/NAME.json`` is replaced by the newest failure.
 * Media paths in a watch request may be relative to ``in/``; the same media roots and path
@@ -47,6 +50,26 @@ from server.jobs import TERMINAL, JobManager, JobRow, QueueFull
 log = logging.getLogger("shotforge.watch")
 
 SOURCE_PREFIX = "watch:"
+
+
+def internal_error(exc: BaseException) -> dict:
+    """The error of a failure that is the server's fault; the traceback is in the log."""
+    return {"code": "internal", "message": f"the server failed on this request ({type(exc).__name__}); "
+                                           "the server log has the details"}
+
+
+class _StopNoise(logging.Filter):
+    """watchdog's inotify emitter logs an error when it is stopped while waiting for events (a
+    race in watchdog itself, harmless); drop that one message, only while a watcher stops."""
+
+    stopping = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.stopping and "called when the thread is inactive" in record.getMessage())
+
+
+_stop_noise = _StopNoise()
+logging.getLogger("watchdog.observers.inotify").addFilter(_stop_noise)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -102,8 +125,12 @@ class WatchFolder:
         self._stop.set()
         self._wake.set()
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            _stop_noise.stopping += 1
+            try:
+                self._observer.stop()
+                self._observer.join(timeout=5)
+            finally:
+                _stop_noise.stopping -= 1
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.manager.hub.remove_callback(self._on_job)
@@ -157,7 +184,11 @@ class WatchFolder:
     def _take(self, path: Path, st: os.stat_result) -> None:
         try:
             data = path.read_bytes()
-        except OSError:  # still locked by its writer (Windows) or just removed
+        except OSError as exc:  # still locked by its writer (Windows), just removed, or never readable
+            if path.exists() and time.time() - st.st_mtime >= self.grace:
+                self._seen.pop(path, None)
+                self._report_failure(path, path.stem, {"code": "request_unreadable", "message":
+                                     f"{path.name} cannot be read: {exc.strerror or exc}"}, job_id=None)
             return
         if len(data) != st.st_size:
             self._seen.pop(path, None)
@@ -193,6 +224,13 @@ class WatchFolder:
                 return  # perhaps still being written: look again later
             self._seen.pop(path, None)
             self._report_failure(path, name, exc.to_dict(), job_id=None)
+            return
+        except Exception as exc:  # a fault of ours, not the request's: it still must not stay in in/
+            log.exception("watch: %s could not be submitted", path.name)
+            with self._lock:
+                self._busy.discard(path)
+            self._seen.pop(path, None)
+            self._report_failure(path, name, internal_error(exc), job_id=None)
             return
         self._seen.pop(path, None)
         log.info("watch: %s queued as job %s", path.name, row.id)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.serverutil import BIKES, CARPHONE, REPO, ServerProcess, copy_media, request_json, two_clip_timeline
+from server.jobs import FolderLock, JobManager, JobStore
+from server.paths import MediaPolicy
+from server.watch import WatchFolder
+from tests.serverutil import (BIKES, CARPHONE, REPO, FakeRenderer, ServerProcess, copy_media, request_json,
+                              two_clip_timeline)
 
 
 def requests_for(clip: Path, url: str | None = None) -> dict[str, str]:
@@ -124,3 +129,83 @@ def test_serve_watch_waits_for_a_file_being_written_and_survives_a_restart(tmp_p
         wait_for(lambda: (root / "out" / "after" / "request.otio").exists(), what="the queued job")
         wait_for(lambda: (root / "out" / "while_down" / "request.otio").exists(), what="the file dropped while down")
         assert sorted(p.name for p in (root / "in").iterdir()) == []
+
+
+class _BrokenPlanner(FakeRenderer):
+    """Plans with a bug: an exception that is no request error, raised while the request is read."""
+
+    def plan_job(self, timeline, request, *, locate_media=None):
+        raise ZeroDivisionError("a bug in planning")
+
+
+def _watcher(tmp_path: Path, renderer) -> tuple[WatchFolder, JobManager]:
+    manager = JobManager(JobStore(tmp_path / "jobs.sqlite"), tmp_path / "hot" / "out",
+                         locate_media=MediaPolicy().locate, renderer=renderer)
+    return WatchFolder(tmp_path / "hot", manager, settle=0.1, grace=0.5, rescan=0.1), manager
+
+
+def test_a_request_failing_for_any_reason_moves_to_failed_with_its_report(tmp_path, caplog):
+    clip = copy_media(tmp_path / "media", CARPHONE[0])
+    body = requests_for(clip)["tail"]
+    watcher, manager = _watcher(tmp_path, _BrokenPlanner())
+    inbox = tmp_path / "hot" / "in"
+    inbox.mkdir(parents=True)
+    (inbox / "bug.otio").write_text(body)
+    (inbox / "unreadable.otio").symlink_to("/proc/self/mem")  # a regular file whose every read fails
+    manager.start()
+    watcher.start()
+    try:
+        wait_for(lambda: not watcher.busy(), timeout=20, what="the watcher to finish")
+    finally:
+        watcher.stop()
+        manager.stop()
+    failed = tmp_path / "hot" / "failed"
+    report = json.loads((failed / "bug.json").read_text())
+    assert report["error"]["code"] == "internal" and "ZeroDivisionError" in report["error"]["message"]
+    assert (failed / "bug.otio").read_text() == body
+    report = json.loads((failed / "unreadable.json").read_text())
+    assert report["error"]["code"] == "request_unreadable" and "unreadable.otio cannot be read" in \
+        report["error"]["message"]
+    assert sorted(p.name for p in inbox.iterdir()) == []
+    assert watcher.results == {"bug.otio": "failed", "unreadable.otio": "failed"}
+    assert manager.store.counts()["queued"] == 0
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+def test_watch_once_exit_codes_and_a_clean_log(tmp_path):
+    root = tmp_path / "hot"
+    (root / "in").mkdir(parents=True)
+    clip = copy_media(root / "in", CARPHONE[0])
+    bodies = requests_for(clip)
+    (root / "in" / "gap.otio").write_text(bodies["gap"])
+    r = run_watch(root, "--once")
+    assert r.returncode == 0, r.stderr
+    assert "ERROR" not in r.stderr and "inotify" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (root / "in" / "nan.otio").write_text(bodies["gap"].replace(repr(CARPHONE[1]), "NaN"))
+    r = run_watch(root, "--once")
+    assert r.returncode == 1, r.stderr
+    assert json.loads((root / "failed" / "nan.json").read_text())["error"]["code"] == "malformed_otio"
+    assert "ERROR" not in r.stderr and "inotify" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_sigterm_stops_watch_cleanly_with_a_signal_exit_code(tmp_path):
+    root = tmp_path / "hot"
+    (root / "in").mkdir(parents=True)
+    clip = copy_media(root / "in", CARPHONE[0])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
+    (tmp_path / "none.toml").write_text("")
+    proc = subprocess.Popen([sys.executable, "-m", "server.service_cli", "watch", str(root)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "ShotForge watching" in proc.stdout.readline()
+        (root / "in" / "gap.otio").write_text(requests_for(clip)["gap"])
+        wait_for(lambda: (root / "out" / "gap" / "request.otio").exists(), timeout=60, what="the job")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+    FolderLock(root / ".shotforge" / "server.lock").acquire().release()  # the watcher let go of its folder
