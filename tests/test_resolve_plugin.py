@@ -438,7 +438,7 @@ def test_install_puts_the_script_where_resolve_looks(tmp_path):
     assert target == dest / "ShotForge.py"
     assert (lib / "shotforge_resolve" / "workflow.py").is_file()
     assert not list(lib.rglob("__pycache__"))
-    assert [p.name for p in dest.iterdir()] == ["ShotForge.py"]  # only the menu entry in Scripts
+    assert sorted(p.name for p in dest.iterdir()) == ["ShotForge.lua", "ShotForge.py"]  # only the menu entries
     text = target.read_text()
     assert f"SHOTFORGE_LIB = {str(lib)!r}" in text
     install.install(dest, lib=lib)  # again: an upgrade in place
