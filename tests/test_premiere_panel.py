@@ -1,10 +1,13 @@
 """The Premiere CEP panel's JavaScript suites, driven from pytest.
 
-- node unit tests: jsx/host.jsx against the mock of the documented Premiere DOM (a member the
-  reference does not list fails the test), the request builder and the placement plan;
+- node unit tests: jsx/host.jsx against the mock of measured Premiere (an overwrite destroys what
+  it covers, no way to add a track; a member the reference does not list fails the test), the
+  request builder, the placement plan and the headless workflow (free space only, read-back
+  rollback, confirmed overwrite, takes, remove last, new take);
 - the panel page in headless Chromium (Debian's /usr/bin/chromium via playwright-core) with
   CSInterface stubbed onto that host mock, against a real ShotForge server it starts on a free
-  loopback port: every operation end to end, progress, cancel, error cases.
+  loopback port: every operation end to end, progress, cancel, placement and take scenarios,
+  error cases.
 
 Both need node and the npm dev dependencies (installed here with `npm ci` when missing). The
 browser suite is skipped only when chromium is absent (install: plugins/premiere_cep/tests/setup.sh).

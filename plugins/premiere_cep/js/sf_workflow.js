@@ -118,7 +118,6 @@
     return this.readSequence().then(function (r) {
       var build = core.buildRequest(r.seq, options);
       job = jobOf(build.otio, r.seq);
-      job.target = build.target;
       return self.submit(build.otio);
     }).then(function (record) { return { job: job, record: record }; });
   };
@@ -224,7 +223,7 @@
   };
 
   /** Which of `take`'s clips are on the sequence exactly as placed (track, start, end, name). */
-  function unchangedItems(seq, facts, take) {
+  function unchangedItems(facts, take) {
     return take.items.filter(function (it) {
       var t = facts.sequence.videoTracks[it.track];
       return t && t.clips.some(function (c) { return c.start === it.start && c.end === it.end && c.name === it.name; });
@@ -237,8 +236,8 @@
 
   /** Remove `take`'s clips that are unchanged and its marker; resolves {kept: [changed items]}. */
   Workflow.prototype.unplace = function (take, facts) {
-    var self = this, seq = core.readSequence(facts);
-    var same = unchangedItems(seq, facts, take);
+    var self = this;
+    var same = unchangedItems(facts, take);
     var kept = take.items.filter(function (it) { return same.indexOf(it) < 0; });
     var chain = Promise.resolve();
     same.forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
@@ -303,7 +302,7 @@
       record = rec;
       if (record.state !== "done") return { record: record };
       return self.readSequence().then(function (r) {
-        if (unchangedItems(r.seq, r.facts, old).length !== old.items.length) {
+        if (unchangedItems(r.facts, old).length !== old.items.length) {
           throw notPlaced(new ShotForgeError("take_changed", "‘" + old.name + "’ was changed on the sequence since it was placed, " +
             "so it is not swapped"), record, true);
         }
