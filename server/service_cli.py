@@ -85,10 +85,13 @@ def _settings(args: argparse.Namespace, **extra):
     return settings
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(settings) -> None:
+    from server.http.connections import install_flood_filter
+
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("shotforge").setLevel(level.upper())
+    logging.getLogger("shotforge").setLevel(settings.log_level.upper())
+    install_flood_filter(settings.log_flood_interval)
 
 
 def _fail(message: str, code: int) -> int:
@@ -100,6 +103,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.http.connections import ConnectionLimits, connection_cap, protocol_class
     from server.jobs import AlreadyRunning
 
     try:
@@ -107,9 +111,9 @@ def serve_command(args: argparse.Namespace) -> int:
         settings.check_safe()
     except SettingsError as exc:
         return _fail(str(exc), 2)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     try:
-        sock = _bind(settings.host, settings.port)
+        sock = _bind(settings.host, settings.port, settings.backlog)
     except OSError as exc:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 4)
     try:
@@ -119,8 +123,12 @@ def serve_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 3)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    config = uvicorn.Config(app, log_level=settings.log_level, timeout_graceful_shutdown=3,
-                            access_log=settings.log_level == "debug")
+    limits = ConnectionLimits(settings.header_timeout, settings.body_timeout,
+                              connection_cap(settings.max_connections))
+    # log_config=None: uvicorn's loggers go to the root handler, where the flood filter is
+    config = uvicorn.Config(app, log_level=settings.log_level, log_config=None, timeout_graceful_shutdown=3,
+                            access_log=settings.log_level == "debug", http=protocol_class(limits),
+                            timeout_keep_alive=settings.keep_alive_timeout, backlog=settings.backlog)
     server = uvicorn.Server(config)
 
     def announce() -> None:
@@ -138,13 +146,13 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     if os.name != "nt":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
-    sock.listen(128)
+    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 
@@ -159,7 +167,7 @@ def watch_command(args: argparse.Namespace) -> int:
         settings = _settings(args, output=str(root / "out"), data_dir=str(root / ".shotforge"), host="127.0.0.1")
     except SettingsError as exc:
         return _fail(str(exc), 2)
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     try:
         lock = FolderLock(settings.database_dir / "server.lock").acquire()
     except AlreadyRunning as exc:

@@ -129,6 +129,18 @@ class ServerSettings(BaseSettings):
     max_queue: int = Field(32, ge=1, le=100000, description="Queued jobs accepted before POST answers 429")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted")
     max_frames: int = Field(36000, ge=1, description="Most frames one job may make")
+    # -- connections (see server/http/connections.py) ---------------------------------------------
+    keep_alive_timeout: float = Field(5.0, gt=0, le=3600, description="Seconds an idle keep-alive connection "
+                                                                      "stays open between requests")
+    header_timeout: float = Field(10.0, gt=0, le=3600, description="Seconds a request's header may take to "
+                                                                  "arrive, from its first byte; then 408")
+    body_timeout: float = Field(60.0, gt=0, le=86400, description="Seconds a request's body may take to arrive, "
+                                                                 "after its header; then 408")
+    max_connections: int = Field(200, ge=2, le=100000, description="Connections open at once (fewer when the "
+                                 "open-file limit is low); beyond it the longest-idle connection is closed")
+    backlog: int = Field(128, ge=1, le=65535, description="Connections the OS queues before they are accepted")
+    log_flood_interval: float = Field(10.0, gt=0, description="Repeats of one warning or error are logged once "
+                                                              "per this many seconds, with a count")
     output_format: Literal["prores", "h264"] = "prores"
     watch: Path | None = Field(None, description="Also run this watch folder (in/, out/, failed/)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -61,7 +61,7 @@ class ServerProcess:
     """``shotforge serve`` in a subprocess on a free loopback port (``--port 0``)."""
 
     def __init__(self, output: Path, *args: str, token: str | None = None, env: dict | None = None,
-                 log: Path | None = None):
+                 log: Path | None = None, fd_limit: int | None = None):
         self.output = Path(output)
         self.args = ["--output", str(output), "--port", "0", *args]
         self.token = token
@@ -71,13 +71,20 @@ class ServerProcess:
         self.log = log or self.output.parent / f"{self.output.name}-server.log"
         self.proc: subprocess.Popen | None = None
         self.url = ""
+        self.fd_limit = fd_limit  # the server's open-file limit (as `ulimit -n`), None: this process's
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "no-config.toml").write_text("")
         logfile = open(self.log, "ab")
+        def limit_files():
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.fd_limit, self.fd_limit))
+
         self.proc = subprocess.Popen([sys.executable, "-m", "server.service_cli", "serve", *self.args],
-                                     cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=logfile)
+                                     cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=logfile,
+                                     preexec_fn=limit_files if self.fd_limit else None)
         logfile.close()
         found: list[str] = []
 

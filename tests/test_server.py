@@ -4,6 +4,7 @@ driven over HTTP, rendering real clips with the real planner, media I/O and clas
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -216,3 +217,120 @@ def test_serve_refuses_unsafe_settings_and_a_second_server(tmp_path, media):
     with ServerProcess(tmp_path / "o", "--media-root", str(root)):
         r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 3 and "another ShotForge server" in r.stderr
+
+
+def _half_open(url: str, count: int) -> list[socket.socket]:
+    """``count`` loopback connections that each send the start of a request header, never its end."""
+    host, port = url.removeprefix("http://").split(":")
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Never-Ends: ")
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s: socket.socket, within: float) -> bytes:
+    """What the server sent before closing ``s`` (fails if it stays open ``within`` seconds)."""
+    s.settimeout(within)
+    got = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except ConnectionResetError:  # closed before the server read what was sent: the OS resets it
+            return got
+        if not chunk:
+            return got
+        got += chunk
+
+
+def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_path, media):
+    root, _, _ = media
+    log = tmp_path / "server.log"
+    env = {"SHOTFORGE_HEADER_TIMEOUT": "2", "SHOTFORGE_BODY_TIMEOUT": "2", "SHOTFORGE_KEEP_ALIVE_TIMEOUT": "1"}
+    # 128 open files: 64 are kept for the server itself, so at most 64 connections are open at once.
+    with ServerProcess(tmp_path / "out", "--media-root", str(root), env=env, log=log, fd_limit=128) as srv:
+        socks = _half_open(srv.url, 100)
+        try:
+            t0 = time.monotonic()
+            with srv.client(timeout=5) as c:
+                assert c.get("/v1/health").status_code == 200  # room was made by closing the longest idle
+            assert time.monotonic() - t0 < 2.0
+            t0 = time.monotonic()
+            answers = [_closed_by_server(s, within=6) for s in socks]
+            assert time.monotonic() - t0 < 5.0  # every one gone soon after the 2 s header timeout
+            timed_out = [a for a in answers if a]
+            assert all(a.startswith(b"HTTP/1.1 408 ") and b'"code":"request_timeout"' in a for a in timed_out)
+            assert answers.count(b"") >= 100 - 64  # those closed to make room, at once and without a word
+        finally:
+            for s in socks:
+                s.close()
+
+        host, port = srv.url.removeprefix("http://").split(":")
+        trickle = socket.create_connection((host, int(port)), timeout=10)  # a header sent a byte at a time
+        t0 = time.monotonic()
+        try:
+            trickle.settimeout(0.3)
+            for byte in b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 100:
+                try:
+                    trickle.sendall(bytes([byte]))
+                    if trickle.recv(4096):
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            assert time.monotonic() - t0 < 4.0
+        finally:
+            trickle.close()
+
+        stalled = socket.create_connection((host, int(port)), timeout=10)  # a body that stops half-way
+        try:
+            stalled.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: 1000\r\n\r\n{\"OTIO_SCHEMA\": ")
+            t0 = time.monotonic()
+            assert _closed_by_server(stalled, within=6).startswith(b"HTTP/1.1 408 ")
+            assert 1.5 < time.monotonic() - t0 < 5.0
+        finally:
+            stalled.close()
+
+        with srv.client() as c:  # an idle keep-alive connection is closed after its 1 s
+            assert c.get("/v1/health").status_code == 200
+            assert srv.client().get("/v1/jobs").json()["jobs"] == []
+        idle = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            idle.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            t0 = time.monotonic()
+            assert _closed_by_server(idle, within=5).startswith(b"HTTP/1.1 200 ")
+            assert time.monotonic() - t0 < 3.0
+        finally:
+            idle.close()
+    text = log.read_text()
+    assert len(text) < 10_000 and len(text.splitlines()) < 40, text[-3000:]
+    assert "Traceback" not in text and "Too many open files" not in text, text[-3000:]
+    assert text.count("closed the longest-idle ones") == 1  # 36 times over, logged once
+
+
+def test_flood_filter_lets_one_line_per_cause_per_interval(monkeypatch):
+    import logging
+
+    from server.http import connections
+
+    clock = [100.0]
+    monkeypatch.setattr(connections.time, "monotonic", lambda: clock[0])
+    flood = connections.FloodFilter(interval=10)
+
+    def record(msg: str, exc: BaseException | None = None, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", level, __file__, 1, msg, (), (type(exc), exc, None) if exc else None)
+
+    emfile = OSError(24, "Too many open files")
+    passed = [flood.filter(r) for r in [record("socket.accept() out of system resource", emfile)
+                                        for _ in range(1000)]]
+    assert passed.count(True) == 1
+    assert flood.filter(record("another cause"))  # a different cause is let through at once
+    assert flood.filter(record("socket.accept() out of system resource", OSError(23, "table full")))
+    assert flood.filter(record("info line", level=logging.INFO)) and flood.filter(record("info line",
+                                                                                          level=logging.INFO))
+    clock[0] += 10.5
+    again = record("socket.accept() out of system resource", emfile)
+    assert flood.filter(again) and "[and 999 more like it in the last 10 s]" in again.getMessage()

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("shotforge.server")
 
@@ -83,6 +84,8 @@ class InternalErrorMiddleware:
 
         try:
             await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            return  # the client left (or was closed for stalling) mid-request: nobody to answer
         except Exception as exc:
             log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
             if started:  # half a response is out: only closing the connection can say it failed
