@@ -54,7 +54,7 @@ EXPECTED = {  # operation: (track, record_frame, frames)
     "extend": (0, 120, 12),
     "fill_gap": (0, 55, 10),
     "outpaint": (1, 0, 55),
-    "generate": (1, 130, 12),
+    "generate": (0, 130, 12),  # placement auto: V1 is free past its last clip
 }
 
 
