@@ -131,8 +131,9 @@ class JobRow:
         return cls(**d)
 
 
-#: deepest JSON nesting a request may have (a real request nests about 12 levels)
-MAX_JSON_DEPTH = 64
+#: deepest JSON nesting a request may have (a plain request nests about 12 levels, each compound
+#: clip about 6 more); far below what the JSON and OTIO readers survive
+MAX_JSON_DEPTH = 128
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escape for NUL, not an escaped backslash before 'u0000'
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 

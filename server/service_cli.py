@@ -103,7 +103,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.http.connections import ConnectionLimits, connection_cap, protocol_class
+    from server.http.connections import uvicorn_config
     from server.jobs import AlreadyRunning
 
     try:
@@ -123,13 +123,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 3)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    limits = ConnectionLimits(settings.header_timeout, settings.body_timeout,
-                              connection_cap(settings.max_connections))
-    # log_config=None: uvicorn's loggers go to the root handler, where the flood filter is
-    config = uvicorn.Config(app, log_level=settings.log_level, log_config=None, timeout_graceful_shutdown=3,
-                            access_log=settings.log_level == "debug", http=protocol_class(limits),
-                            timeout_keep_alive=settings.keep_alive_timeout, backlog=settings.backlog)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings))
 
     def announce() -> None:
         while not server.started and not server.should_exit:

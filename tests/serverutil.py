@@ -163,7 +163,8 @@ def read_events(client: httpx.Client, job_id: str, timeout: float = 120.0) -> li
 
 
 class ThreadServer:
-    """The app under a real uvicorn server in a thread (for a fake renderer in queue tests)."""
+    """The app under a real uvicorn server in a thread, configured as ``serve`` configures it (for a
+    fake renderer in queue tests, or the real one in-process)."""
 
     def __init__(self, settings, renderer=None):
         import socket
@@ -171,13 +172,16 @@ class ThreadServer:
         import uvicorn
 
         from server.app import create_app
+        from server.http.connections import uvicorn_config
 
         self.app = create_app(settings, renderer=renderer)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1))
+        # serve's own configuration: the same connection layer under the app
+        self.server = uvicorn.Server(uvicorn_config(self.app, settings, log_level="warning",
+                                                    timeout_graceful_shutdown=1))
         self.server.install_signal_handlers = lambda: None  # older uvicorn
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

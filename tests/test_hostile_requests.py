@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 from pathlib import Path
 
@@ -239,3 +240,26 @@ def test_an_unexpected_error_is_a_500_in_the_error_shape_with_the_traceback_in_t
     logged = [r for r in caplog.records if r.name == "shotforge.server" and r.exc_info]
     assert len(logged) == 1 and "POST /v1/jobs" in logged[0].getMessage()
     assert logged[0].exc_info[0] is ZeroDivisionError
+
+
+@pytest.mark.parametrize("raw", [
+    b"NOT-HTTP at all\r\n\r\n",
+    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Name: x\r\n\r\n",
+    b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"y" * 1_000_000 + b"\r\n\r\n",
+], ids=["not HTTP", "bad header", "a 1 MB header"])
+def test_unreadable_http_is_answered_in_the_error_shape(served, raw):
+    tmp, _, _, settings = served
+    with ThreadServer(settings) as srv:
+        conn = Connection(srv.url)
+        try:
+            for start in range(0, len(raw), 4096):  # stop sending once the server has answered
+                if select.select([conn.sock], [], [], 0.01)[0]:
+                    break
+                conn.sock.sendall(raw[start:start + 4096])
+            head = conn._read_until(b"\r\n\r\n").decode("latin-1")
+            assert head.startswith("HTTP/1.1 400 ") and "content-type: application/json" in head.lower()
+            length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+            assert json.loads(conn._read_exactly(length))["error"]["code"] == "bad_http"
+        finally:
+            conn.close()
+        assert sorted(p.name for p in (tmp / "out").iterdir()) == [".shotforge"]

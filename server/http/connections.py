@@ -52,6 +52,19 @@ def connection_cap(max_connections: int) -> int:
     return max(4, min(max_connections, soft - _RESERVED_FILES))
 
 
+def uvicorn_config(app, settings, **overrides):
+    """The uvicorn configuration ``serve`` runs ``app`` with: these limits and timeouts, and
+    uvicorn's loggers left to the root handler (where the flood filter is)."""
+    import uvicorn
+
+    limits = ConnectionLimits(settings.header_timeout, settings.body_timeout,
+                              connection_cap(settings.max_connections))
+    options = {"log_level": settings.log_level, "log_config": None, "timeout_graceful_shutdown": 3,
+               "access_log": settings.log_level == "debug", "http": protocol_class(limits),
+               "timeout_keep_alive": settings.keep_alive_timeout, "backlog": settings.backlog, **overrides}
+    return uvicorn.Config(app, **options)
+
+
 def protocol_class(limits: ConnectionLimits) -> type[H11Protocol]:
     """The HTTP protocol uvicorn runs (``uvicorn.Config(http=...)``), bound to these limits."""
     return type("ShotForgeHTTP", (LimitedH11Protocol,), {"limits": limits})
