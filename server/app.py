@@ -17,12 +17,15 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 ``GET /v1/jobs/{id}/otio``             result.otio, media paths mapped to the editor's view
 =====================================  ==========================================================
 
-Status codes: 400 malformed/invalid request (``malformed_otio``, ``not_a_request``,
-``bad_request``, ``media_path_invalid``), 401 token missing, 403 token wrong / media outside the roots / ``..`` in a
-media path / origin not allowed, 404 unknown job, 409 cancel of a finished job, 413 body too
-large, 415 body not JSON, 422 a request that is well formed but cannot be done (no clip at
-that frame, missing media, media that is a playlist or text rather than video, too many
-frames...), 429 queue full (with ``Retry-After``), 500 ``internal``.
+Status codes: 400 malformed/invalid request (``malformed_otio`` also for NaN, Infinity, NUL
+characters or nesting over 128 levels; ``not_a_request``, ``bad_request``,
+``media_path_invalid``), 401 token missing, 403 token wrong / media outside the roots / ``..``
+in a media path / origin not allowed, 404 unknown job, 409 cancel of a finished job, 413 body
+too large, 415 body not JSON, 422 a request that is well formed but cannot be done (no clip at
+that frame, missing media, ``media_not_video`` for a playlist, list, text or still, too many
+frames...), 429 queue full (with ``Retry-After``), 500 ``internal``. From the connection layer
+(:mod:`server.http.connections`): 400 ``bad_http``, 408 ``request_timeout`` (a header or body
+slower than ``header_timeout`` / ``body_timeout``), 503 ``too_many_connections``.
 
 Server-sent events: each event is ``id: <version>`` and ``data: <job record JSON>`` (the same
 object ``GET /v1/jobs/{id}`` returns), the default event type ``message``; the first event is
