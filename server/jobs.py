@@ -3,7 +3,7 @@
 Job records live in ``<data dir>/jobs.sqlite`` (stdlib ``sqlite3``, WAL journal). A record is
 the request (the OTIO JSON text as received), its state (queued → running → done | failed |
 canceled), progress 0..1, a stage name, ``error {code, message}`` and the result. Every change
-bumps ``version``; the :class:`EventHub` hands each new version to server-sent-event streams.
+bumps ``version``; the :class:`~server.progress.EventHub` hands each new version to server-sent-event streams.
 
 Decisions (also in the server's README-level docs, :mod:`server.app`):
 
@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from otio_tools.errors import RequestError, ShotForgeError
+from server.progress import EventHub
 
 log = logging.getLogger("shotforge.jobs")
 
@@ -267,53 +268,6 @@ class JobStore:
                 " finished=?, updated=?, version=version+1 WHERE state='running' RETURNING *",
                 ("the server stopped while this job was running; submit it again", now, now)).fetchall()
             return [JobRow.from_sql(r) for r in rows]
-
-
-class EventHub:
-    """Fan-out of job rows to listeners: asyncio queues (SSE streams) and plain callbacks."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._subs: dict[str, set[tuple[Any, Any]]] = {}
-        self._callbacks: list[Callable[[JobRow], None]] = []
-
-    def subscribe(self, job_id: str, loop, queue) -> None:
-        with self._lock:
-            self._subs.setdefault(job_id, set()).add((loop, queue))
-
-    def unsubscribe(self, job_id: str, loop, queue) -> None:
-        with self._lock:
-            subs = self._subs.get(job_id)
-            if subs:
-                subs.discard((loop, queue))
-                if not subs:
-                    del self._subs[job_id]
-
-    def add_callback(self, fn: Callable[[JobRow], None]) -> None:
-        with self._lock:
-            self._callbacks.append(fn)
-
-    def remove_callback(self, fn: Callable[[JobRow], None]) -> None:
-        with self._lock:
-            if fn in self._callbacks:
-                self._callbacks.remove(fn)
-
-    def publish(self, row: JobRow | None) -> None:
-        if row is None:
-            return
-        with self._lock:
-            subs = list(self._subs.get(row.id, ()))
-            callbacks = list(self._callbacks)
-        for loop, queue in subs:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, row)
-            except RuntimeError:  # loop closed
-                pass
-        for fn in callbacks:
-            try:
-                fn(row)
-            except Exception:  # a listener must never break the worker
-                log.exception("job listener failed")
 
 
 def _default_renderer():
