@@ -255,7 +255,7 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
             t0 = time.monotonic()
             with srv.client(timeout=5) as c:
                 assert c.get("/v1/health").status_code == 200  # room was made by closing the longest idle
-            assert time.monotonic() - t0 < 2.0
+            assert time.monotonic() - t0 < 3.0
             t0 = time.monotonic()
             answers = [_closed_by_server(s, within=6) for s in socks]
             assert time.monotonic() - t0 < 5.0  # every one gone soon after the 2 s header timeout
