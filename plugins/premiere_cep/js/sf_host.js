@@ -89,18 +89,20 @@
 
   /**
    * Put one plan step (sf_plan.planPlacements) on the sequence as part of `take` ({name,
-   * colorLabel}). `confirmed` is the signature of what the editor agreed to overwrite ("" when
-   * the range must be free). The host places exactly this clip or nothing; the reply is the
-   * read-back {start, end, inPoint, track, name, nodeId, label}.
+   * colorLabel}). `confirmed` is what the editor agreed may be overwritten on this track
+   * (sf_plan.confirmedOn: [{kind, nodeId, name, start, end}]; [] when the range must be free): it
+   * crosses the bridge as an array literal. The host places exactly this clip or nothing; the
+   * reply is the read-back {start, end, inPoint, track, name, nodeId, mediaPath, label}.
    */
   HostBridge.prototype.place = function (seq, step, take, confirmed) {
     return this.call("place", [step.media, step.track, step.recordTicks, step.recordEndTicks, step.sourceInTicks,
-      step.sourceOutTicks, seq.tpf.toString(), take.name, take.colorLabel, seq.id || "", confirmed || ""]);
+      step.sourceOutTicks, seq.tpf.toString(), take.name, take.colorLabel, seq.id || "", confirmed || []]);
   };
 
-  /** Remove the clip exactly at {track, start, end, name}; resolves {removed: bool}. */
+  /** Remove the take's clip exactly as placed: {track, start, end, name} and, when known, its source
+   *  in and media file (so an editor's clip that only shares the name and slot stays); {removed}. */
   HostBridge.prototype.removeClip = function (item) {
-    return this.call("removeClip", [item.track, item.start, item.end, item.name]);
+    return this.call("removeClip", [item.track, item.start, item.end, item.name, item.inPoint || "", item.mediaPath || ""]);
   };
 
   HostBridge.prototype.addMarker = function (seq, startTicks, endTicks, name, comments) {

@@ -243,22 +243,32 @@ var ShotForgeHost = (function () {
 
     // ------------------------------------------------------------ placing
 
-    /* What a track holds over [startTicks, endTicks): clips and transitions, as {kind, name, start, end}. */
+    /* What a track holds over [startTicks, endTicks): clips and transitions, as {kind, nodeId, name, start, end}. */
     function occupants(track, startTicks, endTicks) {
         var out = [], clips = track.clips, trans = track.transitions, i;
         for (i = 0; i < clips.numItems; i++) {
             if (overlaps(ticksOf(clips[i].start), ticksOf(clips[i].end), startTicks, endTicks)) {
-                out.push({ kind: 'clip', name: String(clips[i].name), start: ticksOf(clips[i].start), end: ticksOf(clips[i].end) });
+                out.push({ kind: 'clip', nodeId: String(clips[i].nodeId), name: String(clips[i].name),
+                    start: ticksOf(clips[i].start), end: ticksOf(clips[i].end) });
             }
         }
         if (trans) {
             for (i = 0; i < trans.numItems; i++) {
                 if (overlaps(ticksOf(trans[i].start), ticksOf(trans[i].end), startTicks, endTicks)) {
-                    out.push({ kind: 'transition', name: String(trans[i].name), start: ticksOf(trans[i].start), end: ticksOf(trans[i].end) });
+                    out.push({ kind: 'transition', nodeId: String(trans[i].nodeId), name: String(trans[i].name),
+                        start: ticksOf(trans[i].start), end: ticksOf(trans[i].end) });
                 }
             }
         }
         return out;
+    }
+
+    /* "clip:<nodeId>" and "transition:<nodeId>" of everything on a track. */
+    function itemKeys(track) {
+        var found = {}, clips = track.clips, trans = track.transitions, i;
+        for (i = 0; i < clips.numItems; i++) { found['clip:' + String(clips[i].nodeId)] = true; }
+        if (trans) { for (i = 0; i < trans.numItems; i++) { found['transition:' + String(trans[i].nodeId)] = true; } }
+        return found;
     }
 
     function nodeIds(track) {
@@ -282,22 +292,58 @@ var ShotForgeHost = (function () {
         for (i = 0; i < items.length; i++) { items[i].remove(0, 1); }
     }
 
-    /* True when every occupant lies inside one of the `confirmed` spans of its kind. `confirmed` is
-     * the panel's "kind:start-end,..." list of what the editor agreed may be overwritten; an
-     * earlier part of the same result may already have cut one of those, leaving a remainder
-     * that still lies inside its confirmed span. */
-    function allConfirmed(list, confirmed) {
-        var spans = confirmed ? String(confirmed).split(',') : [], i, j, kind, range, ok1;
+    /* True when every occupant is one the editor agreed may be overwritten. `confirmed` is the
+     * panel's list [{kind, nodeId, name, start, end}] of exactly what the editor saw in the dialog.
+     * An occupant counts when it is that item (same nodeId), or what an earlier part of the same
+     * result left of it (inside its span, same name, and the confirmed item itself is gone): a
+     * clip the editor put there since, even inside a confirmed span, is refused. */
+    function allConfirmed(track, list, confirmed) {
+        var present = itemKeys(track), i, j, c, ok1;
+        confirmed = confirmed || [];
         for (i = 0; i < list.length; i++) {
             ok1 = false;
-            for (j = 0; j < spans.length && !ok1; j++) {
-                kind = spans[j].split(':');
-                range = kind[1].split('-');
-                ok1 = kind[0] === list[i].kind && cmpTicks(range[0], list[i].start) <= 0 && cmpTicks(list[i].end, range[1]) <= 0;
+            for (j = 0; j < confirmed.length && !ok1; j++) {
+                c = confirmed[j];
+                ok1 = c.kind === list[i].kind && cmpTicks(c.start, list[i].start) <= 0 && cmpTicks(list[i].end, c.end) <= 0 &&
+                    (String(c.nodeId) === list[i].nodeId || (String(c.name) === list[i].name && !present[c.kind + ':' + c.nodeId]));
             }
             if (!ok1) { return false; }
         }
         return true;
+    }
+
+    /* createSubClip's two media flags: Adobe's d.ts says (takeVideo, takeAudio), the guide's signature
+     * line (takeAudio, takeVideo). The d.ts order is tried first; when a placement shows the other
+     * order is the real one (nothing landed on video), it is remembered for this session. */
+    var subclipVideoFirst = true;
+
+    function subclipFlags(videoFirst) {
+        return videoFirst ? [1, 0] : [0, 1];
+    }
+
+    /* Remove what one overwrite of `takeName` added on `track` and the audio tracks; used on every way
+     * out of place() that is not a correct placement, so nothing of a failed call stays. */
+    function undoLanding(st) {
+        var i;
+        if (!st || !st.overwritten) { return; }
+        removeAll(newItems(st.track, st.before, st.takeName));
+        for (i = 0; i < st.at.numTracks; i++) { removeAll(newItems(st.at[i], st.audioBefore[i], st.takeName)); }
+        st.overwritten = false;
+    }
+
+    /* One overwrite of a subclip made with `videoFirst` flags; returns {landed, landedAudio, sub}. */
+    function overwriteOnce(st, item, videoFirst) {
+        var flags = subclipFlags(videoFirst), i, landedAudio = [];
+        var sub = item.createSubClip(st.takeName, st.inTicks, st.outTicks, 1, flags[0], flags[1]);
+        if (!sub) { return null; }
+        sub.setColorLabel(st.label);
+        st.before = nodeIds(st.track);
+        st.audioBefore = [];
+        for (i = 0; i < st.at.numTracks; i++) { st.audioBefore.push(nodeIds(st.at[i])); }
+        st.overwritten = true;
+        st.seq.overwriteClip(sub, sfSecondsArg(st.recordTicks, st.tpfTicks), st.trackIndex, st.aIndex);
+        for (i = 0; i < st.at.numTracks; i++) { landedAudio = landedAudio.concat(newItems(st.at[i], st.audioBefore[i], st.takeName)); }
+        return { sub: sub, landed: newItems(st.track, st.before, st.takeName), landedAudio: landedAudio };
     }
 
     /**
@@ -306,15 +352,16 @@ var ShotForgeHost = (function () {
      * subclip named `takeName` with colour label `label`.
      *
      * Premiere's overwrite destroys what it covers, so the range must be free on the live track
-     * (clips and transitions both) unless all that is there lies inside what the editor agreed to
-     * have overwritten (`confirmed`, see allConfirmed). Afterwards the new item is found
-     * (nodeIds not there before) and read back; if it is not exactly the intended record range
-     * and source in, or anything landed on an audio track, whatever this call placed is removed
-     * again and the reply says what landed. So each call either places exactly one correct clip
-     * or leaves the sequence as it was.
+     * (clips and transitions both) unless all that is there is what the editor agreed to have
+     * overwritten (`confirmed`, see allConfirmed). Afterwards the new item is found (nodeIds not
+     * there before) and read back; if it is not exactly the intended record range and source in,
+     * or anything landed on an audio track, or the DOM threw on the way, whatever this call placed
+     * is removed again and the reply says what landed. So each call either places exactly one
+     * correct clip or leaves the sequence as it was.
      */
     function place(path, trackIndex, recordTicks, recordEndTicks, inTicks, outTicks, tpfTicks, takeName, label,
                    expectSequenceId, confirmed) {
+        var st = null;
         try {
             var seq = activeSequence(), i;
             if (!seq) { return fail('no_sequence', 'no sequence is open'); }
@@ -329,7 +376,7 @@ var ShotForgeHost = (function () {
             }
             var track = seq.videoTracks[trackIndex];
             var busy = occupants(track, recordTicks, recordEndTicks);
-            if (busy.length && !allConfirmed(busy, confirmed)) {
+            if (busy.length && !allConfirmed(track, busy, confirmed)) {
                 return sfJson({ ok: false, error: { code: 'not_free', message: 'V' + (trackIndex + 1) + ' is not free there now (' +
                     busy[0].kind + " '" + busy[0].name + "')" }, occupants: busy });
             }
@@ -338,21 +385,27 @@ var ShotForgeHost = (function () {
             // Audio goes to an audio track that is empty over the range, else past the last one
             // (where Premiere places nothing): the subclip is meant to be video only, and an
             // overwrite on a used audio track would destroy the editor's sound.
-            var at = seq.audioTracks, aIndex = at.numTracks, audioBefore = [];
+            var at = seq.audioTracks, aIndex = at.numTracks;
             for (i = 0; i < at.numTracks; i++) {
-                audioBefore.push(nodeIds(at[i]));
                 if (aIndex === at.numTracks && occupants(at[i], recordTicks, recordEndTicks).length === 0) { aIndex = i; }
             }
-            var sub = item.createSubClip(takeName, inTicks, outTicks, 1, 1, 0);
-            if (!sub) { return fail('host_error', 'could not make a subclip of ' + path); }
-            sub.setColorLabel(label);
-            var before = nodeIds(track);
-            seq.overwriteClip(sub, sfSecondsArg(recordTicks, tpfTicks), trackIndex, aIndex);
-            var landed = newItems(track, before, takeName), landedAudio = [];
-            for (i = 0; i < at.numTracks; i++) { landedAudio = landedAudio.concat(newItems(at[i], audioBefore[i], takeName)); }
+            st = { seq: seq, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
+                recordTicks: recordTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks, overwritten: false };
+            var videoFirst = subclipVideoFirst;
+            var r = overwriteOnce(st, item, videoFirst);
+            if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
+            if (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
+                // No video landed and the video track is as it was: the flags read the other way round.
+                undoLanding(st);
+                videoFirst = !videoFirst;
+                r = overwriteOnce(st, item, videoFirst);
+                if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
+            }
+            var landed = r.landed;
             var got = landed.length === 1 ? {
                 start: ticksOf(landed[0].start), end: ticksOf(landed[0].end), inPoint: ticksOf(landed[0].inPoint),
-                name: String(landed[0].name), nodeId: String(landed[0].nodeId), track: trackIndex
+                name: String(landed[0].name), nodeId: String(landed[0].nodeId), track: trackIndex,
+                mediaPath: landed[0].projectItem ? String(landed[0].projectItem.getMediaPath()) : ''
             } : null;
             var why = '';
             if (!landed.length) { why = 'no clip landed on V' + (trackIndex + 1); }
@@ -361,25 +414,30 @@ var ShotForgeHost = (function () {
                 why = 'the clip landed on V' + (trackIndex + 1) + ' at ticks ' + got.start + '-' + got.end + ' (source in ' +
                     got.inPoint + ') instead of ' + recordTicks + '-' + recordEndTicks + ' (source in ' + inTicks + ')';
             }
-            else if (landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
+            else if (r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
             if (why) {
-                removeAll(landed);
-                removeAll(landedAudio);
+                undoLanding(st);
                 return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
             }
-            got.label = sub.getColorLabel();
+            got.label = r.sub.getColorLabel();
+            subclipVideoFirst = videoFirst;
             return ok(got);
         } catch (e) {
-            return fail('host_error', 'placing ' + path + ' failed: ' + errorText(e));
+            var undone = '';
+            try { if (st && st.overwritten) { undoLanding(st); undone = '; what it had placed was removed again'; } } catch (e2) {
+                undone = '; removing what it had placed failed too: ' + errorText(e2);
+            }
+            return fail('host_error', 'placing ' + path + ' failed: ' + errorText(e) + undone);
         }
     }
 
     /**
-     * Remove the clip on video track `trackIndex` that is exactly [startTicks, endTicks) and named
-     * `name` (a placed take), leaving everything else where it is (remove(0, 1): no ripple).
-     * Replies {removed: false} when no such clip is there (the editor moved, trimmed or deleted it).
+     * Remove the clip on video track `trackIndex` that is exactly [startTicks, endTicks), named
+     * `name` and, when given, plays `mediaPath` from source in `inTicks` (a placed take), leaving
+     * everything else where it is (remove(0, 1): no ripple). Replies {removed: false} when no such
+     * clip is there (the editor moved, trimmed, deleted or replaced it).
      */
-    function removeClip(trackIndex, startTicks, endTicks, name) {
+    function removeClip(trackIndex, startTicks, endTicks, name, inTicks, mediaPath) {
         try {
             var seq = activeSequence(), clips, i, c;
             if (!seq) { return fail('no_sequence', 'no sequence is open'); }
@@ -387,7 +445,9 @@ var ShotForgeHost = (function () {
             clips = seq.videoTracks[trackIndex].clips;
             for (i = 0; i < clips.numItems; i++) {
                 c = clips[i];
-                if (ticksOf(c.start) === startTicks && ticksOf(c.end) === endTicks && String(c.name) === name) {
+                if (ticksOf(c.start) === startTicks && ticksOf(c.end) === endTicks && String(c.name) === name &&
+                        (!inTicks || ticksOf(c.inPoint) === inTicks) &&
+                        (!mediaPath || (c.projectItem && String(c.projectItem.getMediaPath()) === mediaPath))) {
                     c.remove(0, 1);
                     return ok({ removed: true });
                 }

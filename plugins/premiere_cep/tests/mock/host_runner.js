@@ -19,10 +19,11 @@ class HostRunner {
     const g = Object.assign({}, this.dom.globals);
     this.context = vm.createContext(g);
     // ExtendScript has no JSON: make sure the host never relies on one being there.
-    // Nor the ES5 library: ExtendScript is ES3 (no Array#forEach/map/indexOf, String#trim, Object.keys…).
+    // Nor the ES5 library: ExtendScript is ES3 (no Array#forEach/map/indexOf, String#trim, Object.keys, Date.now…).
     vm.runInContext("delete this.JSON; var JSON = undefined;" +
       "['forEach','map','filter','reduce','reduceRight','some','every','indexOf','lastIndexOf'].forEach(function (m) { delete Array.prototype[m]; });" +
-      "delete String.prototype.trim; delete Object.keys; delete Object.create; delete Array.isArray; delete Function.prototype.bind;",
+      "delete String.prototype.trim; delete Object.keys; delete Object.create; delete Array.isArray; delete Function.prototype.bind;" +
+      "delete Date.now; delete Date.prototype.toISOString;",
       this.context);
     vm.runInContext(fs.readFileSync(HOST_JSX, "utf8"), this.context, { filename: "host.jsx" });
     this.scripts = [];

@@ -20,7 +20,7 @@
  *    inRipple is set); ProjectItem.setColorLabel keeps only the 16 label indices 0..15;
  *    sequence markers via createMarker(seconds) land on the frame, Marker start/end are Time.
  *  - `landOff = {nth, frames}` makes the nth placement from now land `frames` frames late (a
- *    read-back must see it).
+ *    read-back must see it); `throwOn = "Type.member"` makes the next use of that member throw.
  */
 "use strict";
 
@@ -96,6 +96,11 @@ function guard(dom, type, target, { indexed = false } = {}) {
       if (indexed && /^\d+$/.test(prop)) return obj[prop];
       if (prop === "valueOf" || prop === "toString") return Reflect.get(obj, prop, receiver);
       dom.accessLog.push(`${type}.${prop}`);
+      if (dom.throwOn === `${type}.${prop}`) {
+        // A DOM call failing half-way (Premiere throws on some builds/states): the host must clean up.
+        dom.throwOn = null;
+        throw new Error(`${type}.${prop} failed (injected)`);
+      }
       if (!isDocumented(type, prop)) {
         const msg = `undocumented DOM member ${type}.${prop}`;
         dom.violations.push(msg);
@@ -147,6 +152,7 @@ class PremiereMock {
     this.mutations = [];
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
+    this.throwOn = null;
     this.version = version;
     this.nextNode = 1000;
     this.projectItems = []; // every item in the project (bins included), raw

@@ -31,20 +31,26 @@ function tmpMedia(name = "render.mov") {
 test("host.jsx is ECMAScript 3 and does not use JSON", () => {
   const ast = acorn.parse(SOURCE, { ecmaVersion: 3, sourceType: "script" });
   assert.ok(ast.body.length > 0);
-  const names = new Set();
+  const names = new Set(), members = new Set();
   (function walk(node) {
     if (!node || typeof node.type !== "string") return;
     if (node.type === "Identifier") names.add(node.name);
+    if (node.type === "MemberExpression" && !node.computed) members.add(node.property.name);
     for (const v of Object.values(node)) {
       if (Array.isArray(v)) v.forEach(walk);
       else if (v && typeof v === "object") walk(v);
     }
   })(ast);
   assert.ok(!names.has("JSON"), "ExtendScript has no reliable JSON global");
-  for (const es5 of ["forEach", "map", "filter", "reduce", "some", "every", "trim", "keys", "isArray", "bind", "lastIndexOf"]) {
-    assert.ok(!names.has(es5), `ES5 method ${es5} is not in ExtendScript`);
+  // ES5 library members (Array#forEach…, String#trim, Object.keys, Date.now, Function#bind): not in ExtendScript.
+  for (const es5 of ["forEach", "map", "filter", "reduce", "reduceRight", "some", "every", "trim", "keys", "isArray", "bind",
+    "now", "create", "defineProperty", "getPrototypeOf", "toISOString"]) {
+    assert.ok(!members.has(es5), `ES5 member .${es5} is not in ExtendScript`);
   }
   assert.ok(!/\b(let|const)\s/.test(SOURCE.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "")));
+  // An ES5/ES6 construct is refused by the ES3 parser (the check above is not vacuous).
+  assert.throws(() => acorn.parse("var f = () => 1;", { ecmaVersion: 3 }));
+  assert.throws(() => acorn.parse("var o = { get x() { return 1; } };", { ecmaVersion: 3 }));
 });
 
 test("the mock refuses members the reference does not list", () => {
@@ -143,7 +149,7 @@ for (const name of ["example_23976", "example_25", "example_2997"]) {
     // Frames 1607-1654 are free on V3 only above its content... the plan finds the free track.
     const steps = plan.planPlacements(seq, [{ media, track: 4, record_frame: 1607, source_in: 12, frames: 48 }], { targetTrack: 0 });
     await bridge.importMedia(media);
-    const got = await bridge.place(seq, steps[0], TAKE, "");
+    const got = await bridge.place(seq, steps[0], TAKE, []);
     assert.deepEqual(r.dom.violations, []);
     const tpf = BigInt(fixture.timebase);
     assert.equal(got.start, String(1607n * tpf));
@@ -169,10 +175,11 @@ test("place refuses a range that is not free on the live track (clip or transiti
   const step = (from, to) => ({ media, track: 0, recordTicks: String(BigInt(from) * tpf), recordEndTicks: String(BigInt(to) * tpf),
     sourceInTicks: "0", sourceOutTicks: String(BigInt(to - from) * tpf) });
   const seq = core.readSequence(r.call("facts"));
-  await assert.rejects(bridge.place(seq, step(37, 39), TAKE, ""), (e) => e.code === "not_free" && /transition/.test(e.message));
-  await assert.rejects(bridge.place(seq, step(30, 33), TAKE, ""), (e) => e.code === "not_free" && /'A'/.test(e.message));
+  await assert.rejects(bridge.place(seq, step(37, 39), TAKE, []), (e) => e.code === "not_free" && /transition/.test(e.message));
+  await assert.rejects(bridge.place(seq, step(30, 33), TAKE, []), (e) => e.code === "not_free" && /'A'/.test(e.message));
   // A confirmation for other occupants than those there now does not count either.
-  await assert.rejects(bridge.place(seq, step(36, 44), TAKE, "clip:0-1"), (e) => e.code === "not_free");
+  await assert.rejects(bridge.place(seq, step(36, 44), TAKE, [{ kind: "clip", nodeId: "x", name: "A", start: "0", end: "1" }]),
+    (e) => e.code === "not_free");
   assert.equal(r.dom.fullSnapshot(), before);
   assert.equal(r.dom.mutations.length, 0);
 });
@@ -187,13 +194,13 @@ test("a placement landing a frame off is removed again by the host and reported 
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const before = r.dom.fullSnapshot();
   r.dom.landOff = { nth: 1, frames: 1 };
-  await assert.rejects(bridge.place(seq, step, TAKE, ""), (e) => e.code === "placement_mismatch" &&
+  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" &&
     e.reply.landed.start === String(37n * BigInt(raw.timebase)));
   assert.equal(r.dom.fullSnapshot(), before);
   assert.equal(r.dom.mutations.filter((m) => m.removed).length, 1, "what landed was removed");
 });
 
-test("createSubClip flags read the other way round (audio only): nothing stays, audio included", async () => {
+test("createSubClip flags read the other way round (the guide's order): the audio-only try is removed, the clip lands video only", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
   const r = new HostRunner(raw, { importDelay: 0, subclipFlags: "audioVideo" });
   const bridge = bridgeFor(r);
@@ -201,10 +208,96 @@ test("createSubClip flags read the other way round (audio only): nothing stays, 
   await bridge.importMedia(media);
   const seq = core.readSequence(r.call("facts"));
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const audioBefore = JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio);
+  const got = await bridge.place(seq, step, TAKE, []);
+  assert.deepEqual([got.start, got.end], [step.recordTicks, step.recordEndTicks]);
+  assert.ok(r.dom.mutations.some((m) => m.track === "A1"), "the first try (audio only) had landed on the free A2");
+  assert.equal(JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio), audioBefore, "and was removed again: no audio stays");
+  assert.deepEqual(r.dom.destroyed, []);
+  // The order is remembered: the next placement makes one subclip, video only, at once.
+  const subs = () => r.dom.projectItems.filter((p) => p.subIn !== null).length;
+  const n = subs();
+  const [next] = plan.planPlacements(core.readSequence(r.call("facts")), [{ media, track: 0, record_frame: 46, source_in: 10, frames: 5 }]);
+  await bridge.place(seq, next, TAKE, []);
+  assert.equal(subs(), n + 1);
+  assert.equal(JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio), audioBefore);
+  assert.deepEqual(r.dom.violations, []);
+});
+
+test("a confirmed overwrite covers only the very items confirmed: another clip in a confirmed span is refused", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }] }] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const steps = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12 }], { placement: "overwrite" });
+  const confirmed = plan.confirmedOn(plan.destroyedBy(steps), 0);
+  // The editor replaces B by C (same span) after confirming: C was never confirmed.
+  const b = r.dom.sequence.tracks[0].clips[1];
+  r.dom.sequence.tracks[0].clips[1] = Object.assign({}, b, { name: "C", nodeId: "c-1" });
   const before = r.dom.fullSnapshot();
-  await assert.rejects(bridge.place(seq, step, TAKE, ""), (e) => e.code === "placement_mismatch" && /no clip landed/.test(e.message));
+  await assert.rejects(bridge.place(seq, steps[0], TAKE, confirmed), (e) => e.code === "not_free" && /'C'/.test(e.message));
+  // Nor does a clip that only shares B's name while B itself is still there.
+  r.dom.sequence.tracks[0].clips[1] = b;
+  r.dom.sequence.tracks[0].clips.push(Object.assign({}, b, { nodeId: "b-copy", start: String(90n * BigInt(raw.timebase)), end: String(95n * BigInt(raw.timebase)) }));
+  const wide = plan.planPlacements(core.readSequence(r.call("facts")), [{ media, track: 0, record_frame: 36, source_in: 0, frames: 60 }], { placement: "overwrite" });
+  const onlyB = confirmed.map((o) => Object.assign({}, o, { end: String(96n * BigInt(raw.timebase)) }));
+  await assert.rejects(bridge.place(seq, wide[0], TAKE, onlyB), (e) => e.code === "not_free");
+  assert.equal(r.dom.mutations.length, 0);
+  assert.deepEqual(r.dom.destroyed, []);
+  r.dom.sequence.tracks[0].clips.pop();
+  assert.equal(r.dom.fullSnapshot(), before.replace('"C"', '"B"'));
+  // The confirmed B itself is overwritten.
+  const got = await bridge.place(seq, steps[0], TAKE, confirmed);
+  assert.equal(got.start, steps[0].recordTicks);
+  assert.deepEqual(r.dom.destroyed.map((d) => d.name), ["B"]);
+});
+
+test("the DOM throwing after the overwrite: what landed is removed again, the sequence is as before", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const before = r.dom.fullSnapshot();
+  r.dom.throwOn = "ProjectItem.getColorLabel"; // read after the clip is on the track
+  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "host_error" && /removed again/.test(e.message));
   assert.equal(r.dom.fullSnapshot(), before);
-  assert.ok(r.dom.mutations.some((m) => m.track === "A1"), "the audio had landed on the free audio track A2 (index 1)");
+  assert.equal(r.dom.mutations.filter((m) => m.removed).length, 1);
+});
+
+test("removeClip takes off only the take's clip: an editor's clip with the same name and slot but other media stays", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const got = await bridge.place(seq, step, TAKE, []);
+  const placed = r.dom.sequence.tracks[0].clips.find((c) => c.name === TAKE.name);
+  placed.item = r.dom.itemFor("/media/other.mov"); // the editor's look-alike: same name and slot, another file
+  assert.deepEqual(await bridge.removeClip(Object.assign({ track: 0 }, got)), { ok: true, removed: false });
+  assert.ok(r.dom.sequence.tracks[0].clips.includes(placed));
+  placed.item = r.dom.rawOf.get(r.dom.projectItemView(r.dom.projectItems.find((p) => p.mediaPath === media && p.subIn !== null)));
+  assert.deepEqual(await bridge.removeClip(Object.assign({ track: 0 }, got)), { ok: true, removed: true });
+});
+
+test("mock: Sequence.overwriteClip truncates seconds to the frame, so exact seconds can land a frame early", () => {
+  // The trap the quarter frame in sfSecondsArg guards against (CEP-Resources#314): find a frame at
+  // 29.97 whose exact seconds, as a float, fall short of it, and place there with the plain value.
+  const tpf = 8475667200n;
+  let f = 1n;
+  while (BigInt(Math.floor((Number(f * tpf) / 254016000000) * 254016000000)) >= f * tpf) f += 1n;
+  const raw = makeSequence({ timebase: String(tpf), tracks: [{}] });
+  const m = new PremiereMock(raw);
+  const item = m.globals.app.project.rootItem.createBin("b"); // any ProjectItem view
+  m.rawOf.get(item).type = 1;
+  m.globals.app.project.activeSequence.overwriteClip(item, Number(f * tpf) / 254016000000, 0, 0);
+  assert.equal(m.sequence.tracks[0].clips[0].start, String((f - 1n) * tpf), "a frame early");
 });
 
 test("markers: created at exact ticks with name and comments, read back, removed by guid", async () => {
@@ -238,7 +331,7 @@ test("place on a track that does not exist is refused (Premiere would silently d
   const r = new HostRunner(loadSequence("example_25"), { importDelay: 0 });
   const media = tmpMedia();
   await bridgeFor(r).importMedia(media);
-  const res = r.call("place", media, 9, "0", "10160640000", "0", "10160640000", "10160640000", "x", 2, "", "");
+  const res = r.call("place", media, 9, "0", "10160640000", "0", "10160640000", "10160640000", "x", 2, "", []);
   assert.equal(res.ok, false);
   assert.equal(res.error.code, "no_such_track");
   assert.equal(r.dom.mutations.length, 0);
