@@ -33,12 +33,25 @@
   }
 
   function occupant(kind, x, k) {
-    return { kind: kind, name: x.name, start: x.start, end: x.end, track: k, startTicks: x.startTicks.toString(), endTicks: x.endTicks.toString() };
+    return { kind: kind, nodeId: x.nodeId || "", name: x.name, start: x.start, end: x.end, track: k,
+      startTicks: x.startTicks.toString(), endTicks: x.endTicks.toString() };
   }
 
-  /** What the editor agreed may be overwritten, as the host reads it ("kind:startTicks-endTicks,..."). */
-  function signature(list) {
-    return list.map(function (o) { return o.kind + ":" + o.startTicks + "-" + o.endTicks; }).sort().join(",");
+  function occupantKey(o) {
+    return [o.kind, o.track, o.nodeId, o.name, o.startTicks, o.endTicks].join("|");
+  }
+
+  /** True when two overwrite lists name exactly the same clips and transitions (identity and span). */
+  function sameOccupants(a, b) {
+    var ka = (a || []).map(occupantKey).sort(), kb = (b || []).map(occupantKey).sort();
+    return ka.length === kb.length && ka.every(function (k, i) { return k === kb[i]; });
+  }
+
+  /** What the editor agreed may be overwritten on `track`, as the host checks it: [{kind, nodeId, name, start, end}]. */
+  function confirmedOn(list, track) {
+    return list.filter(function (o) { return o.track === track; }).map(function (o) {
+      return { kind: o.kind, nodeId: o.nodeId, name: o.name, start: o.startTicks, end: o.endTicks };
+    });
   }
 
   function checkPlacement(p, i) {
@@ -55,7 +68,8 @@
   /**
    * Turn the server's placements into host steps on the live sequence `seq`, checking everything
    * before anything is touched. opts: {requestTracks (video tracks the request had: the server's
-   * "new track" index), targetTrack (the request's track), placement ("auto"|"above"|"overwrite")}.
+   * "new track" index), targetTrack (the request's track), placement ("auto"|"above"|"overwrite"),
+   * slotTrack (a new take: the track of the take it replaces, used or refused)}.
    * Placements the server put on the same track stay together on one track (an extension's
    * handle frames and generated frames must not be split over two tracks).
    * Returns [{media, requestedTrack, track, recordFrame, frames, recordTicks, recordEndTicks,
@@ -89,7 +103,15 @@
       }
       var exists = requested < seq.tracks.length;
       var track = -1;
-      if (exists && (overwrite || free(requested))) track = requested;
+      if (opts.slotTrack != null) {
+        // A new take goes exactly where the take it replaces was, or nowhere.
+        var slot = opts.slotTrack;
+        if (slot < seq.tracks.length && ((overwrite && slot === requested) || free(slot))) track = slot;
+        else {
+          throw new ShotForgeError("slot_taken", core.trackLabel(slot) + " is not free over frames " + ranges[0][0] + "-" +
+            (ranges[ranges.length - 1][1] - 1) + " any more, where the take was");
+        }
+      } else if (exists && (overwrite || free(requested))) track = requested;
       else {
         var base = exists ? requested : (opts.targetTrack != null ? opts.targetTrack : -1);
         for (var k = base + 1; k < seq.tracks.length && track < 0; k++) if (free(k)) track = k;
@@ -188,7 +210,8 @@
   return {
     COLOR_LABEL: COLOR_LABEL,
     occupantsOf: occupantsOf,
-    signature: signature,
+    sameOccupants: sameOccupants,
+    confirmedOn: confirmedOn,
     planPlacements: planPlacements,
     destroyedBy: destroyedBy,
     mediaTicksPerFrame: mediaTicksPerFrame,

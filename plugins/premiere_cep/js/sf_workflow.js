@@ -122,7 +122,9 @@
     }).then(function (record) { return { job: job, record: record }; });
   };
 
-  /** Plan the finished job's placements on the live sequence. Resolves {facts, seq, plan, destroys}. */
+  /** Plan the finished job's placements on the live sequence. Resolves {facts, seq, plan, destroys}.
+   *  A new take's job carries `slot` (the replaced take's track and record range): it is placed
+   *  exactly there or not at all. */
   Workflow.prototype.prepare = function (job, record) {
     return this.readSequence().then(function (r) {
       if (r.seq.id !== job.sequenceId) {
@@ -132,12 +134,31 @@
       if (r.seq.tpf.toString() !== job.tpf) throw notPlaced(new ShotForgeError("sequence_changed", "the sequence frame rate changed since the job started"), record, true);
       var steps;
       try {
-        steps = plan.planPlacements(r.seq, record.result && record.result.placements,
-          { requestTracks: job.requestTracks, targetTrack: job.targetTrack, placement: job.placement });
+        steps = plan.planPlacements(r.seq, record.result && record.result.placements, { requestTracks: job.requestTracks,
+          targetTrack: job.targetTrack, placement: job.placement, slotTrack: job.slot ? job.slot.track : null });
+        if (job.slot) checkSlot(steps, job.slot, r.seq.tpf);
       } catch (e) { throw notPlaced(e, record, true); }
       return { facts: r.facts, seq: r.seq, plan: steps, destroys: plan.destroyedBy(steps) };
     });
   };
+
+  /** The track and record range a take fills (a new take must fill exactly the same). */
+  function slotOf(take) {
+    var tracks = take.items.map(function (it) { return it.track; });
+    var start = take.items.reduce(function (m, it) { return BigInt(it.start) < m ? BigInt(it.start) : m; }, BigInt(take.items[0].start));
+    var end = take.items.reduce(function (m, it) { return BigInt(it.end) > m ? BigInt(it.end) : m; }, BigInt(take.items[0].end));
+    return { track: tracks.every(function (t) { return t === tracks[0]; }) ? tracks[0] : null, start: start.toString(),
+      end: end.toString(), name: take.name };
+  }
+
+  function checkSlot(steps, slot, tpf) {
+    var start = steps.reduce(function (m, s) { return BigInt(s.recordTicks) < m ? BigInt(s.recordTicks) : m; }, BigInt(steps[0].recordTicks));
+    var end = steps.reduce(function (m, s) { return BigInt(s.recordEndTicks) > m ? BigInt(s.recordEndTicks) : m; }, BigInt(steps[0].recordEndTicks));
+    if (start.toString() !== slot.start || end.toString() !== slot.end) {
+      throw new ShotForgeError("not_same_slot", "the new render fills frames " + start / tpf + "-" + (end / tpf - 1n) + ", not " +
+        BigInt(slot.start) / tpf + "-" + (BigInt(slot.end) / tpf - 1n) + " where ‘" + slot.name + "’ is");
+    }
+  }
 
   /** Remove what this run placed (last first) and its marker; then prove the sequence is as `before`. */
   Workflow.prototype.rollback = function (placed, marker, before) {
@@ -149,21 +170,45 @@
     });
   };
 
+  /** Replace the history entry with `take.id` (or add it), so a reloaded panel sees it as it is now. */
+  Workflow.prototype.record = function (take) {
+    var list = this.store.load(take.sequenceId).filter(function (t) { return t.id !== take.id; });
+    list.push(take);
+    this.store.save(take.sequenceId, list);
+  };
+
+  Workflow.prototype.forget = function (take) {
+    this.store.save(take.sequenceId, this.store.load(take.sequenceId).filter(function (t) { return t.id !== take.id; }));
+  };
+
   /**
-   * Place a finished job as a take. opts: {confirmOverwrite (the editor agreed to what
-   * prepared.destroys lists), number (take number; default the next for its operation),
-   * replaces (the take id this one swaps out)}. Resolves the take; on any failure everything
-   * placed here is removed again and the error says where the render is.
+   * Place a finished job as a take. opts: {confirmOverwrite: the list of what the editor agreed
+   * may be destroyed (prepared.destroys as shown), or true (automation: what `prepared` lists),
+   * number (take number; default the next for its operation), replaces (the take id this one
+   * swaps out)}. The sequence is read and planned again first (the editor may have edited while
+   * a question was open): an overwrite goes ahead only when what it would destroy NOW is exactly
+   * what was confirmed, else it is refused with `needs_confirmation` and the new list (ask again).
+   * Resolves the take; on any failure everything placed here is removed again and the error says
+   * where the render is.
    */
   Workflow.prototype.place = function (job, record, prepared, opts) {
     opts = opts || {};
-    var self = this, seq = prepared.seq;
-    if (prepared.destroys.length && !opts.confirmOverwrite) {
-      var e = new ShotForgeError("needs_confirmation", "overwriting destroys " + prepared.destroys.length +
-        " item(s) of the edit: confirm it first");
-      e.destroys = prepared.destroys;
-      return Promise.reject(notPlaced(e, record, true));
-    }
+    var self = this;
+    var agreed = Array.isArray(opts.confirmOverwrite) ? opts.confirmOverwrite :
+      opts.confirmOverwrite && prepared ? prepared.destroys : [];
+    return this.prepare(job, record).then(function (live) {
+      if (live.destroys.length && !plan.sameOccupants(agreed, live.destroys)) {
+        var e = new ShotForgeError("needs_confirmation", (agreed.length ? "what the overwrite would destroy changed since it was confirmed; " : "") +
+          "overwriting destroys " + live.destroys.length + " item(s) of the edit: confirm " + (agreed.length ? "again" : "it first"));
+        e.destroys = live.destroys;
+        throw notPlaced(e, record, true);
+      }
+      return self.placeOn(job, record, live, opts);
+    });
+  };
+
+  Workflow.prototype.placeOn = function (job, record, live, opts) {
+    var self = this, seq = live.seq;
     var history = this.store.load(seq.id);
     var result = record.result || {};
     var number = opts.number || plan.nextTakeNumber(history, job.operation);
@@ -172,44 +217,44 @@
       name: plan.takeName(job.operation, number), colorLabel: plan.COLOR_LABEL[job.operation],
       jobId: record.id, engine: result.engine || "", model: result.model || "", placeholder: !!result.placeholder,
       prompt: job.prompt, seed: job.seed, request: job.request, media: renderPaths(record),
-      overwrote: prepared.destroys, items: [], marker: null, removed: false, replaces: opts.replaces || null,
+      overwrote: live.destroys, items: [], marker: null, removed: false, replaces: opts.replaces || null,
+      // Until the marker is on, the take is "placing": a panel reloaded meanwhile takes it off again (recover()).
+      placing: true,
     };
-    var before = plan.snapshot(prepared.facts);
+    var before = plan.snapshot(live.facts);
     var chain = Promise.resolve();
     // Every file a step places (an extension's handles come from the original media, already in the project).
-    var files = prepared.plan.map(function (s) { return s.media; });
+    var files = live.plan.map(function (s) { return s.media; });
     files.filter(function (f, i) { return files.indexOf(f) === i; }).forEach(function (f) {
       chain = chain.then(function () { return self.host.importMedia(f); });
     });
-    prepared.plan.forEach(function (step) {
+    live.plan.forEach(function (step) {
       chain = chain.then(function () {
-        var confirmed = step.overwrite && opts.confirmOverwrite ? plan.signature(prepared.destroys) : "";
+        var confirmed = step.overwrite ? plan.confirmedOn(live.destroys, step.track) : [];
         return self.host.place(seq, step, take, confirmed).then(function (r) {
-          take.items.push({ track: step.track, start: r.start, end: r.end, name: r.name, media: step.media,
-            recordTicks: step.recordTicks, recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks,
-            sourceOutTicks: step.sourceOutTicks, label: r.label });
+          take.items.push({ track: step.track, requestedTrack: step.requestedTrack, start: r.start, end: r.end, name: r.name,
+            nodeId: r.nodeId, inPoint: r.inPoint, mediaPath: r.mediaPath, media: step.media, recordTicks: step.recordTicks,
+            recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks, sourceOutTicks: step.sourceOutTicks, label: r.label });
+          self.record(take);
         });
       });
     });
     chain = chain.then(function () {
-      var first = take.items[0].start, last = take.items[take.items.length - 1].end;
-      take.items.forEach(function (it) {
-        if (BigInt(it.start) < BigInt(first)) first = it.start;
-        if (BigInt(it.end) > BigInt(last)) last = it.end;
-      });
-      return self.host.addMarker(seq, first, last, take.name, plan.takeComments(take)).then(function (m) {
+      var slot = slotOf(take);
+      return self.host.addMarker(seq, slot.start, slot.end, take.name, plan.takeComments(take)).then(function (m) {
         take.marker = { guid: m.guid, start: m.start, end: m.end, name: m.name };
       });
     });
     return chain.then(function () {
       take.labelled = take.items.every(function (it) { return it.label === take.colorLabel; });
-      history.push(take);
-      self.store.save(seq.id, history);
+      take.placing = false;
+      self.record(take);
       return take;
     }, function (err) {
       return self.rollback(take.items, take.marker, before).then(function (same) {
+        self.forget(take);
         // What a confirmed overwrite covered cannot be rebuilt from the DOM: say so instead of "as before".
-        throw notPlaced(err, record, same ? true : prepared.destroys.length ?
+        throw notPlaced(err, record, same ? true : live.destroys.length ?
           "ShotForge's clips were removed again, but what the overwrite covered can only come back with Edit > Undo." :
           "The sequence could not be restored exactly: check it (Edit > Undo).");
       });
@@ -222,11 +267,19 @@
     return list.length ? list[list.length - 1] : null;
   };
 
-  /** Which of `take`'s clips are on the sequence exactly as placed (track, start, end, name). */
+  /** Whether clip facts `c` are the take item `it` as placed: track, record range, name, and (when
+   *  known) source in and media file, so an editor's clip that merely shares the name and slot is
+   *  never taken for the take's. */
+  function isItem(c, it) {
+    return c.start === it.start && c.end === it.end && c.name === it.name &&
+      (it.inPoint == null || c.inPoint === it.inPoint) && (it.mediaPath == null || c.mediaPath === it.mediaPath);
+  }
+
+  /** Which of `take`'s clips are on the sequence exactly as placed. */
   function unchangedItems(facts, take) {
     return take.items.filter(function (it) {
       var t = facts.sequence.videoTracks[it.track];
-      return t && t.clips.some(function (c) { return c.start === it.start && c.end === it.end && c.name === it.name; });
+      return t && t.clips.some(function (c) { return isItem(c, it); });
     });
   }
 
@@ -240,7 +293,9 @@
     var same = unchangedItems(facts, take);
     var kept = take.items.filter(function (it) { return same.indexOf(it) < 0; });
     var chain = Promise.resolve();
-    same.forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
+    same.forEach(function (it) {
+      chain = chain.then(function () { return self.host.removeClip(it); }).then(function (r) { if (!r.removed) kept.push(it); });
+    });
     if (markerPresent(facts, take.marker)) chain = chain.then(function () { return self.host.removeMarker(take.marker); });
     return chain.then(function () { return { kept: kept }; });
   };
@@ -255,11 +310,29 @@
       take = self.lastTake(r.seq.id);
       if (!take) throw new ShotForgeError("no_take", "there is no ShotForge result on ‘" + r.seq.name + "’ to remove");
       return self.unplace(take, r.facts).then(function (u) {
-        var list = self.store.load(r.seq.id);
-        list.forEach(function (t) { if (t.id === take.id) t.removed = true; });
-        self.store.save(r.seq.id, list);
+        take.removed = true;
+        self.record(take);
         return { take: take, kept: u.kept };
       });
+    });
+  };
+
+  /**
+   * A placement cut short (the panel was reloaded or closed while it ran) left a take marked
+   * "placing": take its clips and marker off again, as any failed placement is. Resolves the
+   * takes recovered ([] when none).
+   */
+  Workflow.prototype.recover = function () {
+    var self = this;
+    return this.readSequence().then(function (r) {
+      var cut = self.store.load(r.seq.id).filter(function (t) { return t.placing && !t.removed; });
+      var chain = Promise.resolve();
+      cut.forEach(function (take) {
+        chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
+          return self.unplace(take, facts);
+        }).then(function (u) { take.kept = u.kept; self.forget(take); });
+      });
+      return chain.then(function () { return cut; });
     });
   };
 
@@ -270,7 +343,7 @@
       chain = chain.then(function () {
         var step = { media: it.media, track: it.track, recordTicks: it.recordTicks, recordEndTicks: it.recordEndTicks,
           sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks };
-        return self.host.place(seq, step, take, "");
+        return self.host.place(seq, step, take, []).then(function (r) { it.nodeId = r.nodeId; });
       });
     });
     return chain.then(function () {
@@ -280,11 +353,11 @@
 
   /**
    * "New take": re-render the last take's request with a new seed (default: the old seed + 1)
-   * and/or prompt, then swap it into the same slot: the old take's clips and marker come off
-   * and the new take (number N+1) goes on. If the new one cannot be placed, the old take is put
-   * back exactly and the error says where the new render is.
-   * opts: {seed, prompt, confirmOverwrite}. Resolves {take, replaced} or {record} when the job
-   * did not finish.
+   * and/or prompt, then swap it into the same slot (the same track and record range, or not at
+   * all): the old take's clips and marker come off and the new take (number N+1) goes on. If
+   * the new one cannot be placed, the old take is put back exactly and the error says where the
+   * new render is. opts: {seed, prompt, confirmOverwrite}. Resolves {take, replaced} or {record}
+   * when the job did not finish.
    */
   Workflow.prototype.newTake = function (opts) {
     opts = opts || {};
@@ -297,6 +370,7 @@
       if (!Number.isInteger(sf.seed) || sf.seed < 0) throw new ShotForgeError("bad_seed", "the seed must be a whole number, 0 or more");
       if (opts.prompt != null) sf.prompt = String(opts.prompt);
       job = jobOf(request, r.seq);
+      job.slot = slotOf(old);
       return self.submit(request);
     }).then(function (rec) {
       record = rec;
@@ -307,21 +381,25 @@
             "so it is not swapped"), record, true);
         }
         var before = plan.snapshot(r.facts);
-        return self.unplace(old, r.facts).then(function () { return self.prepare(job, record); }).then(function (prepared) {
+        return self.unplace(old, r.facts).then(function () {
           var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
-          return self.place(job, record, prepared, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite });
+          return self.place(job, record, null, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
         }).then(function (take) {
-          var list = self.store.load(r.seq.id);
-          list.forEach(function (t) { if (t.id === old.id) { t.removed = true; t.replacedBy = take.id; } });
-          self.store.save(r.seq.id, list);
+          old.removed = true;
+          old.replacedBy = take.id;
+          self.record(old);
+          // Keep the new take last in the history.
+          self.record(take);
           return { take: take, replaced: old, record: record };
         }, function (err) {
           return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
-            var list = self.store.load(r.seq.id);
-            list.forEach(function (t) { if (t.id === old.id) t.marker = old.marker; });
-            self.store.save(r.seq.id, list);
+            self.record(old);
             err.message += plan.snapshot(facts) === before ? "\n‘" + old.name + "’ is back in its place, exactly as before." :
               "\n‘" + old.name + "’ could not be put back exactly: check the sequence (Edit > Undo).";
+            throw err;
+          }, function (e2) {
+            err.message += "\n‘" + old.name + "’ could not be put back (" + (e2.message || e2) + "): its render is " +
+              old.media.join(", ") + "; check the sequence (Edit > Undo).";
             throw err;
           });
         });

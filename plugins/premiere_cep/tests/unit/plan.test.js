@@ -62,7 +62,23 @@ test("overwrite is planned only when asked, and lists exactly what it destroys",
   assert.equal(steps[0].overwrite, true);
   const gone = plan.destroyedBy(steps);
   assert.deepEqual(gone.map((o) => [o.kind, o.name, o.start, o.end]), [["clip", "B", 36, 84], ["transition", "Cross Dissolve", 34, 38]]);
-  assert.equal(plan.signature(gone), `clip:${36n * 10160640000n}-${84n * 10160640000n},transition:${34n * 10160640000n}-${38n * 10160640000n}`);
+  // What the host checks: each item by identity (nodeId) and span, per track.
+  assert.deepEqual(plan.confirmedOn(gone, 0).map((o) => [o.kind, o.name, o.start, o.end, typeof o.nodeId]),
+    [["clip", "B", String(36n * 10160640000n), String(84n * 10160640000n), "string"],
+      ["transition", "Cross Dissolve", String(34n * 10160640000n), String(38n * 10160640000n), "string"]]);
+  assert.deepEqual(plan.confirmedOn(gone, 1), []);
+});
+
+test("two overwrite lists are the same only when they name the same items with the same spans", () => {
+  const spec = (bEnd) => ({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: bEnd }] }] });
+  const p = [{ media: "/g.mov", track: 0, record_frame: 36, source_in: 0, frames: 12 }];
+  const list = (s) => plan.destroyedBy(plan.planPlacements(read(s), p, { placement: "overwrite" }));
+  assert.equal(plan.sameOccupants(list(spec(84)), list(spec(84))), true);
+  assert.equal(plan.sameOccupants(list(spec(84)), list(spec(80))), false, "B trimmed since");
+  const renamed = list(spec(84));
+  renamed[0] = Object.assign({}, renamed[0], { nodeId: "another" });
+  assert.equal(plan.sameOccupants(list(spec(84)), renamed), false, "another clip in B's place");
+  assert.equal(plan.sameOccupants([], list(spec(84))), false);
 });
 
 test("malformed placements are refused before anything happens", () => {

@@ -241,3 +241,92 @@ test("headless run(): one call from facts to a placed take", async () => {
   assert.equal(out.state, "placed");
   assert.equal(out.take.name, "ShotForge extend take 1");
 });
+
+test("an overwrite confirmation goes stale when the editor changes what it covers: nothing destroyed, asked again with the new list", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 60 },
+    { name: "C", start: 60, end: 84 }] }] },
+  (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  const r = await wf.render(Object.assign({}, EXTEND, { placement: "overwrite" }));
+  const prepared = await wf.prepare(r.job, r.record);
+  const shown = prepared.destroys; // what the dialog listed: B
+  assert.deepEqual(shown.map((o) => o.name), ["B"]);
+  // While the dialog is open the editor trims B and moves C under the range.
+  const tpf = 10160640000n;
+  dom.sequence.tracks[0].clips[1].end = String(44n * tpf);
+  dom.sequence.tracks[0].clips[2].start = String(44n * tpf);
+  const before = dom.fullSnapshot();
+  await assert.rejects(wf.place(r.job, r.record, prepared, { confirmOverwrite: shown }), (e) => e.code === "needs_confirmation" &&
+    /changed since it was confirmed/.test(e.message) && e.destroys.map((o) => o.name).join() === "B,C");
+  assert.equal(dom.fullSnapshot(), before);
+  assert.deepEqual(dom.destroyed, []);
+  // Confirming the new list places it, destroying exactly those two.
+  const again = await wf.prepare(r.job, r.record);
+  const take = await wf.place(r.job, r.record, again, { confirmOverwrite: again.destroys });
+  assert.equal(take.items.length, 2);
+  assert.deepEqual([...new Set(dom.destroyed.map((d) => d.name))], ["B", "C"]);
+});
+
+test("new take: the same slot even when a lower track became free since (V3 stays V3), same frame, frames and track in the request", async () => {
+  const tracks = [V1_A_B(40), { clips: [{ name: "Logo", start: 30, end: 60, media: "" }] }, {}];
+  const { wf, dom, jobs } = setup({ playhead: 10, tracks }, tailPlacements(36));
+  const { take: first } = await place(wf, EXTEND);
+  assert.equal(first.items[0].track, 2);
+  dom.sequence.tracks[1].clips = []; // the editor deletes the logo: V2 is free now
+  const out = await wf.newTake({});
+  for (const k of ["operation", "track", "frame", "side", "frames", "placement"]) {
+    assert.equal(jobs.sent[1].metadata.shotforge[k], jobs.sent[0].metadata.shotforge[k], k);
+  }
+  assert.equal(out.take.items[0].track, 2, "on the track of the take it replaces");
+  assert.deepEqual([out.take.items[0].start, out.take.items[0].end], [first.items[0].start, first.items[0].end]);
+  assert.deepEqual(dom.snapshot()[1], []);
+});
+
+test("new take whose render fills other frames: refused, the old take back exactly, the new render named", async () => {
+  let n = 0;
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] },
+    (sf) => [{ track: sf.track, record_frame: 36, source_in: 0, frames: ++n === 1 ? sf.frames : sf.frames - 2 }]);
+  await place(wf, EXTEND);
+  const withFirst = dom.fullSnapshot();
+  await assert.rejects(wf.newTake({}), (e) => e.code === "not_same_slot" && /frames 36-45, not 36-47/.test(e.message) &&
+    /is back in its place, exactly as before/.test(e.message) && e.message.includes("job-2.mov"));
+  assert.equal(dom.fullSnapshot(), withFirst);
+  assert.equal(wf.lastTake("seq-Scene 1").number, 1);
+});
+
+test("remove last result leaves an editor's clip that only shares the take's name and slot", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  const { take } = await place(wf, EXTEND);
+  // The editor deleted the take and put another clip of that name in its place (pasted from a copy of the sequence).
+  const clip = dom.sequence.tracks[1].clips[0];
+  clip.item = dom.itemFor("/media/from-another-sequence.mov");
+  const out = await wf.removeLast();
+  assert.equal(out.kept.length, 1);
+  assert.deepEqual(dom.sequence.tracks[1].clips, [clip]);
+  assert.equal(dom.sequence.markers.length, 0, "the take's marker went");
+  assert.equal(take.items[0].start, clip.start);
+});
+
+test("the panel reloaded in the middle of a placement: recover() takes the half-placed take off, sequence exactly as before", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { wf, dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  wf.store = store;
+  const before = dom.fullSnapshot();
+  // A host whose second placement never answers: the page went away while it ran.
+  let places = 0;
+  const dying = new Workflow({ host: (s, cb) => { if (/^ShotForgeHost\.place\(/.test(s) && ++places === 2) return; setImmediate(() => cb(runner.evalScript(s))); },
+    client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  const r = await dying.render(EXTEND);
+  const prepared = await dying.prepare(r.job, r.record);
+  dying.place(r.job, r.record, prepared); // never settles
+  await new Promise((ok) => setTimeout(ok, 50));
+  assert.equal(dom.sequence.tracks[0].clips.length, 3, "the first part is on V1");
+  const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
+    bridgeOptions: { importDelayMs: 1 } });
+  const cut = await reloaded.recover();
+  assert.equal(cut.length, 1);
+  assert.equal(dom.fullSnapshot(), before);
+  assert.equal(reloaded.lastTake("seq-Scene 1"), null);
+  assert.deepEqual(await reloaded.recover(), []);
+});
