@@ -248,8 +248,9 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
     root, _, _ = media
     log = tmp_path / "server.log"
     env = {"SHOTFORGE_HEADER_TIMEOUT": "2", "SHOTFORGE_BODY_TIMEOUT": "2", "SHOTFORGE_KEEP_ALIVE_TIMEOUT": "1"}
-    # 128 open files: 64 are kept for the server itself, so at most 64 connections are open at once.
-    with ServerProcess(tmp_path / "out", "--media-root", str(root), env=env, log=log, fd_limit=128) as srv:
+    # 96 open files (plain uvicorn then fails every accept with "Too many open files" and never
+    # answers): 64 are kept for the server itself, so at most 32 connections are open at once.
+    with ServerProcess(tmp_path / "out", "--media-root", str(root), env=env, log=log, fd_limit=96) as srv:
         socks = _half_open(srv.url, 100)
         try:
             t0 = time.monotonic()
@@ -261,7 +262,7 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
             assert time.monotonic() - t0 < 5.0  # every one gone soon after the 2 s header timeout
             timed_out = [a for a in answers if a]
             assert all(a.startswith(b"HTTP/1.1 408 ") and b'"code":"request_timeout"' in a for a in timed_out)
-            assert answers.count(b"") >= 100 - 64  # those closed to make room, at once and without a word
+            assert answers.count(b"") >= 100 - 32  # those closed to make room, at once and without a word
         finally:
             for s in socks:
                 s.close()
@@ -308,7 +309,7 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
     text = log.read_text()
     assert len(text) < 10_000 and len(text.splitlines()) < 40, text[-3000:]
     assert "Traceback" not in text and "Too many open files" not in text, text[-3000:]
-    assert text.count("closed the longest-idle ones") == 1  # 36 times over, logged once
+    assert text.count("closed the longest-idle ones") == 1  # 68 times over, logged once
 
 
 def test_flood_filter_lets_one_line_per_cause_per_interval(monkeypatch):
