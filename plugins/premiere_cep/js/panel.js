@@ -139,12 +139,28 @@
       state.seq = core.readSequence(facts);
       fillTracks(state.seq);
       describeTarget();
+      return recoverCut();
+    }).then(function () {
       showTakes();
       return state.seq;
     }).catch(function (e) {
       state.seq = null;
       $("target").textContent = e.message;
       $("target").className = "target problem";
+    });
+  }
+
+  /** A placement cut short by a panel reload or close is taken off again, and the editor told. */
+  function recoverCut() {
+    if (state.busy) return null;
+    var wf = new flow.Workflow({ host: host, client: {}, store: store });
+    if (!store.load(state.seq.id).some(function (t) { return t.placing && !t.removed; })) return null;
+    return wf.recover().then(function (cut) {
+      if (!cut.length) return;
+      setStatus(cut.map(function (t) {
+        return "‘" + t.name + "’ was being placed when the panel closed; its clips were taken off again" +
+          (t.kept && t.kept.length ? " (" + t.kept.length + " changed since, left as they are)" : "") + ". Its render: " + t.media.join(", ");
+      }).join("\n"), "error");
     });
   }
 
@@ -211,7 +227,7 @@
     var seq = state.seq;
     var lines = take.items.map(function (it) {
       var f = Number(BigInt(it.start) / seq.tpf);
-      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + Number((BigInt(it.end) - BigInt(it.start)) / seq.tpf) + " frames · " + baseName(it.media);
+      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + Number((BigInt(it.end) - BigInt(it.start)) / seq.tpf) + " frames · " + core.basename(it.media);
     });
     var note = take.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (take.engine || "classical") +
       " engine: re-render it with a model engine when one is installed." : "";
@@ -219,24 +235,34 @@
     return verb + " ‘" + take.name + "’ (" + take.items.length + " clip" + (take.items.length === 1 ? "" : "s") + "):\n" + lines.join("\n") + note;
   }
 
-  /** Plan a finished job on the live sequence; ask first when it would overwrite; place it. */
+  /**
+   * Plan a finished job on the live sequence; ask first when it would overwrite; place it.
+   * `confirmed`: the list the editor agreed to in the dialog. The workflow re-reads the sequence
+   * and overwrites only when what it would destroy now is exactly that list; otherwise it asks again.
+   */
   function placeJob(job, record, confirmed) {
     var wf = state.wf || workflow();
     showJob("placing", 1);
     return wf.prepare(job, record).then(function (prepared) {
       if (prepared.destroys.length && !confirmed) {
-        state.pending = { job: job, record: record };
-        askOverwrite(prepared.destroys);
+        state.pending = { job: job, record: record, destroys: prepared.destroys };
+        askOverwrite(prepared.destroys, false);
         return null;
       }
-      return wf.place(job, record, prepared, { confirmOverwrite: !!confirmed }).then(function (take) {
+      return wf.place(job, record, prepared, { confirmOverwrite: confirmed || [] }).then(function (take) {
         state.pending = null;
         $("pending").hidden = true;
         showJob("placed", 1);
         setStatus(placedText(take, "Placed"), "ok");
         return take;
       });
-    }).catch(function (e) { keepRender(job, record, e); });
+    }).catch(function (e) {
+      if (e.code === "needs_confirmation" && e.destroys) {
+        state.pending = { job: job, record: record, destroys: e.destroys };
+        return askOverwrite(e.destroys, true);
+      }
+      keepRender(job, record, e);
+    });
   }
 
   /** The render is finished but not placed: say why and where it is, and offer Place again. */
@@ -247,9 +273,10 @@
     $("pending").hidden = false;
   }
 
-  function askOverwrite(destroys) {
+  function askOverwrite(destroys, changed) {
     var seq = state.seq, list = $("confirm-list");
-    $("confirm-text").textContent = "Overwrite destroys " + destroys.length + " item" + (destroys.length === 1 ? "" : "s") +
+    $("confirm-text").textContent = (changed ? "What the overwrite would destroy changed since you were asked. " : "") +
+      "Overwrite destroys " + destroys.length + " item" + (destroys.length === 1 ? "" : "s") +
       " of the edit (only Edit > Undo brings them back):";
     list.textContent = "";
     destroys.forEach(function (o) {
@@ -300,7 +327,8 @@
   function placeAgain(confirmed) {
     var p = state.pending;
     if (!p) return Promise.resolve();
-    return guarded(function () { return placeJob(p.job, p.record, confirmed); });
+    // Confirming hands over exactly the list the dialog showed.
+    return guarded(function () { return placeJob(p.job, p.record, confirmed ? p.destroys : null); });
   }
 
   function removeLast() {
@@ -355,11 +383,6 @@
       $("cancel").disabled = false;
       setStatus("Cancel failed: " + describeError(e), "error");
     });
-  }
-
-  function baseName(p) {
-    var s = String(p).replace(/\\/g, "/");
-    return s.slice(s.lastIndexOf("/") + 1);
   }
 
   // ------------------------------------------------------------------ wiring

@@ -291,6 +291,30 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     } finally { await p.close(); }
   });
 
+  it("overwrite after the edit changed under an open dialog: nothing destroyed, the dialog asks again with the new list", async () => {
+    const seq = abutting();
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    try {
+      await extendA(p, "overwrite");
+      const out = await h.runAndWait(p.page);
+      assert.match(out.text, /Overwrite needs your confirmation/);
+      assert.doesNotMatch(await p.page.textContent("#confirm-list"), /transition/);
+      // While the question is open the editor puts a transition on the A/B cut.
+      p.runner.dom.sequence.tracks[0].transitions.push({ name: "Cross Dissolve", nodeId: "t-late", start: TICKS(38, seq), end: TICKS(42, seq) });
+      const before = p.runner.dom.fullSnapshot();
+      const stale = await h.runAndWait(p.page, 60000, "#confirm-overwrite");
+      assert.match(stale.text, /Overwrite needs your confirmation/);
+      assert.equal(await p.page.isVisible("#confirm"), true, "asked again");
+      assert.match(await p.page.textContent("#confirm-text"), /changed since you were asked/);
+      assert.match(await p.page.textContent("#confirm-list"), /transition ‘Cross Dissolve’ on V1/);
+      assert.equal(p.runner.dom.fullSnapshot(), before, "nothing placed on the stale confirmation");
+      assert.deepEqual(p.runner.dom.destroyed, []);
+      const placed = await h.runAndWait(p.page, 60000, "#confirm-overwrite");
+      assert.equal(placed.kind, "ok", placed.text);
+      assert.deepEqual([...new Set(p.runner.dom.destroyed.map((d) => d.kind + " " + d.name))].sort(), ["clip B", "transition Cross Dissolve"]);
+    } finally { await p.close(); }
+  });
+
   it("new take: the same slot re-rendered with the next seed and swapped in as take 2", async () => {
     const seq = seqs.e2e_25;
     const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
