@@ -249,7 +249,8 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
     log = tmp_path / "server.log"
     env = {"SHOTFORGE_HEADER_TIMEOUT": "2", "SHOTFORGE_BODY_TIMEOUT": "2", "SHOTFORGE_KEEP_ALIVE_TIMEOUT": "1"}
     # 96 open files (plain uvicorn then fails every accept with "Too many open files" and never
-    # answers): 64 are kept for the server itself, so at most 32 connections are open at once.
+    # answers): 64 are kept for the server itself, so at most 32 connections stay open. The first
+    # burst of accepts may still run out of files once, before the longest-idle are closed.
     with ServerProcess(tmp_path / "out", "--media-root", str(root), env=env, log=log, fd_limit=96) as srv:
         socks = _half_open(srv.url, 100)
         try:
@@ -308,7 +309,7 @@ def test_idle_and_stalled_connections_are_dropped_and_health_still_answers(tmp_p
             idle.close()
     text = log.read_text()
     assert len(text) < 10_000 and len(text.splitlines()) < 40, text[-3000:]
-    assert "Traceback" not in text and "Too many open files" not in text, text[-3000:]
+    assert "Traceback" not in text and text.count("Too many open files") <= 1, text[-3000:]  # the accept burst
     assert text.count("closed the longest-idle ones") == 1  # 68 times over, logged once
 
 
@@ -325,9 +326,11 @@ def test_flood_filter_lets_one_line_per_cause_per_interval(monkeypatch):
         return logging.LogRecord("asyncio", level, __file__, 1, msg, (), (type(exc), exc, None) if exc else None)
 
     emfile = OSError(24, "Too many open files")
-    passed = [flood.filter(r) for r in [record("socket.accept() out of system resource", emfile)
-                                        for _ in range(1000)]]
+    records = [record("socket.accept() out of system resource", emfile) for _ in range(1000)]
+    passed = [flood.filter(r) for r in records]
     assert passed.count(True) == 1
+    shown = logging.Formatter().format(records[0])  # one line of cause, no traceback of asyncio's
+    assert shown == "socket.accept() out of system resource\n[Errno 24] Too many open files"
     assert flood.filter(record("another cause"))  # a different cause is let through at once
     assert flood.filter(record("socket.accept() out of system resource", OSError(23, "table full")))
     assert flood.filter(record("info line", level=logging.INFO)) and flood.filter(record("info line",

@@ -171,7 +171,8 @@ class LimitedH11Protocol(H11Protocol):
 class FloodFilter(logging.Filter):
     """At most one record per cause (logger, level, first line of the message, exception type and
     errno) every ``interval`` seconds; the next one let through says how many were held back.
-    Records below WARNING always pass: they are not what floods."""
+    Records below WARNING always pass: they are not what floods. asyncio's socket errors lose
+    their traceback (asyncio's own, it says nothing the error does not)."""
 
     _MAX_CAUSES = 512  # causes remembered; more are forgotten oldest first
 
@@ -198,6 +199,11 @@ class FloodFilter(logging.Filter):
             self._causes[cause] = [now, 0]
             while len(self._causes) > self._MAX_CAUSES:
                 self._causes.pop(next(iter(self._causes)))
+        if isinstance(exc, OSError) and record.name == "asyncio":
+            # the event loop's own socket errors ("Too many open files" on accept): the cause is
+            # the machine's state, and the traceback is asyncio's, so one line says all of it
+            record.msg, record.args = f"{record.getMessage()}\n{exc}", ()
+            record.exc_info = record.exc_text = None
         if held:
             record.msg = f"{record.getMessage()} [and {held} more like it in the last {self.interval:g} s]"
             record.args = ()
