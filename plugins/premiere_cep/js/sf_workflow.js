@@ -231,12 +231,20 @@
     live.plan.forEach(function (step) {
       chain = chain.then(function () {
         var confirmed = step.overwrite ? plan.confirmedOn(live.destroys, step.track) : [];
+        // Recorded before the host call: if the panel dies after Premiere placed it but before the
+        // answer came, recover() still finds it (by slot, name and source in).
+        var item = { track: step.track, requestedTrack: step.requestedTrack, start: step.recordTicks, end: step.recordEndTicks,
+          name: take.name, inPoint: step.sourceInTicks, media: step.media, recordTicks: step.recordTicks,
+          recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks, sourceOutTicks: step.sourceOutTicks };
+        take.items.push(item);
+        self.record(take);
         return self.host.place(seq, step, take, confirmed).then(function (r) {
-          take.items.push({ track: step.track, requestedTrack: step.requestedTrack, start: r.start, end: r.end, name: r.name,
-            nodeId: r.nodeId, inPoint: r.inPoint, mediaPath: r.mediaPath, media: step.media, recordTicks: step.recordTicks,
-            recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks, sourceOutTicks: step.sourceOutTicks, label: r.label });
+          Object.assign(item, { start: r.start, end: r.end, name: r.name, nodeId: r.nodeId, inPoint: r.inPoint,
+            mediaPath: r.mediaPath, label: r.label });
           self.record(take);
         });
+        // On a failure the item stays listed: the host removed what it placed, but when the answer
+        // itself was lost (an empty evalScript callback) the rollback still takes the clip off.
       });
     });
     chain = chain.then(function () {
@@ -319,18 +327,28 @@
 
   /**
    * A placement cut short (the panel was reloaded or closed while it ran) left a take marked
-   * "placing": take its clips and marker off again, as any failed placement is. Resolves the
-   * takes recovered ([] when none).
+   * "placing": its clips and marker come off again, as with any failed placement. A take that
+   * was being swapped for a new one and is no longer on the sequence is put back. Resolves the
+   * takes taken off ([] when none).
    */
   Workflow.prototype.recover = function () {
-    var self = this;
+    var self = this, seq;
     return this.readSequence().then(function (r) {
-      var cut = self.store.load(r.seq.id).filter(function (t) { return t.placing && !t.removed; });
+      seq = r.seq;
+      var list = self.store.load(seq.id);
+      var cut = list.filter(function (t) { return t.placing && !t.removed; });
+      var swapped = list.filter(function (t) { return t.swapping && !t.removed && !t.placing; });
       var chain = Promise.resolve();
       cut.forEach(function (take) {
         chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
           return self.unplace(take, facts);
         }).then(function (u) { take.kept = u.kept; self.forget(take); });
+      });
+      swapped.forEach(function (old) {
+        chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
+          var present = unchangedItems(facts, old);
+          return present.length ? null : self.restore(old, seq);
+        }).then(function () { old.swapping = false; self.record(old); });
       });
       return chain.then(function () { return cut; });
     });
@@ -381,11 +399,15 @@
             "so it is not swapped"), record, true);
         }
         var before = plan.snapshot(r.facts);
+        // "swapping" until the new take is on or the old one is back: a reload meanwhile puts it back (recover()).
+        old.swapping = true;
+        self.record(old);
         return self.unplace(old, r.facts).then(function () {
           var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
           return self.place(job, record, null, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
         }).then(function (take) {
           old.removed = true;
+          old.swapping = false;
           old.replacedBy = take.id;
           self.record(old);
           // Keep the new take last in the history.
@@ -393,6 +415,7 @@
           return { take: take, replaced: old, record: record };
         }, function (err) {
           return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
+            old.swapping = false;
             self.record(old);
             err.message += plan.snapshot(facts) === before ? "\n‘" + old.name + "’ is back in its place, exactly as before." :
               "\n‘" + old.name + "’ could not be put back exactly: check the sequence (Edit > Undo).";

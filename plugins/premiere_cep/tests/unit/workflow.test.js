@@ -313,15 +313,18 @@ test("the panel reloaded in the middle of a placement: recover() takes the half-
     (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
   wf.store = store;
   const before = dom.fullSnapshot();
-  // A host whose second placement never answers: the page went away while it ran.
+  // Premiere runs the second placement, but the page goes away before its answer arrives.
   let places = 0;
-  const dying = new Workflow({ host: (s, cb) => { if (/^ShotForgeHost\.place\(/.test(s) && ++places === 2) return; setImmediate(() => cb(runner.evalScript(s))); },
-    client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  const dying = new Workflow({ host: (s, cb) => {
+    const out = runner.evalScript(s);
+    if (/^ShotForgeHost\.place\(/.test(s) && ++places === 2) return;
+    setImmediate(() => cb(out));
+  }, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
   const r = await dying.render(EXTEND);
   const prepared = await dying.prepare(r.job, r.record);
   dying.place(r.job, r.record, prepared); // never settles
   await new Promise((ok) => setTimeout(ok, 50));
-  assert.equal(dom.sequence.tracks[0].clips.length, 3, "the first part is on V1");
+  assert.equal(dom.sequence.tracks[0].clips.length, 4, "both parts are on V1");
   const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
     bridgeOptions: { importDelayMs: 1 } });
   const cut = await reloaded.recover();
@@ -329,4 +332,45 @@ test("the panel reloaded in the middle of a placement: recover() takes the half-
   assert.equal(dom.fullSnapshot(), before);
   assert.equal(reloaded.lastTake("seq-Scene 1"), null);
   assert.deepEqual(await reloaded.recover(), []);
+});
+
+test("an evalScript answer lost after Premiere placed the clip (empty callback): the rollback still takes it off", async () => {
+  const { wf, dom, runner } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  const before = dom.fullSnapshot();
+  let places = 0;
+  wf.host.evalScript = (s, cb) => {
+    const out = runner.evalScript(s);
+    setImmediate(() => cb(/^ShotForgeHost\.place\(/.test(s) && ++places === 2 ? "" : out));
+  };
+  const r = await wf.render(EXTEND);
+  const prepared = await wf.prepare(r.job, r.record);
+  await assert.rejects(wf.place(r.job, r.record, prepared), (e) => e.code === "host_error" &&
+    /Nothing was placed: the sequence is exactly as before/.test(e.message));
+  assert.equal(dom.fullSnapshot(), before);
+});
+
+test("the panel reloaded in the middle of a new take's swap: recover() takes the new one off and puts the old take back exactly", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { wf, dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  wf.store = store;
+  const { take: first } = await place(wf, EXTEND);
+  const withFirst = dom.fullSnapshot();
+  let places = 0;
+  const dying = new Workflow({ host: (s, cb) => {
+    const out = runner.evalScript(s);
+    if (/^ShotForgeHost\.place\(/.test(s) && ++places === 1) return;
+    setImmediate(() => cb(out));
+  }, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  dying.newTake({}); // never settles: the new take's clip is on, its answer lost
+  await new Promise((ok) => setTimeout(ok, 50));
+  assert.equal(dom.sequence.tracks[1].clips[0].name, "ShotForge extend take 2");
+  const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
+    bridgeOptions: { importDelayMs: 1 } });
+  await reloaded.recover();
+  assert.equal(dom.fullSnapshot(), withFirst);
+  assert.equal(reloaded.lastTake("seq-Scene 1").id, first.id);
+  await reloaded.removeLast();
+  assert.deepEqual(dom.snapshot()[1], []);
 });
