@@ -122,11 +122,12 @@ def test_fill_gap_short_and_long_and_generate_and_outpaint_counts(models):
 
 
 def test_retiming_uses_the_classical_flow_interpolator():
-    from server.engines.diffusers import _Retimer, _to_unit
+    from server.engines.diffusers.canvas import to_unit
+    from server.engines.diffusers.retime import Retimer
 
-    a, b = (_to_unit(f) for f in frames_of(5)[::4])
-    middle = _Retimer().between(a, b, 0.5)
-    assert middle.shape == a.shape and not _Retimer._warned  # no fallback: the classical API is still there
+    a, b = (to_unit(f) for f in frames_of(5)[::4])
+    middle = Retimer().between(a, b, 0.5)
+    assert middle.shape == a.shape and not Retimer._warned  # no fallback: the classical API is still there
 
 
 def test_seeds_are_reproducible_and_matter(models):
@@ -139,14 +140,17 @@ def test_seeds_are_reproducible_and_matter(models):
 
 
 def test_fast_path_is_opt_in_and_applies_what_this_device_allows(models):
-    from server.engines import diffusers as d
+    from server.engines.diffusers import warm
 
     engine = engine_for(models, "generate", diffusers_fast=True)
     out = list(engine.generate(9, (64, 36), job_at(24)))
     assert len(out) == 9
-    key = d._pipeline_key(engine.info, engine.plan, True)
-    assert "first-block cache" in d._fast_notes[key]  # on a CPU: no compile, no attention backend switch
-    assert d._fast_notes.get(d._pipeline_key(engine.info, engine.plan, False), "off") == "off"
+    loaded = warm.get_pipeline(engine.info, engine.plan, True)
+    # on a CPU: the VACE-safe step cache only; no compile, no attention backend switch
+    assert loaded.fast.describe() == "step cache (0.05)" and loaded.fast.cache.misses > 0
+    plain = engine_for(models, "generate")
+    list(plain.generate(5, (64, 36), job_at(24)))
+    assert warm.get_pipeline(plain.info, plain.plan, False).fast is None
 
 
 def test_progress_per_step_and_cancel_within_one_step(models):
@@ -202,6 +206,7 @@ def test_broken_and_unloadable_models_give_clear_errors(models, tmp_path):
 
 def test_availability_lists_models_and_explains_cpu_and_packages(models, monkeypatch):
     from server.engines import diffusers as d
+    from server.engines.diffusers import devices
 
     avail = d.DiffusersEngine(settings=settings_for(models)).availability()
     assert avail.usable, avail.reason
@@ -209,11 +214,11 @@ def test_availability_lists_models_and_explains_cpu_and_packages(models, monkeyp
     assert "component 'vae'" in avail.details["models"]["broken-vace"]
     empty = d.DiffusersEngine(settings=settings_for(None)).availability()
     assert not empty.usable and "no models folder configured" in empty.reason
-    monkeypatch.setattr(d, "CPU_MAX_PARAMS", 1000)  # as if it were a real (large) model without a GPU
+    monkeypatch.setattr(devices, "CPU_MAX_PARAMS", 1000)  # as if it were a real (large) model without a GPU
     avail = d.DiffusersEngine(settings=settings_for(models)).availability()
     assert not avail.usable and "no GPU" in avail.details["models"]["tiny-vace"]
     assert d.DiffusersEngine(settings=settings_for(models, diffusers_device="cpu")).availability().usable
-    monkeypatch.setattr(d, "missing_packages", lambda: ["torch", "diffusers"])
+    monkeypatch.setattr(devices, "missing_packages", lambda: ["torch", "diffusers"])
     avail = d.DiffusersEngine(settings=settings_for(models)).availability()
     assert not avail.usable and "torch, diffusers" in avail.reason and "tiny-vace" in avail.details["models"]
 
@@ -251,7 +256,7 @@ def test_models_in_the_hugging_face_cache_are_found_offline(models, tmp_path, mo
 def test_auto_picks_diffusers_only_where_a_model_is_usable(models, tmp_path, monkeypatch):
     from otio_tools.request import Request
     from server import settings as st
-    from server.engines import diffusers as d
+    from server.engines.diffusers import devices
     from server.render import choose_engine
 
     (tmp_path / "none.toml").write_text("")
@@ -262,7 +267,7 @@ def test_auto_picks_diffusers_only_where_a_model_is_usable(models, tmp_path, mon
         assert choose_engine(request) == "diffusers"
         assert choose_engine(Request(operation="outpaint", track=0, engine="auto",
                                      extra={"model": "broken-vace"})) == "classical"
-        monkeypatch.setattr(d, "CPU_MAX_PARAMS", 1000)  # as if it were a real model on this GPU-less machine
+        monkeypatch.setattr(devices, "CPU_MAX_PARAMS", 1000)  # as if it were a real model on this GPU-less machine
         assert choose_engine(request) == "classical"
     finally:
         st.activate(None)
@@ -323,7 +328,7 @@ EXPECTED = {  # operation: (track, record_frame, frames, (width, height))
     "extend": (0, 120, 20, (176, 144)),
     "fill_gap": (0, 55, 10, (176, 144)),
     "outpaint": (1, 0, 55, (144, 256)),
-    "generate": (1, 130, 17, (176, 144)),
+    "generate": (0, 130, 17, (176, 144)),  # placement auto: V1 is free past its last clip
 }
 
 

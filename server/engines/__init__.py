@@ -12,7 +12,7 @@ from server.engines.base import Engine, EngineUnavailable
 
 _ENGINE_MODULES = {
     "classical": "server.engines.classical",
-    "diffusers": "server.engines.diffusers",
+    "diffusers": "server.engines.diffusers",  # a package: torch is imported inside its functions
 }
 
 

@@ -12,6 +12,12 @@ For each pipeline this reads only JSON and safetensors headers: the pipeline cla
 family and the operations it serves), whether every component is present with its config and
 weights, the parameter count of each component (for the memory plan), and the native picture,
 rate and window (family defaults, overridable by a ``shotforge.json`` beside ``model_index.json``).
+
+What the architecture allows is read from the component configs, never guessed: the picture grid
+(VAE spatial scale x patch size), the frame-count rule (VAE temporal scale: ``4k+1`` for Wan) and
+the largest picture and window the rotary position table covers (``rope_max_seq_len`` positions
+per axis, after patching). Defaults are fitted inside those limits; a ``shotforge.json`` asking
+for more is a problem reported by ``shotforge doctor``, not a crash minutes into a job.
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 _SIDECAR_KEYS = {"width": int, "height": int, "fps": float, "max_frames": int, "overlap": int, "steps": int,
-                 "guidance": float, "negative_prompt": str}
+                 "guidance": float, "negative_prompt": str, "flow_shift": float, "attention": str}
+#: attention settings: "exact" (the fastest exact backend installed) or one approximate backend, asked for
+ATTENTION_CHOICES = ("exact", "sage")
 
 
 @dataclass
@@ -60,6 +68,22 @@ class Native:
     multiple: int = 16  # width and height must be multiples of this (VAE x patch)
     temporal: int = 4  # frames must be temporal*k + 1
     negative_prompt: str = ""
+    limit_frames: int = 1 << 30  # the most frames one window may have (rope length)
+    limit_width: int = 1 << 30  # the widest and tallest picture the rope covers
+    limit_height: int = 1 << 30
+    flow_shift: float | None = None  # None: follows the picture size (families/wan_vace.py)
+    attention: str = "exact"  # or "sage": an approximate backend, only when asked for
+
+    def describe(self) -> str:
+        return (f"native {self.width}x{self.height} at {self.fps:g} fps, grid {self.multiple} px, "
+                f"frames {self.temporal}k+1 up to {self.max_frames}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "fps": self.fps, "max_frames": self.max_frames,
+                "overlap": self.overlap, "steps": self.steps, "guidance": self.guidance, "grid": self.multiple,
+                "frames_rule": f"{self.temporal}k+1", "limit_frames": self.limit_frames,
+                "limit_size": [self.limit_width, self.limit_height], "flow_shift": self.flow_shift,
+                "attention": self.attention}
 
 
 @dataclass
@@ -87,10 +111,7 @@ class ModelInfo:
         return {"name": self.name, "path": str(self.path), "source": self.source,
                 "pipeline": self.pipeline_class, "family": self.family, "operations": list(self.operations),
                 "params": dict(self.params), "problems": list(self.problems), "size": self.size_label,
-                "native": None if self.native is None else {
-                    "width": self.native.width, "height": self.native.height, "fps": self.native.fps,
-                    "max_frames": self.native.max_frames, "steps": self.native.steps,
-                    "guidance": self.native.guidance}}
+                "native": None if self.native is None else self.native.to_dict()}
 
 
 # ------------------------------------------------------------------------------------ discovery
@@ -263,17 +284,26 @@ def _wan_native(path: Path, info: ModelInfo) -> tuple[Native, str]:
     transformer = _read_config(path, "transformer")
     vae = _read_config(path, "vae")
     down = vae.get("temperal_downsample", [False, True, True])
-    patch = transformer.get("patch_size", [1, 2, 2])
-    multiple = (2 ** len(down)) * int(patch[1] if len(patch) > 1 else 2)
-    temporal = 2 ** sum(bool(d) for d in down)
+    spatial = int(vae.get("scale_factor_spatial") or 2 ** len(down))
+    temporal = int(vae.get("scale_factor_temporal") or 2 ** sum(bool(d) for d in down))
+    p_t, p_h, p_w = (int(p) for p in transformer.get("patch_size", [1, 2, 2]))
+    multiple = math.lcm(spatial * p_h, spatial * p_w)
+    rope = int(transformer.get("rope_max_seq_len", 1024))  # positions per axis, after patching
+    limit_frames = (rope * p_t - 1) * temporal + 1
+    limit_w, limit_h = rope * p_w * spatial, rope * p_h * spatial
     width = int(transformer.get("num_attention_heads", 12)) * int(transformer.get("attention_head_dim", 128))
     params = info.params.get("transformer", 0)
     big = width >= 4096 or params > 5e9
     label = f"{params / 1e9:.1f}B" if params >= 1e8 else (f"{params / 1e6:.1f}M" if params else "")
     # 14B: 720p; 1.3B: 480p (the published checkpoints' training sizes); 16 fps, 81 frames
     w, h = (1280, 720) if big else (832, 480)
-    return Native(w, h, 16.0, 81, 9 if temporal == 4 else temporal * 2 + 1, 30, 5.0, multiple, temporal,
-                  _WAN_NEGATIVE), label
+    scale = min(1.0, limit_w / w, limit_h / h)
+    w = max(multiple, int(w * scale) // multiple * multiple)
+    h = max(multiple, int(h * scale) // multiple * multiple)
+    frames = min(81, limit_frames)
+    overlap = min(2 * temporal + 1, (frames - 1) // 2)
+    return Native(w, h, 16.0, frames, overlap, 30, 5.0, multiple, temporal, _WAN_NEGATIVE,
+                  limit_frames=limit_frames, limit_width=limit_w, limit_height=limit_h), label
 
 
 def _apply_sidecar(path: Path, info: ModelInfo) -> None:
@@ -291,10 +321,20 @@ def _apply_sidecar(path: Path, info: ModelInfo) -> None:
     n = info.native
     if n.width % n.multiple or n.height % n.multiple:
         raise ValueError(f"{sidecar}: width and height must be multiples of {n.multiple}")
+    if n.width > n.limit_width or n.height > n.limit_height:
+        raise ValueError(f"{sidecar}: {n.width}x{n.height} is larger than this model's position table covers "
+                         f"({n.limit_width}x{n.limit_height}: transformer rope_max_seq_len)")
     if n.max_frames < 1 or (n.max_frames - 1) % n.temporal:
         raise ValueError(f"{sidecar}: max_frames must be {n.temporal}k+1")
+    if n.max_frames > n.limit_frames:
+        raise ValueError(f"{sidecar}: max_frames {n.max_frames} is more than this model takes: {n.limit_frames} "
+                         "frames (transformer rope_max_seq_len)")
     if not 0 <= n.overlap < n.max_frames or n.fps <= 0 or n.steps < 1:
         raise ValueError(f"{sidecar}: overlap, fps or steps out of range")
+    if n.flow_shift is not None and not 0 < n.flow_shift <= 100:
+        raise ValueError(f"{sidecar}: flow_shift must be a positive number")
+    if n.attention not in ATTENTION_CHOICES:
+        raise ValueError(f"{sidecar}: attention must be one of {', '.join(ATTENTION_CHOICES)}, not {n.attention!r}")
 
 
 # The negative prompt the Wan authors publish with their examples (model-appropriate default).

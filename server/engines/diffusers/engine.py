@@ -1,0 +1,259 @@
+"""The diffusers engine: the four operations laid out on model slots, and what is available here.
+
+Each operation puts its known frames on a slot sequence at the model's rate (context resampled by
+flow interpolation), marks the slots to make, and hands them to a :class:`~.run.Run`, which makes
+them window by window and reads the timeline frames back off the slots: exactly the planned count.
+Head extensions are made from the shot outwards, gap fills close with a window that sees both
+shots (:mod:`.windows`). Outpainting runs at the source's own rate (every source frame is a model
+frame), because each output frame must match its exact source picture; the source picture is
+pasted back untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from server.engines.base import Availability, Engine, EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
+from server.engines.diffusers import devices, warm
+from server.engines.diffusers.canvas import Canvas, check_frames, to_unit
+from server.engines.diffusers.choose import option, select_model
+from server.engines.diffusers.devices import DevicePlan
+from server.engines.diffusers.models import ModelInfo, discover, hf_cache_dir
+from server.engines.diffusers.retime import Retimer, sample
+from server.engines.diffusers.run import Run
+from server.engines.diffusers.windows import (EPS, Slot, Window, context_frames, gap_intervals, known_slots, slot_step,
+                                              window_length)
+
+log = logging.getLogger("shotforge.diffusers")
+
+
+def _settings():
+    from server.settings import active_settings
+
+    return active_settings()
+
+
+class DiffusersEngine(Engine):
+    """Open video models through diffusers; ``model`` is chosen when an operation is given."""
+
+    name = "diffusers"
+    generate_is_placeholder = False
+
+    def __init__(self, operation: str | None = None, model: str | None = None, settings: Any = None):
+        self._settings = settings
+        self.model = ""
+        self.info: ModelInfo | None = None
+        self.plan: DevicePlan | None = None
+        if operation is not None:
+            self.info, self.plan = select_model(operation, model, self.settings)
+            self.model = self.info.name
+
+    @property
+    def settings(self) -> Any:
+        if self._settings is None:
+            from server.settings import SettingsError
+
+            try:
+                self._settings = _settings()
+            except SettingsError as exc:
+                raise EngineUnavailable("diffusers", f"server settings cannot be read: {exc}") from None
+        return self._settings
+
+    def context_frames(self, rate: Fraction) -> int:
+        """Timeline frames of context a side this model wants at ``rate`` (a planner asks for these)."""
+        return context_frames(rate, self.info.native)
+
+    # -- what is here -------------------------------------------------------------------------
+    def availability(self) -> Availability:
+        try:
+            settings = self.settings
+        except EngineUnavailable as exc:
+            return Availability(False, exc.reason)
+        models, notes = discover(settings.models, settings.hf_cache)
+        details: dict[str, Any] = {
+            "models_folder": str(settings.models) if settings.models else None,
+            "hf_cache": settings.hf_cache, "fast_path": settings.diffusers_fast, "notes": notes,
+            "models": {}, "model_list": []}
+        missing = devices.missing_packages()
+        if missing:
+            details["missing_packages"] = missing
+        usable = []
+        for m in models:
+            entry = m.to_dict()
+            if m.problems:
+                why, plan = "; ".join(m.problems), None
+            elif missing:
+                why, plan = f"packages missing: {', '.join(missing)}", None
+            else:
+                try:
+                    plan, why = devices.plan_device(m, settings)
+                except Exception as exc:  # a broken torch install: say it, don't crash doctor
+                    plan, why = None, f"device check failed: {type(exc).__name__}: {exc}"
+            ops = ", ".join(m.operations) or "none"
+            if plan is not None:
+                usable.append(m)
+                entry.update(usable=True, reason=plan.note)
+                details["models"][m.name] = (f"usable ({ops}) — {m.size_label or '?'} {m.pipeline_class}, "
+                                             f"{m.native.describe()}; {plan.note}")
+            else:
+                entry.update(usable=False, reason=why)
+                details["models"][m.name] = f"not usable ({ops}) — {why} [{m.path}]"
+            details["model_list"].append(entry)
+        if missing:
+            reason = (f"Python packages missing: {', '.join(missing)} (install with `scripts/setup.sh --diffusers` "
+                      "or `pip install torch==2.13.0 && pip install -e '.[diffusers]'`)")
+            return Availability(False, reason, details)
+        if not models:
+            where = (f"nothing usable in the models folder {settings.models}" if settings.models
+                     else "no models folder configured (--models DIR or SHOTFORGE_MODELS)")
+            cache = f" and nothing in the local Hugging Face cache ({hf_cache_dir()})" if settings.hf_cache else ""
+            return Availability(False, f"no model found: {where}{cache}", details)
+        if not usable:
+            return Availability(False, f"{len(models)} model(s) found, none usable here (see models)", details)
+        return Availability(True, f"{len(usable)} of {len(models)} model(s) usable: "
+                                  f"{', '.join(m.name for m in usable)}", details)
+
+    # -- the four operations -----------------------------------------------------------------------
+    def extend(self, context: Sequence[np.ndarray], frames: int, side: str,
+               job: EngineJob) -> Iterator[np.ndarray]:
+        check_frames(context, "extend")
+        if side not in ("head", "tail"):
+            raise ValueError(f"extend: side must be 'head' or 'tail', got {side!r}")
+        return self._extend(list(context), frames, side, job) if frames > 0 else iter(())
+
+    def _extend(self, context: list[np.ndarray], frames: int, side: str, job: EngineJob) -> Iterator[np.ndarray]:
+        size = (context[0].shape[1], context[0].shape[0])
+        run = self._run_setup(job, size)
+        s = slot_step(job.rate, run.native)  # timeline frames per model slot
+        retimer = Retimer()
+        known = [run.canvas.to_model(f) for f in context]
+        ctx_slots = known_slots(len(context), s)  # slots before/after the anchor
+        new_slots = max(1, int(math.ceil(frames / s - EPS)))
+        pad = run.canvas.pad_mask()
+        if side == "tail":  # anchor: the last context frame; slot i sits at context index C-1 - (A-i)*s
+            slots = [Slot(sample(known, len(known) - 1 - (ctx_slots - i) * s, retimer), pad)
+                     for i in range(ctx_slots + 1)]
+            slots += [Slot(pending=True) for _ in range(new_slots)]
+            targets = [ctx_slots + (j + 1) / s for j in range(frames)]
+        else:  # anchor: the first context frame, new slots before it
+            slots = [Slot(pending=True) for _ in range(new_slots)]
+            slots += [Slot(sample(known, i * s, retimer), pad) for i in range(ctx_slots + 1)]
+            targets = [new_slots + (j - frames) / s for j in range(frames)]
+        yield from run.make(slots, targets, size, context[0].dtype, retimer)
+
+    def fill_gap(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        check_frames([*before, *after], "fill_gap")
+        if frames < 0:
+            raise ValueError(f"fill_gap: frames must be >= 0, got {frames}")
+        return self._fill_gap(list(before), list(after), frames, job) if frames else iter(())
+
+    def _fill_gap(self, before: list[np.ndarray], after: list[np.ndarray], frames: int,
+                  job: EngineJob) -> Iterator[np.ndarray]:
+        size = (before[0].shape[1], before[0].shape[0])
+        run = self._run_setup(job, size)
+        intervals, s = gap_intervals(frames, slot_step(job.rate, run.native))  # both ends fall on slots
+        retimer = Retimer()
+        kb, ka = [run.canvas.to_model(f) for f in before], [run.canvas.to_model(f) for f in after]
+        nb, na = known_slots(len(kb), s), known_slots(len(ka), s)
+        pad = run.canvas.pad_mask()
+        slots = [Slot(sample(kb, len(kb) - 1 - (nb - i) * s, retimer), pad) for i in range(nb + 1)]
+        slots += [Slot(pending=True) for _ in range(intervals - 1)]
+        slots += [Slot(sample(ka, i * s, retimer), pad) for i in range(na + 1)]
+        targets = [nb + (j + 1) / s for j in range(frames)]
+        yield from run.make(slots, targets, size, before[0].dtype, retimer)
+
+    def generate(self, frames: int, size: tuple[int, int], job: EngineJob,
+                 reference: np.ndarray | None = None, dtype: type = np.uint8) -> Iterator[np.ndarray]:
+        if frames < 0:
+            raise ValueError(f"generate: frames must be >= 0, got {frames}")
+        return self._generate(frames, tuple(size), job, reference, dtype) if frames else iter(())
+
+    def _generate(self, frames: int, size: tuple[int, int], job: EngineJob, reference: np.ndarray | None,
+                  dtype: type) -> Iterator[np.ndarray]:
+        run = self._run_setup(job, size)
+        s = slot_step(job.rate, run.native)
+        count = int(math.ceil((frames - 1) / s - EPS)) + 1
+        if reference is not None:
+            run.reference = run.canvas.to_model(reference)
+        targets = [j / s for j in range(frames)]
+        yield from run.make([Slot(pending=True) for _ in range(count)], targets, size, dtype, Retimer())
+
+    def outpaint(self, frames: Iterable[np.ndarray], layout: OutpaintLayout,
+                 job: EngineJob) -> Iterator[np.ndarray]:
+        total = len(frames) if isinstance(frames, Sized) else None
+        return self._outpaint(iter(frames), layout, job, total)
+
+    def _outpaint(self, frames: Iterator[np.ndarray], layout: OutpaintLayout, job: EngineJob,
+                  total: int | None) -> Iterator[np.ndarray]:
+        run = self._run_setup(job, layout.canvas)
+        canvas, native = run.canvas, run.native
+        cx, cy, cw, ch = canvas.box
+        scale = cw / layout.canvas[0]
+        x0, y0 = cx + layout.offset[0] * scale, cy + layout.offset[1] * scale
+        x1, y1 = x0 + layout.inner[0] * scale, y0 + layout.inner[1] * scale
+        ix, iy = int(round(x0)), int(round(y0))
+        iw, ih = max(1, int(round(x1)) - ix), max(1, int(round(y1)) - iy)
+        mask = np.full((canvas.mh, canvas.mw), 255, np.uint8)
+        keep_y = slice(int(math.ceil(y0 - EPS)), int(math.floor(y1 + EPS)))  # whole pixels of the picture
+        keep_x = slice(int(math.ceil(x0 - EPS)), int(math.floor(x1 + EPS)))
+        mask[keep_y, keep_x] = 0
+        fresh = native.max_frames - native.overlap  # new frames per window
+        run.windows_total = None if total is None else max(1, math.ceil(max(total - native.max_frames, 0) / fresh) + 1)
+        done: list[Slot] = []
+        first = True
+        while True:
+            want = native.max_frames if first else fresh
+            originals = []
+            for frame in frames:
+                originals.append(frame)
+                if len(originals) == want:
+                    break
+            if not originals:
+                return
+            if first:
+                check_frames(originals, "outpaint")
+            slots = list(done)
+            for frame in originals:
+                if (frame.shape[1], frame.shape[0]) != tuple(layout.inner):
+                    raise ValueError(f"outpaint: frame is {frame.shape[1]}x{frame.shape[0]}, layout says "
+                                     f"{layout.inner[0]}x{layout.inner[1]}")
+                image = np.full((canvas.mh, canvas.mw, 3), 0.5, np.float16)
+                image[iy:iy + ih, ix:ix + iw] = to_unit(resize_frame(frame, (iw, ih)))
+                slots.append(Slot(image, mask, pending=True))
+            length = len(slots)
+            run.denoise(slots, Window(0, length, 0, window_length(length, native.temporal, run.buckets) - length))
+            for slot, frame in zip(slots[len(done):], originals):
+                out = canvas.from_model(slot.image, layout.canvas, frame.dtype)
+                x, y = layout.offset
+                out[y:y + frame.shape[0], x:x + frame.shape[1]] = frame  # the source picture, untouched
+                yield out
+            done = slots[-native.overlap:] if native.overlap else []
+            first = False
+
+    # -- shared machinery -------------------------------------------------------------------------
+    def _run_setup(self, job: EngineJob, size: tuple[int, int]) -> Run:
+        if self.info is None or self.plan is None:
+            raise EngineUnavailable("diffusers", "the diffusers engine was built without an operation to choose "
+                                                 "a model for")
+        job.check_cancel()
+        native = self.info.native
+        steps = option(job.options, "steps", int, 1, 500, native.steps)
+        guidance = option(job.options, "guidance", float, 0.0, 50.0, native.guidance)
+        fast = bool(self.settings.diffusers_fast)
+        loaded = warm.get_pipeline(self.info, self.plan, fast, job)
+        log.info("diffusers: %s on %s; fast path: %s", self.info.name, loaded.plan.note,
+                 loaded.fast.describe() if loaded.fast else "off")
+        return Run(loaded, job, native, Canvas.fit(size, native), steps, guidance)
+
+
+def build_engine(**options) -> DiffusersEngine:
+    """``operation`` (and optionally ``model``) choose the model now; other options are ignored."""
+    return DiffusersEngine(operation=options.get("operation"), model=options.get("model"),
+                           settings=options.get("settings"))

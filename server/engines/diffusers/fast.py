@@ -1,0 +1,150 @@
+"""The opt-in fast path (``diffusers_fast``): attention backend, step cache, regional compile.
+
+- Attention: the fastest *exact* backend that is installed and accepted, in this order: flash-attn 2
+  (``flash``), cuDNN SDPA (``_native_cudnn``), flash SDPA (``_native_flash``), else PyTorch's own
+  (``native``). Approximate backends (SageAttention) change the frames without saying so: only when
+  a model's ``shotforge.json`` asks for ``"attention": "sage"``.
+- Step cache: the family's own, safe for its transformer (for VACE: hints included; see
+  :mod:`server.engines.diffusers.step_cache`).
+- Compile: ``compile_repeated_blocks(dynamic=False)`` at load, warmed up there on the full window
+  at the native size (progress reported), so a job never pays for it under the run lock. A warm-up
+  that fails turns the lever off and the pipeline stays eager. Window lengths are kept to a few
+  buckets (:func:`server.engines.diffusers.windows.frame_buckets`) so a warm pipeline does not
+  recompile for every job length.
+
+Any lever that fails later, at run time, is turned off by :meth:`FastPath.degrade` and the window
+is run again: a backend accepted at set-up but failing on this GPU costs a retry, not the job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.engines.diffusers.families import Conditioner
+from server.engines.diffusers.models import Native
+from server.engines.diffusers.windows import frame_buckets
+
+log = logging.getLogger("shotforge.diffusers")
+
+#: exact attention backends, fastest first: (diffusers backend name, package it needs)
+EXACT_BACKENDS = (("flash", "flash_attn"), ("_native_cudnn", None), ("_native_flash", None))
+#: approximate backends, used only when asked for by name
+APPROXIMATE_BACKENDS = {"sage": "sageattention"}
+#: devices where attention backends and compile are tried (elsewhere they gain nothing)
+ACCELERATED = ("cuda",)
+CACHE_THRESHOLD = 0.05
+
+
+def compile_blocks(transformer: Any) -> None:
+    """Regional compile of the repeated transformer blocks, one graph per shape."""
+    transformer.compile_repeated_blocks(fullgraph=False, dynamic=False)
+
+
+def uncompile_blocks(transformer: Any) -> None:
+    for module in transformer.modules():
+        if getattr(module, "_compiled_call_impl", None) is not None:
+            module._compiled_call_impl = None
+
+
+@dataclass
+class FastPath:
+    """The levers in use on one warm pipeline, and what happened to them."""
+
+    attention: str = "native"
+    cache: Any = None
+    compiled: bool = False
+    buckets: list[int] | None = None  # window lengths the compiled blocks are kept to
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        levers = []
+        if self.attention != "native":
+            levers.append(f"attention={self.attention}")
+        if self.cache is not None:
+            levers.append(f"step cache ({self.cache.threshold})")
+        if self.compiled:
+            levers.append("torch.compile (repeated blocks)")
+        return ", ".join(levers + self.notes) or "nothing applicable"
+
+    def degrade(self, pipe: Any, error: BaseException) -> str | None:
+        """Turn off the next lever after a failure at run time; says which, or None when none is left."""
+        transformer = pipe.transformer
+        if self.attention != "native":
+            lever, self.attention = f"attention backend {self.attention}", "native"
+            transformer.reset_attention_backend()
+        elif self.compiled:
+            lever, self.compiled, self.buckets = "torch.compile", False, None
+            uncompile_blocks(transformer)
+        elif self.cache is not None:
+            lever = "the step cache"
+            self.cache.remove()
+            self.cache = None
+        else:
+            return None
+        self.notes.append(f"{lever} off after {type(error).__name__}")
+        log.warning("diffusers fast path: %s failed at run time (%s: %s); turned off", lever,
+                    type(error).__name__, error)
+        return lever
+
+    def disable(self, pipe: Any) -> None:
+        """Every lever off: the pipeline as diffusers leaves it."""
+        while self.degrade(pipe, RuntimeError("disabled")) is not None:
+            pass
+        self.notes.clear()
+
+
+def enable(pipe: Any, device: str, offload: str, conditioner: Conditioner, native: Native,
+           report: Callable[[str], None] = lambda stage: None) -> FastPath:
+    """Apply the fast path to a placed pipeline; compiles (and warms up) now, at load."""
+    fast = FastPath()
+    accelerated = device.split(":")[0] in ACCELERATED
+    if accelerated:
+        fast.attention = choose_attention(pipe.transformer, native.attention)
+    fast.cache = conditioner.step_cache(CACHE_THRESHOLD).apply(pipe.transformer)
+    if accelerated and offload == "none":
+        compile_at_load(pipe, fast, conditioner, native, report)
+    elif accelerated:
+        fast.notes.append(f"no compile with {offload} offloading")
+    return fast
+
+
+def choose_attention(transformer: Any, wanted: str) -> str:
+    """The backend set on ``transformer``: the one asked for, else the fastest exact one accepted."""
+    choices = [(wanted, APPROXIMATE_BACKENDS[wanted])] if wanted in APPROXIMATE_BACKENDS else []
+    for backend, package in (*choices, *EXACT_BACKENDS):
+        if package and importlib.util.find_spec(package) is None:
+            continue
+        try:
+            transformer.set_attention_backend(backend)
+            return backend
+        except Exception as exc:  # not usable on this GPU or build
+            log.info("attention backend %s not usable: %s", backend, exc)
+    transformer.reset_attention_backend()
+    return "native"
+
+
+def compile_at_load(pipe: Any, fast: FastPath, conditioner: Conditioner, native: Native,
+                    report: Callable[[str], None]) -> None:
+    """Compile the repeated blocks and run one warm-up call at the full window; eager if it fails."""
+    import torch
+
+    try:
+        compile_blocks(pipe.transformer)
+    except Exception as exc:
+        fast.notes.append(f"torch.compile not usable ({type(exc).__name__}: {exc})")
+        return
+    fast.compiled, fast.buckets = True, frame_buckets(native.max_frames, native.temporal)
+    while True:
+        report(f"compiling the transformer for {native.max_frames} frames at {native.width}x{native.height}")
+        try:
+            with torch.inference_mode():
+                pipe.transformer(**conditioner.warmup_inputs(pipe, native.width, native.height, native.max_frames))
+            return
+        except Exception as exc:  # a broken compile (or backend) must not stay in the warm pipeline
+            fast.degrade(pipe, exc)  # the attention backend first, then the compile
+            if not fast.compiled:
+                return
