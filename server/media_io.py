@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange
 
-from otio_tools.errors import ShotForgeError
+from otio_tools.errors import RequestError, ShotForgeError
+from otio_tools.timing import has_drop_frame, is_drop_frame_timecode, rate_label, timecode_to_frame
 from server.media_formats import identify, open_options
 
 # FFmpeg's names for the colour enums (av_color_*_name); "unspecified" is None.
@@ -44,9 +45,6 @@ _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.1
 _PLANAR_YUV = re.compile(r"yuva?j?4[0-4][0-4]p(\d+le)?")
 
 _CONTAINERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}
-_TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2})$")
-
-
 class MediaError(ShotForgeError, RuntimeError):
     """Media cannot be read or written; ``message`` names the file (and frame).
 
@@ -447,17 +445,13 @@ def encoding_for(path: str | os.PathLike) -> str:
 
 def _check_timecode(timecode: str, rate: Fraction, path: str) -> str:
     """Refuse a timecode the muxer would reject or misread, before anything is written."""
-    m = _TIMECODE.match(timecode)
-    nominal = math.ceil(rate)
-    drop = m is not None and m.group(4) != ":"
-    bad = m is None or int(m.group(2)) > 59 or int(m.group(3)) > 59 or int(m.group(5)) >= nominal
-    if not bad and drop:
-        dropped = 2 * nominal // 30  # frame numbers skipped each minute but every tenth
-        bad = rate not in (Fraction(30000, 1001), Fraction(60000, 1001)) or (
-            int(m.group(3)) == 0 and int(m.group(2)) % 10 != 0 and int(m.group(5)) < dropped)
-    if bad:
-        raise MediaError("encode_failed", f"cannot write {path}: start timecode {timecode!r} is not "
-                         f"valid at {rate} fps (HH:MM:SS:FF, or HH:MM:SS;FF drop-frame at 29.97/59.94)")
+    try:
+        timecode_to_frame(timecode, rate)
+    except RequestError as exc:
+        raise MediaError("encode_failed", f"cannot write {path}: {exc.message}") from None
+    if is_drop_frame_timecode(timecode) and not has_drop_frame(rate):
+        raise MediaError("encode_failed", f"cannot write {path}: start timecode {timecode!r} is drop-frame, "
+                         f"which {rate_label(rate)} fps does not count")
     return timecode
 
 

@@ -197,11 +197,8 @@ def test_119_88_counts_drop_frame_when_the_editor_says_so(tmp_path):
     assert plans[True].start_timecode == "01:00:00;06"
 
 
-# server.media_io (not otio_tools) checks a start timecode before writing: it takes two-digit frame
-# numbers only and drop-frame only at 29.97/59.94, though FFmpeg writes and reads back both (checked
-# with PyAV: "01:00:00:105" at 120, "01:00:00;06" at 119.88). These fail until media_io accepts them.
-@pytest.mark.xfail(strict=True, raises=media_io.MediaError,
-                   reason="server.media_io._check_timecode refuses frame numbers over 99 and 119.88 drop-frame")
+# Above 100 fps a timecode's frame number has three digits (FFmpeg writes "01:00:00:105" at 120),
+# and 119.88 counts drop-frame: the written media must carry both.
 @pytest.mark.parametrize("rate, start_timecode, drop_frame", [
     (Fraction(120), "01:00:00:100", None), (Fraction(120000, 1001), "01:00:00;00", True),
 ], ids=["120 ff>99", "119.88 DF"])
