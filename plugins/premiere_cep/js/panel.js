@@ -164,6 +164,32 @@
     });
   }
 
+  /**
+   * A job started before the panel was reloaded or closed: follow it and place it as Run would
+   * (a new take is swapped in). One whose placement was already tried is offered with Place
+   * again instead of being placed unasked.
+   */
+  function resumeJob() {
+    if (!state.seq || !store.loadJob(state.seq.id)) return Promise.resolve();
+    var seqId = state.seq.id;
+    return guarded(function () {
+      var wf = workflow();
+      showJob("following the job started before the panel was reloaded", 0);
+      return wf.resume().then(function (out) {
+        if (!out) return null;
+        if (out.record.state !== "done") return unfinished(out.record);
+        if (out.replaces) {
+          return wf.placeResumed(out).then(function (o) {
+            showJob("placed", 1);
+            setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", "ok");
+          }, function (e) { store.saveJob(seqId, null); throw e; });
+        }
+        if (out.tried) return keepRender(out.job, out.record, new Error("it finished before the panel was reloaded"));
+        return placeJob(out.job, out.record, null);
+      });
+    });
+  }
+
   function checkServer() {
     var dot = $("server-state");
     return client().health().then(function (h) {
@@ -415,7 +441,7 @@
     ["frames", "seed", "engine", "canvas-w", "canvas-h"].forEach(function (k) { $(k).addEventListener("change", saveSettings); });
     window.addEventListener("focus", function () { if (!state.busy) refresh(); });
     setOp(state.op);
-    refresh();
+    refresh().then(resumeJob);
     checkServer();
   }
 

@@ -27,25 +27,31 @@
 
   var ShotForgeError = core.ShotForgeError;
   var STORE_PREFIX = "shotforge.premiere.takes.";
+  var JOB_PREFIX = "shotforge.premiere.job.";
 
   function clone(v) { return JSON.parse(JSON.stringify(v)); }
 
-  /** A take history kept in memory (tests, automation). */
+  /** A take history kept in memory (tests, automation); `loadJob`/`saveJob` keep the job in flight. */
   function memoryStore() {
-    var m = {};
+    var m = {}, jobs = {};
     return {
       load: function (seqId) { return clone(m[seqId] || []); },
       save: function (seqId, list) { m[seqId] = clone(list); },
+      loadJob: function (seqId) { return jobs[seqId] ? clone(jobs[seqId]) : null; },
+      saveJob: function (seqId, v) { if (v) jobs[seqId] = clone(v); else delete jobs[seqId]; },
     };
   }
 
-  /** A take history in the panel's localStorage, one key per sequence (survives panel reloads). */
+  /** The take history and the job in flight in the panel's localStorage, per sequence (they survive panel reloads). */
   function localStore(storage) {
+    function read(key, empty) {
+      try { return JSON.parse(storage.getItem(key) || "null") || empty; } catch (e) { return empty; }
+    }
     return {
-      load: function (seqId) {
-        try { return JSON.parse(storage.getItem(STORE_PREFIX + seqId) || "[]") || []; } catch (e) { return []; }
-      },
+      load: function (seqId) { return read(STORE_PREFIX + seqId, []); },
       save: function (seqId, list) { storage.setItem(STORE_PREFIX + seqId, JSON.stringify(list)); },
+      loadJob: function (seqId) { return read(JOB_PREFIX + seqId, null); },
+      saveJob: function (seqId, v) { storage.setItem(JOB_PREFIX + seqId, v ? JSON.stringify(v) : "null"); },
     };
   }
 
@@ -70,7 +76,8 @@
 
   /**
    * @param opts {host: HostBridge | evalScript function, client: Client | {url, token, pollMs},
-   *              store: {load, save} (default: in memory), onRecord: fn(jobRecord), bridgeOptions}
+   *              store: {load, save, loadJob, saveJob} (default: in memory; localStore(window.localStorage)
+   *              in the panel), onRecord: fn(jobRecord), bridgeOptions}
    */
   function Workflow(opts) {
     opts = opts || {};
@@ -94,15 +101,26 @@
       operation: sf.operation, prompt: sf.prompt || "", seed: sf.seed };
   }
 
-  /** Send `otio` and follow it to the end: resolves the final job record. */
-  Workflow.prototype.submit = function (otio) {
-    var self = this;
+  /** Send `otio` and follow it to the end: resolves the final job record. `inFlight` ({job,
+   *  replaces}) is kept in the store under the sequence while the job runs and until its result
+   *  is placed, so a reloaded panel can follow it again (resume()). */
+  Workflow.prototype.submit = function (otio, inFlight) {
+    var self = this, seqId = inFlight && inFlight.job.sequenceId;
     return this.client.submit(otio).then(function (id) {
-      self.jobId = id;
-      self.control = { stopped: false };
-      self.onRecord({ id: id, state: "queued", progress: 0 });
-      return self.client.watch(id, self.onRecord, self.control);
+      if (inFlight) self.store.saveJob(seqId, { jobId: id, job: inFlight.job, replaces: inFlight.replaces || null });
+      return self.follow(id);
     }).then(function (record) {
+      if (inFlight && record.state !== "done") self.store.saveJob(seqId, null);
+      return record;
+    });
+  };
+
+  Workflow.prototype.follow = function (id) {
+    var self = this;
+    self.jobId = id;
+    self.control = { stopped: false };
+    self.onRecord({ id: id, state: "queued", progress: 0 });
+    return self.client.watch(id, self.onRecord, self.control).then(function (record) {
       self.jobId = null;
       return record;
     });
@@ -118,20 +136,57 @@
     return this.readSequence().then(function (r) {
       var build = core.buildRequest(r.seq, options);
       job = jobOf(build.otio, r.seq);
-      return self.submit(build.otio);
+      return self.submit(build.otio, { job: job });
     }).then(function (record) { return { job: job, record: record }; });
+  };
+
+  /**
+   * The job the panel had in flight on the active sequence when it was reloaded or closed: follow
+   * it to its end. Resolves null when there is none, else {job, record, replaces (the take a New
+   * take swaps out, or null), tried (a placement of it was already tried: offer Place again
+   * rather than placing unasked)}; a job the server no longer knows is forgotten and rejects.
+   */
+  Workflow.prototype.resume = function () {
+    var self = this, seqId, p;
+    return this.readSequence().then(function (r) {
+      seqId = r.seq.id;
+      p = self.store.loadJob(seqId);
+      if (!p) return null;
+      return self.client.get(p.jobId).then(function (rec) {
+        return rec.state === "done" || rec.state === "failed" || rec.state === "canceled" ? rec : self.follow(p.jobId);
+      }, function (e) {
+        self.store.saveJob(seqId, null);
+        throw new ShotForgeError("job_lost", "the job started before the panel was reloaded (" + p.jobId + ") is not on the server any more: " +
+          e.message + "\nNothing in the sequence was changed.");
+      }).then(function (record) {
+        if (record.state !== "done") self.store.saveJob(seqId, null);
+        return { job: p.job, record: record, replaces: p.replaces, tried: !!p.tried };
+      });
+    });
+  };
+
+  /** Place a job resume() brought back: a new take is swapped in for the take it replaces, anything else placed as usual. */
+  Workflow.prototype.placeResumed = function (out, opts) {
+    var old = out.replaces && this.store.load(out.job.sequenceId).filter(function (t) { return t.id === out.replaces && !t.removed; })[0];
+    if (out.replaces && !old) throw notPlaced(new ShotForgeError("no_take", "the take this new take was to replace is gone"), out.record, true);
+    if (old) return this.swap(old, out.job, out.record, opts || {});
+    var self = this;
+    return this.prepare(out.job, out.record).then(function (prepared) { return self.place(out.job, out.record, prepared, opts); });
   };
 
   /** Plan the finished job's placements on the live sequence. Resolves {facts, seq, plan, destroys}.
    *  A new take's job carries `slot` (the replaced take's track and record range): it is placed
    *  exactly there or not at all. */
   Workflow.prototype.prepare = function (job, record) {
+    var self = this;
     return this.readSequence().then(function (r) {
       if (r.seq.id !== job.sequenceId) {
         throw notPlaced(new ShotForgeError("sequence_changed", "the active sequence is not ‘" + job.sequenceName +
           "’, the one the job was made for: open it and press Place again"), record, true);
       }
       if (r.seq.tpf.toString() !== job.tpf) throw notPlaced(new ShotForgeError("sequence_changed", "the sequence frame rate changed since the job started"), record, true);
+      var inFlight = self.store.loadJob(r.seq.id);
+      if (inFlight && inFlight.jobId === record.id && !inFlight.tried) { inFlight.tried = true; self.store.saveJob(r.seq.id, inFlight); }
       var steps;
       try {
         steps = plan.planPlacements(r.seq, record.result && record.result.placements, { requestTracks: job.requestTracks,
@@ -257,6 +312,8 @@
       take.labelled = take.items.every(function (it) { return it.label === take.colorLabel; });
       take.placing = false;
       self.record(take);
+      var inFlight = self.store.loadJob(seq.id);
+      if (inFlight && inFlight.jobId === record.id) self.store.saveJob(seq.id, null);
       return take;
     }, function (err) {
       return self.rollback(take.items, take.marker, before).then(function (same) {
@@ -379,7 +436,7 @@
    */
   Workflow.prototype.newTake = function (opts) {
     opts = opts || {};
-    var self = this, old, job, record;
+    var self = this, old, job;
     return this.readSequence().then(function (r) {
       old = self.lastTake(r.seq.id);
       if (!old) throw new ShotForgeError("no_take", "there is no ShotForge result on ‘" + r.seq.name + "’ to make a new take of");
@@ -389,42 +446,47 @@
       if (opts.prompt != null) sf.prompt = String(opts.prompt);
       job = jobOf(request, r.seq);
       job.slot = slotOf(old);
-      return self.submit(request);
-    }).then(function (rec) {
-      record = rec;
+      return self.submit(request, { job: job, replaces: old.id });
+    }).then(function (record) {
       if (record.state !== "done") return { record: record };
-      return self.readSequence().then(function (r) {
-        if (unchangedItems(r.facts, old).length !== old.items.length) {
-          throw notPlaced(new ShotForgeError("take_changed", "‘" + old.name + "’ was changed on the sequence since it was placed, " +
-            "so it is not swapped"), record, true);
-        }
-        var before = plan.snapshot(r.facts);
-        // "swapping" until the new take is on or the old one is back: a reload meanwhile puts it back (recover()).
-        old.swapping = true;
+      return self.swap(old, job, record, opts);
+    });
+  };
+
+  /** Swap the finished new take `record` in for `old` (see newTake). */
+  Workflow.prototype.swap = function (old, job, record, opts) {
+    var self = this;
+    return self.readSequence().then(function (r) {
+      if (unchangedItems(r.facts, old).length !== old.items.length) {
+        throw notPlaced(new ShotForgeError("take_changed", "‘" + old.name + "’ was changed on the sequence since it was placed, " +
+          "so it is not swapped"), record, true);
+      }
+      var before = plan.snapshot(r.facts);
+      // "swapping" until the new take is on or the old one is back: a reload meanwhile puts it back (recover()).
+      old.swapping = true;
+      self.record(old);
+      return self.unplace(old, r.facts).then(function () {
+        var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
+        return self.place(job, record, null, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
+      }).then(function (take) {
+        old.removed = true;
+        old.swapping = false;
+        old.replacedBy = take.id;
         self.record(old);
-        return self.unplace(old, r.facts).then(function () {
-          var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
-          return self.place(job, record, null, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
-        }).then(function (take) {
-          old.removed = true;
+        // Keep the new take last in the history.
+        self.record(take);
+        return { take: take, replaced: old, record: record };
+      }, function (err) {
+        return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
           old.swapping = false;
-          old.replacedBy = take.id;
           self.record(old);
-          // Keep the new take last in the history.
-          self.record(take);
-          return { take: take, replaced: old, record: record };
-        }, function (err) {
-          return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
-            old.swapping = false;
-            self.record(old);
-            err.message += plan.snapshot(facts) === before ? "\n‘" + old.name + "’ is back in its place, exactly as before." :
-              "\n‘" + old.name + "’ could not be put back exactly: check the sequence (Edit > Undo).";
-            throw err;
-          }, function (e2) {
-            err.message += "\n‘" + old.name + "’ could not be put back (" + (e2.message || e2) + "): its render is " +
-              old.media.join(", ") + "; check the sequence (Edit > Undo).";
-            throw err;
-          });
+          err.message += plan.snapshot(facts) === before ? "\n‘" + old.name + "’ is back in its place, exactly as before." :
+            "\n‘" + old.name + "’ could not be put back exactly: check the sequence (Edit > Undo).";
+          throw err;
+        }, function (e2) {
+          err.message += "\n‘" + old.name + "’ could not be put back (" + (e2.message || e2) + "): its render is " +
+            old.media.join(", ") + "; check the sequence (Edit > Undo).";
+          throw err;
         });
       });
     });

@@ -335,6 +335,32 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     } finally { await p.close(); }
   });
 
+  it("the panel reloaded while the job renders: after the reload it follows the job and places the result", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    try {
+      await p.page.click('[data-op="outpaint"]');
+      await p.page.selectOption("#canvas-preset", "3840x2160");
+      await classical(p.page);
+      await p.page.click("#run");
+      await p.page.waitForFunction(() => {
+        const r = window.ShotForgePanel.state.lastRecord;
+        return r && r.state === "running";
+      }, null, { timeout: 30000 });
+      assert.equal(p.runner.dom.mutations.length, 0);
+      await p.page.reload();
+      await p.page.waitForFunction(() => {
+        const s = document.getElementById("status");
+        return /Placed|not placed|failed/.test(s.textContent) && !window.ShotForgePanel.state.busy;
+      }, null, { timeout: 240000 });
+      const status = await p.page.textContent("#status");
+      assert.match(status, /Placed ‘ShotForge outpaint take 1’/);
+      const placed = p.runner.dom.mutations.filter((m) => m.name === "ShotForge outpaint take 1");
+      assert.equal(placed.length, 1);
+      assert.equal(await p.page.evaluate(() => window.localStorage.getItem("shotforge.premiere.job." + window.ShotForgePanel.state.seq.id)), "null");
+    } finally { await p.close(); }
+  });
+
   it("cancel: the job stops and the sequence is unchanged", async () => {
     const seq = seqs.e2e_25;
     const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });

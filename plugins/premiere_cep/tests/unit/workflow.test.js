@@ -29,9 +29,11 @@ class JobsLike {
     const placements = this.placementsFor(sf, otio.tracks.children.length).map((p) => Object.assign({ media }, p));
     const rec = { id, state: "done", progress: 1, error: null,
       result: { media: [media], placements, engine: "classical", model: "", placeholder: sf.operation === "generate" } };
+    (this.records = this.records || {})[id] = rec;
     onUpdate(rec);
     return Promise.resolve(rec);
   }
+  get(id) { return Promise.resolve(this.records[id]); }
   cancel() { return Promise.resolve(); }
 }
 
@@ -373,4 +375,58 @@ test("the panel reloaded in the middle of a new take's swap: recover() takes the
   assert.equal(reloaded.lastTake("seq-Scene 1").id, first.id);
   await reloaded.removeLast();
   assert.deepEqual(dom.snapshot()[1], []);
+});
+
+/** A client whose job never reports back to this panel (it is reloaded while the server renders). */
+function goneAway(jobs) {
+  return { submit: (o) => jobs.submit(o), watch: (id, onUpdate) => { jobs.watch(id, () => {}); return new Promise(() => {}); },
+    get: (id) => jobs.get(id), cancel: () => Promise.resolve() };
+}
+
+test("the panel reloaded while the job rendered: resume() follows it and places the result as a take", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  const host = (s, cb) => setImmediate(() => cb(runner.evalScript(s)));
+  const first = new Workflow({ host, client: goneAway(jobs), store, bridgeOptions: { importDelayMs: 1 } });
+  first.render(EXTEND); // never comes back to this page
+  await new Promise((ok) => setTimeout(ok, 30));
+  assert.deepEqual(dom.mutations, []);
+  const reloaded = new Workflow({ host, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  const out = await reloaded.resume();
+  assert.equal(out.record.state, "done");
+  assert.equal(out.tried, false);
+  const take = await reloaded.placeResumed(out);
+  assert.equal(take.name, "ShotForge extend take 1");
+  assert.deepEqual(dom.snapshot()[1].map((c) => c.name), ["ShotForge extend take 1"]);
+  assert.equal(await reloaded.resume(), null, "placed: nothing in flight any more");
+});
+
+test("the panel reloaded while a new take rendered: resume() swaps it in for the old take", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { wf, dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  wf.store = store;
+  await place(wf, EXTEND);
+  const host = (s, cb) => setImmediate(() => cb(runner.evalScript(s)));
+  new Workflow({ host, client: goneAway(jobs), store, bridgeOptions: { importDelayMs: 1 } }).newTake({});
+  await new Promise((ok) => setTimeout(ok, 30));
+  assert.deepEqual(dom.snapshot()[1].map((c) => c.name), ["ShotForge extend take 1"], "the old take stays while it renders");
+  const reloaded = new Workflow({ host, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  const out = await reloaded.placeResumed(await reloaded.resume());
+  assert.equal(out.take.name, "ShotForge extend take 2");
+  assert.deepEqual(dom.snapshot()[1].map((c) => c.name), ["ShotForge extend take 2"]);
+  assert.equal(dom.sequence.markers.length, 1);
+  assert.match(dom.sequence.markers[0].comments, /seed: 8/);
+});
+
+test("a render whose placement failed before the reload is offered again, not placed unasked", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), { clips: [{ name: "Logo", start: 30, end: 60, media: "" }] }] },
+    tailPlacements(36));
+  const r = await wf.render(EXTEND);
+  await assert.rejects(wf.prepare(r.job, r.record), (e) => e.code === "no_free_track");
+  const out = await wf.resume();
+  assert.equal(out.tried, true);
+  assert.equal(out.record.id, r.record.id);
+  assert.deepEqual(dom.mutations, []);
 });
