@@ -252,8 +252,8 @@
   function placedText(take, verb) {
     var seq = state.seq;
     var lines = take.items.map(function (it) {
-      var f = Number(BigInt(it.start) / seq.tpf);
-      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + Number((BigInt(it.end) - BigInt(it.start)) / seq.tpf) + " frames · " + core.basename(it.media);
+      var f = core.frameAt(it.start, seq.tpf);
+      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + (core.frameAt(it.end, seq.tpf) - f) + " frames · " + core.basename(it.media);
     });
     var note = take.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (take.engine || "classical") +
       " engine: re-render it with a model engine when one is installed." : "";
@@ -363,7 +363,7 @@
         var text = "Removed ‘" + out.take.name + "’ and its marker.";
         if (out.kept.length) {
           text += "\n" + out.kept.length + " of its clips changed since it was placed and " + (out.kept.length === 1 ? "was" : "were") +
-            " left as they are: " + out.kept.map(function (it) { return "V" + (it.track + 1) + " " + tc(state.seq, Number(BigInt(it.start) / state.seq.tpf)); }).join(", ");
+            " left as they are: " + out.kept.map(function (it) { return "V" + (it.track + 1) + " " + tc(state.seq, core.frameAt(it.start, state.seq.tpf)); }).join(", ");
         }
         if (out.take.overwrote && out.take.overwrote.length) text += "\nWhat its overwrite covered comes back only with Edit > Undo.";
         setStatus(text, out.kept.length ? "error" : "ok");

@@ -65,17 +65,6 @@
     return Number(rate.num) / Number(rate.den);
   }
 
-  /** Exact frames for ticks at `tpf` ticks per frame, or throws naming `what`. */
-  function framesExact(t, tpf, what) {
-    t = ticks(t, what);
-    tpf = ticks(tpf);
-    if (t % tpf !== 0n) {
-      throw new ShotForgeError("not_on_frame", (what || "a time") + " (" + t + " ticks) is not on a frame boundary of " +
-        tpf + " ticks per frame");
-    }
-    return Number(t / tpf);
-  }
-
   /** Frames for ticks, exact when on a frame boundary, else a fractional (still exact-as-float) value. */
   function framesValue(t, tpf) {
     t = ticks(t);
@@ -148,23 +137,6 @@
       return encodeURIComponent(seg);
     });
     return "file://" + host + parts.join("/");
-  }
-
-  /** The path a file URL names (inverse of fileUrl); plain paths pass through. */
-  function pathFromUrl(url) {
-    if (!/^file:/i.test(url)) return url;
-    var m = /^file:\/\/([^/]*)(\/.*)$/i.exec(url);
-    if (!m) return decodeURIComponent(url.replace(/^file:/i, ""));
-    var host = m[1], p = decodeURIComponent(m[2]);
-    if (host && host !== "localhost") return "//" + host + p;
-    if (/^\/[A-Za-z]:\//.test(p)) return p.slice(1);
-    return p;
-  }
-
-  function sameMediaPath(a, b) {
-    var na = String(a || "").replace(/\\/g, "/"), nb = String(b || "").replace(/\\/g, "/");
-    if (/^[A-Za-z]:\//.test(na) || /^[A-Za-z]:\//.test(nb)) return na.toLowerCase() === nb.toLowerCase();
-    return na === nb;
   }
 
   // ---------------------------------------------------------------- the sequence
@@ -531,14 +503,11 @@
     ticks: ticks,
     rateOf: rateOf,
     otioRate: otioRate,
-    framesExact: framesExact,
     framesValue: framesValue,
     frameAt: frameAt,
     ticksString: ticksString,
     timecode: timecode,
     fileUrl: fileUrl,
-    pathFromUrl: pathFromUrl,
-    sameMediaPath: sameMediaPath,
     readSequence: readSequence,
     clipAt: clipAt,
     gapAt: gapAt,
