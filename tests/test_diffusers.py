@@ -17,7 +17,6 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
-from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -27,10 +26,10 @@ pytest.importorskip("torch", reason="the diffusers engine needs torch: scripts/s
                                     "(pip install torch==2.13.0 && pip install -e '.[diffusers]')")
 pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: pip install -e '.[diffusers]'")
 
-from server.engines.base import Canceled, EngineJob, EngineUnavailable, OutpaintLayout  # noqa: E402
+from server.engines.base import Canceled, EngineUnavailable, OutpaintLayout  # noqa: E402
 from tests.serverutil import (CARPHONE, REPO, ServerProcess, copy_media, read_events, request_json,  # noqa: E402
                               two_clip_timeline)
-from tests.tiny_wan import save_tiny_pipeline  # noqa: E402
+from tests.tiny_wan import engine_for, frames_of, job_at, save_tiny_pipeline, settings_for  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 # One torch thread: tiny models gain nothing from more, and on a shared 2-core machine OpenMP
@@ -56,37 +55,6 @@ def models(tmp_path_factory) -> Path:
     shutil.copytree(root / "tiny-vace", root / "broken-vace")
     shutil.rmtree(root / "broken-vace" / "vae")
     return root
-
-
-def settings_for(models: Path, **kw) -> SimpleNamespace:
-    values = dict(models=models, hf_cache=False, diffusers_device="auto", diffusers_offload="auto",
-                  diffusers_fast=False)
-    values.update(kw)
-    return SimpleNamespace(**values)
-
-
-def engine_for(models: Path, operation: str, **kw):
-    from server.engines.diffusers import DiffusersEngine
-
-    return DiffusersEngine(operation=operation, settings=settings_for(models, **kw))
-
-
-def frames_of(n: int, size=(64, 36), dtype=np.uint8, seed=0) -> list[np.ndarray]:
-    """A moving gradient: something the flow interpolator can follow."""
-    w, h = size
-    top = 65535 if dtype == np.uint16 else 255
-    xs = np.linspace(0, 1, w)[None, :, None]
-    ys = np.linspace(0, 1, h)[:, None, None]
-    out = []
-    for i in range(n):
-        img = np.concatenate([(xs + 0.05 * i) % 1 * np.ones_like(ys), ys * np.ones_like(xs),
-                              0.5 * np.ones((h, w, 1))], axis=2)
-        out.append((img * top).astype(dtype))
-    return out
-
-
-def job_at(rate, **kw) -> EngineJob:
-    return EngineJob(rate=Fraction(rate), prompt=kw.pop("prompt", "a red car"), seed=kw.pop("seed", 5), **kw)
 
 
 # ---------------------------------------------------------------------------------- engine level

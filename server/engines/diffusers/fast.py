@@ -75,7 +75,7 @@ class FastPath:
         transformer = pipe.transformer
         if self.attention != "native":
             lever, self.attention = f"attention backend {self.attention}", "native"
-            transformer.reset_attention_backend()
+            use_native_attention(transformer)
         elif self.compiled:
             lever, self.compiled, self.buckets = "torch.compile", False, None
             uncompile_blocks(transformer)
@@ -123,8 +123,14 @@ def choose_attention(transformer: Any, wanted: str) -> str:
             return backend
         except Exception as exc:  # not usable on this GPU or build
             log.info("attention backend %s not usable: %s", backend, exc)
-    transformer.reset_attention_backend()
+    use_native_attention(transformer)
     return "native"
+
+
+def use_native_attention(transformer: Any) -> None:
+    """PyTorch's own attention. Not ``reset_attention_backend``: in diffusers 0.42 that leaves the
+    process-wide active backend (which ``set_attention_backend`` also sets) on the failed one."""
+    transformer.set_attention_backend("native")
 
 
 def compile_at_load(pipe: Any, fast: FastPath, conditioner: Conditioner, native: Native,

@@ -82,13 +82,13 @@ def placed_plan(model: ModelInfo) -> DevicePlan | None:
 
 
 class _Load:
-    """A pipeline being loaded in the background; ``stage`` says what it is doing."""
+    """A pipeline being loaded in the background; ``stages`` says what it has been doing."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.warm: Warm | None = None
         self.error: BaseException | None = None
-        self.stage = "reading weights"
+        self.stages = ["reading weights"]
 
 
 _loads: dict[tuple, _Load] = {}
@@ -109,13 +109,16 @@ def get_pipeline(model: ModelInfo, plan: DevicePlan, fast: bool, job: EngineJob 
             load = _loads[key] = _Load()
             threading.Thread(target=_load_into, args=(load, key, model, plan, fast), daemon=True,
                              name=f"load {model.name}").start()
-    said = None
-    while not load.done.wait(0.1):
+    said = 0
+    while True:
+        finished = load.done.wait(0.1)
         if job is not None:
-            if load.stage != said:
-                said = load.stage
-                job.progress(0.0, f"loading {model.name}: {said}")
+            for stage in load.stages[said:]:  # every stage in order, even of a load quicker than a poll
+                job.progress(0.0, f"loading {model.name}: {stage}")
+            said = len(load.stages)
             job.check_cancel()
+        if finished:
+            break
     if load.error is not None:
         raise load.error
     return load.warm
@@ -125,7 +128,7 @@ def _load_into(load: _Load, key: tuple, model: ModelInfo, plan: DevicePlan, fast
     started = time.monotonic()
 
     def report(stage: str) -> None:
-        load.stage = stage
+        load.stages.append(stage)
         log.info("loading %s: %s", model.name, stage)
 
     try:
