@@ -1,7 +1,7 @@
 """Repeated-frame cadence: when made frames should repeat a neighbour instead of moving.
 
 Much footage repeats frames in a regular pattern: animation drawn on twos or threes, silent film
-transferred to video (chaplin.mp4: 17 film frames a second on 25 video frames), pulldown and other
+transferred to video (17 film frames a second on 25 video frames), pulldown and other
 frame-rate conversions that duplicate rather than blend. A gap in such footage is not filled by
 evenly spaced motion: a missing frame that was a repeat must repeat its neighbour, or the motion
 changes cadence right where the edit is (and the made frame matches nothing that was shot).
@@ -28,10 +28,9 @@ import numpy as np
 from server.engines import flow as fl
 
 TINY_SIDE = 160  # long side of the copies compared for repeats
-# a repeat: no 3x3 block of any channel of the tiny copy changes by more than this (8-bit levels).
-# Measured on the shared clips: repeats (re-encoded duplicates, chaplin's film grain included)
-# stay <= 5 but for one of Big Buck Bunny's 24-to-25 fps duplicates (8, in a chroma channel, and
-# missed); the smallest real changes are ~10 (bikes), the OTIO debugger's counter 31
+# a repeat: no 3x3 block of any channel of the tiny copy changes by more than this (8-bit levels):
+# above what re-encoding and film grain change in a duplicated frame, below the smallest real
+# change between two pictures (bench/RESULTS.md has the levels measured)
 REPEAT_LEVEL = 6.0
 MIN_REPEATS = 2  # repeats the context must show before a cadence is followed
 # pairs next to the gap (each side) among which a repeat must show before the rest are looked at:

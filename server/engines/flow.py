@@ -19,18 +19,16 @@ import cv2
 import numpy as np
 
 WORK_SIDE = 480  # long side of the images flow is computed on
-# gap fill's flow: the motion search at time t (classical.Interpolator) recovers detail a coarser
-# flow misses. 384 lost nothing measurable against 480 at 1 frame and 0.09 dB at 3; with the
-# context's flows and the motion curve on top (classical.MotionCurve), 320 lost 0.08 dB at 1 frame
-# and 0.01 at 3 against 384 (8 positions a clip), and made 1-frame gaps on moving 1080p footage
-# 27-31 fps instead of 23-25, under the 24 fps that 1080p gap fill needs
+# gap fill's flow: the motion search at time t (classical.interpolate.Interpolator) and the motion
+# curve recover detail a coarser flow misses, so a smaller copy loses little and keeps 1080p gap
+# fill above the 24 fps it needs
 INTERP_SIDE = 320
 
 _PRESETS = {
-    # ultrafast search, but down to the 1/2 pyramid level: +0.3 dB over plain "fast" on Sintel
-    # for ~2.5 ms at 480x270, cheap enough for 1080p at well over 24 fps.
+    # ultrafast search, but down to the 1/2 pyramid level: finer motion than plain ultrafast,
+    # still cheap enough for 1080p at well over 24 fps
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 1),
-    # DIS "medium" (denser patches, more refinement): another +0.2 dB for ~3.5x the cost.
+    # DIS "medium" (denser patches, more refinement): better flow for ~3.5x the cost
     "high": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None),
 }
 
@@ -55,8 +53,7 @@ def small_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     From a frame over four times the size, a bilinear step to twice the size comes first:
     INTER_AREA straight from 1080p to 384 wide costs ~2 ms, the two steps ~0.5 ms, and the
-    result differs by ~0.3 grey levels on average (this copy is only ever analysed, never
-    shown; forced on the <=1280-wide benchmark clips it cost gap fill ~0.03 dB)."""
+    result differs by ~0.3 grey levels on average (this copy is only ever analysed, never shown)."""
     h, w = frame.shape[:2]
     if w > 4 * size[0] and h > 4 * size[1]:
         frame = cv2.resize(frame, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)

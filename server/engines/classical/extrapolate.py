@@ -1,0 +1,203 @@
+"""Extension: a shot continued past its last frame by the motion it showed last.
+
+The last flow field is continued with damped constant velocity, scaled by the share of it that
+best predicted the shot's own last context frames (a backtest), so jitter and still shots hold the
+frame instead of drifting; a still camera with little moving is an exact freeze; a shot that
+repeats frames in a cadence is continued picture by picture (:mod:`server.engines.cadence`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from server.engines import cadence
+from server.engines import flow as fl
+from server.engines.classical import scene
+from server.engines.classical.scene import PairFlow
+
+
+class Extension:
+    """The new frames after the last of ``ctx`` (in time order), up to ``frames`` of them.
+
+    Measures on construction; :meth:`frame` makes each new frame. ``rate``: frames a second (None
+    or 0: 24); ``half_life``: seconds over which the extrapolated motion halves."""
+
+    def __init__(self, ctx: Sequence[np.ndarray], frames: int, rate, flow_quality: str, half_life: float):
+        self.last = ctx[-1]
+        rate = float(rate) if rate else 24.0
+        # a shot that repeats frames in a cadence moves by pictures, not by frames: motion is
+        # measured between its distinct pictures, and each new frame shows the picture its
+        # cadence says (0 pictures on: the last one again)
+        found = cadence.extension_pictures(ctx, frames)
+        if found:
+            self.ahead, pictures = found
+            rate *= (len(pictures) - 1) / (len(ctx) - 1)  # pictures a second
+            ctx = pictures
+        else:
+            self.ahead = list(range(1, frames + 1))
+        self.motion: Motion | None = None
+        self.gain = 0.0  # the share of the measured motion that the backtest chose
+        if len(ctx) >= 2:
+            estimator, size = fl.FlowEstimator(flow_quality), fl.work_size(self.last.shape)
+            pair = PairFlow.measure(self.last, ctx[-2], estimator, size)
+            velocity = cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0)
+            # not across a cut, and not a still shot: continue the last step's motion
+            if pair.bridgeable and not _is_still(velocity):
+                self.gain = _motion_gain(ctx, estimator, size, _camera_still(velocity))
+                if self.gain > 0:
+                    self.motion = Motion(self.gain * velocity)
+        self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
+        self.stage = "extrapolating motion" if self.motion else "holding the frame (no motion to continue)"
+        if found:
+            self.stage += ", on the footage's repeated-frame cadence"
+
+    def frame(self, k: int) -> np.ndarray:
+        """The ``k``-th new frame (1: the one right after the last context frame)."""
+        p = self.ahead[k - 1]
+        if self.motion is None or p == 0:
+            return self.last.copy()
+        # pictures' worth of motion after p pictures, each moving `decay` times the one before
+        decay = self.decay
+        travel = decay * (1 - decay ** p) / (1 - decay) if decay < 1 else float(p)
+        return fl.warp_full(self.last, self.motion.backward(travel))
+
+
+_GAINS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# most past steps the motion extrapolation is tried on: 6 (of the 7 that 8 context frames give)
+# tests horizons up to 5 frames, closer to the 8+ an extension runs
+_BACKTESTS = 6
+
+
+def _velocity(newer: np.ndarray, older: np.ndarray, estimator: fl.FlowEstimator,
+              size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-frame motion of ``newer``'s pixels (small scale, smoothed) and ``newer``'s small grey
+    copy; None across a cut."""
+    pair = PairFlow.measure(newer, older, estimator, size)
+    if not pair.bridgeable:
+        return None
+    return cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0), pair.ga
+
+
+_STILL_AREA = 0.15  # a still camera with less than this share of the picture moving is a still shot
+_STILL_SPEED = 0.5  # small pixels a frame: slower is still (a camera's at its farthest corner)
+
+
+# a still camera's backtest win over the freeze must be significant: its mean over the past steps
+# at least this many standard errors (t-statistic); an irregular cadence or a gesture that
+# reverses wins some steps by chance
+_SIGNIFICANCE = 2.0
+
+
+def _camera_still(velocity: np.ndarray) -> bool:
+    """The affine (camera) part of the motion moves no corner of the picture by
+    :data:`_STILL_SPEED` or more."""
+    motion = Motion(velocity)
+    h, w = velocity.shape[:2]
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
+    return float(np.abs((motion.step - np.eye(3)) @ corners).max()) < _STILL_SPEED
+
+
+def _is_still(velocity: np.ndarray) -> bool:
+    """A locked-off shot where little moves (talking heads, a gesture, film grain and gate weave):
+    its extension is the exact last frame. A still camera keeps the background exact either way,
+    and a few local movers (limbs, faces, which turn and reverse) extrapolated for several frames
+    lose to the freeze, on too few pixels for the backtest to tell; a still camera with a large
+    moving area (traffic, a crowd) still extrapolates."""
+    mag = cv2.magnitude(velocity[..., 0], velocity[..., 1])
+    area = float(np.mean(mag > _STILL_SPEED))
+    return area < _STILL_AREA and _camera_still(velocity)
+
+
+def _motion_gain(ctx: list[np.ndarray], estimator: fl.FlowEstimator, size: tuple[int, int],
+                 still_camera: bool = False) -> float:
+    """How much of the measured motion to continue (0 = hold the frame), chosen by trying it on
+    the shot's own past: from each of the last few context frames, the motion measured there is
+    extrapolated over the frames that really followed it, at each gain in :data:`_GAINS`, and the
+    gain that predicts them best wins. Steady pans and moving objects keep the full motion; jitter
+    (handheld shake that reverses), flow locked onto noise or changing graphics, and static shots
+    get little or none, so an extension is never visibly worse than a freeze frame. Under a
+    ``still_camera`` the freeze is exact for everything but the movers, so the chosen gain must
+    beat it consistently across the past steps (:data:`_SIGNIFICANCE`), not just in their sum:
+    a gesture that reverses or an irregular cadence wins some steps and loses others. With fewer
+    than three context frames there is nothing to test on, and the motion is kept."""
+    if len(ctx) < 3:
+        return 1.0
+    grey = [cv2.cvtColor(fl.small_rgb(f, size), cv2.COLOR_RGB2GRAY).astype(np.float32) for f in ctx]
+    errors = np.zeros(len(_GAINS))
+    ratios = []  # per backtest, each gain's error relative to the freeze's
+    tested = 0
+    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1) + 1):
+        # frame -back continues to -1 (back - 1 steps) with the motion measured from -back-1 to -back
+        measured = _velocity(ctx[-back], ctx[-back - 1], estimator, size)
+        if measured is None:
+            break
+        velocity, _ = measured
+        horizon = back - 1
+        row = np.zeros(len(_GAINS))
+        for i, gain in enumerate(_GAINS):
+            if gain == 0:
+                pred = grey[-back]
+            else:
+                pred = fl.remap(grey[-back], Motion(gain * velocity).backward(float(horizon)))
+            row[i] = float(np.mean(np.square(pred - grey[-1])))
+        errors += row / horizon
+        ratios.append(row / max(row[0], 1e-6))
+        tested += 1
+    if not tested:
+        return 1.0
+    best = int(np.argmin(errors))
+    if still_camera and best and tested >= 3:
+        # a still camera: the motion of what moves in it must beat the freeze consistently across
+        # the backtests, not by chance (irregular cadences, a gesture that reverses)
+        gains = 1.0 - np.array(ratios)[:, best]
+        if gains.mean() < _SIGNIFICANCE * gains.std(ddof=1) / math.sqrt(tested):
+            return 0.0
+    return float(_GAINS[best])
+
+
+class Motion:
+    """The motion of the last frame's pixels per frame (small scale), split into a global affine
+    part (the camera: extrapolated exactly, as an affine map) and a smooth residual (things moving:
+    inverted by fixed-point iteration), with the total travel capped so that fast motion settles
+    instead of smearing the picture off the frame."""
+
+    _MAX_SHIFT = 0.15  # cap on extrapolated travel, as a share of the frame diagonal
+
+    def __init__(self, velocity: np.ndarray):
+        h, w = velocity.shape[:2]
+        self.grid = fl.grid(h, w)
+        step = max(4, min(h, w) // 32)
+        src = self.grid[step // 2::step, step // 2::step].reshape(-1, 2)
+        matrix, _ = cv2.estimateAffine2D(src, src + velocity[step // 2::step, step // 2::step].reshape(-1, 2),
+                                         method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        self.step = np.eye(3) if matrix is None else np.vstack([matrix, [0, 0, 1]])
+        camera = self._affine_field(self.step)
+        self.residual = velocity - camera
+        # motion below the noise floor (scene.DEAD_ZONE) is no motion: a still camera and still
+        # parts of the picture stay exact; residual motion counts in full from twice it
+        if float(np.abs(camera).max()) < scene.DEAD_ZONE:
+            self.step = np.eye(3)
+            self.residual = velocity
+        mag = cv2.magnitude(self.residual[..., 0], self.residual[..., 1])
+        self.residual = self.residual * np.clip(mag / scene.DEAD_ZONE - 1.0, 0.0, 1.0)[..., None]
+        p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
+        self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
+
+    def _affine_field(self, matrix: np.ndarray) -> np.ndarray:
+        """Displacement ``matrix @ x - x`` at every pixel."""
+        return (self.grid @ (matrix[:2, :2] - np.eye(2)).T.astype(np.float32)
+                + matrix[:2, 2].astype(np.float32))
+
+    def backward(self, travel: float) -> np.ndarray:
+        """Backward displacement for the frame ``travel`` frames of motion after the last one."""
+        travel = self.max_travel * math.tanh(travel / self.max_travel)  # ~travel at first, then capped
+        camera = np.eye(3) + travel * (self.step - np.eye(3))
+        back = self._affine_field(np.linalg.inv(camera))  # where the camera move came from, exactly
+        disp = back - travel * fl.remap(self.residual, back)
+        for _ in range(2):  # x = p + travel * residual(p), solved for p
+            disp = back - travel * fl.remap(self.residual, disp)
+        return disp

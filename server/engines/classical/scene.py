@@ -1,0 +1,83 @@
+"""How two frames of one shot relate: flow both ways, how much of the change it explains, and
+whether they are the same shot at all. Shared by gap fill, extension and outpainting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from server.engines import flow as fl
+
+# Gap-fill decision thresholds, set between same-shot pairs and cuts of the test clips (same-shot
+# pairs that flow could bridge stayed below all three; cuts had >= 0.95 inconsistent pixels)
+MAX_INCONSISTENT = 0.6  # fraction of pixels failing the forward-backward check
+MAX_RESIDUAL_RATIO = 0.8  # warped difference / plain difference: flow must explain the change
+MAX_HIST_DISTANCE = 0.4  # Bhattacharyya distance of hue/saturation histograms
+# gap fill only gives up on flow as a whole across a cut; elsewhere each pixel decides (see
+# interpolate.Interpolator), so large motion that flow gets mostly right is still interpolated
+CUT_INCONSISTENT = 0.9
+CUT_RESIDUAL_RATIO = 0.95
+# small pixels per frame: a camera's (or a pixel's) motion slower than this is the estimate's own
+# jitter, held still: resampling a still picture by a fraction of a pixel only blurs it
+DEAD_ZONE = 0.1
+
+
+@dataclass
+class PairFlow:
+    """Flow both ways between two frames (small scale) and how well it explains them."""
+
+    ga: np.ndarray  # the small greyscale copies flow was computed on
+    gb: np.ndarray
+    fwd: np.ndarray  # a -> b
+    bwd: np.ndarray  # b -> a
+    err_a: np.ndarray  # forward-backward error at a's pixels
+    err_b: np.ndarray
+    inconsistent: float
+    residual_ratio: float
+    hist_distance: float
+
+    @classmethod
+    def measure(cls, a: np.ndarray, b: np.ndarray, estimator: fl.FlowEstimator,
+                size: tuple[int, int]) -> PairFlow:
+        return cls.between(fl.small_rgb(a, size), fl.small_rgb(b, size), estimator)
+
+    @classmethod
+    def between(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow:
+        """From the small 8-bit RGB copies of the two frames (:func:`flow.small_rgb`)."""
+        ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
+        fwd, bwd = estimator(ga, gb), estimator(gb, ga)
+        err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
+        # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
+        inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
+        _, residual_ratio = flow_error(ga, gb, fwd)
+        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist_distance(sa, sb))
+
+    @property
+    def is_cut(self) -> bool:
+        """The two ends are not the same shot (or flow explains none of the change): dissolve."""
+        return (self.hist_distance >= MAX_HIST_DISTANCE or self.inconsistent >= CUT_INCONSISTENT
+                or self.residual_ratio >= CUT_RESIDUAL_RATIO)
+
+    @property
+    def bridgeable(self) -> bool:
+        return (self.inconsistent < MAX_INCONSISTENT and self.residual_ratio < MAX_RESIDUAL_RATIO
+                and self.hist_distance < MAX_HIST_DISTANCE)
+
+
+def flow_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per pixel, how far ``b`` warped by ``flow`` (a -> b) misses ``a`` (8-bit grey copies, float32
+    levels out); and its mean over the unwarped difference's (floored at one level): the share of
+    the change between them that flow does not explain."""
+    here, there = a.astype(np.float32), b.astype(np.float32)
+    err = cv2.absdiff(here, fl.remap(there, flow))
+    return err, float(err.mean()) / max(float(cv2.absdiff(here, there).mean()), 1.0)
+
+
+def hist_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Colour-distribution distance of two small 8-bit RGB copies (0 same .. 1 disjoint):
+    large across a cut."""
+    hists = [cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+             for f in (a, b)]
+    return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
