@@ -4,6 +4,8 @@ import json
 import os
 import sys
 
+from .atomic import write_json
+
 DEFAULTS = {
     "operation": "extend",          # extend | fill_gap | outpaint | generate
     "side": "tail",                 # extend: head | tail
@@ -27,6 +29,12 @@ DEFAULTS = {
     "token": "",
     "shotforge_path": "",           # set: start `shotforge serve` when the server is not running
 }
+
+
+def placement_value(value):
+    """The placement a saved or given value means: "default" (settings saved before placement
+    auto existed) and blank are "auto"."""
+    return "auto" if value in (None, "", "default") else value
 
 
 def config_dir(platform=None, env=None):
@@ -60,8 +68,7 @@ def load(path=None):
             for key, value in saved.items():
                 if key in DEFAULTS:
                     values[key] = value
-            if values["placement"] == "default":  # saved before placement auto existed
-                values["placement"] = "auto"
+            values["placement"] = placement_value(values["placement"])
     except (OSError, ValueError):
         pass
     return values
@@ -69,12 +76,5 @@ def load(path=None):
 
 def save(values, path=None):
     path = path or settings_path()
-    folder = os.path.dirname(path)
-    if folder and not os.path.isdir(folder):
-        os.makedirs(folder)
     data = dict((key, values.get(key, default)) for key, default in DEFAULTS.items())
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    return write_json(path, data, indent=2, sort_keys=True)
