@@ -7,12 +7,13 @@ local json_number = M.json_number
 local function media_facts(item, fact)
   local media = item:GetMediaPoolItem()
   fact.media = media ~= nil
-  fact.media_id, fact.file, fact.resolution, fact.fps = "", "", "", ""
+  fact.media_id, fact.file, fact.resolution, fact.fps, fact.frames = "", "", "", "", ""
   if media then
     fact.media_id = media:GetUniqueId() or ""
     fact.file = media:GetClipProperty("File Path") or ""
     fact.resolution = media:GetClipProperty("Resolution") or ""
     fact.fps = media:GetClipProperty("FPS") or ""
+    fact.frames = media:GetClipProperty("Frames") or ""
   end
 end
 
@@ -67,9 +68,6 @@ local function timeline_fact(tl)
       fact.selected[#fact.selected + 1] = item:GetUniqueId() or ""
     end
   end
-  local current = tl:GetCurrentVideoItem()
-  local current_id = current and current:GetUniqueId() or ""
-  fact.current_item = current_id ~= "" and current_id or M.null
   for index = 1, tl:GetTrackCount("video") or 0 do
     local track = M.as_object({index = index, name = tl:GetTrackName("video", index), items = M.as_array()})
     for _, item in ipairs(tl:GetItemListInTrack("video", index) or {}) do

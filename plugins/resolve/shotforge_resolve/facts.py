@@ -52,11 +52,12 @@ def _call(obj, name, *args):
 
 def _media_facts(media):
     if media is None:
-        return {"media": False, "media_id": "", "file": "", "resolution": "", "fps": ""}
+        return {"media": False, "media_id": "", "file": "", "resolution": "", "fps": "", "frames": ""}
     return {"media": True, "media_id": _call(media, "GetUniqueId") or "",
             "file": _call(media, "GetClipProperty", "File Path") or "",
             "resolution": _call(media, "GetClipProperty", "Resolution") or "",
-            "fps": _call(media, "GetClipProperty", "FPS") or ""}
+            "fps": _call(media, "GetClipProperty", "FPS") or "",
+            "frames": _call(media, "GetClipProperty", "Frames") or ""}
 
 
 def item_facts(item):
@@ -78,7 +79,6 @@ def item_facts(item):
 
 def timeline_facts(timeline):
     tl = timeline
-    current = tl.GetCurrentVideoItem()
     facts = {
         "id": tl.GetUniqueId(), "name": tl.GetName(),
         "rate": tl.GetSetting("timelineFrameRate"),
@@ -91,7 +91,6 @@ def timeline_facts(timeline):
         "marks": _plain(tl.GetMarkInOut() or {}) if has_call(tl, "GetMarkInOut") else None,
         "selected": ([_call(item, "GetUniqueId") or "" for item in _as_list(tl.GetSelectedClips())]
                      if has_call(tl, "GetSelectedClips") else None),
-        "current_item": (_call(current, "GetUniqueId") or None) if current else None,
         "markers": _plain(tl.GetMarkers() or {}),
         "video_tracks": [],
     }
@@ -101,11 +100,16 @@ def timeline_facts(timeline):
     return _plain(facts)
 
 
-def read_facts(resolve):
-    """The facts document of PROTOCOL.md; ``project``/``timeline`` None when none is open."""
+def current_timeline(resolve):
+    """(project, timeline) open in Resolve; either None when there is none."""
     manager = resolve.GetProjectManager()
     project = manager.GetCurrentProject() if manager else None
-    timeline = project.GetCurrentTimeline() if project else None
+    return project, (project.GetCurrentTimeline() if project else None)
+
+
+def read_facts(resolve):
+    """The facts document of PROTOCOL.md; ``project``/``timeline`` None when none is open."""
+    project, timeline = current_timeline(resolve)
     return {
         "product": resolve.GetProductName(),
         "version": _plain(_as_list(resolve.GetVersion())),
