@@ -24,6 +24,7 @@ local function new_executor(resolve)
   if not tl then return nil end
   return setmetatable({resolve = resolve, timeline = tl, pool = project:GetMediaPool(), page = resolve:GetCurrentPage(),
                        done = {}, notes = M.as_array(), media = {},
+                       restored = M.as_object(), put_back = {}, lost = {},  -- as executor.py: see there
                        result = {placed = M.as_array(), kept = M.as_array(), removed = M.as_array(),
                                  tracks_added = M.as_array(), tracks_deleted = M.as_array()}}, Executor)
 end
@@ -31,6 +32,13 @@ end
 function Executor:count() return self.timeline:GetTrackCount("video") or 0 end
 
 function Executor:track_items(track) return self.timeline:GetItemListInTrack("video", track) or {} end
+
+function Executor:ids_on(track)
+  local ids = {}
+  if track < 1 or track > self:count() then return ids end
+  for _, item in ipairs(self:track_items(track)) do ids[#ids + 1] = item:GetUniqueId() end
+  return ids
+end
 
 function Executor:locate(uid)
   for track = 1, self:count() do
@@ -110,14 +118,36 @@ function Executor:find_media(steps)
   self.lookup = lookup
 end
 
+-- Items new on `track` since `before` (a set of ids) although the append failed: the undo removes them.
+function Executor:sweep(track, before)
+  local new = 0
+  for _, uid in ipairs(self:ids_on(track)) do
+    if uid ~= "" and not before[uid] then
+      self.done[#self.done + 1] = {"append", uid}
+      new = new + 1
+    end
+  end
+  return new
+end
+
 function Executor:append(step, top)
   local info = {}
   for k, v in pairs(step.clip_info) do info[k] = v end
   info.mediaPoolItem = self.lookup(step.media)
   local e = step.expect
-  local item = (self.pool:AppendToTimeline({info}) or {})[1]
+  local before = {}
+  for _, uid in ipairs(self:ids_on(e.track)) do before[uid] = true end
+  local ok, items = pcall(function() return self.pool:AppendToTimeline({info}) end)
+  if not ok then  -- it may have landed all the same: find it so the undo removes it
+    self:sweep(e.track, before)
+    fail("Resolve's AppendToTimeline failed (" .. tostring(items) .. ")")
+  end
+  local item = (items or {})[1]
   local uid = item and item:GetUniqueId() or ""
   if uid == "" then  -- measured: an append over an occupied range comes back empty or with no id
+    if self:sweep(e.track, before) > 0 then
+      fail("Resolve answered that it placed nothing, yet a clip landed on V" .. e.track)
+    end
     fail("Resolve dropped the clip (the range on V" .. e.track .. " is not free)")
   end
   self.done[#self.done + 1] = {"append", uid}
@@ -141,14 +171,25 @@ function Executor:label(step, item)
     fail("a label names step " .. tostring(step.step) .. ", which is not an append carried out before it")
   end
   if step.name and step.name ~= "" then
-    item:SetName(step.name)
-    if item:GetName() ~= step.name then fail("Resolve did not keep the clip name '" .. step.name .. "'") end
+    -- TimelineItem.SetName is only in the 2026 README: probed, and a name that does not stick is
+    -- reported (the take's marker names it), never rolled back
+    local renamed = item.SetName ~= nil
+    if renamed then item:SetName(step.name) end
+    if item:GetName() ~= step.name then
+      local ours = false
+      for _, mk in ipairs(step.markers or {}) do
+        if (mk.customData or ""):sub(1, 10) == "shotforge:" then ours = true end
+      end
+      self.notes[#self.notes + 1] = "Resolve " ..
+        (renamed and "did not keep" or "cannot set (this build has no TimelineItem.SetName)") ..
+        " the clip name '" .. step.name .. "'" .. (ours and ": its ShotForge marker names the take" or "") .. "."
+    end
   end
   if step.color and step.color ~= "" then
     item:SetClipColor(step.color)
     if item:GetClipColor() ~= step.color then  -- cosmetic: reported, never rolled back
       self.notes[#self.notes + 1] = "Resolve did not keep the clip colour " .. step.color .. " on '" ..
-        (step.name or "the clip") .. "'."
+        (step.name ~= "" and step.name or "a clip") .. "'."
     end
   end
   if step.enabled ~= nil then
@@ -171,22 +212,53 @@ end
 
 function Executor:delete_items(step)
   self:edit_page()
-  local items = {}
+  local items, tracks, ours = {}, {}, {}
   for _, uid in ipairs(step.ids) do
-    local _, item = self:locate(uid)
+    local track, item = self:locate(uid)
     if not item then fail("clip " .. uid .. " is no longer on the timeline") end
     items[#items + 1] = item
+    tracks[track] = true
+    ours[uid] = true
   end
+  -- everything else on those tracks, to see that DeleteClips took nothing more (a transition
+  -- attached to a removed clip, say)
+  local others, order = {}, {}
+  for track in pairs(tracks) do
+    for _, item in ipairs(self:track_items(track)) do
+      local uid = item:GetUniqueId()
+      if not ours[uid] then
+        others[uid] = "'" .. (item:GetName() or "item") .. "' on V" .. track
+        order[#order + 1] = uid
+      end
+    end
+  end
+  table.sort(order)
   self.done[#self.done + 1] = {"delete_items", step}
   self.timeline:DeleteClips(items, false)
   local left = 0
   for _, uid in ipairs(step.ids) do if select(2, self:locate(uid)) then left = left + 1 end end
   if left > 0 then fail("Resolve did not remove " .. left .. " clip" .. (left == 1 and "" or "s")) end
+  local present = {}
+  for track in pairs(tracks) do
+    for _, uid in ipairs(self:ids_on(track)) do present[uid] = true end
+  end
+  local gone = {}
+  for _, uid in ipairs(order) do
+    if not present[uid] then
+      gone[#gone + 1] = others[uid]
+      self.lost[#self.lost + 1] = others[uid]
+    end
+  end
+  if #gone > 0 then fail("Resolve removed " .. table.concat(gone, ", ") .. " along with the clips") end
   for _, clip in ipairs(step.clips or {}) do self.result.removed[#self.result.removed + 1] = clip end
 end
 
-function Executor:add_track()
+function Executor:add_track(step)
   local before = self:count()
+  if step.index and before ~= step.index - 1 then
+    fail("the timeline has " .. before .. " video tracks now, not the " .. (step.index - 1) ..
+      " the result was planned on")
+  end
   self.timeline:AddTrack("video")
   if self:count() ~= before + 1 then fail("Resolve did not add a video track") end
   self.done[#self.done + 1] = {"add_track", before + 1}
@@ -212,7 +284,7 @@ function Executor:run_list(steps, top)
     if op == "append" then appended[index - 1] = self:append(step, top)
     elseif op == "label" then self:label(step, appended[step.step])
     elseif op == "delete_items" then self:delete_items(step)
-    elseif op == "add_track" then self:add_track()
+    elseif op == "add_track" then self:add_track(step)
     elseif op == "delete_track" then self:delete_track(step)
     elseif op == "open_page" then
       self.resolve:OpenPage(step.page)
@@ -224,6 +296,36 @@ function Executor:run_list(steps, top)
     elseif op ~= "note" then fail("unknown step '" .. tostring(op) .. "'") end
     if step.note then self.notes[#self.notes + 1] = step.note end
   end
+  return appended
+end
+
+local function message_of(err) return type(err) == "table" and err[2] or tostring(err) end
+
+-- Put back each clip of a delete_items step that is gone, each on its own: one that fails is
+-- reported and the others are still put back.
+function Executor:put_back_clips(step)
+  local problems = {}
+  for i, uid in ipairs(step.ids) do
+    if not select(2, self:locate(uid)) then
+      local restore, clip = step.restore[i], (step.clips or {})[i] or {}
+      local saved = self.done
+      self.done = {}
+      local ran, why = pcall(self.run_list, self, restore, false)
+      local landed
+      for _, done in ipairs(self.done) do
+        if done[1] == "append" and not landed then landed = done[2] end
+      end
+      self.done = saved
+      if not ran then
+        problems[#problems + 1] = (restore[1].what or ("put back clip " .. uid)) .. ": " .. message_of(why)
+      end
+      if landed then  -- even half-labelled, the clip is there again, under a new id
+        self.restored[uid] = landed
+        self.put_back[#self.put_back + 1] = "'" .. (clip.name or "clip") .. "'"
+      end
+    end
+  end
+  return problems
 end
 
 -- Undo every edit in reverse; returns what could not be undone (empty: all of it).
@@ -240,27 +342,36 @@ function Executor:undo()
           if select(2, self:locate(data)) then fail("Resolve did not remove the clip it had just placed") end
         end
       elseif kind == "add_track" then
-        if self:count() == data and #self:track_items(data) == 0 then self.timeline:DeleteTrack("video", data)
+        if self:count() == data and #self:track_items(data) == 0 then
+          self.timeline:DeleteTrack("video", data)
+          if self:count() ~= data - 1 then fail("Resolve did not delete the added track V" .. data) end
         else fail("the added track V" .. data .. " is not empty or not on top") end
       elseif kind == "delete_track" then
         self.timeline:AddTrack("video")
+        if self:count() ~= data then fail("Resolve did not add back V" .. data) end
       elseif kind == "delete_items" then
-        for i, uid in ipairs(data.ids) do
-          if not select(2, self:locate(uid)) then
-            local saved = self.done
-            self.done = {}
-            local ran, why = pcall(self.run_list, self, data.restore[i], false)
-            self.done = saved
-            if not ran then error(why, 0) end
-          end
-        end
+        for _, problem in ipairs(self:put_back_clips(data)) do problems[#problems + 1] = problem end
       end
     end)
-    if not ok then
-      problems[#problems + 1] = kind .. ": " .. (type(err) == "table" and err[2] or tostring(err))
-    end
+    if not ok then problems[#problems + 1] = "undo " .. kind .. ": " .. message_of(err) end
   end
   return problems
+end
+
+-- What the failure message says about the timeline after the undo (as executor._after_undo).
+function Executor:after_undo(problems)
+  for _, words in ipairs(self.lost) do problems[#problems + 1] = words .. ": Resolve's API cannot put it back" end
+  if #problems > 0 then return "Undoing it failed too (" .. table.concat(problems, "; ") .. "): check the timeline." end
+  local n = #self.put_back
+  if n > 0 then
+    local many = n > 1
+    return "The removed clip" .. (many and "s " or " ") .. table.concat(self.put_back, ", ") ..
+      (many and " were" or " was") .. " put back from " .. (many and "their" or "its") ..
+      " media (same place, source range, name, colour and markers; " .. (many and "their" or "its") ..
+      " grade, effects and transform are lost, and " .. (many and "they have new item ids" or "it has a new item id") ..
+      "); the rest of the timeline is as it was before."
+  end
+  return "The timeline is as it was before."
 end
 
 function Executor:finish()
@@ -284,6 +395,7 @@ function M.execute_steps(resolve, steps)
     return {ok = true, result = run.result}
   end
   local message = type(err) == "table" and err[1] == Failed and err[2] or tostring(err)
+  local what = run.current and run.current.what or "place the result"  -- before the undo runs steps of its own
   local problems = run:undo()
   run:finish()
   if type(err) == "table" and err.media then return failure("placement", message) end
@@ -296,10 +408,8 @@ function M.execute_steps(resolve, steps)
   end
   table.sort(renders)
   local where = #renders > 0 and (" The render is kept at " .. table.concat(renders, ", ") .. ".") or ""
-  local what = run.current and run.current.what or "place the result"
-  if #problems > 0 then
-    return failure("placement", "Could not " .. what .. ": " .. message .. ". Undoing it failed too (" ..
-      table.concat(problems, "; ") .. "): check the timeline." .. where)
-  end
-  return failure("placement", "Could not " .. what .. ": " .. message .. ". The timeline is as it was before." .. where)
+  local answer = failure("placement", "Could not " .. what .. ": " .. message .. ". " .. run:after_undo(problems) ..
+    where)
+  answer.error.restored = run.restored  -- old id -> new id of each clip put back from its media
+  return answer
 end

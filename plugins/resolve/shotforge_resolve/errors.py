@@ -43,20 +43,25 @@ class JobCanceled(ShotForgeError):
 
 
 class PlacementError(ShotForgeError):
-    """The result could not be put on the timeline (the timeline is left as it was)."""
+    """The result could not be put on the timeline (the timeline is left as it was, or the message
+    says what differs). ``restored``: old id -> new id of each clip the undo put back from its media."""
 
     code = "placement"
+    restored = {}
 
 
 class OverwriteNeedsConfirmation(PlacementError):
     """An overwrite would remove or shorten the editor's clips: the dialog lists them and asks.
 
     ``clips``: one line per clip (name, track, timecodes, removed or shortened); ``media``: the
-    render's files, kept whatever the answer."""
+    render's files, kept whatever the answer; ``question``: what exactly is asked about (per clip
+    ``{id, track, start, end, left_offset, kept}``, ``kept`` the ranges re-placed), which the
+    answer hands back as ``confirm_overwrite``."""
 
     code = "overwrite_needs_confirmation"
 
-    def __init__(self, message, clips=None, media=None):
+    def __init__(self, message, clips=None, media=None, question=None):
         PlacementError.__init__(self, message)
         self.clips = list(clips or [])
         self.media = list(media or [])
+        self.question = list(question or [])

@@ -8,7 +8,8 @@ returning an item with an empty id; ``DeleteClips`` works on the Edit page only.
 import os
 
 from .errors import PlacementError
-from .place import BIN_NAME
+from .facts import current_timeline, has_call
+from .place import BIN_NAME, MARKER_PREFIX
 
 def _norm(path):
     return os.path.normcase(os.path.realpath(path)) if path else ""
@@ -30,8 +31,7 @@ def _walk(steps):
 class _Executor(object):
     def __init__(self, resolve):
         self.resolve = resolve
-        project = resolve.GetProjectManager().GetCurrentProject()
-        self.timeline = project.GetCurrentTimeline() if project else None
+        project, self.timeline = current_timeline(resolve)
         if not self.timeline:
             raise PlacementError("No timeline is open in Resolve: nothing was placed.")
         self.pool = project.GetMediaPool()
@@ -39,6 +39,9 @@ class _Executor(object):
         self.done = []        # (kind, data) of each edit carried out, for the undo
         self.current = None   # the step being carried out, for the message
         self.notes = []
+        self.restored = {}    # old id -> new id of each clip the undo put back from its media
+        self.put_back = []    # the names of those clips, for the message
+        self.lost = []        # items Resolve removed along with a deletion, which nothing can put back
         self.result = {"placed": [], "kept": [], "removed": [], "tracks_added": [], "tracks_deleted": [],
                        "notes": self.notes}
 
@@ -48,6 +51,9 @@ class _Executor(object):
 
     def track_items(self, track):
         return [item for item in self.timeline.GetItemListInTrack("video", track) or [] if item]
+
+    def ids_on(self, track):
+        return [item.GetUniqueId() for item in self.track_items(track)] if 0 < track <= self.count() else []
 
     def locate(self, uid):
         for track in range(1, self.count() + 1):
@@ -117,6 +123,7 @@ class _Executor(object):
                 raise _Failed("unknown step {!r}".format(op))
             if step.get("note"):
                 self.notes.append(step["note"])
+        return appended
 
     def open_page(self, step):
         self.resolve.OpenPage(step["page"])
@@ -131,10 +138,18 @@ class _Executor(object):
         info = dict(step["clip_info"])
         info["mediaPoolItem"] = self.media[_norm(step["media"])]
         expect = step["expect"]
-        items = self.pool.AppendToTimeline([info]) or []
+        before = set(self.ids_on(expect["track"]))
+        try:
+            items = self.pool.AppendToTimeline([info]) or []
+        except Exception as exc:  # it may have landed all the same: find it so the undo removes it
+            self.sweep(expect["track"], before)
+            raise _Failed("Resolve's AppendToTimeline failed ({})".format(exc))
         item = items[0] if items else None
         uid = item.GetUniqueId() if item else ""
         if not uid:  # measured: an append over an occupied range comes back empty or with no id
+            if self.sweep(expect["track"], before):
+                raise _Failed("Resolve answered that it placed nothing, yet a clip landed on V{}".format(
+                    expect["track"]))
             raise _Failed("Resolve dropped the clip (the range on V{} is not free)".format(expect["track"]))
         self.done.append(("append", uid))
         track, placed = self.locate(uid)
@@ -151,14 +166,29 @@ class _Executor(object):
                  "media": step["media"]})
         return placed
 
+    def sweep(self, track, before):
+        """Items new on ``track`` since ``before`` (ids) although the append failed: the undo
+        removes them."""
+        new = [uid for uid in self.ids_on(track) if uid and uid not in before]
+        self.done.extend(("append", uid) for uid in new)
+        return new
+
     def label(self, step, item):
         if item is None:
             raise _Failed("a label names step {!r}, not an append carried out before it".format(step.get("step")))
         name = step.get("name")
         if name:
-            item.SetName(name)
+            # TimelineItem.SetName is only in the 2026 README: probed, and a name that does not
+            # stick is reported (the take's marker names it), never rolled back
+            renamed = has_call(item, "SetName")
+            if renamed:
+                item.SetName(name)
             if item.GetName() != name:
-                raise _Failed("Resolve did not keep the clip name '{}'".format(name))
+                self.notes.append("Resolve {} the clip name '{}'{}.".format(
+                    "did not keep" if renamed else "cannot set (this build has no TimelineItem.SetName)", name,
+                    ": its ShotForge marker names the take" if any(
+                        (m.get("customData") or "").startswith(MARKER_PREFIX) for m in step.get("markers") or [])
+                    else ""))
         color = step.get("color")
         if color:
             item.SetClipColor(color)
@@ -178,21 +208,36 @@ class _Executor(object):
 
     def delete_items(self, step):
         self.edit_page()
-        items = []
+        items, tracks = [], set()
         for uid in step["ids"]:
-            _, item = self.locate(uid)
+            track, item = self.locate(uid)
             if item is None:
                 raise _Failed("clip {} is no longer on the timeline".format(uid))
             items.append(item)
+            tracks.add(track)
+        # everything else on those tracks, to see that DeleteClips took nothing more (a transition
+        # attached to a removed clip, say)
+        others = dict((item.GetUniqueId(), "'{}' on V{}".format(item.GetName() or "item", track))
+                      for track in sorted(tracks) for item in self.track_items(track)
+                      if item.GetUniqueId() not in step["ids"])
         self.done.append(("delete_items", step))
         self.timeline.DeleteClips(items, False)
         left = [uid for uid in step["ids"] if self.locate(uid)[1] is not None]
         if left:
             raise _Failed("Resolve did not remove {} clip{}".format(len(left), "" if len(left) == 1 else "s"))
+        present = set(uid for track in tracks for uid in self.ids_on(track))
+        gone = [words for uid, words in sorted(others.items()) if uid not in present]
+        if gone:
+            self.lost.extend(gone)
+            raise _Failed("Resolve removed {} along with the clips".format(", ".join(gone)))
         self.result["removed"].extend(step.get("clips") or [{"id": uid} for uid in step["ids"]])
 
     def add_track(self, step):
         before = self.count()
+        planned = step.get("index")
+        if planned is not None and before != int(planned) - 1:
+            raise _Failed("the timeline has {} video tracks now, not the {} the result was planned on".format(
+                before, int(planned) - 1))
         self.timeline.AddTrack("video")
         if self.count() != before + 1:
             raise _Failed("Resolve did not add a video track")
@@ -226,21 +271,38 @@ class _Executor(object):
                 elif kind == "add_track":
                     if self.count() == data and not self.track_items(data):
                         self.timeline.DeleteTrack("video", data)
+                        if self.count() != data - 1:
+                            raise _Failed("Resolve did not delete the added track V{}".format(data))
                     else:
                         raise _Failed("the added track V{} is not empty or not on top".format(data))
                 elif kind == "delete_track":
                     self.timeline.AddTrack("video")
+                    if self.count() != data:
+                        raise _Failed("Resolve did not add back V{}".format(data))
                 elif kind == "delete_items":
-                    for uid, restore in zip(data["ids"], data["restore"]):
-                        if self.locate(uid)[1] is None:
-                            saved, self.done = self.done, []
-                            try:
-                                self.run_list(restore, top=False)
-                            finally:
-                                self.done = saved
+                    problems.extend(self.put_back_clips(data))
             except Exception as exc:  # keep undoing the rest; say what stayed as it is
-                what = (self.current or {}).get("what") if kind == "delete_items" else "undo " + kind
-                problems.append("{}: {}".format(what, exc))
+                problems.append("undo {}: {}".format(kind, exc))
+        return problems
+
+    def put_back_clips(self, step):
+        """Put back each clip of a ``delete_items`` step that is gone, each on its own: one that
+        fails is reported and the others are still put back."""
+        problems = []
+        clips = step.get("clips") or [{} for _ in step["ids"]]
+        for uid, restore, clip in zip(step["ids"], step["restore"], clips):
+            if self.locate(uid)[1] is not None:
+                continue
+            saved, self.done = self.done, []
+            try:
+                self.run_list(restore, top=False)
+            except Exception as exc:
+                problems.append("{}: {}".format(restore[0].get("what") or "put back clip {}".format(uid), exc))
+            finally:
+                landed, self.done = [data for kind, data in self.done if kind == "append"], saved
+            if landed:  # even half-labelled, the clip is there again, under a new id
+                self.restored[uid] = landed[0]
+                self.put_back.append("'{}'".format(clip.get("name") or "clip"))
         return problems
 
     def finish(self):
@@ -248,13 +310,29 @@ class _Executor(object):
             self.resolve.OpenPage(self.page)
 
 
+def _after_undo(run, problems):
+    """What the failure message says about the timeline after the undo."""
+    problems = problems + ["{}: Resolve's API cannot put it back".format(words) for words in run.lost]
+    if problems:
+        return "Undoing it failed too ({}): check the timeline.".format("; ".join(problems))
+    if run.put_back:
+        many = len(run.put_back) > 1
+        return ("The removed clip{} {} {} put back from {} media (same place, source range, name, colour and "
+                "markers; {} grade, effects and transform are lost, and {}); the rest of the timeline is as it "
+                "was before.".format("s" if many else "", ", ".join(run.put_back), "were" if many else "was",
+                                     "their" if many else "its", "their" if many else "its",
+                                     "they have new item ids" if many else "it has a new item id"))
+    return "The timeline is as it was before."
+
+
 def execute(resolve, steps):
     """Carry out PROTOCOL steps, each read back; on any failure undo all of them in reverse.
 
     Returns ``{placed, kept, removed, tracks_added, tracks_deleted, notes}``: ``placed`` (and
     ``kept``: re-placed parts of shortened clips) are ``{id, track, start, duration, left_offset,
-    media}``, track 1-based, frames absolute. Raises PlacementError saying which step failed, that
-    the timeline is as before (or exactly what could not be put back) and where the render is.
+    media}``, track 1-based, frames absolute. Raises PlacementError saying which step failed, what
+    the timeline is like after the undo and where the render is; its ``restored`` maps the id of
+    each clip the undo put back from its media to the clip's new id (the take store follows it).
     """
     run = _Executor(resolve)
     try:
@@ -267,10 +345,10 @@ def execute(resolve, steps):
         if step is None and isinstance(exc, PlacementError):
             raise  # the media could not be found or imported: no edit was made
         renders = sorted(set(s["media"] for s in steps if s.get("op") == "append" and s.get("role") == "result"))
-        raise PlacementError("Could not {}: {}. {}{}".format(
-            (step or {}).get("what") or "place the result", getattr(exc, "message", exc),
-            "Undoing it failed too ({}): check the timeline.".format("; ".join(problems)) if problems
-            else "The timeline is as it was before.",
+        error = PlacementError("Could not {}: {}. {}{}".format(
+            (step or {}).get("what") or "place the result", getattr(exc, "message", exc), _after_undo(run, problems),
             " The render is kept at {}.".format(", ".join(renders)) if renders else ""))
+        error.restored = dict(run.restored)
+        raise error
     run.finish()
     return run.result
