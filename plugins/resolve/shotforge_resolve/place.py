@@ -10,16 +10,13 @@ the Edit page only.
 import json
 import os
 
-from .context import TimelineInfo, item_kind
+from .context import PLACEMENTS, TimelineInfo, item_kind
 from .errors import OverwriteNeedsConfirmation, PlacementError
 from .timecode import parse_rate
 
 BIN_NAME = "ShotForge"
-PLACEMENTS = ("auto", "above", "overwrite")
-#: The 16 names SetClipColor accepts (anything else returns False).
-CLIP_COLORS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue",
-               "Purple", "Violet", "Pink", "Tan", "Beige", "Brown", "Chocolate")
-#: One clip colour per operation, so a result's kind shows on the timeline at a glance.
+#: One clip colour per operation (each one of the 16 names SetClipColor accepts), so a result's
+#: kind shows on the timeline at a glance.
 OPERATION_COLORS = {"extend": "Teal", "fill_gap": "Lime", "outpaint": "Violet", "generate": "Orange",
                     "inpaint": "Pink"}
 OPERATION_WORDS = {"fill_gap": "fill gap"}  # the others are their own word
@@ -76,7 +73,6 @@ class Facts(TimelineInfo):
 
     def __init__(self, facts):
         TimelineInfo.__init__(self, facts)
-        self.page = facts.get("page") or ""
         self.count = self.video_tracks
 
     def at(self, absolute):
@@ -186,6 +182,13 @@ def delete_step(facts, items, what):
                       for item in items]}
 
 
+def _whole(value):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
 def _unrestorable(facts, item):
     """Why an item in the way cannot be put back from its media (None when it can)."""
     kind = item_kind(item)
@@ -193,11 +196,6 @@ def _unrestorable(facts, item):
         return "it is {}, which Resolve's API cannot put back".format(
             {"transition": "a transition", "title": "a title or generator"}.get(
                 kind, "a compound, Fusion or adjustment clip"))
-    duration = int(item["end"]) - int(item["start"])
-    start, end = item.get("source_start"), item.get("source_end")
-    if start is not None and end is not None and (int(end) < int(start) or
-                                                  abs(int(end) - int(start) - duration) > 1):
-        return "it is retimed or reversed, and Resolve's API cannot re-apply a speed change"
     fps = item.get("fps")
     if fps:
         try:
@@ -205,6 +203,27 @@ def _unrestorable(facts, item):
                 return "its media runs at {} fps, unlike the timeline: it cannot be re-placed exactly".format(fps)
         except ValueError:
             return "its media's frame rate {!r} cannot be read".format(fps)
+    # Speed 1 exactly: handles plus duration are the whole media (GetLeftOffset/GetRightOffset
+    # count record frames on a retimed clip, measured), so even 105% shows. The source span may
+    # be one frame off (GetSourceStartFrame is, measured): a tolerance there only.
+    duration = int(item["end"]) - int(item["start"])
+    total, left, right = _whole(item.get("frames")), _whole(item.get("left_offset")), _whole(item.get("right_offset"))
+    if total is None or left is None or right is None:
+        return "its media's length (the 'Frames' clip property) cannot be read, so its speed is unknown"
+    start, end = item.get("source_start"), item.get("source_end")
+    reversed_or_off = start is not None and end is not None and (
+        int(end) < int(start) or abs(int(end) - int(start) - duration) > 1)
+    if left + duration + right != total or reversed_or_off:
+        return "it is retimed or reversed, and Resolve's API cannot re-apply a speed change"
+    return None
+
+
+def _transition_at_edge(facts, track, item):
+    """A transition over the first or last frame's edge of ``item`` on ``track`` (its facts), or None."""
+    for other in facts.track_items(track):
+        if item_kind(other) == "transition" and any(int(other["start"]) <= edge <= int(other["end"])
+                                                    for edge in (int(item["start"]), int(item["end"]))):
+            return other
     return None
 
 
@@ -239,7 +258,8 @@ class _Plan(object):
     def add_tracks_up_to(self, track):
         while self.tracks < track:
             self.tracks += 1
-            self.steps.append({"op": "add_track", "what": "add video track V{}".format(self.tracks)})
+            self.steps.append({"op": "add_track", "index": self.tracks,
+                               "what": "add video track V{}".format(self.tracks)})
 
     def delete(self, items, what):
         self.steps.append(delete_step(self.facts, items, what))
@@ -250,8 +270,9 @@ def plan_steps(facts, placements, options, take):
     """The PROTOCOL steps that put a job's result on the live timeline without destroying anything.
 
     ``facts``: the facts document, read after the job finished. ``placements``: the job's. ``options``:
-    ``placement`` (auto | above | overwrite), ``confirm_overwrite`` (the editor confirmed what an
-    overwrite removes or shortens), ``replace`` (ids removed first in the same steps: a new take).
+    ``placement`` (auto | above | overwrite), ``confirm_overwrite`` (the ``question`` of the
+    OverwriteNeedsConfirmation the editor answered yes to: it holds only while exactly those clips
+    are in the way, where they were), ``replace`` (ids removed first in the same steps: a new take).
     ``take``: ``{job, take, operation, engine, model, prompt, seed}`` for the labels.
     Raises PlacementError (OverwriteNeedsConfirmation for an unconfirmed overwrite) before any step.
     """
@@ -278,15 +299,18 @@ def plan_steps(facts, placements, options, take):
                 break
         else:
             groups.append((track, [p]))
-    asked = []
+    ranges_of = dict((track, [(view.start_frame + p["record_frame"],
+                                view.start_frame + p["record_frame"] + p["frames"]) for p in pieces])
+                     for track, pieces in groups)
+    if mode == "overwrite":
+        _ask_before_overwrite(plan, groups, ranges_of, options.get("confirm_overwrite"), renders)
     for track, pieces in groups:
-        ranges = [(view.start_frame + p["record_frame"], view.start_frame + p["record_frame"] + p["frames"])
-                  for p in pieces]
+        ranges = ranges_of[track]
         target = track
         if mode == "overwrite":
             in_way = plan.blockers(track, ranges) if track <= view.count else []
             if in_way:
-                asked.extend(_make_room(plan, track, ranges, in_way, bool(options.get("confirm_overwrite"))))
+                _make_room(plan, track, ranges, in_way)
         elif not plan.free(track, ranges):
             in_way = plan.blockers(track, ranges)
             target = track + 1
@@ -306,41 +330,77 @@ def plan_steps(facts, placements, options, take):
             step.update(piece=p["piece"], server_track=track)
             plan.steps.append(step)
             plan.steps.append(result_label(len(plan.steps) - 1, take))
-    if asked:
-        raise OverwriteNeedsConfirmation(
-            "Overwrite would change the editor's clips:\n{}\nConfirm the overwrite, or choose Auto to put the "
-            "result on a free track above. The render is kept at {}.".format(
-                "\n".join("  - " + line for line in asked), ", ".join(renders)), clips=asked, media=renders)
     return plan.steps
 
 
-def _make_room(plan, track, ranges, in_way, confirmed):
-    """Steps that remove exactly what is in the way and re-place its kept head/tail; or, unless the
-    editor confirmed, the lines the dialog asks about."""
+def _question_key(question):
+    """What an overwrite question asks about, comparable: a set of (id, track, start, end, left
+    offset, kept ranges); None for anything that is not a question (True is no confirmation)."""
+    if not isinstance(question, (list, tuple)):
+        return None
+    try:
+        return frozenset((str(entry["id"]), int(entry["track"]), int(entry["start"]), int(entry["end"]),
+                          int(entry["left_offset"]),
+                          tuple((int(first), int(last)) for first, last in (entry.get("kept") or [])))
+                         for entry in question)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _in_way_words(view, item, kept):
+    """What an overwrite does to ``item``: removed, or shortened to the ``kept`` ranges."""
+    if not kept:
+        return "{}: removed".format(view.clip_words(item))
+    return ("{}: shortened to {} (re-placed from its media, as Resolve's API has no trim: its grade, effects and "
+            "transform are not carried over)".format(
+                view.clip_words(item), ", ".join("{} to {}".format(view.at(a), view.at(b)) for a, b in kept)))
+
+
+def _ask_before_overwrite(plan, groups, ranges_of, confirmation, renders):
+    """Raise OverwriteNeedsConfirmation unless ``confirmation`` is exactly the question this
+    overwrite asks now (the clips in the way, where they are, and what is kept of each): a clip
+    the editor moved, trimmed or added since the question makes it ask again."""
     view = plan.facts
-    for item in in_way:
-        reason = _unrestorable(view, item)
-        if reason:
-            raise PlacementError("Overwrite cannot make room for the result on V{}: {} is in the way and {}. "
-                                 "Choose Auto or Above to put the result on a free track.".format(
-                                     track, view.clip_words(item), reason))
+    lines, question = [], []
+    for track, _pieces in groups:
+        ranges = ranges_of[track]
+        in_way = plan.blockers(track, ranges) if track <= view.count else []
+        for item in in_way:
+            reason = _unrestorable(view, item)
+            transition = _transition_at_edge(view, track, item) if not reason else None
+            if transition is not None:
+                reason = ("the transition '{}' is at its edge, and shortening or removing the clip would lose it "
+                          "(Resolve's API cannot put a transition back)".format(transition.get("name") or "transition"))
+            if reason:
+                raise PlacementError("Overwrite cannot make room for the result on V{}: {} is in the way and {}. "
+                                     "Choose Auto or Above to put the result on a free track.".format(
+                                         track, view.clip_words(item), reason))
+        for item in in_way:
+            kept = _subtract((int(item["start"]), int(item["end"])), ranges)
+            question.append({"id": item["id"], "track": track, "start": int(item["start"]), "end": int(item["end"]),
+                             "left_offset": int(item.get("left_offset") or 0), "kept": [list(k) for k in kept]})
+            lines.append(_in_way_words(view, item, kept))
+    if question and _question_key(question) != _question_key(confirmation):
+        raise OverwriteNeedsConfirmation(
+            "Overwrite would change the editor's clips:\n{}\nConfirm the overwrite, or choose Auto to put the "
+            "result on a free track above. The render is kept at {}.".format(
+                "\n".join("  - " + line for line in lines), ", ".join(renders)),
+            clips=lines, media=renders, question=question)
+
+
+def _make_room(plan, track, ranges, in_way):
+    """Steps that remove exactly what is in the way (as the editor confirmed) and re-place what is
+    kept of each clip."""
+    view = plan.facts
     lines, kept_steps = [], []
     for item in in_way:
         kept = _subtract((int(item["start"]), int(item["end"])), ranges)
-        if not kept:
-            lines.append("{}: removed".format(view.clip_words(item)))
-        else:
-            lines.append("{}: shortened to {} (re-placed from its media, as Resolve's API has no trim: its "
-                         "grade, effects and transform are not carried over)".format(
-                view.clip_words(item), ", ".join("{} to {}".format(view.at(a), view.at(b)) for a, b in kept)))
+        lines.append(_in_way_words(view, item, kept))
         for first, last in kept:
             kept_steps.append(restore_steps(view, item, first, last, role="kept"))
-    if not confirmed:
-        return lines
     plan.delete(in_way, "make room on V{}: remove {}".format(track, ", ".join(view.clip_words(i) for i in in_way)))
     for append, label in kept_steps:
         plan.steps.append(append)
         plan.steps.append(dict(label, step=len(plan.steps) - 1))
     plan.steps.append({"op": "note", "what": "note the overwrite",
                        "note": "Overwrite on V{}: {}.".format(track, "; ".join(lines))})
-    return []
