@@ -21,11 +21,12 @@ import os
 import random
 
 from . import settings as settings_mod
-from .errors import ContextError
-from .place import Facts, check_placements, check_step, delete_step, plan_steps
+from .atomic import write_json
+from .context import MAX_SEED, check_seed
+from .errors import ContextError, PlacementError
+from .place import MARKER_PREFIX, Facts, check_placements, check_step, delete_step, plan_steps
 
 STORE_NAME = "takes.json"
-MAX_SEED = 2 ** 32 - 1
 
 
 def store_path():
@@ -48,15 +49,7 @@ def load(path=None):
 
 
 def save(data, path=None):
-    path = path or store_path()
-    folder = os.path.dirname(path)
-    if folder and not os.path.isdir(folder):
-        os.makedirs(folder)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    return write_json(path or store_path(), data, indent=1, sort_keys=True)
 
 
 def results(timeline_id, path=None):
@@ -108,14 +101,15 @@ def next_take(timeline_id, slot, path=None):
 def keep_request(data, job_id):
     """Keep the exact request a job was made from, so a new take re-renders the same request."""
     folder = os.path.join(settings_mod.config_dir(), "takes")
-    if not os.path.isdir(folder):
-        os.makedirs(folder)
     path = os.path.join(folder, "{}.otio".format("".join(c for c in str(job_id) if c.isalnum() or c in "-_")))
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json(path, data)
+
+
+def render_words(job_record):
+    """Where a finished job's render is, for a message that places nothing."""
+    media = (job_record.get("result") or {}).get("media") or []
+    return "the render is kept at {}".format(", ".join(media)) if media else \
+        "nothing new was rendered: the result uses the clip's own media"
 
 
 def take_info(job_record, meta, take_number):
@@ -141,13 +135,67 @@ def make_record(job_record, meta, request_path, steps, executed, take_number, sl
             "history": list(history or [])}
 
 
+def follow_ids(timeline_id, restored, path=None):
+    """Rewrite the ids of this timeline's takes after an undo put clips back under new ids
+    (``restored``: old id -> new id, from the executor's failure)."""
+    if not restored:
+        return
+    data = load(path)
+    changed = False
+    for record in data["timelines"].get(timeline_id) or []:
+        for piece in record.get("placed") or []:
+            if piece.get("id") in restored:
+                piece["id"] = restored[piece["id"]]
+                changed = True
+    if changed:
+        save(data, path)
+
+
+def check_still_newest(timeline_id, record, path=None):
+    """The store's newest result on the timeline, when it is still ``record``'s take (a new take
+    replaces only the newest result); PlacementError otherwise, before anything is placed."""
+    newest = last_result(timeline_id, path)
+    if newest is None or newest.get("job") != record.get("job"):
+        raise PlacementError("The take this job re-renders is no longer the newest ShotForge result on this "
+                             "timeline: nothing was placed.")
+    return newest
+
+
+def _carries_take(item, record):
+    """Whether the item facts ``item`` carry ``record``'s take marker (same job and take)."""
+    for marker in (item.get("markers") or {}).values():
+        data = (marker or {}).get("customData") or ""
+        if not data.startswith(MARKER_PREFIX):
+            continue
+        try:
+            recipe = json.loads(data[len(MARKER_PREFIX):])
+        except ValueError:
+            continue
+        if recipe.get("job") == record.get("job") and str(recipe.get("take")) == str(record.get("take")):
+            return True
+    return False
+
+
+def find_piece(view, record, piece):
+    """The item facts of a placed piece: by id, else (an undo put it back from its media under a
+    new id) the item at the same track, record frame and duration carrying the take's marker."""
+    item = view.find(piece["id"])
+    if item is not None:
+        return item
+    for candidate in view.track_items(piece["track"]):
+        if (int(candidate["start"]), int(candidate["end"]) - int(candidate["start"])) == (
+                piece["start"], piece["duration"]) and _carries_take(candidate, record):
+            return candidate
+    return None
+
+
 def still_placed(facts, record):
-    """The items of ``record`` still where the result put them (same id, track, start, duration),
-    and a note for each one that is gone or was moved or trimmed since."""
+    """The items of ``record`` still where the result put them (same track, start, duration; found
+    by id or by the take's marker), and a note for each one that is gone or was moved or trimmed."""
     view = facts if isinstance(facts, Facts) else Facts(facts)
     notes, present = [], []
     for piece in record.get("placed") or []:
-        item = view.find(piece["id"])
+        item = find_piece(view, record, piece)
         where = "V{} at {}".format(piece["track"], view.at(piece["start"]))
         if item is None:
             notes.append("The take's clip at {} is no longer on the timeline: nothing to remove there.".format(where))
@@ -196,13 +244,7 @@ def new_request(record, seed=None, prompt=None):
     meta = dict((data.get("metadata") or {}).get("shotforge") or record.get("meta") or {})
     if seed is None or str(seed).strip() == "":
         seed = random.SystemRandom().randint(0, MAX_SEED)
-    try:
-        seed = int(str(seed).strip())
-    except ValueError:
-        raise ContextError("Seed {!r} is not a whole number.".format(seed))
-    if not 0 <= seed <= MAX_SEED:
-        raise ContextError("Seed must be between 0 and {}.".format(MAX_SEED))
-    meta["seed"] = seed
+    meta["seed"] = check_seed(seed)
     if prompt is not None:
         meta["prompt"] = str(prompt)
     data.setdefault("metadata", {})["shotforge"] = meta
@@ -228,11 +270,11 @@ def plan_result(facts, job_record, meta, options, previous=None, path=None):
     """Steps that place a finished job's result (``place.plan_steps``), and what ``record_result``
     needs afterwards (JSON data). ``previous``: the store's record of the take this job replaces
     (a new take: same slot, previous take removed in the same steps, take number + 1).
-    ``options``: ``placement`` and ``confirm_overwrite`` as for ``plan_steps``."""
+    ``options``: ``placement`` and ``confirm_overwrite`` (the question answered) as for ``plan_steps``."""
     view = facts if isinstance(facts, Facts) else Facts(facts)
     placements = check_placements((job_record.get("result") or {}).get("placements"))
     plan_options = {"placement": (options or {}).get("placement") or meta.get("placement") or "auto",
-                    "confirm_overwrite": bool((options or {}).get("confirm_overwrite"))}
+                    "confirm_overwrite": (options or {}).get("confirm_overwrite")}
     pending = {"notes": [], "history": [], "tracks_added": []}
     if previous is not None:
         placements, plan_options["replace"], pending["notes"] = new_take_placements(view, previous, placements)
