@@ -17,14 +17,30 @@ every frame written into a request is ``absolute - start_frame``.
 import json
 import os
 
+from .atomic import write_json
 from .errors import ContextError, ShotForgeError
-from .timecode import (frame_to_timecode, is_drop_frame_rate, parse_rate, rate_label,
+from .settings import placement_value
+from .timecode import (frame_to_timecode, is_drop_frame_rate, parse_rate,
                        seconds_to_frames, timecode_to_frame)
 
 OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
 CANVAS_PRESETS = ("9:16", "1:1", "16:9", "4:3", "custom")
 PLACEMENTS = ("auto", "above", "overwrite")
 OPERATION_NAMES = {"extend": "Extend", "fill_gap": "Fill gap", "outpaint": "Outpaint", "generate": "Generate B-roll"}
+
+
+MAX_SEED = 2 ** 32 - 1
+
+
+def check_seed(value):
+    """A seed as the server takes it: a whole number from 0 to 2**32 - 1."""
+    try:
+        seed = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ContextError("Seed {!r} is not a whole number.".format(value))
+    if not 0 <= seed <= MAX_SEED:
+        raise ContextError("Seed must be between 0 and {}.".format(MAX_SEED))
+    return seed
 
 
 def _truthy(value):
@@ -78,7 +94,6 @@ class TimelineInfo(object):
             raise ContextError("No timeline is open: open the timeline to work on in the Edit page.")
         self.facts = facts
         self.timeline = tl
-        self.product = facts.get("product") or ""
         self.version = tuple(_int_or_none(part) or 0 for part in (facts.get("version") or [])[:3])
         self.id = tl.get("id") or ""
         self.name = tl.get("name") or "Timeline"
@@ -101,7 +116,6 @@ class TimelineInfo(object):
             self.playhead_abs = timecode_to_frame(playhead_tc, self.rate, True if self.drop_frame else None)
         except ValueError as exc:
             raise ContextError("Cannot read the playhead position {!r}: {}".format(playhead_tc, exc))
-        self.playhead_timecode = playhead_tc
         self.playhead = self.playhead_abs - self.start_frame
 
     # -- helpers ---------------------------------------------------------------------------
@@ -140,10 +154,6 @@ class TimelineInfo(object):
                 if item["id"] == item_id:
                     return track, start, end, item
         return None
-
-    def describe(self):
-        return "{} ({} fps{}, starts {})".format(self.name, rate_label(self.rate),
-                                                 " DF" if self.drop_frame else "", self.start_timecode)
 
 
 class Target(object):
@@ -402,13 +412,7 @@ def build_metadata(info, target, options):
         meta["canvas"] = canvas_for(options, _size(target.clip.get("resolution"), info))
     meta["prompt"] = str(options.get("prompt") or "")
     meta["negative_prompt"] = str(options.get("negative_prompt") or "")
-    try:
-        seed = int(options.get("seed") or 0)
-    except (TypeError, ValueError):
-        raise ContextError("Seed {!r} is not a whole number.".format(options.get("seed")))
-    if seed < 0 or seed > 2 ** 32 - 1:
-        raise ContextError("Seed must be between 0 and 4294967295.")
-    meta["seed"] = seed
+    meta["seed"] = check_seed(options.get("seed") or 0)
     reference = options.get("reference", "none")
     if reference == "playhead":
         if info.playhead < 0:
@@ -420,8 +424,8 @@ def build_metadata(info, target, options):
             raise ContextError("Reference still {!r} is not a file.".format(still))
         meta["reference_image"] = os.path.abspath(still)  # an engine option (metadata extra)
     meta["engine"] = options.get("engine") or "auto"
-    placement = options.get("placement") or "auto"
-    meta["placement"] = "auto" if placement == "default" else placement  # "default": settings saved before auto
+    placement = options.get("placement")
+    meta["placement"] = placement_value(placement)
     if meta["placement"] not in PLACEMENTS:
         raise ContextError("Placement {!r} must be one of {}.".format(placement, ", ".join(PLACEMENTS)))
     return meta
@@ -448,6 +452,45 @@ def describe(info, target, meta):
     elif target.gap:
         what = " in the {}-frame gap".format(target.gap[1] - target.gap[0])
     return "{}{} on V{} {}".format(name, what, meta["track"] + 1, where)
+
+
+def target_state(target):
+    """What a request was made on, to check again before its result is placed: the timeline's
+    video track count and the clip (extend, outpaint) or the two clips around the gap (fill gap),
+    each ``{id, name, track, start, end, left_offset}`` (absolute record frames)."""
+    info = target.info
+    rows = []
+    if target.clip:
+        found = info.find_item(target.clip["id"])
+        rows = [found] if found else []
+    elif target.gap:
+        track = target.track + 1
+        first, last = info.absolute(target.gap[0]), info.absolute(target.gap[1])
+        rows = [(track, start, end, item) for start, end, item in info.items(track)
+                if item_kind(item) != "transition" and (end == first or start == last)]
+    return {"tracks": info.video_tracks,
+            "clips": [{"id": item["id"], "name": item.get("name") or "clip", "track": track, "start": start,
+                       "end": end, "left_offset": _int_or_none(item.get("left_offset")) or 0}
+                      for track, start, end, item in rows]}
+
+
+def target_changes(facts, state):
+    """None when the timeline still shows what the request was made on (``target_state``); else
+    what changed, in words."""
+    info = TimelineInfo(facts)
+    if info.video_tracks != state.get("tracks"):
+        return "it has {} video tracks now, not {}".format(info.video_tracks, state.get("tracks"))
+    for clip in state.get("clips") or []:
+        found = info.find_item(clip["id"])
+        if found is None:
+            return "'{}' is no longer on it".format(clip["name"])
+        track, start, end, item = found
+        left = _int_or_none(item.get("left_offset")) or 0
+        if (track, start, end, left) != (clip["track"], clip["start"], clip["end"], clip["left_offset"]):
+            return "'{}' was moved, trimmed or slipped: it is on V{} from {} to {} now, not V{} from {} to {}".format(
+                clip["name"], track, info.tc(info.rel(start)), info.tc(info.rel(end)), clip["track"],
+                info.tc(info.rel(clip["start"])), info.tc(info.rel(clip["end"])))
+    return None
 
 
 def prepare(facts, options):
@@ -478,8 +521,5 @@ def add_request_metadata(export_path, meta):
         metadata = {}
         data["metadata"] = metadata
     metadata["shotforge"] = meta
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
+    write_json(path, data)
     return path, data
