@@ -94,14 +94,16 @@ end
 -- the last result's slot from its stored request instead (the options' seed and prompt).
 function M.start(session, options, new_take)
   local run = {options = options_file(session, options), facts = facts_file(session, "facts.json"),
-               meta = join(session.workdir, "meta.json"), status_file = join(session.workdir, "status.lua")}
+               meta = join(session.workdir, "meta.json"), target = join(session.workdir, "target.json"),
+               status_file = join(session.workdir, "status.lua")}
   if new_take then
     local answer = M.bridge(session, {"new-take", "--facts", run.facts, "--options", run.options})
     if not answer.ok then return answer end
     run.description, run.job, run.ok = answer.description, answer.job, true
     return run
   end
-  local answer = M.bridge(session, {"prepare", "--facts", run.facts, "--options", run.options, "--meta-out", run.meta})
+  local answer = M.bridge(session, {"prepare", "--facts", run.facts, "--options", run.options, "--meta-out", run.meta,
+                                    "--target-out", run.target})
   if not answer.ok then return answer end
   run.description = answer.description
   local tl = current_timeline(session.resolve)
@@ -112,7 +114,7 @@ function M.start(session, options, new_take)
       " (ShotForge needs Resolve 18.5 or later).")
   end
   answer = M.bridge(session, {"submit", "--request", request, "--meta", run.meta, "--timeline", answer.timeline,
-                              "--options", run.options})
+                              "--target", run.target, "--options", run.options})
   if not answer.ok then return answer end
   run.job, run.ok = answer.job, true
   return run
@@ -131,8 +133,21 @@ local function summary(text, notes)
   return text
 end
 
+-- Steps carried out; when they failed after putting clips back under new ids, the take store
+-- follows the new ids (`resolve-bridge restored`), so those takes can still be removed.
+local function execute_and_follow(session, steps)
+  local done = M.execute_steps(session.resolve, steps)
+  if not done.ok and next(done.error.restored or {}) ~= nil then
+    local tl = current_timeline(session.resolve)
+    local ids = write_file(join(session.workdir, "restored.json"), json_encode(done.error.restored))
+    M.bridge(session, {"restored", "--timeline", tl:GetUniqueId(), "--ids", ids})
+  end
+  return done
+end
+
 -- Place a finished job's result: steps planned from fresh facts, carried out, the take recorded.
--- `options` (optional) adds to the run's options for the plan, e.g. {confirm_overwrite = true}.
+-- `options` (optional) adds to the run's options for the plan: {confirm_overwrite = question}, the
+-- question of an overwrite_needs_confirmation answer the editor said yes to.
 function M.finish(session, run, options)
   local facts = facts_file(session, "facts_after.json")
   local opts = run.options
@@ -144,7 +159,7 @@ function M.finish(session, run, options)
   end
   local plan = M.bridge(session, {"steps", "--facts", facts, "--job", run.job, "--options", opts})
   if not plan.ok then return plan end
-  local done = M.execute_steps(session.resolve, plan.steps)
+  local done = execute_and_follow(session, plan.steps)
   if not done.ok then return done end
   local result = write_file(join(session.workdir, "placed.json"), json_encode(done.result))
   local recorded = M.bridge(session, {"placed", "--job", run.job, "--result", result, "--options", run.options})
@@ -158,7 +173,7 @@ function M.remove_last(session)
   local facts = facts_file(session, "facts.json")
   local plan = M.bridge(session, {"remove-last", "--facts", facts})
   if not plan.ok then return plan end
-  local done = M.execute_steps(session.resolve, plan.steps)
+  local done = execute_and_follow(session, plan.steps)
   if not done.ok then return done end
   local tl = current_timeline(session.resolve)
   local recorded = M.bridge(session, {"removed", "--timeline", tl:GetUniqueId(), "--job", plan.job})
@@ -292,8 +307,14 @@ function M.dialog(resolve, fu, bmd)
     local pending = d.pending
     d.pending = nil
     if pending and not new_take and it.ConfirmOverwrite.Checked then  -- the render waiting for the editor's yes
-      local result = M.finish(session, pending, {confirm_overwrite = true})
-      status(result.ok and result.message or result.error.message)
+      -- the yes is to exactly what was listed: if other clips are in the way now, it asks again
+      local result = M.finish(session, pending.run, {confirm_overwrite = pending.question})
+      if not result.ok and result.error.code == "overwrite_needs_confirmation" then
+        d.pending = {run = pending.run, question = result.error.question}
+        status(result.error.message .. "\nThe clips in the way changed: to overwrite these, press Run again.")
+      else
+        status(result.ok and result.message or result.error.message)
+      end
       return
     end
     status("Reading the timeline and sending the job…")
@@ -327,9 +348,10 @@ function M.dialog(resolve, fu, bmd)
       d.run = nil
       busy(false)
       if state == "done" then
-        local result = M.finish(session, run, {confirm_overwrite = it.ConfirmOverwrite.Checked and true or false})
+        local result = M.finish(session, run)
         if not result.ok and result.error.code == "overwrite_needs_confirmation" then
-          d.pending = run  -- placed on Run once the editor ticks the overwrite box; nothing rendered again
+          -- placed on Run once the editor ticks the overwrite box; nothing rendered again
+          d.pending = {run = run, question = result.error.question}
           status(result.error.message .. "\nTo overwrite, tick the box and press Run.")
         else
           status(result.ok and result.message or result.error.message)

@@ -10,10 +10,12 @@ its log file).
 
 Commands (``--options O``: the dialog's values as JSON, server URL and token included; every
 command also takes ``--server URL`` and ``--token T`` over those):
-``settings``; ``prepare --facts F --options O --meta-out M``; ``new-take --facts F --options O``;
-``submit --request R --meta M --timeline ID --options O``; ``status JOB [--wait S]``;
-``watch JOB --out FILE``; ``cancel JOB``; ``steps --facts F --job JOB --options O``;
-``placed --job JOB --result R``; ``remove-last --facts F``; ``removed --timeline ID --job JOB``.
+``settings``; ``prepare --facts F --options O --meta-out M [--target-out T]``; ``new-take --facts F
+--options O``; ``submit --request R --meta M --timeline ID [--target T] --options O``; ``status JOB
+[--wait S]``; ``watch JOB --out FILE``; ``cancel JOB``; ``steps --facts F --job JOB --options O``
+(refused when the target ``T`` changed while the job ran); ``placed --job JOB --result R``;
+``remove-last --facts F``; ``removed --timeline ID --job JOB``; ``restored --timeline ID --ids F``
+(a failed placement put clips back under new ids: ``F`` maps old to new, the takes follow).
 A job's request, metadata and plan are kept between commands in ``<config>/lua/jobs/JOB.json``.
 """
 
@@ -25,6 +27,7 @@ import sys
 import time
 import traceback
 
+from . import atomic
 from . import settings as settings_mod
 from .errors import ContextError, PlacementError, ShotForgeError
 
@@ -115,18 +118,7 @@ def read_json(path, what):
 
 
 def write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
-    return path
-
-
-def write_text(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    return atomic.write_json(path, data, errors="surrogateescape")
 
 
 def _job_file(job_id):
@@ -197,7 +189,7 @@ def cmd_settings(args):
 
 
 def cmd_prepare(args):
-    from .context import prepare
+    from .context import prepare, target_state
 
     facts = read_json(args.facts, "facts")
     options = load_options(args)
@@ -205,8 +197,10 @@ def cmd_prepare(args):
         settings_mod.save(options)
     except OSError:
         pass  # remembered values are a convenience: never block a run on them
-    description, meta, _target = prepare(facts, options)
+    description, meta, target = prepare(facts, options)
     write_json(args.meta_out, meta)
+    if args.target_out:
+        write_json(args.target_out, target_state(target))
     return {"ok": True, "description": description, "meta": meta, "timeline": timeline_of(facts)["id"]}
 
 
@@ -233,7 +227,10 @@ def cmd_submit(args):
     options = load_options(args)
     meta = read_json(args.meta, "request metadata")
     _path, data = add_request_metadata(args.request, meta)
-    job_id = _submit(options, data, {"meta": meta, "timeline": args.timeline})
+    state = {"meta": meta, "timeline": args.timeline}
+    if args.target:
+        state["target"] = read_json(args.target, "target")
+    job_id = _submit(options, data, state)
     return {"ok": True, "job": job_id}
 
 
@@ -300,7 +297,7 @@ def cmd_watch(args):
                 time.sleep(0.5)
                 continue
             status = failure(exc.code, exc.message)
-        write_text(args.out, answer(status))
+        atomic.write_text(args.out, answer(status), encoding="ascii")
         if not status["ok"] or status["state"] in TERMINAL:
             return status
         time.sleep(0.25)
@@ -314,6 +311,7 @@ def cmd_cancel(args):
 def cmd_steps(args):
     from . import takes
     from .client import check_finished
+    from .context import target_changes
 
     facts = read_json(args.facts, "facts")
     timeline = timeline_of(facts)
@@ -323,12 +321,13 @@ def cmd_steps(args):
         raise PlacementError("The current timeline changed while the job ran: nothing was placed. Switch back to the "
                              "timeline the job was made on and run ShotForge again.")
     record = check_finished(client_for(options).job(args.job))
+    changed = target_changes(facts, state["target"]) if state.get("target") else None
+    if changed:
+        raise PlacementError("The timeline changed while the job ran ({}): nothing was placed. Run ShotForge again on "
+                             "the timeline as it is now ({}).".format(changed, takes.render_words(record)))
     previous = None
     if state.get("replaces"):
-        previous = takes.last_result(timeline["id"])
-        if previous is None or previous.get("job") != state["replaces"]:
-            raise PlacementError("The take this job re-renders is no longer the newest ShotForge result on this "
-                                 "timeline: nothing was placed.")
+        previous = takes.check_still_newest(timeline["id"], {"job": state["replaces"]})
     meta = state["meta"]
     steps, pending = takes.plan_result(facts, record, meta, {
         "placement": meta.get("placement") or "auto", "confirm_overwrite": options.get("confirm_overwrite")},
@@ -360,6 +359,17 @@ def cmd_remove_last(args):
         raise ContextError("There is no ShotForge result on '{}' to remove.".format(timeline.get("name")))
     steps, notes = takes.plan_remove(facts, record)
     return {"ok": True, "steps": steps, "notes": notes, "job": record.get("job"), "take": record.get("take")}
+
+
+def cmd_restored(args):
+    """After a failed placement or removal put clips back under new ids: the takes follow them."""
+    from . import takes
+
+    restored = read_json(args.ids, "restored ids")
+    if not isinstance(restored, dict):
+        raise ShotForgeError("The restored ids file {} holds no object.".format(args.ids), code="bad_input")
+    takes.follow_ids(args.timeline, restored)
+    return {"ok": True}
 
 
 def cmd_removed(args):
@@ -400,11 +410,11 @@ def build_parser():
         sub.set_defaults(handler=handler)
         return sub
 
-    OPTIONAL = ("--wait",)
+    OPTIONAL = ("--wait", "--target-out", "--target")
     command("settings", cmd_settings)
-    command("prepare", cmd_prepare, "--facts", "--meta-out")
+    command("prepare", cmd_prepare, "--facts", "--meta-out", "--target-out")
     command("new-take", cmd_new_take, "--facts")
-    command("submit", cmd_submit, "--request", "--meta", "--timeline")
+    command("submit", cmd_submit, "--request", "--meta", "--timeline", "--target")
     command("status", cmd_status, "job", "--wait")
     command("watch", cmd_watch, "job", "--out")
     command("cancel", cmd_cancel, "job")
@@ -412,6 +422,7 @@ def build_parser():
     command("placed", cmd_placed, "--job", "--result")
     command("remove-last", cmd_remove_last, "--facts")
     command("removed", cmd_removed, "--timeline", "--job")
+    command("restored", cmd_restored, "--timeline", "--ids")
     return parser
 
 
@@ -427,7 +438,7 @@ def run(argv):
     except ShotForgeError as exc:
         extra = {}
         if getattr(exc, "clips", None):
-            extra = {"clips": exc.clips, "media": getattr(exc, "media", [])}
+            extra = {"clips": exc.clips, "media": getattr(exc, "media", []), "question": getattr(exc, "question", [])}
         return failure(exc.code, exc.message, **extra)
     except Exception as exc:  # the Lua must get an answer it can show, whatever happened
         traceback.print_exc(file=sys.stderr)

@@ -12,6 +12,7 @@ from . import settings as settings_mod
 from .client import JobWatcher
 from .context import CANVAS_PRESETS
 from .errors import OverwriteNeedsConfirmation, ShotForgeError
+from .facts import current_timeline
 from .place import take_name
 from .workflow import Run, remove_last, start_new_take
 
@@ -95,7 +96,7 @@ class Dialog(object):
         self.watcher = None
         self.timer = None
         self.confirm = None     # the overwrite question, while it is open
-        self.pending = None     # the finished job record the question is about
+        self.pending = None     # (the finished job record, the question) while the editor is asked
         self._fill()
         on = self.win.On
         on.ShotForgeWin.Close = self.on_close
@@ -128,7 +129,7 @@ class Dialog(object):
                 it["Operation"].CurrentIndex = index
         it["Track"].AddItem("auto")
         try:
-            timeline = self.resolve.GetProjectManager().GetCurrentProject().GetCurrentTimeline()
+            timeline = current_timeline(self.resolve)[1]
             count = int(timeline.GetTrackCount("video")) if timeline else 1
         except Exception:
             count = 1
@@ -315,8 +316,9 @@ class Dialog(object):
             ", ".join("V{} at {}".format(p["track"], p["timecode"]) for p in done["placed"]))] + done["notes"]))
 
     def ask_overwrite(self, record, exc):
-        """Show what the overwrite would remove or shorten; place only when the editor says so."""
-        self.pending = record
+        """Show what the overwrite would remove or shorten; place only when the editor says so, and
+        only exactly that (the yes carries the question: what is in the way then must be the same)."""
+        self.pending = (record, exc.question)
         self.status("Overwrite needs your answer (see the ShotForge: overwrite? window).")
         self.confirm = build_confirm(self.ui, self.disp, exc.message)
         on = self.confirm.On
@@ -329,19 +331,19 @@ class Dialog(object):
 
     def _close_confirm(self):
         window, self.confirm = self.confirm, None
-        record, self.pending = self.pending, None
+        pending, self.pending = self.pending, None
         if window is not None:
             window.Hide()
         self.busy(False)
-        return record
+        return pending or (None, None)
 
     def on_confirm_overwrite(self, ev):
-        record = self._close_confirm()
+        record, question = self._close_confirm()
         if record is not None:
-            self._place(record, True)
+            self._place(record, question)
 
     def on_keep_timeline(self, ev):
-        record = self._close_confirm()
+        record, _question = self._close_confirm()
         if record is not None:
             media = ", ".join((record.get("result") or {}).get("media") or [])
             self.status("Nothing was placed; the timeline is unchanged. The render is kept at {}.".format(media))

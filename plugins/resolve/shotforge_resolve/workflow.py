@@ -17,9 +17,9 @@ import os
 from . import settings as settings_mod
 from . import takes as takes_mod
 from .client import Client, check_finished, wait_for_job
-from .context import add_request_metadata, prepare
+from .context import add_request_metadata, prepare, target_changes, target_state
 from .errors import ContextError, PlacementError, ShotForgeError
-from .facts import read_facts
+from .facts import current_timeline, has_call, read_facts
 from .executor import execute
 from .place import Facts, take_name
 
@@ -32,9 +32,7 @@ def _timeline_id(facts):
 
 
 def _current_timeline(resolve):
-    manager = resolve.GetProjectManager()
-    project = manager.GetCurrentProject() if manager else None
-    timeline = project.GetCurrentTimeline() if project else None
+    timeline = current_timeline(resolve)[1]
     if not timeline:
         raise ContextError("No timeline is open: open the timeline to work on in the Edit page.")
     return timeline
@@ -48,12 +46,11 @@ def export_timeline(resolve, meta, folder):
     path = os.path.join(folder, "shotforge_request.otio")
     if os.path.exists(path):
         os.remove(path)
-    constant = getattr(resolve, "EXPORT_OTIO", None)
-    if constant is None:
+    if not has_call(resolve, "EXPORT_OTIO"):  # getattr is never None on Resolve objects
         raise ShotForgeError("This Resolve has no OTIO export (resolve.EXPORT_OTIO): ShotForge "
                              "needs DaVinci Resolve 18.5 or later.", code="no_otio_export")
     timeline = _current_timeline(resolve)
-    if not timeline.Export(path, constant) or not os.path.isfile(path):
+    if not timeline.Export(path, resolve.EXPORT_OTIO) or not os.path.isfile(path):
         raise ShotForgeError("Resolve could not export the timeline '{}' as OTIO to {}.".format(
             timeline.GetName(), path), code="export_failed")
     return add_request_metadata(path, meta)
@@ -75,13 +72,15 @@ class Run(object):
         self.request = None
         self.job_id = None
         self.timeline_id = None
+        self.target = None      # what the request was made on (context.target_state), checked before placing
         self.replacing = None   # new take: the store's record of the take it replaces
 
     def read_context(self):
         """Check the timeline fits the operation; raises ContextError with the reason."""
         self.facts = read_facts(self.resolve)
         self.timeline_id = _timeline_id(self.facts)
-        self.description, self.meta, _target = prepare(self.facts, self.options)
+        self.description, self.meta, target = prepare(self.facts, self.options)
+        self.target = target_state(target)
         return self.description
 
     def ensure_server(self):
@@ -107,13 +106,20 @@ class Run(object):
         facts = read_facts(self.resolve)
         if _timeline_id(facts) != self.timeline_id:
             raise PlacementError("The current timeline changed while the job ran: nothing was placed. Switch "
-                                 "back to '{}' and run ShotForge again (the render is kept at {}).".format(
-                                     self.facts["timeline"].get("name"), _media_of(record)))
+                                 "back to '{}' and run ShotForge again ({}).".format(
+                                     self.facts["timeline"].get("name"), takes_mod.render_words(record)))
+        changed = target_changes(facts, self.target) if self.target else None
+        if changed:
+            raise PlacementError("The timeline changed while the job ran ({}): nothing was placed. Run ShotForge "
+                                 "again on the timeline as it is now ({}).".format(
+                                     changed, takes_mod.render_words(record)))
+        if self.replacing is not None:
+            self.replacing = takes_mod.check_still_newest(self.timeline_id, self.replacing)
         confirm = self.options.get("confirm_overwrite") if confirm_overwrite is None else confirm_overwrite
         steps, pending = takes_mod.plan_result(facts, record, self.meta, {
             "placement": self.meta.get("placement") or "auto", "confirm_overwrite": confirm},
             previous=self.replacing)
-        done = execute(self.resolve, steps)
+        done = _execute(self.resolve, steps, self.timeline_id)
         takes_mod.record_result(self.timeline_id, record, self.meta, self.request_path, steps, done, pending)
         number = pending["take"]
         notes = pending["notes"]
@@ -124,8 +130,14 @@ class Run(object):
                 "removed": done["removed"], "notes": notes + done["notes"], "steps": steps}
 
 
-def _media_of(record):
-    return ", ".join((record.get("result") or {}).get("media") or []) or "the server's output folder"
+def _execute(resolve, steps, timeline_id):
+    """``executor.execute``; when it fails after putting clips back under new ids, the take store
+    follows them, so those takes can still be removed or re-rendered."""
+    try:
+        return execute(resolve, steps)
+    except PlacementError as exc:
+        takes_mod.follow_ids(timeline_id, exc.restored)
+        raise
 
 
 def _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout):
@@ -145,7 +157,8 @@ def run(resolve, options, client=None, on_update=None, should_cancel=None, workd
     left_offset, media, timecode}`` (track 1-based, frames absolute), ``take`` its take number,
     ``removed`` what a confirmed overwrite took away, ``notes`` what the editor should know (the
     result went on another track, a colour did not stick, a clip was re-placed from its media).
-    ``options["confirm_overwrite"]``: the editor confirmed what an overwrite removes or shortens."""
+    ``options["confirm_overwrite"]``: the ``question`` of the OverwriteNeedsConfirmation the editor
+    answered yes to (only exactly those clips, where they were, are removed or shortened)."""
     job = Run(resolve, options, client=client, workdir=workdir)
     job.read_context()
     return _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout)
@@ -162,7 +175,7 @@ def remove_last(resolve, options=None):
     if record is None:
         raise ContextError("There is no ShotForge result on this timeline to remove.")
     steps, notes = takes_mod.plan_remove(facts, record)
-    done = execute(resolve, steps)
+    done = _execute(resolve, steps, timeline_id)
     takes_mod.pop_last(timeline_id)
     return {"removed": done["removed"], "notes": notes + done["notes"], "take": record,
             "tracks_deleted": done["tracks_deleted"]}
