@@ -158,6 +158,25 @@ def test_fill_gap(edit, server, tmp_path):
     check_generated(placement["media"], timeline, placement, (item.info["width"], item.info["height"]))
 
 
+def test_a_timeline_at_47_952_fills_a_gap_and_extends(media_dir, server, tmp_path):
+    # a rate OTIO's timecode functions refuse: the fake, the plugin and the server count it themselves
+    resolve, timeline, item = new_resolve("47.952", make_media("47.952", media_dir))
+    timeline.SetCurrentTimecode("00:59:58:45")  # 45 frames after the start: in the gap
+    assert timeline.GetCurrentTimecode() == "00:59:58:45" and timeline.playhead - timeline.start_frame == 45
+    result = run(resolve, server, tmp_path, operation="fill_gap")
+    placement, = result["job"]["result"]["placements"]
+    assert (placement["track"], placement["record_frame"], placement["frames"]) == (0, 40, 12)
+    assert [row[:3] for row in layout(timeline)] == [(0, 40, "A"), (40, 52, "ShotForge fill gap take 1"),
+                                                     (52, 92, "B")]
+    check_generated(placement["media"], timeline, placement)
+    assert result["placed"][0]["timecode"] == "00:59:58:40"
+    timeline.set_playhead(60)
+    result = run(resolve, server, tmp_path, operation="extend", side="tail", length=5)
+    placement, = result["job"]["result"]["placements"]
+    assert layout(timeline)[-1][:3] == (92, 97, "ShotForge extend take 1")
+    check_generated(placement["media"], timeline, placement)
+
+
 def test_outpaint_goes_on_a_new_track_above(edit, server, tmp_path):
     key, resolve, timeline, item = edit
     timeline.set_playhead(10)
@@ -283,7 +302,7 @@ def test_overwrite_asks_then_shortens_the_next_clip(edit, server, tmp_path):
     assert "'B' on V1" in caught.value.message and "shortened" in caught.value.message
     assert timeline.snapshot() == before
     result = run(resolve, server, tmp_path, operation="extend", side="tail", length=20, placement="overwrite",
-                 confirm_overwrite=True)
+                 confirm_overwrite=caught.value.question)  # yes to exactly what was asked
     name = Path(item.path).name
     assert layout(timeline) == [(0, 40, "A", name, 10), (40, 60, EXT, name, 50), (60, 92, "B", name, 68)]
     assert [clip["name"] for clip in result["removed"]] == ["B"]

@@ -75,8 +75,11 @@ def test_mixed_rate_media_floors_the_record_duration(media_dir):
     item = resolve.project.media_pool.add(media)
     timeline.AddTrack("video")
     placed, = _append(resolve, item, 0, 50, 2, 200)
-    assert placed.GetDuration() == 47  # floor(50 * 23.976 / 25) = floor(47.95)
-    assert Fraction(50) * Fraction(24000, 1001) / 25 > 47
+    assert placed.GetDuration() == 47  # floor(50 * 23.976 / 25) = floor(47.95), not rounded to 48
+    assert placed.GetEnd() - placed.GetStart() == 47 and placed.GetLeftOffset() == 0
+    assert placed.GetSourceEndFrame() - placed.GetSourceStartFrame() == 50  # all 50 media frames asked for
+    placed, = _append(resolve, item, 0, 51, 2, 300)
+    assert placed.GetDuration() == 48  # floor(48.9): a planned 49-frame slot lands one frame short
 
 
 def test_the_misplace_hook_makes_one_append_land_wrong(fake25):
@@ -269,7 +272,7 @@ def test_facts_are_raw_json_and_probe_by_dir(media_dir):
     assert tl["playhead"] == "10:00:00:20" and tl["start_timecode"] == "10:00:00:00"
     assert tl["marks"] == {"video": {"in": 10, "out": 29}, "audio": {"in": 10, "out": 29}}
     clip_a, dissolve, clip_b = tl["video_tracks"][0]["items"]
-    assert tl["selected"] == [clip_a["id"]] and tl["current_item"] == clip_a["id"]
+    assert tl["selected"] == [clip_a["id"]] and "current_item" not in tl
     assert tl["markers"]["100"]["duration"] == 30
     assert clip_a["start"] == 900000 and clip_a["end"] == 900040 and clip_a["left_offset"] == 10
     assert clip_a["file"] == str(media) and clip_a["media"] and clip_a["fps"] == "25"
@@ -284,3 +287,21 @@ def test_facts_are_raw_json_and_probe_by_dir(media_dir):
     assert facts["timeline"]["marks"] is None and facts["timeline"]["selected"] is None
     resolve.manager.project.current_timeline = None
     assert read_facts(resolve)["timeline"] is None
+
+
+@pytest.mark.parametrize("rate, drop", [(Fraction(48000, 1001), False), (Fraction(120000, 1001), True),
+                                        (Fraction(120000, 1001), False), (Fraction(12), False),
+                                        (Fraction(30000, 1001), True), (Fraction(60000, 1001), True)])
+def test_the_fakes_timecode_counts_every_resolve_rate(rate, drop):
+    # the fake counts timecode itself (OTIO's functions refuse 12-18 and 72-120 fps); checked
+    # against the plugin's own timecode module, written separately
+    from shotforge_resolve import timecode
+
+    for frame in list(range(0, 20000, 97)) + [431568, 431567, 86400, 107892, 215784]:
+        text = fake_resolve.frame_timecode(frame, rate, drop)
+        assert text == timecode.frame_to_timecode(frame, rate, drop), frame
+        assert fake_resolve.timecode_frame(text, rate) == frame, text
+    timeline = fake_resolve.Resolve().project.new_timeline("T", rate, start_tc="00:59:58;00" if drop else
+                                                           "00:59:58:00", drop_frame=drop)
+    timeline.set_playhead(1000)
+    assert fake_resolve.timecode_frame(timeline.GetCurrentTimecode(), rate) == timeline.start_frame + 1000

@@ -377,8 +377,13 @@ def test_an_overwrite_waits_for_the_editors_yes(lua, server, media_dir, tmp_path
     assert "'B' on V1" in asked and "shortened" in asked and "tick the box" in asked, asked
     assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (52, 92, "B")]  # nothing yet
     jobs = len(list((tmp_path / "config" / "lua" / "jobs").iterdir()))
+    timeline.clip(0, item, 200, 44, 4, name="C")  # after the question, the editor puts C in the range
     items[b"ConfirmOverwrite"][b"Checked"] = True
     on[b"Run"][b"Clicked"]()
+    asked = items[b"Status"][b"Text"].decode()
+    assert "'C' on V1" in asked and "removed" in asked and "changed" in asked, asked  # the yes was not to C
+    assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (44, 48, "C"), (52, 92, "B")]
+    on[b"Run"][b"Clicked"]()  # yes to this question
     assert "placed as take 1" in items[b"Status"][b"Text"].decode(), items[b"Status"][b"Text"]
     assert len(list((tmp_path / "config" / "lua" / "jobs").iterdir())) == jobs  # the same render, no new job
     assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 60, "ShotForge extend take 1"),
@@ -413,3 +418,125 @@ def test_extend_the_selected_clip_past_its_handles(lua, server, media_dir):
     for labelled in timeline.items(0)[2:]:
         marker, = labelled.GetMarkers().values()
         assert answer["job"] in marker["customData"]
+
+
+# ----------------------------------------------------------------------------- the executors agree
+def _drop_second_append(resolve):
+    """The first append lands one frame short; the second (putting A back) is dropped."""
+    pool = resolve.project.media_pool
+    original, calls = pool.AppendToTimeline, []
+
+    def append(infos):
+        calls.append(infos)
+        if len(calls) == 1:
+            pool.misplace_next_append(short=1)
+        return [] if len(calls) == 2 else original(infos)
+
+    pool.AppendToTimeline = append
+
+
+def _scenario(name, resolve, timeline, item, render):
+    """Steps (planned in Python) that fail in one of the ways the executors must undo alike."""
+    from shotforge_resolve import place
+    from shotforge_resolve.errors import OverwriteNeedsConfirmation
+
+    take = {"job": "job-1", "take": 1, "operation": "extend", "engine": "classical", "model": "", "prompt": "",
+            "seed": 1}
+
+    def plan(placements, **options):
+        return place.plan_steps(read_facts(resolve), placements, dict({"placement": "auto"}, **options), take)
+
+    def result(record, frames, track=0):
+        return [{"media": render, "track": track, "record_frame": record, "source_in": 0, "frames": frames}]
+
+    if name in ("put back", "one restore dropped"):
+        pieces = result(30, 30) if name == "put back" else result(0, 92)
+        try:
+            plan(pieces, placement="overwrite")
+        except OverwriteNeedsConfirmation as asked:
+            steps = plan(pieces, placement="overwrite", confirm_overwrite=asked.question)
+        if name == "put back":
+            resolve.project.media_pool.misplace_next_append(short=1)
+        else:
+            _drop_second_append(resolve)
+        return steps
+    if name == "transition taken along":
+        timeline.clip(0, item, 120, 92, 10, name="C")
+        timeline.transition(0, 92, 4)
+        facts = place.Facts(read_facts(resolve))
+        return [place.check_step(facts), place.delete_step(facts, [facts.find(timeline.entries(0)[1].uid)], "remove B")]
+    if name in ("landed but empty", "landed but raised"):
+        resolve.project.media_pool.fail_next_append("empty" if name == "landed but empty" else "raise")
+        return plan(result(40, 12))
+    if name == "track added meanwhile":
+        steps = plan(result(40, 20))  # into B: adds V2
+        timeline.AddTrack("video")
+        return steps
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["put back", "one restore dropped", "transition taken along", "landed but empty",
+                                  "landed but raised", "track added meanwhile"])
+def test_the_lua_executor_fails_and_undoes_as_the_python_one(lua, media_dir, tmp_path, name):
+    import re
+    import shutil
+
+    from shotforge_resolve.errors import PlacementError
+    from shotforge_resolve.executor import execute
+
+    media = make_media("25", media_dir)
+    render = tmp_path / "render_0001.mp4"
+    shutil.copyfile(media, render)
+    outcomes = []
+    for side in ("python", "lua"):
+        resolve, timeline, item = new_resolve("25", media)
+        steps = _scenario(name, resolve, timeline, item, str(render))
+        if side == "python":
+            with pytest.raises(PlacementError) as caught:
+                execute(resolve, steps)
+            message, restored = caught.value.message, caught.value.restored
+        else:
+            answer = lua.call("execute_steps", resolve, steps)
+            assert answer["ok"] is False and answer["error"]["code"] == "placement", answer
+            message, restored = answer["error"]["message"], answer["error"].get("restored") or {}
+        message = re.sub(r"AppendToTimeline failed \(.*?\)\. ", "AppendToTimeline failed (...). ", message)
+        outcomes.append((message, len(restored), timeline.snapshot()))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_the_lua_executor_notes_a_build_without_set_name(lua, media_dir, tmp_path):
+    import shutil
+
+    from shotforge_resolve import place
+
+    media = make_media("25", media_dir)
+    render = tmp_path / "render_0001.mp4"
+    shutil.copyfile(media, render)
+    resolve, timeline, _ = new_resolve("25", media, lacks=("TimelineItem.SetName",))
+    steps = place.plan_steps(read_facts(resolve), [{"media": str(render), "track": 0, "record_frame": 40,
+                                                   "source_in": 0, "frames": 12}], {},
+                             {"job": "job-1", "take": 1, "operation": "fill_gap", "engine": "classical"})
+    answer = lua.call("execute_steps", resolve, steps)
+    assert answer["ok"], answer
+    assert answer["result"]["notes"] == ["Resolve cannot set (this build has no TimelineItem.SetName) the clip name "
+                                         "'ShotForge fill gap take 1': its ShotForge marker names the take."]
+    assert timeline.layout(0)[1][:3] == (40, 52, "render_0001.mp4")
+
+
+def test_an_edit_made_while_the_job_runs_stops_the_placement(lua, server, media_dir):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir))
+    timeline.set_playhead(45)  # in the gap between A and B
+    session = lua.call_raw("session", lua.to_lua(resolve))
+    run = lua.module[b"start"](session, lua.to_lua(options(server, operation="fill_gap")))
+    assert run[b"ok"], lua.to_py(run)
+    deadline = time.monotonic() + 60
+    while lua.to_py(lua.module[b"status"](session, run, 0.2))["state"] != "done" and time.monotonic() < deadline:
+        pass
+    timeline.entries(0)[0].frames -= 2  # the editor trims A's tail meanwhile: the gap is not the one rendered
+    before = timeline.snapshot()
+    answer = lua.to_py(lua.module[b"finish"](session, run))
+    assert not answer["ok"] and answer["error"]["code"] == "placement", answer
+    message = answer["error"]["message"]
+    assert "The timeline changed while the job ran ('A' was moved, trimmed or slipped" in message, message
+    assert "nothing was placed" in message and str(server.output) in message
+    assert timeline.snapshot() == before and not resolve.project.media_pool.appends

@@ -488,6 +488,31 @@ def test_script_is_python36_and_stdlib_only():
         assert "dataclass" not in path.read_text(), path  # 3.7+
 
 
+def test_script_imports_with_the_standard_library_alone(tmp_path):
+    """Every module of shotforge_resolve imports in a Python with no site-packages (``-S -I``), so
+    an import of anything outside the standard library, even one made at run time, fails here."""
+    import subprocess
+
+    names = sorted(p.stem for p in (PLUGIN / "shotforge_resolve").glob("*.py") if p.stem != "__init__")
+    code = ("import sys; sys.path.insert(0, {!r}); import importlib\n"
+            "for name in {!r}: importlib.import_module('shotforge_resolve.' + name)\n"
+            "import ShotForge\n"
+            "bad = sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names"
+            " and m.split('.')[0] not in ('shotforge_resolve', 'ShotForge', '__main__'))\n"
+            "assert not bad, bad\n").format(str(PLUGIN), names)
+    done = subprocess.run([sys.executable, "-S", "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_resolve_without_otio_export_is_told_so(media_dir, tmp_path):
+    # resolve.EXPORT_OTIO exists from 18.5; on Resolve getattr() never answers None, so it is probed
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir), version=(18, 1, 4, 0, ""))
+    assert "EXPORT_OTIO" not in dir(resolve)
+    with pytest.raises(Exception, match="needs DaVinci Resolve 18.5 or later") as caught:  # (the launcher
+        workflow.export_timeline(resolve, {}, str(tmp_path))                             # test reloads the classes)
+    assert caught.value.code == "no_otio_export" and not list(tmp_path.iterdir())
+
+
 def test_drop_frame_read_from_the_rate_text_too(media_dir):
     # Some Resolve versions write the rate as "29.97 DF"; the DF setting alone must also do.
     media = make_media("29.97DF", media_dir)

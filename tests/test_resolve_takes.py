@@ -126,14 +126,74 @@ def test_remove_last_result_leaves_what_the_editor_changed(media):
 
 def test_remove_last_result_that_fails_puts_it_back(media):
     resolve, timeline, _ = new_resolve("25", media[0], page="color")
+    before_take = timeline.snapshot()
     place_first_take(resolve, media[1][0], record=40, frames=12)  # into the gap, on V1
     before = timeline.snapshot()
+    placed_id = takes.last_result(timeline.uid)["placed"][0]["id"]
     facts = read_facts(resolve)
     steps, _notes = takes.plan_remove(facts, takes.last_result(timeline.uid))
     steps.append({"op": "check_timeline", "id": "another timeline", "what": "check the timeline again"})
-    with pytest.raises(PlacementError, match="The timeline is as it was before"):
+    with pytest.raises(PlacementError) as caught:
         execute(resolve, steps)
+    assert "The removed clip 'ShotForge extend take 1' was put back from its media" in caught.value.message
+    assert "it has a new item id); the rest of the timeline is as it was before." in caught.value.message
     assert timeline.snapshot() == before and resolve.page == "color"
+    new_id = timeline.entries(0)[1].uid
+    assert new_id != placed_id and caught.value.restored == {placed_id: new_id}
+    # the store still names the old id (execute was called on its own): the take is found by its marker
+    assert takes.last_result(timeline.uid)["placed"][0]["id"] == placed_id
+    removed = workflow.remove_last(resolve, {})
+    assert [clip["id"] for clip in removed["removed"]] == [new_id] and removed["notes"] == []
+    assert timeline.snapshot() == before_take
+
+
+def test_a_failed_remove_last_keeps_the_take_under_its_new_id(media, monkeypatch):
+    import fake_resolve
+    resolve, timeline, _ = new_resolve("25", media[0])
+    before_take = timeline.snapshot()
+    place_first_take(resolve, media[1][0])  # into B: on a new V2
+    with_take = timeline.snapshot()
+    original = fake_resolve.Timeline.DeleteTrack
+    monkeypatch.setattr(fake_resolve.Timeline, "DeleteTrack", lambda self, kind, index: False)
+    with pytest.raises(PlacementError, match="Resolve did not delete V2.*was put back from its media"):
+        workflow.remove_last(resolve, {})
+    assert timeline.snapshot() == with_take
+    assert takes.last_result(timeline.uid)["placed"][0]["id"] == timeline.entries(1)[0].uid  # the store followed
+    monkeypatch.setattr(fake_resolve.Timeline, "DeleteTrack", original)
+    workflow.remove_last(resolve, {})
+    assert timeline.snapshot() == before_take and takes.last_result(timeline.uid) is None
+
+
+def test_the_undo_of_a_deleted_track_adds_it_back_and_reads_it_back(media, monkeypatch):
+    import fake_resolve
+    resolve, timeline, _ = new_resolve("25", media[0])
+    place_first_take(resolve, media[1][0])  # on a new V2
+    with_take = timeline.snapshot()
+    steps, _notes = takes.plan_remove(read_facts(resolve), takes.last_result(timeline.uid))
+    assert [step["op"] for step in steps] == ["check_timeline", "delete_items", "delete_track"]
+    failing = steps + [{"op": "check_timeline", "id": "another timeline", "what": "check the timeline again"}]
+    with pytest.raises(PlacementError, match="the rest of the timeline is as it was before"):
+        execute(resolve, failing)
+    assert timeline.snapshot() == with_take and timeline.GetTrackCount("video") == 2
+    # an AddTrack that answers True but adds nothing: the undo says so, it does not claim success
+    monkeypatch.setattr(fake_resolve.Timeline, "AddTrack", lambda self, kind, *options: True)
+    steps, _notes = takes.plan_remove(read_facts(resolve), takes.last_result(timeline.uid))
+    with pytest.raises(PlacementError) as caught:
+        execute(resolve, steps + failing[-1:])
+    assert "Undoing it failed too (undo delete_track: Resolve did not add back V2;" in caught.value.message
+    assert "check the timeline" in caught.value.message
+
+
+def test_a_track_added_meanwhile_stops_the_plan_that_adds_one(media):
+    resolve, timeline, _ = new_resolve("25", media[0])
+    facts = read_facts(resolve)
+    steps, _pending = takes.plan_result(facts, job("job-1", media[1][0]), META, {})  # into B: adds V2
+    assert {"op": "add_track", "index": 2, "what": "add video track V2"} in steps
+    timeline.AddTrack("video")  # the editor adds a track before the steps run
+    before = timeline.snapshot()
+    with pytest.raises(PlacementError, match="has 2 video tracks now, not the 1 the result was planned on"):
+        execute(resolve, steps)
+    assert timeline.snapshot() == before
 
 
 # ------------------------------------------------------------------------------- new take
@@ -171,17 +231,83 @@ def test_new_take_without_a_seed_draws_a_fresh_one(media):
 
 def test_a_failing_new_take_keeps_the_previous_one_exactly(media):
     resolve, timeline, _ = new_resolve("25", media[0])
+    before = timeline.snapshot()
     place_first_take(resolve, media[1][0])
     with_take_1 = timeline.snapshot()
     resolve.project.media_pool.misplace_next_append(short=1)
     with pytest.raises(PlacementError) as caught:
         workflow.new_take(resolve, {}, seed=5, client=StubServer(media[1][1]), poll_interval=0.01)
-    assert "The timeline is as it was before" in caught.value.message and media[1][1] in caught.value.message
+    assert "The removed clip 'ShotForge extend take 1' was put back from its media" in caught.value.message
+    assert media[1][1] in caught.value.message
     assert timeline.snapshot() == with_take_1
-    assert takes.last_result(timeline.uid)["take"] == 1
+    record = takes.last_result(timeline.uid)
+    assert record["take"] == 1
+    assert [piece["id"] for piece in record["placed"]] == [timeline.entries(1)[0].uid]  # the take's new id
+    # and take 1 can still be removed, back to the timeline as it was before it
+    removed = workflow.remove_last(resolve, {})
+    assert removed["tracks_deleted"] == [2] and removed["notes"] == []
+    assert timeline.snapshot() == before
 
 
 def test_new_take_with_nothing_placed_says_so(media):
     resolve, _, _ = new_resolve("25", media[0])
     with pytest.raises(ContextError, match="run an operation first"):
         workflow.new_take(resolve, {}, client=StubServer(media[1][1]))
+
+
+def test_a_new_take_is_refused_when_its_take_is_no_longer_the_newest(media):
+    resolve, timeline, _ = new_resolve("25", media[0])
+    place_first_take(resolve, media[1][0])  # take 1 of the extension, on V2
+    server = StubServer(media[1][1])
+    job_run = workflow.start_new_take(resolve, {}, seed=5, client=server)
+    job_run.submit()
+    # meanwhile another result lands (a fill of the gap on V1): take 1 is no longer the newest
+    fill = dict(META, operation="fill_gap", frame=45)
+    steps, pending = takes.plan_result(read_facts(resolve), job("job-9", media[1][0], record=40, frames=12), fill, {})
+    takes.record_result(timeline.uid, job("job-9", media[1][0], record=40, frames=12), fill, None, steps,
+                        execute(resolve, steps), pending)
+    before = timeline.snapshot()
+    with pytest.raises(PlacementError, match="no longer the newest ShotForge result"):
+        job_run.finish(server.job(job_run.job_id))
+    assert timeline.snapshot() == before and len(takes.results(timeline.uid)) == 2
+
+
+class EditingServer(StubServer):
+    """The editor changes the timeline while the job renders (``edit`` runs when it is followed)."""
+
+    def __init__(self, render, edit, **kwargs):
+        StubServer.__init__(self, render, **kwargs)
+        self.edit = edit
+
+    def events(self, job_id, timeout=60.0):
+        self.edit()
+        return StubServer.events(self, job_id, timeout)
+
+
+@pytest.mark.parametrize("change, words", [
+    ("trim", "'A' was moved, trimmed or slipped: it is on V1 from 10:00:00:00 to 10:00:01:13 now"),
+    ("slip", "'A' was moved, trimmed or slipped"),
+    ("remove", "'A' is no longer on it"),
+    ("track", "it has 2 video tracks now, not 1")])
+def test_edits_made_while_the_job_runs_stop_the_placement(media, change, words):
+    resolve, timeline, item = new_resolve("25", media[0])
+    timeline.set_playhead(20)  # on A: extend its tail into the gap
+
+    def edit():
+        entry = timeline.entries(0)[0]
+        if change == "trim":
+            entry.frames -= 2
+        elif change == "slip":
+            entry.source_in += 3
+        elif change == "remove":
+            timeline.tracks[0]["entries"].remove(entry)
+        else:
+            timeline.AddTrack("video")
+
+    server = EditingServer(media[1][1], edit, record=40, frames=8)
+    options = dict(operation="extend", side="tail", length=8, engine="classical")
+    with pytest.raises(PlacementError) as caught:
+        workflow.run(resolve, options, client=server, poll_interval=0.01)
+    message = caught.value.message
+    assert "The timeline changed while the job ran (" + words in message and "nothing was placed" in message
+    assert media[1][1] in message and not resolve.project.media_pool.appends

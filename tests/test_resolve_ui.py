@@ -268,10 +268,17 @@ def test_overwrite_asks_and_keeping_the_timeline_places_nothing(tmp_path, server
     assert not confirm.shown and items["Run"].Enabled
     assert "Nothing was placed" in items["Status"].Text and "render is kept at" in items["Status"].Text
     assert timeline.snapshot() == before
-    # asked again, the editor confirms: B is shortened, the extension lands on V1
+    # asked again; before the editor answers, they put clip C in the range: the yes was not to C
     dialog.on_run(None)
     wait(dialog)
-    dialog.disp.windows[-1].On.ConfirmOverwrite.Clicked(None)
+    asked = dialog.disp.windows[-1]
+    timeline.clip(0, resolve.project.media_pool.all_clips()[0], 200, 44, 4, name="C")
+    asked.On.ConfirmOverwrite.Clicked(None)
+    again = dialog.disp.windows[-1]
+    assert again is not asked and again.shown and "'C' on V1" in again.GetItems()["ConfirmText"].Text
+    assert [row[2] for row in timeline.layout(0)] == ["A", "C", "B"]  # nothing placed yet
+    # the editor confirms this question: C is removed, B shortened, the extension lands on V1
+    again.On.ConfirmOverwrite.Clicked(None)
     assert items["Status"].Text.startswith("Done: placed 1 clip as 'ShotForge extend take 1' (V1 at 10:00:01:15)")
     assert "re-placed from its media" in items["Status"].Text
     assert [row[:3] for row in timeline.layout(0)] == [(0, 40, "A"), (40, 60, "ShotForge extend take 1"),
