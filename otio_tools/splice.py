@@ -25,9 +25,10 @@ from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time
 def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[Placement],
                   made_by: dict) -> otio.schema.Timeline:
     """A copy of ``timeline`` with each placement on its track. ``made_by`` (engine, model, prompt,
-    seed, placeholder, …) goes into each new clip's ``metadata["shotforge"]``."""
+    seed, placeholder, the take and its recipe) goes into each new clip's ``metadata["shotforge"]``."""
     result = copy.deepcopy(timeline)
-    result.metadata["shotforge_result"] = {"placements": [p.to_dict() for p in placements], **made_by}
+    summary = {**made_by, "take": made_by["take"]["id"]} if "take" in made_by else made_by  # the recipe is on the clip
+    result.metadata["shotforge_result"] = {"placements": [p.to_dict() for p in placements], **summary}
     for placement in placements:
         if plan.handles_in_place and placement.media == plan.handles.media:
             clip = _handles_clip(result, plan, placement)

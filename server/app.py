@@ -15,15 +15,20 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 ``DELETE /v1/jobs/{id}``               cancel; answers the record once the job has stopped (≤ ~2 s)
 ``GET /v1/jobs/{id}/media/{n}``        download the n-th result media file (0-based)
 ``GET /v1/jobs/{id}/otio``             result.otio, media paths mapped to the editor's view
+``GET /v1/takes``                      takes, newest first (``?timeline=&track=&record_frame=&frames=&job=``)
+``GET /v1/takes/{id}``                 one take: its slot and recipe
+``POST /v1/takes/{id}/rerender``       body: overrides (seed, prompt, engine, model, ...) → 202, a new
+                                       job making a take of exactly the same slot
 =====================================  ==========================================================
 
 Status codes: 400 malformed/invalid request (``malformed_otio`` also for NaN, Infinity, NUL
 characters or nesting over 128 levels; ``not_a_request``, ``bad_request``,
 ``media_path_invalid``), 401 token missing, 403 token wrong / media outside the roots / ``..``
-in a media path / origin not allowed, 404 unknown job, 409 cancel of a finished job, 413 body
+in a media path / origin not allowed, 404 unknown job or take, 409 cancel of a finished job, 413 body
 too large, 415 body not JSON, 422 a request that is well formed but cannot be done (no clip at
 that frame, missing media, ``media_not_video`` for a playlist, list, text or still, too many
-frames...), 429 queue full (with ``Retry-After``), 500 ``internal``. From the connection layer
+frames..., ``slot_change`` for a re-render that would not fill its take's slot), 429 queue full
+(with ``Retry-After``), 500 ``internal``. From the connection layer
 (:mod:`server.http.connections`): 400 ``bad_http``, 408 ``request_timeout`` (a header or body
 slower than ``header_timeout`` / ``body_timeout``), 503 ``too_many_connections``.
 
@@ -60,7 +65,7 @@ from server.http.deps import ServerState
 from server.http.safety import SafetyMiddleware
 from server.jobs import FolderLock, JobManager, JobStore
 from server.paths import MediaPolicy, PathMapper
-from server.routes import jobs, media, system
+from server.routes import jobs, media, system, takes
 from server.settings import ServerSettings
 
 
@@ -106,7 +111,7 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
                   description="Generative extend, gap fill, outpaint and B-roll for video editors. A job is a "
                               "request OTIO timeline with `metadata.shotforge`; see DESIGN.md for the contract.")
     app.state.shotforge = state
-    for router in (system.router, jobs.router, media.router):
+    for router in (system.router, jobs.router, media.router, takes.router):
         app.include_router(router)
     errors.install(app)  # innermost middleware: a 500 still gets the CORS headers below
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,

@@ -52,6 +52,7 @@ import numpy as np
 
 from otio_tools.errors import RequestError, ShotForgeError
 from server.progress import EventHub
+from server.takes import TakeStore
 
 log = logging.getLogger("shotforge.jobs")
 
@@ -304,6 +305,7 @@ class JobManager:
                  workers: int = 1, max_queue: int = 32, max_frames: int = 36000,
                  output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1):
         self.store = store
+        self.takes = TakeStore(store)
         self.output = Path(output)
         self.locate_media = locate_media
         self.workers = workers
@@ -523,6 +525,7 @@ class JobManager:
             self._finish(row, "failed", error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
             return
         result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
+        result["takes"] = self.takes.record_result(row.id, result)  # read back from the media written
         self._finish(row, "done", result=result, progress=1.0)
 
     def _finish(self, row: JobRow, state: str, **values: Any) -> None:

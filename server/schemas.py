@@ -40,6 +40,7 @@ class JobResult(BaseModel):
     engine: str | None = None
     model: str | None = None
     placeholder: bool = Field(False, description="True when the media is a stand-in to re-render with a real model")
+    takes: list[str] = Field(default_factory=list, description="Ids of the takes this job made (GET /v1/takes/{id})")
     media_urls: list[str] = Field(default_factory=list, description="Download URLs for `media`, same order")
     otio_url: str | None = Field(None, description="Download URL of result.otio with editor-side paths")
 
@@ -70,6 +71,65 @@ class JobCreated(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[Job]
+
+
+class TakeSlot(BaseModel):
+    """Where a take sits; a re-render fills exactly this slot."""
+
+    track: int = Field(description="0-based video track index")
+    record_frame: int = Field(description="Timeline frame of the take's first frame (global start excluded)")
+    frames: int = Field(description="How many frames the take covers")
+    rate: str = Field(description="The timeline rate as an exact fraction, e.g. '30000/1001'")
+    width: int
+    height: int
+
+
+class Take(BaseModel):
+    """A result and its recipe: what made it, and the request it was made from."""
+
+    id: str
+    job_id: str = Field(description="The job that made the take")
+    operation: str
+    timeline: str = Field(description="Name of the request timeline")
+    slot: TakeSlot
+    engine: str
+    model: str = Field(description="Model folder name; 'classical' for the classical engine")
+    model_revision: str = Field(description="'hf:<commit>', 'sha256:<fingerprint of the model folder>', or the "
+                                            "ShotForge version for the classical engine")
+    prompt: str
+    negative_prompt: str
+    seed: int
+    steps: int | None = None
+    guidance: float | None = None
+    lora: str | None = None
+    placeholder: bool = Field(description="A stand-in (slate) made to be re-rendered by a real model")
+    shotforge_version: str
+    media: str = Field(description="The take's media file, as the editor's machine names it")
+    url: str
+    job_url: str
+    rerender_url: str
+
+
+class TakeList(BaseModel):
+    takes: list[Take]
+
+
+class Rerender(BaseModel):
+    """What a re-render changes; anything left out is as the take was made. The slot (track, record
+    frame, frame count, rate, size) is never changed: a body naming it is refused with ``slot_change``."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {"seed": 8}})
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    engine: Literal["classical", "diffusers"] | None = None
+    model: str | None = Field(None, description="A model folder name (diffusers engine)")
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0, le=50)
+
+
+class RerenderCreated(JobCreated):
+    rerender_of: str = Field(description="The take re-rendered; the job's result names the new take")
 
 
 class Health(BaseModel):

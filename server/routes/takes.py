@@ -1,0 +1,84 @@
+"""Takes: list the takes of a timeline or of one slot, read one, re-render one into the same slot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path as PathParam, Query
+from starlette.concurrency import run_in_threadpool
+
+from otio_tools.errors import RequestError
+from otio_tools.takes import Take, new_slot_matches, plan_slot, rerender_request
+from server.http.deps import Manager, Mapper, require_token
+from server.http.errors import STATUS_FOR_CODE, ApiError
+from server.jobs import JobManager, QueueFull
+from server.paths import PathMapper
+from server.schemas import JOB_ID, Rerender, RerenderCreated, TakeList, TakeSlot, error_responses
+from server.schemas import Take as TakeModel
+
+router = APIRouter(prefix="/v1/takes", tags=["takes"], dependencies=[Depends(require_token)])
+
+TakeId = Annotated[str, PathParam(pattern=JOB_ID, description="A take id, as a job's result.takes names it")]
+
+
+def take_model(take: Take, job_id: str, media: str, mapper: PathMapper) -> TakeModel:
+    return TakeModel(
+        id=take.id, job_id=job_id, operation=take.operation, timeline=take.timeline,
+        slot=TakeSlot(**take.slot.to_dict()), engine=take.engine, model=take.model,
+        model_revision=take.model_revision, prompt=take.prompt, negative_prompt=take.negative_prompt,
+        seed=take.seed, steps=take.steps, guidance=take.guidance, lora=take.lora, placeholder=take.placeholder,
+        shotforge_version=take.shotforge_version, media=mapper.to_editor(media), url=f"/v1/takes/{take.id}",
+        job_url=f"/v1/jobs/{job_id}", rerender_url=f"/v1/takes/{take.id}/rerender")
+
+
+def _found(manager: JobManager, take_id: str) -> tuple[Take, str, str]:
+    found = manager.takes.get(take_id)
+    if found is None:
+        raise ApiError(404, "take_not_found", f"there is no take {take_id!r}")
+    return found
+
+
+@router.get("", response_model=TakeList, responses=error_responses())
+def list_takes(manager: Manager, mapper: Mapper,
+               timeline: Annotated[str | None, Query(description="Name of the request timeline")] = None,
+               track: Annotated[int | None, Query(ge=0, description="0-based video track of the slot")] = None,
+               record_frame: Annotated[int | None, Query(ge=0, description="First record frame of the slot")] = None,
+               frames: Annotated[int | None, Query(ge=1, description="Frame count of the slot")] = None,
+               job: Annotated[str | None, Query(pattern=JOB_ID, description="Only the takes of this job")] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> TakeList:
+    """Takes, newest first: of a timeline (``timeline``), of one slot (``timeline``, ``track``,
+    ``record_frame``, and ``frames`` to tell slots starting on the same frame apart), of a job."""
+    rows = manager.takes.list(timeline=timeline, track=track, record_frame=record_frame, frames=frames, job_id=job,
+                              limit=limit)
+    return TakeList(takes=[take_model(take, job_id, media, mapper) for take, job_id, media in rows])
+
+
+@router.get("/{take_id}", response_model=TakeModel, responses=error_responses())
+def get_take(take_id: TakeId, manager: Manager, mapper: Mapper) -> TakeModel:
+    return take_model(*_found(manager, take_id), mapper)
+
+
+@router.post("/{take_id}/rerender", status_code=202, response_model=RerenderCreated,
+             responses=error_responses(422, 429))
+async def rerender(take_id: TakeId, body: Rerender, manager: Manager) -> RerenderCreated:
+    """A new take of exactly the take's slot, its recipe with the overrides given (seed, prompt,
+    negative_prompt, engine, model, steps, guidance). Refused with ``slot_change`` when the body
+    names a slot value, or when the timeline's media changed so the take's slot cannot be filled."""
+    take, _, _ = await run_in_threadpool(_found, manager, take_id)
+    overrides = {**body.model_dump(exclude_none=True), **(body.model_extra or {})}
+
+    def submit():
+        text = rerender_request(take, overrides)
+        _, _, job_plan = manager.validate(text, source_name=f"the request of take {take.id}")
+        new_slot_matches(take, plan_slot(job_plan.plan))
+        return manager.submit(text, source="http", source_name=f"the request of take {take.id}",
+                              meta={"rerender_of": take.id})
+
+    try:
+        row = await run_in_threadpool(submit)
+    except RequestError as exc:
+        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
+    except QueueFull as exc:
+        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
+    return RerenderCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events",
+                           rerender_of=take.id)
