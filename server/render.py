@@ -27,6 +27,7 @@ from otio_tools.splice import splice_result
 from server import media_io
 from server.engines import load_engine
 from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
+from server.takes import take_recipe
 
 log = logging.getLogger("shotforge.render")
 
@@ -144,6 +145,8 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     placeholder = plan.operation == "generate" and engine.generate_is_placeholder
     made_by = {"engine": engine.name, "model": engine.model, "prompt": request.prompt,
                "negative_prompt": request.negative_prompt, "seed": request.seed, "placeholder": placeholder}
+    if plan.media_frames:  # the take: this result and its recipe, in the tags and result.otio
+        made_by["take"] = take_recipe(job_plan, engine, placeholder)
     log.info("job: %s with engine %s, %d frame(s) to make", request.describe(), engine.name, plan.make)
     written: list[Path] = []
     try:
@@ -222,7 +225,7 @@ def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[
 def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,
                  output_format: str, job: EngineJob) -> None:
     width, height = plan.size
-    tags = {key: str(value) for key, value in made_by.items()}
+    tags = {key: json.dumps(value) if isinstance(value, dict) else str(value) for key, value in made_by.items()}
     tags["operation"] = plan.operation
     deep = job_plan.source_dtype == np.uint16
     with media_io.MediaWriter(str(path), width=width, height=height, rate=plan.rate,
