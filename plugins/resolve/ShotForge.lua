@@ -85,9 +85,7 @@ local function facts_file(session, name)
 end
 
 local function current_timeline(resolve)
-  local manager = resolve:GetProjectManager()
-  local project = manager and manager:GetCurrentProject()
-  return project and project:GetCurrentTimeline()
+  return select(2, M.current_timeline(resolve))
 end
 
 -- Read the timeline, have the request prepared, export and submit it. With `new_take`, re-render

@@ -78,15 +78,20 @@ local function timeline_fact(tl)
   return fact
 end
 
+-- The open project and its current timeline (either nil when there is none).
+function M.current_timeline(resolve)
+  local manager = resolve:GetProjectManager()
+  local project = manager and manager:GetCurrentProject()
+  return project, project and project:GetCurrentTimeline() or nil
+end
+
 -- One pass over Resolve's API, raw values only (PROTOCOL.md "Facts"); nil where there is nothing.
 function M.read_facts(resolve)
   local facts = M.as_object({product = resolve:GetProductName(), version = M.as_array(resolve:GetVersion()),
                              page = resolve:GetCurrentPage(), project = M.null, timeline = M.null})
-  local manager = resolve:GetProjectManager()
-  local project = manager and manager:GetCurrentProject()
+  local project, tl = M.current_timeline(resolve)
   if project then
     facts.project = project:GetName()
-    local tl = project:GetCurrentTimeline()
     if tl then facts.timeline = timeline_fact(tl) end
   end
   return facts

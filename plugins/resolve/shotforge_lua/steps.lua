@@ -18,9 +18,7 @@ local Executor = {}
 Executor.__index = Executor
 
 local function new_executor(resolve)
-  local manager = resolve:GetProjectManager()
-  local project = manager and manager:GetCurrentProject()
-  local tl = project and project:GetCurrentTimeline()
+  local project, tl = M.current_timeline(resolve)
   if not tl then return nil end
   return setmetatable({resolve = resolve, timeline = tl, pool = project:GetMediaPool(), page = resolve:GetCurrentPage(),
                        done = {}, notes = M.as_array(), media = {},
