@@ -64,8 +64,8 @@ def build_tiny_pipeline(seed: int = 0, transformer: dict | None = None, vae: dic
     vae = AutoencoderKLWan(**{**TINY_VAE, **(vae or {})})
     transformer = WanVACETransformer3DModel(**{**TINY_TRANSFORMER, **(transformer or {})})
     scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)  # the engine sets the shift for the picture size
-    return WanVACEPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
-                           scheduler=scheduler)
+    return WanVACEPipeline(tokenizer=tokenizer, text_encoder=text_encoder.eval(), vae=vae.eval(),
+                           transformer=transformer.eval(), scheduler=scheduler)  # eval: no dropout, as when loaded
 
 
 def save_tiny_pipeline(folder: str | Path, *, native: dict | None = None, seed: int = 0,

@@ -281,8 +281,11 @@ def _read_config(path: Path, component: str) -> dict:
 
 
 def _wan_native(path: Path, info: ModelInfo) -> tuple[Native, str]:
-    transformer = _read_config(path, "transformer")
-    vae = _read_config(path, "vae")
+    return wan_native(_read_config(path, "transformer"), _read_config(path, "vae"), info.params.get("transformer", 0))
+
+
+def wan_native(transformer: dict, vae: dict, params: int = 0) -> tuple[Native, str]:
+    """A Wan model's native size, rate and window from its transformer and VAE configs, and a size label."""
     down = vae.get("temperal_downsample", [False, True, True])
     spatial = int(vae.get("scale_factor_spatial") or 2 ** len(down))
     temporal = int(vae.get("scale_factor_temporal") or 2 ** sum(bool(d) for d in down))
@@ -292,7 +295,6 @@ def _wan_native(path: Path, info: ModelInfo) -> tuple[Native, str]:
     limit_frames = (rope * p_t - 1) * temporal + 1
     limit_w, limit_h = rope * p_w * spatial, rope * p_h * spatial
     width = int(transformer.get("num_attention_heads", 12)) * int(transformer.get("attention_head_dim", 128))
-    params = info.params.get("transformer", 0)
     big = width >= 4096 or params > 5e9
     label = f"{params / 1e9:.1f}B" if params >= 1e8 else (f"{params / 1e6:.1f}M" if params else "")
     # 14B: 720p; 1.3B: 480p (the published checkpoints' training sizes); 16 fps, 81 frames
