@@ -540,3 +540,23 @@ def test_an_edit_made_while_the_job_runs_stops_the_placement(lua, server, media_
     assert "The timeline changed while the job ran ('A' was moved, trimmed or slipped" in message, message
     assert "nothing was placed" in message and str(server.output) in message
     assert timeline.snapshot() == before and not resolve.project.media_pool.appends
+
+
+def test_a_failing_new_take_keeps_the_take_removable(lua, server, media_dir, tmp_path):
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir))
+    before = timeline.snapshot()
+    timeline.set_playhead(45)
+    first = sf_run(lua, resolve, **options(server, operation="fill_gap"))
+    assert first["ok"], first
+    with_take = timeline.snapshot()
+    resolve.project.media_pool.misplace_next_append(short=1)  # the new take lands short: rolled back
+    second = sf_run(lua, resolve, **options(server, operation="fill_gap", new_take=True, seed=11))
+    assert not second["ok"] and "was put back from its media" in second["error"]["message"], second
+    assert timeline.snapshot() == with_take
+    store = json.loads((tmp_path / "config" / "takes.json").read_text())
+    (record,) = store["timelines"][timeline.uid]
+    assert [piece["id"] for piece in record["placed"]] == [timeline.entries(0)[1].uid]  # followed the new id
+    session = lua.call_raw("session", lua.to_lua(resolve))
+    removed = lua.to_py(lua.module[b"remove_last"](session))
+    assert removed["ok"], removed
+    assert timeline.snapshot() == before
