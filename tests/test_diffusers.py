@@ -192,7 +192,8 @@ def test_availability_lists_models_and_explains_cpu_and_packages(models, monkeyp
 
 
 def test_auto_without_models_folder_imports_no_torch(tmp_path):
-    code = ("import sys; from otio_tools.request import Request; from server.render import choose_engine;"
+    code = ("import sys, server.engines.diffusers; from otio_tools.request import Request;"
+            "from server.render import choose_engine;"
             "r = Request(operation='generate', track=0, engine='auto');"
             "print(choose_engine(r), 'torch' in sys.modules, 'diffusers' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}

@@ -228,3 +228,14 @@ def test_the_scheduler_shift_follows_the_picture(models):
     list(engine.generate(5, (48, 32), job_at(8)))
     scheduler = warm.get_pipeline(engine.info, engine.plan, False).pipe.scheduler
     assert scheduler.config.shift == 3.0  # saved with 7.0: the engine set it for a picture under 480p
+
+
+def test_offloading_steps_down_once_per_level():
+    from server.engines.diffusers.devices import DevicePlan, more_offload
+
+    plan = DevicePlan("cuda:0", "bfloat16", "none", False, "cuda:0 (a GPU), bfloat16, whole pipeline on the GPU")
+    ladder = []
+    while plan is not None:
+        ladder.append((plan.offload, plan.vae_tiling))
+        plan = more_offload(plan)
+    assert ladder == [("none", False), ("model", True), ("group", True)]

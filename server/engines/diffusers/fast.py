@@ -5,7 +5,8 @@
   (``native``). Approximate backends (SageAttention) change the frames without saying so: only when
   a model's ``shotforge.json`` asks for ``"attention": "sage"``.
 - Step cache: the family's own, safe for its transformer (for VACE: hints included; see
-  :mod:`server.engines.diffusers.step_cache`).
+  :mod:`server.engines.diffusers.step_cache`); not with group offloading, whose blocks are streamed
+  onto the GPU in the order they run.
 - Compile: ``compile_repeated_blocks(dynamic=False)`` at load, warmed up there on the full window
   at the native size (progress reported), so a job never pays for it under the run lock. A warm-up
   that fails turns the lever off and the pipeline stays eager. Window lengths are kept to a few
@@ -104,7 +105,10 @@ def enable(pipe: Any, device: str, offload: str, conditioner: Conditioner, nativ
     accelerated = device.split(":")[0] in ACCELERATED
     if accelerated:
         fast.attention = choose_attention(pipe.transformer, native.attention)
-    fast.cache = conditioner.step_cache(CACHE_THRESHOLD).apply(pipe.transformer)
+    if offload == "group":  # its blocks are streamed in order: a cache skipping blocks would break the stream
+        fast.notes.append("no step cache with group offloading")
+    else:
+        fast.cache = conditioner.step_cache(CACHE_THRESHOLD).apply(pipe.transformer)
     if accelerated and offload == "none":
         compile_at_load(pipe, fast, conditioner, native, report)
     elif accelerated:

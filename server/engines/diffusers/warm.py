@@ -44,7 +44,8 @@ class Warm:
 
     def offload_more(self) -> DevicePlan | None:
         """Place the pipeline again using less GPU memory (after running out of it); the new plan, or
-        None when it is already at the last one. The fast path's cache is put back afresh."""
+        None when it is already at the last one. The fast path's cache is put back afresh (not under
+        group offloading, see :mod:`.fast`)."""
         plan = more_offload(self.plan)
         if plan is None:
             return None
@@ -58,7 +59,10 @@ class Warm:
                 pass
             release_memory()
             place(self.pipe, plan)
-            if cache is not None:
+            if cache is not None and plan.offload == "group":
+                self.fast.cache = None
+                self.fast.notes.append("no step cache with group offloading")
+            elif cache is not None:
                 self.fast.cache = self.conditioner.step_cache(cache.threshold).apply(self.pipe.transformer)
             old = self.key
             self.plan = plan
