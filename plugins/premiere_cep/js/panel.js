@@ -154,7 +154,7 @@
   function recoverCut() {
     if (state.busy) return null;
     var wf = new flow.Workflow({ host: host, client: {}, store: store });
-    if (!store.load(state.seq.id).some(function (t) { return t.placing && !t.removed; })) return null;
+    if (!store.load(state.seq.id).some(function (t) { return (t.placing || t.swapping) && !t.removed; })) return null;
     return wf.recover().then(function (cut) {
       if (!cut.length) return;
       setStatus(cut.map(function (t) {

@@ -477,6 +477,9 @@
         self.record(take);
         return { take: take, replaced: old, record: record };
       }, function (err) {
+        // The editor is told where the new render is; a reload must not try this swap again.
+        var inFlight = self.store.loadJob(r.seq.id);
+        if (inFlight && inFlight.jobId === record.id) self.store.saveJob(r.seq.id, null);
         return self.restore(old, r.seq).then(function () { return self.host.facts(); }).then(function (facts) {
           old.swapping = false;
           self.record(old);

@@ -231,6 +231,7 @@ test("new take that cannot be placed: the old take is put back exactly", async (
   await assert.rejects(wf.newTake({}), (e) => e.code === "placement_mismatch" && /is back in its place, exactly as before/.test(e.message));
   assert.equal(dom.fullSnapshot(), withFirst);
   assert.equal(wf.lastTake("seq-Scene 1").number, 1);
+  assert.equal(await wf.resume(), null, "a reload does not try the failed swap again");
   // And Remove last still finds it (its marker was re-made with a new guid).
   await wf.removeLast();
   assert.equal(dom.sequence.markers.length, 0);
