@@ -71,22 +71,28 @@ class Request:
 
 def read_request(path: str) -> tuple[otio.schema.Timeline, Request]:
     """Read a request file (``.otio``, or any editor export OTIO reads) and validate its ShotForge metadata."""
+    return timeline_and_request(read_timeline(path, "request file"), source=str(path))
+
+
+def read_timeline(path: str, what: str = "timeline file") -> Any:
+    """Read a timeline file with whichever installed OTIO adapter reads its format; a
+    :class:`RequestError` says why not (``what`` names the file's role in the message)."""
     path = str(path)
     if os.path.isdir(path):
-        raise RequestError("malformed_otio", f"{path} is a folder, not a request file")
+        raise RequestError("malformed_otio", f"{path} is a folder, not a {what}")
     try:
         timeline = otio.adapters.read_from_file(path)
     except FileNotFoundError:
-        raise RequestError("request_missing", f"request file {path} does not exist") from None
+        raise RequestError("request_missing", f"{what} {path} does not exist") from None
     except OSError as exc:
-        raise RequestError("request_missing", f"request file {path} cannot be read: {exc.strerror or exc}") from None
+        raise RequestError("request_missing", f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     except otio.exceptions.NoKnownAdapterForExtensionError:
         suffix = os.path.splitext(path)[1] or "(none)"
         raise RequestError("malformed_otio", f"{path} is not a timeline OTIO can read: no adapter for the file "
                                              f"extension {suffix} (a request is an .otio file)") from None
     except Exception as exc:  # OTIO raises many types for a malformed file
         raise RequestError("malformed_otio", f"{path} is not a readable OTIO file: {_reason(exc, path)}") from None
-    return timeline_and_request(timeline, source=path)
+    return timeline
 
 
 def parse_request_json(text: str | bytes, source: str = "request body") -> tuple[otio.schema.Timeline, Request]:
