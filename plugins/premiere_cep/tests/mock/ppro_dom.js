@@ -66,16 +66,20 @@ const FROM_NOTES = {
   // Array results (getSelection "uses .length", findItemsMatchingMediaPath "Array")
   Array: new Set(["length"]),
 };
-// Members the reference notes name in section 11 ("Documented, useful: ProjectItem.setColorLabel(index)
+// Members premiere_cep_notes.md section 11 names ("Documented, useful: ProjectItem.setColorLabel(index)
 // / getColorLabel(), marker APIs on the sequence (sequence.markers.createMarker(seconds), name,
-// comments, end)") and the scripting guide documents beside them (psg sequence/track.md
-// Track.transitions; collection/markercollection.md; general/marker.md).
+// comments, end)"; "An overwrite in Premiere destroys what it covers (clips and transitions)"), each
+// with the members the scripting guide documents beside it and the host needs, no more:
+// psg sequence/track.md "Track.transitions: TrackItemCollection, read-only";
+// psg collection/markercollection.md createMarker(seconds), deleteMarker(marker) -> Boolean,
+// getFirstMarker()/getNextMarker(m) -> Marker or undefined; psg general/marker.md name, comments
+// (String, read/write), start, end (Time, read/write), guid (String, read-only).
 const FROM_GUIDE = {
   Track: new Set(["transitions"]),
   Sequence: new Set(["markers"]),
   ProjectItem: new Set(["setColorLabel", "getColorLabel"]),
-  MarkerCollection: new Set(["numMarkers", "createMarker", "deleteMarker", "getFirstMarker", "getNextMarker"]),
-  Marker: new Set(["name", "comments", "start", "end", "guid", "type"]),
+  MarkerCollection: new Set(["createMarker", "deleteMarker", "getFirstMarker", "getNextMarker"]),
+  Marker: new Set(["name", "comments", "start", "end", "guid"]),
 };
 for (const [obj, set] of Object.entries(FROM_NOTES).concat(Object.entries(FROM_GUIDE))) {
   DOCUMENTED[obj] = new Set([...(DOCUMENTED[obj] || []), ...set]);
@@ -216,7 +220,7 @@ class PremiereMock {
 
   newMarker(startTicks, fields = {}) {
     const m = { guid: "marker-" + this.nextNode++, name: fields.name || "", comments: fields.comments || "",
-      start: String(startTicks), end: String(fields.end != null ? fields.end : startTicks), type: "Comment" };
+      start: String(startTicks), end: String(fields.end != null ? fields.end : startTicks) };
     this.sequence.markers.push(m);
     return m;
   }
@@ -399,7 +403,6 @@ class PremiereMock {
     const dom = this;
     const view = guard(dom, "Marker", {
       get guid() { return m.guid; },
-      get type() { return m.type; },
       get name() { return m.name; },
       set name(v) { m.name = String(v); },
       get comments() { return m.comments; },
@@ -417,7 +420,6 @@ class PremiereMock {
     const dom = this, s = this.sequence;
     const sorted = () => s.markers.slice().sort(byStart);
     return guard(dom, "MarkerCollection", {
-      get numMarkers() { return s.markers.length; },
       createMarker(seconds) {
         if (typeof seconds !== "number") throw new Error("Illegal Parameter type (createMarker takes seconds)");
         const tb = big(s.timebase);

@@ -6,6 +6,7 @@
  */
 "use strict";
 const test = require("node:test");
+const { afterEach } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("fs");
 const os = require("os");
@@ -37,8 +38,15 @@ class JobsLike {
   cancel() { return Promise.resolve(); }
 }
 
+// Every host call of every scenario stays within the documented DOM (the mock records any other member).
+const RUNNERS = [];
+afterEach(() => {
+  for (const r of RUNNERS.splice(0)) assert.deepEqual(r.dom.violations, []);
+});
+
 function setup(spec, placementsFor, mockOptions = {}) {
   const runner = new HostRunner(makeSequence(spec), Object.assign({ importDelay: 1 }, mockOptions));
+  RUNNERS.push(runner);
   const jobs = new JobsLike(placementsFor);
   const wf = new Workflow({ host: (script, cb) => setImmediate(() => cb(runner.evalScript(script))), client: jobs,
     bridgeOptions: { importDelayMs: 1 } });
@@ -51,6 +59,15 @@ const EXTEND = { operation: "extend", track: "auto", side: "tail", frames: 12, e
 /** What a server that keeps the target track answers for a tail extension (the panel must check it is free). */
 function tailPlacements(end) {
   return (sf) => [{ track: sf.track, record_frame: end, source_in: 0, frames: sf.frames }];
+}
+
+/** Wait (bounded) until `cond()` holds: an abandoned page's work runs on its own timers. */
+async function until(cond, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting for " + cond);
+    await new Promise((ok) => setTimeout(ok, 2));
+  }
 }
 
 async function place(wf, options, placeOpts) {
@@ -326,7 +343,7 @@ test("the panel reloaded in the middle of a placement: recover() takes the half-
   const r = await dying.render(EXTEND);
   const prepared = await dying.prepare(r.job, r.record);
   dying.place(r.job, r.record, prepared); // never settles
-  await new Promise((ok) => setTimeout(ok, 50));
+  await until(() => places === 2);
   assert.equal(dom.sequence.tracks[0].clips.length, 4, "both parts are on V1");
   const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
     bridgeOptions: { importDelayMs: 1 } });
@@ -367,7 +384,7 @@ test("the panel reloaded in the middle of a new take's swap: recover() takes the
     setImmediate(() => cb(out));
   }, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
   dying.newTake({}); // never settles: the new take's clip is on, its answer lost
-  await new Promise((ok) => setTimeout(ok, 50));
+  await until(() => places === 1);
   assert.equal(dom.sequence.tracks[1].clips[0].name, "ShotForge extend take 2");
   const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
     bridgeOptions: { importDelayMs: 1 } });
@@ -391,7 +408,7 @@ test("the panel reloaded while the job rendered: resume() follows it and places 
   const host = (s, cb) => setImmediate(() => cb(runner.evalScript(s)));
   const first = new Workflow({ host, client: goneAway(jobs), store, bridgeOptions: { importDelayMs: 1 } });
   first.render(EXTEND); // never comes back to this page
-  await new Promise((ok) => setTimeout(ok, 30));
+  await until(() => store.loadJob("seq-Scene 1") !== null);
   assert.deepEqual(dom.mutations, []);
   const reloaded = new Workflow({ host, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
   const out = await reloaded.resume();
@@ -411,7 +428,7 @@ test("the panel reloaded while a new take rendered: resume() swaps it in for the
   await place(wf, EXTEND);
   const host = (s, cb) => setImmediate(() => cb(runner.evalScript(s)));
   new Workflow({ host, client: goneAway(jobs), store, bridgeOptions: { importDelayMs: 1 } }).newTake({});
-  await new Promise((ok) => setTimeout(ok, 30));
+  await until(() => store.loadJob("seq-Scene 1") !== null);
   assert.deepEqual(dom.snapshot()[1].map((c) => c.name), ["ShotForge extend take 1"], "the old take stays while it renders");
   const reloaded = new Workflow({ host, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
   const out = await reloaded.placeResumed(await reloaded.resume());
