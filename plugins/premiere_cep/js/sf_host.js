@@ -70,11 +70,15 @@
   HostBridge.prototype.importMedia = function (path) {
     var self = this, o = this.options;
     return this.call("importMedia", [path, o.binName]).then(function (r) {
-      if (r.present) return { path: path, waited: 0 };
+      if (r.present && !r.offline) return { path: path, waited: 0 };
       var tries = 0;
       function poll() {
         tries += 1;
         return self.call("findItem", [path]).then(function (f) {
+          if (f.found && f.offline) {
+            throw new ShotForgeError("media_offline", "Premiere imported " + path + " but shows it offline (it cannot read the file); " +
+              "nothing was placed");
+          }
           if (f.found) return { path: path, waited: tries };
           if (tries >= o.importTries) {
             throw new ShotForgeError("import_timeout", "Premiere did not show " + path + " in the project after " + tries +

@@ -220,7 +220,8 @@ var ShotForgeHost = (function () {
         try {
             if (!app.project) { return fail('no_project', 'no project is open'); }
             if (!new File(path).exists) { return fail('media_missing', 'the result file does not exist: ' + path); }
-            if (findImported(path)) { return ok({ imported: false, present: true }); }
+            var known = findImported(path);
+            if (known) { return ok({ imported: false, present: true, offline: known.isOffline() ? true : false }); }
             var bin = findBin(binName);
             if (!bin) { bin = app.project.rootItem.createBin(binName); }
             if (!bin) { return fail('host_error', 'could not create the bin ' + binName); }

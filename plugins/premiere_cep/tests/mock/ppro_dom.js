@@ -157,6 +157,7 @@ class PremiereMock {
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
     this.throwOn = null;
+    this.importsOffline = false; // a file Premiere cannot read is imported as an offline item
     this.version = version;
     this.nextNode = 1000;
     this.projectItems = []; // every item in the project (bins included), raw
@@ -249,7 +250,8 @@ class PremiereMock {
     const due = this.pending.filter((p) => p.due <= this.calls);
     this.pending = this.pending.filter((p) => p.due > this.calls);
     for (const p of due) {
-      const it = this.rawItem({ name: path.basename(p.path), type: 1, mediaPath: p.path, hasAudio: this.mediaHasAudio });
+      const it = this.rawItem({ name: path.basename(p.path), type: 1, mediaPath: p.path, hasAudio: this.mediaHasAudio,
+        offline: this.importsOffline });
       it.parent = p.bin;
       p.bin.children.push(it);
     }

@@ -129,6 +129,16 @@ test("import: missing file is refused before importFiles; a real one is found af
   assert.equal(r.dom.projectItems.filter((p) => p.mediaPath === media && p.subIn === null).length, 1);
 });
 
+test("import of a file Premiere shows offline is refused, also when it is already in the project", async () => {
+  const r = new HostRunner(loadSequence("example_25"), { importDelay: 1 });
+  r.dom.importsOffline = true;
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await assert.rejects(bridge.importMedia(media), (e) => e.code === "media_offline" && e.message.includes(media));
+  await assert.rejects(bridge.importMedia(media), (e) => e.code === "media_offline");
+  assert.equal(r.dom.mutations.length, 0);
+});
+
 test("import gives up after the bounded number of checks", async () => {
   const r = new HostRunner(loadSequence("example_25"), { importDelay: 1000 });
   const bridge = bridgeFor(r, { importTries: 4 });
