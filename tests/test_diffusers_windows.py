@@ -14,8 +14,8 @@ from fractions import Fraction
 import pytest
 
 from server.engines.diffusers.models import Native
-from server.engines.diffusers.windows import (context_frames, frame_buckets, gap_intervals, known_slots, plan_windows,
-                                              slot_step, window_length)
+from server.engines.diffusers.windows import (context_frames, context_slots, frame_buckets, gap_intervals, known_slots,
+                                              plan_windows, slot_step, window_length)
 
 WAN = Native(832, 480, 16.0, 81, 9, 30, 5.0)  # the published Wan2.1 VACE window: 81 frames, 9 of context
 TINY = Native(48, 32, 8.0, 13, 4, 2, 1.0)
@@ -24,7 +24,8 @@ RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001
 
 
 def check_windows(pending: list[bool], native: Native, buckets=None) -> None:
-    windows = plan_windows(pending, native.max_frames, native.overlap, native.temporal, buckets)
+    context = context_slots(native)
+    windows = plan_windows(pending, native.max_frames, context, native.temporal, buckets)
     done = [not p for p in pending]
     n = len(done)
     for w in windows:
@@ -37,7 +38,7 @@ def check_windows(pending: list[bool], native: Native, buckets=None) -> None:
             while 0 <= i < n and done[i]:
                 run, i = run + 1, i + side
             seen = made[0] - w.start if side < 0 else w.end - made[-1] - 1
-            assert seen >= min(native.overlap, run), (w, "sees", seen, "of", run, "done slots on side", side)
+            assert seen >= min(context, run), (w, "sees", seen, "of", run, "done slots on side", side)
         for i in made:
             done[i] = True
     assert all(done)
@@ -99,8 +100,8 @@ def test_context_is_counted_in_model_frames(rate):
     4 beyond the first frame) at any timeline rate; 8 timeline frames at 60 fps were barely two."""
     for native in (WAN, TINY):
         frames = context_frames(rate, native)
-        assert known_slots(frames, slot_step(rate, native)) + 1 >= max(native.overlap, native.temporal + 1)
-        assert known_slots(frames - 1, slot_step(rate, native)) + 1 < max(native.overlap, native.temporal + 1)
+        assert known_slots(frames, slot_step(rate, native)) + 1 >= context_slots(native) >= native.temporal + 1
+        assert known_slots(frames - 1, slot_step(rate, native)) + 1 < context_slots(native)
     assert context_frames(Fraction(60), WAN) == 31 and context_frames(Fraction(16), WAN) == 9
 
 

@@ -22,7 +22,7 @@ from server.engines.diffusers.families import WindowCall
 from server.engines.diffusers.models import Native
 from server.engines.diffusers.retime import Retimer
 from server.engines.diffusers.warm import Warm, release_memory, run_lock
-from server.engines.diffusers.windows import EPS, Slot, Window, plan_windows
+from server.engines.diffusers.windows import EPS, Slot, Window, context_slots, plan_windows
 
 log = logging.getLogger("shotforge.diffusers")
 
@@ -56,7 +56,7 @@ class Run:
              retimer: Retimer) -> Iterator[np.ndarray]:
         """Make every pending slot, window by window, yielding the target frames (fractional slot
         positions) as soon as the slots around them are made."""
-        windows = plan_windows([s.pending for s in slots], self.native.max_frames, self.native.overlap,
+        windows = plan_windows([s.pending for s in slots], self.native.max_frames, context_slots(self.native),
                                self.native.temporal, self.buckets)
         self.windows_total = len(windows)
         emitted = 0

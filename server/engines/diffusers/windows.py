@@ -135,11 +135,16 @@ def slot_step(rate: Fraction | float, native: Native) -> float:
     return float(rate) / native.fps
 
 
+def context_slots(native: Native) -> int:
+    """Done slots a window holds on each side: the model's ``overlap``, and at least the first frame and
+    one latent group of ``temporal`` frames."""
+    return max(native.overlap, native.temporal + 1)
+
+
 def context_frames(rate: Fraction | float, native: Native) -> int:
-    """Timeline frames of context a side the engine wants: enough for ``overlap`` model frames (at least
-    one latent group beyond the first frame), whatever the timeline rate."""
-    slots = max(native.overlap, native.temporal + 1)
-    return int(math.ceil((slots - 1) * slot_step(rate, native) - EPS)) + 1
+    """Timeline frames of context a side the engine wants: enough for :func:`context_slots` model
+    frames, whatever the timeline rate."""
+    return int(math.ceil((context_slots(native) - 1) * slot_step(rate, native) - EPS)) + 1
 
 
 def known_slots(frames: int, step: float) -> int:
