@@ -24,7 +24,7 @@ from otio_tools import Request, RequestError
 from otio_tools.media import MediaFacts
 from otio_tools.plan import Plan, SourceFrames, plan_request
 from otio_tools.splice import splice_result
-from server import media_io
+from server import media_io, provenance
 from server.engines import load_engine
 from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
 from server.takes import take_recipe
@@ -228,17 +228,29 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
     tags = {key: json.dumps(value) if isinstance(value, dict) else str(value) for key, value in made_by.items()}
     tags["operation"] = plan.operation
     deep = job_plan.source_dtype == np.uint16
-    with media_io.MediaWriter(str(path), width=width, height=height, rate=plan.rate,
-                              codec="h264" if output_format == "h264" else "prores",
-                              start_timecode=plan.start_timecode, metadata=tags, color=job_plan.source_color,
-                              bit_depth=10 if (deep or output_format != "h264") else 8) as writer:
-        for frame in frames:
-            job.check_cancel()
-            writer.write(frame)
-            job.progress(writer.frames_written / plan.media_frames)
-        if writer.frames_written != plan.media_frames:
-            raise RuntimeError(f"engine {made_by['engine']} made {writer.frames_written} frames; "
-                               f"the plan asked for {plan.media_frames}")
+    # Encoded under a hidden name, then signed onto the final name: the final name only ever holds
+    # a complete file with its Content Credentials (a crash leaves hidden files, never an unsigned one).
+    unsigned = path.with_name(f".{path.stem}.unsigned{path.suffix}")
+    try:
+        with media_io.MediaWriter(str(unsigned), width=width, height=height, rate=plan.rate,
+                                  codec="h264" if output_format == "h264" else "prores",
+                                  start_timecode=plan.start_timecode, metadata=tags, color=job_plan.source_color,
+                                  bit_depth=10 if (deep or output_format != "h264") else 8) as writer:
+            for frame in frames:
+                job.check_cancel()
+                writer.write(frame)
+                job.progress(writer.frames_written / plan.media_frames)
+            if writer.frames_written != plan.media_frames:
+                raise RuntimeError(f"engine {made_by['engine']} made {writer.frames_written} frames; "
+                                   f"the plan asked for {plan.media_frames}")
+        job.check_cancel()
+        source_type = provenance.digital_source_type(
+            learned=bool(made_by["model"]), operation=plan.operation, made_frames=plan.make,
+            copied_frames=plan.copied_handles, placeholder=made_by["placeholder"], reference=plan.reference is not None)
+        provenance.sign_media(unsigned, path, source_type=source_type, take=made_by["take"],
+                              sources=provenance.job_sources(plan))
+    finally:
+        unsigned.unlink(missing_ok=True)
 
 
 def _media_name(plan: Plan, output_format: str) -> str:
