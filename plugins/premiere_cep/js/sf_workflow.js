@@ -168,7 +168,7 @@
   /** Place a job resume() brought back: a new take is swapped in for the take it replaces, anything else placed as usual. */
   Workflow.prototype.placeResumed = function (out, opts) {
     var old = out.replaces && this.store.load(out.job.sequenceId).filter(function (t) { return t.id === out.replaces && !t.removed; })[0];
-    if (out.replaces && !old) throw notPlaced(new ShotForgeError("no_take", "the take this new take was to replace is gone"), out.record, true);
+    if (out.replaces && !old) return Promise.reject(notPlaced(new ShotForgeError("no_take", "the take this new take was to replace is gone"), out.record, true));
     if (old) return this.swap(old, out.job, out.record, opts || {});
     var self = this;
     return this.prepare(out.job, out.record).then(function (prepared) { return self.place(out.job, out.record, prepared, opts); });
@@ -215,11 +215,13 @@
     }
   }
 
-  /** Remove what this run placed (last first) and its marker; then prove the sequence is as `before`. */
+  /** Remove what this run placed (last first) and its marker; then prove the sequence is as `before`.
+   *  A removal that fails does not stop the others: the comparison says whether all went. */
   Workflow.prototype.rollback = function (placed, marker, before) {
     var self = this, chain = Promise.resolve();
-    placed.slice().reverse().forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
-    if (marker) chain = chain.then(function () { return self.host.removeMarker(marker); });
+    function quietly(p) { return p.catch(function () { return null; }); }
+    placed.slice().reverse().forEach(function (it) { chain = chain.then(function () { return quietly(self.host.removeClip(it)); }); });
+    if (marker) chain = chain.then(function () { return quietly(self.host.removeMarker(marker)); });
     return chain.then(function () { return self.host.facts(); }).then(function (facts) {
       return plan.snapshot(facts) === before;
     });

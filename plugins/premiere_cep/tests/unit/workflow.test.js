@@ -448,3 +448,19 @@ test("a render whose placement failed before the reload is offered again, not pl
   assert.equal(out.record.id, r.record.id);
   assert.deepEqual(dom.mutations, []);
 });
+
+test("a removal failing during the rollback does not stop the others, and the message does not claim 'as before'", async () => {
+  const { wf, dom, runner } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 4 },
+      { track: 0, record_frame: 45, source_in: 9, frames: 3 }]);
+  const r = await wf.render(EXTEND);
+  const prepared = await wf.prepare(r.job, r.record);
+  dom.landOff = { nth: 3, frames: 1 };
+  let removals = 0;
+  wf.host.evalScript = (s, cb) => setImmediate(() => cb(/^ShotForgeHost\.removeClip\(/.test(s) && ++removals === 2 ? "EvalScript error." : runner.evalScript(s)));
+  await assert.rejects(wf.place(r.job, r.record, prepared), (e) => e.code === "placement_mismatch" &&
+    /could not be restored exactly/.test(e.message) && !/Nothing was placed/.test(e.message));
+  // Last first: the third (mismatched) part was already gone, removing the second failed, the first still came off.
+  const ours = dom.sequence.tracks[0].clips.filter((c) => /^ShotForge/.test(c.name)).map((c) => Number(BigInt(c.start) / 10160640000n));
+  assert.deepEqual(ours, [41]);
+});
