@@ -20,6 +20,11 @@ On each clip, on the same frames for every method:
   width ratios) and outpainted back to the original size; PSNR/SSIM of the border only, and border
   flicker (mean absolute frame-to-frame change in the border, 0..255) next to the original's own.
   Baselines: reflect padding and blurred fill (the picture scaled to cover the canvas and blurred);
+- seams and flicker (:mod:`seams`): for every case above, the made frames' flicker (second
+  temporal difference) and edge density against the real frames' own at the same positions, in
+  the real picture's flat areas (gap fill, extension) and in the border and across the picture's
+  edge (outpaint); a target holds when the made frames flicker, and show edges, no more than the
+  real footage does;
 - speed: frames per second of each operation at 1080p (a native 1080p clip if one is given,
   else the first clip scaled up), the minterpolate baseline on the same frames, and the peak
   memory (resident set) of a process doing only that operation.
@@ -50,10 +55,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from server import media_io  # noqa: E402
 from server.engines.base import EngineJob, OutpaintLayout  # noqa: E402
 from server.engines.classical import build_engine  # noqa: E402
+import seams  # noqa: E402
 
 SHARED_VIDEO = Path(os.environ.get("SHOTFORGE_SHARED_DATA", REPO.parent / "shared" / "data")) / "video"
 
@@ -296,13 +303,15 @@ def run_gap(engine, clip: Clip, positions: int | None, mi: bool) -> dict:
             t0 = time.perf_counter()
             ours = list(engine.fill_gap(before, after, gap, _job(clip)))
             t_ours = time.perf_counter() - t0
+            ends = clip.frames[a], clip.frames[b]
+            regions = seams.frame_regions([ends[0], *truth, ends[1]])
             dis = [dissolve(clip.frames[a], clip.frames[b], (k + 1) / (gap + 1)) for k in range(gap)]
             row = {"pos": p, "motion": float(clip.motion[a:b].mean()),
                    "ours": [np.mean([psnr(o, t) for o, t in zip(ours, truth)]),
                             np.mean([ssim(o, t) for o, t in zip(ours, truth)])],
                    "dissolve": [np.mean([psnr(o, t) for o, t in zip(dis, truth)]),
                                 np.mean([ssim(o, t) for o, t in zip(dis, truth)])],
-                   "t_ours": t_ours}
+                   "t_ours": t_ours, "seams": {"ours": seams.compare(ours, truth, regions, *ends)}}
             if mi:
                 seq = clip.frames[a - MI_CONTEXT:a + 1] + clip.frames[b:b + MI_CONTEXT + 1]
                 made, t_mi, _ = minterpolate(seq, MI_CONTEXT, gap)
@@ -323,7 +332,9 @@ def run_extension(engine, clip: Clip) -> dict:
         context, truth = shot_context(clip, c, CONTEXT), clip.frames[c:c + EXT_SCORED]
         ours = list(engine.extend(context, EXT_SCORED, "tail", _job(clip)))
         freeze = context[-1]
-        res[early] = {"cut": c, "motion": float(clip.motion[c - 1:c + EXT_SCORED - 1].mean()),
+        regions = seams.frame_regions([freeze, *truth])
+        res[early] = {"seams": {"ours": seams.compare(ours, truth, regions, before=freeze)},
+                      "cut": c, "motion": float(clip.motion[c - 1:c + EXT_SCORED - 1].mean()),
                       "ours": [np.mean([psnr(o, t) for o, t in zip(ours, truth)]),
                                np.mean([ssim(o, t) for o, t in zip(ours, truth)])],
                       "freeze": [np.mean([psnr(freeze, t) for t in truth]),
@@ -373,8 +384,10 @@ def run_outpaint(engine, clip: Clip, count: int) -> dict:
         outs = {"ours": list(engine.outpaint(inner, layout, _job(clip))),
                 "reflect": [reflect_pad(i, layout) for i in inner],
                 "blurred": [blurred_fill(i, layout) for i in inner]}
-        row = {"start": s, "original_flicker": flicker(truth, border)}
+        row = {"start": s, "original_flicker": flicker(truth, border), "seams": {}}
+        regions = seams.outpaint_regions((h, w), layout.offset, layout.inner)
         for k, frames in outs.items():
+            row["seams"][k] = seams.compare(frames, truth, regions)
             row[k] = [np.mean([psnr(o, t, border) for o, t in zip(frames, truth)]),
                       np.mean([ssim(o, t, border) for o, t in zip(frames, truth)]),
                       flicker(frames, border)]
@@ -585,7 +598,9 @@ def report(results: dict, speed: list[dict], mi: bool) -> bool:
                 checks.append(("interpolation at 1080p >= 24 fps (3-frame gaps)", by["gap3"]["fps"] >= 24,
                                f"{by['gap3']['fps']:.1f} fps"))
 
-    print("\n## Targets (issue 4)")
+    checks += seams.report(results, w)
+
+    print("\n## Targets (issues 4 and 17)")
     for what, passed, detail in checks:
         ok &= passed
         print(f"{'PASS' if passed else 'FAIL'}  {what}: {detail}")

@@ -8,6 +8,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -66,3 +67,109 @@ def test_a_border_below_reflect_padding_fails_the_check(fidelity, capsys):
            "blurred": [18.0, 0.7, 1.0]}
     assert not fidelity.report({"clip": {"gap": {}, "ext": {}, "out": {"4:3": row}}}, [], mi=False)
     assert "FAIL  outpaint 4:3 clip: above reflect and blurred fill: -0.50 dB" in capsys.readouterr().out
+
+
+# -- the seam and flicker measure -----------------------------------------------------------
+
+def _sky(h: int = 72, w: int = 96, shift: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A flat area as footage shows it: a soft vertical gradient with a soft cloud drifting
+    ``shift`` px to the right, and grain."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cloud = 18 * np.exp(-((xs - 30 - shift) ** 2 + (ys - 36) ** 2) / (2 * 14.0 ** 2))
+    grain = np.random.default_rng(seed).normal(0, 1.5, (h, w))
+    luma = 120 + 0.3 * ys + cloud + grain
+    return np.repeat(np.clip(luma, 0, 255)[..., None], 3, 2).astype(np.uint8)
+
+
+def _pan(n: int) -> list[np.ndarray]:
+    return [_sky(shift=2.0 * k, seed=k) for k in range(n)]
+
+
+def _blotches(frame: np.ndarray, seed: int) -> np.ndarray:
+    """Soft patches a few levels off, somewhere else in each frame: map-like regions that flicker."""
+    noise = np.random.default_rng(seed).normal(0, 1, frame.shape[:2]).astype(np.float32)
+    patches = cv2.GaussianBlur(noise, (0, 0), 5.0)
+    patches *= 6.0 / patches.std()
+    return np.clip(frame.astype(np.float32) + patches[..., None], 0, 255).astype(np.uint8)
+
+
+def _contour(frame: np.ndarray, seed: int, level: int = 30) -> np.ndarray:
+    """A thin bright contour across the frame, in a different place each frame."""
+    out = frame.copy()
+    h, w = frame.shape[:2]
+    xs = np.arange(w)
+    ys = h / 2 + 12 * np.sin(xs / 9.0 + seed)
+    cv2.polylines(out, [np.stack([xs, ys], 1).astype(np.int32)], False, (level + 130,) * 3, 1)
+    return out
+
+
+def test_a_flickering_sequence_scores_above_a_steady_one(fidelity):
+    seams = fidelity.seams
+    real = _pan(5)  # a, three frames, b
+    a, truth, b = real[0], real[1:4], real[4]
+    regions = seams.frame_regions(real)
+    assert regions["flat"].mean() > 0.5  # the sky is flat where its structure is soft
+    flickering = [_blotches(f, k) for k, f in enumerate(truth)]
+    steady = [fidelity.dissolve(a, b, (k + 1) / 4) for k in range(3)]  # blurs, but never jumps
+    bad = seams.ratios(seams.compare(flickering, truth, regions, a, b)["flat"])["flicker"]
+    good = seams.ratios(seams.compare(steady, truth, regions, a, b)["flat"])["flicker"]
+    same = seams.ratios(seams.compare(truth, truth, regions, a, b)["flat"])["flicker"]
+    assert same == 1.0
+    assert good < 1.0 < 1.5 < bad
+
+
+def test_a_seam_line_scores_above_a_smooth_fill(fidelity):
+    seams = fidelity.seams
+    real = _pan(3)
+    regions = seams.frame_regions(real)
+    seamed = [_contour(real[1], 0)]
+    smooth = [fidelity.dissolve(real[0], real[2], 0.5)]
+    bad = seams.compare(seamed, real[1:2], regions, real[0], real[2])["flat"]
+    good = seams.compare(smooth, real[1:2], regions, real[0], real[2])["flat"]
+    assert bad["edges"][1] < 0.01  # the real sky has next to no edges there
+    assert seams.ratios(bad)["edges"] > 3.0 and seams.ratios(good)["edges"] <= 1.0
+    # a contour too faint to see is not an edge
+    faint = seams.compare([_contour(real[1], 0, level=4)], real[1:2], regions, real[0], real[2])["flat"]
+    assert seams.ratios(faint)["edges"] <= 1.0
+
+
+def test_a_hard_seam_at_the_picture_edge_scores_above_a_continued_border(fidelity):
+    seams = fidelity.seams
+    real = _pan(4)
+    h, w = real[0].shape[:2]
+    offset, inner = (24, 0), (48, h)
+    regions = seams.outpaint_regions((h, w), offset, inner)
+    assert not regions["edge"][:, :16].any() and regions["edge"][:, 24].all()  # only near the picture's sides
+
+    def border(frames, fill):
+        out = []
+        for f in frames:
+            o = fill(f)
+            o[:, 24:72] = f[:, 24:72]
+            out.append(o)
+        return out
+
+    flat_fill = border(real, lambda f: np.full_like(f, 90))  # a flat colour against a brighter picture
+    continued = border(real, lambda f: f.copy())
+    hard = seams.ratios(seams.compare(flat_fill, real, regions)["edge"])["edges"]
+    soft = seams.ratios(seams.compare(continued, real, regions)["edge"])["edges"]
+    assert soft == 1.0 and hard > 3.0
+
+
+def test_seam_targets_pass_and_fail_on_the_ratios(fidelity, capsys):
+    def row(flicker, edges):
+        return {"seams": {"ours": {"flat": {"flicker": flicker, "edges": edges}}}}
+
+    results = {"calm": {"gap": {1: [row([1.0, 2.0], [0.01, 0.01])]}, "ext": {}, "out": {}},
+               "busy": {"gap": {1: [row([3.0, 2.0], [0.05, 0.01])]}, "ext": {}, "out": {}}}
+    checks = fidelity.seams.report(results, 8)
+    passed = {what: ok for what, ok, _ in checks}
+    assert passed == {
+        "seams gap 1 calm: made frames flicker no more than the real footage (flat)": True,
+        "seams gap 1 calm: no more edges than the real frames (flat)": True,
+        "seams gap 1 busy: made frames flicker no more than the real footage (flat)": False,
+        "seams gap 1 busy: no more edges than the real frames (flat)": False,
+    }
+    table = capsys.readouterr().out
+    assert "## Seams and flicker" in table
+    assert any(line.split()[:5] == ["busy", "gap", "1", "flat", "3.00"] for line in table.splitlines())

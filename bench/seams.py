@@ -1,0 +1,223 @@
+"""Seams and flicker of made frames, measured against the real frames at the same positions.
+
+Fast footage shows the engine's artefacts as map-like region outlines and thin bright contours
+across flat areas (snow, sky) that differ in each made frame, so they flicker in playback, and
+outpainting can leave a hard seam at the picture's edge. PSNR barely sees either: they are thin.
+Two measures, each taken on the made frames and on the real ones in the same region:
+
+- flicker: the mean absolute second temporal difference of the luma, ``|F(k-1) - 2 F(k) + F(k+1)|``
+  (lightly smoothed, so grain counts for little),
+  at each made frame with its neighbours in the sequence (the real frames around a gap, the last
+  context frame before an extension). Steady motion and a dissolve leave it small; something that
+  appears in one frame and not the next doubles it. The real footage's own (motion, grain) is the
+  yardstick, so a made sequence flickers "no more than the footage" when its ratio is <= 1;
+- edges: the share of the region's pixels where the luma's gradient exceeds :data:`EDGE_LEVEL`
+  levels a pixel (after the same smoothing): seam lines and region outlines add edges where the
+  real frame has none, and so does content put in the wrong place (both are made structure that
+  the real frames do not have there).
+
+Regions: ``flat``, where the real frames (both ends and the truth) have no structure (a blurred
+gradient under :data:`FLAT_LEVEL`, eroded so real edges' halos stay out), which is where seams
+show; ``all`` the whole frame; for outpainting ``border`` (everything outside the picture) and
+``edge``, a band :data:`EDGE_BAND` pixels each side of the picture's edge, where a hard seam shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+EDGE_LEVEL = 2.5  # luma levels a pixel (8-bit) from which a gradient is an edge: a 1-px contour
+# 15 levels brighter than its surround, or a step of 8, after the smoothing below
+# smoothing before either measure: grain (new in every real frame) is neither an edge nor the
+# flicker that playback shows, a 1-px contour still is both
+SMOOTH_SIGMA = 1.0
+FLAT_LEVEL = 2.0  # blurred gradient (levels a pixel) under which the real picture is flat
+FLAT_SIGMA = 2.0
+FLAT_ERODE = 3  # pixels kept away from the real picture's structure
+MIN_REGION = 0.01  # share of the frame a region needs to be measured at all
+EDGE_BAND = 4  # pixels each side of the picture's edge in outpainting's "edge" region
+EDGE_FLOOR = 0.002  # share of a region added to both edge densities: a ratio of near-zeros is noise
+
+
+def luma(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def gradient(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """Gradient magnitude of the luma in levels a pixel, after a Gaussian blur of ``sigma``."""
+    y = cv2.GaussianBlur(luma(frame), (0, 0), sigma)
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+    return cv2.magnitude(gx, gy)
+
+
+def flat_region(real: Sequence[np.ndarray]) -> np.ndarray:
+    """Where every one of the ``real`` frames is flat (bool mask)."""
+    flat = np.ones(real[0].shape[:2], np.uint8)
+    for f in real:
+        flat &= (gradient(f, FLAT_SIGMA) < FLAT_LEVEL).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FLAT_ERODE + 1, 2 * FLAT_ERODE + 1))
+    return cv2.erode(flat, kernel).astype(bool)
+
+
+def flicker(sequence: Sequence[np.ndarray], centres: Sequence[int], mask: np.ndarray) -> float:
+    """Mean over ``centres`` (indices into ``sequence``, each with a neighbour on both sides) of the
+    mean absolute second temporal difference of the (lightly smoothed) luma inside ``mask``."""
+    lum = {}
+
+    def at(i: int) -> np.ndarray:
+        if i not in lum:
+            lum[i] = cv2.GaussianBlur(luma(sequence[i]), (0, 0), SMOOTH_SIGMA)
+        return lum[i]
+
+    return float(np.mean([np.abs(at(k - 1) - 2 * at(k) + at(k + 1))[mask].mean() for k in centres]))
+
+
+def edge_density(frames: Sequence[np.ndarray], mask: np.ndarray) -> float:
+    """Mean over ``frames`` of the share of ``mask``'s pixels on an edge."""
+    return float(np.mean([(gradient(f, SMOOTH_SIGMA) > EDGE_LEVEL)[mask].mean() for f in frames]))
+
+
+def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dict[str, np.ndarray],
+            before: np.ndarray | None = None, after: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
+    """Flicker and edge density of the ``made`` frames and of the ``real`` frames at the same
+    positions, in each region big enough to measure: ``{region: {"flicker": [made, real],
+    "edges": [made, real]}}`` (no flicker when no made frame has a neighbour on both sides).
+    ``before``/``after``: the real frames around them, when there are (a gap has both, an
+    extension the last context frame, outpainting none: every frame is made)."""
+    head, tail = [before] if before is not None else [], [after] if after is not None else []
+    seqs = [[*head, *frames, *tail] for frames in (made, real)]
+    centres = [k for k in range(len(head), len(head) + len(made)) if 0 < k < len(seqs[0]) - 1]
+    out = {}
+    for name, mask in regions.items():
+        if mask.mean() < MIN_REGION:
+            continue
+        row = {"edges": [edge_density(made, mask), edge_density(real, mask)]}
+        if centres:
+            row["flicker"] = [flicker(seq, centres, mask) for seq in seqs]
+        out[name] = row
+    return out
+
+
+def frame_regions(real: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Gap fill's and extension's regions: the real frames' flat area, and the whole frame."""
+    return {"flat": flat_region(real), "all": np.ones(real[0].shape[:2], bool)}
+
+
+def outpaint_regions(shape: tuple[int, int], offset: tuple[int, int], inner: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Outpainting's regions: the border, and the band across the picture's edge (inside the canvas)."""
+    h, w = shape
+    (x, y), (iw, ih) = offset, inner
+    border = np.ones((h, w), bool)
+    border[y:y + ih, x:x + iw] = False
+    outer = np.zeros((h, w), bool)
+    outer[max(0, y - EDGE_BAND):y + ih + EDGE_BAND, max(0, x - EDGE_BAND):x + iw + EDGE_BAND] = True
+    core = np.zeros((h, w), bool)
+    core[y + EDGE_BAND:y + ih - EDGE_BAND, x + EDGE_BAND:x + iw - EDGE_BAND] = True
+    # the canvas's own edges are no seam: only the picture's edges that lie inside it
+    return {"border": border, "edge": outer & ~core & _inside_edges(shape, offset, inner)}
+
+
+def _inside_edges(shape: tuple[int, int], offset: tuple[int, int], inner: tuple[int, int]) -> np.ndarray:
+    """Pixels near a side of the picture that has canvas beyond it (a side flush with the canvas
+    edge has no seam)."""
+    h, w = shape
+    (x, y), (iw, ih) = offset, inner
+    near = np.zeros((h, w), bool)
+    b = EDGE_BAND
+    if x > 0:
+        near[:, max(0, x - b):x + b] = True
+    if x + iw < w:
+        near[:, x + iw - b:x + iw + b] = True
+    if y > 0:
+        near[max(0, y - b):y + b, :] = True
+    if y + ih < h:
+        near[y + ih - b:y + ih + b, :] = True
+    return near
+
+
+def ratios(row: dict[str, list[float]]) -> dict[str, float]:
+    """Made over real for each measure (edge densities each raised by :data:`EDGE_FLOOR`)."""
+    out = {}
+    if "flicker" in row:
+        made, real = row["flicker"]
+        out["flicker"] = made / real if real > 1e-6 else (1.0 if made <= 1e-6 else float("inf"))
+    made, real = row["edges"]
+    out["edges"] = (made + EDGE_FLOOR) / (real + EDGE_FLOOR)
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------
+
+# the regions each operation's targets are judged on: (flicker, edges)
+JUDGED = {"gap": ("flat", "flat"), "extend": ("flat", "flat"), "outpaint": ("border", "edge")}
+
+
+def cases(results: dict) -> dict[tuple[str, str], dict[str, dict[str, list[float]]]]:
+    """The engine's seam rows of a benchmark run, per (clip, operation): each region's measures
+    averaged over the operation's cases (made and real alike), as ``[made, real]``."""
+    out: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = {}
+
+    def add(clip: str, op: str, row: dict) -> None:
+        if "seams" not in row:
+            return  # a run from before this measure
+        into = out.setdefault((clip, op), {})
+        for region, measures in row["seams"]["ours"].items():
+            for measure, pair in measures.items():
+                into.setdefault(region, {}).setdefault(measure, []).append(pair)
+
+    for clip, res in results.items():
+        for gap, rows in res.get("gap", {}).items():
+            for row in rows:
+                add(clip, f"gap {gap}", row)
+        for early, row in res.get("ext", {}).items():
+            add(clip, f"extend -{early}", row)
+        for crop, row in res.get("out", {}).items():
+            add(clip, f"outpaint {crop}", row)
+    return {key: {region: {m: [float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))]
+                           for m, pairs in measures.items()}
+                  for region, measures in regions.items()}
+            for key, regions in out.items()}
+
+
+def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
+    """Prints the seam and flicker table of a benchmark run; returns its targets as (what,
+    passed, detail): per clip and operation, made frames flicker no more than the real footage,
+    and show no more edges than it, in the region where seams show (:data:`JUDGED`)."""
+    found = cases(results)
+    checks: list[tuple[str, bool, str]] = []
+    if not found:
+        return checks
+    print("\n## Seams and flicker (made frames vs the real ones at the same positions; ratio = made / real)")
+    print("flicker: mean |2nd temporal difference| of the luma, 0..255; edges: % of the region's pixels "
+          f"with a gradient over {EDGE_LEVEL:g} levels/px")
+    widths = [width, 14, 8, 15, 8, 15, 8]
+    print("".join(str(c).ljust(wd) for c, wd in zip(
+        ["clip", "operation", "region", "flicker m/r", "ratio", "edges % m/r", "ratio"], widths)))
+    per_op: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for (clip, op), regions in found.items():
+        kind = op.split()[0]
+        for region, row in regions.items():
+            r = ratios(row)
+            per_op.setdefault((op, region), []).append(r)
+            fl = row.get("flicker")
+            cells = [clip, op, region, f"{fl[0]:.2f} / {fl[1]:.2f}" if fl else "-",
+                     f"{r['flicker']:.2f}" if fl else "-",
+                     f"{100 * row['edges'][0]:.2f} / {100 * row['edges'][1]:.2f}", f"{r['edges']:.2f}"]
+            print("".join(str(c).ljust(wd) for c, wd in zip(cells, widths)))
+            judged_flicker, judged_edges = JUDGED[kind]
+            if region == judged_flicker and fl:
+                checks.append((f"seams {op} {clip}: made frames flicker no more than the real footage ({region})",
+                               r["flicker"] <= 1.0, f"{r['flicker']:.2f}x the real frames'"))
+            if region == judged_edges:
+                checks.append((f"seams {op} {clip}: no more edges than the real frames ({region})",
+                               r["edges"] <= 1.0, f"{r['edges']:.2f}x the real frames'"))
+    for (op, region), rs in sorted(per_op.items()):
+        flick = [r["flicker"] for r in rs if "flicker" in r]
+        cells = ["MEAN", op, region, "", f"{np.mean(flick):.2f}" if flick else "-", "",
+                 f"{np.mean([r['edges'] for r in rs]):.2f}"]
+        print("".join(str(c).ljust(wd) for c, wd in zip(cells, widths)))
+    return checks
