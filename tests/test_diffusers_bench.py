@@ -4,10 +4,8 @@ budget respected, and a clear refusal where there is no GPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -16,18 +14,22 @@ pytest.importorskip("diffusers", reason="the bench needs diffusers: pip install 
 
 from tests.serverutil import REPO  # noqa: E402
 
-BENCH = REPO / "bench" / "gpu_diffusers.py"
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BENCH), *args], env=ENV, capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+@pytest.fixture(scope="module")
+def bench_main():
+    """The script's ``main``, run in this process (one torch import for all three runs)."""
+    spec = importlib.util.spec_from_file_location("gpu_diffusers", REPO / "bench" / "gpu_diffusers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield module.main
+    torch.set_num_threads(before)
 
 
-def test_tiny_run_measures_every_stage(tmp_path):
-    out = bench("--tiny", "--steps", "8", "--json", str(tmp_path / "tiny.json"))
-    assert out.returncode == 0, out.stderr
+def test_tiny_run_measures_every_stage(bench_main, tmp_path, capsys):
+    assert bench_main(["--tiny", "--steps", "8", "--json", str(tmp_path / "tiny.json")]) == 0
     report = json.loads((tmp_path / "tiny.json").read_text())
     assert report["state"] == "done" and report["size"] == [48, 32] and report["frames"] == 13
     stages = {r["stage"]: r for r in report["stages"]}
@@ -39,19 +41,18 @@ def test_tiny_run_measures_every_stage(tmp_path):
     assert 20 < fast["psnr_vs_default_db"] < 99 and not fast["identical_to_default"]
     # on a CPU the cache is the only lever: without it, and with every lever off, the frames are the default's
     assert stages["fast-no-cache"]["identical_to_default"] and stages["default-again"]["identical_to_default"]
-    assert "| fast | " in out.stdout
+    assert "| fast | " in capsys.readouterr().out
 
 
-def test_budget_skips_stages_but_keeps_what_was_measured(tmp_path):
-    out = bench("--tiny", "--steps", "2", "--budget", "1", "--json", str(tmp_path / "short.json"))
-    assert out.returncode == 0, out.stderr
+def test_budget_skips_stages_but_keeps_what_was_measured(bench_main, tmp_path):
+    assert bench_main(["--tiny", "--steps", "2", "--budget", "0", "--json", str(tmp_path / "short.json")]) == 0
     report = json.loads((tmp_path / "short.json").read_text())
     assert report["stages"][0]["stage"] == "default" and report["stages"][0]["job_s"] > 0
     assert all("skipped" in r for r in report["stages"][1:]) and len(report["stages"]) == 5
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_refuses_without_a_gpu():
-    out = bench("--json", "/nonexistent/never-written.json")
-    assert out.returncode == 2 and "needs a CUDA GPU; none is visible" in out.stderr and "Nothing was measured" \
-        in out.stderr
+def test_refuses_without_a_gpu(bench_main, capsys):
+    assert bench_main(["--json", "/nonexistent/never-written.json"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a CUDA GPU; none is visible" in err and "Nothing was measured" in err
