@@ -406,3 +406,35 @@ def test_a_source_c2pa_cannot_read_is_named_by_name_and_hash(tmp_path, c2pa_fold
     assert (ingredient["title"], ingredient["format"], ingredient["relationship"]) == \
            ("bunny.webm", "video/webm", "inputTo")
     assert ingredient["metadata"]["org.shotforge.sha256"] == hashlib.sha256(webm.read_bytes()).hexdigest()
+
+
+def test_diffusion_model_media_is_trained_algorithmic_media(clip, tmp_path, c2pa_folder, monkeypatch):
+    """The diffusers engine with a tiny randomly initialised Wan VACE pipeline (tests/tiny_wan.py)."""
+    torch = pytest.importorskip("torch", reason="the diffusers engine needs torch (scripts/setup.sh --diffusers)")
+    pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: pip install -e '.[diffusers]'")
+    from server.settings import activate, load_settings
+    from tests.tiny_wan import save_tiny_pipeline
+
+    save_tiny_pipeline(tmp_path / "models" / "tiny-vace")
+    (tmp_path / "none.toml").write_text("")
+    monkeypatch.setenv("SHOTFORGE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models gain nothing from more threads on a shared machine
+    activate(load_settings(models=str(tmp_path / "models"), hf_cache=False))
+    try:
+        outcome = render(timeline_of(clip), tmp_path / "out", "h264", engine="diffusers", operation="fill_gap",
+                         track=0, frame=21, seed=5, prompt="a car on a road", steps=2)
+    finally:
+        activate(None)
+        torch.set_num_threads(threads)
+    state, manifest, _ = read(outcome.media[0], local_anchor(c2pa_folder))
+    assert state == "Trusted"
+    action = created_action(manifest)
+    assert action["digitalSourceType"] == IPTC + "trainedAlgorithmicMedia"
+    assert action["softwareAgent"]["name"] == "ShotForge diffusers engine" and "tiny-vace" in action["description"]
+    recipe = assertion(manifest, "org.shotforge.recipe")
+    assert (recipe["engine"], recipe["model"], recipe["prompt"], recipe["seed"], recipe["steps"]) == \
+           ("diffusers", "tiny-vace", "a car on a road", 5, 2)
+    assert recipe["model_revision"].startswith("sha256:")
+    assert [(i["title"], i["relationship"]) for i in manifest["ingredients"]] == [(clip.name, "inputTo")]
