@@ -438,3 +438,20 @@ def test_diffusion_model_media_is_trained_algorithmic_media(clip, tmp_path, c2pa
            ("diffusers", "tiny-vace", "a car on a road", 5, 2)
     assert recipe["model_revision"].startswith("sha256:")
     assert [(i["title"], i["relationship"]) for i in manifest["ingredients"]] == [(clip.name, "inputTo")]
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mov", "prores"), (".mp4", "h264")])
+def test_signing_keeps_every_frame_and_the_timecode(tmp_path, c2pa_folder, suffix, codec):
+    unsigned, signed = tmp_path / f"unsigned{suffix}", tmp_path / f"signed{suffix}"
+    with media_io.MediaWriter(unsigned, width=64, height=48, rate=Fraction(24000, 1001), codec=codec,
+                              start_timecode="01:00:00:00", metadata={"engine": "classical"}) as writer:
+        for i in range(6):
+            writer.write(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    provenance.sign_media(unsigned, signed, source_type=ALGORITHMIC, sources=[],
+                          take={"engine": "classical", "model": "classical", "operation": "generate"})
+    before, after = media_io.probe(unsigned), media_io.probe(signed)
+    assert (after.frames, after.rate, after.start_timecode, after.metadata["engine"]) == \
+           (before.frames, before.rate, before.start_timecode, "classical")
+    for old, new in zip(media_io.read_frames(unsigned, range(6)), media_io.read_frames(signed, range(6)), strict=True):
+        assert np.array_equal(old, new)
+    assert read(signed, local_anchor(c2pa_folder))[0] == "Trusted"
