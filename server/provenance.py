@@ -233,10 +233,11 @@ def load_credentials(cert_path: Path, key_path: Path, trust_anchor: Path | None 
         raise CredentialsError(f"Content Credentials: the key in {key_path} is not the key of the certificate "
                                f"in {cert_path}")
     now = datetime.datetime.now(datetime.timezone.utc)
-    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+    first, last = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if not first <= now <= last:
+        renew = f" (delete {cert_path.parent} to make a new local one)" if anchor_pem else ""
         raise CredentialsError(f"Content Credentials: the certificate in {cert_path} is valid from "
-                               f"{certificate.not_valid_before_utc:%Y-%m-%d} to {certificate.not_valid_after_utc:%Y-%m-%d}, "
-                               "not now" + (f" (delete {cert_path.parent} to make a new local one)" if anchor_pem else ""))
+                               f"{first:%Y-%m-%d} to {last:%Y-%m-%d}, not now{renew}")
     problems = certificate_problems(certificate)
     if problems:
         raise CredentialsError(f"Content Credentials: the certificate in {cert_path} cannot sign C2PA manifests: "

@@ -168,8 +168,8 @@ def test_placeholder_slate_is_algorithmic_media_with_its_prompt(clip, tmp_path, 
     assert state == "Trusted"
     assert created_action(manifest)["digitalSourceType"] == IPTC + "algorithmicMedia"
     recipe = assertion(manifest, "org.shotforge.recipe")
-    assert (recipe["operation"], recipe["prompt"], recipe["negative_prompt"], recipe["seed"], recipe["placeholder"]) == \
-           ("generate", "gulls over the harbour", "text, logos", 11, True)
+    assert [recipe[k] for k in ("operation", "prompt", "negative_prompt", "seed", "placeholder")] == \
+           ["generate", "gulls over the harbour", "text, logos", 11, True]
     assert recipe == json.loads(media_io.probe(outcome.media[0]).metadata["take"])
     assert manifest.get("ingredients", []) == []  # made from nothing but the prompt
 
@@ -250,7 +250,7 @@ def test_local_certificate_is_made_once_and_reused(clip, tmp_path, monkeypatch):
     assert b"PRIVATE KEY" not in files["trust_anchor.pem"] + files["signer_chain.pem"]
 
 
-def user_chain(folder: Path, *, eku: bool = True) -> tuple[Path, Path, bytes, x509.Certificate]:
+def user_chain(folder: Path, *, eku: bool = True, days: int = 20) -> tuple[Path, Path, bytes, x509.Certificate]:
     """A user's own P-384 chain (root -> signing certificate), as a company CA would issue it."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -267,8 +267,9 @@ def user_chain(folder: Path, *, eku: bool = True) -> tuple[Path, Path, bytes, x5
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Harbour Films edit suite")]))
                .issuer_name(root_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=20))
-               .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+               .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now + datetime.timedelta(days=days))
+               .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                              critical=True)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
                               critical=False))
     if eku:
@@ -315,6 +316,12 @@ def test_unusable_configured_certificate_fails_the_job(clip, tmp_path, monkeypat
     monkeypatch.delenv("SHOTFORGE_C2PA_KEY")
     assert_job_fails_and_leaves_nothing(clip, tmp_path / "out", "set both SHOTFORGE_C2PA_CERT and SHOTFORGE_C2PA_KEY")
 
+    expired_cert, expired_key, _, _ = user_chain(tmp_path / "expired", days=-1)
+    monkeypatch.setenv("SHOTFORGE_C2PA_CERT", str(expired_cert))
+    monkeypatch.setenv("SHOTFORGE_C2PA_KEY", str(expired_key))
+    assert_job_fails_and_leaves_nothing(clip, tmp_path / "out", r"expired/suite.pem is valid from .* to .*, not now$")
+
+    monkeypatch.setenv("SHOTFORGE_C2PA_CERT", str(cert_path))
     monkeypatch.setenv("SHOTFORGE_C2PA_KEY", str(tmp_path / "missing.key"))
     assert_job_fails_and_leaves_nothing(clip, tmp_path / "out", "cannot read .*missing.key")
 
