@@ -19,6 +19,9 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 ``GET /v1/takes/{id}``                 one take: its slot and recipe
 ``POST /v1/takes/{id}/rerender``       body: overrides (seed, prompt, engine, model, ...) → 202, a new
                                        job making a take of exactly the same slot
+``POST /v1/batches``                   body: ``{timeline, fill_gaps_up_to, tracks, engine}`` → 202, the
+                                       batch: short gaps, ``sf extend``/``sf generate`` markers, one job each
+``GET /v1/batches/{id}``               the batch: items and their jobs, progress, result.otio when done
 =====================================  ==========================================================
 
 Status codes: 400 malformed/invalid request (``malformed_otio`` also for NaN, Infinity, NUL
@@ -65,7 +68,7 @@ from server.http.deps import ServerState
 from server.http.safety import SafetyMiddleware
 from server.jobs import FolderLock, JobManager, JobStore
 from server.paths import MediaPolicy, PathMapper
-from server.routes import jobs, media, system, takes
+from server.routes import batches, jobs, media, system, takes
 from server.settings import ServerSettings
 
 
@@ -94,6 +97,7 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         manager.start()
+        await run_in_threadpool(state.batches.resume_all)  # items a crash interrupted are queued again
         if settings.watch:
             from server.watch import WatchFolder
 
@@ -111,7 +115,7 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
                   description="Generative extend, gap fill, outpaint and B-roll for video editors. A job is a "
                               "request OTIO timeline with `metadata.shotforge`; see DESIGN.md for the contract.")
     app.state.shotforge = state
-    for router in (system.router, jobs.router, media.router, takes.router):
+    for router in (system.router, jobs.router, media.router, takes.router, batches.router):
         app.include_router(router)
     errors.install(app)  # innermost middleware: a 500 still gets the CORS headers below
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,

@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="shotforge-demo", help="folder for the demo's requests and results")
     demo.set_defaults(handler=_demo)
 
-    for module in ("server.service_cli", "server.takes_cli", "server.conform_cli", "plugins.resolve.install",
-                   "plugins.resolve.shotforge_resolve.bridge", "plugins.premiere_cep.install"):
+    for module in ("server.service_cli", "server.takes_cli", "server.conform_cli", "server.batch_cli",
+                   "plugins.resolve.install", "plugins.resolve.shotforge_resolve.bridge", "plugins.premiere_cep.install"):
         _register_optional(commands, module)
     return parser
 

@@ -132,6 +132,46 @@ class RerenderCreated(JobCreated):
     rerender_of: str = Field(description="The take re-rendered; the job's result names the new take")
 
 
+class BatchCreate(BaseModel):
+    """A whole timeline in one batch: short gaps filled, marked clips extended, generate markers rendered."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeline: dict[str, Any] = Field(description="The timeline, OTIO JSON (no metadata.shotforge needed)")
+    fill_gaps_up_to: int = Field(0, ge=0, le=36000, description="Fill every gap between clips of at most N frames")
+    tracks: list[int] | None = Field(None, description="Only these 0-based video tracks (default: all)")
+    engine: Literal["auto", "classical", "diffusers"] = "auto"
+
+
+class BatchItem(BaseModel):
+    key: str = Field(description="Stable name of the item, e.g. 'fill_gap V1 55'")
+    where: str = Field(description="The gap, clip or marker the item is for, in an editor's words")
+    operation: str
+    job_id: str | None = Field(None, description="Its job (none when the item was refused before queuing)")
+    state: JobState
+    progress: float = Field(ge=0, le=1)
+    error: ErrorInfo | None = None
+
+
+class MarkerProblem(BaseModel):
+    where: str
+    reason: str
+
+
+class BatchResult(BaseModel):
+    otio: str = Field(description="result.otio: the timeline with every item's result")
+    placements: list[Placement] = Field(description="One per new clip, as for a job; tracks as placed together")
+
+
+class Batch(BaseModel):
+    id: str
+    state: Literal["running", "done"]
+    progress: float = Field(ge=0, le=1)
+    items: list[BatchItem]
+    problems: list[MarkerProblem] = Field(description="Markers that ask for something that cannot be done")
+    result: BatchResult | None = None
+    url: str
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str

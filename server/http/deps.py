@@ -1,5 +1,5 @@
-"""What routes depend on (FastAPI ``Depends``): the settings, the job manager, the path mapper,
-the token check and the job a path names."""
+"""What routes depend on (FastAPI ``Depends``): the settings, the job manager, the batches, the
+path mapper, the token check and the job a path names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path as PathParam, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from server.batch import Batches
 from server.http.errors import ApiError
 from server.jobs import JobManager, JobRow
 from server.paths import PathMapper
@@ -25,6 +26,7 @@ class ServerState:
         self.mapper = mapper
         self.engines_cache: tuple[float, list[Any]] | None = None
         self.watcher = None
+        self.batches = Batches(manager)
 
 
 def get_state(request: Request) -> ServerState:

@@ -1,0 +1,79 @@
+"""Batches: a whole timeline in one request (POST /v1/batches), each item its own job."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path as PathParam, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+import opentimelineio as otio
+
+from otio_tools.errors import RequestError
+from server.batch import Batch as BatchRecord
+from server.batch import Batches
+from server.http.deps import ServerState, Settings, get_state, require_token
+from server.http.errors import STATUS_FOR_CODE, ApiError
+from server.jobs import JobManager
+from server.routes.jobs import _read_body
+from server.schemas import JOB_ID, Batch, BatchCreate, error_responses
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"], dependencies=[Depends(require_token)])
+
+BatchId = Annotated[str, PathParam(pattern=JOB_ID, description="A batch id as POST /v1/batches returned it")]
+
+
+def batch_model(batch: BatchRecord, batches: Batches) -> Batch:
+    items = []
+    for item, job in zip(batch.items, batches.item_jobs(batch)):
+        error = item["error"] or (job.error if job is not None else None)
+        items.append({"key": item["key"], "where": item["where"], "operation": item["operation"],
+                      "job_id": item["job_id"], "state": job.state if job is not None else "failed",
+                      "progress": job.progress if job is not None else 1.0, "error": error})
+    result = None
+    if batch.result:
+        result = {"otio": batch.result["otio"], "placements": batch.result["placements"]}
+    return Batch(id=batch.id, state=batch.state, progress=1.0 if batch.state == "done" else batches.progress(batch),
+                 items=items, problems=batch.problems, result=result, url=f"/v1/batches/{batch.id}")
+
+
+def _batches(state: Annotated[ServerState, Depends(get_state)]) -> Batches:
+    return state.batches
+
+
+@router.post("", status_code=202, response_model=Batch, responses=error_responses(413, 415, 422, 429))
+async def create_batch(request: Request, settings: Settings, batches: Annotated[Batches, Depends(_batches)]) -> Batch:
+    """Every gap of at most ``fill_gaps_up_to`` frames between clips filled, every clip with an ``sf extend
+    tail|head N`` marker extended, every duration marker noted ``sf generate: <prompt>`` generated over its
+    range; each item is a job (``items[].job_id``). ``result`` (result.otio with every result) once all are done."""
+    raw = await _read_body(request, settings.max_body_bytes)
+    try:
+        JobManager.check_json(raw.decode("utf-8", "replace"), "the batch body")
+        body = BatchCreate.model_validate_json(raw)
+    except RequestError as exc:
+        raise ApiError(400, exc.code, exc.message) from None
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
+        raise ApiError(422, "invalid_parameter", "; ".join(parts)) from None
+    try:
+        timeline = otio.adapters.read_from_string(json.dumps(body.timeline), "otio_json")
+    except Exception as exc:
+        raise ApiError(400, "malformed_otio", f"the batch timeline is not valid OTIO JSON: {exc}") from None
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise ApiError(400, "malformed_otio", "the batch timeline holds no OTIO timeline")
+    try:
+        batch = await run_in_threadpool(batches.create, timeline, fill_gaps_up_to=body.fill_gaps_up_to,
+                                        tracks=body.tracks, engine=body.engine)
+    except RequestError as exc:
+        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
+    return batch_model(batch, batches)
+
+
+@router.get("/{batch_id}", response_model=Batch, responses=error_responses())
+def get_batch(batch_id: BatchId, batches: Annotated[Batches, Depends(_batches)]) -> Batch:
+    batch = batches.get(batch_id)
+    if batch is None:
+        raise ApiError(404, "batch_not_found", f"there is no batch {batch_id!r}")
+    return batch_model(batch, batches)

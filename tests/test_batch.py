@@ -1,0 +1,152 @@
+"""Batch and storyboard: a marked-up timeline rendered in one run on the classical engine, by
+``shotforge batch`` and by POST /v1/batches: short gaps filled, marked clips extended, duration
+markers generated over exactly their range, each item its own job, failures named, a crash
+resumed without losing or repeating an item, and one result.otio carrying every result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from otio_tools.batch import find_items
+from otio_tools.takes import take_from_metadata
+from otio_tools.timeline import rate_of, track_items
+from tests.serverutil import CARPHONE, REPO, RT, TR, ServerProcess, copy_media, two_clip_timeline, wait_job
+
+RATE = CARPHONE[1]
+
+
+def storyboard(media: Path, missing: Path) -> otio.schema.Timeline:
+    """V1: A 0-54 | gap 55-64 | B 65-119 (marked 'sf extend tail 12') | gap 120-159 | C 160-199 (marked
+    'sf extend tail 8', its media missing; and 'sf extend head' with no length); a timeline
+    marker 'sf generate: a red car' over 125-136, where B's extension will be."""
+    timeline = two_clip_timeline(media, RATE, clip_frames=55, gap=10)
+    timeline.name = "storyboard"
+    v1 = timeline.video_tracks()[0]
+    v1.append(otio.schema.Gap(source_range=TR(RT(0, RATE), RT(40, RATE))))
+    v1.append(otio.schema.Clip(name="C", source_range=TR(RT(0, RATE), RT(40, RATE)),
+                               media_reference=otio.schema.ExternalReference(
+                                   missing.as_uri(), available_range=TR(RT(0, RATE), RT(120, RATE)))))
+    b, c = v1[2], v1[4]
+    b.markers.append(otio.schema.Marker(name="more", marked_range=TR(RT(100, RATE), RT(1, RATE)),
+                                        metadata={"Resolve_OTIO": {"Note": "sf extend tail 12"}}))
+    c.markers.append(otio.schema.Marker(name="sf extend tail 8", marked_range=TR(RT(10, RATE), RT(0, RATE))))
+    c.markers.append(otio.schema.Marker(name="sf extend head", marked_range=TR(RT(11, RATE), RT(0, RATE))))
+    timeline.tracks.markers.append(otio.schema.Marker(
+        name="shot 12", marked_range=TR(RT(125, RATE), RT(12, RATE)),
+        metadata={"fcp_xml": {"comment": "sf generate: a red car drives along a road"}}))
+    return timeline
+
+
+@pytest.fixture
+def marked(tmp_path) -> Path:
+    media = copy_media(tmp_path / "media", CARPHONE[0])
+    path = tmp_path / "storyboard.otio"
+    otio.adapters.write_to_file(storyboard(media, tmp_path / "media" / "gone.mp4"), str(path))
+    return path
+
+
+def test_storyboard_items_are_found_in_order_and_bad_markers_named(marked):
+    board = find_items(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=12)
+    assert [(i.key, i.request) for i in board.items] == [
+        ("fill_gap V1 55", {"operation": "fill_gap", "track": 0, "frame": 55}),  # 120-159 is 40 frames: left
+        ("extend tail V1 65", {"operation": "extend", "track": 0, "frame": 65, "side": "tail", "frames": 12}),
+        ("extend tail V1 160", {"operation": "extend", "track": 0, "frame": 160, "side": "tail", "frames": 8}),
+        ("generate V1 125-137", {"operation": "generate", "track": 0, "range": [125, 137],
+                                 "prompt": "a red car drives along a road"})]
+    (problem,) = board.problems
+    assert "marker 'sf extend head' on clip 'C'" in problem.where and "says no length" in problem.reason
+    assert [i.key for i in find_items(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=40).items][:2] == [
+        "fill_gap V1 55", "fill_gap V1 120"]
+    with pytest.raises(ValueError, match="video track 3"):
+        find_items(otio.adapters.read_from_file(str(marked)), tracks=[3])
+
+
+def _batch(marked: Path, out: Path, *extra: str) -> subprocess.Popen:
+    (out.parent / "none.toml").write_text("")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(out.parent / "none.toml")}
+    return subprocess.Popen([sys.executable, "-m", "server.cli", "batch", str(marked), "--out", str(out),
+                             "--fill-gaps-up-to", "12", "--engine", "classical", *extra],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _check_result(out: Path, job: dict) -> None:
+    result = otio.adapters.read_from_file(str(out / "result.otio"))
+    rate = rate_of(result)
+    made = {(t, i.start, i.duration, take_from_metadata(i.item.metadata).operation)
+            for t, track in enumerate(result.video_tracks()) for i in track_items(track, rate)
+            if i.is_clip and take_from_metadata(i.item.metadata)}
+    # the generate over 125-136 was taken by B's extension on V1: it went on a new track above
+    assert made == {(0, 55, 10, "fill_gap"), (0, 120, 12, "extend"), (1, 125, 12, "generate")}
+    assert sorted((p["track"], p["record_frame"], p["frames"]) for p in job["placements"]) == [
+        (0, 55, 10), (0, 120, 12), (1, 125, 12)]
+    (failed,) = job["failed"]
+    assert failed["item"] == "extend tail V1 160" and failed["code"] == "media_missing"
+    assert "gone.mp4" in failed["message"] and "clip 'C'" in failed["where"]
+
+
+def test_batch_command_renders_the_storyboard_and_resumes_after_a_crash(marked, tmp_path):
+    out = tmp_path / "batch"
+    first = _batch(marked, out)
+    deadline = time.monotonic() + 120
+    while not list((out / "items").glob("*/job.json")):  # crash once the first item is done
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert not (out / "result.otio").exists()
+    from server.jobs import JobStore
+
+    store = JobStore(out / ".shotforge" / "jobs.sqlite")
+    try:  # the crash came mid-batch: items were still queued or running
+        assert {j.state for j in store.list(limit=100)} - {"done"}, [j.state for j in store.list(limit=100)]
+    finally:
+        store.close()
+
+    again = _batch(marked, out)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 1, stderr  # one item failed, one marker unusable: both named
+    assert "FAILED marker 'sf extend tail 8' on clip 'C'" in stderr and "gone.mp4" in stderr
+    assert "marker 'sf extend head' on clip 'C'" in stderr and "says no length" in stderr
+    job = json.loads((out / "job.json").read_text())
+    _check_result(out, job)
+    store = JobStore(out / ".shotforge" / "jobs.sqlite")
+    try:
+        done = [j for j in store.list(limit=100) if j.state == "done"]
+        assert sorted(j.source.rsplit(":", 1)[1] for j in done) == [  # each item rendered exactly once
+            "extend tail V1 65", "fill_gap V1 55", "generate V1 125-137"]
+    finally:
+        store.close()
+    rerun = _batch(marked, out)  # a finished batch is not rendered again
+    rerun.communicate(timeout=120)
+    assert json.loads((out / "job.json").read_text()) == job
+
+
+def test_batches_over_http(marked, tmp_path):
+    with ServerProcess(tmp_path / "out") as srv, srv.client() as c:
+        body = {"timeline": json.loads(marked.read_text()), "fill_gaps_up_to": 12, "engine": "classical"}
+        r = c.post("/v1/batches", json=body)
+        assert r.status_code == 202, r.text
+        batch_id = r.json()["id"]
+        deadline = time.monotonic() + 120
+        while (batch := c.get(f"/v1/batches/{batch_id}").json())["state"] != "done":
+            assert time.monotonic() < deadline, batch
+            time.sleep(0.2)
+        assert batch["progress"] == 1.0
+        assert [(i["key"], i["state"]) for i in batch["items"]] == [
+            ("fill_gap V1 55", "done"), ("extend tail V1 65", "done"), ("extend tail V1 160", "failed"),
+            ("generate V1 125-137", "done")]
+        for item in batch["items"]:
+            if item["job_id"]:
+                assert wait_job(c, item["job_id"])["state"] == item["state"]
+        out = Path(batch["result"]["otio"]).parent
+        _check_result(out, json.loads((out / "job.json").read_text()))
+        assert c.post("/v1/batches", json={**body, "tracks": [5]}).json()["error"]["code"] == "no_such_track"
