@@ -84,6 +84,32 @@ def test_the_step_cache_leaves_vace_output_as_it_is():
     assert "forward" not in transformer.__dict__ and "forward" not in transformer.blocks[0].__dict__
 
 
+def test_the_step_cache_under_torch_compile_stays_right_and_compiles_once():
+    """Real dynamo (the eager backend: no C++ compiler needed): hits and misses give the uncompiled
+    frames, and after the first call nothing more is compiled (dynamic=False, one window shape)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    transformer = tiny_transformer(seed=3)
+    first, second = vace_inputs(1), vace_inputs(2)
+    with torch.no_grad():
+        plain = [transformer(**first)[0], transformer(**second)[0]]
+        cache = conditioner_for("wan-vace").step_cache(fast.CACHE_THRESHOLD).apply(transformer)
+        transformer.compile_repeated_blocks(fullgraph=False, dynamic=False, backend="eager")
+        try:
+            made = [transformer(**first)[0]]
+            graphs = counters["stats"]["unique_graphs"]
+            made += [transformer(**first)[0], transformer(**first)[0], transformer(**second)[0]]
+        finally:
+            fast.uncompile_blocks(transformer)
+            torch._dynamo.reset()
+    assert (cache.misses, cache.hits) == (2, 2)
+    assert graphs > 0 and counters["stats"]["unique_graphs"] == graphs  # hits and misses recompile nothing
+    for out, want in zip(made, [plain[0]] * 3 + [plain[1]]):
+        assert torch.allclose(out, want, atol=1e-5), (out - want).abs().max()
+
+
 def test_diffusers_first_block_cache_counts_vace_hints_twice():
     """Why the engine has its own cache for VACE (issue 14): diffusers' FirstBlockCache hooks the blocks
     only, and the hints added between them in the model's forward come again on a hit. If this starts

@@ -126,6 +126,7 @@ class Run:
             try:
                 return warm.conditioner(warm.pipe, call, self.native)
             except Canceled:
+                self._free_hooks()
                 raise
             except torch.OutOfMemoryError as exc:
                 self._free_hooks()

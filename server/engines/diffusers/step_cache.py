@@ -25,6 +25,11 @@ from typing import Any
 
 import torch
 
+#: The wrappers' branching (hit or miss) stays out of compiled graphs: only the frames these wrap are
+#: skipped by torch.compile, the blocks' own forwards they call are still compiled, once per shape
+#: (traced through, a hit would add graphs and a later miss recompile the blocks).
+_outside_graphs = torch.compiler.disable(recursive=False)
+
 
 class _State:
     __slots__ = ("text", "hint", "residual", "block_input")
@@ -71,6 +76,7 @@ class VaceStepCache:
         original = module.forward
         had_own = "forward" in module.__dict__
 
+        @_outside_graphs
         def forward(*args, **kwargs):
             return how(original, *args, **kwargs)
 
@@ -78,6 +84,7 @@ class VaceStepCache:
         self._undo.append(lambda: setattr(module, "forward", original) if had_own else delattr(module, "forward"))
 
     # -- the wrapped calls ----------------------------------------------------------------------
+    @_outside_graphs
     def _forward(self, original, *args, **kwargs):
         text = kwargs["encoder_hidden_states"] if "encoder_hidden_states" in kwargs else args[2]
         self._state = self._state_for(text)
@@ -93,6 +100,7 @@ class VaceStepCache:
         self._states = [*self._states[-3:], _State(text)]  # a few: this call's cond and uncond
         return self._states[-1]
 
+    @_outside_graphs
     def _first_hint(self, original, hidden_states, *args, **kwargs):
         hint, control = original(hidden_states, *args, **kwargs)
         if self._state is None:  # called outside the model's forward: nothing to decide
@@ -101,17 +109,20 @@ class VaceStepCache:
             return hint.new_zeros(()), control
         return hint, control
 
+    @_outside_graphs
     def _later_hint(self, original, hidden_states, encoder_hidden_states, control_hidden_states, *args, **kwargs):
         if self.skip:
             return hidden_states.new_zeros(()), control_hidden_states
         return original(hidden_states, encoder_hidden_states, control_hidden_states, *args, **kwargs)
 
+    @_outside_graphs
     def _first_block(self, original, hidden_states, *args, **kwargs):
         if self.skip:
             return hidden_states
         self._remember_input(hidden_states)
         return original(hidden_states, *args, **kwargs)
 
+    @_outside_graphs
     def _block(self, original, hidden_states, *args, **kwargs):
         if self.skip:
             return hidden_states

@@ -110,7 +110,7 @@ class WanVaceConditioner(Conditioner):
         import torch
 
         transformer = pipe.transformer
-        param = next(transformer.parameters())
+        param = transformer.patch_embedding.weight  # the compute dtype (some modules are kept in fp32)
         spatial = pipe.vae_scale_factor_spatial
         latent = ((frames - 1) // pipe.vae_scale_factor_temporal + 1, height // spatial, width // spatial)
         config = transformer.config
@@ -118,6 +118,7 @@ class WanVaceConditioner(Conditioner):
         def noise(*shape):
             return torch.randn(*shape, device=param.device, dtype=param.dtype)
 
-        return {"hidden_states": noise(1, config.in_channels, *latent), "timestep": torch.tensor([999], device=param.device),
+        return {"hidden_states": noise(1, config.in_channels, *latent),
+                "timestep": torch.tensor([999.0], device=param.device),  # as the scheduler's: float
                 "encoder_hidden_states": noise(1, TEXT_TOKENS, config.text_dim),
                 "control_hidden_states": noise(1, config.vace_in_channels, *latent), "return_dict": False}
