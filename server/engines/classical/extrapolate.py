@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -26,7 +27,8 @@ class Extension:
     Measures on construction; :meth:`frame` makes each new frame. ``rate``: frames a second (None
     or 0: 24); ``half_life``: seconds over which the extrapolated motion halves."""
 
-    def __init__(self, ctx: Sequence[np.ndarray], frames: int, rate, flow_quality: str, half_life: float):
+    def __init__(self, ctx: Sequence[np.ndarray], frames: int, rate: Fraction | float | None,
+                 flow_quality: str, half_life: float):
         self.last = ctx[-1]
         rate = float(rate) if rate else 24.0
         # a shot that repeats frames in a cadence moves by pictures, not by frames: motion is
