@@ -265,3 +265,27 @@ def test_offloading_steps_down_once_per_level():
         ladder.append((plan.offload, plan.vae_tiling))
         plan = more_offload(plan)
     assert ladder == [("none", False), ("model", True), ("group", True)]
+
+
+def test_with_real_dynamo_a_warm_pipeline_compiles_once_per_bucket(models, on_cpu_as_on_a_gpu, monkeypatch):
+    """The engine's compile at load with torch.compile itself (eager backend): the warm-up compiles the
+    full window, a job compiles its bucket, and a second job of another length in that bucket adds
+    no graph."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(fast, "EXACT_BACKENDS", ())
+    monkeypatch.setattr(fast, "compile_blocks", lambda transformer: transformer.compile_repeated_blocks(
+        fullgraph=False, dynamic=False, backend="eager"))
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        engine = engine_for(models, "generate", diffusers_fast=True)
+        warm.get_pipeline(engine.info, engine.plan, True)
+        at_load = counters["stats"]["unique_graphs"]
+        assert len(list(engine.generate(10, (48, 32), job_at(8)))) == 10
+        first_job = counters["stats"]["unique_graphs"]
+        assert len(list(engine_for(models, "generate", diffusers_fast=True).generate(15, (48, 32), job_at(8)))) == 15
+        assert 0 < at_load < first_job == counters["stats"]["unique_graphs"]
+    finally:
+        warm.drop_pipelines()
+        torch._dynamo.reset()
