@@ -336,27 +336,28 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("the panel reloaded while the job renders: after the reload it follows the job and places the result", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    const seq = abutting();
+    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
     try {
-      await p.page.click('[data-op="outpaint"]');
-      await p.page.selectOption("#canvas-preset", "3840x2160");
-      await classical(p.page);
+      // This page never hears how the job ends (its progress requests hang), as if it went away mid-render.
+      const progress = /\/v1\/jobs\/[^/?]+(\/events)?(\?.*)?$/;
+      await p.page.route(progress, () => {});
+      await extendA(p);
       await p.page.click("#run");
-      await p.page.waitForFunction(() => {
-        const r = window.ShotForgePanel.state.lastRecord;
-        return r && r.state === "running";
-      }, null, { timeout: 30000 });
+      await p.page.waitForFunction(() => /shotforge\.premiere\.job\./.test(Object.keys(window.localStorage).join(" ")) &&
+        Object.keys(window.localStorage).some((k) => /^shotforge\.premiere\.job\./.test(k) && window.localStorage.getItem(k) !== "null"),
+      null, { timeout: 30000 });
       assert.equal(p.runner.dom.mutations.length, 0);
+      await p.page.unroute(progress);
       await p.page.reload();
       await p.page.waitForFunction(() => {
         const s = document.getElementById("status");
         return /Placed|not placed|failed/.test(s.textContent) && !window.ShotForgePanel.state.busy;
-      }, null, { timeout: 240000 });
+      }, null, { timeout: 120000 });
       const status = await p.page.textContent("#status");
-      assert.match(status, /Placed ‘ShotForge outpaint take 1’/);
-      const placed = p.runner.dom.mutations.filter((m) => m.name === "ShotForge outpaint take 1");
-      assert.equal(placed.length, 1);
+      assert.match(status, /Placed ‘ShotForge extend take 1’/);
+      const v2 = clipsOn(p.runner, 1);
+      assert.deepEqual([v2[0].start, v2[v2.length - 1].end], [TICKS(36, seq), TICKS(48, seq)]);
       assert.equal(await p.page.evaluate(() => window.localStorage.getItem("shotforge.premiere.job." + window.ShotForgePanel.state.seq.id)), "null");
     } finally { await p.close(); }
   });
