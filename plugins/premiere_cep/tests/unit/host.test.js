@@ -372,3 +372,20 @@ test("mock: the PremiereMock snapshot matches the fixture clip count", () => {
   const m = new PremiereMock(loadSequence("edl_25"));
   assert.equal(m.snapshot()[0].length, 4);
 });
+
+test("every host entry point answers JSON {ok: ...}, never an EvalScript error: no sequence, no arguments, garbage", () => {
+  const entries = ["facts", "importMedia", "findItem", "place", "removeClip", "addMarker", "removeMarker", "ping"];
+  const argSets = [[], ["x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p"], [null, -1, "12a", {}, [], 0, "", "", 99, "", [{}]]];
+  for (const seq of [null, loadSequence("example_25")]) {
+    const r = new HostRunner(seq, { importDelay: 0 });
+    for (const fn of entries) {
+      for (const args of argSets) {
+        const out = r.evalScript(`ShotForgeHost.${fn}(${args.map((a) => JSON.stringify(a)).join(", ")})`);
+        assert.notEqual(out, "EvalScript error.", `${fn}(${JSON.stringify(args)}): ${r.lastError}`);
+        const reply = JSON.parse(out);
+        assert.equal(typeof reply.ok, "boolean", `${fn} answers {ok}`);
+      }
+    }
+    assert.equal(r.dom.mutations.length, 0, "garbage changes nothing");
+  }
+});
