@@ -163,8 +163,12 @@ def test_compile_happens_at_load_with_progress_and_buckets_keep_one_shape(models
     assert loaded.fast.compiled and loaded.fast.buckets == [9, 17, 33]
     after_first = set(shapes)
     assert len(after_first) == 2  # the warm-up at 33 frames, then this job's bucket of 17 (10 frames -> 13 -> 17)
-    assert len(list(engine_for(models, "generate", diffusers_fast=True).generate(15, (48, 32), job_at(8)))) == 15
+    assert any("window 1/1, compiling the transformer for 17 frames at 48x32" in s for s in seen), seen
+    second = job_at(8)
+    seen = stages_of(second)
+    assert len(list(engine_for(models, "generate", diffusers_fast=True).generate(15, (48, 32), second))) == 15
     assert shapes == after_first  # 15 frames -> 17: the same bucket, nothing new to compile
+    assert not any("compiling" in s for s in seen), seen
 
 
 def test_a_compile_that_fails_at_load_leaves_an_eager_pipeline(models, on_cpu_as_on_a_gpu, monkeypatch):

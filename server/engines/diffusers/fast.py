@@ -59,7 +59,15 @@ class FastPath:
     cache: Any = None
     compiled: bool = False
     buckets: list[int] | None = None  # window lengths the compiled blocks are kept to
+    shapes: set = field(default_factory=set)  # (frames, width, height) compiled so far
     notes: list[str] = field(default_factory=list)
+
+    def first_use(self, frames: int, width: int, height: int) -> bool:
+        """Whether a compiled pipeline meets this window shape for the first time (it compiles now)."""
+        if not self.compiled or (frames, width, height) in self.shapes:
+            return False
+        self.shapes.add((frames, width, height))
+        return True
 
     def describe(self) -> str:
         levers = []
@@ -153,6 +161,7 @@ def compile_at_load(pipe: Any, fast: FastPath, conditioner: Conditioner, native:
         try:
             with torch.inference_mode():
                 pipe.transformer(**conditioner.warmup_inputs(pipe, native.width, native.height, native.max_frames))
+            fast.shapes.add((native.max_frames, native.width, native.height))
             return
         except Exception as exc:  # a broken compile (or backend) must not stay in the warm pipeline
             fast.degrade(pipe, exc)  # the attention backend first, then the compile

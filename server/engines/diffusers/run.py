@@ -100,6 +100,10 @@ class Run:
             width=self.canvas.mw, height=self.canvas.mh, prompt=job.prompt or "", negative_prompt=self.negative,
             steps=self.steps, guidance=self.guidance, seed=(int(job.seed) + 7919 * index) % (2 ** 63),
             reference=self.reference, on_step=on_step)
+        fast = self.warm.fast
+        if fast is not None and fast.first_use(window.frames, self.canvas.mw, self.canvas.mh):
+            job.progress(0.95 * index * self.steps / all_steps, f"{model}: {label}, compiling the transformer for "
+                                                                f"{window.frames} frames at {self.canvas.mw}x{self.canvas.mh}")
         job.progress(0.95 * index * self.steps / all_steps, f"{model}: {label}, encoding")
         made = self._call(call, label)
         for slot, image in zip(part, made):
