@@ -184,7 +184,7 @@
             setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", "ok");
           }, function (e) { store.saveJob(seqId, null); throw e; });
         }
-        if (out.tried) return keepRender(out.job, out.record, new Error("it finished before the panel was reloaded"));
+        if (out.tried) return keepRender(out.job, out.record, new Error("the panel was reloaded while it was being placed"));
         return placeJob(out.job, out.record, null);
       });
     });
@@ -425,7 +425,10 @@
     $("confirm-overwrite").addEventListener("click", function () { placeAgain(true); });
     $("confirm-cancel").addEventListener("click", function () {
       $("confirm").hidden = true;
-      if (state.pending) keepRender(state.pending.job, state.pending.record, new Error("overwrite not confirmed; nothing in the sequence was changed"));
+      if (!state.pending) return;
+      // Declined: Place again stays offered here, but a reloaded panel does not bring it back.
+      store.saveJob(state.pending.job.sequenceId, null);
+      keepRender(state.pending.job, state.pending.record, new Error("overwrite not confirmed; nothing in the sequence was changed"));
     });
     $("remove-last").addEventListener("click", removeLast);
     $("new-take").addEventListener("click", newTake);

@@ -277,6 +277,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assert.equal(p.runner.dom.fullSnapshot(), before, "nothing placed while the question is open");
       await p.page.click("#confirm-cancel");
       assert.equal(p.runner.dom.fullSnapshot(), before);
+      assert.equal(await p.page.evaluate(() => window.localStorage.getItem("shotforge.premiere.job." + window.ShotForgePanel.state.seq.id)), "null",
+        "a declined overwrite is not offered again after a reload");
       assert.equal(await p.page.isVisible("#place-again"), true);
       await h.runAndWait(p.page, 60000, "#place-again");
       assert.equal(await p.page.isVisible("#confirm"), true, "asked again");
