@@ -17,15 +17,20 @@ from tests.serverutil import REPO  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bench_main():
-    """The script's ``main``, run in this process (one torch import for all three runs)."""
+def bench_module():
+    """The script, run in this process (one torch import for every run)."""
     spec = importlib.util.spec_from_file_location("gpu_diffusers", REPO / "bench" / "gpu_diffusers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield module.main
+    yield module
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def bench_main(bench_module):
+    return bench_module.main
 
 
 def test_tiny_run_measures_every_stage(bench_main, tmp_path, capsys):
@@ -56,3 +61,13 @@ def test_refuses_without_a_gpu(bench_main, capsys):
     assert bench_main(["--json", "/nonexistent/never-written.json"]) == 2
     err = capsys.readouterr().err
     assert "needs a CUDA GPU; none is visible" in err and "Nothing was measured" in err
+
+
+def test_a_missing_package_is_named_and_only_installed_from_wheels_brought_along(bench_module, tmp_path, capsys,
+                                                                                  monkeypatch):
+    monkeypatch.setitem(bench_module.NEEDS, "shotforge_not_a_package", "shotforge-not-a-package")
+    assert bench_module.main(["--tiny"]) == 2
+    assert "missing shotforge-not-a-package; nothing is downloaded here" in capsys.readouterr().err
+    (tmp_path / "wheels").mkdir()
+    assert bench_module.main(["--tiny", "--wheels", str(tmp_path / "wheels")]) == 2  # an empty folder: pip finds none
+    assert f"could not install shotforge-not-a-package from {tmp_path / 'wheels'}" in capsys.readouterr().err
