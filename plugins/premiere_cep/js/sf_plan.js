@@ -194,9 +194,19 @@
     return "ShotForge " + (OP_WORDS[operation] || operation) + " take " + n;
   }
 
-  /** The next take number for `operation` in a sequence's take history. */
-  function nextTakeNumber(history, operation) {
-    return 1 + (history || []).reduce(function (m, t) { return t.operation === operation ? Math.max(m, t.number) : m; }, 0);
+  /** The next take number for `operation`: past every take in the sequence's history and every
+   *  clip on the live sequence `seq` already named like one (a history lost with the panel's
+   *  storage must not give a second "take 1": names are how the host tells its clips apart). */
+  function nextTakeNumber(history, operation, seq) {
+    var n = (history || []).reduce(function (m, t) { return t.operation === operation ? Math.max(m, t.number) : m; }, 0);
+    var prefix = takeName(operation, "");
+    ((seq && seq.tracks) || []).forEach(function (t) {
+      t.clips.forEach(function (c) {
+        var rest = c.name.indexOf(prefix) === 0 ? c.name.slice(prefix.length) : "";
+        if (/^\d+$/.test(rest)) n = Math.max(n, Number(rest));
+      });
+    });
+    return n + 1;
   }
 
   /** The take marker's comments: who made it and how (job id, engine, model, prompt, seed). */

@@ -241,7 +241,7 @@
   /**
    * Place a finished job as a take. opts: {confirmOverwrite: the list of what the editor agreed
    * may be destroyed (prepared.destroys as shown), or true (automation: what `prepared` lists),
-   * number (take number; default the next for its operation), replaces (the take id this one
+   * number (take number; default the next for its operation on this sequence), replaces (the take id this one
    * swaps out)}. The sequence is read and planned again first (the editor may have edited while
    * a question was open): an overwrite goes ahead only when what it would destroy NOW is exactly
    * what was confirmed, else it is refused with `needs_confirmation` and the new list (ask again).
@@ -268,7 +268,7 @@
     var self = this, seq = live.seq;
     var history = this.store.load(seq.id);
     var result = record.result || {};
-    var number = opts.number || plan.nextTakeNumber(history, job.operation);
+    var number = opts.number || plan.nextTakeNumber(history, job.operation, seq);
     var take = {
       id: record.id + ":" + number, sequenceId: seq.id, operation: job.operation, number: number,
       name: plan.takeName(job.operation, number), colorLabel: plan.COLOR_LABEL[job.operation],
@@ -468,8 +468,7 @@
       old.swapping = true;
       self.record(old);
       return self.unplace(old, r.facts).then(function () {
-        var number = plan.nextTakeNumber(self.store.load(r.seq.id), job.operation);
-        return self.place(job, record, null, { number: number, replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
+        return self.place(job, record, null, { replaces: old.id, confirmOverwrite: opts.confirmOverwrite || [] });
       }).then(function (take) {
         old.removed = true;
         old.swapping = false;

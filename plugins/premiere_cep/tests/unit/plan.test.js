@@ -106,4 +106,9 @@ test("take names and numbers per operation", () => {
   assert.equal(plan.takeName("fill_gap", 3), "ShotForge fill gap take 3");
   assert.equal(plan.nextTakeNumber([{ operation: "extend", number: 2 }, { operation: "generate", number: 5 }], "extend"), 3);
   assert.equal(plan.nextTakeNumber([], "outpaint"), 1);
+  // Clips already named like takes on the sequence count too (a history lost with the panel's storage).
+  const s = read({ tracks: [{ clips: [{ name: "ShotForge extend take 4", start: 0, end: 10 }, { name: "ShotForge extend take 1x", start: 10, end: 20 },
+    { name: "ShotForge fill gap take 9", start: 20, end: 30 }] }] });
+  assert.equal(plan.nextTakeNumber([], "extend", s), 5);
+  assert.equal(plan.nextTakeNumber([{ operation: "extend", number: 6 }], "extend", s), 7);
 });

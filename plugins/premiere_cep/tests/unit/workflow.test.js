@@ -464,3 +464,15 @@ test("a removal failing during the rollback does not stop the others, and the me
   const ours = dom.sequence.tracks[0].clips.filter((c) => /^ShotForge/.test(c.name)).map((c) => Number(BigInt(c.start) / 10160640000n));
   assert.deepEqual(ours, [41]);
 });
+
+test("a lost take history does not give a second 'take 1': an overwrite over an old take 1 keeps what is left of it and names the new one take 2", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [{ clips: [{ name: "A", start: 0, end: 36 },
+    { name: "ShotForge extend take 1", start: 36, end: 84, media: "/renders/old.mov" }] }] },
+  (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 12 }]);
+  const r = await wf.render(Object.assign({}, EXTEND, { placement: "overwrite" }));
+  const prepared = await wf.prepare(r.job, r.record);
+  const take = await wf.place(r.job, r.record, prepared, { confirmOverwrite: prepared.destroys });
+  assert.equal(take.name, "ShotForge extend take 2");
+  const v1 = dom.snapshot()[0].map((c) => [c.name, Number(BigInt(c.start) / 10160640000n), Number(BigInt(c.end) / 10160640000n)]);
+  assert.deepEqual(v1, [["A", 0, 36], ["ShotForge extend take 2", 36, 48], ["ShotForge extend take 1", 48, 84]]);
+});
