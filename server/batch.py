@@ -6,9 +6,9 @@ are queued, with every item's key; each item job's ``source`` is ``batch:<batch 
 So after a crash nothing is lost or repeated: :meth:`Batches.resume` queues the items that have
 no job yet (a job already queued under that source is found, not queued twice) and again those
 whose job was interrupted by the crash; done items keep their results. When the last item has
-finished, the batch's ``result.otio`` (the timeline with every item's result in free space) and
-``job.json`` (``placements``, one per new clip, and each failed item named) are written into its
-folder.
+finished, the batch's ``result.otio`` (the timeline with every item's result in free space; for an
+interchange timeline also ``result.xml``/``.edl``/``.aaf`` in its own format) and ``job.json``
+(``placements``, one per new clip, and each failed item named) are written into its folder.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import opentimelineio as otio
 
 from otio_tools.batch import clip_of, combine, find_items
 from otio_tools.errors import RequestError
+from otio_tools.interchange import write_in_format
 from server.jobs import JobManager, JobRow, QueueFull
 
 log = logging.getLogger("shotforge.batch")
@@ -110,10 +111,12 @@ class Batches:
 
     # -- submitting -----------------------------------------------------------------------------
     def create(self, timeline: otio.schema.Timeline, out_dir: Path | None = None, *, fill_gaps_up_to: int = 0,
-               tracks: list[int] | None = None, engine: str = "auto", name: str = "") -> Batch:
+               tracks: list[int] | None = None, engine: str = "auto", name: str = "",
+               source: tuple[str, str] | None = None) -> Batch:
         """Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
         an item refused at once (no clip there, missing media) is recorded with its error and the
-        others still run. Raises RequestError for bad options."""
+        others still run. ``source`` (adapter, file) of an interchange timeline: the result is also
+        written in that format. Raises RequestError for bad options."""
         try:
             board = find_items(timeline, fill_gaps_up_to=fill_gaps_up_to, tracks=tracks)
         except ValueError as exc:
@@ -123,7 +126,8 @@ class Batches:
         items = [{"key": i.key, "where": i.where, "operation": i.operation, "request": i.request, "job_id": None,
                   "error": None} for i in board.items]
         problems = [{"where": p.where, "reason": p.reason} for p in board.problems]
-        options = {"fill_gaps_up_to": fill_gaps_up_to, "tracks": tracks, "engine": engine}
+        options = {"fill_gaps_up_to": fill_gaps_up_to, "tracks": tracks, "engine": engine,
+                   "source": list(source) if source else None}
         with self._lock:
             self._db.execute(
                 "INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state, created)"
@@ -226,6 +230,9 @@ class Batches:
         result = {"otio": str(out / "result.otio"), "placements": placements, "items": made, "failed": failed,
                   "problems": batch.problems}
         _write_atomically(out / "result.otio", otio.adapters.write_to_string(timeline, "otio_json"))
+        if batch.options.get("source"):
+            adapter, source = batch.options["source"]
+            result["interchange"] = write_in_format(timeline, adapter, source, out)
         _write_atomically(out / "job.json", json.dumps({"batch": batch.id, **batch.options, **result}, indent=2))
         return result
 

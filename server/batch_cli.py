@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         description="Fill every gap of at most N frames, extend every clip with an 'sf extend tail|head FRAMES' "
                     "marker, generate every duration marker noted 'sf generate: PROMPT'; write DIR/result.otio "
                     "with every result and DIR/job.json. Running it again on the same DIR resumes.")
-    batch.add_argument("timeline", metavar="TIMELINE", help="an exported timeline (.otio)")
+    batch.add_argument("timeline", metavar="TIMELINE", help="an exported timeline: .otio, or any interchange format "
+                       "an installed OTIO adapter reads (.xml, .edl, .aaf, ...); the result is written in it too")
     batch.add_argument("--out", required=True, metavar="DIR", help="folder for the items, result.otio and job.json")
     batch.add_argument("--fill-gaps-up-to", type=int, default=0, metavar="N",
                        help="fill every gap between two clips of at most N frames (default 0: none)")
@@ -33,12 +34,13 @@ def register(subparsers) -> None:
     batch.add_argument("--engine", choices=("auto", "classical", "diffusers"), default="auto")
     batch.add_argument("--models", metavar="DIR", help="folder of diffusers-format video models")
     batch.add_argument("--format", dest="output_format", choices=("prores", "h264"), default="prores")
+    batch.add_argument("--rate", help="an EDL's frame rate (EDLs do not say it), e.g. 25 or 23.976")
     batch.set_defaults(handler=batch_command)
 
 
 def batch_command(args: argparse.Namespace) -> int:
     from otio_tools.errors import RequestError
-    from otio_tools.request import read_timeline
+    from otio_tools.interchange import parse_rate, read_any
     from server.app import build_manager
     from server.batch import Batches
     from server.jobs import AlreadyRunning, FolderLock
@@ -49,7 +51,7 @@ def batch_command(args: argparse.Namespace) -> int:
         return _fail("--fill-gaps-up-to must be 0 or more frames", 2)
     root = Path(args.out).absolute()
     try:
-        timeline = read_timeline(args.timeline)
+        timeline, adapter = read_any(args.timeline, parse_rate(args.rate) if args.rate else None)
         settings = load_settings(None, output=str(root / "items"), data_dir=str(root / ".shotforge"),
                                  host="127.0.0.1", models=args.models, output_format=args.output_format)
         activate(settings)
@@ -63,7 +65,7 @@ def batch_command(args: argparse.Namespace) -> int:
     batches = Batches(manager)
     # One batch per DIR and command: the same timeline and options resume it, others are refused.
     name = "cli:" + hashlib.sha256(json.dumps([Path(args.timeline).read_bytes().hex(), args.fill_gaps_up_to,
-                                               args.tracks, args.engine]).encode()).hexdigest()[:16]
+                                               args.tracks, args.engine, args.rate]).encode()).hexdigest()[:16]
     try:
         manager.start()
         batch = batches.by_name(name)
@@ -72,7 +74,7 @@ def batch_command(args: argparse.Namespace) -> int:
                          "--out", 2)
         if batch is None:
             batch = batches.create(timeline, root, fill_gaps_up_to=args.fill_gaps_up_to, tracks=args.tracks,
-                                   engine=args.engine, name=name)
+                                   engine=args.engine, name=name, source=(adapter, str(args.timeline)))
         else:
             batches.resume(batch)
         for problem in batch.problems:
@@ -98,8 +100,13 @@ def batch_command(args: argparse.Namespace) -> int:
     for failed in result["failed"]:
         print(f"shotforge batch: FAILED {failed['where']}: {failed['message']}", file=sys.stderr)
     print(f"result  {result['otio']}")
+    interchange = result.get("interchange") or {}
+    if "path" in interchange:
+        print(f"result  {interchange['path']} ({interchange['format']})")
+    elif interchange:
+        print(f"shotforge batch: FAILED {interchange['error']}", file=sys.stderr)
     print(f"job     {root / 'job.json'}")
-    return 1 if result["failed"] or result["problems"] else 0
+    return 1 if result["failed"] or result["problems"] or "error" in interchange else 0
 
 
 def _fail(message: str, code: int) -> int:

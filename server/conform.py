@@ -8,8 +8,10 @@ conformed timeline where the clip stands now, showing the same frames (an editor
 One take failing is named (clip, track, record frame, reason) and the others are still done.
 
 Output, in ``DIR``: ``takes/NNN-<take id>/`` per new take (its media, result.otio, job.json, as
-``render`` writes them), ``result.otio`` (the conformed timeline) and ``job.json`` (``placements``
-as for ``render``, one per new take, with ``takes``, ``failed`` and ``left``).
+``render`` writes them), ``result.otio`` (the conformed timeline), the same in the timeline's own
+format when it was an interchange file (``result.xml``, ``result.edl``, ``result.aaf``), and
+``job.json`` (``placements`` as for ``render``, one per new take, with ``takes``, ``failed``,
+``left`` and ``interchange``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 
 from otio_tools.conform import TakeClip, find_takes, select, swap_in
 from otio_tools.errors import RequestError, ShotForgeError
-from otio_tools.request import parse_request_json, read_timeline
+from otio_tools.interchange import read_any, write_in_format
+from otio_tools.request import parse_request_json
 from otio_tools.takes import new_slot_matches, plan_slot, rerender_request, take_from_metadata
 from otio_tools.timeline import rate_of
 from server.engines.base import EngineUnavailable
@@ -45,10 +49,11 @@ class ConformReport:
     failed: list[dict] = field(default_factory=list)
     left: list[dict] = field(default_factory=list)
     otio: str = ""
+    interchange: dict | None = None  # {format, path} or {format, error}: the result in the timeline's format
 
     def to_dict(self) -> dict:
         return {"placements": self.placements, "takes": self.takes, "failed": self.failed, "left": self.left,
-                "otio": self.otio}
+                "otio": self.otio, "interchange": self.interchange}
 
 
 def read_tags(path: str) -> dict[str, str] | None:
@@ -64,12 +69,10 @@ def read_tags(path: str) -> dict[str, str] | None:
 
 def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffusers", model: str | None = None,
             include_classical: bool = False, output_format: str = "prores", on_progress: Progress = lambda f, s: None,
-            cancel_event: threading.Event | None = None) -> ConformReport:
-    """Conform a timeline file into ``out_dir``. Raises RequestError when the timeline cannot be
-    read; each take's failure is in the report instead."""
-    timeline = read_timeline(timeline_path)
-    if not isinstance(timeline, otio.schema.Timeline):
-        raise RequestError("malformed_otio", f"{timeline_path} holds no timeline")
+            cancel_event: threading.Event | None = None, edl_rate: Fraction | None = None) -> ConformReport:
+    """Conform a timeline file (any format OTIO reads; ``edl_rate`` for an EDL) into ``out_dir``. Raises
+    RequestError when the timeline cannot be read; each take's failure is in the report instead."""
+    timeline, adapter = read_any(timeline_path, edl_rate)
     out_dir = Path(out_dir).absolute()
     found, unreadable = find_takes(timeline, read_tags)
     chosen, left = select(found, include_classical)
@@ -126,6 +129,7 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
             on_progress(done_frames / total, f"{label}: done")
         report.otio = str(out_dir / "result.otio")
         _write_atomically(out_dir / "result.otio", otio.adapters.write_to_string(conformed, "otio_json"))
+        report.interchange = write_in_format(conformed, adapter, timeline_path, out_dir)
         _write_atomically(out_dir / "job.json", json.dumps(
             {"timeline": str(timeline_path), "engine": engine, "model": model, **report.to_dict()}, indent=2))
     except BaseException:  # canceled (Ctrl-C) or broken: nothing of this conform stays

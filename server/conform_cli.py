@@ -1,8 +1,10 @@
 """``shotforge conform TIMELINE --out DIR``: re-render an exported timeline's placeholders with a model.
 
 Runs without a server, like ``render``: one progress bar over the whole conform, one line per
-take that failed (clip, track, record frame, reason). Exit codes: 0 every take conformed (or
-none to conform), 1 any take failed, 2 the timeline or the settings cannot be used, 130 canceled.
+take that failed (clip, track, record frame, reason). An interchange timeline (FCP7 XML, EDL, AAF)
+is also written back in its own format beside result.otio. Exit codes: 0 every take conformed (or
+none to conform), 1 any take failed or the result could not be written in the timeline's format,
+2 the timeline or the settings cannot be used, 130 canceled.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ def register(subparsers) -> None:
         description="Find every ShotForge take in TIMELINE (placeholders first; the classical engine's other "
                     "results with --include-classical), make each again from its recipe with the engine and model "
                     "given, and write DIR/result.otio with the new takes in the same slots and DIR/job.json.")
-    conform.add_argument("timeline", metavar="TIMELINE", help="an exported timeline (.otio)")
+    conform.add_argument("timeline", metavar="TIMELINE", help="an exported timeline: .otio, or any interchange "
+                         "format an installed OTIO adapter reads (.xml, .edl, .aaf, ...)")
     conform.add_argument("--out", required=True, metavar="DIR", help="folder for the new takes, result.otio, job.json")
     conform.add_argument("--engine", choices=("diffusers", "classical"), default="diffusers",
                          help="engine for the new takes (default diffusers)")
@@ -28,11 +31,13 @@ def register(subparsers) -> None:
     conform.add_argument("--models", metavar="DIR", help="folder of diffusers-format video models "
                          "(default: the server setting / SHOTFORGE_MODELS)")
     conform.add_argument("--format", choices=("prores", "h264"), default="prores", help="media format of new takes")
+    conform.add_argument("--rate", help="an EDL's frame rate (EDLs do not say it), e.g. 25 or 23.976")
     conform.set_defaults(handler=conform_command)
 
 
 def conform_command(args: argparse.Namespace) -> int:
     from otio_tools.errors import ShotForgeError
+    from otio_tools.interchange import parse_rate
     from server.cli import _use_models
     from server.conform import conform
     from server.engines.base import Canceled
@@ -41,10 +46,11 @@ def conform_command(args: argparse.Namespace) -> int:
     if not _use_models(args, "conform"):
         return 2
     try:
+        rate = parse_rate(args.rate) if args.rate else None
         with ProgressBar(f"conform {Path(args.timeline).name}") as bar:
             report = conform(args.timeline, Path(args.out), engine=args.engine, model=args.model,
                              include_classical=args.include_classical, output_format=args.format,
-                             on_progress=bar.update)
+                             on_progress=bar.update, edl_rate=rate)
     except ShotForgeError as exc:
         print(f"shotforge conform: {exc.message}", file=sys.stderr)
         return 2
@@ -61,8 +67,13 @@ def conform_command(args: argparse.Namespace) -> int:
               f"(V{failed['track'] + 1}) at record frame {failed['record_frame']}: {failed['reason']}",
               file=sys.stderr)
     print(f"result  {report.otio}")
+    interchange = report.interchange or {}
+    if "path" in interchange:
+        print(f"result  {interchange['path']} ({interchange['format']})")
+    elif interchange:
+        print(f"shotforge conform: FAILED {interchange['error']}", file=sys.stderr)
     print(f"job     {Path(args.out) / 'job.json'}")
     if not report.takes and not report.failed:
         print("shotforge conform: no placeholders to conform" + ("" if args.include_classical else
               " (--include-classical also conforms the classical engine's results)"), file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed or "error" in interchange else 0

@@ -20,6 +20,7 @@ from otio_tools.batch import find_items
 from otio_tools.takes import take_from_metadata
 from otio_tools.timeline import rate_of, track_items
 from tests.serverutil import CARPHONE, REPO, RT, TR, ServerProcess, copy_media, two_clip_timeline, wait_job
+from tests.shared_data import INTERCHANGE, shared
 
 RATE = CARPHONE[1]
 
@@ -150,3 +151,68 @@ def test_batches_over_http(marked, tmp_path):
         out = Path(batch["result"]["otio"]).parent
         _check_result(out, json.loads((out / "job.json").read_text()))
         assert c.post("/v1/batches", json={**body, "tracks": [5]}).json()["error"]["code"] == "no_such_track"
+
+
+# ----------------------------------------------------------------------------- interchange formats
+def _cut(timeline: otio.schema.Timeline) -> list:
+    """Every video item as (track, record start, frames, gap or clip): the cut, format-independent."""
+    rate = rate_of(timeline)
+    return [(t, i.start, i.duration, i.is_gap) for t, track in enumerate(timeline.video_tracks())
+            for i in track_items(track, rate)]
+
+
+def test_batch_of_an_fcp7_xml_storyboard_writes_the_result_back_as_xml(tmp_path):
+    media = copy_media(tmp_path / "media", CARPHONE[0])
+    timeline = storyboard(media, tmp_path / "media" / "gone.mp4")
+    timeline.video_tracks()[0][2].markers[0].metadata["fcp_xml"] = {"comment": "sf extend tail 12"}  # FCP's note
+    xml = tmp_path / "storyboard.xml"
+    otio.adapters.write_to_file(timeline, str(xml), adapter_name="fcp_xml")
+    out = tmp_path / "batch"
+    done = _batch(xml, out)
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 1, stderr  # C's media is missing: named
+    assert f"result  {out / 'result.xml'} (Final Cut Pro 7 XML)" in stdout
+    job = json.loads((out / "job.json").read_text())
+    _check_result(out, job)
+    back = otio.adapters.read_from_file(str(out / "result.xml"))
+    assert _cut(back) == _cut(otio.adapters.read_from_file(str(out / "result.otio")))
+    rate = rate_of(back)
+    generated = next(i for i in track_items(back.video_tracks()[1], rate) if i.is_clip)
+    assert (generated.start, generated.duration) == (125, 12)
+    assert Path(generated.item.media_reference.target_url.removeprefix("file://")).is_file()
+
+
+@pytest.mark.parametrize("name, rate", [
+    ("premiere_example.xml", None), ("hiero_xml_export.xml", None), ("gap_test.edl", None), ("25fps.edl", "25"),
+    ("avid_mc_8.6_simple.aaf", None), ("simple_cut.otio", None)])
+def test_batch_reads_real_interchange_exports_and_writes_each_back_in_its_format(tmp_path, name, rate):
+    source = shared(INTERCHANGE / name)
+    out = tmp_path / "batch"
+    run = _batch(source, out, "--fill-gaps-up-to", "1000", *(("--rate", rate) if rate else ()))
+    stdout, stderr = run.communicate(timeout=120)
+    job = json.loads((out / "job.json").read_text())
+    # the exports' media is not on this machine: every gap fill is refused, each named with its gap
+    assert run.returncode == (1 if job["failed"] else 0), stderr
+    assert all("the gap at frames" in f["where"] and f["code"] for f in job["failed"])
+    original = otio.adapters.read_from_file(str(source), **({"rate": float(rate)} if rate else {}))
+    suffix = Path(name).suffix
+    written = out / ("result.otio" if suffix == ".otio" else f"result{suffix}")
+    assert written.is_file(), stdout + stderr
+    back = otio.adapters.read_from_file(str(written), **({"rate": float(rate)} if rate else {}))
+    assert _cut(back) == _cut(original)  # nothing was made, so nothing of the cut changed
+
+
+def test_batch_names_what_cannot_be_read_or_written(tmp_path):
+    def run(name, *extra):
+        proc = _batch(shared(INTERCHANGE / name), tmp_path / name.replace(".", "_"), *extra)
+        stderr = proc.communicate(timeout=120)[1]
+        return proc.returncode, stderr, proc
+
+    code, stderr, _ = run("fcpx_1.11_complex.fcpxml")
+    assert code == 2 and "no installed OpenTimelineIO adapter reads .fcpxml files: install otio-fcpx-xml-adapter" \
+        in stderr
+    code, stderr, _ = run("25fps.edl")  # read at the default 24 fps, its timecodes count past frame 23
+    assert code == 2 and "cannot be read as an EDL at 24 fps (an EDL does not say its rate; give it)" in stderr
+    code, stderr, _ = run("premiere_2997fps_dftc.aaf")
+    assert code == 1 and "the result cannot be written as AAF (result.aaf)" in stderr, stderr
+    assert (tmp_path / "premiere_2997fps_dftc_aaf" / "result.otio").is_file()

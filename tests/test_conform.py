@@ -160,3 +160,21 @@ def test_only_placeholders_unless_classical_results_are_asked_for(exported):
     from_tags, _ = find_takes(bare, read_tags)
     assert [(c.track, c.record_frame, c.take.id) for c in from_tags] == [(c.track, c.record_frame, c.take.id)
                                                                          for c in found]
+
+
+def test_conform_of_an_fcp7_xml_export_finds_takes_by_their_media_and_writes_xml(exported, tmp_path, models):
+    path, _ = exported
+    xml = tmp_path / "exported.xml"  # FCP7 XML keeps no clip metadata: only the media tags say what is a take
+    otio.adapters.write_to_file(otio.adapters.read_from_file(path), str(xml), adapter_name="fcp_xml")
+    out = tmp_path / "conformed"
+    done = _conform(xml, out, models)
+    assert done.returncode == 0, done.stderr
+    assert f"result  {out / 'result.xml'} (Final Cut Pro 7 XML)" in done.stdout
+    assert "left    A to B (ShotForge fill gap) on V1 at record frame 55: made by the classical engine" in done.stdout
+    before = otio.adapters.read_from_file(str(xml))
+    back = otio.adapters.read_from_file(str(out / "result.xml"))
+    assert {k: v[0] for k, v in _slots(back).items()} == {k: v[0] for k, v in _slots(before).items()}
+    found, _ = find_takes(back, read_tags)
+    made = {(c.track, c.record_frame, c.frames): (c.take.engine, c.take.placeholder) for c in found}
+    assert made == {(0, 55, 10): ("classical", False), (0, 130, 12): ("diffusers", False),
+                    (1, 20, 10): ("diffusers", False)}
