@@ -288,9 +288,14 @@ var ShotForgeHost = (function () {
         return out;
     }
 
-    function removeAll(items) {
-        var i;
-        for (i = 0; i < items.length; i++) { items[i].remove(0, 1); }
+    /* TrackItem.remove(0, 1) for each, read back: an item still on `track` afterwards was not removed
+     * (its return value, "0 if successful" in the guide, is not relied on). True when all went. */
+    function removeAll(items, track) {
+        var i, ids = [], left;
+        for (i = 0; i < items.length; i++) { ids.push(String(items[i].nodeId)); items[i].remove(0, 1); }
+        left = nodeIds(track);
+        for (i = 0; i < ids.length; i++) { if (left[ids[i]]) { return false; } }
+        return true;
     }
 
     /* True when every occupant is one the editor agreed may be overwritten. `confirmed` is the
@@ -326,10 +331,12 @@ var ShotForgeHost = (function () {
      * out of place() that is not a correct placement, so nothing of a failed call stays. */
     function undoLanding(st) {
         var i;
-        if (!st || !st.overwritten) { return; }
-        removeAll(newItems(st.track, st.before, st.takeName));
-        for (i = 0; i < st.at.numTracks; i++) { removeAll(newItems(st.at[i], st.audioBefore[i], st.takeName)); }
+        var gone = true;
+        if (!st || !st.overwritten) { return true; }
+        gone = removeAll(newItems(st.track, st.before, st.takeName), st.track) && gone;
+        for (i = 0; i < st.at.numTracks; i++) { gone = removeAll(newItems(st.at[i], st.audioBefore[i], st.takeName), st.at[i]) && gone; }
         st.overwritten = false;
+        return gone;
     }
 
     /* One overwrite of a subclip made with `videoFirst` flags; returns {landed, landedAudio, sub}. */
@@ -397,7 +404,7 @@ var ShotForgeHost = (function () {
             if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
             if (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
                 // No video landed and the video track is as it was: the flags read the other way round.
-                undoLanding(st);
+                if (!undoLanding(st)) { return fail('not_removed', 'audio of ' + takeName + ' landed and Premiere refused to remove it again: remove it by hand'); }
                 videoFirst = !videoFirst;
                 r = overwriteOnce(st, item, videoFirst);
                 if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
@@ -417,7 +424,7 @@ var ShotForgeHost = (function () {
             }
             else if (r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
             if (why) {
-                undoLanding(st);
+                if (!undoLanding(st)) { why += '; Premiere refused to remove it again: remove ' + takeName + ' by hand'; }
                 return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
             }
             got.label = r.sub.getColorLabel();
@@ -449,7 +456,9 @@ var ShotForgeHost = (function () {
                 if (ticksOf(c.start) === startTicks && ticksOf(c.end) === endTicks && String(c.name) === name &&
                         (!inTicks || ticksOf(c.inPoint) === inTicks) &&
                         (!mediaPath || (c.projectItem && String(c.projectItem.getMediaPath()) === mediaPath))) {
-                    c.remove(0, 1);
+                    if (!removeAll([c], seq.videoTracks[trackIndex])) {
+                        return fail('not_removed', 'Premiere refused to remove ' + name + ' (V' + (trackIndex + 1) + '); remove it by hand');
+                    }
                     return ok({ removed: true });
                 }
             }

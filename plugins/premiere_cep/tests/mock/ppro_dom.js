@@ -157,6 +157,7 @@ class PremiereMock {
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
     this.throwOn = null;
+    this.removeRefused = false; // TrackItem.remove answering non-zero and leaving the item
     this.importsOffline = false; // a file Premiere cannot read is imported as an offline item
     this.version = version;
     this.nextNode = 1000;
@@ -348,6 +349,7 @@ class PremiereMock {
       remove(inRipple, inAlignToVideo) {
         const i = list.clips.indexOf(c);
         if (i < 0) return 0;
+        if (dom.removeRefused) return 1; // the guide: "Returns 0 if successful"
         list.clips.splice(i, 1);
         if (inRipple) {
           // Ripple delete: everything after it on the track moves left by its duration.

@@ -476,3 +476,24 @@ test("a lost take history does not give a second 'take 1': an overwrite over an 
   const v1 = dom.snapshot()[0].map((c) => [c.name, Number(BigInt(c.start) / 10160640000n), Number(BigInt(c.end) / 10160640000n)]);
   assert.deepEqual(v1, [["A", 0, 36], ["ShotForge extend take 2", 36, 48], ["ShotForge extend take 1", 48, 84]]);
 });
+
+test("Premiere refusing to remove a clip: Remove last says so and keeps the take; a rollback does not claim 'as before'", async () => {
+  const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  await place(wf, EXTEND);
+  dom.removeRefused = true;
+  await assert.rejects(wf.removeLast(), (e) => e.code === "not_removed" && /refused to remove ‘?ShotForge extend take 1/.test(e.message));
+  assert.equal(wf.lastTake("seq-Scene 1").number, 1, "still the last result: Remove last can be tried again");
+  dom.removeRefused = false;
+  await wf.removeLast();
+  assert.deepEqual(dom.snapshot()[1], []);
+  // A read-back mismatch whose clip Premiere will not take off again.
+  const before = dom.fullSnapshot();
+  const r = await wf.render(EXTEND);
+  const prepared = await wf.prepare(r.job, r.record);
+  dom.landOff = { nth: 1, frames: 1 };
+  dom.removeRefused = true;
+  await assert.rejects(wf.place(r.job, r.record, prepared), (e) => e.code === "placement_mismatch" &&
+    /refused to remove it again/.test(e.message) && /could not be restored exactly/.test(e.message) && !/Nothing was placed/.test(e.message));
+  dom.removeRefused = false;
+  assert.notEqual(dom.fullSnapshot(), before);
+});
