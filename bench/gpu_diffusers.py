@@ -191,6 +191,8 @@ def run_stage(name: str, pipe, native, conditioner, levers, args, device: str, r
     if cuda:
         torch.cuda.synchronize()
     job_s = time.perf_counter() - started
+    if cache is not None:
+        cache.reset()  # as the engine does after each call
     made = frames[args.known:]
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     stage.frames = made

@@ -35,7 +35,7 @@ from server.engines.diffusers.choose import check_options, select_model, serves 
 from server.engines.diffusers.devices import DevicePlan, missing_packages, plan_device  # noqa: E402
 from server.engines.diffusers.engine import DiffusersEngine, build_engine  # noqa: E402
 from server.engines.diffusers.models import ModelInfo, Native, discover, inspect_pipeline  # noqa: E402
-from server.engines.diffusers.run import EngineFailed  # noqa: E402
+from server.engines.diffusers.errors import EngineFailed  # noqa: E402
 from server.engines.diffusers.warm import drop_pipelines, get_pipeline, load_pipeline  # noqa: E402
 
 __all__ = ["DevicePlan", "DiffusersEngine", "EngineFailed", "ModelInfo", "Native", "build_engine", "check_options",

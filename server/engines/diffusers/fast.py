@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.engines.diffusers.errors import one_line
 from server.engines.diffusers.families import Conditioner
 from server.engines.diffusers.models import Native
 from server.engines.diffusers.windows import frame_buckets
@@ -81,29 +82,34 @@ class FastPath:
 
     def degrade(self, pipe: Any, error: BaseException) -> str | None:
         """Turn off the next lever after a failure at run time; says which, or None when none is left."""
-        transformer = pipe.transformer
+        lever = self._turn_off_next(pipe)
+        if lever is not None:
+            self.notes.append(f"{lever} off after {type(error).__name__}")
+            log.warning("diffusers fast path: %s failed (%s); turned off", lever, one_line(error))
+        return lever
+
+    def disable(self, pipe: Any) -> None:
+        """Every lever off: the pipeline as diffusers leaves it."""
+        while self._turn_off_next(pipe) is not None:
+            pass
+        self.notes.clear()
+
+    def _turn_off_next(self, pipe: Any) -> str | None:
+        """The attention backend first (the likeliest to fail on a GPU it was not built for), then the
+        compile, then the cache."""
         if self.attention != "native":
             lever, self.attention = f"attention backend {self.attention}", "native"
-            use_native_attention(transformer)
+            use_native_attention(pipe.transformer)
         elif self.compiled:
             lever, self.compiled, self.buckets = "torch.compile", False, None
-            uncompile_blocks(transformer)
+            uncompile_blocks(pipe.transformer)
         elif self.cache is not None:
             lever = "the step cache"
             self.cache.remove()
             self.cache = None
         else:
             return None
-        self.notes.append(f"{lever} off after {type(error).__name__}")
-        log.warning("diffusers fast path: %s failed at run time (%s: %s); turned off", lever,
-                    type(error).__name__, error)
         return lever
-
-    def disable(self, pipe: Any) -> None:
-        """Every lever off: the pipeline as diffusers leaves it."""
-        while self.degrade(pipe, RuntimeError("disabled")) is not None:
-            pass
-        self.notes.clear()
 
 
 def enable(pipe: Any, device: str, offload: str, conditioner: Conditioner, native: Native,
@@ -153,7 +159,7 @@ def compile_at_load(pipe: Any, fast: FastPath, conditioner: Conditioner, native:
     try:
         compile_blocks(pipe.transformer)
     except Exception as exc:
-        fast.notes.append(f"torch.compile not usable ({type(exc).__name__}: {exc})")
+        fast.notes.append(f"torch.compile not usable ({one_line(exc)})")
         return
     fast.compiled, fast.buckets = True, frame_buckets(native.max_frames, native.temporal)
     while True:

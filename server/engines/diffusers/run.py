@@ -15,25 +15,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from otio_tools.errors import ShotForgeError
 from server.engines.base import Canceled, EngineJob
 from server.engines.diffusers.canvas import Canvas
 from server.engines.diffusers.families import WindowCall
 from server.engines.diffusers.models import Native
 from server.engines.diffusers.retime import Retimer
+from server.engines.diffusers.errors import EngineFailed, one_line
 from server.engines.diffusers.warm import Warm, release_memory, run_lock
 from server.engines.diffusers.windows import EPS, Slot, Window, context_slots, plan_windows
 
 log = logging.getLogger("shotforge.diffusers")
-
-
-class EngineFailed(ShotForgeError):
-    """The model failed while making frames; the message is one line, for the editor."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
 class Run:
@@ -151,6 +142,8 @@ class Run:
                 self._say(f"{warm.model.name}: {lever} failed on {label} ({one_line(exc)}); running it again "
                           "without it")
             finally:
+                if warm.fast is not None and warm.fast.cache is not None:
+                    warm.fast.cache.reset()  # nothing kept from one call to the next (nor on the GPU)
                 run_lock.release()
 
     def _free_hooks(self) -> None:

@@ -16,7 +16,7 @@ from the first control block's hint, and on a hit skips everything after it, hin
 
 Classifier-free guidance calls the transformer twice a step with different text embeddings; each
 keeps its own state, keyed by the embedding tensor (the pipeline encodes the prompts once a call,
-so a new call starts afresh).
+so a new call starts afresh; the engine also resets it after each call).
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ class VaceStepCache:
         """Take the cache off again (the fast path without the cache, or back to the default path)."""
         while self._undo:
             self._undo.pop()()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was kept (after each pipeline call: its residuals are large, and on the GPU)."""
         self._states.clear()
 
     def _wrap(self, module: torch.nn.Module, how) -> None:
@@ -97,7 +101,7 @@ class VaceStepCache:
         for state in self._states:
             if state.text is text:
                 return state
-        self._states = [*self._states[-3:], _State(text)]  # a few: this call's cond and uncond
+        self._states = [*self._states[-1:], _State(text)]  # this call's cond and uncond
         return self._states[-1]
 
     @_outside_graphs

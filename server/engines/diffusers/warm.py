@@ -19,6 +19,7 @@ from typing import Any
 from server.engines.base import EngineJob, EngineUnavailable
 from server.engines.diffusers import fast as fast_path
 from server.engines.diffusers.devices import DevicePlan, more_offload
+from server.engines.diffusers.errors import one_line
 from server.engines.diffusers.families import Conditioner, conditioner_for
 from server.engines.diffusers.models import ModelInfo
 
@@ -192,14 +193,14 @@ def load_pipeline(model: ModelInfo, plan: DevicePlan, fast: bool,
         pipe = cls.from_pretrained(str(model.path), local_files_only=True, **{dtype_arg: dtypes})
     except Exception as exc:  # a broken folder: name it and the error, never a traceback to the user
         raise EngineUnavailable("diffusers", f"model {model.name} ({model.path}) cannot be loaded: "
-                                             f"{type(exc).__name__}: {exc}") from None
+                                             f"{one_line(exc)}") from None
     pipe.set_progress_bar_config(disable=True)
     report(f"placing it on {plan.device}")
     try:
         place(pipe, plan)
     except Exception as exc:
         raise EngineUnavailable("diffusers", f"model {model.name} cannot be placed on {plan.device}: "
-                                             f"{type(exc).__name__}: {exc}") from None
+                                             f"{one_line(exc)}") from None
     conditioner = conditioner_for(model.family)
     levers = fast_path.enable(pipe, plan.device, plan.offload, conditioner, model.native, report) if fast else None
     return Warm(pipe, model, plan, conditioner, levers)
