@@ -500,20 +500,28 @@ var ShotForgeHost = (function () {
         }
     }
 
-    /** Delete the marker with `guid` (or, when Premiere gave none, the one at startTicks named `name`). */
+    /* The sequence marker with `guid` (or, when Premiere gave none, the one at startTicks named `name`). */
+    function findMarker(markers, guid, startTicks, name) {
+        var m = markers.getFirstMarker();
+        while (m) {
+            if ((guid && String(m.guid) === guid) || (!guid && ticksOf(m.start) === startTicks && String(m.name) === name)) { return m; }
+            m = markers.getNextMarker(m);
+        }
+        return null;
+    }
+
+    /** Delete the take marker (see findMarker), read back: one still there is reported, not taken for deleted. */
     function removeMarker(guid, startTicks, name) {
         try {
             var seq = activeSequence();
             if (!seq) { return fail('no_sequence', 'no sequence is open'); }
-            var markers = seq.markers, m = markers.getFirstMarker();
-            while (m) {
-                if ((guid && String(m.guid) === guid) || (!guid && ticksOf(m.start) === startTicks && String(m.name) === name)) {
-                    markers.deleteMarker(m);
-                    return ok({ removed: true });
-                }
-                m = markers.getNextMarker(m);
+            var markers = seq.markers, m = findMarker(markers, guid, startTicks, name);
+            if (!m) { return ok({ removed: false }); }
+            markers.deleteMarker(m);
+            if (findMarker(seq.markers, guid, startTicks, name)) {
+                return fail('not_removed', 'Premiere refused to delete the marker ' + name + '; delete it by hand');
             }
-            return ok({ removed: false });
+            return ok({ removed: true });
         } catch (e) {
             return fail('host_error', 'removing the take marker failed: ' + errorText(e));
         }

@@ -157,7 +157,7 @@ class PremiereMock {
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
     this.throwOn = null;
-    this.removeRefused = false; // TrackItem.remove answering non-zero and leaving the item
+    this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
     this.importsOffline = false; // a file Premiere cannot read is imported as an offline item
     this.version = version;
     this.nextNode = 1000;
@@ -430,6 +430,7 @@ class PremiereMock {
         return dom.markerView(dom.newMarker(BigInt(Math.floor(seconds * Number(TPS))) / tb * tb));
       },
       deleteMarker(marker) {
+        if (dom.removeRefused) return false;
         const m = dom.rawOf.get(marker);
         const i = s.markers.indexOf(m);
         if (i < 0) return false;

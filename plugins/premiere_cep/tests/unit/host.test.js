@@ -321,6 +321,9 @@ test("markers: created at exact ticks with name and comments, read back, removed
   assert.equal(m.end, String(48n * tpf));
   const facts = r.call("facts");
   assert.deepEqual(facts.sequence.markers.map((x) => [x.name, x.comments]), [["ShotForge extend take 1", "job: j1\nseed: 7"]]);
+  r.dom.removeRefused = true;
+  await assert.rejects(bridge.removeMarker(m), (e) => e.code === "not_removed");
+  r.dom.removeRefused = false;
   assert.deepEqual(await bridge.removeMarker(m), { ok: true, removed: true });
   assert.equal(r.call("facts").sequence.markers.length, 0);
   assert.deepEqual(r.dom.violations, []);
