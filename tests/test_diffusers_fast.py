@@ -8,6 +8,8 @@ memory, cost a retry and say so, not the job.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the diffusers engine needs torch (scripts/setup.sh --diffusers)")
 pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: pip install -e '.[diffusers]'")
 
+from server.engines.base import Canceled  # noqa: E402
 from server.engines.diffusers import EngineFailed, fast, warm  # noqa: E402
 from server.engines.diffusers.families import conditioner_for  # noqa: E402
 from tests.tiny_wan import TINY_NATIVE, engine_for, job_at, save_tiny_pipeline, tiny_transformer  # noqa: E402
@@ -133,13 +136,16 @@ def on_cpu_as_on_a_gpu(monkeypatch):
     monkeypatch.setattr(fast, "ACCELERATED", ("cuda", "cpu"))
 
 
-def fake_compile(shapes: set, fail=lambda shape: False):
+def fake_compile(shapes: set, fail=lambda shape: False, slow: threading.Event | None = None):
     """Stands in for compile_repeated_blocks the way torch does it (each block's ``_compiled_call_impl``):
-    records each window shape a compiled block is given (dynamic=False compiles once per shape)."""
+    records each window shape a compiled block is given (dynamic=False compiles once per shape);
+    ``slow``: compiling takes until that event is set."""
     def compile_blocks(transformer):
         for block in (*transformer.blocks, *transformer.vace_blocks):
             def compiled(*args, _eager=block._call_impl, **kwargs):
                 shape = tuple(args[0].shape)
+                if slow is not None and shape not in shapes:
+                    slow.wait(10)
                 if fail(shape):
                     raise RuntimeError(f"inductor: compiling for {shape} failed\n(a long backtrace)")
                 shapes.add(shape)
@@ -293,3 +299,27 @@ def test_with_real_dynamo_a_warm_pipeline_compiles_once_per_bucket(models, on_cp
     finally:
         warm.drop_pipelines()
         torch._dynamo.reset()
+
+
+def test_a_job_waiting_for_the_compile_at_load_can_be_canceled(models, on_cpu_as_on_a_gpu, monkeypatch):
+    release = threading.Event()
+    shapes: set = set()
+    monkeypatch.setattr(fast, "EXACT_BACKENDS", ())
+    monkeypatch.setattr(fast, "compile_blocks", fake_compile(shapes, slow=release))
+    job = job_at(8)
+    seen = []
+
+    def progress(fraction, stage):
+        seen.append(stage)
+        if "compiling the transformer" in stage:
+            job.cancel_event.set()
+
+    job.on_progress = progress
+    engine = engine_for(models, "generate", diffusers_fast=True)
+    started = time.monotonic()
+    with pytest.raises(Canceled):
+        list(engine.generate(5, (48, 32), job))
+    assert time.monotonic() - started < 5 and not release.is_set()  # canceled while the compile went on
+    release.set()
+    out = list(engine_for(models, "generate", diffusers_fast=True).generate(5, (48, 32), job_at(8)))
+    assert len(out) == 5 and shapes  # the load finished, compiled and warm for the next job
