@@ -415,17 +415,27 @@
 
   /** Put a removed take back exactly where it was (its clips, name, colour and marker). */
   Workflow.prototype.restore = function (take, seq) {
-    var self = this, chain = Promise.resolve();
-    take.items.forEach(function (it) {
-      chain = chain.then(function () {
-        var step = { media: it.media, track: it.track, recordTicks: it.recordTicks, recordEndTicks: it.recordEndTicks,
-          sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks };
-        return self.host.place(seq, step, take, []).then(function (r) { it.nodeId = r.nodeId; });
+    var self = this;
+    return this.host.facts().then(function (facts) {
+      // Only what is not there: a swap can fail half-way through taking the old take off.
+      var present = unchangedItems(facts, take), markerThere = markerPresent(facts, take.marker), chain = Promise.resolve();
+      take.items.forEach(function (it) {
+        if (present.indexOf(it) >= 0) return;
+        chain = chain.then(function () {
+          var step = { media: it.media, track: it.track, recordTicks: it.recordTicks, recordEndTicks: it.recordEndTicks,
+            sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks };
+          return self.host.place(seq, step, take, []).then(function (r) {
+            Object.assign(it, { nodeId: r.nodeId, inPoint: r.inPoint, mediaPath: r.mediaPath });
+          });
+        });
+      });
+      return chain.then(function () {
+        if (markerThere) return null;
+        return self.host.addMarker(seq, take.marker.start, take.marker.end, take.name, plan.takeComments(take)).then(function (m) {
+          take.marker.guid = m.guid;
+        });
       });
     });
-    return chain.then(function () {
-      return self.host.addMarker(seq, take.marker.start, take.marker.end, take.name, plan.takeComments(take));
-    }).then(function (m) { take.marker.guid = m.guid; });
   };
 
   /**

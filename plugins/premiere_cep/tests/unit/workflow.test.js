@@ -497,3 +497,15 @@ test("Premiere refusing to remove a clip: Remove last says so and keeps the take
   dom.removeRefused = false;
   assert.notEqual(dom.fullSnapshot(), before);
 });
+
+test("new take whose swap fails half-way through taking the old take off: the old take is completed again, exactly as before", async () => {
+  const { wf, dom, runner } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] },
+    (sf) => [{ track: sf.track, record_frame: 36, source_in: 0, frames: 5 }, { track: sf.track, record_frame: 41, source_in: 5, frames: 7 }]);
+  await place(wf, EXTEND);
+  const withFirst = dom.fullSnapshot();
+  let removals = 0;
+  wf.host.evalScript = (s, cb) => setImmediate(() => cb(/^ShotForgeHost\.removeClip\(/.test(s) && ++removals === 2 ? "EvalScript error." : runner.evalScript(s)));
+  await assert.rejects(wf.newTake({}), (e) => e.code === "host_error" && /is back in its place, exactly as before/.test(e.message));
+  assert.equal(dom.fullSnapshot(), withFirst);
+  assert.equal(wf.lastTake("seq-Scene 1").number, 1);
+});
