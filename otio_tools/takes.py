@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from otio_tools.errors import RequestError
+from otio_tools.request import _plain  # OTIO's metadata containers as plain dicts and lists
 
 #: the media tag and the clip metadata key (under ``metadata.shotforge``) a take is written to
 TAKE_KEY = "take"
@@ -164,15 +165,6 @@ def take_from_metadata(metadata: Mapping[str, Any], where: str = "clip") -> Take
     if data is None:
         return None
     return Take.from_dict(_plain(data), where)
-
-
-def _plain(value: Any) -> Any:
-    """OTIO's AnyDictionary/AnyVector as plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "AnyVector":
-        return [_plain(v) for v in value]
-    return value
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:

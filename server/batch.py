@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -223,6 +222,8 @@ class Batches:
             made.append({"item": item["key"], "job_id": job.id, "takes": job.result.get("takes", [])})
             done = otio.adapters.read_from_file(job.result["otio"])
             results += [(clip_of(done, p), p) for p in job.result["placements"]]
+        from server.render import _write_atomically  # (the one atomic writer of result files)
+
         placements = combine(timeline, results)
         timeline.metadata.pop("shotforge", None)
         out = Path(batch.out_dir)
@@ -239,9 +240,3 @@ class Batches:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:60] or "item"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.part")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)

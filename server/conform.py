@@ -36,6 +36,8 @@ from otio_tools.request import parse_request_json
 from otio_tools.takes import new_slot_matches, plan_slot, rerender_request, take_from_metadata
 from otio_tools.timeline import rate_of
 from server.engines.base import EngineUnavailable
+from server.paths import MediaPolicy, PathMapper
+from server.render import _write_atomically, plan_job, run_job
 
 log = logging.getLogger("shotforge.conform")
 
@@ -69,12 +71,20 @@ def read_tags(path: str) -> dict[str, str] | None:
 
 def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffusers", model: str | None = None,
             include_classical: bool = False, output_format: str = "prores", on_progress: Progress = lambda f, s: None,
-            cancel_event: threading.Event | None = None, edl_rate: Fraction | None = None) -> ConformReport:
+            cancel_event: threading.Event | None = None, edl_rate: Fraction | None = None,
+            mapper: PathMapper | None = None) -> ConformReport:
     """Conform a timeline file (any format OTIO reads; ``edl_rate`` for an EDL) into ``out_dir``. Raises
-    RequestError when the timeline cannot be read; each take's failure is in the report instead."""
+    RequestError when the timeline cannot be read; each take's failure is in the report instead.
+
+    ``mapper`` maps the paths the editor's machine wrote (in the timeline and in the recipes) to
+    this machine's, and the new takes' paths back: a cut roughed in on a laptop, conformed on a GPU box."""
+    mapper = mapper or PathMapper()
+    if engine == "classical" and model:
+        raise RequestError("bad_request", f"the classical engine has no models; --model {model} needs --engine "
+                                          "diffusers")
     timeline, adapter = read_any(timeline_path, edl_rate)
     out_dir = Path(out_dir).absolute()
-    found, unreadable = find_takes(timeline, read_tags)
+    found, unreadable = find_takes(timeline, lambda path: read_tags(mapper.to_server(path)))
     chosen, left = select(found, include_classical)
     report = ConformReport()
     report.failed += [{"clip": u.name, "track": u.track, "record_frame": u.record_frame, "code": "bad_take",
@@ -105,7 +115,8 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
                 if item.take.id not in made:
                     dest = out_dir / "takes" / f"{n:03d}-{item.take.id}"
                     created.append(dest)
-                    made[item.take.id] = _render(item, dest, engine, model, output_format, progress, cancel_event)
+                    made[item.take.id] = _render(item, dest, engine, model, output_format, progress, cancel_event,
+                                                 mapper)
                 new_clip, media, new_take = made[item.take.id]
                 if item.source_in + item.frames > new_take["media_frames"]:
                     raise RequestError("slot_change", f"the clip shows media frames {item.source_in}-"
@@ -140,14 +151,14 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
 
 
 def _render(item: TakeClip, dest: Path, engine: str, model: str | None, output_format: str, progress: Progress,
-            cancel_event: threading.Event | None) -> tuple[otio.schema.Clip, str, dict]:
-    """Make the take again from its recipe; (the new clip as its result.otio holds it, media, new take)."""
-    from server.render import plan_job, run_job
+            cancel_event: threading.Event | None, mapper: PathMapper) -> tuple[otio.schema.Clip, str, dict]:
+    """Make the take again from its recipe; (the new clip as its result.otio holds it, media, new take),
+    the clip and media named as the editor's machine names them."""
 
     text = rerender_request(item.take, {"engine": engine, "model": model})
     timeline, request = parse_request_json(text, f"the recipe of {item.describe()}")
     try:
-        job_plan = plan_job(timeline, request)
+        job_plan = plan_job(timeline, request, locate_media=MediaPolicy((), mapper).locator())
     except RequestError as exc:
         raise RequestError(exc.code, f"its recipe cannot be made again: {exc.message}") from None
     new_slot_matches(item.take, plan_slot(job_plan.plan))
@@ -156,10 +167,6 @@ def _render(item: TakeClip, dest: Path, engine: str, model: str | None, output_f
     url = pathlib.Path(media).as_uri()
     result = otio.adapters.read_from_file(outcome.otio)
     new_clip = next(c for c in result.find_clips() if getattr(c.media_reference, "target_url", None) == url)
-    return new_clip, media, take_from_metadata(new_clip.metadata).to_dict()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.part")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    new_take = take_from_metadata(new_clip.metadata).to_dict()
+    new_clip.media_reference.target_url = mapper.reference_to_editor(url)
+    return new_clip, mapper.to_editor(media), new_take

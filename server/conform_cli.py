@@ -32,25 +32,33 @@ def register(subparsers) -> None:
                          "(default: the server setting / SHOTFORGE_MODELS)")
     conform.add_argument("--format", choices=("prores", "h264"), default="prores", help="media format of new takes")
     conform.add_argument("--rate", help="an EDL's frame rate (EDLs do not say it), e.g. 25 or 23.976")
+    conform.add_argument("--path-map", action="append", dest="path_map", metavar="EDITOR=SERVER",
+                         help="map the editor machine's media paths to this machine's (repeatable), e.g. "
+                              "'/Volumes/Footage=/mnt/footage'; new takes are named back in the editor's paths")
     conform.set_defaults(handler=conform_command)
 
 
 def conform_command(args: argparse.Namespace) -> int:
     from otio_tools.errors import ShotForgeError
     from otio_tools.interchange import parse_rate
-    from server.cli import _use_models
     from server.conform import conform
     from server.engines.base import Canceled
+    from server.paths import PathMapper
     from server.progress import ProgressBar
+    from server.settings import SettingsError, activate, load_settings
 
-    if not _use_models(args, "conform"):
+    try:  # the models folder and path mapping as flags, SHOTFORGE_* and the config file say
+        settings = load_settings(models=args.models, path_map=args.path_map)
+        activate(settings)
+    except SettingsError as exc:
+        print(f"shotforge conform: {exc}", file=sys.stderr)
         return 2
     try:
         rate = parse_rate(args.rate) if args.rate else None
         with ProgressBar(f"conform {Path(args.timeline).name}") as bar:
             report = conform(args.timeline, Path(args.out), engine=args.engine, model=args.model,
                              include_classical=args.include_classical, output_format=args.format,
-                             on_progress=bar.update, edl_rate=rate)
+                             on_progress=bar.update, edl_rate=rate, mapper=PathMapper.from_settings(settings))
     except ShotForgeError as exc:
         print(f"shotforge conform: {exc.message}", file=sys.stderr)
         return 2

@@ -46,12 +46,11 @@ def _render(timeline: otio.schema.Timeline, out: Path, **shotforge) -> otio.sche
     return otio.adapters.read_from_file(outcome.otio)
 
 
-@pytest.fixture
-def exported(tmp_path) -> tuple[Path, Path]:
+def build_exported(root: Path) -> tuple[Path, Path]:
     """V1: A (a.mp4) | gap 55-64 | B (b.mp4), V2 empty; rendered on the classical engine: the gap
     filled, a placeholder on V1 at 130-141 and one on V2 at 20-29 in another size. Returns the
     exported timeline (the last result.otio) and b.mp4."""
-    media = tmp_path / "media"
+    media = root / "media"
     a = copy_media(media, CARPHONE[0]).rename(media / "a.mp4")
     b = media / "b.mp4"
     shutil.copyfile(a, b)
@@ -59,12 +58,16 @@ def exported(tmp_path) -> tuple[Path, Path]:
     timeline.name = "reel 1"
     timeline.video_tracks()[0].find_clips()[1].media_reference.target_url = b.as_uri()
     timeline.tracks.append(otio.schema.Track(name="V2"))
-    timeline = _render(timeline, tmp_path / "r1", operation="fill_gap", track=0, frame=60)
-    timeline = _render(timeline, tmp_path / "r2", operation="generate", track=0, range=[130, 142], prompt="dusk")
-    timeline = _render(timeline, tmp_path / "r3", operation="generate", track=1, range=[20, 30], canvas=[96, 64],
+    timeline = _render(timeline, root / "r1", operation="fill_gap", track=0, frame=60)
+    timeline = _render(timeline, root / "r2", operation="generate", track=0, range=[130, 142], prompt="dusk")
+    timeline = _render(timeline, root / "r3", operation="generate", track=1, range=[20, 30], canvas=[96, 64],
                        prompt="a red car drives along a road", seed=3)
-    path = tmp_path / "r3" / "result.otio"
-    return path, b
+    return root / "r3" / "result.otio", b
+
+
+@pytest.fixture
+def exported(tmp_path) -> tuple[Path, Path]:
+    return build_exported(tmp_path)
 
 
 def _conform(timeline: Path, out: Path, models: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -178,3 +181,21 @@ def test_conform_of_an_fcp7_xml_export_finds_takes_by_their_media_and_writes_xml
     made = {(c.track, c.record_frame, c.frames): (c.take.engine, c.take.placeholder) for c in found}
     assert made == {(0, 55, 10): ("classical", False), (0, 130, 12): ("diffusers", False),
                     (1, 20, 10): ("diffusers", False)}
+
+
+def test_conform_on_another_machine_maps_the_editors_paths_both_ways(tmp_path, models):
+    real = tmp_path / "gpu"
+    real.mkdir()
+    laptop = tmp_path / "laptop"  # the editor's machine: the same files under another path
+    laptop.symlink_to(real, target_is_directory=True)
+    build_exported(laptop)
+    laptop.unlink()  # ...which does not exist on this machine
+    out = real / "conformed"
+    done = _conform(real / "r3" / "result.otio", out, models, "--include-classical", "--path-map", f"{laptop}={real}")
+    assert done.returncode == 0, done.stderr
+    job = json.loads((out / "job.json").read_text())
+    assert len(job["placements"]) == 3
+    assert all(p["media"].startswith(str(laptop / "conformed" / "takes")) for p in job["placements"]), job
+    after = otio.adapters.read_from_file(out / "result.otio")
+    urls = {c.media_reference.target_url for c in after.find_clips() if take_from_metadata(c.metadata)}
+    assert {url.startswith((laptop / "conformed").as_uri()) for url in urls} == {True}

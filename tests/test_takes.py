@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from fractions import Fraction
 
+import numpy as np
 import opentimelineio as otio
 import pytest
 
@@ -18,6 +19,7 @@ from server import media_io
 from tests.serverutil import CARPHONE, REPO, ServerProcess, copy_media, request_json, two_clip_timeline, wait_job
 
 JSON = {"Content-Type": "application/json"}
+CARPHONE_RATE = Fraction(30000, 1001)
 
 
 @pytest.fixture
@@ -69,10 +71,6 @@ def test_every_result_is_a_take_with_its_recipe_in_tags_result_otio_and_store(se
     assert c.get("/v1/takes/take-nope").status_code == 404
 
 
-CARPHONE_RATE = Slot.from_dict({"track": 0, "record_frame": 0, "frames": 1, "rate": "30000/1001", "width": 2,
-                                "height": 2}).rate
-
-
 def test_rerender_makes_a_new_take_of_exactly_the_same_slot(served):
     srv, c, clip = served
     tl = two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10)
@@ -117,8 +115,6 @@ def test_rerender_refused_when_the_media_changed_so_the_slot_cannot_be_filled(tm
     # Same file name, another picture size: the new take would not be the slot's size.
     small = tmp_path / "small.mov"
     with media_io.MediaWriter(str(small), width=64, height=48, rate=CARPHONE_RATE, codec="prores") as writer:
-        import numpy as np
-
         for _ in range(120):
             writer.write(np.zeros((48, 64, 3), np.uint8))
     small.replace(clip)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query
@@ -64,14 +65,17 @@ async def rerender(take_id: TakeId, body: Rerender, manager: Manager) -> Rerende
     """A new take of exactly the take's slot, its recipe with the overrides given (seed, prompt,
     negative_prompt, engine, model, steps, guidance). Refused with ``slot_change`` when the body
     names a slot value, or when the timeline's media changed so the take's slot cannot be filled."""
-    take, _, _ = await run_in_threadpool(_found, manager, take_id)
+    take, job_id, _ = await run_in_threadpool(_found, manager, take_id)
     overrides = {**body.model_dump(exclude_none=True), **(body.model_extra or {})}
 
     def submit():
         text = rerender_request(take, overrides)
-        _, _, job_plan = manager.validate(text, source_name=f"the request of take {take.id}")
+        made_by = manager.get(job_id)  # a watch-folder request's relative media paths count from its folder
+        base_dir = Path(made_by.base_dir) if made_by is not None and made_by.base_dir else None
+        name = f"the request of take {take.id}"
+        _, _, job_plan = manager.validate(text, source_name=name, base_dir=base_dir)
         new_slot_matches(take, plan_slot(job_plan.plan))
-        return manager.submit(text, source="http", source_name=f"the request of take {take.id}",
+        return manager.submit(text, source="http", source_name=name, base_dir=base_dir,
                               meta={"rerender_of": take.id})
 
     try:
