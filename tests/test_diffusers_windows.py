@@ -57,13 +57,13 @@ def test_gap_fill_windows_see_both_shots_at_every_length(rate):
 
 
 def test_the_gap_lengths_the_issue_names_close_on_the_shot_after():
-    # 76 model frames to make with 9 known a side: one 81-frame window cannot hold 9 + 76 + 9
-    pending = [False] * 9 + [True] * 76 + [False] * 9
-    windows = plan_windows(pending, 81, 9, 4)
-    assert windows[-1].end == len(pending) and len(windows) == 2
-    for made in (148, 220):
-        pending = [False] * 9 + [True] * made + [False] * 9
-        assert plan_windows(pending, 81, 9, 4)[-1].end == len(pending)
+    """8 timeline frames at 25 fps are 5 model slots a side; with 76, 148 or 220 slots to make, the
+    forward-only planner's last window ended on the last slot of the gap and held none of the 5 after it."""
+    for made in (76, 148, 220):
+        pending = [False] * 5 + [True] * made + [False] * 5
+        windows = plan_windows(pending, 81, 9, 4)
+        assert windows[-1].end == len(pending), (made, windows)
+        check_windows(pending, WAN)
 
 
 @pytest.mark.parametrize("native", [WAN, TINY], ids=["wan", "tiny"])
