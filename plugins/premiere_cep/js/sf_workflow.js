@@ -401,7 +401,11 @@
       cut.forEach(function (take) {
         chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
           return self.unplace(take, facts);
-        }).then(function (u) { take.kept = u.kept; self.forget(take); });
+        }).then(function (u) {
+          // An item without a nodeId was never confirmed placed: not finding it means it never landed.
+          take.kept = u.kept.filter(function (it) { return !!it.nodeId; });
+          self.forget(take);
+        });
       });
       swapped.forEach(function (old) {
         chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {

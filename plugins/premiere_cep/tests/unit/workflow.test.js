@@ -349,6 +349,7 @@ test("the panel reloaded in the middle of a placement: recover() takes the half-
     bridgeOptions: { importDelayMs: 1 } });
   const cut = await reloaded.recover();
   assert.equal(cut.length, 1);
+  assert.deepEqual(cut[0].kept, [], "nothing of it is left to report");
   assert.equal(dom.fullSnapshot(), before);
   assert.equal(reloaded.lastTake("seq-Scene 1"), null);
   assert.deepEqual(await reloaded.recover(), []);
@@ -508,4 +509,25 @@ test("new take whose swap fails half-way through taking the old take off: the ol
   await assert.rejects(wf.newTake({}), (e) => e.code === "host_error" && /is back in its place, exactly as before/.test(e.message));
   assert.equal(dom.fullSnapshot(), withFirst);
   assert.equal(wf.lastTake("seq-Scene 1").number, 1);
+});
+
+test("the panel closed before Premiere ran the second placement: recover() takes the first off and reports nothing left over", async () => {
+  const storage = new Map();
+  const store = localStore({ getItem: (k) => (storage.has(k) ? storage.get(k) : null), setItem: (k, v) => storage.set(k, v) });
+  const { dom, jobs, runner } = setup({ playhead: 10, tracks: [V1_A_B(60), {}] },
+    (sf) => [{ track: 0, record_frame: 36, source_in: 0, frames: 5 }, { track: 0, record_frame: 41, source_in: 5, frames: 7 }]);
+  const before = dom.fullSnapshot();
+  let places = 0;
+  const dying = new Workflow({ host: (s, cb) => {
+    if (/^ShotForgeHost\.place\(/.test(s) && ++places === 2) return; // never sent to Premiere
+    setImmediate(() => cb(runner.evalScript(s)));
+  }, client: jobs, store, bridgeOptions: { importDelayMs: 1 } });
+  const r = await dying.render(EXTEND);
+  dying.place(r.job, r.record, await dying.prepare(r.job, r.record));
+  await until(() => places === 2);
+  const reloaded = new Workflow({ host: (s, cb) => setImmediate(() => cb(runner.evalScript(s))), client: jobs, store,
+    bridgeOptions: { importDelayMs: 1 } });
+  const [cut] = await reloaded.recover();
+  assert.deepEqual(cut.kept, []);
+  assert.equal(dom.fullSnapshot(), before);
 });
