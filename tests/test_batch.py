@@ -216,3 +216,42 @@ def test_batch_names_what_cannot_be_read_or_written(tmp_path):
     code, stderr, _ = run("premiere_2997fps_dftc.aaf")
     assert code == 1 and "the result cannot be written as AAF (result.aaf)" in stderr, stderr
     assert (tmp_path / "premiere_2997fps_dftc_aaf" / "result.otio").is_file()
+
+
+def test_a_server_restarted_mid_batch_resumes_it_without_losing_or_repeating_an_item(tmp_path):
+    from tests.serverutil import BIKES
+
+    bikes = copy_media(tmp_path / "media", BIKES[0])
+    timeline = two_clip_timeline(bikes, BIKES[1], clip_frames=40, gap=100, available=250)  # a slow gap fill
+    timeline.tracks.markers.append(otio.schema.Marker(name="sf generate: a dog runs",
+                                                      marked_range=TR(RT(200, BIKES[1]), RT(6, BIKES[1]))))
+    body = {"timeline": json.loads(otio.adapters.write_to_string(timeline, "otio_json")), "fill_gaps_up_to": 100,
+            "engine": "classical"}
+    out = tmp_path / "out"
+    srv = ServerProcess(out).start()
+    try:
+        with srv.client() as c:
+            batch_id = c.post("/v1/batches", json=body).json()["id"]
+            deadline = time.monotonic() + 60
+            while True:  # the gap fill well under way
+                first = c.get(f"/v1/batches/{batch_id}").json()["items"][0]
+                if first["state"] == "running" and first["progress"] > 0.1:
+                    break
+                assert first["state"] in ("queued", "running") and time.monotonic() < deadline, first
+                time.sleep(0.05)
+    finally:
+        srv.kill()
+    with ServerProcess(out) as again, again.client() as c:
+        deadline = time.monotonic() + 120
+        while (batch := c.get(f"/v1/batches/{batch_id}").json())["state"] != "done":
+            assert time.monotonic() < deadline, batch
+            time.sleep(0.2)
+        assert [(i["key"], i["state"]) for i in batch["items"]] == [("fill_gap V1 40", "done"),
+                                                                   ("generate V1 200-206", "done")]
+        assert batch["items"][0]["job_id"] != first["job_id"]  # queued again: the crash interrupted it
+        interrupted = c.get(f"/v1/jobs/{first['job_id']}").json()
+        assert interrupted["error"]["code"] == "interrupted"
+        done = [j for j in c.get("/v1/jobs").json()["jobs"] if j["state"] == "done"]
+        assert len(done) == 2  # each item made once
+        assert sorted((p["track"], p["record_frame"], p["frames"]) for p in batch["result"]["placements"]) == [
+            (0, 40, 100), (0, 200, 6)]
