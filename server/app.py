@@ -27,7 +27,7 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 Status codes: 400 malformed/invalid request (``malformed_otio`` also for NaN, Infinity, NUL
 characters or nesting over 128 levels; ``not_a_request``, ``bad_request``,
 ``media_path_invalid``), 401 token missing, 403 token wrong / media outside the roots / ``..``
-in a media path / origin not allowed, 404 unknown job or take, 409 cancel of a finished job, 413 body
+in a media path / origin not allowed, 404 unknown job, take or batch, 409 cancel of a finished job, 413 body
 too large, 415 body not JSON, 422 a request that is well formed but cannot be done (no clip at
 that frame, missing media, ``media_not_video`` for a playlist, list, text or still, too many
 frames..., ``slot_change`` for a re-render that would not fill its take's slot), 429 queue full
