@@ -27,6 +27,8 @@ Decisions (also in the server's README-level docs, :mod:`server.app`):
 * **Cancel.** A queued job is canceled at once (an atomic state change). A running job gets its
   ``cancel_event`` set; engines check it between frames and ``run_job`` raises ``Canceled``
   having removed what it wrote.
+* **Takes.** A done job's takes are read back from the media it wrote and recorded in the
+  ``takes`` table (:mod:`server.takes`); the result names them (``result.takes``).
 * **One process per data folder.** The server holds an exclusive lock on
   ``<data dir>/server.lock``; a second server on the same folder refuses to start.
 """
