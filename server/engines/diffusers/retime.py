@@ -7,22 +7,20 @@ bridge two pictures, exactly as the classical engine does).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from server.engines import flow as fl
+from server.engines.classical.interpolate import Interpolator, PairFlow
 from server.engines.diffusers.canvas import from_unit, to_unit
 
-log = logging.getLogger("shotforge.diffusers")
 EPS = 1e-6
 
 
 class Retimer:
     """Pictures between two model pictures; the last pair's flow is kept, as frames are read in order."""
-
-    _warned = False
 
     def __init__(self) -> None:
         self._key: tuple[int, int] | None = None
@@ -37,21 +35,14 @@ class Retimer:
             self._key, self._at = (id(a), id(b)), self._interpolator(a, b)
         return self._at(t)
 
-    @classmethod
-    def _interpolator(cls, a: np.ndarray, b: np.ndarray):
+    @staticmethod
+    def _interpolator(a: np.ndarray, b: np.ndarray):
         a16, b16 = from_unit(a, np.uint16), from_unit(b, np.uint16)
-        try:
-            from server.engines import flow as fl
-            from server.engines.classical import Interpolator, PairFlow
-
-            pair = PairFlow.measure(a16, b16, fl.FlowEstimator("fast"), fl.work_size(a16.shape))
-            if pair.bridgeable:
-                interp = Interpolator(a16, b16, pair)
-                return lambda t: to_unit(interp.at(t))
-        except (ImportError, AttributeError, TypeError) as exc:  # the classical engine changed shape
-            if not cls._warned:
-                log.warning("classical interpolator unavailable (%s); retiming by dissolve", exc)
-                cls._warned = True
+        pair = PairFlow.measure(a16, b16, fl.FlowEstimator("fast"), fl.work_size(a16.shape))
+        if pair.bridgeable:
+            interp = Interpolator(a16, b16, pair)
+            return lambda t: to_unit(interp.at(t))
+        # flow cannot bridge these two pictures (a cut, or too much motion): a dissolve, as classical does
         af, bf = a.astype(np.float32), b.astype(np.float32)
         return lambda t: ((1 - t) * af + t * bf).astype(np.float16)
 
