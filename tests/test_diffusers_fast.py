@@ -223,8 +223,8 @@ def test_approximate_attention_only_when_asked(monkeypatch):
             asked.append(name)
 
     monkeypatch.setattr(fast.importlib.util, "find_spec", lambda name: object())  # as if everything were installed
-    assert fast.choose_attention(Transformer(), "exact") == "flash" and asked == ["flash"]
-    assert fast.choose_attention(Transformer(), "sage") == "sage"
+    assert fast.choose_attention([Transformer()], "exact") == "flash" and asked == ["flash"]
+    assert fast.choose_attention([Transformer()], "sage") == "sage"
 
 
 def test_out_of_memory_retries_once_with_offloading_and_says_so(models):

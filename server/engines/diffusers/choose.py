@@ -1,4 +1,5 @@
-"""Which model does an operation, and the request options the engine reads (steps, guidance, model).
+"""Which model does an operation, and the request options the engine reads (steps, guidance,
+guidance_2 for two-expert models, model, lora).
 
 Importing this module imports neither torch nor diffusers; choosing a model plans its device,
 which does.
@@ -36,7 +37,8 @@ def select_model(operation: str, wanted: str | None, settings: Any) -> tuple[Mod
     for m in models:
         if operation not in m.operations:
             if wanted or not m.problems:
-                reasons.append(f"{m.name} does not serve {operation}")
+                why = m.not_served().get(operation)
+                reasons.append(f"{m.name} does not serve {operation}" + (f" ({m.family_name}: {why})" if why else ""))
             else:
                 reasons.append(f"{m.name}: {'; '.join(m.problems)}")
             continue
@@ -87,8 +89,15 @@ def check_options(options: dict) -> None:
     queued: raises RequestError. Imports nothing heavy."""
     from otio_tools import RequestError
 
+    from server.engines.diffusers.lora import check_request
+
     option(options, "steps", int, 1, 500, None)
     option(options, "guidance", float, 0.0, 50.0, None)
+    option(options, "guidance_2", float, 0.0, 50.0, None)
+    try:
+        check_request(options.get("lora"))
+    except ValueError as exc:
+        raise RequestError("bad_request", str(exc)) from None
     model = options.get("model")
     if model is not None and not (isinstance(model, str) and model.strip()):
         raise RequestError("bad_request", f"metadata.shotforge.model must be a model name, not {model!r}")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from server.engines.base import Availability, Engine, EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
-from server.engines.diffusers import devices, warm
+from server.engines.diffusers import devices, lora, warm
 from server.engines.diffusers.canvas import Canvas, check_frames, to_unit
 from server.engines.diffusers.choose import option, select_model
 from server.engines.diffusers.devices import DevicePlan
@@ -96,11 +96,16 @@ class DiffusersEngine(Engine):
                 except Exception as exc:  # a broken torch install: say it, don't crash doctor
                     plan, why = None, f"device check failed: {type(exc).__name__}: {exc}"
             ops = ", ".join(m.operations) or "none"
+            not_served = "".join(f"; no {op}: {why}" for op, why in m.not_served().items())
+            ops += f"{not_served}" if m.family else ""
             if plan is not None:
                 usable.append(m)
                 entry.update(usable=True, reason=plan.note)
-                details["models"][m.name] = (f"usable ({ops}) — {m.size_label or '?'} {m.pipeline_class}, "
-                                             f"{m.native.describe()}; {plan.note}")
+                experts = ", two experts" if m.experts > 1 else ""
+                with_lora = f", LoRA {m.lora.label()}" if m.lora is not None else ""
+                details["models"][m.name] = (f"usable ({ops}) — {m.family_name}: {m.size_label or '?'} "
+                                             f"{m.pipeline_class}{experts}{with_lora}, {m.native.describe()}; "
+                                             f"{plan.note}")
             else:
                 entry.update(usable=False, reason=why)
                 details["models"][m.name] = f"not usable ({ops}) — {why} [{m.path}]"
@@ -243,14 +248,33 @@ class DiffusersEngine(Engine):
             raise EngineUnavailable("diffusers", "the diffusers engine was built without an operation to choose "
                                                  "a model for")
         job.check_cancel()
+        try:
+            chosen = lora.for_request(job.options.get("lora"), self.info.lora, self.settings.models)
+        except ValueError as exc:
+            from otio_tools import RequestError
+
+            raise RequestError("bad_request", str(exc)) from None
         native = self.info.native
+        if chosen is not self.info.lora:  # a request's own LoRA: its settings instead of the folder's
+            native = lora.with_settings(self.info.plain_native or native, chosen)
         steps = option(job.options, "steps", int, 1, 500, native.steps)
         guidance = option(job.options, "guidance", float, 0.0, 50.0, native.guidance)
+        guidance_2 = option(job.options, "guidance_2", float, 0.0, 50.0, native.guidance_2)
+        if guidance_2 is not None and self.info.experts < 2:
+            from otio_tools import RequestError
+
+            raise RequestError("bad_request", f"metadata.shotforge.guidance_2 is for two-expert models; "
+                                              f"{self.info.name} has one transformer")
         fast = bool(self.settings.diffusers_fast)
         loaded = warm.get_pipeline(self.info, self.plan, fast, job)
-        log.info("diffusers: %s on %s; fast path: %s", self.info.name, loaded.plan.note,
-                 loaded.fast.describe() if loaded.fast else "off")
-        return Run(loaded, job, native, Canvas.fit(size, native), steps, guidance)
+        log.info("diffusers: %s on %s; fast path: %s; LoRA: %s", self.info.name, loaded.plan.note,
+                 loaded.fast.describe() if loaded.fast else "off", chosen.label() if chosen else "none")
+        return Run(loaded, job, native, Canvas.fit(size, native), steps, guidance, guidance_2, chosen)
+
+    @property
+    def lora(self) -> str | None:
+        """The LoRA a take's recipe names: the model folder's (a request's own is in its recipe request)."""
+        return None if self.info is None or self.info.lora is None else self.info.lora.label()
 
 
 def build_engine(**options) -> DiffusersEngine:

@@ -7,6 +7,9 @@
 - Step cache: the family's own, safe for its transformer (for VACE: hints included; see
   :mod:`server.engines.diffusers.step_cache`); not with group offloading, whose blocks are streamed
   onto the GPU in the order they run.
+
+Every lever goes on *every* transformer of the pipeline: Wan 2.2 A14B runs a high-noise
+``transformer`` and a low-noise ``transformer_2``, each with its own cache and compiled blocks.
 - Compile: ``compile_repeated_blocks(dynamic=False)`` at load, warmed up there on the full window
   at the native size (progress reported), so a job never pays for it under the run lock. A warm-up
   that fails turns the lever off and the pipeline stays eager. Window lengths are kept to a few
@@ -41,6 +44,11 @@ ACCELERATED = ("cuda",)
 CACHE_THRESHOLD = 0.05
 
 
+def transformers_of(pipe: Any) -> list[Any]:
+    """The pipeline's denoising transformers: ``transformer``, and ``transformer_2`` for two experts."""
+    return [t for t in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if t is not None]
+
+
 def compile_blocks(transformer: Any) -> None:
     """Regional compile of the repeated transformer blocks, one graph per shape."""
     transformer.compile_repeated_blocks(fullgraph=False, dynamic=False)
@@ -50,6 +58,33 @@ def uncompile_blocks(transformer: Any) -> None:
     for module in transformer.modules():
         if getattr(module, "_compiled_call_impl", None) is not None:
             module._compiled_call_impl = None
+
+
+class StepCaches:
+    """One step cache per transformer of a pipeline, counted together."""
+
+    def __init__(self, parts: list[Any], threshold: float):
+        self.parts, self.threshold = parts, threshold
+
+    @classmethod
+    def apply(cls, pipe: Any, conditioner: Conditioner, threshold: float) -> "StepCaches":
+        return cls([conditioner.step_cache(threshold).apply(t) for t in transformers_of(pipe)], threshold)
+
+    @property
+    def hits(self) -> int:
+        return sum(p.hits for p in self.parts)
+
+    @property
+    def misses(self) -> int:
+        return sum(p.misses for p in self.parts)
+
+    def remove(self) -> None:
+        for part in self.parts:
+            part.remove()
+
+    def reset(self) -> None:
+        for part in self.parts:
+            part.reset()
 
 
 @dataclass
@@ -99,10 +134,12 @@ class FastPath:
         compile, then the cache."""
         if self.attention != "native":
             lever, self.attention = f"attention backend {self.attention}", "native"
-            use_native_attention(pipe.transformer)
+            for transformer in transformers_of(pipe):
+                use_native_attention(transformer)
         elif self.compiled:
             lever, self.compiled, self.buckets = "torch.compile", False, None
-            uncompile_blocks(pipe.transformer)
+            for transformer in transformers_of(pipe):
+                uncompile_blocks(transformer)
         elif self.cache is not None:
             lever = "the step cache"
             self.cache.remove()
@@ -118,11 +155,11 @@ def enable(pipe: Any, device: str, offload: str, conditioner: Conditioner, nativ
     fast = FastPath()
     accelerated = device.split(":")[0] in ACCELERATED
     if accelerated:
-        fast.attention = choose_attention(pipe.transformer, native.attention)
+        fast.attention = choose_attention(transformers_of(pipe), native.attention)
     if offload == "group":  # its blocks are streamed in order: a cache skipping blocks would break the stream
         fast.notes.append("no step cache with group offloading")
     else:
-        fast.cache = conditioner.step_cache(CACHE_THRESHOLD).apply(pipe.transformer)
+        fast.cache = StepCaches.apply(pipe, conditioner, CACHE_THRESHOLD)
     if accelerated and offload == "none":
         compile_at_load(pipe, fast, conditioner, native, report)
     elif accelerated:
@@ -130,18 +167,20 @@ def enable(pipe: Any, device: str, offload: str, conditioner: Conditioner, nativ
     return fast
 
 
-def choose_attention(transformer: Any, wanted: str) -> str:
-    """The backend set on ``transformer``: the one asked for, else the fastest exact one accepted."""
+def choose_attention(transformers: list[Any], wanted: str) -> str:
+    """The backend set on every transformer: the one asked for, else the fastest exact one accepted."""
     choices = [(wanted, APPROXIMATE_BACKENDS[wanted])] if wanted in APPROXIMATE_BACKENDS else []
     for backend, package in (*choices, *EXACT_BACKENDS):
         if package and importlib.util.find_spec(package) is None:
             continue
         try:
-            transformer.set_attention_backend(backend)
+            for transformer in transformers:
+                transformer.set_attention_backend(backend)
             return backend
         except Exception as exc:  # not usable on this GPU or build
             log.info("attention backend %s not usable: %s", backend, exc)
-    use_native_attention(transformer)
+    for transformer in transformers:
+        use_native_attention(transformer)
     return "native"
 
 
@@ -156,17 +195,24 @@ def compile_at_load(pipe: Any, fast: FastPath, conditioner: Conditioner, native:
     """Compile the repeated blocks and run one warm-up call at the full window; eager if it fails."""
     import torch
 
+    transformers = transformers_of(pipe)
     try:
-        compile_blocks(pipe.transformer)
+        for transformer in transformers:
+            compile_blocks(transformer)
     except Exception as exc:
+        for transformer in transformers:
+            uncompile_blocks(transformer)
         fast.notes.append(f"torch.compile not usable ({one_line(exc)})")
         return
     fast.compiled, fast.buckets = True, frame_buckets(native.max_frames, native.temporal)
+    which = "both transformers" if len(transformers) > 1 else "the transformer"
     while True:
-        report(f"compiling the transformer for {native.max_frames} frames at {native.width}x{native.height}")
+        report(f"compiling {which} for {native.max_frames} frames at {native.width}x{native.height}")
         try:
             with torch.inference_mode():
-                pipe.transformer(**conditioner.warmup_inputs(pipe, native.width, native.height, native.max_frames))
+                inputs = conditioner.warmup_inputs(pipe, native.width, native.height, native.max_frames)
+                for transformer in transformers:
+                    transformer(**inputs)
             fast.shapes.add((native.max_frames, native.width, native.height))
             return
         except Exception as exc:  # a broken compile (or backend) must not stay in the warm pipeline

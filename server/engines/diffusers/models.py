@@ -22,6 +22,7 @@ for more is a problem reported by ``shotforge doctor``, not a crash minutes into
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,24 +33,40 @@ from typing import Any
 
 OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
 
-#: pipeline classes this engine drives, and what they serve
-FAMILIES = {
-    "WanVACEPipeline": ("wan-vace", OPERATIONS),
+#: pipeline class -> family (a Wan pipeline saved with ``expand_timesteps`` is Wan 2.2 TI2V: :func:`recognise`)
+FAMILIES = {"WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx", "LTXPipeline": "ltx"}
+#: family -> (its name, the diffusers class it is loaded as (None: as saved), what it serves, why not the rest)
+FAMILY_SPECS = {
+    "wan-vace": ("Wan VACE", "WanVACEPipeline", OPERATIONS, {}),
+    "ltx": ("LTX-Video", "LTXConditionPipeline", ("extend", "fill_gap", "generate"),
+            {"outpaint": "it is conditioned on whole frames and cannot keep part of a picture"}),
+    "wan22-ti2v": ("Wan 2.2 TI2V", None, ("extend", "generate"),
+                   {"fill_gap": "it is conditioned on one first frame and cannot see the shot after a gap",
+                    "outpaint": "it takes no mask and cannot keep part of a picture"}),
 }
 #: pipeline classes recognised but not driven yet (said so in doctor instead of "unknown")
 KNOWN_NOT_DRIVEN = {
     "WanPipeline": "Wan text-to-video (use the VACE checkpoint: it serves every operation)",
     "WanImageToVideoPipeline": "Wan image-to-video / first-last-frame",
-    "LTXConditionPipeline": "LTX-Video conditioning",
-    "LTXPipeline": "LTX-Video",
     "CogVideoXPipeline": "CogVideoX",
 }
+
+
+def recognise(cls: str, index: dict) -> str | None:
+    """The family of a pipeline folder from its ``model_index.json``, or None."""
+    if cls in FAMILIES:
+        return FAMILIES[cls]
+    two_experts = (index.get("transformer_2") or [None])[0] is not None
+    if cls in ("WanPipeline", "WanImageToVideoPipeline") and index.get("expand_timesteps") and not two_experts:
+        return "wan22-ti2v"  # TI2V-5B: one checkpoint for text- and image-to-video
+    return None
+
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 _SIDECAR_KEYS = {"width": int, "height": int, "fps": float, "max_frames": int, "overlap": int, "steps": int,
-                 "guidance": float, "negative_prompt": str, "flow_shift": float, "attention": str}
+                 "guidance": float, "guidance_2": float, "negative_prompt": str, "flow_shift": float, "attention": str}
 #: attention settings: "exact" (the fastest exact backend installed) or one approximate backend, asked for
 ATTENTION_CHOICES = ("exact", "sage")
 
@@ -71,8 +88,10 @@ class Native:
     limit_frames: int = 1 << 30  # the most frames one window may have (rope length)
     limit_width: int = 1 << 30  # the widest and tallest picture the rope covers
     limit_height: int = 1 << 30
-    flow_shift: float | None = None  # None: follows the picture size (families/wan_vace.py)
+    flow_shift: float | None = None  # None: the family's rule (families/wan_vace.py) or the scheduler's own
     attention: str = "exact"  # or "sage": an approximate backend, only when asked for
+    guidance_2: float | None = None  # the low-noise expert's guidance (two experts); None: as ``guidance``
+    max_context: int | None = None  # the most known frames a side a window can use (None: no limit)
 
     def describe(self) -> str:
         return (f"native {self.width}x{self.height} at {self.fps:g} fps, grid {self.multiple} px, "
@@ -83,7 +102,7 @@ class Native:
                 "overlap": self.overlap, "steps": self.steps, "guidance": self.guidance, "grid": self.multiple,
                 "frames_rule": f"{self.temporal}k+1", "limit_frames": self.limit_frames,
                 "limit_size": [self.limit_width, self.limit_height], "flow_shift": self.flow_shift,
-                "attention": self.attention}
+                "attention": self.attention, "guidance_2": self.guidance_2}
 
 
 @dataclass
@@ -98,6 +117,22 @@ class ModelInfo:
     params: dict[str, int] = field(default_factory=dict)  # component -> parameter count
     problems: list[str] = field(default_factory=list)  # why it cannot be loaded at all
     size_label: str = ""  # e.g. "1.3B"
+    experts: int = 1  # Wan 2.2 A14B: a high-noise ``transformer`` and a low-noise ``transformer_2``
+    lora: Any = None  # the model folder's LoRA (:class:`.lora.LoraSpec`), from its shotforge.json
+    plain_native: Native | None = None  # the defaults without that LoRA's settings (a request may drop it)
+
+    @property
+    def loader(self) -> str:
+        """The diffusers class the pipeline is loaded as."""
+        return (FAMILY_SPECS[self.family][1] if self.family else None) or self.pipeline_class
+
+    @property
+    def family_name(self) -> str:
+        return FAMILY_SPECS[self.family][0] if self.family else self.pipeline_class
+
+    def not_served(self) -> dict[str, str]:
+        """Operation -> why this model does not serve it."""
+        return dict(FAMILY_SPECS[self.family][3]) if self.family else {}
 
     @property
     def loadable(self) -> bool:
@@ -111,6 +146,8 @@ class ModelInfo:
         return {"name": self.name, "path": str(self.path), "source": self.source,
                 "pipeline": self.pipeline_class, "family": self.family, "operations": list(self.operations),
                 "params": dict(self.params), "problems": list(self.problems), "size": self.size_label,
+                "family_name": self.family_name, "experts": self.experts, "not_served": self.not_served(),
+                "lora": None if self.lora is None else self.lora.to_dict(),
                 "native": None if self.native is None else self.native.to_dict()}
 
 
@@ -179,7 +216,8 @@ def inspect_pipeline(path: Path, name: str, source: str) -> ModelInfo:
         return ModelInfo(name, path, source, "?", None, (), None,
                          problems=[f"model_index.json cannot be read: {exc}"])
     cls = str(index.get("_class_name", "?"))
-    family, operations = FAMILIES.get(cls, (None, ()))
+    family = recognise(cls, index)
+    operations = FAMILY_SPECS[family][2] if family else ()
     info = ModelInfo(name, path, source, cls, family, tuple(operations), None)
     if family is None:
         what = KNOWN_NOT_DRIVEN.get(cls)
@@ -190,12 +228,24 @@ def inspect_pipeline(path: Path, name: str, source: str) -> ModelInfo:
         if component.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or spec[0] is None:
             continue
         info.problems.extend(_check_component(path, component, spec[1], info.params))
+    transformer, vae = _read_config(path, "transformer"), _read_config(path, "vae")
+    info.experts = 2 if "transformer_2" in info.params else 1
     if family == "wan-vace":
-        info.native, info.size_label = _wan_native(path, info)
+        info.native, info.size_label = wan_native(transformer, vae, info.params.get("transformer", 0))
+    else:
+        from server.engines.diffusers import natives
+
+        info.native = (natives.ltx_native if family == "ltx" else natives.ti2v_native)(transformer, vae)
+        info.size_label = _size_label(info.params.get("transformer", 0))
     try:
         _apply_sidecar(path, info)
     except ValueError as exc:
         info.problems.append(str(exc))
+    if info.lora is not None:
+        from server.engines.diffusers.lora import peft_missing
+
+        if peft_missing():
+            info.problems.append(f"its LoRA {info.lora.name} needs the Python package peft (pip install peft)")
     return info
 
 
@@ -280,8 +330,8 @@ def _read_config(path: Path, component: str) -> dict:
         return {}
 
 
-def _wan_native(path: Path, info: ModelInfo) -> tuple[Native, str]:
-    return wan_native(_read_config(path, "transformer"), _read_config(path, "vae"), info.params.get("transformer", 0))
+def _size_label(params: int) -> str:
+    return f"{params / 1e9:.1f}B" if params >= 1e8 else (f"{params / 1e6:.1f}M" if params else "")
 
 
 def wan_native(transformer: dict, vae: dict, params: int = 0) -> tuple[Native, str]:
@@ -296,7 +346,7 @@ def wan_native(transformer: dict, vae: dict, params: int = 0) -> tuple[Native, s
     limit_w, limit_h = rope * p_w * spatial, rope * p_h * spatial
     width = int(transformer.get("num_attention_heads", 12)) * int(transformer.get("attention_head_dim", 128))
     big = width >= 4096 or params > 5e9
-    label = f"{params / 1e9:.1f}B" if params >= 1e8 else (f"{params / 1e6:.1f}M" if params else "")
+    label = _size_label(params)
     # 14B: 720p; 1.3B: 480p (the published checkpoints' training sizes); 16 fps, 81 frames
     w, h = (1280, 720) if big else (832, 480)
     scale = min(1.0, limit_w / w, limit_h / h)
@@ -321,6 +371,14 @@ def _apply_sidecar(path: Path, info: ModelInfo) -> None:
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"{sidecar} cannot be read: {exc}") from None
     n = info.native
+    if data.get("lora") is not None:  # a distilled LoRA: its steps, guidance and shift are the model's defaults
+        from server.engines.diffusers.lora import LoraSpec
+
+        info.lora = LoraSpec.parse(data["lora"], path, f"{sidecar}: lora")
+        info.plain_native = dataclasses.replace(n)
+        for key in ("steps", "guidance", "flow_shift"):
+            if getattr(info.lora, key) is not None:
+                setattr(n, key, getattr(info.lora, key))
     if n.width % n.multiple or n.height % n.multiple:
         raise ValueError(f"{sidecar}: width and height must be multiples of {n.multiple}")
     if n.width > n.limit_width or n.height > n.limit_height:
@@ -335,6 +393,8 @@ def _apply_sidecar(path: Path, info: ModelInfo) -> None:
         raise ValueError(f"{sidecar}: overlap, fps or steps out of range")
     if n.flow_shift is not None and not 0 < n.flow_shift <= 100:
         raise ValueError(f"{sidecar}: flow_shift must be a positive number")
+    if n.guidance_2 is not None and not 0 <= n.guidance_2 <= 50:
+        raise ValueError(f"{sidecar}: guidance_2 must be between 0 and 50")
     if n.attention not in ATTENTION_CHOICES:
         raise ValueError(f"{sidecar}: attention must be one of {', '.join(ATTENTION_CHOICES)}, not {n.attention!r}")
 

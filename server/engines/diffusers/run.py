@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from server.engines.base import Canceled, EngineJob
+from server.engines.base import Canceled, EngineJob, EngineUnavailable
 from server.engines.diffusers.canvas import Canvas
 from server.engines.diffusers.families import WindowCall
+from server.engines.diffusers.lora import LoraSpec
 from server.engines.diffusers.models import Native
 from server.engines.diffusers.retime import Retimer
 from server.engines.diffusers.errors import EngineFailed, one_line
@@ -30,9 +31,10 @@ log = logging.getLogger("shotforge.diffusers")
 class Run:
     """Windows, progress, cancel and reading frames back, for one operation of one job."""
 
-    def __init__(self, warm: Warm, job: EngineJob, native: Native, canvas: Canvas, steps: int, guidance: float):
+    def __init__(self, warm: Warm, job: EngineJob, native: Native, canvas: Canvas, steps: int, guidance: float,
+                 guidance_2: float | None = None, lora: LoraSpec | None = None):
         self.warm, self.job, self.native, self.canvas = warm, job, native, canvas
-        self.steps, self.guidance = steps, guidance
+        self.steps, self.guidance, self.guidance_2, self.lora = steps, guidance, guidance_2, lora
         self.reference: np.ndarray | None = None
         self.windows_total: int | None = None
         self.window_index = 0
@@ -89,7 +91,7 @@ class Run:
             images=[s.image for s in part],
             masks=[s.mask for s in part], pad_before=window.pad_before, pad_after=window.pad_after,
             width=self.canvas.mw, height=self.canvas.mh, prompt=job.prompt or "", negative_prompt=self.negative,
-            steps=self.steps, guidance=self.guidance, seed=(int(job.seed) + 7919 * index) % (2 ** 63),
+            steps=self.steps, guidance=self.guidance, guidance_2=self.guidance_2, seed=(int(job.seed) + 7919 * index) % (2 ** 63),
             reference=self.reference, on_step=on_step)
         fast = self.warm.fast
         if fast is not None and fast.first_use(window.frames, self.canvas.mw, self.canvas.mh):
@@ -119,8 +121,9 @@ class Run:
                 job.check_cancel()
                 acquired = run_lock.acquire(timeout=0.2)
             try:
+                warm.adapters.use(warm.pipe, self.lora)  # pipeline-wide: set under the run lock
                 return warm.conditioner(warm.pipe, call, self.native)
-            except Canceled:
+            except (Canceled, EngineUnavailable):  # canceled, or a LoRA that cannot be loaded: said as it is
                 self._free_hooks()
                 raise
             except torch.OutOfMemoryError as exc:

@@ -165,3 +165,44 @@ class VaceStepCache:
             state.hint = hint
         self.skip = hit
         return hit
+
+
+class BlockStepCache:
+    """diffusers' First-Block cache, for transformers that add nothing between their blocks (plain
+    Wan, LTX-Video): there it is exact on a hit. Counts its hits and misses from the cache's own
+    decision after the first block."""
+
+    def __init__(self, threshold: float = 0.05):
+        self.threshold = threshold
+        self.hits = 0
+        self.misses = 0
+        self._transformer: torch.nn.Module | None = None
+        self._handle: Any = None
+
+    def apply(self, transformer: torch.nn.Module) -> "BlockStepCache":
+        from diffusers.hooks import FirstBlockCacheConfig, HookRegistry
+        from diffusers.hooks.first_block_cache import _FBC_LEADER_BLOCK_HOOK
+
+        transformer.enable_cache(FirstBlockCacheConfig(threshold=self.threshold))
+        blocks = getattr(transformer, "blocks", None) or transformer.transformer_blocks
+        leader = HookRegistry.check_if_exists_or_initialize(blocks[0]).get_hook(_FBC_LEADER_BLOCK_HOOK)
+
+        @torch.compiler.disable
+        def count(module, args, output):
+            if leader.state_manager.get_state().should_compute:
+                self.misses += 1
+            else:
+                self.hits += 1
+
+        self._transformer, self._handle = transformer, blocks[0].register_forward_hook(count)
+        return self
+
+    def remove(self) -> None:
+        if self._transformer is not None:
+            self._handle.remove()
+            self._transformer.disable_cache()
+            self._transformer = None
+
+    def reset(self) -> None:
+        if self._transformer is not None:
+            self._transformer._reset_stateful_cache()

@@ -8,6 +8,7 @@ compiling), and the load still finishes, warm for the next job. Models are read 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib
 import logging
@@ -21,6 +22,7 @@ from server.engines.diffusers import fast as fast_path
 from server.engines.diffusers.devices import DevicePlan, more_offload
 from server.engines.diffusers.errors import one_line
 from server.engines.diffusers.families import Conditioner, conditioner_for
+from server.engines.diffusers.lora import Adapters
 from server.engines.diffusers.models import ModelInfo
 
 log = logging.getLogger("shotforge.diffusers")
@@ -38,6 +40,7 @@ class Warm:
     plan: DevicePlan
     conditioner: Conditioner
     fast: fast_path.FastPath | None
+    adapters: Adapters = dataclasses.field(default_factory=Adapters)
 
     @property
     def key(self) -> tuple:
@@ -64,7 +67,7 @@ class Warm:
                 self.fast.cache = None
                 self.fast.notes.append("no step cache with group offloading")
             elif cache is not None:
-                self.fast.cache = self.conditioner.step_cache(cache.threshold).apply(self.pipe.transformer)
+                self.fast.cache = fast_path.StepCaches.apply(self.pipe, self.conditioner, cache.threshold)
             old = self.key
             self.plan = plan
             if _warm.get(old) is self:
@@ -175,9 +178,9 @@ def load_pipeline(model: ModelInfo, plan: DevicePlan, fast: bool,
     import diffusers
     import torch
 
-    cls = getattr(diffusers, model.pipeline_class, None)
+    cls = getattr(diffusers, model.loader, None)  # e.g. an LTXPipeline folder is driven as LTXConditionPipeline
     if cls is None:
-        raise EngineUnavailable("diffusers", f"diffusers {diffusers.__version__} has no {model.pipeline_class}")
+        raise EngineUnavailable("diffusers", f"diffusers {diffusers.__version__} has no {model.loader}")
     dtype = getattr(torch, plan.dtype)
     dtypes = dtype if dtype == torch.float32 else {"default": dtype, "vae": torch.float32}  # Wan's VAE wants fp32
     from diffusers.utils import deprecation_utils
@@ -201,9 +204,13 @@ def load_pipeline(model: ModelInfo, plan: DevicePlan, fast: bool,
     except Exception as exc:
         raise EngineUnavailable("diffusers", f"model {model.name} cannot be placed on {plan.device}: "
                                              f"{one_line(exc)}") from None
+    adapters = Adapters()
+    if model.lora is not None:  # the folder's LoRA goes in before compiling, so the compiled blocks include it
+        report(f"loading the LoRA {model.lora.name}")
+        adapters.use(pipe, model.lora)
     conditioner = conditioner_for(model.family)
     levers = fast_path.enable(pipe, plan.device, plan.offload, conditioner, model.native, report) if fast else None
-    return Warm(pipe, model, plan, conditioner, levers)
+    return Warm(pipe, model, plan, conditioner, levers, adapters)
 
 
 def place(pipe: Any, plan: DevicePlan) -> None:

@@ -137,8 +137,10 @@ def slot_step(rate: Fraction | float, native: Native) -> float:
 
 def context_slots(native: Native) -> int:
     """Done slots a window holds on each side: the model's ``overlap``, and at least the first frame and
-    one latent group of ``temporal`` frames."""
-    return max(native.overlap, native.temporal + 1)
+    one latent group of ``temporal`` frames; no more than the family can use (``max_context``: Wan 2.2
+    TI2V is conditioned on one picture)."""
+    wanted = max(native.overlap, native.temporal + 1)
+    return wanted if native.max_context is None else min(wanted, native.max_context)
 
 
 def context_frames(rate: Fraction | float, native: Native) -> int:

@@ -16,6 +16,14 @@ def conditioner_for(family: str) -> Conditioner:
         from server.engines.diffusers.families.wan_vace import WanVaceConditioner
 
         return WanVaceConditioner()
+    if family == "ltx":
+        from server.engines.diffusers.families.ltx import LtxConditioner
+
+        return LtxConditioner()
+    if family == "wan22-ti2v":
+        from server.engines.diffusers.families.wan22 import Ti2vConditioner
+
+        return Ti2vConditioner()
     raise ValueError(f"no conditioner for the model family {family!r}")
 
 

@@ -6,6 +6,9 @@ fill known frames on both sides of a masked middle, an outpaint each frame on th
 with the new border masked, and generation no known frames at all (text, optionally a reference
 image).
 
+Wan 2.2 A14B VACE (``transformer`` for high noise, ``transformer_2`` below ``boundary_ratio``) is the
+same call with ``guidance_scale_2`` for the low-noise expert (request option ``guidance_2``).
+
 The scheduler's flow shift follows the picture size. The Wan authors publish 3.0 for 480p and 5.0
 for 720p (the diffusers VACE example): larger pictures have more tokens carrying the same signal,
 so noise must stay high for longer. Between the two the shift is interpolated on the logarithm of
@@ -21,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from server.engines.diffusers.canvas import from_unit
-from server.engines.diffusers.families.base import Conditioner, WindowCall
+from server.engines.diffusers.families.base import Conditioner, WindowCall, check_window, picture, step_callback
 
 #: (pixel area, flow shift) published for Wan2.1: 832x480 and 1280x720
 SHIFT_ANCHORS = ((832 * 480, 3.0), (1280 * 720, 5.0))
@@ -49,17 +51,7 @@ class WanVaceConditioner(Conditioner):
     family = "wan-vace"
 
     def check_inputs(self, call: WindowCall, native: Any) -> None:
-        frames = call.pad_before + len(call.images) + call.pad_after
-        if len(call.masks) != len(call.images):
-            raise ValueError(f"wan-vace: {len(call.images)} pictures but {len(call.masks)} masks")
-        if (frames - 1) % native.temporal or frames > native.max_frames:
-            raise ValueError(f"wan-vace: a window of {frames} frames; this model takes {native.temporal}k+1 frames, "
-                             f"at most {native.max_frames}")
-        if call.width % native.multiple or call.height % native.multiple:
-            raise ValueError(f"wan-vace: {call.width}x{call.height} is off the model's {native.multiple}-pixel grid")
-        if call.width > native.limit_width or call.height > native.limit_height:
-            raise ValueError(f"wan-vace: {call.width}x{call.height} is larger than the model covers "
-                             f"({native.limit_width}x{native.limit_height})")
+        check_window(self.family, call, native)
 
     def __call__(self, pipe: Any, call: WindowCall, native: Any) -> np.ndarray:
         import torch
@@ -67,19 +59,17 @@ class WanVaceConditioner(Conditioner):
         self.check_inputs(call, native)
         video, mask = self.prepare_video(call)
         set_flow_shift(pipe, native.flow_shift or flow_shift_for(call.width, call.height))
-        reference = None if call.reference is None else self._picture(call.reference)
-
-        def on_step_end(pipe, step, timestep, callback_kwargs):
-            call.on_step(step)
-            return callback_kwargs
-
+        reference = None if call.reference is None else picture(call.reference)
+        # two experts (Wan 2.2 A14B): the low-noise one has a guidance of its own
+        two_experts = getattr(pipe.config, "boundary_ratio", None) is not None
         with torch.inference_mode():
             result = pipe(
                 prompt=call.prompt, negative_prompt=call.negative_prompt, video=video, mask=mask,
                 reference_images=reference, height=call.height, width=call.width, num_frames=len(video),
                 num_inference_steps=call.steps, guidance_scale=call.guidance,
+                guidance_scale_2=call.guidance_2 if two_experts else None,
                 generator=torch.Generator("cpu").manual_seed(call.seed), output_type="np",
-                callback_on_step_end=on_step_end)
+                callback_on_step_end=step_callback(call))
         made = np.asarray(result.frames[0], dtype=np.float32)
         return made[call.pad_before:len(made) - call.pad_after]
 
@@ -91,15 +81,9 @@ class WanVaceConditioner(Conditioner):
         blank, make, keep = Image.new("RGB", size, (128, 128, 128)), Image.new("L", size, 255), Image.new("L", size, 0)
         video, mask = [blank] * call.pad_before, [make] * call.pad_before
         for image, paint in zip(call.images, call.masks):
-            video.append(blank if image is None else self._picture(image))
+            video.append(blank if image is None else picture(image))
             mask.append(make if image is None else keep if paint is None else Image.fromarray(paint))
         return video + [blank] * call.pad_after, mask + [make] * call.pad_after
-
-    @staticmethod
-    def _picture(image: np.ndarray):
-        from PIL import Image
-
-        return Image.fromarray(from_unit(image, np.uint8))
 
     def step_cache(self, threshold: float) -> Any:
         from server.engines.diffusers.step_cache import VaceStepCache
