@@ -13,6 +13,7 @@ code as real weights, with a ``shotforge.json`` giving each a tiny native size, 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 from tests.tiny_wan import TINY_NATIVE, TINY_TRANSFORMER, TINY_VAE, tiny_tokenizer
@@ -98,3 +99,34 @@ def save_tiny_two_expert_vace(folder: str | Path, *, native: dict | None = None,
         transformer_2=WanVACETransformer3DModel(**TINY_TRANSFORMER).eval(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), boundary_ratio=boundary_ratio)
     return _save(pipe, folder, TINY_NATIVE if native is None else native)
+
+
+# ------------------------------------------------------------------------------ shared test helpers
+def render_in_process(models: Path, out: Path, clip: Path, monkeypatch, **shotforge) -> dict:
+    """One request on the carphone two-clip timeline (A: record 0-54, gap 55-64, B: 65-119, 29.97 fps)
+    rendered by ``server.render`` with ``models`` as the models folder; returns its job.json."""
+    from otio_tools import request_from_timeline
+    from server import settings as st
+    from server.render import plan_job, run_job
+    from tests.serverutil import CARPHONE, two_clip_timeline
+
+    (out.parent / "none.toml").write_text("")
+    monkeypatch.setenv("SHOTFORGE_CONFIG", str(out.parent / "none.toml"))
+    timeline = two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10)
+    timeline.metadata["shotforge"] = {"version": 1, "engine": "diffusers", "seed": 7, **shotforge}
+    st.activate(st.load_settings(models=str(models), hf_cache=False))
+    try:
+        run_job(plan_job(timeline, request_from_timeline(timeline)), out)
+    finally:
+        st.activate(None)
+    return json.loads((out / "job.json").read_text())
+
+
+def media_facts(path: str) -> tuple[Fraction, tuple[int, int], int]:
+    """(rate, (width, height), frames) of a rendered file."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        size = (stream.codec_context.width, stream.codec_context.height)
+        return stream.average_rate, size, sum(1 for _ in container.decode(video=0))
