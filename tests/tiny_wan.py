@@ -78,6 +78,31 @@ def save_tiny_pipeline(folder: str | Path, *, native: dict | None = None, seed: 
     return folder
 
 
+def save_tiny_lora(path: str | Path, *, seed: int = 1, transformer: dict | None = None, rank: int = 4,
+                   scale: float = 0.5) -> Path:
+    """A LoRA for the tiny transformer, in the diffusers LoRA format (``save_lora_weights``): PEFT adapters
+    on every attention projection, their up-projections random (PEFT starts them at zero, which would
+    change nothing). Returns the ``.safetensors`` file."""
+    import torch
+    from diffusers import WanVACEPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    path = Path(path)
+    model = tiny_transformer(seed, **(transformer or {}))
+    model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+                                 init_lora_weights=True))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    WanVACEPipeline.save_lora_weights(path.parent, transformer_lora_layers=get_peft_model_state_dict(model),
+                                      weight_name=path.name)
+    return path
+
+
 # ------------------------------------------------------------------------------ shared test helpers
 def settings_for(models: Path | None, **kw) -> SimpleNamespace:
     """Engine settings without a settings file (the fields the diffusers engine reads)."""
