@@ -21,8 +21,12 @@ function bridgeFor(runner, opts) {
     Object.assign({ importDelayMs: 1 }, opts));
 }
 
+// One temporary folder for the file's renders (one subfolder each), removed when the file's tests end.
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "sf-host-"));
+test.after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
 function tmpMedia(name = "render.mov") {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-host-"));
+  const dir = fs.mkdtempSync(path.join(TMP, "render-"));
   const p = path.join(dir, name);
   fs.writeFileSync(p, "not really a movie");
   return p;

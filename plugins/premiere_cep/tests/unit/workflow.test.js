@@ -17,6 +17,7 @@ const { Workflow, run, localStore } = require("../../js/sf_workflow");
 const { makeSequence } = require("../helpers");
 
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-wf-"));
+test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
 
 /** Answers jobs the way the server's record reads: {id, state, result: {media, placements, engine, model, placeholder}}. */
 class JobsLike {
