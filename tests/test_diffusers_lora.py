@@ -85,7 +85,12 @@ def test_the_loras_steps_guidance_and_shift_are_the_defaults(models, calls):
     assert (info.native.steps, info.native.guidance, info.native.flow_shift) == (1, 1.0, 5.0)
     assert info.lora.path == (models / "distilled" / "lightx2v.safetensors").resolve()
     engine = DiffusersEngine(operation="generate", model="distilled", settings=settings_for(models))
-    assert engine.lora == "lightx2v (weight 1)"  # what a take's recipe names
+    # what a take's recipe would name: the folder's LoRA and its settings, or a request's own
+    assert engine.job_settings({}).recipe() == {"steps": 1, "guidance": 1.0, "guidance_2": None,
+                                                "lora": "lightx2v (weight 1)"}
+    assert engine.job_settings({"lora": {"name": "fast", "weight": 0.5}}).recipe()["lora"] == "fast (weight 0.5)"
+    assert engine.job_settings({"lora": "none"}).recipe() == {"steps": TINY_NATIVE["steps"], "guidance": 1.0,
+                                                              "guidance_2": None, "lora": None}
     list(engine.generate(5, (48, 32), job_at(8)))
     assert (calls[-1]["num_inference_steps"], calls[-1]["guidance_scale"], calls[-1]["shift"]) == (1, 1.0, 5.0)
     list(engine.generate(5, (48, 32), job_at(8, options={"steps": 2})))  # a request's own steps still win

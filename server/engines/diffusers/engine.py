@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -244,37 +245,53 @@ class DiffusersEngine(Engine):
 
     # -- shared machinery -------------------------------------------------------------------------
     def _run_setup(self, job: EngineJob, size: tuple[int, int]) -> Run:
-        if self.info is None or self.plan is None:
-            raise EngineUnavailable("diffusers", "the diffusers engine was built without an operation to choose "
-                                                 "a model for")
         job.check_cancel()
-        try:
-            chosen = lora.for_request(job.options.get("lora"), self.info.lora, self.settings.models)
-        except ValueError as exc:
-            from otio_tools import RequestError
-
-            raise RequestError("bad_request", str(exc)) from None
-        native = self.info.native
-        if chosen is not self.info.lora:  # a request's own LoRA: its settings instead of the folder's
-            native = lora.with_settings(self.info.plain_native or native, chosen)
-        steps = option(job.options, "steps", int, 1, 500, native.steps)
-        guidance = option(job.options, "guidance", float, 0.0, 50.0, native.guidance)
-        guidance_2 = option(job.options, "guidance_2", float, 0.0, 50.0, native.guidance_2)
-        if guidance_2 is not None and self.info.experts < 2:
-            from otio_tools import RequestError
-
-            raise RequestError("bad_request", f"metadata.shotforge.guidance_2 is for two-expert models; "
-                                              f"{self.info.name} has one transformer")
+        settings = self.job_settings(job.options)
         fast = bool(self.settings.diffusers_fast)
         loaded = warm.get_pipeline(self.info, self.plan, fast, job)
         log.info("diffusers: %s on %s; fast path: %s; LoRA: %s", self.info.name, loaded.plan.note,
-                 loaded.fast.describe() if loaded.fast else "off", chosen.label() if chosen else "none")
-        return Run(loaded, job, native, Canvas.fit(size, native), steps, guidance, guidance_2, chosen)
+                 loaded.fast.describe() if loaded.fast else "off",
+                 settings.lora.label() if settings.lora else "none")
+        return Run(loaded, job, settings.native, Canvas.fit(size, settings.native), settings.steps,
+                   settings.guidance, settings.guidance_2, settings.lora)
 
-    @property
-    def lora(self) -> str | None:
-        """The LoRA a take's recipe names: the model folder's (a request's own is in its recipe request)."""
-        return None if self.info is None or self.info.lora is None else self.info.lora.label()
+    def job_settings(self, options: dict) -> JobSettings:
+        """What a job with these request options runs with (its LoRA, steps, guidance): also what its
+        take's recipe records. Raises RequestError for a bad option."""
+        from otio_tools import RequestError
+
+        if self.info is None or self.plan is None:
+            raise EngineUnavailable("diffusers", "the diffusers engine was built without an operation to choose "
+                                                 "a model for")
+        try:
+            chosen = lora.for_request(options.get("lora"), self.info.lora, self.settings.models)
+        except ValueError as exc:
+            raise RequestError("bad_request", str(exc)) from None
+        native = self.info.native
+        if chosen is not self.info.lora:  # a request's own LoRA (or none): its settings instead of the folder's
+            native = lora.with_settings(self.info.plain_native or native, chosen)
+        guidance_2 = option(options, "guidance_2", float, 0.0, 50.0, native.guidance_2)
+        if guidance_2 is not None and self.info.experts < 2:
+            raise RequestError("bad_request", f"metadata.shotforge.guidance_2 is for two-expert models; "
+                                              f"{self.info.name} has one transformer")
+        return JobSettings(native, option(options, "steps", int, 1, 500, native.steps),
+                           option(options, "guidance", float, 0.0, 50.0, native.guidance), guidance_2, chosen)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """One job's model settings: the model's defaults (with its LoRA's), the request's own over them."""
+
+    native: Any
+    steps: int
+    guidance: float
+    guidance_2: float | None
+    lora: Any  # LoraSpec or None
+
+    def recipe(self) -> dict[str, Any]:
+        """As a take's recipe names them."""
+        return {"steps": self.steps, "guidance": self.guidance, "guidance_2": self.guidance_2,
+                "lora": self.lora.label() if self.lora is not None else None}
 
 
 def build_engine(**options) -> DiffusersEngine:
