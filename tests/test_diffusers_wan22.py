@@ -181,3 +181,26 @@ def test_doctor_says_what_each_model_serves_and_why_not(models, tmp_path):
     assert lines["tiny-vace2"].startswith("  model    tiny-vace2: usable (extend, fill_gap, outpaint, generate) — "
                                           "Wan VACE: "), out
     assert "WanVACEPipeline, two experts" in lines["tiny-vace2"] and "two experts" not in lines["tiny-vace"]
+
+
+def test_the_block_step_cache_is_exact_for_a_plain_wan_transformer():
+    """TI2V and LTX add nothing between their blocks: diffusers' First-Block cache is exact on a hit."""
+    from diffusers import WanTransformer3DModel
+
+    from server.engines.diffusers.families import conditioner_for
+
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
+                                        in_channels=16, out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32,
+                                        num_layers=3, rope_max_seq_len=32).eval()
+    g = torch.Generator().manual_seed(1)
+    inputs = dict(hidden_states=torch.randn(1, 16, 3, 4, 6, generator=g), timestep=torch.tensor([500]),
+                  encoder_hidden_states=torch.randn(1, 8, 32, generator=g), return_dict=False)
+    with torch.no_grad():
+        plain = transformer(**inputs)[0]
+        cache = conditioner_for("wan22-ti2v").step_cache(fast.CACHE_THRESHOLD).apply(transformer)
+        with transformer.cache_context("cond"):
+            first, second = (transformer(**inputs)[0] for _ in range(2))
+        cache.remove()
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert torch.allclose(first, plain, atol=1e-5) and torch.allclose(second, plain, atol=1e-5)

@@ -1,15 +1,18 @@
-"""The diffusers engine: open video models (Wan2.1 VACE first) for all four operations.
+"""The diffusers engine: open video models for the four operations.
 
-One model family drives every operation through one pipeline call (for Wan VACE a video of known
-frames and a mask saying which pixels to make), behind a small conditioner per family
-(:mod:`.families`). The engine lays each job out on *slots* at the model's rate, fits the picture
+Each model family drives its operations through one pipeline call, behind a small conditioner per
+family (:mod:`.families`): Wan VACE (2.1, and 2.2 A14B with two experts) a video of known frames
+and a mask saying which pixels to make, for all four operations; LTX-Video known frames as
+conditions at their positions (extend, gap fill, generate); Wan 2.2 TI2V-5B text or one first
+frame (extend, generate). The engine lays each job out on *slots* at the model's rate, fits the picture
 into the model's canvas, cuts long requests into windows that see known frames on every side there
 are any, and reads the frames that land on the timeline back off the slots at the timeline rate.
 
 Modules, top to bottom:
 
-- :mod:`.models`: finding pipelines on disk (no torch), their native size, rate and the limits read
-  from their configs;
+- :mod:`.models`, :mod:`.natives`: finding pipelines on disk (no torch), their family, native size,
+  rate and the limits read from their configs;
+- :mod:`.lora`: distilled LoRAs chosen by a model folder or a request;
 - :mod:`.devices`: where a model runs here and how its weights are placed;
 - :mod:`.warm`: loading once, keeping warm, placing again after running out of memory;
 - :mod:`.fast`: the opt-in fast path (attention backend, step cache, compile at load);

@@ -69,18 +69,9 @@ class LtxConditioner(Conditioner):
     family = "ltx"
 
     def check_inputs(self, call: WindowCall, native: Any) -> None:
+        """A known frame's mask can only be the canvas's grid padding here (outpaint is not served): it is
+        conditioned on whole, and the engine keeps the picture inside the padding as it was."""
         check_window(self.family, call, native)
-        for image, mask in zip(call.images, call.masks):
-            if image is not None and mask is not None and not self._is_grid_padding(mask):
-                raise ValueError(f"{self.family}: a frame with part of its picture to paint; LTX-Video conditions "
-                                 "whole frames only (no outpaint)")
-
-    @staticmethod
-    def _is_grid_padding(mask: np.ndarray) -> bool:
-        """The canvas's few pixels of grid padding (a frame's edge rows/columns only) are not painting."""
-        keep = mask == 0
-        rows, cols = np.where(keep.any(axis=1))[0], np.where(keep.any(axis=0))[0]
-        return bool(rows.size) and bool(keep[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all())
 
     def __call__(self, pipe: Any, call: WindowCall, native: Any) -> np.ndarray:
         import torch
