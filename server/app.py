@@ -8,8 +8,11 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 =====================================  ==========================================================
 ``GET /v1/health``                     liveness, version, queue counts (no token needed)
 ``GET /v1/engines``                    engines and whether each can run here, and why not
-``POST /v1/jobs``                      body: the request OTIO JSON → 202 ``{id, state, url, events}``
-``GET /v1/jobs``                       recent jobs, newest first (``?limit=&state=``)
+``POST /v1/jobs``                      body: the request OTIO JSON → 202 ``{id, state, url, events}``;
+                                       with ``Idempotency-Key: K`` a retry of the same body → 200, the
+                                       first job (``Idempotent-Replayed: true``)
+``GET /v1/jobs``                       recent jobs, newest first (``?limit=&state=``); lists never
+                                       read request bodies
 ``GET /v1/jobs/{id}``                  the job record
 ``GET /v1/jobs/{id}/events``           server-sent events: the record at every change
 ``DELETE /v1/jobs/{id}``               cancel; answers the record once the job has stopped (≤ ~2 s)
@@ -26,12 +29,18 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 
 Status codes: 400 malformed/invalid request (``malformed_otio`` also for NaN, Infinity, NUL
 characters or nesting over 128 levels; ``not_a_request``, ``bad_request``,
-``media_path_invalid``), 401 token missing, 403 token wrong / media outside the roots / ``..``
-in a media path / origin not allowed, 404 unknown job, take or batch, 409 cancel of a finished job, 413 body
-too large, 415 body not JSON, 422 a request that is well formed but cannot be done (no clip at
-that frame, missing media, ``media_not_video`` for a playlist, list, text or still, too many
-frames..., ``slot_change`` for a re-render that would not fill its take's slot), 429 queue full
-(with ``Retry-After``), 500 ``internal``. From the connection layer
+``media_path_invalid``, ``bad_idempotency_key``), 401 token missing, 403 token wrong / media
+outside the roots / ``..`` in a media path / origin not allowed, 404 unknown job, take or batch,
+409 cancel of a finished job or ``idempotency_key_reused`` (the key came with another body),
+413 body too large, 415 body not JSON, 422 a request that is well formed but cannot be done (no
+clip at that frame, missing media, ``media_not_video`` for a playlist, list, text or still;
+``too_large`` for frames, picture size or prompt beyond the settings ``max_frames``,
+``max_canvas_side``, ``max_prompt_chars``; ``not_enough_memory`` beyond ``max_job_memory_gb``;
+``slot_change`` for a re-render that would not fill its take's slot), 429 queue full or
+``too_many_wrong_tokens`` (both with ``Retry-After``), 507 ``not_enough_disk`` (the output folder
+would keep less than ``min_free_disk_gb`` free), 500 ``internal``. A job whose media is counted by
+decoding it (no frame count in its container) is queued before that count; bad media then fails
+the job with the same codes (:mod:`server.jobs`). From the connection layer
 (:mod:`server.http.connections`): 400 ``bad_http``, 408 ``request_timeout`` (a header or body
 slower than ``header_timeout`` / ``body_timeout``), 503 ``too_many_connections``.
 
@@ -43,7 +52,8 @@ canceled). A comment line keeps idle streams alive every 15 s. An ``EventSource`
 close itself on a terminal state (browsers reconnect to a closed stream).
 
 Safety: the token (``Authorization: Bearer <token>``) is checked on every route but
-``/v1/health``, ``/docs`` and ``/openapi.json``. Without a token the server only answers requests
+``/v1/health``, ``/docs`` and ``/openapi.json``; off loopback it must have 16 characters or more,
+and wrong tokens are throttled per client address (:mod:`server.http.throttle`). Without a token the server only answers requests
 whose ``Host`` is a loopback name (or one in ``allowed_hosts``), which stops DNS-rebinding
 pages. Browser requests carrying an ``Origin`` are refused unless that origin is in
 ``cors_origins`` (or is the server itself, for ``/docs``); the list is **empty by default**. A
@@ -67,7 +77,9 @@ from server.http import errors
 from server.http.deps import ServerState
 from server.http.safety import SafetyMiddleware
 from server.jobs import FolderLock, JobManager, JobStore
+from server.limits import Limits
 from server.paths import MediaPolicy, PathMapper
+from server.retention import Retention
 from server.routes import batches, jobs, media, system, takes
 from server.settings import ServerSettings
 
@@ -77,7 +89,7 @@ def build_manager(settings: ServerSettings, renderer: Any = None) -> tuple[JobMa
     policy = MediaPolicy(settings.effective_media_roots(), mapper)
     store = JobStore(settings.database_dir / "jobs.sqlite")
     manager = JobManager(store, settings.output, locate_media=policy.locate, workers=settings.workers,
-                         max_queue=settings.max_queue, max_frames=settings.max_frames,
+                         max_queue=settings.max_queue, limits=Limits.from_settings(settings),
                          output_format=settings.output_format, renderer=renderer)
     return manager, mapper
 
@@ -93,11 +105,14 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
     else:
         mapper = PathMapper.from_settings(settings)
     state = ServerState(settings, manager, mapper)
+    retention = Retention.from_settings(manager, settings, mapper)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         manager.start()
         await run_in_threadpool(state.batches.resume_all)  # items a crash interrupted are queued again
+        await run_in_threadpool(retention.prune)  # then each time a job finishes
+        retention.attach()
         if settings.watch:
             from server.watch import WatchFolder
 

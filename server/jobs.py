@@ -7,11 +7,23 @@ bumps ``version``; the :class:`~server.progress.EventHub` hands each new version
 
 Decisions (also in the server's README-level docs, :mod:`server.app`):
 
-* **Validation up front.** :meth:`JobManager.submit` parses the request and runs the planner
-  (``server.render.plan_job``, which only reads the timeline and probes media headers) before
-  anything is queued, so a request that cannot work is refused with its reason instead of
-  becoming a job that fails later. The worker plans again from the stored text when the job
-  starts (the plan is not persisted; media may have changed meanwhile).
+* **Validation up front, the slow part in the job.** :meth:`JobManager.submit` checks the JSON,
+  parses the request, checks its bounds (:mod:`server.limits`) and runs the planner
+  (``server.render.plan_job``: it reads the timeline, locates media inside the roots and probes
+  media headers) before anything is queued, so a request that cannot work is refused with its
+  reason (and its 4xx status) instead of becoming a job that fails later. One probe is slow:
+  media whose container does not state its frame count (Matroska/WebM, MPEG streams, some AVI)
+  is counted by decoding every frame. Submit does not wait for that: once such a file is found
+  (located, its container allowed), the job is queued with the checks made so far, and the
+  worker plans it in full; media that turns out bad fails the job with the same error code
+  (``media_unreadable``, ``frame_out_of_range``, ...). Probes are cached by (path, size, mtime),
+  so the next submit naming the same file plans in full at once. The worker always plans again
+  from the stored text when the job starts (the plan is not persisted; media may have changed),
+  and checks the job's memory and disk estimate again.
+* **Idempotent submits.** A submit with an ``idempotency_key`` is stored with that key and a
+  hash of its text; the same key again with the same text returns the first job (not a new
+  one), with a different text it raises :class:`IdempotencyConflict`. Keys live as long as the
+  job's record (see :mod:`server.retention`).
 * **Restart policy.** A job still ``running`` in the database when the server starts was
   running when the server *died*: it is marked ``failed`` with code ``interrupted`` and its
   output folder removed, not re-run, so a job that crashes the process (out of GPU memory, a
@@ -35,14 +47,14 @@ Decisions (also in the server's README-level docs, :mod:`server.app`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import re
-import secrets
-import shutil
 import sqlite3
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -53,87 +65,15 @@ from typing import Any
 import numpy as np
 
 from otio_tools.errors import RequestError, ShotForgeError
+from server.jobstore import STATES, TERMINAL, AlreadyRunning, JobRow, JobStore, QueueFull, new_job_id
+from server.limits import Limits
 from server.progress import EventHub
 from server.takes import TakeStore
 
+__all__ = ["STATES", "TERMINAL", "AlreadyRunning", "FolderLock", "IdempotencyConflict", "JobManager", "JobRow",
+           "JobStore", "QueueFull", "new_job_id"]
+
 log = logging.getLogger("shotforge.jobs")
-
-STATES = ("queued", "running", "done", "failed", "canceled")
-TERMINAL = frozenset({"done", "failed", "canceled"})
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT UNIQUE NOT NULL,
-    state TEXT NOT NULL,
-    progress REAL NOT NULL DEFAULT 0,
-    stage TEXT NOT NULL DEFAULT '',
-    error_code TEXT,
-    error_message TEXT,
-    result TEXT,
-    operation TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT 'http',
-    out_dir TEXT NOT NULL,
-    base_dir TEXT,
-    request TEXT NOT NULL,
-    meta TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    updated REAL NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
-CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source);
-"""
-
-
-class QueueFull(Exception):
-    def __init__(self, limit: int):
-        super().__init__(f"the queue is full ({limit} jobs waiting); try again when some have finished")
-        self.limit = limit
-
-
-class AlreadyRunning(RuntimeError):
-    """Another server process holds this data folder."""
-
-
-@dataclass
-class JobRow:
-    id: str
-    state: str
-    progress: float
-    stage: str
-    error: dict | None
-    result: dict | None
-    operation: str
-    description: str
-    source: str
-    out_dir: str
-    base_dir: str | None
-    request: str
-    meta: dict
-    created: float
-    started: float | None
-    finished: float | None
-    updated: float
-    version: int
-    seq: int = 0
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL
-
-    @classmethod
-    def from_sql(cls, row: sqlite3.Row) -> "JobRow":
-        d = dict(row)
-        code, message = d.pop("error_code"), d.pop("error_message")
-        d["error"] = {"code": code, "message": message or ""} if code else None
-        d["result"] = json.loads(d["result"]) if d["result"] else None
-        d["meta"] = json.loads(d["meta"] or "{}")
-        return cls(**d)
-
 
 #: deepest JSON nesting a request may have (a plain request nests about 12 levels, each compound
 #: clip about 6 more); far below what the JSON and OTIO readers survive
@@ -148,129 +88,6 @@ def json_depth(text: str) -> int:
     skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), np.uint8)
     steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int32) - np.isin(skeleton, (ord("]"), ord("}")))
     return int(np.cumsum(steps).max(initial=0))
-
-
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-class JobStore:
-    """SQLite job records, safe to use from several threads (one connection, one lock)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _one(self, sql: str, args: tuple = ()) -> JobRow | None:
-        row = self._db.execute(sql, args).fetchone()
-        return JobRow.from_sql(row) if row else None
-
-    def insert(self, row: JobRow, *, max_queued: int | None = None) -> JobRow:
-        with self._lock:
-            if max_queued is not None and self.count("queued") >= max_queued:
-                raise QueueFull(max_queued)
-            self._db.execute(
-                "INSERT INTO jobs (id, state, progress, stage, operation, description, source, out_dir, base_dir,"
-                " request, meta, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (row.id, row.state, row.progress, row.stage, row.operation, row.description, row.source, row.out_dir,
-                 row.base_dir, row.request, json.dumps(row.meta), row.created, row.updated))
-            return self.get(row.id)
-
-    def get(self, job_id: str) -> JobRow | None:
-        with self._lock:
-            return self._one("SELECT * FROM jobs WHERE id=?", (job_id,))
-
-    def list(self, limit: int = 50, states: tuple[str, ...] = (), source_prefix: str | None = None) -> list[JobRow]:
-        sql, args = "SELECT * FROM jobs", []
-        where = []
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args += list(states)
-        if source_prefix:
-            where.append("source LIKE ? ESCAPE '\\'")
-            args.append(source_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            return [JobRow.from_sql(r) for r in self._db.execute(sql, args).fetchall()]
-
-    def by_source(self, source: str) -> list[JobRow]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs WHERE source=? ORDER BY seq", (source,)).fetchall()
-            return [JobRow.from_sql(r) for r in rows]
-
-    def count(self, *states: str) -> int:
-        with self._lock:
-            q = f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(states))})"
-            return self._db.execute(q, states).fetchone()[0]
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        out = {s: 0 for s in STATES}
-        out.update({r[0]: r[1] for r in rows})
-        return out
-
-    def update(self, job_id: str, *, only_if_state: tuple[str, ...] = (), **values: Any) -> JobRow | None:
-        """Change fields (``error`` as a dict or None, ``result`` as a dict); bump the version.
-
-        With ``only_if_state`` the change happens only while the job is in one of those states;
-        returns the new row, or None when nothing changed.
-        """
-        cols, args = [], []
-        for key, value in values.items():
-            if key == "error":
-                cols += ["error_code=?", "error_message=?"]
-                args += [value["code"], value["message"]] if value else [None, None]
-            elif key in ("result", "meta"):
-                cols.append(f"{key}=?")
-                args.append(json.dumps(value) if value is not None else None)
-            else:
-                cols.append(f"{key}=?")
-                args.append(value)
-        cols += ["updated=?", "version=version+1"]
-        args.append(time.time())
-        sql = f"UPDATE jobs SET {', '.join(cols)} WHERE id=?"
-        args.append(job_id)
-        if only_if_state:
-            sql += f" AND state IN ({','.join('?' * len(only_if_state))})"
-            args += list(only_if_state)
-        with self._lock:
-            if self._db.execute(sql, args).rowcount == 0:
-                return None
-            return self.get(job_id)
-
-    def claim_next(self) -> JobRow | None:
-        """Atomically move the oldest queued job to running and return it."""
-        now = time.time()
-        with self._lock:
-            row = self._db.execute(
-                "UPDATE jobs SET state='running', stage='starting', progress=0, started=?, updated=?,"
-                " version=version+1 WHERE seq=(SELECT seq FROM jobs WHERE state='queued' ORDER BY seq LIMIT 1)"
-                " RETURNING *", (now, now)).fetchone()
-            return JobRow.from_sql(row) if row else None
-
-    def mark_interrupted(self) -> list[JobRow]:
-        """Jobs left 'running' by a process that died: fail them with code ``interrupted``."""
-        now = time.time()
-        with self._lock:
-            rows = self._db.execute(
-                "UPDATE jobs SET state='failed', error_code='interrupted', error_message=?, stage='interrupted',"
-                " finished=?, updated=?, version=version+1 WHERE state='running' RETURNING *",
-                ("the server stopped while this job was running; submit it again", now, now)).fetchall()
-            return [JobRow.from_sql(r) for r in rows]
 
 
 def _default_renderer():
@@ -289,6 +106,36 @@ def plan_frames(plan: Any) -> int | None:
     return None
 
 
+class IdempotencyConflict(Exception):
+    """An idempotency key already used for a different request body."""
+
+    def __init__(self, key: str, job_id: str):
+        super().__init__(f"the Idempotency-Key {key!r} was already used for job {job_id} with a different request "
+                         "body; use a new key for a new request")
+        self.key, self.job_id = key, job_id
+
+
+class _Deferred(Exception):
+    """Planning stopped at media whose frames can only be counted by decoding them all."""
+
+
+def _counting_decodes(path: str) -> bool:
+    """Whether probing ``path`` would decode every frame: its container is one ShotForge reads but
+    does not state the frame count. False when the file cannot be opened: the probe says why, at once."""
+    import av
+
+    from server.media_formats import identify, open_options
+
+    try:
+        container = identify(path)
+        if container.demuxer is None:
+            return False
+        with av.open(path, "r", format=container.demuxer, options=open_options(container.demuxer)) as media:
+            return bool(media.streams.video) and media.streams.video[0].frames <= 0
+    except (OSError, av.FFmpegError):
+        return False
+
+
 @dataclass
 class _Running:
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -304,7 +151,7 @@ class JobManager:
     """
 
     def __init__(self, store: JobStore, output: Path, *, locate_media: Callable[[str, Path | None, str | None], str],
-                 workers: int = 1, max_queue: int = 32, max_frames: int = 36000,
+                 workers: int = 1, max_queue: int = 32, limits: Limits | None = None,
                  output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1):
         self.store = store
         self.takes = TakeStore(store)
@@ -312,7 +159,7 @@ class JobManager:
         self.locate_media = locate_media
         self.workers = workers
         self.max_queue = max_queue
-        self.max_frames = max_frames
+        self.limits = limits or Limits()
         self.output_format = output_format
         self._renderer = renderer
         self.progress_interval = progress_interval
@@ -396,41 +243,89 @@ class JobManager:
 
     def validate(self, text: str | bytes, *, source_name: str = "request body",
                  base_dir: Path | None = None) -> tuple[Any, Any, Any]:
-        """Parse and plan a request now; raise :class:`RequestError` for anything wrong with it."""
+        """Parse, bound and plan a request now, media probed in full; raise :class:`RequestError`."""
+        return self._validate(text, source_name, base_dir, defer=False)
+
+    def _validate(self, text: str | bytes, source_name: str, base_dir: Path | None, *,
+                  defer: bool) -> tuple[Any, Any, Any]:
+        """As :meth:`validate`; with ``defer``, the plan is None when it needs media counted by decoding."""
         from otio_tools.request import parse_request_json
 
         timeline, request = parse_request_json(text, source_name)
-        plan = self.renderer.plan_job(timeline, request,
-                                      locate_media=lambda ref, where=None: self.locate_media(ref, base_dir, where))
-        frames = plan_frames(plan)
-        if frames is not None and frames > self.max_frames:
-            raise RequestError("too_large", f"the job would make {frames} frames; this server allows at most "
-                                            f"{self.max_frames} per job")
+        self.limits.check_request(request)
+
+        def locate(ref: str, where: str | None = None) -> str:
+            local = self.locate_media(ref, base_dir, where)
+            if defer and _counting_decodes(local):
+                raise _Deferred(local)
+            return local
+
+        try:
+            plan = self.renderer.plan_job(timeline, request, locate_media=locate)
+        except _Deferred as deferred:
+            log.info("%s: %s is counted by decoding it; planned when the job starts", source_name, deferred)
+            return timeline, request, None
+        self.check_plan(request, plan)
         return timeline, request, plan
+
+    def check_plan(self, request: Any, plan: Any) -> None:
+        """A planned job against the bounds, and its memory and disk estimate (when the renderer makes one)."""
+        inner = getattr(plan, "plan", None)
+        self.limits.check_plan(request, plan_frames(plan), getattr(inner, "size", None))
+        estimate = getattr(self.renderer, "estimate_job", None)
+        if estimate is not None:
+            self.limits.check_resources(estimate(plan, self.output_format), self.output)
 
     def submit(self, text: str | bytes, *, source: str = "http", source_name: str = "request body",
                out_dir: Path | None = None, base_dir: Path | None = None, meta: dict | None = None) -> JobRow:
         """Validate and queue a request; raise :class:`RequestError` or :class:`QueueFull`."""
+        return self.submit_once(text, None, source=source, source_name=source_name, out_dir=out_dir,
+                                base_dir=base_dir, meta=meta)[0]
+
+    def submit_once(self, text: str | bytes, idempotency_key: str | None, *, source: str = "http",
+                    source_name: str = "request body", out_dir: Path | None = None, base_dir: Path | None = None,
+                    meta: dict | None = None) -> tuple[JobRow, bool]:
+        """As :meth:`submit`: (the new job, True), or, for an ``idempotency_key`` already used with
+        this same text, (that first job, False); raises :class:`IdempotencyConflict` for the key
+        used with another text."""
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
                 raise RequestError("malformed_otio", f"{source_name} is not UTF-8 text") from None
+        body_hash = hashlib.sha256(text.encode("utf-8")).hexdigest() if idempotency_key else None
+        if idempotency_key:
+            first = self._replay(idempotency_key, body_hash)
+            if first is not None:
+                return first, False
         if self.store.count("queued") >= self.max_queue:  # cheap early refusal before planning
             raise QueueFull(self.max_queue)
         self.check_json(text, source_name)
-        _, request, _ = self.validate(text, source_name=source_name, base_dir=base_dir)
+        _, request, _ = self._validate(text, source_name, base_dir, defer=True)
         job_id = new_job_id()
         now = time.time()
         row = JobRow(id=job_id, state="queued", progress=0.0, stage="queued", error=None, result=None,
                      operation=request.operation, description=request.describe(), source=source,
                      out_dir=str(out_dir or self.output / job_id), base_dir=str(base_dir) if base_dir else None,
-                     request=text, meta=meta or {}, created=now, started=None, finished=None, updated=now, version=1)
-        row = self.store.insert(row, max_queued=self.max_queue)
+                     request=text, meta=meta or {}, created=now, started=None, finished=None, updated=now, version=1,
+                     idem_key=idempotency_key, body_hash=body_hash)
+        try:
+            row = self.store.insert(row, max_queued=self.max_queue)
+        except sqlite3.IntegrityError:  # the same key submitted at the same moment: that one won
+            first = self._replay(idempotency_key, body_hash) if idempotency_key else None
+            if first is None:
+                raise
+            return first, False
         self.hub.publish(row)
         with self._lock:
             self._wake.notify()
-        return row
+        return row, True
+
+    def _replay(self, key: str, body_hash: str | None) -> JobRow | None:
+        first = self.store.by_idempotency_key(key)
+        if first is not None and first.body_hash != body_hash:
+            raise IdempotencyConflict(key, first.id)
+        return first
 
     # -- canceling ------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> JobRow | None:
@@ -499,6 +394,7 @@ class JobManager:
             timeline, request = parse_request_json(row.request, f"job {row.id}")
             plan = self.renderer.plan_job(timeline, request,
                                           locate_media=lambda ref, where=None: self.locate_media(ref, base, where))
+            self.check_plan(request, plan)  # deferred planning's bounds, and the disk as it is now
             if running.cancel.is_set():
                 raise Canceled()
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,46 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
                    np.uint16 if deep else np.uint8, first.color if first else None)
 
 
+# What a job holds and writes, per pixel, for the estimate checked before it starts (server.limits).
+# Outpaint keeps float32 RGBA canvases, their ages and warp buffers: 7.0 GB was measured for an
+# 8192x8192 canvas, about 104 bytes a canvas pixel, whatever the frame count (frames stream).
+_OUTPAINT_BYTES_PER_PIXEL = 104
+# The other operations hold their source frames (context, after, copied handles) and about a
+# dozen float32 RGB working frames (flow fields, warps, blends).
+_WORKING_BYTES_PER_PIXEL = 12 * 3 * 4
+# Encoded media a frame pixel: ProRes at its highest observed rate (2.2 GB for 36000 frames of
+# 176x144: small frames cost more a pixel), H.264 at a generous high-quality rate.
+_DISK_BYTES_PER_PIXEL = {"prores": 2.5, "h264": 0.5}
+_FILE_OVERHEAD = 1 << 20  # result.otio, job.json, the container's index and credentials
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    """What a planned job is expected to take: bytes of memory at its peak and of output on disk."""
+
+    memory: int
+    disk: int
+    operation: str
+    shape: str  # "8192x8192, 48 frames": what the figures grow with
+
+
+def estimate_job(job_plan: JobPlan, output_format: str = "prores") -> JobEstimate:
+    """The memory and disk a planned job needs (an upper estimate; see the constants above)."""
+    plan = job_plan.plan
+    width, height = plan.size
+    pixels = width * height
+    sample = 2 if job_plan.source_dtype == np.uint16 else 1
+    frame = pixels * 3 * sample
+    if plan.operation == "outpaint":
+        inner = plan.layout.inner[0] * plan.layout.inner[1] if plan.layout else pixels
+        memory = pixels * _OUTPAINT_BYTES_PER_PIXEL + 4 * inner * 3 * sample
+    else:
+        held = sum(len(s) for s in (plan.context, plan.after, plan.reference) if s is not None)
+        memory = (held + plan.copied_handles) * frame + pixels * _WORKING_BYTES_PER_PIXEL
+    disk = int(plan.media_frames * pixels * _DISK_BYTES_PER_PIXEL.get(output_format, 2.5)) + _FILE_OVERHEAD
+    return JobEstimate(int(memory), disk, plan.operation, f"{width}x{height}, {plan.media_frames} frames")
+
+
 def choose_engine(request: Request) -> str:
     """The engine a request runs on. "auto" is the diffusers engine when a models folder is configured
     and a usable model there serves the operation, else the embedded classical engine. Without a

@@ -46,6 +46,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+MIN_TOKEN_CHARS = 16  # off loopback: a guessable token is no lock (wrong tokens are throttled too)
 
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("shotforge_config_file", default=None)
 
@@ -128,7 +129,26 @@ class ServerSettings(BaseSettings):
     workers: int = Field(1, ge=1, le=16, description="Jobs rendered at once (one per GPU)")
     max_queue: int = Field(32, ge=1, le=100000, description="Queued jobs accepted before POST answers 429")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted")
-    max_frames: int = Field(36000, ge=1, description="Most frames one job may make")
+    # -- bounds: what one job may ask of this machine (see server/limits.py) ------------------------
+    max_frames: int = Field(7200, ge=1, le=36000, description="Most frames one job may make (7200: five minutes "
+                                                              "at 24 fps)")
+    max_canvas_side: int = Field(4096, ge=16, le=8192, description="Widest or tallest picture (an outpaint canvas, "
+                                                                   "a generated frame) one job may make, in pixels")
+    max_prompt_chars: int = Field(4000, ge=1, le=1_000_000, description="Longest prompt or negative prompt, in "
+                                                                        "characters")
+    max_job_memory_gb: float | None = Field(
+        None, gt=0, description="Memory one job's frames may take, by the server's estimate before it starts; "
+                                "default half of this machine's memory")
+    min_free_disk_gb: float = Field(2.0, ge=0, description="Free space the output folder must keep after a job's "
+                                                           "media is written, by the estimate before it starts")
+    # -- retention (see server/retention.py) --------------------------------------------------------
+    keep_jobs_days: float | None = Field(30.0, gt=0, description="Finished job records older than this are "
+                                                                 "removed; unset: kept by age forever")
+    keep_jobs_gb: float | None = Field(1.0, gt=0, description="Finished job records beyond this much database "
+                                                              "text are removed, oldest first; unset: no size cap")
+    prune_outputs: bool = Field(False, description="Also delete the output folder of a removed job record, unless "
+                                                   "a kept job's request or take still names its media. Off: "
+                                                   "rendered media is never deleted")
     # -- connections (see server/http/connections.py) ---------------------------------------------
     keep_alive_timeout: float = Field(5.0, gt=0, le=3600, description="Seconds an idle keep-alive connection "
                                                                       "stays open between requests")
@@ -206,6 +226,16 @@ class ServerSettings(BaseSettings):
         return is_loopback(self.host)
 
     @property
+    def job_memory_limit(self) -> int | None:
+        """Bytes one job may hold: the setting, else half the physical memory (None if unknown)."""
+        if self.max_job_memory_gb is not None:
+            return int(self.max_job_memory_gb * 1e9)
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+            return None
+
+    @property
     def token_value(self) -> str | None:
         return self.token.get_secret_value() if self.token else None
 
@@ -223,6 +253,11 @@ class ServerSettings(BaseSettings):
             if not self.token_value:
                 raise SettingsError(
                     f"listening on {self.host} (not loopback) requires a token: pass --token or set SHOTFORGE_TOKEN")
+            if len(self.token_value) < MIN_TOKEN_CHARS:
+                raise SettingsError(
+                    f"listening on {self.host} (not loopback) requires a token of at least {MIN_TOKEN_CHARS} "
+                    f"characters (this one has {len(self.token_value)}); make one with: python -c \"import secrets; "
+                    "print(secrets.token_urlsafe(24))\"")
             if not self.effective_media_roots():
                 raise SettingsError(
                     f"listening on {self.host} (not loopback) requires --media-root (or path_map rules): "

@@ -40,6 +40,9 @@ CREATE INDEX IF NOT EXISTS takes_slot ON takes(timeline, track, record_frame);
 CREATE INDEX IF NOT EXISTS takes_job ON takes(job_id);
 """
 
+#: what a listed take's ``request`` holds: lists leave the request timeline (most of a recipe) unread
+NOT_LISTED = "(not listed: read the take itself)"
+
 #: bytes read from each end of a large weight file for a model folder's fingerprint
 _SAMPLE = 1 << 20
 
@@ -163,16 +166,20 @@ class TakeStore:
 
     def list(self, *, timeline: str | None = None, track: int | None = None, record_frame: int | None = None,
              frames: int | None = None, job_id: str | None = None, limit: int = 100) -> list[tuple[Take, str, str]]:
-        """Takes, newest first; each filter given narrows the list (a slot: track + record frame + frames)."""
+        """Takes, newest first, their recipes without the request timeline (``request`` is
+        :data:`NOT_LISTED`; :meth:`get` has it); each filter given narrows the list (a slot: track +
+        record frame + frames)."""
         where, args = [], []
         for column, value in (("timeline", timeline), ("track", track), ("record_frame", record_frame),
                               ("frames", frames), ("job_id", job_id)):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
-        sql = "SELECT * FROM takes" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?"
+        # the recipe without its request timeline (the bulk of it): a list never shows one
+        sql = ("SELECT id, job_id, media, json_set(recipe, '$.request', ?) AS recipe FROM takes"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?")
         with self._lock:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
+            rows = self._db.execute(sql, (NOT_LISTED, *args, limit)).fetchall()
         return [self._row(r) for r in rows]
 
     def record_result(self, job_id: str, result: dict) -> list[str]:

@@ -213,6 +213,10 @@ def test_serve_refuses_unsafe_settings_and_a_second_server(tmp_path, media):
     assert r.returncode == 2 and "requires a token" in r.stderr
     r = subprocess.run([*run, "--host", "0.0.0.0", "--token", "x"], capture_output=True, text=True, env=env,
                        timeout=60)
+    assert r.returncode == 2 and "token of at least 16 characters (this one has 1)" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run([*run, "--host", "0.0.0.0", "--token", "a-long-lan-token-0123"], capture_output=True,
+                       text=True, env=env, timeout=60)
     assert r.returncode == 2 and "--media-root" in r.stderr
     with ServerProcess(tmp_path / "o", "--media-root", str(root)):
         r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60)

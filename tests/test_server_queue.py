@@ -204,9 +204,13 @@ def test_token_required_off_loopback_and_checked(env):
     tmp, media = env
     with pytest.raises(SettingsError, match="requires a token"):
         settings_for(tmp, host="0.0.0.0").check_safe()
+    long = "k" * 16
     with pytest.raises(SettingsError, match="media-root"):
-        load_settings(tmp / "empty.toml", host="0.0.0.0", token="t", output=str(tmp / "o")).check_safe()
-    settings_for(tmp, host="0.0.0.0", token="t").check_safe()
+        load_settings(tmp / "empty.toml", host="0.0.0.0", token=long, output=str(tmp / "o")).check_safe()
+    settings_for(tmp, host="0.0.0.0", token=long).check_safe()
+    with pytest.raises(SettingsError, match="at least 16 characters \\(this one has 15\\)"):
+        settings_for(tmp, host="0.0.0.0", token=long[1:]).check_safe()
+    settings_for(tmp, token="t").check_safe()  # loopback: any token
     with ThreadServer(settings_for(tmp, token="s3cret"), FakeRenderer(0.001)) as srv:
         with srv.client() as anon:
             assert anon.get("/v1/health").json()["auth"] is True

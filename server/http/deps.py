@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from server.batch import Batches
 from server.http.errors import ApiError
+from server.http.throttle import TokenThrottle
 from server.jobs import JobManager, JobRow
 from server.paths import PathMapper
 from server.schemas import JOB_ID
@@ -27,6 +28,7 @@ class ServerState:
         self.engines_cache: tuple[float, list[Any]] | None = None
         self.watcher = None
         self.batches = Batches(manager)
+        self.throttle = TokenThrottle()
 
 
 def get_state(request: Request) -> ServerState:
@@ -52,16 +54,24 @@ Mapper = Annotated[PathMapper, Depends(get_mapper)]
 _bearer = HTTPBearer(auto_error=False, description="The server's token, when one is configured")
 
 
-def require_token(settings: Settings,
+def require_token(request: Request, state: Annotated[ServerState, Depends(get_state)],
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    token = settings.token_value
+    """The token check; wrong tokens are throttled per client address (:mod:`server.http.throttle`)."""
+    token = state.settings.token_value
     if token is None:
         return
+    address = request.client.host if request.client else ""
+    wait = state.throttle.retry_after(address)
+    if wait is not None:
+        raise ApiError(429, "too_many_wrong_tokens", f"too many wrong tokens from {address}; try again in {wait} s",
+                       {"Retry-After": str(wait)})
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "token_required", "this server requires 'Authorization: Bearer <token>'",
                        {"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        state.throttle.failed(address)
         raise ApiError(403, "token_invalid", "the bearer token is not this server's token")
+    state.throttle.succeeded(address)
 
 
 JobId = Annotated[str, PathParam(pattern=JOB_ID, description="A job id as returned by POST /v1/jobs")]

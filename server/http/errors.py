@@ -23,7 +23,7 @@ log = logging.getLogger("shotforge.server")
 STATUS_FOR_CODE = {
     "malformed_otio": 400, "not_a_request": 400, "bad_request": 400, "request_missing": 400,
     "media_path_invalid": 400, "media_path_traversal": 403, "media_outside_roots": 403, "media_not_local": 403,
-    "too_large": 422,
+    "too_large": 422, "not_enough_memory": 422, "not_enough_disk": 507,
 }
 
 
