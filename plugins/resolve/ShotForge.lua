@@ -200,6 +200,61 @@ function M.run(resolve, options, on_update)
   return M.finish(session, run)
 end
 
+-- ---------------------------------------------------------------------------- conform placeholders
+-- Every ShotForge placeholder on the timeline re-rendered (the options' conform_engine,
+-- conform_model, conform_classical, conform_mode, conform_new_seed); the bridge decides which
+-- takes, the new jobs' progress and each take's steps; here the steps are carried out.
+function M.conform_start(session, options)
+  local run = {options = options_file(session, options), facts = facts_file(session, "facts.json")}
+  local answer = M.bridge(session, {"conform-start", "--facts", run.facts, "--options", run.options})
+  if not answer.ok then return answer end
+  run.conform, run.count, run.description, run.ok = answer.conform, answer.count, answer.description, true
+  return run
+end
+
+function M.conform_status(session, run, wait)
+  return M.bridge(session, {"conform-status", run.conform, "--options", run.options, "--wait", tostring(wait or 0)})
+end
+
+function M.conform_cancel(session, run)
+  return M.bridge(session, {"conform-cancel", run.conform, "--options", run.options})
+end
+
+-- Place each finished re-render in turn (one that fails is undone and named; the rest go on).
+function M.conform_place(session, run)
+  for index = 1, run.count do
+    local facts = facts_file(session, "facts_after.json")
+    local plan = M.bridge(session, {"conform-steps", run.conform, "--index", tostring(index), "--facts", facts})
+    if not plan.ok then return plan end
+    if not plan.skip then
+      local done = execute_and_follow(session, plan.steps)
+      local outcome = done.ok and done.result or {error = done.error.message}
+      local result = write_file(join(session.workdir, "placed.json"), json_encode(outcome))
+      local recorded = M.bridge(session, {"conform-placed", run.conform, "--index", tostring(index),
+                                          "--result", result})
+      if not recorded.ok then return recorded end
+    end
+  end
+  local answer = M.bridge(session, {"conform-summary", run.conform})
+  if not answer.ok then return answer end
+  return {ok = true, conform = run.conform, message = answer.message}
+end
+
+-- Headless: Conform placeholders start to finish, `on_update({state, progress, stage})` over it.
+function M.conform(resolve, options, on_update)
+  local session = M.session(resolve)
+  if not session.ok then return session end
+  local run = M.conform_start(session, options)
+  if not run.ok then return run end
+  while true do
+    local record = M.conform_status(session, run, 0.5)
+    if not record.ok then return record end
+    if on_update then on_update(record) end
+    if record.state == "done" then break end
+  end
+  return M.conform_place(session, run)
+end
+
 -- ---------------------------------------------------------------------------- dialog
 local function row(ui, label, widget)
   return ui:HGroup{Weight = 0, ui:Label{Text = label, Weight = 0.35}, widget}
@@ -224,12 +279,18 @@ local function build_window(ui, disp)
       row(ui, "Engine", ui:ComboBox{ID = "Engine"}),
       row(ui, "Placement", ui:HGroup{ui:ComboBox{ID = "Placement"},
         ui:CheckBox{ID = "ConfirmOverwrite", Text = "Overwrite may remove or shorten clips"}}),
+      row(ui, "Conform with", ui:HGroup{ui:ComboBox{ID = "ConformEngine"},
+        ui:LineEdit{ID = "ConformModel", PlaceholderText = "model (diffusers)"}}),
+      row(ui, "Conform", ui:HGroup{ui:ComboBox{ID = "ConformMode"},
+        ui:CheckBox{ID = "ConformClassical", Text = "Include classical results"},
+        ui:CheckBox{ID = "ConformNewSeed", Text = "New seed"}}),
       row(ui, "Server", ui:LineEdit{ID = "ServerUrl"}),
       row(ui, "Token", ui:LineEdit{ID = "Token", EchoMode = "Password"}),
       ui:Label{ID = "Status", Text = "", WordWrap = true, Weight = 0},
       ui:HGroup{Weight = 0, ui:Button{ID = "Run", Text = "Run"},
         ui:Button{ID = "Cancel", Text = "Cancel job", Enabled = false},
         ui:Button{ID = "NewTake", Text = "New take"}, ui:Button{ID = "RemoveLast", Text = "Remove last result"},
+        ui:Button{ID = "Conform", Text = "Conform placeholders"},
         ui:Button{ID = "Close", Text = "Close"}},
     })
 end
@@ -275,6 +336,10 @@ function M.dialog(resolve, fu, bmd)
     it.ReferenceImage.Text = v.reference_image or ""
     fill_combo(it.Engine, c.engine, v.engine)
     fill_combo(it.Placement, c.placement, v.placement)
+    fill_combo(it.ConformEngine, c.conform_engine, v.conform_engine)
+    fill_combo(it.ConformMode, c.conform_mode, v.conform_mode)
+    it.ConformModel.Text = v.conform_model or ""
+    it.ConformClassical.Checked, it.ConformNewSeed.Checked = v.conform_classical == true, v.conform_new_seed == true
     it.ServerUrl.Text, it.Token.Text = v.server_url or "", v.token or ""
   end
 
@@ -289,11 +354,15 @@ function M.dialog(resolve, fu, bmd)
             prompt = it.Prompt.Text, negative_prompt = it.NegativePrompt.Text, seed = it.Seed.Text,
             reference = chosen(it.Reference, c.reference), reference_image = it.ReferenceImage.Text,
             engine = chosen(it.Engine, c.engine), placement = chosen(it.Placement, c.placement),
+            conform_engine = chosen(it.ConformEngine, c.conform_engine), conform_model = it.ConformModel.Text,
+            conform_mode = chosen(it.ConformMode, c.conform_mode), conform_classical = it.ConformClassical.Checked,
+            conform_new_seed = it.ConformNewSeed.Checked,
             server_url = it.ServerUrl.Text, token = it.Token.Text}
   end
 
   local function busy(running)
     it.Run.Enabled, it.NewTake.Enabled, it.RemoveLast.Enabled = not running, not running, not running
+    it.Conform.Enabled = not running
     it.Cancel.Enabled = running
   end
 
@@ -326,8 +395,44 @@ function M.dialog(resolve, fu, bmd)
     timer:Start()
   end
 
+  local function start_conform()
+    if d.run or d.conform or not session.ok then return end
+    status("Reading the timeline and sending the re-renders…")
+    local run = M.conform_start(session, values())
+    if not run.ok then status(run.error.message); return end
+    d.conform = run
+    status(run.description)
+    busy(true)
+    timer:Start()
+  end
+
+  -- A conform's tick asks for progress over all its re-renders; once all ended, places each.
+  local function conform_tick(run)
+    local record = M.conform_status(session, run, 0)
+    if not record.ok then status(record.error.message) end
+    if record.ok and record.state ~= "done" then
+      status(string.format("%s: %d%% (%s)", run.description, math.floor(100 * (record.progress or 0) + 0.5),
+                           record.stage or ""))
+      return
+    end
+    timer:Stop()
+    d.conform = nil
+    busy(false)
+    if record.ok then
+      status("Placing the new takes…")
+      local result = M.conform_place(session, run)
+      status(result.ok and result.message or result.error.message)
+    end
+  end
+
   -- The watcher writes the job's state to a file; a tick only reads it, so the dialog never waits.
   function d.tick()
+    if d.conform and not d.ticking then
+      d.ticking = true
+      conform_tick(d.conform)
+      d.ticking = false
+      return
+    end
     local run = d.run
     if not run or d.ticking then return end
     d.ticking = true
@@ -363,7 +468,17 @@ function M.dialog(resolve, fu, bmd)
 
   win.On.Run.Clicked = function() start(false) end
   win.On.NewTake.Clicked = function() start(true) end
+  win.On.Conform.Clicked = start_conform
   win.On.Cancel.Clicked = function()
+    if d.conform then
+      local answer = M.conform_cancel(session, d.conform)
+      timer:Stop()
+      d.conform = nil
+      busy(false)
+      status(answer.ok and "Conform canceled: the re-renders still running were canceled and nothing was placed."
+             or answer.error.message)
+      return
+    end
     if d.run then
       local answer = M.cancel(session, d.run)
       status(answer.ok and "Canceling…" or answer.error.message)
@@ -376,6 +491,7 @@ function M.dialog(resolve, fu, bmd)
   end
   local function close()
     if d.run then M.cancel(session, d.run) end
+    if d.conform then M.conform_cancel(session, d.conform) end
     timer:Stop()
     disp:ExitLoop()
   end

@@ -17,6 +17,11 @@ command also takes ``--server URL`` and ``--token T`` over those):
 ``remove-last --facts F``; ``removed --timeline ID --job JOB``; ``restored --timeline ID --ids F``
 (a failed placement put clips back under new ids: ``F`` maps old to new, the takes follow).
 A job's request, metadata and plan are kept between commands in ``<config>/lua/jobs/JOB.json``.
+Conform placeholders (``conform``): ``conform-start --facts F --options O`` (the re-renders sent;
+answers ``conform``, an id), ``conform-status ID [--wait S]`` (progress over the whole conform),
+``conform-cancel ID``, then per take ``conform-steps ID --index N --facts F`` and ``conform-placed
+ID --index N --result R`` (R: the executor's result, or ``{"error": message}``), and
+``conform-summary ID``; kept in ``<config>/lua/conform/ID.json``.
 """
 
 import argparse
@@ -184,6 +189,8 @@ def cmd_settings(args):
         "placement": [list(pair) for pair in ui.PLACEMENT_CHOICES],
         "generate_range": [list(pair) for pair in ui.RANGE_CHOICES],
         "reference": [list(pair) for pair in ui.REFERENCE_CHOICES],
+        "conform_engine": pairs(ui.CONFORM_ENGINE_CHOICES),
+        "conform_mode": [list(pair) for pair in ui.CONFORM_MODE_CHOICES],
     }
     return {"ok": True, "workdir": work_dir(), "settings": values, "choices": choices}
 
@@ -423,6 +430,14 @@ def build_parser():
     command("remove-last", cmd_remove_last, "--facts")
     command("removed", cmd_removed, "--timeline", "--job")
     command("restored", cmd_restored, "--timeline", "--ids")
+    from . import bridge_conform as conform  # noqa: E402 (it uses this module's helpers)
+
+    command("conform-start", conform.cmd_conform_start, "--facts")
+    command("conform-status", conform.cmd_conform_status, "conform", "--wait")
+    command("conform-cancel", conform.cmd_conform_cancel, "conform")
+    command("conform-steps", conform.cmd_conform_steps, "conform", "--index", "--facts")
+    command("conform-placed", conform.cmd_conform_placed, "conform", "--index", "--result")
+    command("conform-summary", conform.cmd_conform_summary, "conform")
     return parser
 
 

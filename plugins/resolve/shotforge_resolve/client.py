@@ -119,6 +119,18 @@ class Client(object):
     def cancel(self, job_id):
         return self._json("DELETE", "/v1/jobs/{}".format(job_id))
 
+    def take(self, take_id):
+        return self._json("GET", "/v1/takes/{}".format(take_id))
+
+    def rerender(self, take_id, overrides):
+        """POST a re-render of a take into its own slot; returns the new job id."""
+        answer = self._json("POST", "/v1/takes/{}/rerender".format(take_id), overrides)
+        job_id = answer.get("id") if isinstance(answer, dict) else None
+        if not job_id:
+            raise ServerError("The server accepted the re-render but sent no job id: {!r}".format(answer),
+                              code="bad_response")
+        return str(job_id)
+
     def events(self, job_id, timeout=60.0):
         """The job's server-sent events, one record dict at a time, until the stream ends."""
         response = self._request("GET", "/v1/jobs/{}/events".format(job_id), timeout=timeout,

@@ -25,6 +25,11 @@ DEFAULTS = {
     "reference_image": "",
     "new_take_seed": "",            # New take: blank = a fresh random seed
     "new_take_prompt": "",          # New take: blank = the take's own prompt
+    "conform_engine": "diffusers",  # Conform placeholders: diffusers | classical | auto (the take's own engine)
+    "conform_model": "",            # Conform: a model folder name (diffusers); blank = the server's default
+    "conform_classical": False,     # Conform: classical results too, not only placeholders
+    "conform_mode": "beside",       # Conform: beside (new take on a free track above) | swap (replace in the slot)
+    "conform_new_seed": False,      # Conform: a fresh seed per take instead of the recipe's own
     "server_url": "http://127.0.0.1:8765",
     "token": "",
     "shotforge_path": "",           # set: start `shotforge serve` when the server is not running

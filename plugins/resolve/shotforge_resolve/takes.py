@@ -67,15 +67,26 @@ def push(timeline_id, record, path=None):
     save(data, path)
 
 
-def replace_last(timeline_id, record, path=None):
-    """Put ``record`` in place of the newest result (a new take of its slot)."""
+def replace_job(timeline_id, job_id, record, path=None):
+    """Put ``record`` in place of the result of job ``job_id`` (a new take of its slot); appended
+    when that result is no longer in the store."""
     data = load(path)
     stack = data["timelines"].setdefault(timeline_id, [])
-    if stack:
-        stack[-1] = record
+    for index, old in enumerate(stack):
+        if old.get("job") == job_id:
+            stack[index] = record
+            break
     else:
         stack.append(record)
     save(data, path)
+
+
+def find_result(timeline_id, job_id, path=None):
+    """The store's record of job ``job_id``'s result on this timeline, or None."""
+    for record in results(timeline_id, path):
+        if record.get("job") == job_id:
+            return record
+    return None
 
 
 def pop_last(timeline_id, path=None):
@@ -251,9 +262,8 @@ def new_request(record, seed=None, prompt=None):
     return data, meta
 
 
-def new_take_placements(facts, record, placements):
-    """The new job's placements moved onto the tracks the previous take of the slot used, the ids
-    of the previous take's items to replace in the same steps, and notes (``still_placed``)."""
+def on_tracks_of(record, placements):
+    """The new job's placements moved onto the tracks the previous take of the slot used."""
     tracks = dict((piece.get("server_track"), piece["track"]) for piece in record.get("placed") or [])
     moved = []
     for placement in placements:
@@ -262,14 +272,22 @@ def new_take_placements(facts, record, placements):
         if track:
             placement["track"] = track - 1
         moved.append(placement)
+    return moved
+
+
+def new_take_placements(facts, record, placements):
+    """The new job's placements on the previous take's tracks (``on_tracks_of``), the ids of the
+    previous take's items to replace in the same steps, and notes (``still_placed``)."""
     present, notes = still_placed(facts, record)
-    return moved, [item["id"] for item in present], notes
+    return on_tracks_of(record, placements), [item["id"] for item in present], notes
 
 
-def plan_result(facts, job_record, meta, options, previous=None, path=None):
+def plan_result(facts, job_record, meta, options, previous=None, path=None, beside=None):
     """Steps that place a finished job's result (``place.plan_steps``), and what ``record_result``
     needs afterwards (JSON data). ``previous``: the store's record of the take this job replaces
-    (a new take: same slot, previous take removed in the same steps, take number + 1).
+    (a new take: same slot, previous take removed in the same steps, the slot's next take number).
+    ``beside``: the store's record of a take this job is a new take of, left where it is (conform's
+    "place beside": placement ``auto`` from that take's track, so a free track above it).
     ``options``: ``placement`` and ``confirm_overwrite`` (the question answered) as for ``plan_steps``."""
     view = facts if isinstance(facts, Facts) else Facts(facts)
     placements = check_placements((job_record.get("result") or {}).get("placements"))
@@ -279,11 +297,17 @@ def plan_result(facts, job_record, meta, options, previous=None, path=None):
     if previous is not None:
         placements, plan_options["replace"], pending["notes"] = new_take_placements(view, previous, placements)
         plan_options["placement"] = "auto"  # the slot is freed in the same steps
-        pending.update(slot=previous["slot"], take=int(previous["take"]) + 1, replaces=previous.get("job"),
+        take = max(int(previous["take"]) + 1, next_take(view.id, previous["slot"], path))
+        pending.update(slot=previous["slot"], take=take, replaces=previous.get("job"),
                        tracks_added=list(previous.get("tracks_added") or []),
                        history=list(previous.get("history") or []) + [
                            {"take": previous["take"], "job": previous.get("job"), "recipe": previous.get("recipe"),
                             "media": sorted(set(piece["media"] for piece in previous.get("placed") or []))}])
+    elif beside is not None:
+        placements = on_tracks_of(beside, placements)
+        plan_options["placement"] = "auto"  # the take's own track is taken: a free one above it
+        pending["slot"] = beside["slot"]
+        pending["take"] = next_take(view.id, beside["slot"], path)
     else:
         pending["slot"] = slot_of(meta["operation"], placements)
         pending["take"] = next_take(view.id, pending["slot"], path)
@@ -292,11 +316,11 @@ def plan_result(facts, job_record, meta, options, previous=None, path=None):
 
 
 def record_result(timeline_id, job_record, meta, request_path, steps, executed, pending, path=None):
-    """Store the result ``execute`` placed (a new take replaces the newest record). Returns the record."""
+    """Store the result ``execute`` placed (a new take replaces the record it re-renders). Returns the record."""
     record = make_record(job_record, meta, request_path, steps, executed, pending["take"], pending["slot"],
                          tracks_added=pending.get("tracks_added"), history=pending.get("history"))
     if pending.get("replaces") is not None:
-        replace_last(timeline_id, record, path)
+        replace_job(timeline_id, pending["replaces"], record, path)
     else:
         push(timeline_id, record, path)
     return record

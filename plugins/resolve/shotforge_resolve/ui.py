@@ -8,13 +8,15 @@ UIManager facts used (Resolve's UI scripting): ``fusion.UIManager``, ``bmd.UIDis
 (verify on each Resolve version); without it the dialog waits for the job with no live progress.
 """
 
+import time
+
 from . import settings as settings_mod
 from .client import JobWatcher
 from .context import CANVAS_PRESETS
 from .errors import OverwriteNeedsConfirmation, ShotForgeError
 from .facts import current_timeline
 from .place import take_name
-from .workflow import Run, remove_last, start_new_take
+from .workflow import Conform, Run, remove_last, start_new_take
 
 OPERATION_CHOICES = [  # (label, operation, side)
     ("Extend tail", "extend", "tail"),
@@ -31,6 +33,9 @@ UNIT_CHOICES = ["frames", "seconds"]
 RANGE_CHOICES = [("In/Out marks (or a duration marker)", "marker"), ("From playhead, the length above", "length")]
 REFERENCE_CHOICES = [("No reference image", "none"), ("Frame under the playhead", "playhead"),
                      ("A still image file", "still")]
+CONFORM_ENGINE_CHOICES = ["diffusers", "classical", "auto"]  # auto: the engine each take was made with
+CONFORM_MODE_CHOICES = [("Place beside: each new take on a free track above", "beside"),
+                        ("Swap in: each new take replaces its placeholder", "swap")]
 TIMER_ID = "ShotForgeTimer"
 
 
@@ -55,6 +60,13 @@ def build_window(ui, disp):
                                              ui.LineEdit({"ID": "ReferenceImage", "PlaceholderText": "still path"})])),
         _row(ui, "Engine", ui.ComboBox({"ID": "Engine"})),
         _row(ui, "Placement", ui.ComboBox({"ID": "Placement"})),
+        _row(ui, "Conform with", ui.HGroup({}, [
+            ui.ComboBox({"ID": "ConformEngine"}),
+            ui.LineEdit({"ID": "ConformModel", "PlaceholderText": "model folder (diffusers; blank: the default)"})])),
+        _row(ui, "Conform", ui.HGroup({}, [
+            ui.ComboBox({"ID": "ConformMode"}),
+            ui.CheckBox({"ID": "ConformClassical", "Text": "Include classical results"}),
+            ui.CheckBox({"ID": "ConformNewSeed", "Text": "New seed"})])),
         _row(ui, "Server", ui.LineEdit({"ID": "ServerUrl"})),
         _row(ui, "Token", ui.LineEdit({"ID": "Token", "EchoMode": "Password"})),
         _row(ui, "shotforge path", ui.LineEdit({"ID": "ShotforgePath",
@@ -66,6 +78,7 @@ def build_window(ui, disp):
         ui.HGroup({"Weight": 0}, [ui.Button({"ID": "Run", "Text": "Run"}),
                                   ui.Button({"ID": "NewTake", "Text": "New take"}),
                                   ui.Button({"ID": "RemoveLast", "Text": "Remove last result"}),
+                                  ui.Button({"ID": "Conform", "Text": "Conform placeholders"}),
                                   ui.Button({"ID": "Cancel", "Text": "Cancel job", "Enabled": False}),
                                   ui.Button({"ID": "Close", "Text": "Close"})]),
     ])
@@ -97,6 +110,7 @@ class Dialog(object):
         self.timer = None
         self.confirm = None     # the overwrite question, while it is open
         self.pending = None     # (the finished job record, the question) while the editor is asked
+        self.conform = None     # a workflow.Conform while its re-renders run
         self._fill()
         on = self.win.On
         on.ShotForgeWin.Close = self.on_close
@@ -104,6 +118,7 @@ class Dialog(object):
         on.Run.Clicked = self.on_run
         on.NewTake.Clicked = self.on_new_take
         on.RemoveLast.Clicked = self.on_remove_last
+        on.Conform.Clicked = self.on_conform
         on.Cancel.Clicked = self.on_cancel
         try:
             self.timer = self.ui.Timer({"ID": TIMER_ID, "Interval": 250, "SingleShot": False})
@@ -159,6 +174,14 @@ class Dialog(object):
         if v["engine"] in ENGINE_CHOICES:
             it["Engine"].CurrentIndex = ENGINE_CHOICES.index(v["engine"])
         self._choose(it["Placement"], PLACEMENT_CHOICES, v["placement"])
+        for engine in CONFORM_ENGINE_CHOICES:
+            it["ConformEngine"].AddItem(engine)
+        if v["conform_engine"] in CONFORM_ENGINE_CHOICES:
+            it["ConformEngine"].CurrentIndex = CONFORM_ENGINE_CHOICES.index(v["conform_engine"])
+        it["ConformModel"].Text = v["conform_model"]
+        self._choose(it["ConformMode"], CONFORM_MODE_CHOICES, v["conform_mode"])
+        it["ConformClassical"].Checked = bool(v["conform_classical"])
+        it["ConformNewSeed"].Checked = bool(v["conform_new_seed"])
         it["NewTakeSeed"].Text = str(v["new_take_seed"])
         it["NewTakePrompt"].Text = v["new_take_prompt"]
         it["ServerUrl"].Text = v["server_url"]
@@ -193,6 +216,11 @@ class Dialog(object):
             "reference_image": it["ReferenceImage"].Text.strip(),
             "engine": ENGINE_CHOICES[int(it["Engine"].CurrentIndex)],
             "placement": PLACEMENT_CHOICES[int(it["Placement"].CurrentIndex)][1],
+            "conform_engine": CONFORM_ENGINE_CHOICES[int(it["ConformEngine"].CurrentIndex)],
+            "conform_model": it["ConformModel"].Text.strip(),
+            "conform_mode": CONFORM_MODE_CHOICES[int(it["ConformMode"].CurrentIndex)][1],
+            "conform_classical": bool(it["ConformClassical"].Checked),
+            "conform_new_seed": bool(it["ConformNewSeed"].Checked),
             "new_take_seed": it["NewTakeSeed"].Text.strip(),
             "new_take_prompt": it["NewTakePrompt"].Text,
             "server_url": it["ServerUrl"].Text.strip() or settings_mod.DEFAULTS["server_url"],
@@ -211,7 +239,7 @@ class Dialog(object):
         self.items["Status"].Text = text
 
     def busy(self, running):
-        for name in ("Run", "NewTake", "RemoveLast"):
+        for name in ("Run", "NewTake", "RemoveLast", "Conform"):
             self.items[name].Enabled = not running
         self.items["Cancel"].Enabled = running
 
@@ -258,6 +286,49 @@ class Dialog(object):
             if done["tracks_deleted"] else "")
         self.status(" ".join([text] + done["notes"]))
 
+    def on_conform(self, ev):
+        if self.watcher is not None or self.confirm is not None or self.conform is not None:
+            return
+        try:
+            job = Conform(self.resolve, self.read_values())
+            self.status("Conform placeholders: reading the timeline and sending the re-renders…")
+            self.status(job.start())
+        except ShotForgeError as exc:
+            self.status(exc.message)
+            return
+        self.conform = job
+        self.busy(True)
+        if self.timer is not None:
+            try:
+                self.timer.Start()
+                return
+            except Exception:
+                self.timer = None
+        while self.conform is not None:  # no timer here: follow without returning to the dialog
+            time.sleep(0.5)
+            self._conform_tick()
+
+    def _conform_tick(self):
+        try:
+            finished, fraction, stage = self.conform.poll()
+        except ShotForgeError as exc:
+            finished, stage = True, exc.message
+        if not finished:
+            self.status("Conform placeholders: {}% ({})".format(int(round(100 * fraction)), stage))
+            return
+        self._stop_timer()
+        job, self.conform = self.conform, None
+        self.busy(False)
+        self.status("Conform placeholders: placing the new takes…")
+        self.status(job.place()["message"])
+
+    def _stop_timer(self):
+        if self.timer is not None:
+            try:
+                self.timer.Stop()
+            except Exception:
+                pass
+
     def _send(self):
         what = self.run.description
         try:
@@ -281,6 +352,9 @@ class Dialog(object):
         self.on_tick(None)
 
     def on_tick(self, ev):
+        if self.conform is not None:
+            self._conform_tick()
+            return
         if self.watcher is None:
             return
         record = self.watcher.snapshot()
@@ -349,6 +423,12 @@ class Dialog(object):
             self.status("Nothing was placed; the timeline is unchanged. The render is kept at {}.".format(media))
 
     def on_cancel(self, ev):
+        if self.conform is not None:
+            self._stop_timer()
+            job, self.conform = self.conform, None
+            self.busy(False)
+            self.status(job.cancel().message)
+            return
         if self.watcher is not None:
             self.status("Canceling…")
             self.watcher.cancel()
@@ -356,6 +436,8 @@ class Dialog(object):
     def on_close(self, ev):
         if self.watcher is not None:
             self.watcher.cancel()
+        if self.conform is not None:
+            self.conform.cancel()
         if self.confirm is not None:
             self.on_keep_timeline(ev)
         self.disp.ExitLoop()

@@ -7,18 +7,22 @@
 * ``remove_last(resolve, options)``: take the newest result off the timeline, as it was before.
 * ``new_take(resolve, options, seed=None, prompt=None, ...)``: re-render the newest result's exact
   request with a new seed and/or prompt and swap it into the same slot as take N+1.
+* ``conform(resolve, options, ...)``: re-render every ShotForge placeholder on the timeline with
+  the dialog's engine and model, and place each new take beside its placeholder or swap it in.
 
 Each raises a ShotForgeError subclass (ContextError, ServerDownError, ServerError, JobFailed,
 JobCanceled, PlacementError, OverwriteNeedsConfirmation) whose message is what the editor reads.
 """
 
 import os
+import time
 
+from . import conform as conform_mod
 from . import settings as settings_mod
 from . import takes as takes_mod
 from .client import Client, check_finished, wait_for_job
 from .context import add_request_metadata, prepare, target_changes, target_state
-from .errors import ContextError, PlacementError, ShotForgeError
+from .errors import ContextError, JobCanceled, PlacementError, ShotForgeError
 from .facts import current_timeline, has_call, read_facts
 from .executor import execute
 from .place import Facts, take_name
@@ -205,3 +209,90 @@ def new_take(resolve, options, seed=None, prompt=None, client=None, on_update=No
     anything fails the previous take is back exactly. Returns what ``run`` returns."""
     job = start_new_take(resolve, options, seed=seed, prompt=prompt, client=client)
     return _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout)
+
+
+
+class Conform(object):
+    """Conform placeholders in steps the dialog calls between timer ticks: ``start`` (find the
+    takes, send the re-renders), ``poll`` (progress over the whole conform), ``cancel``, ``place``."""
+
+    def __init__(self, resolve, options, client=None):
+        self.resolve = resolve
+        self.options = dict(settings_mod.DEFAULTS)
+        self.options.update(options or {})
+        _engine, _model, self.include_classical, self.mode, _seed = conform_mod.choices(self.options)
+        self.job = Run(resolve, self.options, client=client)
+        self.client = self.job.client
+        self.units, self.problems, self.records = [], [], {}
+        self.timeline_id = None
+
+    def start(self):
+        facts = read_facts(self.resolve)
+        self.timeline_id = _timeline_id(facts)
+        self.job.ensure_server()
+        self.units, self.problems = conform_mod.find_units(facts, self.client, self.include_classical)
+        if not self.units and not self.problems:
+            raise ContextError("There is no ShotForge placeholder{} on '{}' to conform.".format(
+                " or classical result" if self.include_classical else "", facts["timeline"].get("name")))
+        conform_mod.submit_units(self.client, self.units, self.options)
+        return "Conform placeholders: {} take{} to re-render".format(len(self.units),
+                                                                    "" if len(self.units) == 1 else "s")
+
+    def poll(self):
+        """(all re-renders ended, fraction over the whole conform, stage words)."""
+        for unit in self.units:
+            if unit.get("new_job") and not unit.get("finished"):
+                record = self.records[unit["new_job"]] = self.client.job(unit["new_job"])
+                if record.get("state") in conform_mod.TERMINAL:
+                    conform_mod.job_outcome(unit, record)
+        return conform_mod.progress(self.units, self.records)
+
+    def cancel(self):
+        conform_mod.cancel_units(self.client, self.units)
+        return JobCanceled("Conform canceled: the re-renders still running were canceled and nothing was placed; "
+                           "the timeline is unchanged.")
+
+    def place(self):
+        """Place each finished re-render in turn; one that fails is undone and named, the rest go on.
+        Returns ``{units, problems, message}``."""
+        for unit in self.units:
+            if not unit.get("new_job") or unit.get("error"):
+                continue
+            record = self.records[unit["new_job"]]
+            try:
+                facts = read_facts(self.resolve)
+                if _timeline_id(facts) != self.timeline_id:
+                    raise PlacementError("the current timeline changed while the re-renders ran ({})".format(
+                        takes_mod.render_words(record)))
+                steps, pending = conform_mod.plan_unit(facts, unit, record, self.mode)
+                done = _execute(self.resolve, steps, self.timeline_id)
+                conform_mod.record_unit(self.timeline_id, unit, record, steps, done, pending)
+                unit["placed"], unit["notes"] = done["placed"], pending["notes"] + done["notes"]
+            except ShotForgeError as exc:
+                unit["error"] = exc.message
+        return {"units": self.units, "problems": self.problems,
+                "message": conform_mod.summary(self.units, self.problems, self.mode)}
+
+
+def conform(resolve, options, client=None, on_update=None, should_cancel=None, poll_interval=0.3, timeout=None):
+    """Conform placeholders: every ShotForge placeholder on the current timeline (and, with
+    ``options["conform_classical"]``, every classical result) re-rendered by the server from its
+    take (``conform_engine``: diffusers, classical or auto = the take's own; ``conform_model``;
+    ``conform_new_seed``) and placed as the next take of its slot: ``conform_mode`` "beside" on a
+    free track above it, "swap" in its place (removed and placed in one set of steps, all undone
+    on a mismatch). One take that fails is named (clip, track, timecode, reason) and the others are
+    still placed. ``on_update`` gets ``{state, progress, stage}`` over the whole conform;
+    ``should_cancel()`` true cancels every re-render still running and places nothing
+    (JobCanceled). Returns ``{units, problems, message}``."""
+    job = Conform(resolve, options, client=client)
+    job.start()
+    started = time.time()
+    while True:
+        finished, fraction, stage = job.poll()
+        if on_update:
+            on_update({"state": "done" if finished else "running", "progress": fraction, "stage": stage})
+        if finished:
+            return job.place()
+        if (should_cancel and should_cancel()) or (timeout is not None and time.time() - started > timeout):
+            raise job.cancel()
+        time.sleep(poll_interval)
