@@ -108,8 +108,9 @@ def free_port() -> int:
 class Server:
     """``shotforge serve`` on a free loopback port, in a subprocess."""
 
-    def __init__(self, output: Path, token: str | None = None):
+    def __init__(self, output: Path, token: str | None = None, args: tuple = ()):
         self.output = Path(output)
+        self.args = list(args)  # more ``serve`` options, e.g. ("--models", DIR)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
@@ -128,6 +129,7 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port), "--output", str(self.output)]
         if self.token:
             args += ["--token", self.token]
+        args += self.args
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -212,6 +212,36 @@ def test_bad_conform_choices_are_refused_before_anything_is_sent(server, media, 
         conform(resolve, server, conform_mode="over")
 
 
+def test_conform_with_a_tiny_diffusers_model_lands_each_take_in_its_slot(media, tmp_path):
+    pytest.importorskip("diffusers")
+    from tests.tiny_wan import save_tiny_pipeline
+
+    models = tmp_path / "models"
+    save_tiny_pipeline(models / "tiny-vace")
+    srv = Server(tmp_path / "model_server" / "out", args=("--models", str(models))).start(timeout=120)
+    try:
+        resolve, timeline, late, over = placeholders(srv, media, tmp_path)
+        before = [[row[:2] + row[4:] for row in timeline.layout(t)] for t in (0, 1)]
+        answer = conform(resolve, srv, conform_engine="diffusers", conform_model="tiny-vace", conform_mode="swap",
+                         conform_new_seed=False)
+        assert answer["message"].startswith("Conformed 2 of 2"), answer
+        assert [[row[:2] + row[4:] for row in timeline.layout(t)] for t in (0, 1)] == before
+        for track, index, old in ((0, 2, late), (1, 0, over)):
+            recipe = marker_recipe(timeline, track, index)
+            assert (recipe["take"], recipe["engine"], recipe["model"], recipe["seed"]) == (2, "diffusers",
+                                                                                           "tiny-vace", 3)
+            job = httpx.get(f"{srv.url}/v1/jobs/{recipe['job']}").json()["result"]
+            assert job["placeholder"] is False
+            take = httpx.get(f"{srv.url}/v1/takes/{job['takes'][0]}").json()
+            first = httpx.get(f"{srv.url}/v1/takes/{old['job']['result']['takes'][0]}").json()
+            assert take["slot"] == first["slot"] and take["model"] == "tiny-vace"
+        # nothing is left to conform: the model's takes are not placeholders
+        with pytest.raises(ContextError, match="no ShotForge placeholder on"):
+            conform(resolve, srv)
+    finally:
+        srv.stop()
+
+
 # ----------------------------------------------------------------------------- Lua entry
 def test_the_lua_entry_conforms_through_the_bridge(server, media, tmp_path):
     resolve, timeline, late, over = placeholders(server, media, tmp_path)
