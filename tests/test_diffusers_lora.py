@@ -22,7 +22,7 @@ from otio_tools import RequestError  # noqa: E402
 from server.engines.diffusers import DiffusersEngine, check_options, warm  # noqa: E402
 from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.tiny_ltx import save_tiny_two_expert_vace  # noqa: E402
-from tests.tiny_wan import TINY_NATIVE, frames_of, job_at, save_tiny_lora, save_tiny_pipeline, settings_for  # noqa: E402
+from tests.tiny_wan import TINY_NATIVE, job_at, save_tiny_lora, save_tiny_pipeline, settings_for  # noqa: E402
 
 LORA = {"path": "lightx2v.safetensors", "weight": 1.0, "steps": 1, "guidance": 1.0, "flow_shift": 5.0}
 
@@ -42,7 +42,8 @@ def models(tmp_path_factory) -> Path:
     its settings beside it."""
     root = tmp_path_factory.mktemp("models")
     save_tiny_pipeline(root / "plain")
-    for name, lora in (("distilled", LORA), ("on", {"path": LORA["path"]}), ("off", {"path": LORA["path"], "weight": 0})):
+    path = LORA["path"]
+    for name, lora in (("distilled", LORA), ("on", {"path": path}), ("off", {"path": path, "weight": 0})):
         shutil.copytree(root / "plain", root / name)
         save_tiny_lora(root / name / "lightx2v.safetensors")
         (root / name / "shotforge.json").write_text(json.dumps({**TINY_NATIVE, "lora": lora}))
@@ -132,7 +133,8 @@ def test_bad_loras_are_refused_with_the_reason(models, tmp_path):
     (tmp_path / "pickled" / "shotforge.json").write_text(json.dumps({**TINY_NATIVE, "lora": {"path": "lora.bin"}}))
     problems = inspect_pipeline(tmp_path / "pickled", "pickled", "models folder").problems
     assert any("lora.bin is not a .safetensors file" in p for p in problems), problems
-    (tmp_path / "pickled" / "shotforge.json").write_text(json.dumps({**TINY_NATIVE, "lora": {"path": "gone.safetensors"}}))
+    gone = {**TINY_NATIVE, "lora": {"path": "gone.safetensors"}}
+    (tmp_path / "pickled" / "shotforge.json").write_text(json.dumps(gone))
     problems = inspect_pipeline(tmp_path / "pickled", "pickled", "models folder").problems
     assert any("no LoRA file" in p and "gone.safetensors" in p for p in problems), problems
 

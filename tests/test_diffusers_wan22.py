@@ -26,7 +26,8 @@ from server.engines.diffusers import DiffusersEngine, fast, select_model, warm  
 from server.engines.diffusers.canvas import Canvas  # noqa: E402
 from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.serverutil import CARPHONE, REPO, copy_media  # noqa: E402
-from tests.tiny_ltx import media_facts, render_in_process, save_tiny_ltx, save_tiny_ti2v, save_tiny_two_expert_vace  # noqa: E402,E501
+from tests.tiny_ltx import (media_facts, render_in_process, save_tiny_ltx, save_tiny_ti2v,  # noqa: E402
+                             save_tiny_two_expert_vace)
 from tests.tiny_wan import engine_for, frames_of, job_at, save_tiny_pipeline, settings_for  # noqa: E402
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
@@ -150,7 +151,8 @@ def test_the_fast_path_goes_on_both_transformers(models, monkeypatch):
     monkeypatch.setattr(fast, "compile_blocks", lambda transformer: compiled.append(id(transformer)))
     monkeypatch.setattr(WanVACETransformer3DModel, "set_attention_backend", record_backend)
     warm.drop_pipelines()
-    engine = DiffusersEngine(operation="generate", model="tiny-vace2", settings=settings_for(models, diffusers_fast=True))
+    engine = DiffusersEngine(operation="generate", model="tiny-vace2",
+                             settings=settings_for(models, diffusers_fast=True))
     assert len(list(engine.generate(9, (48, 32), job_at(8)))) == 9
     loaded = warm.get_pipeline(engine.info, engine.plan, True)
     experts = {id(loaded.pipe.transformer), id(loaded.pipe.transformer_2)}

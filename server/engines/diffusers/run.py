@@ -91,12 +91,13 @@ class Run:
             images=[s.image for s in part],
             masks=[s.mask for s in part], pad_before=window.pad_before, pad_after=window.pad_after,
             width=self.canvas.mw, height=self.canvas.mh, prompt=job.prompt or "", negative_prompt=self.negative,
-            steps=self.steps, guidance=self.guidance, guidance_2=self.guidance_2, seed=(int(job.seed) + 7919 * index) % (2 ** 63),
-            reference=self.reference, on_step=on_step)
+            steps=self.steps, guidance=self.guidance, guidance_2=self.guidance_2,
+            seed=(int(job.seed) + 7919 * index) % (2 ** 63), reference=self.reference, on_step=on_step)
         fast = self.warm.fast
         if fast is not None and fast.first_use(window.frames, self.canvas.mw, self.canvas.mh):
-            job.progress(0.95 * index * self.steps / all_steps, f"{model}: {label}, compiling the transformer for "
-                                                                f"{window.frames} frames at {self.canvas.mw}x{self.canvas.mh}")
+            job.progress(0.95 * index * self.steps / all_steps,
+                         f"{model}: {label}, compiling the transformer for {window.frames} frames at "
+                         f"{self.canvas.mw}x{self.canvas.mh}")
         job.progress(0.95 * index * self.steps / all_steps, f"{model}: {label}, encoding")
         made = self._call(call, label)
         for slot, image in zip(part, made):
