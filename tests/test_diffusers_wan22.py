@@ -137,6 +137,17 @@ def test_two_expert_vace_takes_guidance_2(models, monkeypatch):
         list(one.extend(frames_of(3), 3, "tail", job_at(8, options={"guidance_2": 2.0})))
 
 
+def test_two_expert_vace_outpaints_through_server_render(models, tmp_path, monkeypatch):
+    warm.drop_pipelines()
+    clip = copy_media(tmp_path / "media", CARPHONE[0])
+    job = render_in_process(models, tmp_path / "out", clip, monkeypatch, operation="outpaint", track=0, frame=10,
+                            canvas=[144, 256], model="tiny-vace2", steps=2)
+    (placement,) = job["placements"]
+    assert (job["model"], placement["track"], placement["record_frame"], placement["frames"]) == ("tiny-vace2", 1, 0, 55)
+    assert media_facts(placement["media"]) == (Fraction(30000, 1001), (144, 256), placement["source_in"] + 55)
+    warm.drop_pipelines()
+
+
 def test_the_fast_path_goes_on_both_transformers(models, monkeypatch):
     from diffusers import WanVACETransformer3DModel
 
