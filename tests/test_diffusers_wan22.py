@@ -143,7 +143,8 @@ def test_two_expert_vace_outpaints_through_server_render(models, tmp_path, monke
     job = render_in_process(models, tmp_path / "out", clip, monkeypatch, operation="outpaint", track=0, frame=10,
                             canvas=[144, 256], model="tiny-vace2", steps=2)
     (placement,) = job["placements"]
-    assert (job["model"], placement["track"], placement["record_frame"], placement["frames"]) == ("tiny-vace2", 1, 0, 55)
+    where = (job["model"], placement["track"], placement["record_frame"], placement["frames"])
+    assert where == ("tiny-vace2", 1, 0, 55)
     assert media_facts(placement["media"]) == (Fraction(30000, 1001), (144, 256), placement["source_in"] + 55)
     warm.drop_pipelines()
 
