@@ -57,6 +57,7 @@ import sqlite3
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +116,20 @@ class IdempotencyConflict(Exception):
         self.key, self.job_id = key, job_id
 
 
+_COUNTED_KEPT = 128  # as many as server.media_io's probe cache holds
+
+
 class _Deferred(Exception):
     """Planning stopped at media whose frames can only be counted by decoding them all."""
+
+
+def _file_key(path: str) -> tuple[str, int, int] | None:
+    """(path, size, mtime) as the media probe caches by; None when the file cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return path, st.st_size, st.st_mtime_ns
 
 
 def _counting_decodes(path: str) -> bool:
@@ -160,6 +173,8 @@ class JobManager:
         self.workers = workers
         self.max_queue = max_queue
         self.limits = limits or Limits()
+        #: media whose frames a job's planning counted, by (path, size, mtime): the probe cache has them
+        self._counted: OrderedDict[tuple[str, int, int], bool] = OrderedDict()
         self.output_format = output_format
         self._renderer = renderer
         self.progress_interval = progress_interval
@@ -256,7 +271,7 @@ class JobManager:
 
         def locate(ref: str, where: str | None = None) -> str:
             local = self.locate_media(ref, base_dir, where)
-            if defer and _counting_decodes(local):
+            if defer and self._counted.get(_file_key(local)) is None and _counting_decodes(local):
                 raise _Deferred(local)
             return local
 
@@ -392,8 +407,14 @@ class JobManager:
             base = Path(row.base_dir) if row.base_dir else None
             on_progress(0.0, "planning")
             timeline, request = parse_request_json(row.request, f"job {row.id}")
-            plan = self.renderer.plan_job(timeline, request,
-                                          locate_media=lambda ref, where=None: self.locate_media(ref, base, where))
+            located: list[str] = []
+
+            def locate(ref: str, where: str | None = None) -> str:
+                located.append(self.locate_media(ref, base, where))
+                return located[-1]
+
+            plan = self.renderer.plan_job(timeline, request, locate_media=locate)
+            self._remember_counted(located)
             self.check_plan(request, plan)  # deferred planning's bounds, and the disk as it is now
             if running.cancel.is_set():
                 raise Canceled()
@@ -425,6 +446,15 @@ class JobManager:
         result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
         result["takes"] = self.takes.record_result(row.id, result)  # read back from the media written
         self._finish(row, "done", result=result, progress=1.0)
+
+    def _remember_counted(self, paths: list[str]) -> None:
+        """Media just probed in full: a submit naming it again plans in full at once (the probe is cached)."""
+        with self._lock:
+            for key in filter(None, map(_file_key, paths)):
+                self._counted[key] = True
+                self._counted.move_to_end(key)
+            while len(self._counted) > _COUNTED_KEPT:
+                self._counted.popitem(last=False)
 
     def _finish(self, row: JobRow, state: str, **values: Any) -> None:
         values.setdefault("error", None)

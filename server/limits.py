@@ -23,7 +23,7 @@ from otio_tools.errors import RequestError
 
 
 def gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,13 @@ class Limits:
 
     def check_plan(self, request: Any, frames: int | None, size: tuple[int, int] | None) -> None:
         """Frames made and picture size of a planned job."""
-        if frames is not None and frames > self.max_frames:
-            raise RequestError("too_large", f"the job would make {frames} frames; the server allows at most "
-                                            f"{self.max_frames} per job (setting max_frames)")
         if size and max(size) > self.max_canvas_side:
             what = "canvas" if request.operation == "outpaint" else "picture"
             raise RequestError("too_large", f"the {request.operation} {what} is {size[0]}x{size[1]}; the server "
                                             f"allows {self.max_canvas_side} pixels a side (setting max_canvas_side)")
+        if frames is not None and frames > self.max_frames:
+            raise RequestError("too_large", f"the job would make {frames} frames; the server allows at most "
+                                            f"{self.max_frames} per job (setting max_frames)")
 
     def check_resources(self, estimate: Any, output: Path) -> None:
         """An estimate (:class:`server.render.JobEstimate`) against memory and the output folder's free disk."""

@@ -342,3 +342,54 @@ def test_flood_filter_lets_one_line_per_cause_per_interval(monkeypatch):
     clock[0] += 10.5
     again = record("socket.accept() out of system resource", emfile)
     assert flood.filter(again) and "[and 999 more like it in the last 10 s]" in again.getMessage()
+
+
+def _matroska_copy(source: Path, dest: Path) -> Path:
+    """The clip rewrapped as Matroska, whose header states no frame count: probing it decodes every frame."""
+    with av.open(str(source)) as src, av.open(str(dest), "w", format="matroska") as dst:
+        stream = dst.add_stream("mpeg4", rate=src.streams.video[0].average_rate)
+        stream.width, stream.height, stream.pix_fmt = 176, 144, "yuv420p"
+        for frame in src.decode(video=0):
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    with av.open(str(dest)) as check:
+        assert check.streams.video[0].frames == 0  # what makes the probe slow
+    return dest
+
+
+def test_media_counted_by_decoding_is_probed_in_the_job_with_the_same_error_codes(tmp_path, media):
+    root, carphone, _ = media
+    mkv = _matroska_copy(carphone, root / "carphone.mkv")
+    # B (frames 90-169) runs past both files' 120 frames: an outpaint of it cannot be done
+    beyond = {"operation": "outpaint", "track": 0, "frame": 100, "canvas": [256, 144]}
+    fine = {"operation": "fill_gap", "track": 0, "frame": 45}
+    log = tmp_path / "server.log"
+    with ServerProcess(tmp_path / "out", "--media-root", str(root), log=log) as srv, srv.client() as c:
+        def post(clip, status, **shotforge):
+            tl = two_clip_timeline(clip, CARPHONE[1], clip_frames=80 if "canvas" in shotforge else 40, gap=10,
+                                   available=200)
+            r = c.post("/v1/jobs", content=request_json(tl, **shotforge), headers=JSON)
+            assert r.status_code == status, r.text
+            return r.json()
+
+        # a file that says how many frames it has: refused at once, as before
+        error = post(carphone, 422, **beyond)["error"]
+        assert error["code"] == "source_out_of_media" and "which has 120 frames" in error["message"]
+        # the same request on the Matroska copy: queued, then the job fails with the same code
+        job = wait_job(c, post(mkv, 202, **beyond)["id"])
+        assert job["state"] == "failed", job
+        assert job["error"]["code"] == "source_out_of_media" and "which has 120 frames" in job["error"]["message"]
+        assert "carphone.mkv is counted by decoding it; planned when the job starts" in log.read_text()
+        assert not (tmp_path / "out" / job["id"]).exists()
+        # a good request on it is queued the same way and renders
+        done = wait_job(c, post(mkv, 202, **fine)["id"])
+        assert done["state"] == "done", done
+        # now its frames are counted (the probe is cached by path, size and mtime): refused at once
+        error = post(mkv, 422, **beyond)["error"]
+        assert error["code"] == "source_out_of_media", error
+        # a file that is not video is still refused at once, whatever its name
+        (root / "notes.mkv").write_text("not a video\n")
+        error = post(root / "notes.mkv", 422, **fine)["error"]
+        assert error["code"] == "media_not_video" and "a text file" in error["message"], error

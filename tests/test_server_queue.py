@@ -321,3 +321,37 @@ def test_openapi_documents_every_route_with_typed_models(env):
         engines = c.get("/v1/engines").json()["engines"]
         assert "classical" in [e["name"] for e in engines]
         assert all(isinstance(e["usable"], bool) and e["reason"] for e in engines)
+
+
+def test_wrong_tokens_are_throttled_per_address_with_growing_back_off(env):
+    import httpx
+
+    tmp, media = env
+    token = "a-token-of-24-characters"
+    with ThreadServer(settings_for(tmp, token=token), FakeRenderer(0.001)) as srv:
+        with srv.client("guess-1") as bad, srv.client(token) as good:
+            for _ in range(2):  # a mistyped token or two costs nothing
+                assert bad.get("/v1/jobs").status_code == 403
+                assert good.get("/v1/jobs").status_code == 200  # and a right one clears the count
+            assert [bad.get("/v1/jobs").status_code for _ in range(2)] == [403, 403]
+            waits = []
+            for n in range(3):
+                assert bad.get("/v1/jobs").status_code == 403  # the 3rd wrong one in a row, then 4th, 5th
+                for client in (bad, good):  # locked out: not even a right token is compared
+                    r = client.get("/v1/jobs")
+                    assert r.status_code == 429, r.text
+                    assert r.json()["error"]["code"] == "too_many_wrong_tokens"
+                    assert "try again in" in r.json()["error"]["message"]
+                waits.append(int(r.headers["retry-after"]))
+                if n < 2:
+                    time.sleep(waits[-1] + 0.05)
+            assert waits == [1, 2, 4], waits
+            # another client address (all of 127/8 is loopback) is not locked out
+            other = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {token}"},
+                                 transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+            with other:
+                assert other.get("/v1/jobs").status_code == 200
+            assert bad.get("/v1/health").status_code == 200  # health needs no token: never throttled
+            time.sleep(waits[-1] + 0.05)
+            assert good.get("/v1/jobs").status_code == 200  # after the lock-out the right token works
+            assert bad.get("/v1/jobs").status_code == 403  # and the count started again

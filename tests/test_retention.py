@@ -1,0 +1,103 @@
+"""Job retention on a real uvicorn server on 127.0.0.1: finished records kept by age and by size,
+outputs kept unless opted in, and then kept while a later job's request names their media; list
+routes that never read request bodies."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+
+import opentimelineio as otio
+
+from tests.serverutil import CARPHONE, FakeRenderer, ThreadServer, request_json, two_clip_timeline, wait_job
+from tests.test_server_queue import JSON, env, extend, settings_for  # noqa: F401 (env is a fixture)
+
+DAY = 86400
+
+
+def _run(c, body: str) -> dict:
+    r = c.post("/v1/jobs", content=body, headers=JSON)
+    assert r.status_code == 202, r.text
+    job = wait_job(c, r.json()["id"], timeout=30)
+    assert job["state"] == "done", job
+    return job
+
+
+def _padded(media, size: int, frames: int = 5) -> str:
+    """An extend request carrying ``size`` characters of incompressible metadata."""
+    tl = two_clip_timeline(media, CARPHONE[1])
+    tl.metadata["notes"] = base64.b64encode(os.urandom(size * 3 // 4)).decode()
+    return request_json(tl, operation="extend", track=0, frame=10, side="tail", frames=frames)
+
+
+def test_records_past_the_age_go_and_their_media_stays_by_default(env):
+    tmp, media = env
+    with ThreadServer(settings_for(tmp, keep_jobs_days=1.5 / DAY, keep_jobs_gb=None), FakeRenderer(0.001)) as srv, \
+            srv.client() as c:
+        old = _run(c, extend(media))
+        old_media = old["result"]["media"][0]
+        time.sleep(1.6)
+        new = _run(c, extend(media))  # its finish prunes what is older than 1.5 s
+        assert c.get(f"/v1/jobs/{old['id']}").status_code == 404
+        assert c.get(f"/v1/jobs/{new['id']}").status_code == 200
+        assert [j["id"] for j in c.get("/v1/jobs").json()["jobs"]] == [new["id"]]
+        assert os.path.isfile(old_media)  # prune_outputs is off: rendered media is never deleted
+
+
+def test_records_beyond_the_size_go_oldest_first_and_the_newest_always_stays(env):
+    tmp, media = env
+    settings = settings_for(tmp, keep_jobs_days=None, keep_jobs_gb=70_000 / 1e9, workers=2)
+    with ThreadServer(settings, FakeRenderer(0.001)) as srv, srv.client() as c:
+        a, b = _run(c, _padded(media, 20_000)), _run(c, _padded(media, 20_000))
+        # about 27 kB a record: two fit, a third is one too many
+        assert {j["id"] for j in c.get("/v1/jobs").json()["jobs"]} == {a["id"], b["id"]}
+        cc = _run(c, _padded(media, 20_000))
+        assert [j["id"] for j in c.get("/v1/jobs").json()["jobs"]] == [cc["id"], b["id"]]
+        huge = _run(c, _padded(media, 80_000))  # alone over the cap: still kept, the others go
+        assert [j["id"] for j in c.get("/v1/jobs").json()["jobs"]] == [huge["id"]]
+        # a job still running is never pruned, however large its record
+        running = c.post("/v1/jobs", content=_padded(media, 80_000, frames=3000), headers=JSON).json()
+        wait_job(c, running["id"], states=("running",), timeout=30)
+        last = _run(c, _padded(media, 1_000))  # the second worker; its finish prunes
+        assert [j["id"] for j in c.get("/v1/jobs").json()["jobs"]] == [last["id"], running["id"]]
+        assert c.delete(f"/v1/jobs/{running['id']}").json()["state"] == "canceled"
+
+
+def test_pruned_outputs_stay_while_a_kept_job_names_their_media(env):
+    tmp, media = env
+    out = tmp / "out"
+    settings = settings_for(tmp, keep_jobs_days=1.5 / DAY, keep_jobs_gb=None, prune_outputs=True,
+                            media_roots=[str(tmp / "media"), str(out)])
+    with ThreadServer(settings, FakeRenderer(0.001)) as srv, srv.client() as c:
+        first = _run(c, extend(media))
+        made = first["result"]["media"][0]
+        time.sleep(1.6)
+        # a later job on a timeline that holds the first result (a take cut in after clip B)
+        tl = two_clip_timeline(media, CARPHONE[1])
+        tl.tracks[0].append(otio.schema.Clip(
+            name="take 1", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 29.97),
+                                                                otio.opentime.RationalTime(5, 29.97)),
+            media_reference=otio.schema.ExternalReference(f"file://{made}")))
+        second = _run(c, request_json(tl, operation="extend", track=0, frame=10, side="tail", frames=5))
+        assert c.get(f"/v1/jobs/{first['id']}").status_code == 404  # the record went
+        assert os.path.isfile(made)  # its media stays: the kept job's request names it
+        second_dir = out / second["id"]
+        time.sleep(1.6)
+        third = _run(c, extend(media))
+        assert c.get(f"/v1/jobs/{second['id']}").status_code == 404
+        assert not second_dir.exists()  # nothing named the second job's media: its folder went
+        assert (out / third["id"]).is_dir()
+
+
+def test_lists_never_read_request_bodies(env):
+    tmp, media = env
+    with ThreadServer(settings_for(tmp, max_body_bytes=4_000_000), FakeRenderer(0.001)) as srv, srv.client() as c:
+        ids = [_run(c, _padded(media, 1_000_000))["id"] for _ in range(4)]
+        listed = c.get("/v1/jobs")
+        assert listed.status_code == 200 and [j["id"] for j in listed.json()["jobs"]] == ids[::-1]
+        assert len(listed.content) < 20_000, len(listed.content)  # 4 MB of requests, a few kB of list
+        assert len(c.get(f"/v1/jobs/{ids[0]}").content) < 5_000
+        # what the store read for the list and for one record: no request text
+        assert all(row.request == "" for row in srv.manager.store.list(limit=10))
+        assert srv.manager.store.get(ids[0]).request == ""
