@@ -5,12 +5,14 @@ routes that never read request bodies."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 
 import opentimelineio as otio
 
-from tests.serverutil import CARPHONE, FakeRenderer, ThreadServer, request_json, two_clip_timeline, wait_job
+from tests.serverutil import (CARPHONE, FakeRenderer, ThreadServer, copy_media, request_json, two_clip_timeline,
+                              wait_job)
 from tests.test_server_queue import JSON, env, extend, settings_for  # noqa: F401 (env is a fixture)
 
 DAY = 86400
@@ -101,3 +103,30 @@ def test_lists_never_read_request_bodies(env):
         # what the store read for the list and for one record: no request text
         assert all(row.request == "" for row in srv.manager.store.list(limit=10))
         assert srv.manager.store.get(ids[0]).request == ""
+
+
+def test_batch_items_stay_while_their_batch_runs_and_it_reads_the_same_once_they_go(tmp_path):
+    from tests.serverutil import ServerProcess
+    from tests.test_batch import storyboard
+
+    media = copy_media(tmp_path / "media", CARPHONE[0])
+    body = {"timeline": json.loads(otio.adapters.write_to_string(storyboard(media, tmp_path / "media" / "gone.mp4"),
+                                                                 "otio_json")),
+            "fill_gaps_up_to": 12, "engine": "classical"}
+    env = {"SHOTFORGE_KEEP_JOBS_DAYS": str(0.02 / DAY)}  # each item finishes after the one before is 0.02 s old
+    with ServerProcess(tmp_path / "out", env=env) as srv, srv.client() as c:
+        batch_id = c.post("/v1/batches", json=body).json()["id"]
+        deadline = time.monotonic() + 60  # without the rule, it never finishes
+        while (batch := c.get(f"/v1/batches/{batch_id}").json())["state"] != "done":
+            assert time.monotonic() < deadline, batch
+            time.sleep(0.2)
+        states = [(i["key"], i["state"], (i["error"] or {}).get("code")) for i in batch["items"]]
+        assert states == [("fill_gap V1 55", "done", None), ("extend tail V1 65", "done", None),
+                          ("extend tail V1 160", "failed", "media_missing"), ("generate V1 125-137", "done", None)]
+        assert len(batch["result"]["placements"]) == 3  # every item's result: none was pruned mid-batch
+        time.sleep(0.1)
+        later = _run(c, request_json(two_clip_timeline(media, CARPHONE[1]), operation="fill_gap", track=0, frame=45))
+        assert [j["id"] for j in c.get("/v1/jobs").json()["jobs"]] == [later["id"]]  # the items' records went
+        again = c.get(f"/v1/batches/{batch_id}").json()
+        assert [(i["key"], i["state"], (i["error"] or {}).get("code")) for i in again["items"]] == states
+        assert again["result"] == batch["result"]

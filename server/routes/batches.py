@@ -27,10 +27,16 @@ BatchId = Annotated[str, PathParam(pattern=JOB_ID, description="A batch id as PO
 
 def batch_model(batch: BatchRecord, batches: Batches) -> Batch:
     items = []
+    made = {m["item"] for m in (batch.result or {}).get("items", [])}
+    failed = {f["item"]: {"code": f["code"], "message": f["message"]} for f in (batch.result or {}).get("failed", [])}
     for item, job in zip(batch.items, batches.item_jobs(batch)):
-        error = item["error"] or (job.error if job is not None else None)
+        error = item["error"] or (job.error if job is not None else failed.get(item["key"]))
+        if job is not None:
+            state = job.state
+        else:  # refused before queuing, or its record pruned after the batch finished (its result says)
+            state = "done" if item["key"] in made else "failed"
         items.append({"key": item["key"], "where": item["where"], "operation": item["operation"],
-                      "job_id": item["job_id"], "state": job.state if job is not None else "failed",
+                      "job_id": item["job_id"], "state": state,
                       "progress": job.progress if job is not None else 1.0, "error": error})
     result = None
     if batch.result:
