@@ -130,3 +130,22 @@ def test_batch_items_stay_while_their_batch_runs_and_it_reads_the_same_once_they
         again = c.get(f"/v1/batches/{batch_id}").json()
         assert [(i["key"], i["state"], (i["error"] or {}).get("code")) for i in again["items"]] == states
         assert again["result"] == batch["result"]
+
+
+def test_the_takes_list_leaves_recipes_request_timelines_unread(env):
+    from server.takes import NOT_LISTED
+
+    tmp, media = env
+    with ThreadServer(settings_for(tmp, max_body_bytes=4_000_000)) as srv, srv.client() as c:  # the real renderer
+        tl = two_clip_timeline(media, CARPHONE[1])
+        tl.name = "reel 9"
+        tl.metadata["notes"] = base64.b64encode(os.urandom(750_000)).decode()  # 1 MB the recipe keeps
+        job = _run(c, request_json(tl, operation="fill_gap", track=0, frame=45))
+        (take_id,) = job["result"]["takes"]
+        listed = c.get("/v1/takes", params={"timeline": "reel 9"})
+        assert [t["id"] for t in listed.json()["takes"]] == [take_id]
+        assert len(listed.content) < 5_000, len(listed.content)
+        (row,) = srv.manager.takes.list(timeline="reel 9")
+        assert row[0].request == NOT_LISTED  # what the store read for the list
+        full, _, _ = srv.manager.takes.get(take_id)
+        assert len(full.request) > 750_000 and "reel 9" in full.request_text()  # one take: its whole recipe
