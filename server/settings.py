@@ -17,6 +17,8 @@ file that was named explicitly is an error. Example::
     media_roots = ["/mnt/footage", "/mnt/media"]
     models = "/mnt/models"       # diffusers engine: one diffusers pipeline per subfolder
     cors_origins = ["null"]      # let the Premiere CEP panel (file:// page) use fetch
+    max_job_memory_gb = 24       # bounds: refuse a job whose frames would need more
+    keep_jobs_days = 14          # retention: finished job records (media stays unless prune_outputs)
     [[path_map]]
     editor = 'Z:\\Footage'
     server = "/mnt/footage"
