@@ -179,6 +179,11 @@ def test_http_doc_lists_every_route_and_no_other(openapi):
     assert documented - routes == set(), "docs/http.md names routes the server does not have"
 
 
+def test_api_description_points_at_the_docs_users_have(openapi):
+    described = json.dumps(openapi)
+    assert "DESIGN.md" not in described, "the OpenAPI description points at a design file users do not have"
+
+
 # -- the README -------------------------------------------------------------------------------------
 
 def test_readme_is_product_first():
