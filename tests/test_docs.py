@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import subprocess
-import sys
+import tomllib
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,6 +76,17 @@ def test_settings_table_follows_a_changed_model(monkeypatch):
     monkeypatch.setattr(field, "default", 9999)
     made = settings_doc.rewrite(doc)
     assert made != doc and "| `port` | `SHOTFORGE_PORT` | `9999` |" in made
+
+
+def test_settings_example_is_a_config_the_server_takes(tmp_path):
+    example = re.search(r"^```toml\n(.*?)^```", text(DOCS / "settings.md"), re.M | re.S).group(1)
+    config = tmp_path / "server.toml"
+    config.write_text(example)
+    values = tomllib.loads(example)
+    assert set(values) <= set(ServerSettings.model_fields), "the example names settings that do not exist"
+    settings = load_settings(config=config)
+    settings.check_safe()  # the example is for the network: token, roots
+    assert not settings.loopback and [str(rule.server) for rule in settings.path_map] == ["/mnt/footage", "/mnt/media"]
 
 
 ENV_READ = re.compile(r"""(?:environ(?:\.get)?\s*[\[(]|getenv\()\s*["'](SHOTFORGE_[A-Z0-9_]+)["']""")
