@@ -53,9 +53,9 @@ close itself on a terminal state (browsers reconnect to a closed stream).
 
 Safety: the token (``Authorization: Bearer <token>``) is checked on every route but
 ``/v1/health``, ``/docs`` and ``/openapi.json``; off loopback it must have 16 characters or more,
-and wrong tokens are throttled per client address (:mod:`server.http.throttle`). Without a token the server only answers requests
-whose ``Host`` is a loopback name (or one in ``allowed_hosts``), which stops DNS-rebinding
-pages. Browser requests carrying an ``Origin`` are refused unless that origin is in
+and wrong tokens are throttled per client address (:mod:`server.http.throttle`). Without a token
+the server only answers requests whose ``Host`` is a loopback name (or one in ``allowed_hosts``),
+which stops DNS-rebinding pages. Browser requests carrying an ``Origin`` are refused unless that origin is in
 ``cors_origins`` (or is the server itself, for ``/docs``); the list is **empty by default**. A
 CEP panel page is served from ``file://`` and sends ``Origin: null``; ``null`` is what any
 sandboxed iframe on any web site sends too, so it is accepted only when configured
