@@ -32,7 +32,7 @@ REQUEST_KEYS = ("version", "operation", "track", "frame", "range", "side", "fram
                 "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame")
 #: Engine options carried as metadata extras: read by server.engines.diffusers (steps, guidance,
 #: model) and sent by the Resolve plugin (reference_image, a still used as image prompt).
-ENGINE_OPTIONS = ("steps", "guidance", "model", "reference_image")
+ENGINE_OPTIONS = ("steps", "guidance", "guidance_2", "model", "lora", "reference_image")
 KNOWN_KEYS = REQUEST_KEYS + ENGINE_OPTIONS
 
 # Sane upper bounds: a request for millions of frames is refused, not attempted.

@@ -73,7 +73,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from server.http import errors
+from server.http import docs, errors
 from server.http.deps import ServerState
 from server.http.safety import SafetyMiddleware
 from server.jobs import FolderLock, JobManager, JobStore
@@ -128,14 +128,15 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
 
     app = FastAPI(title="ShotForge render server", version=_version(), lifespan=lifespan,
                   description="Generative extend, gap fill, outpaint and B-roll for video editors. A job is a "
-                              "request OTIO timeline with `metadata.shotforge`; see DESIGN.md for the contract.")
+                              "request OTIO timeline with `metadata.shotforge`; see docs/request.md for the contract.")
     app.state.shotforge = state
     for router in (system.router, jobs.router, media.router, takes.router, batches.router):
         app.include_router(router)
+    docs.install(app)  # /docs and /redoc from packaged assets, never a CDN
     errors.install(app)  # innermost middleware: a 500 still gets the CORS headers below
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                       allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                       allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "Idempotency-Key"],
                        expose_headers=["Retry-After", "Content-Disposition"], max_age=600)
     app.add_middleware(SafetyMiddleware, settings=settings)
     return app

@@ -98,7 +98,11 @@ def take_recipe(job_plan: Any, engine: Any, placeholder: bool) -> dict:
     model, revision = model_revision(engine)
     native = getattr(getattr(engine, "info", None), "native", None)
     steps, guidance = request.extra.get("steps"), request.extra.get("guidance")
-    if native is not None:  # what the model really ran with: the request's values or its defaults
+    lora = request.extra.get("lora")
+    if hasattr(engine, "job_settings"):  # what the model really runs with: the request's values or its defaults
+        ran = engine.job_settings(request.extra).recipe()
+        steps, guidance, lora = ran["steps"], ran["guidance"], ran["lora"]
+    elif native is not None:
         steps = steps if steps is not None else native.steps
         guidance = guidance if guidance is not None else native.guidance
     take = Take(
@@ -108,7 +112,7 @@ def take_recipe(job_plan: Any, engine: Any, placeholder: bool) -> dict:
         request=pack(otio.adapters.write_to_string(recipe_timeline(job_plan.timeline), "otio_json")),
         shotforge_version=shotforge_version(), prompt=request.prompt, negative_prompt=request.negative_prompt,
         seed=request.seed, steps=steps, guidance=None if guidance is None else float(guidance),
-        lora=request.extra.get("lora"), placeholder=placeholder, timeline=job_plan.timeline.name or "",
+        lora=lora, placeholder=placeholder, timeline=job_plan.timeline.name or "",
         media_start_timecode=plan.start_timecode, media_frames=plan.media_frames)
     return take.to_dict()
 

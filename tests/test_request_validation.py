@@ -54,9 +54,9 @@ def test_a_typo_is_refused_with_the_key_it_meant(key, meant):
 
 
 def test_an_unknown_key_with_no_near_match_lists_the_keys():
-    error = refused({**EXTEND, "colour": "red"})
+    error = refused({**EXTEND, "wibble": "red"})
     assert error.code == "bad_request"
-    assert error.message.startswith("unknown key 'colour' in metadata.shotforge: the keys are version, operation,")
+    assert error.message.startswith("unknown key 'wibble' in metadata.shotforge: the keys are version, operation,")
     assert all(key in error.message for key in KNOWN_KEYS)
 
 
