@@ -28,9 +28,7 @@ from tests.serverutil import CARPHONE, REPO, copy_media, request_json, two_clip_
 pytest.importorskip("torch", reason="conform with a model needs torch: scripts/setup.sh --diffusers")
 pytest.importorskip("diffusers", reason="conform with a model needs diffusers: pip install -e '.[diffusers]'")
 
-from tests.tiny_wan import save_tiny_pipeline  # noqa: E402
-
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
+from tests.tiny_wan import OFFLINE_ENV, save_tiny_pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="module")

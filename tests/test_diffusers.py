@@ -29,23 +29,10 @@ pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: p
 from server.engines.base import Canceled, EngineUnavailable, OutpaintLayout  # noqa: E402
 from tests.serverutil import (CARPHONE, REPO, ServerProcess, copy_media, read_events, request_json,  # noqa: E402
                               two_clip_timeline)
-from tests.tiny_wan import engine_for, frames_of, job_at, save_tiny_pipeline, settings_for  # noqa: E402
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    OFFLINE_ENV, engine_for, frames_of, job_at, one_torch_thread, save_tiny_pipeline, settings_for)
 
 JSON = {"Content-Type": "application/json"}
-# One torch thread: tiny models gain nothing from more, and on a shared 2-core machine OpenMP
-# threads spinning against other processes made these tests 30x slower.
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:

@@ -21,15 +21,8 @@ pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: p
 from server.engines.base import Canceled  # noqa: E402
 from server.engines.diffusers import EngineFailed, fast, warm  # noqa: E402
 from server.engines.diffusers.families import conditioner_for  # noqa: E402
-from tests.tiny_wan import TINY_NATIVE, engine_for, job_at, save_tiny_pipeline, tiny_transformer  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models gain nothing from more threads on a shared machine
-    yield
-    torch.set_num_threads(before)
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    TINY_NATIVE, engine_for, job_at, one_torch_thread, save_tiny_pipeline, tiny_transformer)
 
 
 @pytest.fixture(scope="module")

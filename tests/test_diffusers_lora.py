@@ -22,17 +22,10 @@ from otio_tools import RequestError  # noqa: E402
 from server.engines.diffusers import DiffusersEngine, check_options, warm  # noqa: E402
 from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.tiny_ltx import save_tiny_two_expert_vace  # noqa: E402
-from tests.tiny_wan import TINY_NATIVE, job_at, save_tiny_lora, save_tiny_pipeline, settings_for  # noqa: E402
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    TINY_NATIVE, job_at, one_torch_thread, save_tiny_lora, save_tiny_pipeline, settings_for)
 
 LORA = {"path": "lightx2v.safetensors", "weight": 1.0, "steps": 1, "guidance": 1.0, "flow_shift": 5.0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,8 @@ from server.engines.diffusers.families.ltx import conditions_for  # noqa: E402
 from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.serverutil import CARPHONE, copy_media  # noqa: E402
 from tests.tiny_ltx import media_facts, render_in_process, save_tiny_ltx  # noqa: E402
-from tests.tiny_wan import engine_for, frames_of, job_at, settings_for  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    engine_for, frames_of, job_at, one_torch_thread, settings_for)
 
 
 @pytest.fixture(scope="module")

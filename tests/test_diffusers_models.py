@@ -26,18 +26,10 @@ from server.engines.diffusers import warm  # noqa: E402
 from server.engines.diffusers.canvas import Canvas  # noqa: E402
 from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.serverutil import CARPHONE, REPO, copy_media, request_json, two_clip_timeline  # noqa: E402
-from tests.tiny_wan import TINY_NATIVE, job_at, save_tiny_pipeline, settings_for  # noqa: E402
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    OFFLINE_ENV, TINY_NATIVE, job_at, one_torch_thread, save_tiny_pipeline, settings_for)
 
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
 SHORT = {"fps": 8, "overlap": 4, "steps": 2, "guidance": 1.0}  # no size or window: the model's own
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

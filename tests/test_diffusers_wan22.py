@@ -28,17 +28,8 @@ from server.engines.diffusers.models import inspect_pipeline  # noqa: E402
 from tests.serverutil import CARPHONE, REPO, copy_media  # noqa: E402
 from tests.tiny_ltx import (media_facts, render_in_process, save_tiny_ltx, save_tiny_ti2v,  # noqa: E402
                              save_tiny_two_expert_vace)
-from tests.tiny_wan import engine_for, frames_of, job_at, save_tiny_pipeline, settings_for  # noqa: E402
-
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
+    OFFLINE_ENV, engine_for, frames_of, job_at, one_torch_thread, save_tiny_pipeline, settings_for)
 
 
 @pytest.fixture(scope="module")

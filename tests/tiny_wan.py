@@ -18,6 +18,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
+
+#: the environment of a server or CLI run on tiny models: offline, and one OpenMP thread
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "SHOTFORGE_HF_CACHE": "false", "OMP_NUM_THREADS": "1"}
 
 #: what the engine reads from shotforge.json: native picture, rate, longest window, defaults
 TINY_NATIVE = {"width": 48, "height": 32, "fps": 8, "max_frames": 13, "overlap": 4, "steps": 2, "guidance": 1.0}
@@ -140,3 +144,16 @@ def job_at(rate, **kw):
 
 if __name__ == "__main__":
     print(save_tiny_pipeline(sys.argv[1] if len(sys.argv) > 1 else "tiny-wan-vace"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread for a test module: tiny models gain nothing from more, and on a shared
+    2-core machine OpenMP threads spinning against other processes made the tests 30x slower.
+    A module that imports this fixture gets it (autouse)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
