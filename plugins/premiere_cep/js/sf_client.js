@@ -68,6 +68,14 @@
     });
   };
 
+  /** A new take of a server take's exact slot (POST /v1/takes/{id}/rerender with overrides): resolves the new job's id. */
+  Client.prototype.rerender = function (takeId, overrides) {
+    return this.request("POST", "/v1/takes/" + encodeURIComponent(takeId) + "/rerender", overrides || {}).then(function (r) {
+      if (!r || !r.id) throw new ShotForgeError("bad_response", "the server accepted the re-render but gave no job id");
+      return r.id;
+    });
+  };
+
   Client.prototype.get = function (id) { return this.request("GET", "/v1/jobs/" + encodeURIComponent(id)); };
   Client.prototype.cancel = function (id) { return this.request("DELETE", "/v1/jobs/" + encodeURIComponent(id)); };
 

@@ -528,5 +528,7 @@
     });
   }
 
-  return { Workflow: Workflow, run: run, memoryStore: memoryStore, localStore: localStore, renderPaths: renderPaths };
+  return { Workflow: Workflow, run: run, memoryStore: memoryStore, localStore: localStore, renderPaths: renderPaths,
+    // for sf_conform: a take's clips as placed, a request as a job, a take's slot
+    unchangedItems: unchangedItems, jobOf: jobOf, slotOf: slotOf };
 });
