@@ -74,7 +74,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    ["run", "place-again", "new-take", "remove-last", "confirm-overwrite"].forEach(function (id) { $(id).disabled = busy; });
+    ["run", "place-again", "new-take", "remove-last", "confirm-overwrite", "conform-run"].forEach(function (id) { $(id).disabled = busy; });
     Array.prototype.forEach.call(document.querySelectorAll(".ops button"), function (b) { b.disabled = busy; });
     if (!busy) $("cancel").hidden = true;
   }
@@ -392,6 +392,24 @@
     });
   }
 
+  /** Conform placeholders: the choices in the Conform card; progress over the whole conform; Cancel stops it all. */
+  function conformPlaceholders() {
+    return guarded(function () {
+      var c = new window.ShotForgeConform.Conform(workflow(), {
+        engine: $("conform-engine").value, model: $("conform-model").value, mode: $("conform-mode").value,
+        includeClassical: $("conform-classical").checked, newSeed: $("conform-new-seed").checked,
+        onProgress: function (p) { showJob(p.stage, p.progress); } });
+      state.conform = c;
+      showJob("finding the placeholders", 0);
+      $("cancel").hidden = false;
+      $("cancel").disabled = false;
+      return c.run().then(function (out) {
+        showJob(out.state === "canceled" ? "canceled" : "placed", 1);
+        setStatus(out.message, out.failed.length || out.state === "canceled" ? "error" : "ok");
+      }).then(function () { state.conform = null; }, function (e) { state.conform = null; throw e; });
+    });
+  }
+
   function showTakes() {
     var take = state.seq ? new flow.Workflow({ host: host, client: {}, store: store }).lastTake(state.seq.id) : null;
     $("takes").hidden = !take;
@@ -402,6 +420,11 @@
   }
 
   function cancel() {
+    if (state.conform) {
+      $("cancel").disabled = true;
+      $("stage").textContent = "canceling…";
+      return state.conform.cancel();
+    }
     if (!state.wf) return Promise.resolve();
     $("cancel").disabled = true;
     $("stage").textContent = "canceling…";
@@ -432,6 +455,7 @@
     });
     $("remove-last").addEventListener("click", removeLast);
     $("new-take").addEventListener("click", newTake);
+    $("conform-run").addEventListener("click", conformPlaceholders);
     $("settings-toggle").addEventListener("click", function () {
       var s = $("settings");
       s.hidden = !s.hidden;
@@ -449,7 +473,7 @@
   }
 
   window.ShotForgePanel = { state: state, run: run, cancel: cancel, refresh: refresh, setOp: setOp, checkServer: checkServer,
-    removeLast: removeLast, newTake: newTake, placeAgain: placeAgain };
+    removeLast: removeLast, newTake: newTake, placeAgain: placeAgain, conform: conformPlaceholders };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

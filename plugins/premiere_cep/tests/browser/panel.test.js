@@ -337,6 +337,40 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     } finally { await p.close(); }
   });
 
+  it("conform placeholders: a generate placeholder re-rendered by the server; beside finds no free track and says where, swap in lands in its slot", async () => {
+    const seq = seqs.e2e_25;
+    const p = await h.openPanel(browser, server.url, seq, { inFrame: 10, outFrame: 34, playhead: 20 });
+    try {
+      await p.page.click('[data-op="generate"]');
+      await p.page.fill("#prompt", "rain on a window");
+      await classical(p.page);
+      const first = await h.runAndWait(p.page, 180000);
+      assert.equal(first.kind, "ok", first.text);
+      assert.equal(first.record.result.placeholder, true);
+      const placeholder = clipsOn(p.runner, 1)[0];
+      assert.equal(p.runner.dom.snapshot().length, 2, "e2e_25 has V1 and V2 only");
+      await p.page.selectOption("#conform-engine", "classical");
+      await p.page.check("#conform-new-seed");
+      // Place beside: no track above V2 is free, and Premiere's scripting cannot add one.
+      const beside = await h.runAndWait(p.page, 180000, "#conform-run");
+      assert.equal(beside.kind, "error", beside.text);
+      // frame 10 of a sequence starting at 01:00:00:00
+      assert.match(beside.text, /^Conformed 0 of 1 ShotForge take .*Not conformed: ‘ShotForge generate take 1’ on V2 at 01:00:00:10: no video track above V2 is empty/s);
+      assert.deepEqual(clipsOn(p.runner, 1), [placeholder]);
+      // Swap in: the same slot, take 2, new media; the old take and its marker gone.
+      await p.page.selectOption("#conform-mode", "swap");
+      const swapped = await h.runAndWait(p.page, 180000, "#conform-run");
+      assert.equal(swapped.kind, "ok", swapped.text);
+      assert.match(swapped.text, /^Conformed 1 of 1 ShotForge take \(each swapped into its slot\)\.$/);
+      const v2 = clipsOn(p.runner, 1).filter((c) => c.start === placeholder.start);
+      assert.equal(v2.length, 1);
+      assert.deepEqual([v2[0].name, v2[0].start, v2[0].end], ["ShotForge generate take 2", placeholder.start, placeholder.end]);
+      assert.notEqual(v2[0].mediaPath, placeholder.mediaPath);
+      const marker = p.runner.dom.sequence.markers.find((m) => m.start === placeholder.start);
+      assert.ok(marker && /seed: \d+/.test(marker.comments));
+    } finally { await p.close(); }
+  });
+
   it("the panel reloaded while the job renders: after the reload it follows the job and places the result", async () => {
     const seq = abutting();
     const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
