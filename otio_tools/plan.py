@@ -117,20 +117,26 @@ class Plan:
         return sorted(pieces, key=lambda piece: piece.record_frame)
 
 
-def plan_request(timeline: otio.schema.Timeline, request: Request, media: MediaLookup) -> Plan:
-    """Check the request against the timeline and plan it; a :class:`RequestError` names any problem."""
+def plan_request(timeline: otio.schema.Timeline, request: Request, media: MediaLookup,
+                 context_frames: int = CONTEXT_FRAMES) -> Plan:
+    """Check the request against the timeline and plan it; a :class:`RequestError` names any problem.
+
+    ``context_frames``: real frames a side the engine continues from (a model asks for more at
+    high timeline rates, where 8 frames are only a couple of its own)."""
     planner = {"extend": _plan_extend, "fill_gap": _plan_fill_gap, "outpaint": _plan_outpaint,
                "generate": _plan_generate}[request.operation]
-    return planner(_Context(timeline, request, media))
+    return planner(_Context(timeline, request, media, max(1, context_frames)))
 
 
 class _Context:
     """What every planner needs: the timeline's rate and tracks, and the media lookup."""
 
-    def __init__(self, timeline: otio.schema.Timeline, request: Request, media: MediaLookup):
+    def __init__(self, timeline: otio.schema.Timeline, request: Request, media: MediaLookup,
+                 context_frames: int):
         self.timeline = timeline
         self.request = request
         self.media = media
+        self.context_frames = context_frames
         self.rate = rate_of(timeline)
         self.start = start_frame(timeline, self.rate)
         self.resolve_export = is_resolve_export(timeline)
@@ -234,12 +240,12 @@ def _plan_extend(ctx: _Context) -> Plan:
     handles = SourceFrames(facts.path, tuple(handle_indices)) if handle_indices else None
 
     # Context: the real frames next to what is made, shot frames and handles together, in time order.
-    shown = min(CONTEXT_FRAMES, clip.duration)
+    shown = min(ctx.context_frames, clip.duration)
     edge = range(clip.duration - shown, clip.duration) if tail else range(0, shown)
     context = ctx.frames_of(clip, where, edge)
     joined = context.indices + handles.indices if (tail and handles) else (
         (handles.indices if handles else ()) + context.indices)
-    keep = joined[-CONTEXT_FRAMES:] if tail else joined[:CONTEXT_FRAMES]
+    keep = joined[-ctx.context_frames:] if tail else joined[:ctx.context_frames]
     in_place = bool(handles) and timing.plays_as_shot  # else copied: conformed as the clip plays them
     tc_offset = (clip.duration + (handles_count if in_place else 0)) if tail else -wanted
     return Plan(
@@ -283,14 +289,14 @@ def _plan_fill_gap(ctx: _Context) -> Plan:
     _require_enabled(before, f"{span} is after {before_where}, which")
     _require_enabled(after, f"{span} is before {after_where}, which")
     facts, _ = ctx.source(before, before_where)
-    shown_before = min(CONTEXT_FRAMES, before.duration)
+    shown_before = min(ctx.context_frames, before.duration)
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(gap.start, gap.duration),
         record_frame=gap.start, frames=gap.duration, size=(facts.width, facts.height), make=gap.duration,
         start_timecode=ctx.record_timecode(gap.start),
         clip_name=f"{before.item.name or 'clip'} to {after.item.name or 'clip'}",
         context=ctx.frames_of(before, before_where, range(before.duration - shown_before, before.duration)),
-        after=ctx.frames_of(after, after_where, range(0, min(CONTEXT_FRAMES, after.duration))),
+        after=ctx.frames_of(after, after_where, range(0, min(ctx.context_frames, after.duration))),
     )
 
 

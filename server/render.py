@@ -22,7 +22,8 @@ import opentimelineio as otio
 
 from otio_tools import Request, RequestError
 from otio_tools.media import MediaFacts
-from otio_tools.plan import Plan, SourceFrames, plan_request
+from otio_tools.plan import CONTEXT_FRAMES, Plan, SourceFrames, plan_request
+from otio_tools.timeline import rate_of
 from otio_tools.splice import splice_result
 from server import media_io, provenance
 from server.engines import load_engine
@@ -84,24 +85,34 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
         info = probed[local]
         return MediaFacts(local, info.width, info.height, info.rate, info.frames, info.start_timecode)
 
-    plan = plan_request(timeline, request, lookup)
+    engine = choose_engine(request)
+    context = CONTEXT_FRAMES
+    if engine == "diffusers":  # its options and a model for the operation are checked now, not mid-render
+        context = max(context, _model_context_frames(timeline, request))
+    plan = plan_request(timeline, request, lookup, context)
     sources = [s.media for s in (plan.context, plan.after, plan.handles, plan.reference) if s is not None]
     deep = any(probed[path].bit_depth > 8 for path in sources)
     first = probed[sources[0]] if sources else None
-    engine = choose_engine(request)
-    if engine == "diffusers":  # its options and a model for the operation are checked now, not mid-render
-        from server.engines.diffusers import check_options, select_model
-        from server.settings import active_settings
-
-        check_options(request.extra)
-        if request.engine == "diffusers":  # ("auto" chose it only because a model serves the operation)
-            try:
-                select_model(request.operation, request.extra.get("model"), active_settings())
-            except EngineUnavailable as exc:
-                raise RequestError("engine_unavailable", f"the diffusers engine cannot do this "
-                                                         f"{request.operation}: {exc.reason}") from None
     return JobPlan(timeline, request, plan, engine,
                    np.uint16 if deep else np.uint8, first.color if first else None)
+
+
+def _model_context_frames(timeline: otio.schema.Timeline, request: Request) -> int:
+    """Check the diffusers engine's options and model for the request; the timeline frames of
+    context a side that model wants at the timeline's rate (at least one latent group of its own)."""
+    from server.engines.diffusers import check_options, select_model
+    from server.engines.diffusers.windows import context_frames
+    from server.settings import active_settings
+
+    check_options(request.extra)
+    try:
+        info, _device = select_model(request.operation, request.extra.get("model"), active_settings())
+    except EngineUnavailable as exc:
+        if request.engine == "diffusers":  # ("auto" chose it only because a model serves the operation)
+            raise RequestError("engine_unavailable", f"the diffusers engine cannot do this "
+                                                     f"{request.operation}: {exc.reason}") from None
+        return CONTEXT_FRAMES
+    return context_frames(rate_of(timeline), info.native)
 
 
 # What a job holds and writes, per pixel, for the estimate checked before it starts (server.limits).

@@ -376,3 +376,33 @@ def test_cancel_through_the_server_leaves_nothing(server):
         r = c.post("/v1/jobs", content=bad, headers=JSON)
         assert r.status_code == 422 and r.json()["error"]["code"] == "engine_unavailable", r.text
         assert "broken-vace" in r.json()["error"]["message"] and "component 'vae'" in r.json()["error"]["message"]
+
+
+def test_a_model_gets_context_counted_in_its_own_frames(models, tmp_path, monkeypatch):
+    """8 timeline frames are 2 model frames of the tiny 8 fps model at 29.97: the planner asks the
+    model how many it wants (at least one latent group a side), the classical engine keeps 8."""
+    import opentimelineio as otio
+
+    from otio_tools.plan import CONTEXT_FRAMES
+    from otio_tools.request import request_from_timeline
+    from server import settings as st
+    from server.engines.diffusers import select_model
+    from server.engines.diffusers.windows import context_frames
+    from server.render import plan_job
+
+    clip = copy_media(tmp_path / "media", CARPHONE[0])
+    (tmp_path / "none.toml").write_text("")
+    monkeypatch.setenv("SHOTFORGE_CONFIG", str(tmp_path / "none.toml"))
+    st.activate(st.load_settings(models=str(models), hf_cache=False))
+    try:
+        wanted = context_frames(CARPHONE[1], select_model("fill_gap", "tiny-vace", st.active_settings())[0].native)
+        assert wanted > CONTEXT_FRAMES
+        for engine, frames in (("diffusers", wanted), ("classical", CONTEXT_FRAMES)):
+            timeline = otio.adapters.read_from_string(request_json(
+                two_clip_timeline(clip, CARPHONE[1], clip_frames=55, gap=10), engine=engine, model="tiny-vace",
+                operation="fill_gap", track=0, frame=60), "otio_json")
+            plan = plan_job(timeline, request_from_timeline(timeline)).plan
+            assert len(plan.context.indices) == len(plan.after.indices) == frames, engine
+            assert plan.context.indices[-1] == 54 and plan.after.indices[0] == 65
+    finally:
+        st.activate(None)

@@ -142,10 +142,6 @@ def job_at(rate, **kw):
     return EngineJob(rate=Fraction(rate), prompt=kw.pop("prompt", "a red car"), seed=kw.pop("seed", 5), **kw)
 
 
-if __name__ == "__main__":
-    print(save_tiny_pipeline(sys.argv[1] if len(sys.argv) > 1 else "tiny-wan-vace"))
-
-
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """One torch thread for a test module: tiny models gain nothing from more, and on a shared
@@ -157,3 +153,7 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+if __name__ == "__main__":
+    print(save_tiny_pipeline(sys.argv[1] if len(sys.argv) > 1 else "tiny-wan-vace"))
