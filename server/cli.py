@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def _use_models(args: argparse.Namespace, command: str) -> bool:
     """Activate the settings with ``--models`` for this process's engines; False (after saying why) if unusable."""
     if not getattr(args, "models", None):
         return True
+    if not Path(args.models).is_dir():
+        print(f"shotforge {command}: --models {args.models} is not a folder (give the folder that holds one "
+              "diffusers-format model per subfolder)", file=sys.stderr)
+        return False
     from server.settings import SettingsError, activate, load_settings
 
     try:
@@ -81,6 +86,20 @@ def _use_models(args: argparse.Namespace, command: str) -> bool:
         print(f"shotforge {command}: {exc}", file=sys.stderr)
         return False
     return True
+
+
+def _unwritable_folder(folder: Path) -> str | None:
+    """Why the results cannot be written into ``folder`` (made if missing), or None."""
+    if folder.exists() and not folder.is_dir():
+        return "is a file, not a folder"
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -93,6 +112,10 @@ def _render(args: argparse.Namespace) -> int:
     from server.render import plan_job, run_job
 
     if not _use_models(args, "render"):
+        return 2
+    problem = _unwritable_folder(Path(args.out))
+    if problem:
+        print(f"shotforge render: --out {args.out}: {problem}", file=sys.stderr)
         return 2
     try:
         timeline, request = read_request(args.request)
@@ -110,6 +133,9 @@ def _render(args: argparse.Namespace) -> int:
     except (Canceled, KeyboardInterrupt):
         print("shotforge render: canceled; nothing was written", file=sys.stderr)
         return 130
+    except OSError as exc:  # the disk filled, or the folder went away mid-job: nothing half-written is kept
+        print(f"shotforge render: cannot write into {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     for path in outcome.media:
         print(f"media   {path}")
     print(f"result  {outcome.otio}")

@@ -234,6 +234,22 @@ def test_cli_render_and_failure(media, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+
+@pytest.mark.parametrize("out, models, words", [
+    ("a_file", None, "--out {tmp}/a_file: is a file, not a folder"),
+    ("a_file/sub", None, "--out {tmp}/a_file/sub: {tmp}/a_file is a file, not a folder"),
+    ("ok", "no-such-folder", "--models {tmp}/no-such-folder is not a folder"),
+])
+def test_cli_render_refuses_a_bad_out_or_models_in_one_line(media, tmp_path, out, models, words):
+    timeline, _ = ask(premiere(media), operation="fill_gap", track=1, frame=120)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "fill.otio"))
+    (tmp_path / "a_file").write_text("not a folder")
+    extra = ["--models", str(tmp_path / models)] if models else []
+    failed = run_cli("render", str(tmp_path / "fill.otio"), "--out", str(tmp_path / out), *extra)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().count("\n") == 0 and words.format(tmp=tmp_path) in failed.stderr, failed.stderr
+    assert (tmp_path / "a_file").read_text() == "not a folder" and not (tmp_path / "ok").exists()
+
 def test_cli_render_into_a_relative_folder(media, tmp_path):
     timeline, _ = ask(premiere(media), operation="fill_gap", track=1, frame=120)
     otio.adapters.write_to_file(timeline, str(tmp_path / "fill.otio"))
