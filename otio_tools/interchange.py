@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import opentimelineio as otio
 
@@ -25,7 +26,7 @@ FORMAT_NAMES = {"otio_json": "OTIO", "fcp_xml": "Final Cut Pro 7 XML", "cmx_3600
 #: where an adapter for a format editors export is found, when none is installed
 ADAPTER_PACKAGES = {".fcpxml": "otio-fcpx-xml-adapter (Final Cut Pro X)", ".aaf": "otio-aaf-adapter",
                     ".edl": "otio-cmx3600-adapter", ".xml": "otio-fcp-adapter", ".ale": "otio-ale-adapter",
-                    ".kdenlive": "the kdenlive adapter"}
+                    ".kdenlive": "otio-kdenlive-adapter"}
 
 
 def adapter_for(path: str | os.PathLike) -> str:
@@ -54,10 +55,26 @@ def read_any(path: str | os.PathLike, rate: Fraction | None = None) -> tuple[oti
         except Exception as exc:
             said = f"at {float(rate):g} fps" if rate else "at 24 fps (an EDL does not say its rate; give it)"
             raise RequestError("malformed_otio", f"{path} cannot be read as an EDL {said}: {exc}") from None
+    if isinstance(timeline, otio.schema.SerializableCollection):  # FCPXML: a library of projects
+        timeline = _the_one_timeline(timeline, path)
     if not isinstance(timeline, otio.schema.Timeline):
         raise RequestError("malformed_otio", f"{path} holds no timeline (its top object is "
                                              f"{type(timeline).__name__})")
     return timeline, adapter
+
+
+def _the_one_timeline(collection: otio.schema.SerializableCollection, path: str | os.PathLike) -> Any:
+    """The timeline of a collection that holds exactly one (an FCPXML library with one project)."""
+    timelines = [item for item in collection if isinstance(item, otio.schema.Timeline)]
+    if len(timelines) == 1:
+        return timelines[0]
+    if not timelines:
+        raise RequestError("malformed_otio", f"{path} holds no timeline, only "
+                                             f"{', '.join(type(item).__name__ for item in collection) or 'nothing'} "
+                                             "(export a project, not clips from a browser)")
+    names = ", ".join(repr(item.name) for item in timelines)
+    raise RequestError("malformed_otio", f"{path} holds {len(timelines)} timelines ({names}): export the one "
+                                         "project to work on")
 
 
 def write_like(timeline: otio.schema.Timeline, adapter: str, source: str | os.PathLike, out_dir: Path) -> Path | None:

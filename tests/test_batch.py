@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
 
 from otio_tools.batch import find_items
+from otio_tools.interchange import read_any
 from otio_tools.takes import take_from_metadata
 from otio_tools.timeline import rate_of, track_items
 from tests.serverutil import CARPHONE, REPO, RT, TR, ServerProcess, copy_media, two_clip_timeline, wait_job
@@ -194,11 +196,11 @@ def test_batch_reads_real_interchange_exports_and_writes_each_back_in_its_format
     # the exports' media is not on this machine: every gap fill is refused, each named with its gap
     assert run.returncode == (1 if job["failed"] else 0), stderr
     assert all("the gap at frames" in f["where"] and f["code"] for f in job["failed"])
-    original = otio.adapters.read_from_file(str(source), **({"rate": float(rate)} if rate else {}))
+    original = read_any(source, Fraction(rate) if rate else None)[0]
     suffix = Path(name).suffix
     written = out / ("result.otio" if suffix == ".otio" else f"result{suffix}")
     assert written.is_file(), stdout + stderr
-    back = otio.adapters.read_from_file(str(written), **({"rate": float(rate)} if rate else {}))
+    back = read_any(written, Fraction(rate) if rate else None)[0]
     assert _cut(back) == _cut(original)  # nothing was made, so nothing of the cut changed
 
 
@@ -208,9 +210,12 @@ def test_batch_names_what_cannot_be_read_or_written(tmp_path):
         stderr = proc.communicate(timeout=120)[1]
         return proc.returncode, stderr, proc
 
-    code, stderr, _ = run("fcpx_1.11_complex.fcpxml")
-    assert code == 2 and "no installed OpenTimelineIO adapter reads .fcpxml files: install otio-fcpx-xml-adapter" \
+    code, stderr, _ = run("kdenlive_22.11_example.kdenlive")
+    assert code == 2 and "no installed OpenTimelineIO adapter reads .kdenlive files: install otio-kdenlive-adapter" \
         in stderr
+    code, stderr, _ = run("fcpx_1.8_example.fcpxml")  # a library of two projects
+    assert code == 2 and "holds 2 timelines ('OpenTimeline_Project', 'OpenTimeline_Project 1'): export the one " \
+        "project to work on" in stderr, stderr
     code, stderr, _ = run("25fps.edl")  # read at the default 24 fps, its timecodes count past frame 23
     assert code == 2 and "cannot be read as an EDL at 24 fps (an EDL does not say its rate; give it)" in stderr
     code, stderr, _ = run("premiere_2997fps_dftc.aaf")
