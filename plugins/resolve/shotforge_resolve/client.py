@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 try:  # Resolve's Python is 3.6+; these exist there
     from urllib.error import HTTPError, URLError
@@ -47,8 +48,8 @@ class Client(object):
         self.timeout = timeout
 
     # -- plumbing --------------------------------------------------------------------------
-    def _request(self, method, path, body=None, timeout=None, accept="application/json"):
-        headers = {"Accept": accept}
+    def _request(self, method, path, body=None, timeout=None, accept="application/json", headers=None):
+        headers = dict(headers or {}, Accept=accept)
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
@@ -88,8 +89,8 @@ class Client(object):
         what = "the job" if (method, path) == ("POST", "/v1/jobs") else "{} {}".format(method, path)
         return ServerError("The ShotForge server refused {}: {}".format(what, message or exc.reason), code=code)
 
-    def _json(self, method, path, body=None, timeout=None):
-        response = self._request(method, path, body, timeout)
+    def _json(self, method, path, body=None, timeout=None, headers=None):
+        response = self._request(method, path, body, timeout, headers=headers)
         try:
             raw = response.read()
         finally:
@@ -105,8 +106,16 @@ class Client(object):
         return self._json("GET", "/v1/health", timeout=timeout)
 
     def submit(self, request):
-        """POST the request OTIO (a dict, or JSON bytes) and return the job id."""
-        answer = self._json("POST", "/v1/jobs", request)
+        """POST the request OTIO (a dict, or JSON bytes) and return the job id.
+
+        The POST carries an Idempotency-Key and is sent once more with the same key when the
+        first answer is lost (a time-out, a dropped connection): the server then returns the job
+        the first POST made, so a retry never renders the same request twice."""
+        headers = {"Idempotency-Key": "shotforge-resolve-" + uuid.uuid4().hex}
+        try:
+            answer = self._json("POST", "/v1/jobs", request, headers=headers)
+        except ServerDownError:
+            answer = self._json("POST", "/v1/jobs", request, headers=headers)
         job_id = answer.get("id") if isinstance(answer, dict) else None
         if not job_id:
             raise ServerError("The server accepted the job but sent no id: {!r}".format(answer),
