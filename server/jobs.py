@@ -199,6 +199,7 @@ class JobManager:
         for row in interrupted:
             log.warning("job %s was running when the server stopped; marked failed (interrupted)", row.id)
             self._remove_output(row)
+            self.takes.forget_job(row.id)  # killed between recording its takes and 'done'
             self.hub.publish(row)
         self._stopping = False
         for n in range(self.workers):

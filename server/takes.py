@@ -162,6 +162,11 @@ class TakeStore:
                 (take.id, job_id, take.timeline, take.slot.track, take.slot.record_frame, take.slot.frames, media,
                  json.dumps(take.to_dict()), time.time()))
 
+    def forget_job(self, job_id: str) -> None:
+        """Drop a job's takes: one that did not finish (killed after its takes were recorded) has no media."""
+        with self._lock:
+            self._db.execute("DELETE FROM takes WHERE job_id=?", (job_id,))
+
     def get(self, take_id: str) -> tuple[Take, str, str] | None:
         """(take, job id, media) or None."""
         with self._lock:

@@ -172,3 +172,29 @@ def test_rerender_request_pins_what_made_the_take_and_applies_overrides():
     with pytest.raises(RequestError) as bad:
         take_from_tags({"take": "{\"id\": \"x\"}"}, "a.mov")
     assert bad.value.code == "bad_take" and "a.mov" in bad.value.message
+
+
+def test_a_job_killed_after_recording_its_takes_leaves_no_take_behind(tmp_path):
+    """kill -9 between the takes rows and the job's 'done': on restart the job is interrupted and its
+    output removed, so its takes (media gone) must not stay listed as takes of that slot."""
+    from server.jobs import JobManager, JobRow, JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    out = tmp_path / "out" / "job-1"
+    out.mkdir(parents=True)
+    (out / "take.mov").write_bytes(b"frames")
+    store.insert(JobRow(id="job-1", state="queued", progress=0.0, stage="queued", error=None, result=None,
+                        operation="generate", description="", source="http", out_dir=str(out), base_dir=None,
+                        request="{}", meta={}, created=0.0, started=None, finished=None, updated=0.0, version=1))
+    store.claim_next()
+    JobManager(store, tmp_path / "out", locate_media=lambda *a: "").takes.record(_take(), "job-1",
+                                                                                 str(out / "take.mov"))
+    store.close()  # the process died here
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    manager = JobManager(store, tmp_path / "out", locate_media=lambda *a: "", workers=0)
+    assert [row.id for row in manager.start()] == ["job-1"]
+    assert not out.exists()
+    assert manager.takes.list(job_id="job-1") == [] and manager.takes.get("take-1") is None
+    manager.stop()
+    store.close()
