@@ -33,9 +33,10 @@
     return h;
   };
 
-  Client.prototype.request = function (method, path, body) {
+  Client.prototype.request = function (method, path, body, extraHeaders) {
     var self = this;
-    var init = { method: method, headers: this.headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+    var sent = Object.assign(body !== undefined ? { "Content-Type": "application/json" } : {}, extraHeaders || {});
+    var init = { method: method, headers: this.headers(sent) };
     if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
     return this.fetch(this.baseUrl + path, init).then(function (res) {
       return res.text().then(function (text) {
@@ -61,12 +62,29 @@
   Client.prototype.health = function () { return this.request("GET", "/v1/health"); };
   Client.prototype.engines = function () { return this.request("GET", "/v1/engines"); };
 
+  /**
+   * POST a request; resolves the job id. The POST carries an Idempotency-Key and is sent once more
+   * with the same key when the first answer is lost (the connection broke): the server then
+   * returns the job the first POST made, so a retry never renders the same request twice.
+   */
   Client.prototype.submit = function (otio) {
-    return this.request("POST", "/v1/jobs", otio).then(function (r) {
+    var self = this;
+    var headers = { "Idempotency-Key": "shotforge-premiere-" + newKey() };
+    function post() { return self.request("POST", "/v1/jobs", otio, headers); }
+    return post().catch(function (e) {
+      if (e && e.code === "server_unreachable") return post();
+      throw e;
+    }).then(function (r) {
       if (!r || !r.id) throw new ShotForgeError("bad_response", "the server accepted the job but gave no id");
       return r.id;
     });
   };
+
+  /** A random key (CEP 12's Chromium and node both have crypto.randomUUID). */
+  function newKey() {
+    var c = typeof crypto !== "undefined" ? crypto : (typeof require === "function" ? require("crypto") : null);
+    return c.randomUUID().replace(/-/g, "");
+  }
 
   /** A new take of a server take's exact slot (POST /v1/takes/{id}/rerender with overrides): resolves the new job's id. */
   Client.prototype.rerender = function (takeId, overrides) {
