@@ -18,7 +18,8 @@ by default **no rendered media is ever deleted**; removing records frees the dat
 With ``prune_outputs`` a removed job's output folder is deleted too, but only a folder inside the
 server's output folder (never a watch folder's ``out/``), and not while the request of a kept job
 names a path inside it: a later job made on a timeline that holds this result (a take re-rendered
-next to it, an extend of it), whose take recipe references its media.
+next to it, an extend of it), whose take recipe references its media; nor a batch item's folder
+(inside its batch's folder, whose ``result.otio`` names that media) while the batch record stays.
 
 SQLite reuses the pages of removed records, so the database stops growing instead of shrinking.
 """
@@ -29,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -122,21 +124,29 @@ class Retention:
             return
         referrer = self._referrer(folder)
         if referrer is not None:
-            log.info("retention: kept %s: job %s names media in it", folder, referrer)
+            log.info("retention: kept %s: %s names media in it", folder, referrer)
             return
         shutil.rmtree(folder, ignore_errors=True)
 
     def _referrer(self, folder: Path) -> str | None:
-        """A kept job whose request names a path inside ``folder``, as this machine or the editor's names it."""
+        """A kept batch whose folder holds ``folder``, or a kept job whose request names a path inside it, as
+        this machine or the editor's names it."""
         needles = set()
         for path in {str(folder), self.mapper.to_editor(str(folder))}:
             for form in (path.rstrip("/\\") + ("\\" if "\\" in path and "/" not in path else os.sep),
                          path_to_file_url(path).rstrip("/") + "/"):
                 needles.update({form, json.dumps(form)[1:-1]})  # as written, and as JSON escapes it
         with self._lock:
+            try:  # a batch's result.otio names its items' media, in its own folder
+                batch = self._db.execute("SELECT id FROM batches WHERE substr(?, 1, length(out_dir) + 1) ="
+                                         " out_dir || ? LIMIT 1", (str(folder), os.sep)).fetchone()
+            except sqlite3.OperationalError:  # no batches table: this store never had a batch
+                batch = None
+            if batch:
+                return f"batch {batch[0]}"
             for needle in needles:
                 hit = self._db.execute("SELECT id FROM jobs WHERE instr(request, ?) > 0 LIMIT 1",
                                        (needle,)).fetchone()
                 if hit:
-                    return hit[0]
+                    return f"job {hit[0]}"
         return None

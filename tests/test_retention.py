@@ -149,3 +149,43 @@ def test_the_takes_list_leaves_recipes_request_timelines_unread(env):
         assert row[0].request == NOT_LISTED  # what the store read for the list
         full, _, _ = srv.manager.takes.get(take_id)
         assert len(full.request) > 750_000 and "reel 9" in full.request_text()  # one take: its whole recipe
+
+
+def test_pruned_outputs_keep_a_batch_items_media_its_result_names(tmp_path):
+    """A finished batch's result.otio names its items' media (in <batch>/items/): pruning the item
+    records with prune_outputs must not delete media a kept batch result still references."""
+    from server.batch import Batches
+    from server.jobs import JobManager, JobRow, JobStore
+    from server.retention import Retention
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    manager = JobManager(store, tmp_path / "out", locate_media=lambda *a: "", workers=0)
+    batches = Batches(manager)
+    batch_dir = tmp_path / "out" / "batch-1"
+    item_dirs = [batch_dir / "items" / f"00{n}-item" for n in range(2)]
+    for n, folder in enumerate(item_dirs):
+        folder.mkdir(parents=True)
+        (folder / "take.mov").write_bytes(b"frames")
+        store.insert(JobRow(id=f"job-{n}", state="done", progress=1.0, stage="done", error=None, result=None,
+                            operation="fill_gap", description="", source=f"batch:batch-1:item {n}",
+                            out_dir=str(folder), base_dir=None, request="{}", meta={"batch": "batch-1"}, created=n,
+                            started=n, finished=n, updated=n, version=1))
+    with store._lock:
+        store._db.execute("INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state,"
+                          " created) VALUES ('batch-1', 'b', ?, '{}', '{}', '[]', '[]', 'done', 0)",
+                          (str(batch_dir),))
+    alone = tmp_path / "out" / "job-9"  # a plain job's folder, named by nothing kept: it goes
+    alone.mkdir()
+    store.insert(JobRow(id="job-9", state="done", progress=1.0, stage="done", error=None, result=None,
+                        operation="fill_gap", description="", source="http", out_dir=str(alone), base_dir=None,
+                        request="{}", meta={}, created=2, started=2, finished=2, updated=2, version=1))
+    newest = tmp_path / "out" / "job-10"
+    store.insert(JobRow(id="job-10", state="done", progress=1.0, stage="done", error=None, result=None,
+                        operation="fill_gap", description="", source="http", out_dir=str(newest), base_dir=None,
+                        request="{}", meta={}, created=3, started=3, finished=3, updated=3, version=1))
+    retention = Retention(manager, keep_days=1, keep_bytes=None, prune_outputs=True)
+    assert sorted(retention.prune(now=10 * DAY)) == ["job-0", "job-1", "job-9"]
+    assert all((folder / "take.mov").is_file() for folder in item_dirs)
+    assert not alone.exists()
+    assert batches.get("batch-1") is not None
+    store.close()
