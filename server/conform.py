@@ -8,8 +8,9 @@ conformed timeline where the clip stands now, showing the same frames (an editor
 One take failing is named (clip, track, record frame, reason) and the others are still done.
 
 Output, in ``DIR``: ``takes/NNN-<take id>/`` per new take (its media, result.otio, job.json, as
-``render`` writes them), ``result.otio`` (the conformed timeline), the same in the timeline's own
-format when it was an interchange file (``result.xml``, ``result.edl``, ``result.aaf``), and
+``render`` writes them; ``-2``, ``-3``... after it when an earlier conform into ``DIR`` made that
+folder), ``result.otio`` (the conformed timeline), the same in the timeline's own format when it
+was an interchange file (``result.xml``, ``result.edl``, ``result.aaf``), and
 ``job.json`` (``placements`` as for ``render``, one per new take, with ``takes``, ``failed``,
 ``left`` and ``interchange``).
 """
@@ -36,7 +37,7 @@ from otio_tools.request import parse_request_json
 from otio_tools.takes import new_slot_matches, plan_slot, rerender_request, take_from_metadata
 from otio_tools.timeline import rate_of
 from server.engines.base import EngineUnavailable
-from server.paths import MediaPolicy, PathMapper
+from server.paths import MediaPolicy, PathMapper, free_folder
 from server.render import _write_atomically, plan_job, run_job
 
 log = logging.getLogger("shotforge.conform")
@@ -113,7 +114,7 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
                     raise RequestError("slot_change", f"the timeline runs at {rate} fps; the take was made at "
                                                       f"{item.take.slot.rate} fps")
                 if item.take.id not in made:
-                    dest = out_dir / "takes" / f"{n:03d}-{item.take.id}"
+                    dest = free_folder(out_dir / "takes" / f"{n:03d}-{item.take.id}")
                     created.append(dest)
                     made[item.take.id] = _render(item, dest, engine, model, output_format, progress, cancel_event,
                                                  mapper)

@@ -107,6 +107,16 @@ def _has_dotdot(path: str) -> bool:
     return any(part == ".." for part in re.split(r"[\\/]", path))
 
 
+def free_folder(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``... when an earlier run into the same output folder made it:
+    its result.otio names the media there, which a new run must neither overwrite nor remove."""
+    n, free = 1, Path(path)
+    while free.exists():
+        n += 1
+        free = free.with_name(f"{Path(path).name}-{n}")
+    return free
+
+
 def is_within(path: Path, root: Path) -> bool:
     try:
         path.relative_to(root)

@@ -197,3 +197,27 @@ def test_conform_on_another_machine_maps_the_editors_paths_both_ways(tmp_path, m
     after = otio.adapters.read_from_file(out / "result.otio")
     urls = {c.media_reference.target_url for c in after.find_clips() if take_from_metadata(c.metadata)}
     assert {url.startswith((laptop / "conformed").as_uri()) for url in urls} == {True}
+
+
+def test_a_conform_stopped_in_the_folder_of_an_earlier_one_leaves_the_earlier_takes(exported, tmp_path):
+    """Conform again into the same --out, stopped (Ctrl-C) after its first take: what it removes is
+    only what it made; the earlier conform's result.otio still finds every take it names."""
+    from server.conform import conform
+
+    path, _ = exported
+    out = tmp_path / "conformed"
+    first = conform(path, out, engine="classical")
+    named = [path_from_url(c.media_reference.target_url)
+             for c in otio.adapters.read_from_file(first.otio).find_clips()
+             if (c.metadata.get("shotforge") or {}).get("take")]
+    assert len(first.takes) == 2 and all(t["media"] in named for t in first.takes)
+    before = {m: Path(m).read_bytes() for m in named}
+
+    def stop_after_the_first(fraction: float, stage: str) -> None:
+        if stage.startswith("1/") and stage.endswith(": done"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        conform(path, out, engine="classical", on_progress=stop_after_the_first)
+    assert all(Path(m).is_file() for m in named)
+    assert {m: Path(m).read_bytes() for m in named} == before
