@@ -29,6 +29,7 @@ from otio_tools.batch import clip_of, combine, find_items
 from otio_tools.errors import RequestError
 from otio_tools.interchange import write_in_format
 from server.jobs import JobManager, JobRow, QueueFull
+from server.paths import free_folder
 
 log = logging.getLogger("shotforge.batch")
 
@@ -157,7 +158,8 @@ class Batches:
             request = timeline.deepcopy()
             request.metadata["shotforge"] = {"version": 1, "engine": batch.options.get("engine", "auto"),
                                              **item["request"]}
-            out = Path(batch.out_dir) / "items" / f"{n:03d}-{_slug(item['key'])}"
+            # beside, not over, the items of an earlier batch into the same folder (its result names them)
+            out = free_folder(Path(batch.out_dir) / "items" / f"{n:03d}-{_slug(item['key'])}")
             try:
                 row = self.manager.submit(otio.adapters.write_to_string(request, "otio_json"), source=source,
                                           source_name=item["where"], out_dir=out,

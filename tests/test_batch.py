@@ -260,3 +260,21 @@ def test_a_server_restarted_mid_batch_resumes_it_without_losing_or_repeating_an_
         assert len(done) == 2  # each item made once
         assert sorted((p["track"], p["record_frame"], p["frames"]) for p in batch["result"]["placements"]) == [
             (0, 40, 100), (0, 200, 6)]
+
+
+def test_another_batch_into_the_folder_of_a_finished_one_leaves_its_items_media(marked, tmp_path):
+    """Other options into the same --out make a new batch; items with the same keys must not be
+    rendered over (or, failing, removed from) the folders the first result.otio names."""
+    out = tmp_path / "batch"
+    first = _batch(marked, out)
+    first.communicate(timeout=300)
+    first_job = json.loads((out / "job.json").read_text())
+    first_media = sorted(p["media"] for p in first_job["placements"])
+    before = {m: Path(m).read_bytes() for m in first_media}
+
+    second = _batch(marked, out, "--fill-gaps-up-to", "11")  # the same items, another batch
+    _, stderr = second.communicate(timeout=300)
+    assert second.returncode == 1, stderr
+    second_media = sorted(p["media"] for p in json.loads((out / "job.json").read_text())["placements"])
+    assert len(second_media) == 3 and not set(second_media) & set(first_media)
+    assert {m: Path(m).read_bytes() for m in first_media} == before
