@@ -435,6 +435,72 @@ def _read(layout: _Layout, wanted: list[int], dtype: type) -> Iterator[np.ndarra
         decoder.close()
 
 
+@dataclass(frozen=True)
+class Audio:
+    """Sound as float32 ``samples`` (channels, count) in -1..1 at ``rate`` Hz; ``layout`` is
+    FFmpeg's channel layout name ('mono', 'stereo', '5.1')."""
+
+    samples: np.ndarray
+    rate: int
+    layout: str
+
+
+def audio_format(path: str | os.PathLike) -> tuple[int, str] | None:
+    """(sample rate, channel layout) of the first audio stream of ``path``; None when it has none."""
+    container = _open(os.fspath(path))
+    try:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        return stream.rate, stream.layout.name
+    finally:
+        container.close()
+
+
+def read_audio(path: str | os.PathLike, start: Fraction, end: Fraction, *, rate: int | None = None,
+               layout: str | None = None) -> Audio | None:
+    """The first audio stream's sound from ``start`` to ``end`` seconds on the video's clock
+    (0 is the first video frame), clipped to what the stream holds; None when there is no audio.
+    Resampled to ``rate`` and ``layout`` when given (by default the stream's own)."""
+    path = os.fspath(path)
+    video = _layout(path)
+    zero = video.first_pts * video.time_base  # audio and video share the container's clock
+    container = _open(path)
+    try:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        rate, layout = rate or stream.rate, layout or stream.layout.name
+        if stream.duration is not None:  # the stated end (an edit list trims AAC's last frame's padding)
+            end = min(end, (stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base - zero)
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        if start > 1:  # seek a second early: the decoder needs to settle, and seeks land on packets
+            container.seek(int((zero + start - 1) / stream.time_base), stream=stream, backward=True)
+        first, chunks, held = None, [], 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                if first is None:
+                    first = frame.pts * frame.time_base - zero
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+                    held += chunks[-1].shape[1]
+                if first + Fraction(held, rate) >= end:
+                    break
+            chunks += [out.to_ndarray() for out in resampler.resample(None)]
+        except av.FFmpegError as e:
+            raise MediaError("media_unreadable", f"cannot decode the audio of {path}: {e}") from e
+    finally:
+        container.close()
+    channels = av.AudioLayout(layout).nb_channels
+    if first is None or not chunks:
+        return Audio(np.zeros((channels, 0), np.float32), rate, layout)
+    samples = np.concatenate(chunks, axis=1).astype(np.float32)
+    begin = max(0, round((start - first) * rate))
+    return Audio(samples[:, begin:max(begin, round((end - first) * rate))], rate, layout)
+
+
 def encoding_for(path: str | os.PathLike) -> str:
     """The codec a file name implies: '.mov' -> 'prores' (the default deliverable), '.mp4' -> 'h264'."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
@@ -486,12 +552,14 @@ class MediaWriter:
     rate is exact (time base 1/rate, pts = frame number); ``start_timecode`` becomes a
     QuickTime tmcd track; ``metadata`` keys are written as-is (mov/mp4 'mdta' tags);
     ``color`` is tagged and used for the RGB->YUV matrix (None: BT.709 for HD, BT.601 for SD).
+    ``audio`` becomes an audio stream at its own rate and layout (24-bit PCM in .mov, AAC in
+    .mp4), interleaved with the frames; it must last exactly the frames written, to the sample.
     """
 
     def __init__(self, path: str | os.PathLike, *, width: int, height: int, rate: Fraction,
                  codec: str | None = None, start_timecode: str | None = None,
                  metadata: dict[str, str] | None = None, color: ColorTags | None = None,
-                 bit_depth: int = 10):
+                 bit_depth: int = 10, audio: Audio | None = None):
         self.path = os.fspath(path)
         self.frames_written = 0
         codec = codec or encoding_for(self.path)
@@ -528,7 +596,9 @@ class MediaWriter:
         self._temp = os.path.join(folder, f".{name}.part-{secrets.token_hex(4)}")
         try:
             self._container = av.open(self._temp, "w", format=_CONTAINERS[ext],
-                                      options={"movflags": "use_metadata_tags"})
+                                      options={"movflags": "use_metadata_tags", **(
+                                          # edit lists in samples: AAC's stated length exact to one
+                                          {"movie_timescale": str(audio.rate)} if audio else {})})
         except (av.FFmpegError, OSError) as e:
             raise MediaError("encode_failed", f"cannot write {self.path}: {e}") from e
         try:
@@ -544,6 +614,11 @@ class MediaWriter:
             _set_tags(cc, tags)
             cc.options = {"profile": "hq"} if codec == "prores" else {"crf": "16"}
             self._stream = stream
+            self._audio, self._audio_stream, self._audio_sent = audio, None, 0
+            if audio is not None:
+                self._audio_stream = self._container.add_stream(
+                    "pcm_s24le" if _CONTAINERS[ext] == "mov" else "aac", rate=audio.rate, layout=audio.layout)
+                self._audio_stream.time_base = Fraction(1, audio.rate)
             self._container.start_encoding()  # header and encoder now: bad settings fail here
         except (av.FFmpegError, OSError, ValueError) as e:
             self._discard()
@@ -563,6 +638,13 @@ class MediaWriter:
         try:
             if self.frames_written == 0:
                 raise MediaError("encode_failed", f"nothing written to {self.path}: no frames")
+            if self._audio is not None:
+                wanted = self._audio_samples(self.frames_written)
+                if wanted != self._audio.samples.shape[1]:
+                    raise MediaError("encode_failed", f"cannot finish {self.path}: its audio has "
+                                     f"{self._audio.samples.shape[1]} samples, {self.frames_written} frames "
+                                     f"at {self.rate} fps need {wanted} at {self._audio.rate} Hz")
+                self._mux_audio(wanted, flush=True)
             self._mux(None)
             self._container.close()
             with open(self._temp, "rb+") as f:
@@ -586,6 +668,28 @@ class MediaWriter:
         yuv.pts = n
         self._mux(yuv, n)
         self.frames_written = n + 1
+        if self._audio is not None:  # the sound under this frame, so the file interleaves
+            self._mux_audio(min(self._audio_samples(n + 1), self._audio.samples.shape[1]))
+
+    def _audio_samples(self, frames: int) -> int:
+        """Audio samples that last ``frames`` frames, rounded to the nearest sample."""
+        return math.floor(Fraction(frames) / self.rate * self._audio.rate + Fraction(1, 2))
+
+    def _mux_audio(self, until: int, flush: bool = False) -> None:
+        """Encode the audio from where it stopped up to sample ``until`` (and flush the encoder)."""
+        try:
+            if until > self._audio_sent:
+                chunk = np.ascontiguousarray(self._audio.samples[:, self._audio_sent:until], np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._audio.layout)
+                frame.rate, frame.pts = self._audio.rate, self._audio_sent
+                frame.time_base = Fraction(1, self._audio.rate)
+                for packet in self._audio_stream.encode(frame):
+                    self._container.mux(packet)
+                self._audio_sent = until
+            for packet in self._audio_stream.encode(None) if flush else ():
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise MediaError("encode_failed", f"cannot encode the audio of {self.path}: {e}") from e
 
     def _mux(self, frame: av.VideoFrame | None, n: int | None = None) -> None:
         try:
