@@ -311,5 +311,9 @@ def _media_name(plan: Plan, output_format: str) -> str:
 
 def _write_atomically(path: Path, text: str) -> None:
     temp = path.with_name(f".{path.name}.part")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except BaseException:  # a full disk or a name that cannot be replaced: no half-written file stays
+        temp.unlink(missing_ok=True)
+        raise

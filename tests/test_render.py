@@ -305,3 +305,14 @@ def test_head_extension_makes_the_earliest_frames_and_places_true_handles_next_t
     track = otio.adapters.read_from_file(outcome.otio).video_tracks()[0]
     assert [c.name for c in track if isinstance(c, otio.schema.Clip)][:3] == [
         "Clip-001", "Clip-003 (ShotForge extend)", "Clip-003"]
+
+
+def test_a_result_file_that_cannot_be_written_leaves_no_partial_file(tmp_path):
+    from server.render import _write_atomically
+
+    (tmp_path / "result.otio").mkdir()  # the final name cannot be replaced
+    with pytest.raises(OSError):
+        _write_atomically(tmp_path / "result.otio", "{}")
+    with pytest.raises(UnicodeEncodeError):  # fails mid-write, the temporary file already open
+        _write_atomically(tmp_path / "job.json", "{\"prompt\": \"\ud800\"}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.otio"]
