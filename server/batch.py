@@ -116,11 +116,14 @@ class Batches:
         """Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
         an item refused at once (no clip there, missing media) is recorded with its error and the
         others still run. ``source`` (adapter, file) of an interchange timeline: the result is also
-        written in that format. Raises RequestError for bad options."""
+        written in that format. Raises RequestError for bad options, QueueFull (nothing recorded)
+        when the queue is full already; once accepted, every item is queued."""
         try:
             board = find_items(timeline, fill_gaps_up_to=fill_gaps_up_to, tracks=tracks)
         except ValueError as exc:
             raise RequestError("no_such_track", str(exc)) from None
+        if self.manager.store.count("queued") >= self.manager.max_queue:
+            raise QueueFull(self.manager.max_queue)
         batch_id = new_batch_id()
         out_dir = Path(out_dir) if out_dir is not None else self.manager.output / batch_id
         items = [{"key": i.key, "where": i.where, "operation": i.operation, "request": i.request, "job_id": None,
@@ -161,14 +164,13 @@ class Batches:
             # beside, not over, the items of an earlier batch into the same folder (its result names them)
             out = free_folder(Path(batch.out_dir) / "items" / f"{n:03d}-{_slug(item['key'])}")
             try:
+                # the batch was accepted as one request: its items go past the queue bound
                 row = self.manager.submit(otio.adapters.write_to_string(request, "otio_json"), source=source,
                                           source_name=item["where"], out_dir=out,
-                                          meta={"batch": batch.id, "item": item["key"]})
+                                          meta={"batch": batch.id, "item": item["key"]}, bounded=False)
                 item["job_id"] = row.id
             except RequestError as exc:
                 item["error"] = exc.to_dict()
-            except QueueFull as exc:
-                item["error"] = {"code": "queue_full", "message": str(exc)}
             changed = True
             self._save(batch)  # each id as soon as it exists: a crash loses none
         if changed:

@@ -35,7 +35,8 @@ Decisions (also in the server's README-level docs, :mod:`server.app`):
   folder behind.
 * **One worker** by default (``workers``): the GPU is the bottleneck. Workers are threads, so
   the HTTP event loop stays free while rendering. The queue is bounded (``max_queue`` queued
-  jobs); :class:`QueueFull` becomes HTTP 429.
+  jobs); :class:`QueueFull` becomes HTTP 429. A batch is refused when the queue is full; once
+  accepted, its items are queued past the bound (each item is part of one accepted request).
 * **Cancel.** A queued job is canceled at once (an atomic state change). A running job gets its
   ``cancel_event`` set; engines check it between frames and ``run_job`` raises ``Canceled``
   having removed what it wrote.
@@ -293,14 +294,16 @@ class JobManager:
             self.limits.check_resources(estimate(plan, self.output_format), self.output)
 
     def submit(self, text: str | bytes, *, source: str = "http", source_name: str = "request body",
-               out_dir: Path | None = None, base_dir: Path | None = None, meta: dict | None = None) -> JobRow:
-        """Validate and queue a request; raise :class:`RequestError` or :class:`QueueFull`."""
+               out_dir: Path | None = None, base_dir: Path | None = None, meta: dict | None = None,
+               bounded: bool = True) -> JobRow:
+        """Validate and queue a request; raise :class:`RequestError` or :class:`QueueFull`. Not
+        ``bounded``: queued past ``max_queue`` (an item of a batch accepted as a whole)."""
         return self.submit_once(text, None, source=source, source_name=source_name, out_dir=out_dir,
-                                base_dir=base_dir, meta=meta)[0]
+                                base_dir=base_dir, meta=meta, bounded=bounded)[0]
 
     def submit_once(self, text: str | bytes, idempotency_key: str | None, *, source: str = "http",
                     source_name: str = "request body", out_dir: Path | None = None, base_dir: Path | None = None,
-                    meta: dict | None = None) -> tuple[JobRow, bool]:
+                    meta: dict | None = None, bounded: bool = True) -> tuple[JobRow, bool]:
         """As :meth:`submit`: (the new job, True), or, for an ``idempotency_key`` already used with
         this same text, (that first job, False); raises :class:`IdempotencyConflict` for the key
         used with another text."""
@@ -314,7 +317,7 @@ class JobManager:
             first = self._replay(idempotency_key, body_hash)
             if first is not None:
                 return first, False
-        if self.store.count("queued") >= self.max_queue:  # cheap early refusal before planning
+        if bounded and self.store.count("queued") >= self.max_queue:  # cheap early refusal before planning
             raise QueueFull(self.max_queue)
         self.check_json(text, source_name)
         _, request, _ = self._validate(text, source_name, base_dir, defer=True)
@@ -326,7 +329,7 @@ class JobManager:
                      request=text, meta=meta or {}, created=now, started=None, finished=None, updated=now, version=1,
                      idem_key=idempotency_key, body_hash=body_hash)
         try:
-            row = self.store.insert(row, max_queued=self.max_queue)
+            row = self.store.insert(row, max_queued=self.max_queue if bounded else None)
         except sqlite3.IntegrityError:  # the same key submitted at the same moment: that one won
             first = self._replay(idempotency_key, body_hash) if idempotency_key else None
             if first is None:

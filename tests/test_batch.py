@@ -278,3 +278,26 @@ def test_another_batch_into_the_folder_of_a_finished_one_leaves_its_items_media(
     second_media = sorted(p["media"] for p in json.loads((out / "job.json").read_text())["placements"])
     assert len(second_media) == 3 and not set(second_media) & set(first_media)
     assert {m: Path(m).read_bytes() for m in first_media} == before
+
+
+def test_a_batch_with_more_items_than_the_queue_holds_queues_every_item(marked, tmp_path):
+    """The queue bound refuses a busy server's new requests; a batch already accepted is one request:
+    its items past the bound must be queued, not failed with queue_full."""
+    from server.batch import Batches
+    from server.jobs import JobManager, JobStore, QueueFull
+    from server.paths import MediaPolicy
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    manager = JobManager(store, tmp_path / "out", locate_media=MediaPolicy(()).locate, workers=0, max_queue=2)
+    try:
+        batch = Batches(manager).create(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=12,
+                                        engine="classical")
+        assert [(i["key"], (i["error"] or {}).get("code")) for i in batch.items] == [
+            ("fill_gap V1 55", None), ("extend tail V1 65", None), ("extend tail V1 160", "media_missing"),
+            ("generate V1 125-137", None)]
+        assert store.count("queued") == 3
+        with pytest.raises(QueueFull):  # a new batch onto a full queue: refused, nothing recorded
+            Batches(manager).create(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=12)
+        assert [b.id for b in Batches(manager).unfinished()] == [batch.id] and store.count("queued") == 3
+    finally:
+        store.close()

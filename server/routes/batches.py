@@ -16,7 +16,7 @@ from server.batch import Batch as BatchRecord
 from server.batch import Batches
 from server.http.deps import ServerState, Settings, get_state, require_token
 from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import JobManager
+from server.jobs import JobManager, QueueFull
 from server.routes.jobs import _read_body
 from server.schemas import JOB_ID, Batch, BatchCreate, error_responses
 
@@ -74,6 +74,8 @@ async def create_batch(request: Request, settings: Settings, batches: Annotated[
                                         tracks=body.tracks, engine=body.engine)
     except RequestError as exc:
         raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
+    except QueueFull as exc:
+        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
     return batch_model(batch, batches)
 
 
