@@ -445,16 +445,9 @@ class Audio:
     layout: str
 
 
-def audio_format(path: str | os.PathLike) -> tuple[int, str] | None:
-    """(sample rate, channel layout) of the first audio stream of ``path``; None when it has none."""
-    container = _open(os.fspath(path))
-    try:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        return stream.rate, stream.layout.name
-    finally:
-        container.close()
+def audio_samples(frames: int, rate: Fraction, sample_rate: int) -> int:
+    """Audio samples lasting ``frames`` frames at ``rate`` fps, to the nearest sample."""
+    return math.floor(Fraction(frames) / Fraction(rate) * sample_rate + Fraction(1, 2))
 
 
 def read_audio(path: str | os.PathLike, start: Fraction, end: Fraction, *, rate: int | None = None,
@@ -639,7 +632,7 @@ class MediaWriter:
             if self.frames_written == 0:
                 raise MediaError("encode_failed", f"nothing written to {self.path}: no frames")
             if self._audio is not None:
-                wanted = self._audio_samples(self.frames_written)
+                wanted = audio_samples(self.frames_written, self.rate, self._audio.rate)
                 if wanted != self._audio.samples.shape[1]:
                     raise MediaError("encode_failed", f"cannot finish {self.path}: its audio has "
                                      f"{self._audio.samples.shape[1]} samples, {self.frames_written} frames "
@@ -669,11 +662,7 @@ class MediaWriter:
         self._mux(yuv, n)
         self.frames_written = n + 1
         if self._audio is not None:  # the sound under this frame, so the file interleaves
-            self._mux_audio(min(self._audio_samples(n + 1), self._audio.samples.shape[1]))
-
-    def _audio_samples(self, frames: int) -> int:
-        """Audio samples that last ``frames`` frames, rounded to the nearest sample."""
-        return math.floor(Fraction(frames) / self.rate * self._audio.rate + Fraction(1, 2))
+            self._mux_audio(min(audio_samples(n + 1, self.rate, self._audio.rate), self._audio.samples.shape[1]))
 
     def _mux_audio(self, until: int, flush: bool = False) -> None:
         """Encode the audio from where it stopped up to sample ``until`` (and flush the encoder)."""

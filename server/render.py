@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from otio_tools.media import MediaFacts
 from otio_tools.plan import CONTEXT_FRAMES, Plan, SourceFrames, plan_request
 from otio_tools.timeline import rate_of
 from otio_tools.splice import splice_result
-from server import media_io, provenance
+from server import media_io, provenance, room_tone
 from server.engines import load_engine
 from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
 from server.takes import take_recipe
@@ -286,7 +287,8 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
         with media_io.MediaWriter(str(unsigned), width=width, height=height, rate=plan.rate,
                                   codec="h264" if output_format == "h264" else "prores",
                                   start_timecode=plan.start_timecode, metadata=tags, color=job_plan.source_color,
-                                  bit_depth=10 if (deep or output_format != "h264") else 8) as writer:
+                                  bit_depth=10 if (deep or output_format != "h264") else 8,
+                                  audio=_room_tone(plan)) as writer:
             for frame in frames:
                 job.check_cancel()
                 writer.write(frame)
@@ -302,6 +304,46 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
                               sources=provenance.job_sources(plan))
     finally:
         unsigned.unlink(missing_ok=True)
+
+
+def _room_tone(plan: Plan) -> media_io.Audio | None:
+    """The new media's sound: room tone matched to the clip's own audio at the edit, at its rate
+    and channels, as long as the new frames; None for other operations or a clip without audio.
+    Copied (conformed) handles get tone too: their real sound would not last their new frames."""
+    if plan.operation not in ("extend", "fill_gap") or not plan.media_frames:
+        return None
+    if plan.operation == "extend":
+        tail = plan.request.side == "tail"
+        copied = plan.copied_handles > 0
+        if tail:  # the clip's out point: the first handle when handles are copied, else past the last real frame
+            frame = plan.handles.indices[0] if copied else plan.context.indices[-1] + 1
+        else:
+            frame = plan.handles.indices[-1] + 1 if copied else plan.context.indices[0]
+        near = _audio_at(plan.context.media, frame, before_edit=tail)
+        if near is None:
+            return None
+        samples = media_io.audio_samples(plan.media_frames, plan.rate, near.rate)
+        return media_io.Audio(room_tone.extension_tone(near.samples, near.rate, samples, plan.request.side,
+                                                       plan.request.seed), near.rate, near.layout)
+    before = _audio_at(plan.context.media, plan.context.indices[-1] + 1, before_edit=True)
+    after = _audio_at(plan.after.media, plan.after.indices[0], before_edit=False, like=before)
+    like = before or after
+    if like is None:
+        return None
+    samples = media_io.audio_samples(plan.media_frames, plan.rate, like.rate)
+    tone = room_tone.gap_tone(before and before.samples, after and after.samples, like.rate, samples,
+                              plan.request.seed)
+    return media_io.Audio(tone, like.rate, like.layout)
+
+
+def _audio_at(media: str, frame: int, *, before_edit: bool, like: media_io.Audio | None = None
+              ) -> media_io.Audio | None:
+    """The source's audio next to an edit at source ``frame`` (a stretch ending there, or starting
+    there), resampled to ``like``'s rate and layout when given; None when the file has no audio."""
+    edit = Fraction(frame) / media_io.probe(media).rate
+    span = Fraction(room_tone.ANALYSIS_SECONDS)
+    start, end = (max(Fraction(0), edit - span), edit) if before_edit else (edit, edit + span)
+    return media_io.read_audio(media, start, end, rate=like and like.rate, layout=like and like.layout)
 
 
 def _media_name(plan: Plan, output_format: str) -> str:
