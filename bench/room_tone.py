@@ -88,7 +88,7 @@ def measure_clip(path: Path, hold: float, points: int) -> list[dict]:
 def measure(name: str, samples: np.ndarray, rate: int, edits, hold: float) -> list[dict]:
     held, near = int(hold * rate), 3 * rate
     own = float(np.percentile(np.abs(np.diff(samples, axis=1)), 99.9))
-    if own == 0:  # digital silence throughout (cockatoo.mp4): no room to match
+    if own == 0:  # digital silence throughout (cockatoo.mp4, the frame counter): nothing to match
         return []
     rows = []
     for edit in edits:
