@@ -190,3 +190,44 @@ def test_clip_without_audio_gets_no_audio_stream(tmp_path):
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     assert media_io.probe(outcome.media[0]).frames == 8
     assert media_io.read_audio(outcome.media[0], Fraction(0), Fraction(10)) is None
+
+
+def test_gap_tone_meets_the_real_sound_on_both_sides(chaplin, tmp_path):
+    """The joins sit where the clips' sound is cut (read after a seek, for the clip after)."""
+    timeline, request = timeline_of(chaplin, [(0, 20, 80), (90, 130, 60)], 25, operation="fill_gap",
+                                    track=0, frame=85)
+    made = source_audio(Path(run_job(plan_job(timeline, request), tmp_path / "out").media[0])).samples
+    source = source_audio(chaplin).samples
+    out_a, in_b = 100 * 44100 // 25, 130 * 44100 // 25  # clip A ends at source frame 100, B starts at 130
+    assert np.max(np.abs(made[:, 0] - source[:, out_a - 1])) < 1e-3
+    assert np.max(np.abs(made[:, -1] - source[:, in_b])) < 1e-3
+    assert np.max(np.abs(made[:, 0] - source[:, out_a + 400])) > 0.01  # (the sound does move that much)
+
+
+def test_head_extension_joins_the_clip_at_its_first_sound(chaplin, tmp_path):
+    timeline, request = timeline_of(chaplin, [(10, 0, 60)], 25, operation="extend", track=0, frame=12,
+                                    side="head", frames=6)
+    made = source_audio(Path(run_job(plan_job(timeline, request), tmp_path / "out").media[0])).samples
+    source = source_audio(chaplin).samples
+    assert made.shape == (2, 6 * 44100 // 25)
+    assert np.max(np.abs(made[:, -1] - source[:, 0])) < 1e-3 and np.std(made) > 1e-3
+    assert np.all(np.abs(made[:, 0]) < 1e-3)  # the free end fades in from nothing
+
+
+def test_audio_resampled_to_the_other_side_of_a_gap(chaplin):
+    stereo = media_io.read_audio(str(chaplin), Fraction(2), Fraction(3))
+    mono = media_io.read_audio(str(chaplin), Fraction(2), Fraction(3), rate=48000, layout="mono")
+    assert stereo.samples.shape == (2, 44100) and mono.samples.shape[0] == 1
+    assert abs(mono.samples.shape[1] - 48000) <= 64  # (the resampler's delay)
+    assert (mono.rate, mono.layout) == (48000, "mono")
+
+
+def test_audio_that_does_not_last_the_frames_is_refused_and_nothing_is_left(tmp_path):
+    path = tmp_path / "short.mov"
+    sound = media_io.Audio(np.zeros((2, 48000 // 25 * 3 - 1), np.float32), 48000, "stereo")
+    with pytest.raises(media_io.MediaError, match="need 5760 at 48000 Hz") as caught:
+        with media_io.MediaWriter(path, width=64, height=64, rate=Fraction(25), audio=sound) as writer:
+            for _ in range(3):
+                writer.write(np.zeros((64, 64, 3), np.uint8))
+    assert caught.value.code == "encode_failed"
+    assert list(tmp_path.iterdir()) == []
