@@ -1,4 +1,5 @@
-"""All media I/O, through PyAV: probe, frame-accurate reads, atomic ProRes/H.264 writes.
+"""All media I/O, through PyAV: probe, frame-accurate reads, audio reads, atomic ProRes/H.264
+writes (with an audio stream when given).
 
 Frames are numpy arrays (height, width, 3), RGB, ``uint8`` for 8-bit sources and ``uint16``
 scaled to the full 0..65535 range for deeper ones, so a 10-bit source never passes through
