@@ -20,6 +20,7 @@ QUIET_SHARE = 0.25  # the quietest quarter of the frames is taken as the floor
 FADE_SECONDS = 0.03  # each join's crossfade
 ANALYSIS_SECONDS = 3.0  # how much source audio next to an edit the floor is estimated from
 _MIN_FRAME = 64
+_BLOCK = 256  # synthesis frames made at once
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,17 @@ def synthesize(floor: NoiseFloor, samples: int, rng: np.random.Generator) -> np.
     frame, channels = floor.frame, floor.magnitude.shape[0]
     hop = frame // 4
     count = samples // hop + 4  # frames enough to cover the stretch with full overlap inside it
-    phase = rng.uniform(0, 2 * np.pi, (channels, count, floor.magnitude.shape[1]))
-    frames = np.fft.irfft(floor.magnitude[:, None, :] * np.exp(1j * phase), n=frame, axis=-1)
     window = np.hanning(frame)
-    out = np.zeros((channels, (count - 1) * hop + frame))
+    out = np.zeros((channels, (count - 1) * hop + frame), np.float32)
     weight = np.zeros(out.shape[1])
-    for k in range(count):
-        out[:, k * hop:k * hop + frame] += frames[:, k] * window
-        weight[k * hop:k * hop + frame] += window ** 2
+    for first in range(0, count, _BLOCK):  # a block of frames at a time: a long gap stays small
+        block = min(_BLOCK, count - first)
+        phase = rng.uniform(0, 2 * np.pi, (channels, block, floor.magnitude.shape[1]))
+        frames = np.fft.irfft(floor.magnitude[:, None, :] * np.exp(1j * phase), n=frame, axis=-1) * window
+        for k in range(block):
+            at = (first + k) * hop
+            out[:, at:at + frame] += frames[:, k]
+            weight[at:at + frame] += window ** 2
     # Frames with independent phases add in power, not amplitude: the weighted overlap-add
     # leaves hop/frame of the analysed power, which sqrt(frame/hop) restores.
     lead = frame  # past the ramp-up, where fewer frames overlap
