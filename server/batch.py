@@ -109,6 +109,12 @@ class Batches:
                              (json.dumps(batch.items), batch.state, json.dumps(batch.result) if batch.result else None,
                               batch.id))
 
+    def _save_items(self, batch: Batch) -> None:
+        """Only the items' job ids and errors: a worker may have finished the batch meanwhile (its
+        state and result are not this copy's to write back)."""
+        with self._lock:
+            self._db.execute("UPDATE batches SET items=? WHERE id=?", (json.dumps(batch.items), batch.id))
+
     # -- submitting -----------------------------------------------------------------------------
     def create(self, timeline: otio.schema.Timeline, out_dir: Path | None = None, *, fill_gaps_up_to: int = 0,
                tracks: list[int] | None = None, engine: str = "auto", name: str = "",
@@ -172,9 +178,9 @@ class Batches:
             except RequestError as exc:
                 item["error"] = exc.to_dict()
             changed = True
-            self._save(batch)  # each id as soon as it exists: a crash loses none
+            self._save_items(batch)  # each id as soon as it exists: a crash loses none
         if changed:
-            self._save(batch)
+            self._save_items(batch)
         self.finish_if_done(batch.id)
 
     def resume_all(self) -> None:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -300,4 +301,42 @@ def test_a_batch_with_more_items_than_the_queue_holds_queues_every_item(marked, 
             Batches(manager).create(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=12)
         assert [b.id for b in Batches(manager).unfinished()] == [batch.id] and store.count("queued") == 3
     finally:
+        store.close()
+
+
+def test_a_batch_that_finishes_while_its_resume_is_still_saving_stays_done(marked, tmp_path):
+    """The last item can finish (and the batch with it) before resume has returned; resume must not
+    then write its stale copy (state running, no result) back over the finished batch."""
+    from server.batch import Batches
+    from server.jobs import JobManager, JobStore
+    from server.paths import MediaPolicy
+    from server.retention import Retention
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    manager = JobManager(store, tmp_path / "out", locate_media=MediaPolicy(()).locate, workers=1)
+    batches = Batches(manager)
+    Retention(manager, keep_days=1e-9, keep_bytes=None, prune_outputs=False).attach()  # done items' records go
+    caller, waited = threading.current_thread(), []
+
+    def hold(write):  # the resume's writes: once every item is queued, the batch finishes before it goes on
+        def written(batch):
+            write(batch)
+            if threading.current_thread() is caller and all(i["job_id"] or i["error"] for i in batch.items) \
+                    and not waited:
+                waited.append(True)
+                deadline = time.monotonic() + 60
+                while batches.get(batch.id).state != "done":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        return written
+
+    for name in ("_save", "_save_items"):
+        setattr(batches, name, hold(getattr(batches, name)))
+    manager.start()
+    try:
+        batch = batches.create(otio.adapters.read_from_file(str(marked)), fill_gaps_up_to=12, engine="classical")
+        assert waited and batch.state == "done" and batch.result is not None
+        assert len(batch.result["placements"]) == 3
+    finally:
+        manager.stop()
         store.close()
