@@ -16,7 +16,7 @@ import random
 from . import takes as takes_mod
 from .context import MAX_SEED
 from .errors import ContextError, ServerDownError, ServerError
-from .place import MARKER_PREFIX, Facts
+from .place import Facts
 
 MODES = ("beside", "swap")
 ENGINES = ("diffusers", "classical", "auto")
@@ -39,17 +39,7 @@ def choices(options):
 
 def _take_marker(item):
     """The recipe of the ShotForge marker an item carries ({job, take, ...}), or None."""
-    for marker in (item.get("markers") or {}).values():
-        data = (marker or {}).get("customData") or ""
-        if not data.startswith(MARKER_PREFIX):
-            continue
-        try:
-            recipe = json.loads(data[len(MARKER_PREFIX):])
-        except ValueError:
-            continue
-        if isinstance(recipe, dict) and recipe.get("job"):
-            return recipe
-    return None
+    return next((recipe for recipe in takes_mod.take_markers(item) if recipe.get("job")), None)
 
 
 def _not_found(exc):

@@ -172,8 +172,8 @@ def check_still_newest(timeline_id, record, path=None):
     return newest
 
 
-def _carries_take(item, record):
-    """Whether the item facts ``item`` carry ``record``'s take marker (same job and take)."""
+def take_markers(item):
+    """The recipes ({job, take, ...}) of the ShotForge markers the item facts ``item`` carry."""
     for marker in (item.get("markers") or {}).values():
         data = (marker or {}).get("customData") or ""
         if not data.startswith(MARKER_PREFIX):
@@ -182,9 +182,14 @@ def _carries_take(item, record):
             recipe = json.loads(data[len(MARKER_PREFIX):])
         except ValueError:
             continue
-        if recipe.get("job") == record.get("job") and str(recipe.get("take")) == str(record.get("take")):
-            return True
-    return False
+        if isinstance(recipe, dict):
+            yield recipe
+
+
+def _carries_take(item, record):
+    """Whether the item facts ``item`` carry ``record``'s take marker (same job and take)."""
+    return any(recipe.get("job") == record.get("job") and str(recipe.get("take")) == str(record.get("take"))
+               for recipe in take_markers(item))
 
 
 def find_piece(view, record, piece):
