@@ -75,26 +75,26 @@ class Batches:
 
     def __init__(self, manager: JobManager):
         self.manager = manager
-        self._db, self._lock = manager.store._db, manager.store._lock
+        self._store = manager.store
         self._finishing = threading.Lock()
-        with self._lock:
-            self._db.executescript(_SCHEMA)
+        with self._store.locked() as db:
+            db.executescript(_SCHEMA)
         manager.hub.add_callback(self._on_job)
 
     # -- records --------------------------------------------------------------------------------
     def get(self, batch_id: str) -> Batch | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
+        with self._store.locked() as db:
+            row = db.execute("SELECT * FROM batches WHERE id=?", (batch_id,)).fetchone()
         return self._batch(row) if row else None
 
     def by_name(self, name: str) -> Batch | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM batches WHERE name=? ORDER BY seq DESC LIMIT 1", (name,)).fetchone()
+        with self._store.locked() as db:
+            row = db.execute("SELECT * FROM batches WHERE name=? ORDER BY seq DESC LIMIT 1", (name,)).fetchone()
         return self._batch(row) if row else None
 
     def unfinished(self) -> list[Batch]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM batches WHERE state='running' ORDER BY seq").fetchall()
+        with self._store.locked() as db:
+            rows = db.execute("SELECT * FROM batches WHERE state='running' ORDER BY seq").fetchall()
         return [self._batch(r) for r in rows]
 
     @staticmethod
@@ -104,16 +104,16 @@ class Batches:
                      json.loads(row["result"]) if row["result"] else None)
 
     def _save(self, batch: Batch) -> None:
-        with self._lock:
-            self._db.execute("UPDATE batches SET items=?, state=?, result=? WHERE id=?",
-                             (json.dumps(batch.items), batch.state, json.dumps(batch.result) if batch.result else None,
-                              batch.id))
+        with self._store.locked() as db:
+            db.execute("UPDATE batches SET items=?, state=?, result=? WHERE id=?",
+                       (json.dumps(batch.items), batch.state, json.dumps(batch.result) if batch.result else None,
+                        batch.id))
 
     def _save_items(self, batch: Batch) -> None:
         """Only the items' job ids and errors: a worker may have finished the batch meanwhile (its
         state and result are not this copy's to write back)."""
-        with self._lock:
-            self._db.execute("UPDATE batches SET items=? WHERE id=?", (json.dumps(batch.items), batch.id))
+        with self._store.locked() as db:
+            db.execute("UPDATE batches SET items=? WHERE id=?", (json.dumps(batch.items), batch.id))
 
     # -- submitting -----------------------------------------------------------------------------
     def create(self, timeline: otio.schema.Timeline, out_dir: Path | None = None, *, fill_gaps_up_to: int = 0,
@@ -137,8 +137,8 @@ class Batches:
         problems = [{"where": p.where, "reason": p.reason} for p in board.problems]
         options = {"fill_gaps_up_to": fill_gaps_up_to, "tracks": tracks, "engine": engine,
                    "source": list(source) if source else None}
-        with self._lock:
-            self._db.execute(
+        with self._store.locked() as db:
+            db.execute(
                 "INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
                 (batch_id, name or batch_id, str(Path(out_dir).absolute()),

@@ -14,6 +14,8 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,13 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The store's one connection, under its lock: for the tables kept beside ``jobs`` in the same
+        database (takes, batches) and for retention's queries over them."""
+        with self._lock:
+            yield self._db
 
     def _one(self, sql: str, args: tuple = ()) -> JobRow | None:
         row = self._db.execute(sql, args).fetchone()

@@ -51,7 +51,7 @@ class Retention:
         self.manager = manager
         self.keep_days, self.keep_bytes, self.prune_outputs = keep_days, keep_bytes, prune_outputs
         self.mapper = mapper or PathMapper()
-        self._db, self._lock = manager.store._db, manager.store._lock
+        self._store = manager.store
         self._pruning = threading.Lock()
 
     @classmethod
@@ -80,11 +80,11 @@ class Retention:
             self._pruning.release()
 
     def _prune(self, now: float) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._store.locked() as db:
+            rows = db.execute(
                 f"SELECT j.id, j.out_dir, j.meta, coalesce(j.finished, j.updated) AS ended, {_SIZE} AS size"
                 f" FROM jobs j WHERE j.state IN {_FINISHED} ORDER BY ended, j.seq").fetchall()
-            total = self._db.execute(f"SELECT coalesce(SUM({_SIZE}), 0) FROM jobs j").fetchone()[0]
+            total = db.execute(f"SELECT coalesce(SUM({_SIZE}), 0) FROM jobs j").fetchone()[0]
             running_batches = self._running_batches()
         doomed: list[Any] = []
         for row in rows[:-1]:  # the newest finished job stays
@@ -100,12 +100,12 @@ class Retention:
         if not doomed:
             return []
         ids = [row["id"] for row in doomed]
-        with self._lock:
+        with self._store.locked() as db:
             for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
                 chunk = ids[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                self._db.execute(f"DELETE FROM takes WHERE job_id IN ({marks})", chunk)
-                self._db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM takes WHERE job_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
         log.info("retention: removed %d finished job record(s)", len(ids))
         if self.prune_outputs:
             for row in doomed:
@@ -114,7 +114,8 @@ class Retention:
 
     def _running_batches(self) -> set[str]:
         try:
-            return {r[0] for r in self._db.execute("SELECT id FROM batches WHERE state='running'")}
+            with self._store.locked() as db:
+                return {r[0] for r in db.execute("SELECT id FROM batches WHERE state='running'")}
         except Exception:  # no batches table: this store never had a batch
             return set()
 
@@ -136,17 +137,17 @@ class Retention:
             for form in (path.rstrip("/\\") + ("\\" if "\\" in path and "/" not in path else os.sep),
                          path_to_file_url(path).rstrip("/") + "/"):
                 needles.update({form, json.dumps(form)[1:-1]})  # as written, and as JSON escapes it
-        with self._lock:
+        with self._store.locked() as db:
             try:  # a batch's result.otio names its items' media, in its own folder
-                batch = self._db.execute("SELECT id FROM batches WHERE substr(?, 1, length(out_dir) + 1) ="
-                                         " out_dir || ? LIMIT 1", (str(folder), os.sep)).fetchone()
+                batch = db.execute("SELECT id FROM batches WHERE substr(?, 1, length(out_dir) + 1) ="
+                                   " out_dir || ? LIMIT 1", (str(folder), os.sep)).fetchone()
             except sqlite3.OperationalError:  # no batches table: this store never had a batch
                 batch = None
             if batch:
                 return f"batch {batch[0]}"
             for needle in needles:
-                hit = self._db.execute("SELECT id FROM jobs WHERE instr(request, ?) > 0 LIMIT 1",
-                                       (needle,)).fetchone()
+                hit = db.execute("SELECT id FROM jobs WHERE instr(request, ?) > 0 LIMIT 1",
+                                 (needle,)).fetchone()
                 if hit:
                     return f"job {hit[0]}"
         return None

@@ -147,16 +147,16 @@ def takes_in_result(result: dict) -> list[tuple[Take, str]]:
 
 
 class TakeStore:
-    """The ``takes`` table, in the job store's database (its connection and lock)."""
+    """The ``takes`` table, in the job store's database (``JobStore.locked``)."""
 
     def __init__(self, jobs: Any):
-        self._db, self._lock = jobs._db, jobs._lock
-        with self._lock:
-            self._db.executescript(_SCHEMA)
+        self._store = jobs
+        with self._store.locked() as db:
+            db.executescript(_SCHEMA)
 
     def record(self, take: Take, job_id: str, media: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._store.locked() as db:
+            db.execute(
                 "INSERT OR IGNORE INTO takes (id, job_id, timeline, track, record_frame, frames, media, recipe,"
                 " created) VALUES (?,?,?,?,?,?,?,?,?)",
                 (take.id, job_id, take.timeline, take.slot.track, take.slot.record_frame, take.slot.frames, media,
@@ -164,13 +164,13 @@ class TakeStore:
 
     def forget_job(self, job_id: str) -> None:
         """Drop a job's takes: one that did not finish (killed after its takes were recorded) has no media."""
-        with self._lock:
-            self._db.execute("DELETE FROM takes WHERE job_id=?", (job_id,))
+        with self._store.locked() as db:
+            db.execute("DELETE FROM takes WHERE job_id=?", (job_id,))
 
     def get(self, take_id: str) -> tuple[Take, str, str] | None:
         """(take, job id, media) or None."""
-        with self._lock:
-            row = self._db.execute("SELECT * FROM takes WHERE id=?", (take_id,)).fetchone()
+        with self._store.locked() as db:
+            row = db.execute("SELECT * FROM takes WHERE id=?", (take_id,)).fetchone()
         return self._row(row) if row else None
 
     def list(self, *, timeline: str | None = None, track: int | None = None, record_frame: int | None = None,
@@ -187,8 +187,8 @@ class TakeStore:
         # the recipe without its request timeline (the bulk of it): a list never shows one
         sql = ("SELECT id, job_id, media, json_set(recipe, '$.request', ?) AS recipe FROM takes"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC LIMIT ?")
-        with self._lock:
-            rows = self._db.execute(sql, (NOT_LISTED, *args, limit)).fetchall()
+        with self._store.locked() as db:
+            rows = db.execute(sql, (NOT_LISTED, *args, limit)).fetchall()
         return [self._row(r) for r in rows]
 
     def record_result(self, job_id: str, result: dict) -> list[str]:

@@ -170,10 +170,10 @@ def test_pruned_outputs_keep_a_batch_items_media_its_result_names(tmp_path):
                             operation="fill_gap", description="", source=f"batch:batch-1:item {n}",
                             out_dir=str(folder), base_dir=None, request="{}", meta={"batch": "batch-1"}, created=n,
                             started=n, finished=n, updated=n, version=1))
-    with store._lock:
-        store._db.execute("INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state,"
-                          " created) VALUES ('batch-1', 'b', ?, '{}', '{}', '[]', '[]', 'done', 0)",
-                          (str(batch_dir),))
+    with store.locked() as db:
+        db.execute("INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state,"
+                   " created) VALUES ('batch-1', 'b', ?, '{}', '{}', '[]', '[]', 'done', 0)",
+                   (str(batch_dir),))
     alone = tmp_path / "out" / "job-9"  # a plain job's folder, named by nothing kept: it goes
     alone.mkdir()
     store.insert(JobRow(id="job-9", state="done", progress=1.0, stage="done", error=None, result=None,
