@@ -73,6 +73,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
+from server import shotforge_version
 from server.http import docs, errors
 from server.http.deps import ServerState
 from server.http.safety import SafetyMiddleware
@@ -126,7 +127,7 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
             await run_in_threadpool(manager.stop, 10.0)
             lock.release()
 
-    app = FastAPI(title="ShotForge render server", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="ShotForge render server", version=shotforge_version(), lifespan=lifespan,
                   description="Generative extend, gap fill, outpaint and B-roll for video editors. A job is a "
                               "request OTIO timeline with `metadata.shotforge`; see docs/request.md for the contract.")
     app.state.shotforge = state
@@ -142,10 +143,3 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
     return app
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("shotforge")
-    except Exception:
-        return "0.1.0"

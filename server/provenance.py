@@ -134,7 +134,7 @@ def _without_number_lists(value):
 def manifest_definition(title: str, source_type: str, take: dict, ingredient_labels: list[str]) -> dict:
     """The manifest (c2pa-rs ManifestDefinition JSON) for one rendered file; ``take`` is its take
     (:func:`server.takes.take_recipe`), the recipe assertion."""
-    from server.takes import shotforge_version
+    from server import shotforge_version
 
     version = shotforge_version()
     engine, model = take["engine"], take["model"]

@@ -20,6 +20,7 @@ import opentimelineio as otio
 
 from otio_tools.errors import RequestError
 from otio_tools.takes import Take, pack, plan_slot, take_from_tags
+from server import shotforge_version
 
 log = logging.getLogger("shotforge.takes")
 
@@ -45,15 +46,6 @@ NOT_LISTED = "(not listed: read the take itself)"
 
 #: bytes read from each end of a large weight file for a model folder's fingerprint
 _SAMPLE = 1 << 20
-
-
-def shotforge_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("shotforge")
-    except Exception:
-        return "0.1.0"
 
 
 def new_take_id() -> str:
