@@ -9,6 +9,7 @@ track above it; ``above`` always the lowest free track above; either makes a new
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import opentimelineio as otio
@@ -47,3 +48,17 @@ def choose_track(timeline: otio.schema.Timeline, rate: Fraction, target: int, pl
         return target
     above = range(target + 1, len(tracks))
     return next((index for index in above if is_free(tracks[index], rate, start, end)), len(tracks))
+
+
+def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements: list, new_media: str) -> list:
+    """``placements`` with an audio track for each piece of ``new_media`` (its sound covers the same
+    frames): the lowest audio track free over the piece's record range, a new one when none is."""
+    tracks = timeline.audio_tracks()
+    placed = []
+    for piece in placements:
+        if piece.media == new_media:
+            end = piece.record_frame + piece.frames
+            free = (index for index, track in enumerate(tracks) if is_free(track, rate, piece.record_frame, end))
+            piece = dataclasses.replace(piece, audio_track=next(free, len(tracks)))
+        placed.append(piece)
+    return placed

@@ -56,10 +56,14 @@ class Placement:
     record_frame: int
     source_in: int
     frames: int
+    audio_track: int | None = None  # 0-based audio track for the media's sound (same frames); None: no sound
 
     def to_dict(self) -> dict:
-        return {"media": self.media, "track": self.track, "record_frame": self.record_frame,
-                "source_in": self.source_in, "frames": self.frames}
+        placed = {"media": self.media, "track": self.track, "record_frame": self.record_frame,
+                  "source_in": self.source_in, "frames": self.frames}
+        if self.audio_track is not None:
+            placed["audio_track"] = self.audio_track
+        return placed
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ import opentimelineio as otio
 
 from otio_tools import Request, RequestError
 from otio_tools.media import MediaFacts
+from otio_tools.placement import with_audio_tracks
 from otio_tools.plan import CONTEXT_FRAMES, Plan, SourceFrames, plan_request
 from otio_tools.timeline import rate_of
 from otio_tools.splice import splice_result
 from server import media_io, provenance, room_tone
 from server.engines import load_engine
-from server.engines.base import EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
+from server.engines.base import Engine, EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
 from server.takes import take_recipe
 
 log = logging.getLogger("shotforge.render")
@@ -182,11 +183,13 @@ def choose_engine(request: Request) -> str:
 
 
 def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback = lambda f, s: None,
-            cancel_event: threading.Event | None = None, output_format: str = "prores") -> JobOutcome:
-    """Render a planned job into ``out_dir``: the media, ``result.otio`` and ``job.json``."""
+            cancel_event: threading.Event | None = None, output_format: str = "prores",
+            engines: Callable[..., Engine] = load_engine) -> JobOutcome:
+    """Render a planned job into ``out_dir``: the media, ``result.otio`` and ``job.json``.
+    ``engines`` builds the engine by name (a farm passes one that runs it on a worker)."""
     plan, request = job_plan.plan, job_plan.request
     # the operation (and a model named in the request) let the engine choose its model now
-    engine = load_engine(job_plan.engine, operation=plan.operation, model=request.extra.get("model"))
+    engine = engines(job_plan.engine, operation=plan.operation, model=request.extra.get("model"))
     out_dir = Path(out_dir).absolute()  # placements and result.otio name the media by full path
     created_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,15 +207,18 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     try:
         on_progress(0.0, "reading")
         media: list[str] = []
+        sound = _room_tone(plan)
         if plan.media_frames:
             media_path = out_dir / _media_name(plan, output_format)
             _write_media(media_path, _frames_out(plan, job_plan, engine, job), plan, job_plan, made_by,
-                         output_format, job)
+                         output_format, job, sound)
             written.append(media_path)
             media = [str(media_path)]
         job.check_cancel()
         on_progress(_READ_SHARE + _RENDER_SHARE, "splicing")
         placements = plan.placements(media[0] if media else "")
+        if sound is not None:
+            placements = with_audio_tracks(job_plan.timeline, plan.rate, placements, media[0])
         result = splice_result(job_plan.timeline, plan, placements, made_by)
         otio_path = out_dir / "result.otio"
         _write_atomically(otio_path, otio.adapters.write_to_string(result, "otio_json"))
@@ -275,7 +281,7 @@ def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[
 
 
 def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,
-                 output_format: str, job: EngineJob) -> None:
+                 output_format: str, job: EngineJob, sound: media_io.Audio | None) -> None:
     width, height = plan.size
     tags = {key: json.dumps(value) if isinstance(value, dict) else str(value) for key, value in made_by.items()}
     tags["operation"] = plan.operation
@@ -288,7 +294,7 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
                                   codec="h264" if output_format == "h264" else "prores",
                                   start_timecode=plan.start_timecode, metadata=tags, color=job_plan.source_color,
                                   bit_depth=10 if (deep or output_format != "h264") else 8,
-                                  audio=_room_tone(plan)) as writer:
+                                  audio=sound) as writer:
             for frame in frames:
                 job.check_cancel()
                 writer.write(frame)

@@ -84,6 +84,17 @@ class OutpaintLayout:
     offset: tuple[int, int]  # (x, y) of the picture's top-left corner on the canvas
 
 
+@dataclass(frozen=True)
+class InpaintShot:
+    """Inpaint: the frames of the shot an engine may look at, the matte of each, and which of them
+    the result covers. ``frames`` and ``masks`` are random-access sequences (``len``, ``[i]``)
+    decoded on demand, so a long shot is never held whole."""
+
+    frames: Sequence[np.ndarray]  # the shot in time order, at the job's size and depth
+    masks: Sequence[np.ndarray]  # bool (height, width) per frame of ``frames``: True = replace
+    placed: range  # indices into ``frames`` the result covers, in order
+
+
 class Engine(ABC):
     """One way of making frames. ``name`` goes into the media metadata and job record."""
 
@@ -117,6 +128,12 @@ class Engine(ABC):
     def generate(self, frames: int, size: tuple[int, int], job: EngineJob,
                  reference: np.ndarray | None = None, dtype: type = np.uint8) -> Iterator[np.ndarray]:
         """Make ``frames`` frames of ``size`` (width, height) from the prompt (and reference image)."""
+
+    def inpaint(self, shot: InpaintShot, job: EngineJob) -> Iterator[np.ndarray]:
+        """For each index in ``shot.placed``, yield that frame with its masked pixels replaced (what
+        the prompt asks for, or what the region hides when it is empty); every pixel outside the
+        mask exactly as in the source."""
+        raise EngineUnavailable(self.name, f"the {self.name} engine cannot inpaint")
 
     #: True when :meth:`generate` only makes a stand-in (a slate), to be re-rendered by a real model.
     generate_is_placeholder: bool = False

@@ -24,7 +24,7 @@ import numpy as np
 
 from server.engines import cadence
 from server.engines import flow as fl
-from server.engines.base import Availability, Engine, EngineJob, OutpaintLayout
+from server.engines.base import Availability, Engine, EngineJob, InpaintShot, OutpaintLayout
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
@@ -172,6 +172,13 @@ class ClassicalEngine(Engine):
                              f"the canvas {layout.canvas}")
         total = len(frames) if isinstance(frames, Sized) else None
         return Outpainter(layout, self.outpaint_lookahead, self.flow_quality).run(frames, job, total)
+
+    # -- inpaint ----------------------------------------------------------------------------
+
+    def inpaint(self, shot: InpaintShot, job: EngineJob) -> Iterator[np.ndarray]:
+        from server.engines.classical.inpaint import inpaint_shot
+
+        return inpaint_shot(shot, job, self.flow_quality)
 
     # -- generate ---------------------------------------------------------------------------
 
