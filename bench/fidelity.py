@@ -5,6 +5,7 @@
     python bench/fidelity.py my_clip.mov   # ...and/or any clips given on the command line
     python bench/fidelity.py --full        # more positions/frames, native resolution (slow)
     python bench/fidelity.py --unseen --ops gap --no-speed   # gap fill on windows never tuned on
+    python bench/fidelity.py --derived     # ...and footage made from them (bench/fid/footage.py)
 
 On each clip, on the same frames for every method:
 
@@ -54,6 +55,7 @@ import seams  # noqa: E402,F401  (tests reach the seam measure through this modu
 # the parts, under the names other scripts and the tests use from here
 from fid.baselines import blurred_fill, dissolve, have_ffmpeg, minterpolate, peak_rss_mb, reflect_pad  # noqa: E402,F401
 from fid.cases import CROPS, crop_layout, outpaint_start, run_extension, run_gap, run_outpaint  # noqa: E402,F401
+from fid.footage import derived_clips  # noqa: E402
 from fid.clips import (CONTEXT, EXT_EARLY, EXT_SCORED, GAPS, MI_CONTEXT, SHARED_VIDEO, TUNED_COUNTS,  # noqa: E402,F401
                        VIDEO_EXTS, Clip, analyse, extension_cut, gap_positions, load_clip, moving_windows,
                        shared_clip, shot_context, unseen_positions)
@@ -72,6 +74,9 @@ def main() -> int:
     ap.add_argument("--unseen", action="store_true",
                     help="gap fill at every 4th moving position of each clip that no tuning run used "
                          "(instead of --positions; ~10 a clip)")
+    ap.add_argument("--derived", action="store_true",
+                    help="also footage made from the shared clips (fid/footage.py: slow SD pans, 30 fps "
+                         "handheld, variable-rate and 10 fps phone clips)")
     ap.add_argument("--outpaint-frames", type=int, help="frames outpainted per crop (default 24)")
     ap.add_argument("--max-frames", type=int, help="frames of each clip analysed (default 150)")
     ap.add_argument("--max-side", type=int, help="evaluate clips at most this wide (default 1280)")
@@ -97,7 +102,7 @@ def main() -> int:
     max_side = args.max_side or (10 ** 6 if args.full else 1280)
     shared = [] if args.only else sorted(p for p in SHARED_VIDEO.glob("*") if p.suffix.lower() in VIDEO_EXTS)
     paths = shared + [p.resolve() for p in args.clips]
-    if not paths:
+    if not paths and not args.derived:
         raise SystemExit(f"no clips: none in {SHARED_VIDEO} and none given")
     mi = have_ffmpeg()
     if not mi:
@@ -111,10 +116,8 @@ def main() -> int:
     engine = build_engine()
     results = {}
     t_all = time.perf_counter()
-    for path in paths:
-        t0 = time.perf_counter()
-        clip = load_clip(path, max_frames, max_side)
-        name = clip.name if clip.name not in results else str(path)
+    def measure(clip: Clip, t0: float) -> None:
+        name = clip.name if clip.name not in results else str(clip.path)
         results[name] = {"size": clip.frames[0].shape[1::-1], "frames": len(clip.frames),
                          "gap": run_gap(engine, clip, positions, mi) if "gap" in ops else {},
                          "ext": run_extension(engine, clip) if "extend" in ops else {},
@@ -122,10 +125,19 @@ def main() -> int:
         print(f"{name}: {len(clip.frames)} frames at {clip.frames[0].shape[1]}x{clip.frames[0].shape[0]}, "
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
+    for path in paths:
+        t0 = time.perf_counter()
+        measure(load_clip(path, max_frames, max_side), t0)
+    if args.derived:
+        t0 = time.perf_counter()
+        for clip in derived_clips(max_frames):
+            measure(clip, t0)
+            t0 = time.perf_counter()
+
     speed = []
     if not args.no_speed:
         hd = [p for p in paths if media_io.probe(p).height >= 1080]
-        src = hd[0] if hd else paths[0]
+        src = hd[0] if hd else (paths or sorted(SHARED_VIDEO.glob("*.mp4")))[0]
         speed = run_speed(src, args.speed_frames, mi)
         for r in speed:
             r["source"] = src.name + ("" if hd else ", scaled up")
