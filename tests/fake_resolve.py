@@ -9,7 +9,9 @@ not a forgiving NLE.
   the media pool, project
   and Resolve objects, and re-exports the rest.
 * ``MediaPool.AppendToTimeline`` never overwrites: a clipInfo whose record range overlaps any
-  item already on that track (of any kind, transitions included) is dropped silently, and the
+  item already on that track (of any kind, transitions included; ``mediaType`` 1 = a video track,
+  2 = an audio track, see :mod:`fake_resolve_timeline` for what is assumed of audio) is dropped
+  silently, and the
   returned list holds, at its place, an item whose ``GetUniqueId()`` is "" and which is on no
   track. ``endFrame`` is exclusive (``duration = endFrame - startFrame``, measured 19.1.3.7 to
   21.x); for 18.x the fake keeps it inclusive, as the older public reports say (unmeasured).
@@ -149,9 +151,12 @@ class MediaPool(ApiObject):
             last = info.get("endFrame", media.info["frames"] - (0 if exclusive else 1))
             source_frames = last - first if exclusive else last - first + 1
             track = info.get("trackIndex", 1)
+            kind = {1: "video", 2: "audio"}.get(info.get("mediaType", 1))
+            if kind is None:
+                return []
             if source_frames < 1 or first < 0 or first + source_frames > media.info["frames"]:
                 return []
-            if not 0 < track <= len(timeline.tracks):
+            if not 0 < track <= len(timeline.track_list(kind)):
                 return []
             record = info.get("recordFrame", timeline.GetEndFrame()) - timeline.start_frame
             if record < 0:
@@ -161,11 +166,13 @@ class MediaPool(ApiObject):
                 record += self.misplace["late"]
                 frames -= self.misplace["short"]
                 self.misplace = None
-            if frames < 1 or timeline.overlapping(track - 1, record, record + frames):
+            silent = kind == "audio" and not media.info.get("audio")  # assumed: dropped like an overlap
+            if frames < 1 or silent or timeline.overlapping(track - 1, record, record + frames, kind):
                 placed.append(TimelineItem(timeline, ""))  # dropped silently (measured)
                 continue
-            entry = Entry("clip", media.name, record, frames, media, first, source_frames)
-            timeline.tracks[track - 1]["entries"].append(entry)
+            entry = Entry("clip" if kind == "video" else "audio", media.name, record, frames, media, first,
+                          source_frames)
+            timeline.track_list(kind)[track - 1]["entries"].append(entry)
             placed.append(timeline.item(entry))
         how, self.fail_after_landing = self.fail_after_landing, None
         if how == "raise":

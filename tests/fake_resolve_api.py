@@ -226,7 +226,7 @@ def frame_timecode(frame: int, rate, drop_frame: bool = False) -> str:
 
 
 def probe(path: str) -> dict | None:
-    """What Resolve's media pool shows for a file: fps, frames, resolution, start TC."""
+    """What Resolve's media pool shows for a file: fps, frames, resolution, start TC, whether it has sound."""
     import av
 
     try:
@@ -236,7 +236,7 @@ def probe(path: str) -> dict | None:
             frames = stream.frames or sum(1 for _ in container.decode(stream))
             tc = stream.metadata.get("timecode") or container.metadata.get("timecode") or "00:00:00:00"
             return {"fps": rate, "frames": int(frames), "width": stream.width, "height": stream.height,
-                    "timecode": tc}
+                    "timecode": tc, "audio": bool(container.streams.audio)}
     except Exception:
         return None
 

@@ -63,8 +63,8 @@ def _media_clip(entry: Entry, rate: float) -> otio.schema.Clip:
 def export_otio(timeline: Timeline) -> str:
     """The timeline as Resolve's OTIO exporter writes it (resolve_api_notes.md): the start
     timecode's frame as ``global_start_time``, rates as Resolve writes them (23.976, 29.97:
-    rounded), ``Resolve_OTIO`` metadata, transitions between the items they join, an empty audio
-    track after the video tracks."""
+    rounded), ``Resolve_OTIO`` metadata, transitions between the items they join, the audio tracks
+    (with their items) after the video tracks."""
     rate = float(timeline.rate) if timeline.exact_rates_in_export else float(_rate_text(timeline.rate))
     out = otio.schema.Timeline(name=timeline.name)
     out.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
@@ -91,8 +91,16 @@ def export_otio(timeline: Timeline) -> str:
         for child in children:
             otrack.append(child)
         out.tracks.append(otrack)
-    out.tracks.append(otio.schema.Track(name="Audio 1", kind=otio.schema.TrackKind.Audio,
-                                        metadata={"Resolve_OTIO": {"Locked": False}}))
+    for track in timeline.audio_tracks:
+        otrack = otio.schema.Track(name=track["name"], kind=otio.schema.TrackKind.Audio,
+                                   metadata={"Resolve_OTIO": {"Locked": False}})
+        position = 0
+        for entry in sorted(track["entries"], key=lambda e: e.start):
+            if entry.start > position:
+                otrack.append(otio.schema.Gap(source_range=TR(RT(0, rate), RT(entry.start - position, rate))))
+            otrack.append(_media_clip(entry, rate))
+            position = entry.end
+        out.tracks.append(otrack)
     for frame, marker in sorted(timeline.markers.items()):
         out.tracks.markers.append(otio.schema.Marker(
             name=marker["name"], marked_range=TR(RT(frame, rate), RT(marker["duration"], rate)),

@@ -14,6 +14,19 @@ Kinds of entries:
 * ``compound``: a media pool item without a "File Path"; ``GetCurrentVideoItem()`` returns it.
 * ``transition``: named after the transition ("Cross Dissolve"), centred on a cut,
   ``GetMediaPoolItem()`` None, ``GetProperty()`` {}.
+* ``audio``: the sound of a file on an AUDIO track (``GetItemListInTrack("audio", n)``), counted
+  like a clip (record frames, ``source_in`` and ``span`` in the media's video frames).
+
+Audio tracks (the reference documents ``GetTrackCount("audio")``, ``GetItemListInTrack("audio",
+n)``, ``AddTrack(trackType, subTrackType)``, ``DeleteTrack`` and ``AppendToTimeline``'s
+``mediaType`` 2 = audio only; nothing about audio is measured): a new timeline has one, "Audio 1".
+Assumed, the harsher guess each time: an audio-only append over an occupied range of its audio
+track is dropped like a video one (an item with an empty id, on no track); an audio-only append of
+media without sound is dropped the same way; ``AddTrack("audio")`` without a sub-track type
+("mono", "stereo", "5.1", …, "adaptive1".."adaptive24") adds nothing and returns False; the
+frames of an audio item count as a video item's do (record frames, ``startFrame``/``endFrame`` in
+the media's video frames); ``DeleteClips`` removes an audio item as it does a video one; audio
+items answer ``GetProperty()`` with {} (nothing of them is read) and take no markers.
 
 Getter conventions chosen where the measurements are silent (marked "chosen"):
 
@@ -58,6 +71,10 @@ MARKER_COLORS = ("Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fu
                  "Sky", "Mint", "Lemon", "Sand", "Cocoa", "Cream")
 PAGES = ("media", "cut", "edit", "fusion", "color", "fairlight", "deliver")
 NO_MEDIA_KINDS = ("title", "generator", "transition")
+MEDIA_KINDS = ("clip", "audio")  # items playing frames of a file
+#: ``AddTrack("audio", subTrackType)``: the audio track formats Resolve's UI offers.
+AUDIO_SUB_TYPES = ("mono", "stereo", "5.1", "5.1film", "7.1", "7.1film") + tuple(
+    "adaptive{}".format(n) for n in range(1, 25))
 #: What ``GetProperty()`` returns for a video item (a subset of Resolve's keys; none for speed).
 ITEM_PROPERTIES = {"Pan": 0.0, "Tilt": 0.0, "ZoomX": 1.0, "ZoomY": 1.0, "RotationAngle": 0.0,
                    "CropLeft": 0.0, "CropRight": 0.0, "CropTop": 0.0, "CropBottom": 0.0, "Opacity": 100.0,
@@ -82,7 +99,7 @@ class Entry:
         self.generator = generator
         self.color = ""
         self.markers: dict[int, dict] = {}
-        self.properties = {} if kind == "transition" else dict(ITEM_PROPERTIES)
+        self.properties = {} if kind in ("transition", "audio") else dict(ITEM_PROPERTIES)
 
     @property
     def end(self) -> int:
@@ -173,12 +190,12 @@ class TimelineItem(MarkerSet, ApiObject):
         return hash(self.uid)
 
     def entry(self) -> Entry | None:
-        found = self.timeline.find(self.uid)
-        return found[1] if found else None
+        found = self.timeline.find_any(self.uid)
+        return found[2] if found else None
 
     def _markers(self):
         entry = self.entry()
-        return entry.markers if entry else None
+        return entry.markers if entry and entry.kind != "audio" else None
 
     def _marker_fits(self, frame):
         return 0 <= frame < self.entry().frames
@@ -216,18 +233,18 @@ class TimelineItem(MarkerSet, ApiObject):
         return int(media_frames / abs(entry.speed))
 
     def GetLeftOffset(self):
-        return self._get(lambda e: self._warped(e.source_in, e) if e.kind == "clip" else 0)
+        return self._get(lambda e: self._warped(e.source_in, e) if e.kind in MEDIA_KINDS else 0)
 
     def GetRightOffset(self):
         def right(e):
-            if e.kind != "clip":
+            if e.kind not in MEDIA_KINDS:
                 return 0
             return self._warped(e.media.info["frames"] - e.source_in - e.span, e)
         return self._get(right)
 
     def GetSourceStartFrame(self):
         def first(e):
-            if e.kind != "clip":
+            if e.kind not in MEDIA_KINDS:
                 return 0
             low = e.media.start_tc_frame + e.source_in
             return low + e.span if e.speed < 0 else low
@@ -235,7 +252,7 @@ class TimelineItem(MarkerSet, ApiObject):
 
     def GetSourceEndFrame(self):
         def last(e):
-            if e.kind != "clip":
+            if e.kind not in MEDIA_KINDS:
                 return 0
             low = e.media.start_tc_frame + e.source_in
             return low if e.speed < 0 else low + e.span
@@ -245,8 +262,8 @@ class TimelineItem(MarkerSet, ApiObject):
         return self._get(lambda e: None if e.kind in NO_MEDIA_KINDS else e.media)
 
     def GetTrackTypeAndIndex(self):
-        found = self.timeline.find(self.uid)
-        return ["video", found[0] + 1] if found else None
+        found = self.timeline.find_any(self.uid)
+        return [found[0], found[1] + 1] if found else None
 
     def GetClipEnabled(self):
         return self._get(lambda e: e.enabled)
@@ -278,7 +295,7 @@ class TimelineItem(MarkerSet, ApiObject):
         entry = self.entry()
         if entry is None or color not in CLIP_COLORS:
             return False
-        if entry.kind in ("clip", "compound", "adjustment"):
+        if entry.kind in ("clip", "compound", "adjustment", "audio"):
             entry.color = color
         return True  # titles, generators (and transitions, chosen): True without effect (measured)
 
@@ -295,7 +312,7 @@ class Timeline(MarkerSet, ApiObject):
 
     def __init__(self, resolve, name: str, rate: Fraction, start_tc: str = "01:00:00:00",
                  drop_frame: bool = False, width: int = 1920, height: int = 1080, video_tracks: int = 1,
-                 rate_text: str | None = None, exact_rates_in_export: bool = False):
+                 rate_text: str | None = None, exact_rates_in_export: bool = False, audio_tracks: int = 1):
         self.resolve = resolve
         self.name = name
         self.rate = Fraction(rate)
@@ -306,6 +323,8 @@ class Timeline(MarkerSet, ApiObject):
         self.start_frame = timecode_frame(start_tc, self.rate)
         self.start_tc = start_tc
         self.tracks: list[dict] = [{"name": f"Video {n + 1}", "entries": []} for n in range(video_tracks)]
+        self.audio_tracks: list[dict] = [{"name": f"Audio {n + 1}", "entries": [], "sub_type": "stereo"}
+                                         for n in range(audio_tracks)]
         self.playhead = self.start_frame  # absolute frame
         self.markers: dict[int, dict] = {}
         self.marks: dict[str, dict] = {}   # {"video": {"in": i, "out": o}, ...}, relative, out inclusive
@@ -314,11 +333,21 @@ class Timeline(MarkerSet, ApiObject):
 
     # -- helpers for tests and the fake (lower-case: not API) ------------------------------
     def find(self, item_id: str):
-        for index, track in enumerate(self.tracks):
-            for entry in track["entries"]:
-                if entry.uid == item_id and item_id:
-                    return index, entry
+        """(0-based video track, entry) of a video item, or None."""
+        found = self.find_any(item_id)
+        return found[1:] if found and found[0] == "video" else None
+
+    def find_any(self, item_id: str):
+        """("video" | "audio", 0-based track, entry) of any item, or None."""
+        for kind, tracks in (("video", self.tracks), ("audio", self.audio_tracks)):
+            for index, track in enumerate(tracks):
+                for entry in track["entries"]:
+                    if entry.uid == item_id and item_id:
+                        return kind, index, entry
         return None
+
+    def track_list(self, kind: str) -> list[dict] | None:
+        return {"video": self.tracks, "audio": self.audio_tracks}.get(kind)
 
     def entries(self, track: int, transitions: bool = True) -> list[Entry]:
         rows = sorted(self.tracks[track]["entries"], key=lambda e: (e.start, e.kind != "transition"))
@@ -333,8 +362,13 @@ class Timeline(MarkerSet, ApiObject):
         return [(e.start, e.end, e.name, os.path.basename(e.media.path) if e.media and e.media.path else None,
                  e.source_in) for e in self.entries(track, transitions=False)]
 
-    def overlapping(self, track: int, first: int, last: int) -> list[Entry]:
-        return [e for e in self.tracks[track]["entries"] if e.start < last and first < e.end]
+    def audio_layout(self, track: int = 0) -> list[tuple]:
+        """(start, end, name, media file name, source_in) per item on 0-based audio ``track``."""
+        return [(e.start, e.end, e.name, os.path.basename(e.media.path), e.source_in)
+                for e in sorted(self.audio_tracks[track]["entries"], key=lambda e: e.start)]
+
+    def overlapping(self, track: int, first: int, last: int, kind: str = "video") -> list[Entry]:
+        return [e for e in self.track_list(kind)[track]["entries"] if e.start < last and first < e.end]
 
     def item(self, entry: Entry) -> TimelineItem:
         return TimelineItem(self, entry.uid)
@@ -358,6 +392,9 @@ class Timeline(MarkerSet, ApiObject):
         """The timeline's full visible state, to check that nothing changed."""
         return json.dumps({"tracks": [{"name": t["name"], "items": [e.state() for e in self.entries(i)]}
                                       for i, t in enumerate(self.tracks)],
+                           "audio": [{"name": t["name"], "sub_type": t["sub_type"],
+                                      "items": [e.state() for e in sorted(t["entries"], key=lambda e: e.start)]}
+                                     for t in self.audio_tracks],
                            "markers": {str(k): v for k, v in sorted(self.markers.items())}}, sort_keys=True)
 
     def _add(self, track: int, entry: Entry) -> TimelineItem:
@@ -378,6 +415,16 @@ class Timeline(MarkerSet, ApiObject):
         assert 0 <= source_in and source_in + span <= media.info["frames"], "test setup: outside the media"
         return self._add(track, Entry("clip", name or media.name, record, frames, media, source_in, span,
                                       speed, enabled))
+
+    def audio_clip(self, track: int, media: MediaPoolItem, source_in: int, record: int, frames: int,
+                   name: str | None = None) -> TimelineItem:
+        """Test setup: the sound of ``media`` from media frame ``source_in`` at timeline frame
+        ``record`` on 0-based audio ``track`` (at 100%)."""
+        assert media.info.get("audio"), "test setup: the media has no sound"
+        assert not self.overlapping(track, record, record + frames, "audio"), "test setup: audio overlaps"
+        entry = Entry("audio", name or media.name, record, frames, media, source_in)
+        self.audio_tracks[track]["entries"].append(entry)
+        return self.item(entry)
 
     def title(self, track: int, record: int, frames: int, name: str = "Text+", kind: str = "title") -> TimelineItem:
         """Test setup: a title, generator or adjustment clip (``kind``)."""
@@ -440,12 +487,16 @@ class Timeline(MarkerSet, ApiObject):
         }.get(name, "")
 
     def GetTrackCount(self, kind):
-        return len(self.tracks) if kind == "video" else 1 if kind == "audio" else 0
+        tracks = self.track_list(kind)
+        return len(tracks) if tracks is not None else 0
 
     def GetTrackName(self, kind, index):
-        return self.tracks[index - 1]["name"] if kind == "video" and 0 < index <= len(self.tracks) else ""
+        tracks = self.track_list(kind)
+        return tracks[index - 1]["name"] if tracks is not None and 0 < index <= len(tracks) else ""
 
     def GetItemListInTrack(self, kind, index):
+        if kind == "audio" and 0 < index <= len(self.audio_tracks):
+            return [self.item(e) for e in sorted(self.audio_tracks[index - 1]["entries"], key=lambda e: e.start)]
         if kind != "video" or not 0 < index <= len(self.tracks):
             return []
         return self.items(index - 1)
@@ -485,15 +536,22 @@ class Timeline(MarkerSet, ApiObject):
         return True
 
     def AddTrack(self, kind, *options):
+        if kind == "audio":  # assumed: an audio track needs its format (sub-track type)
+            if not options or options[0] not in AUDIO_SUB_TYPES:
+                return False
+            self.audio_tracks.append({"name": f"Audio {len(self.audio_tracks) + 1}", "entries": [],
+                                      "sub_type": options[0]})
+            return True
         if kind != "video":
             return False
         self.tracks.append({"name": f"Video {len(self.tracks) + 1}", "entries": []})
         return True
 
     def DeleteTrack(self, kind, index):
-        if kind != "video" or not 0 < index <= len(self.tracks):
+        tracks = self.track_list(kind)
+        if tracks is None or not 0 < index <= len(tracks):
             return False
-        del self.tracks[index - 1]
+        del tracks[index - 1]
         return True
 
     def DeleteClips(self, items, ripple=False):
@@ -502,19 +560,20 @@ class Timeline(MarkerSet, ApiObject):
             return False
         ok = True
         for item in items:
-            found = self.find(getattr(item, "uid", ""))
+            found = self.find_any(getattr(item, "uid", ""))
             if not found:
                 ok = False
                 continue
-            track, entry = found
-            self.tracks[track]["entries"].remove(entry)
-            if entry.kind != "transition":  # the transitions at its edges go with it (chosen: harsher)
-                for other in list(self.tracks[track]["entries"]):
+            kind, track, entry = found
+            entries = self.track_list(kind)[track]["entries"]
+            entries.remove(entry)
+            if entry.kind not in ("transition", "audio"):  # the transitions at its edges go with it (chosen: harsher)
+                for other in list(entries):
                     if other.kind == "transition" and any(other.start <= edge <= other.end
                                                           for edge in (entry.start, entry.end)):
-                        self.tracks[track]["entries"].remove(other)
+                        entries.remove(other)
             if ripple:
-                for other in self.tracks[track]["entries"]:
+                for other in entries:
                     if other.start >= entry.end:
                         other.start -= entry.frames
         return ok

@@ -51,7 +51,7 @@ local function timeline_fact(tl)
     start_frame = tl:GetStartFrame(), start_timecode = tl:GetStartTimecode(),
     playhead = tl:GetCurrentTimecode(),
     markers = markers_fact(tl:GetMarkers()),
-    video_tracks = M.as_array(),
+    video_tracks = M.as_array(), audio_tracks = M.as_array(),
   })
   fact.marks, fact.selected = M.null, M.null  -- a build without the call: null
   if tl.GetMarkInOut ~= nil then  -- Resolve 19.1+
@@ -68,12 +68,14 @@ local function timeline_fact(tl)
       fact.selected[#fact.selected + 1] = item:GetUniqueId() or ""
     end
   end
-  for index = 1, tl:GetTrackCount("video") or 0 do
-    local track = M.as_object({index = index, name = tl:GetTrackName("video", index), items = M.as_array()})
-    for _, item in ipairs(tl:GetItemListInTrack("video", index) or {}) do
-      track.items[#track.items + 1] = item_fact(item)
+  for _, kind in ipairs({"video", "audio"}) do
+    for index = 1, tl:GetTrackCount(kind) or 0 do
+      local track = M.as_object({index = index, name = tl:GetTrackName(kind, index), items = M.as_array()})
+      for _, item in ipairs(tl:GetItemListInTrack(kind, index) or {}) do
+        track.items[#track.items + 1] = item_fact(item)
+      end
+      fact[kind .. "_tracks"][index] = track
     end
-    fact.video_tracks[index] = track
   end
   return fact
 end

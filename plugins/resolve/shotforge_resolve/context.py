@@ -111,6 +111,8 @@ class TimelineInfo(object):
         self.height = _int_or_none(tl.get("height"))
         self.tracks = list(tl.get("video_tracks") or [])
         self.video_tracks = len(self.tracks)
+        self.audio = list(tl.get("audio_tracks") or [])
+        self.audio_tracks = len(self.audio)
         playhead_tc = tl.get("playhead")
         try:
             self.playhead_abs = timecode_to_frame(playhead_tc, self.rate, True if self.drop_frame else None)
@@ -130,12 +132,13 @@ class TimelineInfo(object):
         """Timecode of a ShotForge timeline frame, for messages."""
         return frame_to_timecode(self.absolute(rel), self.rate, self.drop_frame)
 
-    def items(self, track):
-        """Every item on 1-based ``track`` (transitions and titles too) as (start, end, item facts),
-        record frames absolute, sorted by start."""
-        if not 0 < track <= self.video_tracks:
+    def items(self, track, kind="video"):
+        """Every item on 1-based video (or ``kind`` "audio") ``track`` (transitions and titles too)
+        as (start, end, item facts), record frames absolute, sorted by start."""
+        tracks = self.audio if kind == "audio" else self.tracks
+        if not 0 < track <= len(tracks):
             return []
-        rows = [(int(item["start"]), int(item["end"]), item) for item in self.tracks[track - 1].get("items") or []
+        rows = [(int(item["start"]), int(item["end"]), item) for item in tracks[track - 1].get("items") or []
                 if item.get("id") and item.get("start") is not None and item.get("end") is not None]
         rows.sort(key=lambda row: row[0])
         return rows

@@ -9,7 +9,15 @@ import os
 
 from .errors import PlacementError
 from .facts import current_timeline, has_call
-from .place import BIN_NAME, MARKER_PREFIX
+from .place import AUDIO_TRACK_TYPE, BIN_NAME, MARKER_PREFIX
+
+KINDS = ("video", "audio")
+
+
+def _words(kind, track):
+    """"V2" or "A1"."""
+    return "{}{}".format("A" if kind == "audio" else "V", track)
+
 
 def _norm(path):
     return os.path.normcase(os.path.realpath(path)) if path else ""
@@ -42,25 +50,28 @@ class _Executor(object):
         self.restored = {}    # old id -> new id of each clip the undo put back from its media
         self.put_back = []    # the names of those clips, for the message
         self.lost = []        # items Resolve removed along with a deletion, which nothing can put back
-        self.result = {"placed": [], "kept": [], "removed": [], "tracks_added": [], "tracks_deleted": [],
+        self.result = {"placed": [], "kept": [], "audio": [], "removed": [], "tracks_added": [],
+                       "tracks_deleted": [], "audio_tracks_added": [], "audio_tracks_deleted": [],
                        "notes": self.notes}
 
     # -- reading the timeline --------------------------------------------------------------
-    def count(self):
-        return int(self.timeline.GetTrackCount("video") or 0)
+    def count(self, kind="video"):
+        return int(self.timeline.GetTrackCount(kind) or 0)
 
-    def track_items(self, track):
-        return [item for item in self.timeline.GetItemListInTrack("video", track) or [] if item]
+    def track_items(self, track, kind="video"):
+        return [item for item in self.timeline.GetItemListInTrack(kind, track) or [] if item]
 
-    def ids_on(self, track):
-        return [item.GetUniqueId() for item in self.track_items(track)] if 0 < track <= self.count() else []
+    def ids_on(self, track, kind="video"):
+        return [item.GetUniqueId() for item in self.track_items(track, kind)] if 0 < track <= self.count(kind) else []
 
     def locate(self, uid):
-        for track in range(1, self.count() + 1):
-            for item in self.track_items(track):
-                if item.GetUniqueId() == uid:
-                    return track, item
-        return None, None
+        """(kind, track, item) of the item with ``uid`` on any video or audio track; (None, None, None)."""
+        for kind in KINDS:
+            for track in range(1, self.count(kind) + 1):
+                for item in self.track_items(track, kind):
+                    if item.GetUniqueId() == uid:
+                        return kind, track, item
+        return None, None, None
 
     def edit_page(self):
         """DeleteClips works on the Edit page only (measured): switch there; ``finish`` switches back."""
@@ -138,38 +149,40 @@ class _Executor(object):
         info = dict(step["clip_info"])
         info["mediaPoolItem"] = self.media[_norm(step["media"])]
         expect = step["expect"]
-        before = set(self.ids_on(expect["track"]))
+        kind = expect.get("track_type") or "video"
+        where = _words(kind, expect["track"])
+        before = set(self.ids_on(expect["track"], kind))
         try:
             items = self.pool.AppendToTimeline([info]) or []
         except Exception as exc:  # it may have landed all the same: find it so the undo removes it
-            self.sweep(expect["track"], before)
+            self.sweep(expect["track"], before, kind)
             raise _Failed("Resolve's AppendToTimeline failed ({})".format(exc))
         item = items[0] if items else None
         uid = item.GetUniqueId() if item else ""
         if not uid:  # measured: an append over an occupied range comes back empty or with no id
-            if self.sweep(expect["track"], before):
-                raise _Failed("Resolve answered that it placed nothing, yet a clip landed on V{}".format(
-                    expect["track"]))
-            raise _Failed("Resolve dropped the clip (the range on V{} is not free)".format(expect["track"]))
+            if self.sweep(expect["track"], before, kind):
+                raise _Failed("Resolve answered that it placed nothing, yet a clip landed on {}".format(where))
+            raise _Failed("Resolve dropped the {} (the range on {} is not free{})".format(
+                "sound" if kind == "audio" else "clip", where, ", or the media has no sound" if kind == "audio" else ""))
         self.done.append(("append", uid))
-        track, placed = self.locate(uid)
-        if placed is None or track != expect["track"]:
-            raise _Failed("Resolve's new clip is not on V{}".format(expect["track"]))
+        found, track, placed = self.locate(uid)
+        if placed is None or (found, track) != (kind, expect["track"]):
+            raise _Failed("Resolve's new {} is not on {}".format("sound" if kind == "audio" else "clip", where))
         got = (int(placed.GetStart()), int(placed.GetDuration()), int(placed.GetLeftOffset()))
         want = (expect["start"], expect["duration"], expect["left_offset"])
         if got != want:
             raise _Failed("Resolve placed {} frames at record frame {} from source frame {}, where {} frames at {} "
                           "from source frame {} were planned".format(got[1], got[0], got[2], want[1], want[0], want[2]))
         if top:
-            self.result[{"result": "placed", "kept": "kept"}.get(step.get("role"), "placed")].append(
+            self.result[{"result": "placed", "kept": "kept", "audio": "audio"}.get(step.get("role"), "placed")].append(
                 {"id": uid, "track": expect["track"], "start": got[0], "duration": got[1], "left_offset": got[2],
                  "media": step["media"]})
         return placed
 
-    def sweep(self, track, before):
+    def sweep(self, track, before, kind="video"):
         """Items new on ``track`` since ``before`` (ids) although the append failed: the undo
         removes them."""
-        new = [uid for uid in self.ids_on(track) if uid and uid not in before]
+        new = [uid for uid in self.ids_on(track, kind) if uid and uid not in before]
         self.done.extend(("append", uid) for uid in new)
         return new
 
@@ -210,49 +223,57 @@ class _Executor(object):
         self.edit_page()
         items, tracks = [], set()
         for uid in step["ids"]:
-            track, item = self.locate(uid)
+            kind, track, item = self.locate(uid)
             if item is None:
                 raise _Failed("clip {} is no longer on the timeline".format(uid))
             items.append(item)
-            tracks.add(track)
+            tracks.add((kind, track))
         # everything else on those tracks, to see that DeleteClips took nothing more (a transition
         # attached to a removed clip, say)
-        others = dict((item.GetUniqueId(), "'{}' on V{}".format(item.GetName() or "item", track))
-                      for track in sorted(tracks) for item in self.track_items(track)
+        others = dict((item.GetUniqueId(), "'{}' on {}".format(item.GetName() or "item", _words(kind, track)))
+                      for kind, track in sorted(tracks) for item in self.track_items(track, kind)
                       if item.GetUniqueId() not in step["ids"])
         self.done.append(("delete_items", step))
         self.timeline.DeleteClips(items, False)
-        left = [uid for uid in step["ids"] if self.locate(uid)[1] is not None]
+        left = [uid for uid in step["ids"] if self.locate(uid)[2] is not None]
         if left:
             raise _Failed("Resolve did not remove {} clip{}".format(len(left), "" if len(left) == 1 else "s"))
-        present = set(uid for track in tracks for uid in self.ids_on(track))
+        present = set(uid for kind, track in tracks for uid in self.ids_on(track, kind))
         gone = [words for uid, words in sorted(others.items()) if uid not in present]
         if gone:
             self.lost.extend(gone)
             raise _Failed("Resolve removed {} along with the clips".format(", ".join(gone)))
         self.result["removed"].extend(step.get("clips") or [{"id": uid} for uid in step["ids"]])
 
+    def new_track(self, kind, sub_type):
+        """``AddTrack``: a video track, or an audio track of ``sub_type`` (its format)."""
+        if kind == "audio":
+            return self.timeline.AddTrack("audio", sub_type or AUDIO_TRACK_TYPE)
+        return self.timeline.AddTrack("video")
+
     def add_track(self, step):
-        before = self.count()
+        kind = step.get("track_type") or "video"
+        before = self.count(kind)
         planned = step.get("index")
         if planned is not None and before != int(planned) - 1:
-            raise _Failed("the timeline has {} video tracks now, not the {} the result was planned on".format(
-                before, int(planned) - 1))
-        self.timeline.AddTrack("video")
-        if self.count() != before + 1:
-            raise _Failed("Resolve did not add a video track")
-        self.done.append(("add_track", before + 1))
-        self.result["tracks_added"].append(before + 1)
+            raise _Failed("the timeline has {} {} tracks now, not the {} the result was planned on".format(
+                before, kind, int(planned) - 1))
+        self.new_track(kind, step.get("sub_type"))
+        if self.count(kind) != before + 1:
+            raise _Failed("Resolve did not add {} {} track".format("an" if kind == "audio" else "a", kind))
+        self.done.append(("add_track", (kind, before + 1, step.get("sub_type"))))
+        self.result["audio_tracks_added" if kind == "audio" else "tracks_added"].append(before + 1)
 
     def delete_track(self, step):
+        kind = step.get("track_type") or "video"
         index = int(step["index"])
-        if index != self.count() or self.track_items(index):
-            raise _Failed("V{} is not the top video track or is not empty".format(index))
-        self.timeline.DeleteTrack("video", index)
-        if self.count() != index - 1:
-            raise _Failed("Resolve did not delete V{}".format(index))
-        self.done.append(("delete_track", index))
-        self.result["tracks_deleted"].append(index)
+        if index != self.count(kind) or self.track_items(index, kind):
+            raise _Failed("{} is not the top {} track or is not empty".format(_words(kind, index), kind))
+        self.timeline.DeleteTrack(kind, index)
+        if self.count(kind) != index - 1:
+            raise _Failed("Resolve did not delete {}".format(_words(kind, index)))
+        self.done.append(("delete_track", (kind, index, step.get("sub_type"))))
+        self.result["audio_tracks_deleted" if kind == "audio" else "tracks_deleted"].append(index)
 
     # -- undo ------------------------------------------------------------------------------
     def undo(self):
@@ -262,23 +283,25 @@ class _Executor(object):
             kind, data = self.done.pop()
             try:
                 if kind == "append":
-                    _, item = self.locate(data)
+                    item = self.locate(data)[2]
                     if item is not None:
                         self.edit_page()
                         self.timeline.DeleteClips([item], False)
-                        if self.locate(data)[1] is not None:
+                        if self.locate(data)[2] is not None:
                             raise _Failed("Resolve did not remove the clip it had just placed")
                 elif kind == "add_track":
-                    if self.count() == data and not self.track_items(data):
-                        self.timeline.DeleteTrack("video", data)
-                        if self.count() != data - 1:
-                            raise _Failed("Resolve did not delete the added track V{}".format(data))
+                    track_type, index, _sub_type = data
+                    if self.count(track_type) == index and not self.track_items(index, track_type):
+                        self.timeline.DeleteTrack(track_type, index)
+                        if self.count(track_type) != index - 1:
+                            raise _Failed("Resolve did not delete the added track {}".format(_words(track_type, index)))
                     else:
-                        raise _Failed("the added track V{} is not empty or not on top".format(data))
+                        raise _Failed("the added track {} is not empty or not on top".format(_words(track_type, index)))
                 elif kind == "delete_track":
-                    self.timeline.AddTrack("video")
-                    if self.count() != data:
-                        raise _Failed("Resolve did not add back V{}".format(data))
+                    track_type, index, sub_type = data
+                    self.new_track(track_type, sub_type)
+                    if self.count(track_type) != index:
+                        raise _Failed("Resolve did not add back {}".format(_words(track_type, index)))
                 elif kind == "delete_items":
                     problems.extend(self.put_back_clips(data))
             except Exception as exc:  # keep undoing the rest; say what stayed as it is
@@ -291,7 +314,7 @@ class _Executor(object):
         problems = []
         clips = step.get("clips") or [{} for _ in step["ids"]]
         for uid, restore, clip in zip(step["ids"], step["restore"], clips):
-            if self.locate(uid)[1] is not None:
+            if self.locate(uid)[2] is not None:
                 continue
             saved, self.done = self.done, []
             try:
@@ -328,8 +351,9 @@ def _after_undo(run, problems):
 def execute(resolve, steps):
     """Carry out PROTOCOL steps, each read back; on any failure undo all of them in reverse.
 
-    Returns ``{placed, kept, removed, tracks_added, tracks_deleted, notes}``: ``placed`` (and
-    ``kept``: re-placed parts of shortened clips) are ``{id, track, start, duration, left_offset,
+    Returns ``{placed, kept, audio, removed, tracks_added, tracks_deleted, audio_tracks_added,
+    audio_tracks_deleted, notes}``: ``placed`` (``kept``: re-placed parts of shortened clips;
+    ``audio``: the result's sound on audio tracks) are ``{id, track, start, duration, left_offset,
     media}``, track 1-based, frames absolute. Raises PlacementError saying which step failed, what
     the timeline is like after the undo and where the render is; its ``restored`` maps the id of
     each clip the undo put back from its media to the clip's new id (the take store follows it).

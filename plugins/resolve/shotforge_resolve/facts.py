@@ -93,10 +93,12 @@ def timeline_facts(timeline):
                      if has_call(tl, "GetSelectedClips") else None),
         "markers": _plain(tl.GetMarkers() or {}),
         "video_tracks": [],
+        "audio_tracks": [],
     }
-    for index in range(1, int(tl.GetTrackCount("video") or 0) + 1):
-        items = [item_facts(item) for item in _as_list(tl.GetItemListInTrack("video", index)) if item]
-        facts["video_tracks"].append({"index": index, "name": tl.GetTrackName("video", index), "items": items})
+    for kind in ("video", "audio"):
+        for index in range(1, int(tl.GetTrackCount(kind) or 0) + 1):
+            items = [item_facts(item) for item in _as_list(tl.GetItemListInTrack(kind, index)) if item]
+            facts[kind + "_tracks"].append({"index": index, "name": tl.GetTrackName(kind, index), "items": items})
     return _plain(facts)
 
 

@@ -60,7 +60,9 @@ def check_placements(placements):
         item = dict((key, _plain_int(raw.get(key, 0 if key == "source_in" else None), key))
                     for key in ("track", "record_frame", "source_in", "frames"))
         item["media"] = media
-        if item["track"] < 0 or item["record_frame"] < 0 or item["source_in"] < 0 or item["frames"] < 1:
+        item["audio_track"] = None if raw.get("audio_track") is None else _plain_int(raw["audio_track"], "audio_track")
+        if item["track"] < 0 or item["record_frame"] < 0 or item["source_in"] < 0 or item["frames"] < 1 or (
+                item["audio_track"] is not None and item["audio_track"] < 0):
             raise PlacementError("placement {} is out of range: {!r}".format(number, raw))
         checked.append(item)
     return checked
@@ -79,20 +81,33 @@ class Facts(TimelineInfo):
         """Timecode of an absolute record frame."""
         return self.tc(self.rel(absolute))
 
-    def track_items(self, track):
-        return [dict(item, track=track) for _start, _end, item in self.items(track)]
+    def track_items(self, track, kind="video"):
+        """The item facts on 1-based ``track`` of ``kind``, each with its ``track`` (and
+        ``track_type`` "audio" on an audio track)."""
+        extra = {"track_type": "audio"} if kind == "audio" else {}
+        return [dict(item, track=track, **extra) for _start, _end, item in self.items(track, kind)]
 
     def find(self, item_id):
-        found = self.find_item(item_id)
-        return dict(found[3], track=found[0]) if found else None
+        """The facts of the item with ``item_id`` on any video or audio track (``track_items``), or None."""
+        for kind, count in (("video", self.count), ("audio", self.audio_tracks)):
+            for track in range(1, count + 1):
+                for item in self.track_items(track, kind):
+                    if item["id"] == item_id:
+                        return item
+        return None
 
     def end_exclusive(self):
         """``endFrame`` counts exclusively on 19 and later (measured); inclusive on 18.x."""
         return not self.version or self.version[0] == 0 or self.version[0] >= 19
 
     def clip_words(self, item):
-        return "'{}' on V{} ({} to {})".format(item.get("name") or "clip", item["track"], self.at(item["start"]),
-                                               self.at(item["end"]))
+        return "'{}' on {} ({} to {})".format(item.get("name") or "clip", track_words(item), self.at(item["start"]),
+                                              self.at(item["end"]))
+
+
+def track_words(item):
+    """"V2" or "A1": the track of item facts (or a placed item) in the editor's words."""
+    return "{}{}".format("A" if item.get("track_type") == "audio" else "V", item["track"])
 
 
 def _overlaps(first, last, item):
@@ -109,15 +124,19 @@ def _subtract(span, cuts):
 
 
 # ----------------------------------------------------------------------------- steps
-def append_step(facts, media, track, record, source_in, frames, role, what):
+def append_step(facts, media, track, record, source_in, frames, role, what, kind="video"):
     """An ``append`` step: ``frames`` frames of ``media`` from index ``source_in`` at absolute
-    ``record`` on 1-based ``track``."""
+    ``record`` on 1-based ``track``: its picture only (``mediaType`` 1) on a video track, or with
+    ``kind`` "audio" its sound only (``mediaType`` 2) on an audio track."""
     end = source_in + frames if facts.end_exclusive() else source_in + frames - 1
-    return {"op": "append", "role": role, "media": media, "what": what,
+    step = {"op": "append", "role": role, "media": media, "what": what,
             "clip_info": {"startFrame": int(source_in), "endFrame": int(end), "trackIndex": int(track),
-                          "recordFrame": int(record), "mediaType": 1},
+                          "recordFrame": int(record), "mediaType": 2 if kind == "audio" else 1},
             "expect": {"track": int(track), "start": int(record), "duration": int(frames),
                        "left_offset": int(source_in)}}
+    if kind == "audio":
+        step["expect"]["track_type"] = "audio"
+    return step
 
 
 def take_name(operation, take_number):
@@ -161,10 +180,10 @@ def restore_steps(facts, item, first=None, last=None, role="restore"):
     last = int(item["end"]) if last is None else last
     offset = first - int(item["start"])
     frames = last - first
-    what = "put back {} frames of '{}' on V{} at {}".format(frames, item.get("name") or "clip", item["track"],
-                                                           facts.at(first))
+    what = "put back {} frames of '{}' on {} at {}".format(frames, item.get("name") or "clip", track_words(item),
+                                                          facts.at(first))
     append = append_step(facts, item.get("file"), item["track"], first, int(item.get("left_offset") or 0) + offset,
-                         frames, role, what)
+                         frames, role, what, item.get("track_type") or "video")
     label = {"op": "label", "step": 0, "name": item.get("name") or "", "color": item.get("color") or "",
              "markers": _markers_in(item, offset, frames)}
     if item.get("enabled") is False:
@@ -176,9 +195,10 @@ def delete_step(facts, items, what):
     """A ``delete_items`` step for facts ``items``, each with the steps that put it back."""
     return {"op": "delete_items", "ids": [item["id"] for item in items], "what": what,
             "restore": [restore_steps(facts, item) for item in items],
-            "clips": [{"id": item["id"], "name": item.get("name") or "", "track": item["track"],
-                       "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"]),
-                       "media": item.get("file") or "", "source_in": int(item.get("left_offset") or 0)}
+            "clips": [dict({"id": item["id"], "name": item.get("name") or "", "track": item["track"],
+                            "start": int(item["start"]), "duration": int(item["end"]) - int(item["start"]),
+                            "media": item.get("file") or "", "source_in": int(item.get("left_offset") or 0)},
+                           **({"track_type": "audio"} if item.get("track_type") == "audio" else {}))
                       for item in items]}
 
 
@@ -231,35 +251,43 @@ def check_step(facts):
     return {"op": "check_timeline", "id": facts.id, "what": "check the timeline is '{}'".format(facts.name)}
 
 
+#: The format of an audio track ShotForge adds (``AddTrack("audio", subTrackType)``): a stereo
+#: track plays mono and stereo room tone alike.
+AUDIO_TRACK_TYPE = "stereo"
+
+
 class _Plan(object):
     def __init__(self, facts, replace):
         self.facts = facts
         self.steps = [check_step(facts)]
         self.removed = set(replace)
-        self.taken = {}          # track -> [(first, last)] planned for this result
-        self.tracks = facts.count
+        self.taken = {}          # (kind, track) -> [(first, last)] planned for this result
+        self.tracks = {"video": facts.count, "audio": facts.audio_tracks}
 
-    def blockers(self, track, ranges):
+    def blockers(self, track, ranges, kind="video"):
         found = []
-        for item in self.facts.track_items(track):
+        for item in self.facts.track_items(track, kind):
             if item.get("id") in self.removed:
                 continue
             if any(_overlaps(first, last, item) for first, last in ranges):
                 found.append(item)
         return found
 
-    def free(self, track, ranges):
-        if track > self.tracks:
+    def free(self, track, ranges, kind="video"):
+        if track > self.tracks[kind]:
             return True
-        taken = self.taken.get(track, [])
+        taken = self.taken.get((kind, track), [])
         clash = any(a < last and b > first for first, last in ranges for a, b in taken)
-        return not clash and not self.blockers(track, ranges)
+        return not clash and not self.blockers(track, ranges, kind)
 
-    def add_tracks_up_to(self, track):
-        while self.tracks < track:
-            self.tracks += 1
-            self.steps.append({"op": "add_track", "index": self.tracks,
-                               "what": "add video track V{}".format(self.tracks)})
+    def add_tracks_up_to(self, track, kind="video"):
+        while self.tracks[kind] < track:
+            self.tracks[kind] += 1
+            step = {"op": "add_track", "index": self.tracks[kind],
+                    "what": "add {} track {}{}".format(kind, "A" if kind == "audio" else "V", self.tracks[kind])}
+            if kind == "audio":
+                step.update(track_type="audio", sub_type=AUDIO_TRACK_TYPE)
+            self.steps.append(step)
 
     def delete(self, items, what):
         self.steps.append(delete_step(self.facts, items, what))
@@ -320,17 +348,49 @@ def plan_steps(facts, placements, options, take):
                                "V{} is taken at {} by {}: the result goes on {}V{}.".format(
                                    track, view.at(ranges[0][0]),
                                    ", ".join("'{}'".format(item.get("name") or "clip") for item in in_way) or
-                                   "this result", "a new track " if target > plan.tracks else "", target)})
+                                   "this result", "a new track " if target > plan.tracks["video"] else "", target)})
         plan.add_tracks_up_to(target)
         for p, (first, last) in zip(pieces, ranges):
-            plan.taken.setdefault(target, []).append((first, last))
+            plan.taken.setdefault(("video", target), []).append((first, last))
             what = "place {} frames of {} on V{} at {}".format(p["frames"], os.path.basename(p["media"]), target,
                                                                 view.at(first))
             step = append_step(view, p["media"], target, first, p["source_in"], p["frames"], "result", what)
             step.update(piece=p["piece"], server_track=track)
             plan.steps.append(step)
             plan.steps.append(result_label(len(plan.steps) - 1, take))
+            if p["audio_track"] is not None:
+                _place_sound(plan, p, first, last, take)
     return plan.steps
+
+
+def _place_sound(plan, piece, first, last, take):
+    """Steps that put the sound of a result's new media (its room tone, covering the same frames
+    as its picture) on the server's audio track at the same record frames; on the lowest audio
+    track above that is free over the range when that one is taken (a new one when none is).
+    Sound never overwrites: the editor's audio is never removed for room tone."""
+    view = plan.facts
+    wanted = piece["audio_track"] + 1
+    target = wanted
+    while not plan.free(target, [(first, last)], "audio"):
+        target += 1
+    if target != wanted:
+        in_way = plan.blockers(wanted, [(first, last)], "audio")
+        plan.steps.append({"op": "note", "what": "note the move", "note":
+                           "A{} is taken at {} by {}: the result's sound goes on {}A{}.".format(
+                               wanted, view.at(first),
+                               ", ".join("'{}'".format(item.get("name") or "clip") for item in in_way) or
+                               "this result", "a new track " if target > plan.tracks["audio"] else "", target)})
+    plan.add_tracks_up_to(target, "audio")
+    plan.taken.setdefault(("audio", target), []).append((first, last))
+    what = "place the sound of {} ({} frames) on A{} at {}".format(os.path.basename(piece["media"]), piece["frames"],
+                                                                  target, view.at(first))
+    step = append_step(view, piece["media"], target, first, piece["source_in"], piece["frames"], "audio", what,
+                       "audio")
+    step.update(piece=piece["piece"], server_track=wanted)
+    plan.steps.append(step)
+    label = result_label(len(plan.steps) - 1, take)
+    label["markers"] = []  # the take's marker is on its picture; Resolve's audio items are not known to keep one
+    plan.steps.append(label)
 
 
 def _question_key(question):

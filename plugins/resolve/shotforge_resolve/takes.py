@@ -3,13 +3,15 @@
 The store is one JSON file in ShotForge's config folder (``takes.json``, written atomically),
 ``{"version": 1, "timelines": {timeline id: [result, ...]}}``, the newest result last. A result:
 
-``{job, operation, slot, take, request, meta, placed, tracks_added, recipe, history}``:
-``request`` the path of the exact request sent (kept under ``takes/``, so a new take re-renders
-the same request), ``meta`` its ``metadata.shotforge``, ``placed`` the items put on the timeline
-(``{id, track, start, duration, left_offset, media, piece, server_track}``: track 1-based, frames
-absolute, ``piece`` the index of the job's placement it came from), ``tracks_added`` the tracks
-the result added, ``recipe`` ``{engine, model, prompt, seed}``, ``history`` the earlier takes of
-the slot (``{take, job, recipe, media}``).
+``{job, operation, slot, take, request, meta, placed, audio, tracks_added, audio_tracks_added,
+recipe, history}``: ``request`` the path of the exact request sent (kept under ``takes/``, so a
+new take re-renders the same request), ``meta`` its ``metadata.shotforge``, ``placed`` the items
+put on the timeline (``{id, track, start, duration, left_offset, media, piece, server_track}``:
+track 1-based, frames absolute, ``piece`` the index of the job's placement it came from),
+``audio`` the same for the result's sound on audio tracks (``server_track``: the 1-based audio
+track the server chose), ``tracks_added`` / ``audio_tracks_added`` the video / audio tracks the
+result added, ``recipe`` ``{engine, model, prompt, seed}``, ``history`` the earlier takes of the
+slot (``{take, job, recipe, media}``).
 
 ``plan_result`` / ``record_result`` (a job's result: steps to place it, then its record) and
 ``plan_remove`` are the whole of the take logic, shared by ``workflow`` and the Lua entry's
@@ -24,7 +26,7 @@ from . import settings as settings_mod
 from .atomic import write_json
 from .context import MAX_SEED, check_seed
 from .errors import ContextError, PlacementError
-from .place import MARKER_PREFIX, Facts, check_placements, check_step, delete_step, plan_steps
+from .place import AUDIO_TRACK_TYPE, MARKER_PREFIX, Facts, check_placements, check_step, delete_step, plan_steps
 
 STORE_NAME = "takes.json"
 
@@ -133,15 +135,20 @@ def take_info(job_record, meta, take_number):
 
 def make_record(job_record, meta, request_path, steps, executed, take_number, slot, tracks_added=None,
                 history=None):
-    """The store's record of a result just placed (``steps`` as planned, ``executed`` as carried out)."""
-    pieces = [step for step in steps if step.get("op") == "append" and step.get("role") == "result"]
-    placed = []
-    for step, item in zip(pieces, executed.get("placed") or []):
-        placed.append(dict(item, piece=step.get("piece"), server_track=step.get("server_track")))
+    """The store's record of a result just placed (``steps`` as planned, ``executed`` as carried out;
+    ``tracks_added`` ``{video, audio}``: tracks an earlier take of the slot added, which stay its)."""
+    def pieces(role, key):
+        steps_of = [step for step in steps if step.get("op") == "append" and step.get("role") == role]
+        return [dict(item, piece=step.get("piece"), server_track=step.get("server_track"))
+                for step, item in zip(steps_of, executed.get(key) or [])]
+
+    added = tracks_added or {}
     info = take_info(job_record, meta, take_number)
     return {"job": job_record.get("id"), "operation": meta.get("operation"), "slot": slot, "take": int(take_number),
-            "request": request_path, "meta": meta, "placed": placed,
-            "tracks_added": list(tracks_added or []) + list(executed.get("tracks_added") or []),
+            "request": request_path, "meta": meta, "placed": pieces("result", "placed"),
+            "audio": pieces("audio", "audio"),
+            "tracks_added": list(added.get("video") or []) + list(executed.get("tracks_added") or []),
+            "audio_tracks_added": list(added.get("audio") or []) + list(executed.get("audio_tracks_added") or []),
             "recipe": dict((key, info[key]) for key in ("engine", "model", "prompt", "seed")),
             "history": list(history or [])}
 
@@ -154,7 +161,7 @@ def follow_ids(timeline_id, restored, path=None):
     data = load(path)
     changed = False
     for record in data["timelines"].get(timeline_id) or []:
-        for piece in record.get("placed") or []:
+        for piece in (record.get("placed") or []) + (record.get("audio") or []):
             if piece.get("id") in restored:
                 piece["id"] = restored[piece["id"]]
                 changed = True
@@ -192,12 +199,15 @@ def _carries_take(item, record):
                for recipe in take_markers(item))
 
 
-def find_piece(view, record, piece):
+def find_piece(view, record, piece, kind="video"):
     """The item facts of a placed piece: by id, else (an undo put it back from its media under a
-    new id) the item at the same track, record frame and duration carrying the take's marker."""
+    new id) the item at the same track, record frame and duration carrying the take's marker
+    (sound carries none: it is found by id only)."""
     item = view.find(piece["id"])
     if item is not None:
         return item
+    if kind == "audio":
+        return None
     for candidate in view.track_items(piece["track"]):
         if (int(candidate["start"]), int(candidate["end"]) - int(candidate["start"])) == (
                 piece["start"], piece["duration"]) and _carries_take(candidate, record):
@@ -210,17 +220,20 @@ def still_placed(facts, record):
     by id or by the take's marker), and a note for each one that is gone or was moved or trimmed."""
     view = facts if isinstance(facts, Facts) else Facts(facts)
     notes, present = [], []
-    for piece in record.get("placed") or []:
-        item = find_piece(view, record, piece)
-        where = "V{} at {}".format(piece["track"], view.at(piece["start"]))
-        if item is None:
-            notes.append("The take's clip at {} is no longer on the timeline: nothing to remove there.".format(where))
-        elif (item["track"], int(item["start"]), int(item["end"]) - int(item["start"])) != (
-                piece["track"], piece["start"], piece["duration"]):
-            notes.append("The take's clip placed at {} was moved or trimmed since ({}): it is left as it is.".format(
-                where, view.clip_words(item)))
-        else:
-            present.append(item)
+    for kind, pieces in (("video", record.get("placed") or []), ("audio", record.get("audio") or [])):
+        what = "sound" if kind == "audio" else "clip"
+        for piece in pieces:
+            item = find_piece(view, record, piece, kind)
+            where = "{}{} at {}".format("A" if kind == "audio" else "V", piece["track"], view.at(piece["start"]))
+            if item is None:
+                notes.append("The take's {} at {} is no longer on the timeline: nothing to remove there.".format(
+                    what, where))
+            elif ((item.get("track_type") or "video"), item["track"], int(item["start"]),
+                  int(item["end"]) - int(item["start"])) != (kind, piece["track"], piece["start"], piece["duration"]):
+                notes.append("The take's {} placed at {} was moved or trimmed since ({}): it is left as it is.".format(
+                    what, where, view.clip_words(item)))
+            else:
+                present.append(item)
     return present, notes
 
 
@@ -236,14 +249,20 @@ def plan_remove(facts, record):
     if present:
         steps.append(delete_step(view, present, "remove {}".format(", ".join(view.clip_words(i) for i in present))))
     gone = set(item["id"] for item in present)
-    count = view.count
-    for index in sorted(set(record.get("tracks_added") or []), reverse=True):
-        others = [item for item in view.track_items(index) if item["id"] not in gone]
-        if index != count or others:
-            notes.append("V{} stays: {}.".format(index, "it holds other clips" if others else "it is not on top"))
-            break
-        steps.append({"op": "delete_track", "index": index, "what": "delete the empty track V{}".format(index)})
-        count -= 1
+    for kind, count, added in (("video", view.count, record.get("tracks_added")),
+                               ("audio", view.audio_tracks, record.get("audio_tracks_added"))):
+        letter = "A" if kind == "audio" else "V"
+        for index in sorted(set(added or []), reverse=True):
+            others = [item for item in view.track_items(index, kind) if item["id"] not in gone]
+            if index != count or others:
+                notes.append("{}{} stays: {}.".format(letter, index, "it holds other clips" if others else
+                                                      "it is not on top"))
+                break
+            step = {"op": "delete_track", "index": index, "what": "delete the empty track {}{}".format(letter, index)}
+            if kind == "audio":
+                step.update(track_type="audio", sub_type=AUDIO_TRACK_TYPE)
+            steps.append(step)
+            count -= 1
     return steps, notes
 
 
@@ -268,14 +287,19 @@ def new_request(record, seed=None, prompt=None):
 
 
 def on_tracks_of(record, placements):
-    """The new job's placements moved onto the tracks the previous take of the slot used."""
+    """The new job's placements moved onto the video and audio tracks the previous take of the slot used."""
     tracks = dict((piece.get("server_track"), piece["track"]) for piece in record.get("placed") or [])
+    sounds = dict((piece.get("server_track"), piece["track"]) for piece in record.get("audio") or [])
     moved = []
     for placement in placements:
         placement = dict(placement)
         track = tracks.get(int(placement.get("track", -1)) + 1)
         if track:
             placement["track"] = track - 1
+        if placement.get("audio_track") is not None:
+            sound = sounds.get(int(placement["audio_track"]) + 1)
+            if sound:
+                placement["audio_track"] = sound - 1
         moved.append(placement)
     return moved
 
@@ -298,13 +322,14 @@ def plan_result(facts, job_record, meta, options, previous=None, path=None, besi
     placements = check_placements((job_record.get("result") or {}).get("placements"))
     plan_options = {"placement": (options or {}).get("placement") or meta.get("placement") or "auto",
                     "confirm_overwrite": (options or {}).get("confirm_overwrite")}
-    pending = {"notes": [], "history": [], "tracks_added": []}
+    pending = {"notes": [], "history": [], "tracks_added": {}}
     if previous is not None:
         placements, plan_options["replace"], pending["notes"] = new_take_placements(view, previous, placements)
         plan_options["placement"] = "auto"  # the slot is freed in the same steps
         take = max(int(previous["take"]) + 1, next_take(view.id, previous["slot"], path))
         pending.update(slot=previous["slot"], take=take, replaces=previous.get("job"),
-                       tracks_added=list(previous.get("tracks_added") or []),
+                       tracks_added={"video": list(previous.get("tracks_added") or []),
+                                     "audio": list(previous.get("audio_tracks_added") or [])},
                        history=list(previous.get("history") or []) + [
                            {"take": previous["take"], "job": previous.get("job"), "recipe": previous.get("recipe"),
                             "media": sorted(set(piece["media"] for piece in previous.get("placed") or []))}])

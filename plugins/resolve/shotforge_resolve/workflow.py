@@ -128,9 +128,9 @@ class Run(object):
         number = pending["take"]
         notes = pending["notes"]
         view = Facts(facts)
-        placed = [dict(item, end=item["start"] + item["duration"], timecode=view.at(item["start"]))
-                  for item in done["placed"]]
-        return {"placed": placed, "take": number, "name": take_name(self.meta["operation"], number),
+        placed, audio = ([dict(item, end=item["start"] + item["duration"], timecode=view.at(item["start"]))
+                          for item in done[key]] for key in ("placed", "audio"))
+        return {"placed": placed, "audio": audio, "take": number, "name": take_name(self.meta["operation"], number),
                 "removed": done["removed"], "notes": notes + done["notes"], "steps": steps}
 
 
@@ -156,9 +156,10 @@ def _follow(job, on_update, should_cancel, poll_interval, use_sse, timeout):
 
 def run(resolve, options, client=None, on_update=None, should_cancel=None, workdir=None,
         poll_interval=0.3, use_sse=True, timeout=None):
-    """Do one operation end to end. Returns ``{description, job, placed, take, name, removed,
+    """Do one operation end to end. Returns ``{description, job, placed, audio, take, name, removed,
     notes, request, steps}``: ``placed`` the result's items ``{id, track, start, end, duration,
-    left_offset, media, timecode}`` (track 1-based, frames absolute), ``take`` its take number,
+    left_offset, media, timecode}`` (track 1-based, frames absolute), ``audio`` the same for its
+    sound on audio tracks (room tone under new frames), ``take`` its take number,
     ``removed`` what a confirmed overwrite took away, ``notes`` what the editor should know (the
     result went on another track, a colour did not stick, a clip was re-placed from its media).
     ``options["confirm_overwrite"]``: the ``question`` of the OverwriteNeedsConfirmation the editor
