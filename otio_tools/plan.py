@@ -76,6 +76,17 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class InpaintArea:
+    """Inpaint: what to replace (a region, moving or not, or a matte) and which frames of the
+    plan's ``context`` (the clip's placed frames with handles either side) the result covers."""
+
+    placed: range  # indices into Plan.context, in order
+    region: tuple[int, int, int, int] | None = None  # [x, y, w, h] in the new media's pixels, at the first placed frame
+    region_end: tuple[int, int, int, int] | None = None  # at the last placed frame; None: the region stays put
+    mask: str | None = None  # the matte's path (the server's local path once planned by server.render)
+
+
+@dataclass(frozen=True)
 class Plan:
     request: Request
     rate: Fraction  # the timeline rate: the new media's rate
@@ -92,6 +103,7 @@ class Plan:
     handles_in_place: bool = False  # handles placed straight from their file, not copied into the new one
     reference: SourceFrames | None = None  # image prompt
     layout: Layout | None = None  # outpaint
+    inpaint: InpaintArea | None = None  # inpaint
 
     @property
     def operation(self) -> str:
@@ -127,8 +139,10 @@ def plan_request(timeline: otio.schema.Timeline, request: Request, media: MediaL
 
     ``context_frames``: real frames a side the engine continues from (a model asks for more at
     high timeline rates, where 8 frames are only a couple of its own)."""
+    from otio_tools.inpaint import plan_inpaint  # it builds on this module's plan and context
+
     planner = {"extend": _plan_extend, "fill_gap": _plan_fill_gap, "outpaint": _plan_outpaint,
-               "generate": _plan_generate}[request.operation]
+               "generate": _plan_generate, "inpaint": plan_inpaint}[request.operation]
     return planner(_Context(timeline, request, media, max(1, context_frames)))
 
 

@@ -21,15 +21,18 @@ import opentimelineio as otio
 from otio_tools.errors import RequestError
 from otio_tools.timeline import rate_of, timeline_length
 
-OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
+OPERATIONS = ("extend", "fill_gap", "outpaint", "generate", "inpaint")
 ENGINES = ("auto", "classical", "diffusers")
 #: Where a result goes (otio_tools.placement); "auto" for every operation unless the request says otherwise.
 PLACEMENTS = ("auto", "above", "overwrite")
 SIDES = ("head", "tail")
 
 #: The request's own keys (DESIGN.md "The request"), as both plugins send them.
-REQUEST_KEYS = ("version", "operation", "track", "frame", "range", "side", "frames", "canvas", "prompt",
-                "negative_prompt", "seed", "reference_frame", "engine", "placement", "drop_frame")
+REQUEST_KEYS = ("version", "operation", "track", "frame", "range", "side", "frames", "canvas", "region",
+                "region_end", "mask", "mask_sha256", "prompt", "negative_prompt", "seed", "reference_frame", "engine",
+                "placement", "drop_frame")
+#: Inpaint's own keys: refused on the other operations (they would be silently ignored there).
+INPAINT_KEYS = ("region", "region_end", "mask", "mask_sha256")
 #: Engine options carried as metadata extras: read by server.engines.diffusers (steps, guidance,
 #: model) and sent by the Resolve plugin (reference_image, a still used as image prompt).
 ENGINE_OPTIONS = ("steps", "guidance", "guidance_2", "model", "lora", "reference_image")
@@ -39,6 +42,7 @@ KNOWN_KEYS = REQUEST_KEYS + ENGINE_OPTIONS
 MAX_FRAMES = 10 * 60 * 60  # ten minutes at 60 fps
 MIN_CANVAS_SIDE = 16
 MAX_CANVAS_SIDE = 8192
+MAX_REGION_SIDE = 65536  # past any picture an editor has: a region's numbers are checked against the clip later
 MAX_METADATA_DEPTH = 16  # metadata.shotforge is flat; deeper nesting is a hostile or broken request
 
 
@@ -53,6 +57,10 @@ class Request:
     side: str | None = None
     frames: int | None = None
     canvas: tuple[int, int] | None = None
+    region: tuple[int, int, int, int] | None = None  # inpaint: [x, y, w, h] in the clip's source pixels
+    region_end: tuple[int, int, int, int] | None = None  # inpaint: the region at the clip's last frame
+    mask: str | None = None  # inpaint: a matte's path as written (a still or a video, white = replace)
+    mask_sha256: str | None = None  # inpaint re-render: the matte must still be the file the take used
     prompt: str = ""
     negative_prompt: str = ""
     seed: int = 0
@@ -158,6 +166,12 @@ def request_from_timeline(timeline: otio.schema.Timeline) -> Request:
         values["frames"] = _int(meta, "frames", minimum=1, maximum=MAX_FRAMES)
     if operation == "outpaint" or (operation == "generate" and meta.get("canvas") is not None):
         values["canvas"] = _canvas(meta)
+    if operation == "inpaint":
+        values.update(_inpaint_area(meta))
+    else:
+        stray = [key for key in INPAINT_KEYS if meta.get(key) is not None]
+        if stray:
+            raise RequestError("bad_request", f"metadata.shotforge.{stray[0]} is for inpaint only, not {operation}")
 
     values["prompt"] = _str(meta, "prompt")
     values["negative_prompt"] = _str(meta, "negative_prompt")
@@ -257,6 +271,58 @@ def _range(meta: dict) -> tuple[int, int]:
         raise RequestError("too_large", f"metadata.shotforge.range [{first}, {last}) is {last - first} frames; "
                                         f"the most allowed is {MAX_FRAMES}")
     return first, last
+
+
+def _inpaint_area(meta: dict) -> dict[str, Any]:
+    """Inpaint's region (and region_end) or mask: exactly one of region and mask. Whether a region
+    lies inside the picture is the planner's to check (the clip's media tells its size)."""
+    region, mask = meta.get("region"), meta.get("mask")
+    if region is not None and mask is not None:
+        raise RequestError("bad_request", "metadata.shotforge has both region and mask: inpaint takes one of them "
+                                          "(a region [x, y, w, h] or the path of a matte)")
+    if region is None and mask is None:
+        raise RequestError("bad_request", "inpaint needs region: [x, y, w, h] in the clip's source pixels, or mask: "
+                                          "the path of a matte (white = replace)")
+    if mask is not None:
+        if meta.get("region_end") is not None:
+            raise RequestError("bad_request", "metadata.shotforge.region_end moves a region; a mask is a matte that "
+                                              "moves by itself: send one of them")
+        if not isinstance(mask, str) or not mask.strip():
+            raise RequestError("bad_request", f"metadata.shotforge.mask must be the path of a matte file, not "
+                                              f"{mask!r}")
+        digest = meta.get("mask_sha256")
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                       and all(c in "0123456789abcdef" for c in digest)):
+            raise RequestError("bad_request", f"metadata.shotforge.mask_sha256 must be 64 lowercase hex digits, "
+                                              f"not {digest!r}")
+        return {"mask": mask, "mask_sha256": digest}
+    if meta.get("mask_sha256") is not None:
+        raise RequestError("bad_request", "metadata.shotforge.mask_sha256 names a matte's content; this inpaint "
+                                          "has a region, not a mask")
+    values: dict[str, Any] = {"region": _region(meta, "region")}
+    if meta.get("region_end") is not None:
+        values["region_end"] = _region(meta, "region_end")
+    return values
+
+
+def _region(meta: dict, key: str) -> tuple[int, int, int, int]:
+    value = meta.get(key)
+    shape = f"metadata.shotforge.{key} must be [x, y, w, h]: whole numbers of the clip's source pixels"
+    if not isinstance(value, list) or len(value) != 4:
+        raise RequestError("bad_request", f"{shape}, not {value!r}")
+    numbers = [_whole(v) for v in value]
+    if any(n is None for n in numbers):
+        raise RequestError("bad_request", f"{shape}, not {value!r}")
+    x, y, w, h = numbers
+    shown = f"metadata.shotforge.{key} [{x}, {y}, {w}, {h}]"
+    if x < 0 or y < 0:
+        raise RequestError("bad_request", f"{shown} starts outside the picture: x and y count from its top-left "
+                                          "corner, 0 or more")
+    if w < 1 or h < 1:
+        raise RequestError("bad_request", f"{shown} has zero size: its width and height must be at least 1 pixel")
+    if max(x + w, y + h) > MAX_REGION_SIDE:
+        raise RequestError("too_large", f"{shown} reaches past {MAX_REGION_SIDE} pixels: no picture is that large")
+    return x, y, w, h
 
 
 def _canvas(meta: dict) -> tuple[int, int]:

@@ -33,6 +33,8 @@ OVERRIDES = ("seed", "prompt", "negative_prompt", "engine", "model", "steps", "g
 #: request keys that decide the slot: a re-render changing one would not fill the same slot
 SLOT_KEYS = ("track", "frame", "range", "side", "frames", "canvas", "placement", "record_frame", "rate",
              "size", "width", "height", "drop_frame", "reference_frame", "operation")
+#: what an inpaint replaced: a re-render replaces exactly that again (a new region is a new request)
+AREA_KEYS = ("region", "region_end", "mask", "mask_sha256")
 RERENDER_ENGINES = ("classical", "diffusers")
 
 
@@ -95,10 +97,13 @@ class Take:
     timeline: str = ""  # the request timeline's name: how an editor finds the takes of a timeline
     media_start_timecode: str = ""  # the take media's first frame
     media_frames: int = 0
+    #: inpaint: what was replaced, ``region`` (and ``region_end``) or ``mask`` with its ``mask_sha256``
+    inpaint: dict | None = None
     extra: dict = field(default_factory=dict)  # recipe keys a newer ShotForge wrote, kept as they are
 
     def to_dict(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k not in ("slot", "extra")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("slot", "extra")
+                and not (k == "inpaint" and v is None)}
         return {"version": TAKE_VERSION, **self.extra, **data, "slot": self.slot.to_dict()}
 
     def to_tag(self) -> str:
@@ -175,6 +180,9 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         if key in SLOT_KEYS:
             raise RequestError("slot_change", f"{key} cannot be changed by a re-render: a new take fills exactly "
                                               "the same slot (track, record frame, frame count, rate and size)")
+        if key in AREA_KEYS:
+            raise RequestError("bad_request", f"{key} cannot be changed by a re-render: a new take of an inpaint "
+                                              "replaces the same pixels; send a new inpaint request instead")
         if key not in OVERRIDES:
             raise RequestError("bad_request", f"{key!r} is not something a re-render can change; it can change "
                                               f"{', '.join(OVERRIDES)}")
@@ -209,6 +217,8 @@ def rerender_request(take: Take, overrides: Mapping[str, Any] | None = None) -> 
         meta.pop("steps", None)
         meta.pop("guidance", None)
     meta.update(changes)
+    if take.inpaint and take.inpaint.get("mask_sha256"):  # the same matte, or the new take is refused
+        meta["mask_sha256"] = take.inpaint["mask_sha256"]
     return json.dumps(document)
 
 

@@ -47,13 +47,15 @@ from otio_tools.errors import ShotForgeError
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 #: Made by a model trained on sampled content (a diffusion model).
 TRAINED = IPTC + "trainedAlgorithmicMedia"
-#: Real pictures edited by such a model: outpainting, or a file mixing real and generated frames.
+#: Real pictures edited by such a model: outpainting, inpainting (the pixels outside the mask are
+#: the source's), or a file mixing real and generated frames.
 COMPOSITE_TRAINED = IPTC + "compositeWithTrainedAlgorithmicMedia"
 #: Made purely by an algorithm, from no sampled content (the classical engine's plain slate).
 ALGORITHMIC = IPTC + "algorithmicMedia"
 #: Real pictures mixed with at least one synthetic element made without a trained model: the
 #: classical engine's flow-warped in-between and continued frames, its painted outpaint border,
-#: its slate over a real reference frame.
+#: its inpainted region (pixels of other frames of the shot moved in, the rest filled), its slate
+#: over a real reference frame.
 COMPOSITE_SYNTHETIC = IPTC + "compositeSynthetic"
 #: Only real pictures, recombined (handles copied at another rate, nothing synthesized).
 COMPOSITE_CAPTURED = IPTC + "composite"
@@ -94,6 +96,11 @@ def job_sources(plan) -> list[Source]:
     """The source files of a planned job (:class:`otio_tools.plan.Plan`), each once; a file whose
     frames are copied into the new media is a component even if the engine saw it too."""
     found: dict[str, str] = {}
+    inpaint = getattr(plan, "inpaint", None)
+    if inpaint is not None:  # the shot's pixels outside the mask are in the file as they were
+        found[plan.context.media] = "componentOf"
+        if inpaint.mask is not None:
+            found.setdefault(inpaint.mask, "inputTo")
     for frames in (plan.context, plan.after, plan.reference):
         if frames is not None:
             found.setdefault(frames.media, "inputTo")
@@ -113,7 +120,7 @@ def digital_source_type(*, learned: bool, operation: str, made_frames: int, copi
         return COMPOSITE_CAPTURED
     if placeholder:
         return COMPOSITE_SYNTHETIC if reference else ALGORITHMIC
-    keeps_real_pixels = operation == "outpaint" or copied_frames > 0
+    keeps_real_pixels = operation in ("outpaint", "inpaint") or copied_frames > 0
     if learned:
         return COMPOSITE_TRAINED if keeps_real_pixels else TRAINED
     return COMPOSITE_SYNTHETIC

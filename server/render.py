@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,9 +27,10 @@ from otio_tools.placement import with_audio_tracks
 from otio_tools.plan import CONTEXT_FRAMES, Plan, SourceFrames, plan_request
 from otio_tools.timeline import rate_of
 from otio_tools.splice import splice_result
-from server import media_io, provenance, room_tone
+from server import masks, media_io, provenance, room_tone
 from server.engines import load_engine
-from server.engines.base import Engine, EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
+from server.engines.base import Engine, EngineJob, EngineUnavailable, InpaintShot, OutpaintLayout, resize_frame
+from server.lazy_frames import LazyFrames, kept_bytes
 from server.takes import take_recipe
 
 log = logging.getLogger("shotforge.render")
@@ -92,11 +93,29 @@ def plan_job(timeline: otio.schema.Timeline, request: Request, *, locate_media: 
     if engine == "diffusers":  # its options and a model for the operation are checked now, not mid-render
         context = max(context, _model_context_frames(timeline, request))
     plan = plan_request(timeline, request, lookup, context)
+    if plan.inpaint is not None and plan.inpaint.mask is not None:
+        plan = _plan_matte(plan, locate)
     sources = [s.media for s in (plan.context, plan.after, plan.handles, plan.reference) if s is not None]
     deep = any(probed[path].bit_depth > 8 for path in sources)
     first = probed[sources[0]] if sources else None
     return JobPlan(timeline, request, plan, engine,
                    np.uint16 if deep else np.uint8, first.color if first else None)
+
+
+#: where a request's matte is named, for messages
+MATTE_KEY = "metadata.shotforge.mask"
+
+
+def _plan_matte(plan: Plan, locate: Locate) -> Plan:
+    """An inpaint plan with its matte found (inside the media roots, like media) and checked; a
+    re-render's matte must be the very file its take used (``mask_sha256``)."""
+    local = locate(plan.inpaint.mask, f"the matte ({MATTE_KEY})")
+    wanted = plan.request.mask_sha256
+    if wanted is not None and provenance.file_sha256(local) != wanted:
+        raise RequestError("matte_changed", f"the matte {local} is not the file the take was made with (its "
+                                            "content changed): a new take of that slot needs the same matte")
+    masks.check_matte(local, plan.size, plan.frames)
+    return replace(plan, inpaint=replace(plan.inpaint, mask=local))
 
 
 def _model_context_frames(timeline: otio.schema.Timeline, request: Request) -> int:
@@ -150,6 +169,9 @@ def estimate_job(job_plan: JobPlan, output_format: str = "prores") -> JobEstimat
     if plan.operation == "outpaint":
         inner = plan.layout.inner[0] * plan.layout.inner[1] if plan.layout else pixels
         memory = pixels * _OUTPAINT_BYTES_PER_PIXEL + 4 * inner * 3 * sample
+    elif plan.operation == "inpaint":  # frames and masks stream through their caches (server.lazy_frames)
+        shown = len(plan.context)
+        memory = kept_bytes(frame, shown) + kept_bytes(pixels, shown) + pixels * _WORKING_BYTES_PER_PIXEL
     else:
         held = sum(len(s) for s in (plan.context, plan.after, plan.reference) if s is not None)
         memory = (held + plan.copied_handles) * frame + pixels * _WORKING_BYTES_PER_PIXEL
@@ -256,9 +278,26 @@ def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterat
         layout = plan.layout
         yield from engine.outpaint(_SizedFrames(plan.context, layout.inner, dtype),
                                    OutpaintLayout(layout.canvas, layout.inner, layout.offset), job)
+    elif plan.operation == "inpaint":
+        yield from engine.inpaint(inpaint_shot(plan, dtype, job), job)
     else:
         reference = next(_read(plan.reference, plan.size, dtype)) if plan.reference else None
         yield from engine.generate(plan.make, plan.size, job, reference=reference, dtype=dtype)
+
+
+def inpaint_shot(plan: Plan, dtype: type, job: EngineJob | None = None) -> InpaintShot:
+    """The shot an inpaint engine is given: the planned frames (placed frames and handles) decoded
+    on demand at the plan's size, and their masks; a matte is checked again (the file may have
+    changed since the job was planned) and, a video, must replace something over the clip."""
+    area, size = plan.inpaint, plan.size
+    frames = LazyFrames(plan.context.media, plan.context.indices, dtype, lambda frame: resize_frame(frame, size))
+    matte = masks.check_matte(area.mask, size, len(area.placed)) if area.mask is not None else None
+    shot_masks = masks.shot_masks(area, size, len(frames), matte)
+    if matte is not None and matte.still is None:
+        if job is not None:
+            job.progress(0.0, "reading the matte")
+        masks.require_replacing(shot_masks, area.placed, f"the matte {area.mask}")
+    return InpaintShot(frames, shot_masks, area.placed)
 
 
 class _SizedFrames:

@@ -105,8 +105,24 @@ def take_recipe(job_plan: Any, engine: Any, placeholder: bool) -> dict:
         shotforge_version=shotforge_version(), prompt=request.prompt, negative_prompt=request.negative_prompt,
         seed=request.seed, steps=steps, guidance=None if guidance is None else float(guidance),
         lora=lora, placeholder=placeholder, timeline=job_plan.timeline.name or "",
-        media_start_timecode=plan.start_timecode, media_frames=plan.media_frames)
+        media_start_timecode=plan.start_timecode, media_frames=plan.media_frames, inpaint=_inpaint_recipe(plan))
     return take.to_dict()
+
+
+def _inpaint_recipe(plan: Any) -> dict | None:
+    """What an inpaint replaced, as its take records it: the region(s), or the matte with its content
+    hash (a re-render refuses a matte that changed since)."""
+    area = getattr(plan, "inpaint", None)
+    if area is None:
+        return None
+    if area.mask is not None:
+        from server.provenance import file_sha256
+
+        return {"mask": area.mask, "mask_sha256": file_sha256(area.mask)}
+    recipe = {"region": list(area.region)}
+    if area.region_end is not None:
+        recipe["region_end"] = list(area.region_end)
+    return recipe
 
 
 def recipe_timeline(timeline: otio.schema.Timeline) -> otio.schema.Timeline:

@@ -15,7 +15,7 @@ from otio_tools.request import KNOWN_KEYS
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 REPO = Path(__file__).resolve().parents[1]
-OPERATIONS = "extend, fill_gap, outpaint, generate"
+OPERATIONS = "extend, fill_gap, outpaint, generate, inpaint"
 
 
 def cut(rate: float = 24.0) -> otio.schema.Timeline:

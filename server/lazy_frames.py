@@ -1,0 +1,72 @@
+"""Frames of a file decoded on demand, in any order: the random-access sequences an inpaint engine
+is given (:class:`server.engines.base.InpaintShot`), for the shot and for a video matte.
+
+A miss decodes the aligned block of :data:`BLOCK` positions around it in one forward run through
+:func:`server.media_io.read_frames` (one seek), so an engine walking the shot forwards or backwards
+decodes each frame about once a pass; the most recently used frames are kept up to a byte budget.
+Each access hands out a copy: an engine may paint into what it got without changing what the next
+access sees.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from server import media_io
+
+#: positions decoded together on a miss
+BLOCK = 8
+#: bytes of decoded frames kept by default (at least two blocks are kept whatever their size)
+DEFAULT_BUDGET = 512 << 20
+
+
+class LazyFrames(Sequence):
+    """``len(indices)`` frames: position ``i`` is media frame ``indices[i]`` of ``media`` at
+    ``dtype``, passed through ``convert`` (a resize, a threshold) once when decoded."""
+
+    def __init__(self, media: str, indices: Sequence[int], dtype: type,
+                 convert: Callable[[np.ndarray], np.ndarray] = lambda frame: frame, budget: int = DEFAULT_BUDGET):
+        self.media, self.indices, self.dtype = media, tuple(indices), dtype
+        self._convert, self._budget = convert, budget
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()  # media index -> converted frame
+        self._bytes = 0
+        self.decoded = 0  # frames decoded so far (what a cache is for: tests and logs read it)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        if not isinstance(position, (int, np.integer)) or isinstance(position, bool):
+            raise TypeError(f"frame positions are whole numbers, not {type(position).__name__}")
+        if position < 0:
+            position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError(f"frame {position} of a shot of {len(self)} frames")
+        index = self.indices[position]
+        if index not in self._kept:
+            self._decode_block(position // BLOCK * BLOCK)
+        self._kept.move_to_end(index)
+        return self._kept[index].copy()
+
+    def _decode_block(self, start: int) -> None:
+        wanted = list(dict.fromkeys(self.indices[start:start + BLOCK]))  # each media frame once, in order
+        for index, frame in zip(wanted, media_io.read_frames(self.media, wanted, self.dtype)):
+            self._keep(index, self._convert(frame))
+            self.decoded += 1
+
+    def _keep(self, index: int, frame: np.ndarray) -> None:
+        self._kept[index] = frame
+        self._bytes += frame.nbytes
+        while self._bytes > self._budget and len(self._kept) > 2 * BLOCK:
+            _, dropped = self._kept.popitem(last=False)
+            self._bytes -= dropped.nbytes
+
+
+def kept_bytes(frame_bytes: int, frames: int, budget: int = DEFAULT_BUDGET) -> int:
+    """The most a :class:`LazyFrames` of ``frames`` frames of ``frame_bytes`` each holds (for job estimates)."""
+    return min(frames * frame_bytes, max(budget, 2 * BLOCK * frame_bytes) + frame_bytes)
