@@ -2,10 +2,12 @@
 a result back in that same format beside ``result.otio``.
 
 So an editor whose NLE writes only interchange (Final Cut Pro 7 / Premiere XML, CMX 3600 EDL,
-Avid AAF, FCPXML where its adapter is installed) round-trips without a plugin. Those formats keep
-no ShotForge clip metadata; the takes stay findable through their media files' tags
-(:mod:`otio_tools.conform`). An EDL says nothing of its frame rate: give it (``rate``), or a
-timecode past the default rate's last frame is refused with a message asking for it.
+Avid AAF, Final Cut Pro X FCPXML) round-trips without a plugin. Those formats keep no ShotForge
+clip metadata; the takes stay findable through their media files' tags (:mod:`otio_tools.conform`).
+An EDL says nothing of its frame rate: give it (``rate``), or a timecode past the default rate's
+last frame is refused with a message asking for it. FCPXML goes through the adapter with exact
+times (:mod:`otio_tools.fcpxml`: 23.976, 29.97, 59.94 and mixed-rate projects), and a result the
+adapter's writer would not hold exactly is refused, result.otio holding it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def adapter_for(path: str | os.PathLike) -> str:
 def read_any(path: str | os.PathLike, rate: Fraction | None = None) -> tuple[otio.schema.Timeline, str]:
     """(timeline, adapter name) of a timeline file in any readable format. ``rate`` is an EDL's rate."""
     adapter = adapter_for(path)
-    if adapter != "cmx_3600":
+    if adapter == "fcpx_xml":
+        timeline = _read_fcpxml(path)
+    elif adapter != "cmx_3600":
         timeline = read_timeline(str(path))
     else:
         try:
@@ -61,6 +65,22 @@ def read_any(path: str | os.PathLike, rate: Fraction | None = None) -> tuple[oti
         raise RequestError("malformed_otio", f"{path} holds no timeline (its top object is "
                                              f"{type(timeline).__name__})")
     return timeline, adapter
+
+
+def _read_fcpxml(path: str | os.PathLike) -> Any:
+    from otio_tools.fcpxml import read_fcpxml_string
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RequestError("request_missing", f"timeline file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RequestError("request_missing", f"timeline file {path} cannot be read: {exc}") from None
+    try:
+        return read_fcpxml_string(text)
+    except Exception as exc:  # the adapter raises whatever its XML walk meets
+        raise RequestError("malformed_otio", f"{path} cannot be read as FCPXML: {type(exc).__name__}: "
+                                             f"{str(exc).strip()[:300]}") from None
 
 
 def _the_one_timeline(collection: otio.schema.SerializableCollection, path: str | os.PathLike) -> Any:
@@ -85,7 +105,12 @@ def write_like(timeline: otio.schema.Timeline, adapter: str, source: str | os.Pa
     target = Path(out_dir) / f"result{Path(source).suffix.lower()}"
     temp = target.with_name(f".{target.stem}.part{target.suffix}")
     try:
-        otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter)
+        if adapter == "fcpx_xml":
+            from otio_tools.fcpxml import write_fcpxml
+
+            write_fcpxml(timeline, str(temp))
+        else:
+            otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter)
         os.replace(temp, target)
     except Exception as exc:
         temp.unlink(missing_ok=True)
