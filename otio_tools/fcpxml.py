@@ -10,6 +10,8 @@ and writes no ``frameDuration`` at all for 23.976, 29.97 and 59.94. Here:
   clip's ``offset`` and ``duration`` are record time, so frames at its project's (sequence's)
   rate, counted from the sequence's ``tcStart`` (the timeline's ``global_start_time``); a clip's
   ``start`` and its media's range are media time, at the media's own rate;
+- an asset's file is its ``src``, or from FCPXML 1.9 on its ``media-rep`` (the adapter, written
+  for 1.8, reads 1.9+ media as missing);
 - a secondary storyline's clips are placed by the storyline's own offset in its parent clip
   (the adapter leaves it out); of an audition only the active pick (its first clip) is on the
   timeline (the adapter puts every alternative on it, one after another);
@@ -96,6 +98,10 @@ class ExactFcpxXml(adapter.FcpxXml):
         for audition in list(self.fcpx_xml.iter("audition")):
             for alternative in list(audition)[1:]:  # the first child is the active pick
                 audition.remove(alternative)
+        for asset in self.fcpx_xml.iter("asset"):  # FCPXML 1.9 on keeps the file in a media-rep
+            sources = [rep.get("src") for rep in asset.findall("./media-rep") if rep.get("src")]
+            if not asset.get("src") and sources:
+                asset.set("src", sources[0])
         self.child_parent_map = {c: p for p in self.fcpx_xml.iter() for c in p}
 
     # ---- rates
