@@ -98,7 +98,7 @@
           var result = (job && job.result) || {};
           if (!result.placeholder && !(c.includeClassical && result.engine === "classical")) return;
           var whereWords = where(take, r.seq);
-          if (wfMod.unchangedItems(r.facts, take).length !== take.items.length) {
+          if (!wfMod.allUnchanged(r.facts, take)) {
             self.failed.push({ where: whereWords, reason: "it was changed on the sequence since it was placed, so it is not conformed" });
           } else if (!(result.takes || []).length) {
             self.failed.push({ where: whereWords, reason: "the server kept no take of its job " + take.jobId + " (rendered before takes were recorded)" });

@@ -23,7 +23,7 @@
   "use strict";
 
   var TICKS_PER_SECOND = 254016000000n;
-  var OPERATIONS = ["extend", "fill_gap", "outpaint", "generate"];
+  var OPERATIONS = ["extend", "fill_gap", "outpaint", "generate", "inpaint"];
   var PLACEMENTS = ["auto", "above", "overwrite"];
 
   /** A user-facing error: `code` is stable, `message` is said in an editor's words. */
@@ -219,7 +219,8 @@
         transitions: spansOf(t.transitions, tpf, "a transition on V" + (index + 1)) });
     });
     seq.audioTracks = (s.audioTracks || []).map(function (t, index) {
-      return { index: index, name: t.name || "A" + (index + 1), clips: spansOf(t.clips, tpf, "a clip on A" + (index + 1)) };
+      return { index: index, name: t.name || "A" + (index + 1), clips: spansOf(t.clips, tpf, "a clip on A" + (index + 1)),
+        transitions: spansOf(t.transitions, tpf, "a transition on A" + (index + 1)) };
     });
     seq.markers = (s.markers || []).map(function (m) {
       return { guid: m.guid || "", name: m.name || "", comments: m.comments || "", startTicks: ticks(m.start, "a marker"),
@@ -238,6 +239,8 @@
   }
 
   function trackLabel(index) { return "V" + (index + 1); }
+
+  function audioTrackLabel(index) { return "A" + (index + 1); }
 
   function clipAt(track, frame) {
     for (var i = 0; i < track.clips.length; i++) {
@@ -284,7 +287,7 @@
 
   /**
    * Find what the operation works on, as an editor would expect:
-   *  extend/outpaint: the selected shot (on the chosen track, if one is chosen), else the shot
+   *  extend/outpaint/inpaint: the selected shot (on the chosen track, if one is chosen), else the shot
    *    under the playhead on the chosen track (or, on Auto, the topmost enabled clip with a media
    *    file there: a title, generator, adjustment layer or nested sequence above it is skipped);
    *  fill_gap: the gap under the playhead between two clips on the chosen track (or the lowest
@@ -298,7 +301,7 @@
     if (!auto) checkTrack(seq, chosen);
     var ph = seq.playhead;
     var at = timecode(ph + seq.zeroFrame, seq.rate, seq.dropFrame);
-    if (operation === "extend" || operation === "outpaint") {
+    if (operation === "extend" || operation === "outpaint" || operation === "inpaint") {
       var selected = [];
       seq.tracks.forEach(function (t) {
         t.clips.forEach(function (c) { if (c.selected && (auto || c.trackIndex === chosen)) selected.push(c); });
@@ -400,6 +403,37 @@
     };
   }
 
+  /**
+   * Inpaint's area on `sf`: `region` [x, y, w, h] in the clip's source pixels (and `region_end`,
+   * the region at the clip's last frame, for a moving object), or `mask`, the path of a matte
+   * (white = replace). Whether the region lies inside the picture is checked by the server: the
+   * documented DOM does not tell a clip's source frame size.
+   */
+  function inpaintArea(sf, options, clip) {
+    var region = options.region, mask = options.mask == null ? "" : String(options.mask).trim();
+    var who = "clip ‘" + clip.name + "’ on " + trackLabel(clip.trackIndex);
+    if (region && mask) throw new ShotForgeError("bad_region", "inpaint takes a region or a matte file, not both (" + who + ")");
+    if (mask) {
+      if (options.region_end) throw new ShotForgeError("bad_region", "a matte moves by itself: an end region goes only with a region");
+      sf.mask = mask;
+      return;
+    }
+    if (!region) throw new ShotForgeError("bad_region", "inpaint needs a region (x, y, width, height in the source pixels of " + who + ") or a matte file");
+    sf.region = checkRegion(region, "the region", who);
+    if (options.region_end) sf.region_end = checkRegion(options.region_end, "the end region", who);
+  }
+
+  function checkRegion(r, what, who) {
+    var ok = Array.isArray(r) && r.length === 4 && r.every(function (v) { return typeof v === "number" && Number.isInteger(v); });
+    if (!ok) {
+      throw new ShotForgeError("bad_region", what + " of " + who + " must be four whole numbers of its source pixels: " +
+        "x, y (from the top-left corner), width and height; got " + JSON.stringify(r));
+    }
+    if (r[0] < 0 || r[1] < 0) throw new ShotForgeError("bad_region", what + " of " + who + " starts outside the picture (x " + r[0] + ", y " + r[1] + "): x and y are 0 or more");
+    if (r[2] < 1 || r[3] < 1) throw new ShotForgeError("bad_region", what + " of " + who + " is " + r[2] + " × " + r[3] + " pixels: width and height are 1 or more");
+    return r.slice();
+  }
+
   function gapJson(frames, fps) {
     return { OTIO_SCHEMA: "Gap.1", name: "", source_range: timeRange(0, frames, fps), effects: [], markers: [],
       enabled: true, metadata: {} };
@@ -412,7 +446,7 @@
 
   /**
    * The request timeline for `options` = {operation, track ("auto"|index), side, frames,
-   * canvas:[w,h], prompt, negative_prompt, seed, useReferenceFrame, engine, placement, extra}.
+   * canvas:[w,h], region:[x,y,w,h], region_end, mask (inpaint), prompt, negative_prompt, seed, useReferenceFrame, engine, placement, extra}.
    * Returns {otio (object), target (from findTarget), seq}.
    */
   function buildRequest(facts, options) {
@@ -436,6 +470,7 @@
       if (!cv || cv.length !== 2 || !(cv[0] > 0) || !(cv[1] > 0)) throw new ShotForgeError("bad_canvas", "choose an output canvas (width x height)");
       sf.canvas = [Number(cv[0]), Number(cv[1])];
     }
+    if (op === "inpaint") inpaintArea(sf, options, target.clip);
     sf.prompt = options.prompt || "";
     sf.negative_prompt = options.negative_prompt || "";
     sf.seed = options.seed == null || options.seed === "" ? 0 : Number(options.seed);
@@ -472,6 +507,27 @@
       return { OTIO_SCHEMA: "Track.1", name: t.name, source_range: null, effects: [], markers: [], enabled: true,
         metadata: { premiere: { index: t.index, transitions: t.transitions.map(function (x) { return [x.name, x.start, x.end]; }) } },
         kind: "Video", children: children };
+    });
+
+    // Audio tracks say where sound is (the server puts room tone on an audio track free under the new
+    // frames); their media is not referenced: the server never reads it.
+    seq.audioTracks.forEach(function (t) {
+      var children = [];
+      var cursor = 0;
+      t.clips.forEach(function (c) {
+        // Audio items sit at sample positions: each is widened to whole frames, so neighbours may touch.
+        var start = Math.max(c.start, cursor);
+        if (c.end <= start) return;
+        if (start > cursor) children.push(gapJson(start - cursor, fps));
+        children.push({ OTIO_SCHEMA: "Clip.2", name: c.name, source_range: timeRange(0, c.end - start, fps), effects: [], markers: [],
+          enabled: true, metadata: { premiere: { node_id: c.nodeId, start_ticks: c.startTicks.toString(), end_ticks: c.endTicks.toString() } },
+          media_references: { DEFAULT_MEDIA: { OTIO_SCHEMA: "MissingReference.1", name: "", available_range: null,
+            available_image_bounds: null, metadata: {} } }, active_media_reference_key: "DEFAULT_MEDIA" });
+        cursor = c.end;
+      });
+      tracks.push({ OTIO_SCHEMA: "Track.1", name: t.name, source_range: null, effects: [], markers: [], enabled: true,
+        metadata: { premiere: { index: t.index, transitions: t.transitions.map(function (x) { return [x.name, x.start, x.end]; }) } },
+        kind: "Audio", children: children });
     });
 
     var otio = {
@@ -515,6 +571,7 @@
     buildRequest: buildRequest,
     notAShot: notAShot,
     trackLabel: trackLabel,
+    audioTrackLabel: audioTrackLabel,
     basename: basename,
   };
 });

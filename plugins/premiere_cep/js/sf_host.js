@@ -95,19 +95,27 @@
    * Put one plan step (sf_plan.planPlacements) on the sequence as part of `take` ({name,
    * colorLabel}). `confirmed` is what the editor agreed may be overwritten on this track
    * (sf_plan.confirmedOn: [{kind, nodeId, name, start, end}]; [] when the range must be free): it
-   * crosses the bridge as an array literal. The host places exactly this clip or nothing; the
-   * reply is the read-back {start, end, inPoint, track, name, nodeId, mediaPath, label}.
+   * crosses the bridge as an array literal. A step with `audioTrack` brings the media's sound onto
+   * that audio track too. The host places exactly this clip (and its sound) or nothing; the reply is
+   * the read-back {start, end, inPoint, track, name, nodeId, mediaPath, label, audio: {track, start,
+   * end, inPoint, name, nodeId, mediaPath} | null}.
    */
   HostBridge.prototype.place = function (seq, step, take, confirmed) {
     return this.call("place", [step.media, step.track, step.recordTicks, step.recordEndTicks, step.sourceInTicks,
-      step.sourceOutTicks, seq.tpf.toString(), take.name, take.colorLabel, seq.id || "", confirmed || []]);
+      step.sourceOutTicks, seq.tpf.toString(), take.name, take.colorLabel, seq.id || "", confirmed || [],
+      step.audioTrack == null ? -1 : step.audioTrack]);
   };
 
-  /** Remove the take's clip exactly as placed: {track, start, end, name} and, when known, its source
-   *  in and media file (so an editor's clip that only shares the name and slot stays); {removed}. */
-  HostBridge.prototype.removeClip = function (item) {
-    return this.call("removeClip", [item.track, item.start, item.end, item.name, item.inPoint || "", item.mediaPath || ""]);
+  /** Remove the take's clip (or, with `audio`, its sound) exactly as placed: {track, start, end, name}
+   *  and, when known, its source in and media file (so an editor's clip that only shares the name and
+   *  slot stays); {removed}. */
+  HostBridge.prototype.removeClip = function (item, audio) {
+    return this.call("removeClip", [item.track, item.start, item.end, item.name, item.inPoint || "", item.mediaPath || "",
+      audio ? "audio" : "video"]);
   };
+
+  /** Whether `path` exists on Premiere's machine: {exists}. */
+  HostBridge.prototype.fileExists = function (path) { return this.call("fileExists", [path]); };
 
   HostBridge.prototype.addMarker = function (seq, startTicks, endTicks, name, comments) {
     return this.call("addMarker", [startTicks, endTicks, seq.tpf.toString(), name, comments]);

@@ -16,9 +16,9 @@
   "use strict";
 
   var ShotForgeError = core.ShotForgeError;
-  var OP_WORDS = { extend: "extend", fill_gap: "fill gap", outpaint: "outpaint", generate: "generate" };
+  var OP_WORDS = { extend: "extend", fill_gap: "fill gap", outpaint: "outpaint", generate: "generate", inpaint: "inpaint" };
   // One Premiere label colour (index 0..15) per operation, so takes read at a glance.
-  var COLOR_LABEL = { extend: 2, fill_gap: 4, outpaint: 7, generate: 11 };
+  var COLOR_LABEL = { extend: 2, fill_gap: 4, outpaint: 7, generate: 11, inpaint: 9 };
 
   /** What video track `k` holds over frames [start, end): clips and transitions. */
   function occupantsOf(seq, k, start, end) {
@@ -30,6 +30,12 @@
       if (x.start < end && start < x.end) out.push(occupant("transition", x, k));
     });
     return out;
+  }
+
+  /** Whether audio track `a` holds anything (clips, audio transitions) over frames [start, end). */
+  function audioBusy(seq, a, start, end) {
+    var t = seq.audioTracks[a];
+    return t.clips.concat(t.transitions || []).some(function (x) { return x.start < end && start < x.end; });
   }
 
   function occupant(kind, x, k) {
@@ -63,17 +69,66 @@
     if (p.frames < 1) throw new ShotForgeError("bad_placement", where + " places " + p.frames + " frames");
     if (p.record_frame < 0) throw new ShotForgeError("bad_placement", where + " starts before the sequence (record frame " + p.record_frame + ")");
     if (p.source_in < 0) throw new ShotForgeError("bad_placement", where + " starts before its media (source frame " + p.source_in + ")");
+    if (p.audio_track != null && !(Number.isInteger(p.audio_track) && p.audio_track >= 0)) {
+      throw new ShotForgeError("bad_placement", where + ": audio_track is not an audio track index (" + JSON.stringify(p.audio_track) + ")");
+    }
+  }
+
+  /**
+   * The live audio track for each placement that brings sound (`audio_track`), or null. Sound goes
+   * only into free space, even under a confirmed video overwrite: the server's track when it is
+   * free over the whole range on the LIVE sequence, else (and for the server's "a new track", the
+   * request's audio track count) the lowest audio track free there; a new take's sound goes on
+   * the audio track of the take it replaces or nowhere. The sound of one result stays on one track.
+   */
+  function chooseAudio(seq, placements, requestAudio, slotAudio) {
+    var count = seq.audioTracks.length, groups = {}, taken = {}, chosen = {};
+    placements.forEach(function (p, i) {
+      if (p.audio_track == null) return;
+      if (p.audio_track > requestAudio) {
+        throw new ShotForgeError("bad_placement", "placement " + (i + 1) + " is for audio track " + (p.audio_track + 1) +
+          " but the sequence had " + requestAudio);
+      }
+      (groups[p.audio_track] = groups[p.audio_track] || []).push(p);
+    });
+    Object.keys(groups).map(Number).sort(function (a, b) { return a - b; }).forEach(function (requested) {
+      var ranges = groups[requested].map(function (p) { return [p.record_frame, p.record_frame + p.frames]; });
+      function free(a) {
+        return ranges.every(function (r) {
+          return !audioBusy(seq, a, r[0], r[1]) && !(taken[a] || []).some(function (t) { return t[0] < r[1] && r[0] < t[1]; });
+        });
+      }
+      var first = ranges[0][0], last = ranges[ranges.length - 1][1], track = -1;
+      if (slotAudio != null) {
+        if (slotAudio < count && free(slotAudio)) track = slotAudio;
+        else throw new ShotForgeError("slot_taken", core.audioTrackLabel(slotAudio) + " is not free over frames " + first + "-" + (last - 1) +
+          " any more, where the take's sound was");
+      } else if (requested < requestAudio && requested < count && free(requested)) track = requested;
+      else {
+        for (var a = 0; a < count && track < 0; a++) if (free(a)) track = a;
+        if (track < 0) {
+          throw new ShotForgeError("no_free_audio_track", "the result has sound (room tone) and no audio track is empty over frames " +
+            first + "-" + (last - 1) + ", and Premiere's scripting cannot add tracks: add an empty audio track " +
+            "(Sequence > Add Tracks) and press Place again");
+        }
+      }
+      chosen[requested] = track;
+      ranges.forEach(function (r) { (taken[track] = taken[track] || []).push(r); });
+    });
+    return placements.map(function (p) { return p.audio_track == null ? null : chosen[p.audio_track]; });
   }
 
   /**
    * Turn the server's placements into host steps on the live sequence `seq`, checking everything
    * before anything is touched. opts: {requestTracks (video tracks the request had: the server's
-   * "new track" index), targetTrack (the request's track), placement ("auto"|"above"|"overwrite"),
-   * slotTrack (a new take: the track of the take it replaces, used or refused)}.
+   * "new track" index), requestAudioTracks (audio tracks the request had: the server's "new audio
+   * track" index), targetTrack (the request's track), placement ("auto"|"above"|"overwrite"),
+   * slotTrack / slotAudioTrack (a new take: the tracks of the take it replaces, used or refused)}.
    * Placements the server put on the same track stay together on one track (an extension's
    * handle frames and generated frames must not be split over two tracks).
    * Returns [{media, requestedTrack, track, recordFrame, frames, recordTicks, recordEndTicks,
-   *           sourceIn, sourceInTicks, sourceOutTicks, overwrite, occupants}].
+   *           sourceIn, sourceInTicks, sourceOutTicks, overwrite, occupants, audioTrack (live audio
+   *           track index for the media's sound, or null)}].
    */
   function planPlacements(seq, placements, opts) {
     opts = opts || {};
@@ -125,7 +180,9 @@
       chosen[requested] = track;
       ranges.forEach(function (r) { (taken[track] = taken[track] || []).push(r); });
     });
-    return placements.map(function (p) {
+    var audio = chooseAudio(seq, placements, opts.requestAudioTracks != null ? opts.requestAudioTracks : seq.audioTracks.length,
+      opts.slotAudioTrack);
+    return placements.map(function (p, i) {
       var start = p.record_frame, end = p.record_frame + p.frames, track = chosen[p.track];
       // Media frames are at the media's rate: the server renders at the sequence rate; original
       // media (extend handles) may say its own rate in `rate` ([num, den] or a number).
@@ -144,6 +201,7 @@
         sourceOutTicks: (BigInt(p.source_in + p.frames) * mtpf).toString(),
         overwrite: isOverwrite,
         occupants: isOverwrite ? occupantsOf(seq, track, start, end) : [],
+        audioTrack: audio[i],
       };
     });
   }
@@ -181,9 +239,10 @@
     var s = facts.sequence;
     function clip(c) { return [c.name, c.start, c.end, c.inPoint, c.outPoint, c.mediaPath, !!c.disabled]; }
     function span(x) { return [x.name, x.start, x.end]; }
+    function sound(c) { return [c.name, c.start, c.end, c.inPoint, c.mediaPath]; }
     return JSON.stringify({
       video: (s.videoTracks || []).map(function (t) { return { clips: (t.clips || []).map(clip), transitions: (t.transitions || []).map(span) }; }),
-      audio: (s.audioTracks || []).map(function (t) { return (t.clips || []).map(span); }),
+      audio: (s.audioTracks || []).map(function (t) { return { clips: (t.clips || []).map(sound), transitions: (t.transitions || []).map(span) }; }),
       markers: (s.markers || []).map(function (m) { return [m.name, m.comments, m.start, m.end]; }),
     });
   }

@@ -96,8 +96,11 @@
   /** What a job needs to be placed later (kept with the take for New take and Place again). */
   function jobOf(otio, seq) {
     var sf = otio.metadata.shotforge;
+    var kinds = otio.tracks.children.map(function (t) { return t.kind; });
     return { request: otio, sequenceId: seq.id, sequenceName: seq.name, tpf: seq.tpf.toString(),
-      requestTracks: otio.tracks.children.length, targetTrack: sf.track, placement: sf.placement || "auto",
+      requestTracks: kinds.filter(function (k) { return k !== "Audio"; }).length,
+      requestAudioTracks: kinds.filter(function (k) { return k === "Audio"; }).length,
+      targetTrack: sf.track, placement: sf.placement || "auto",
       operation: sf.operation, prompt: sf.prompt || "", seed: sf.seed };
   }
 
@@ -130,12 +133,21 @@
     return this.jobId ? this.client.cancel(this.jobId) : Promise.resolve();
   };
 
-  /** Read the sequence, build the request for `options` (sf_core.buildRequest) and render it. */
+  /** Read the sequence, build the request for `options` (sf_core.buildRequest) and render it. An
+   *  inpaint matte that does not exist is refused before anything is sent. */
   Workflow.prototype.render = function (options) {
-    var self = this, job;
+    var self = this, job, build;
     return this.readSequence().then(function (r) {
-      var build = core.buildRequest(r.seq, options);
+      build = core.buildRequest(r.seq, options);
       job = jobOf(build.otio, r.seq);
+      var mask = build.otio.metadata.shotforge.mask;
+      return mask ? self.host.fileExists(mask).then(function (f) {
+        if (!f.exists) {
+          throw new ShotForgeError("mask_missing", "the matte file " + mask + " does not exist (export the matte from Premiere, " +
+            "white where the picture is replaced, and give its path)");
+        }
+      }) : null;
+    }).then(function () {
       return self.submit(build.otio, { job: job });
     }).then(function (record) { return { job: job, record: record }; });
   };
@@ -190,20 +202,22 @@
       var steps;
       try {
         steps = plan.planPlacements(r.seq, record.result && record.result.placements, { requestTracks: job.requestTracks,
-          targetTrack: job.targetTrack, placement: job.placement, slotTrack: job.slot ? job.slot.track : null });
+          requestAudioTracks: job.requestAudioTracks, targetTrack: job.targetTrack, placement: job.placement,
+          slotTrack: job.slot ? job.slot.track : null, slotAudioTrack: job.slot ? job.slot.audioTrack : null });
         if (job.slot) checkSlot(steps, job.slot, r.seq.tpf);
       } catch (e) { throw notPlaced(e, record, true); }
       return { facts: r.facts, seq: r.seq, plan: steps, destroys: plan.destroyedBy(steps) };
     });
   };
 
-  /** The track and record range a take fills (a new take must fill exactly the same). */
+  /** The track, record range and sound's audio track a take fills (a new take must fill exactly the same). */
   function slotOf(take) {
     var tracks = take.items.map(function (it) { return it.track; });
+    var sound = take.items.filter(function (it) { return it.audio; }).map(function (it) { return it.audio.track; });
     var start = take.items.reduce(function (m, it) { return BigInt(it.start) < m ? BigInt(it.start) : m; }, BigInt(take.items[0].start));
     var end = take.items.reduce(function (m, it) { return BigInt(it.end) > m ? BigInt(it.end) : m; }, BigInt(take.items[0].end));
     return { track: tracks.every(function (t) { return t === tracks[0]; }) ? tracks[0] : null, start: start.toString(),
-      end: end.toString(), name: take.name };
+      end: end.toString(), name: take.name, audioTrack: sound.length ? sound[0] : null };
   }
 
   function checkSlot(steps, slot, tpf) {
@@ -220,7 +234,10 @@
   Workflow.prototype.rollback = function (placed, marker, before) {
     var self = this, chain = Promise.resolve();
     function quietly(p) { return p.catch(function () { return null; }); }
-    placed.slice().reverse().forEach(function (it) { chain = chain.then(function () { return quietly(self.host.removeClip(it)); }); });
+    placed.slice().reverse().forEach(function (it) {
+      if (it.audio) chain = chain.then(function () { return quietly(self.host.removeClip(it.audio, true)); });
+      chain = chain.then(function () { return quietly(self.host.removeClip(it)); });
+    });
     if (marker) chain = chain.then(function () { return quietly(self.host.removeMarker(marker)); });
     return chain.then(function () { return self.host.facts(); }).then(function (facts) {
       return plan.snapshot(facts) === before;
@@ -293,11 +310,15 @@
         var item = { track: step.track, requestedTrack: step.requestedTrack, start: step.recordTicks, end: step.recordEndTicks,
           name: take.name, inPoint: step.sourceInTicks, media: step.media, recordTicks: step.recordTicks,
           recordEndTicks: step.recordEndTicks, sourceInTicks: step.sourceInTicks, sourceOutTicks: step.sourceOutTicks };
+        if (step.audioTrack != null) {
+          item.audio = { track: step.audioTrack, start: step.recordTicks, end: step.recordEndTicks, name: take.name, inPoint: step.sourceInTicks };
+        }
         take.items.push(item);
         self.record(take);
         return self.host.place(seq, step, take, confirmed).then(function (r) {
           Object.assign(item, { start: r.start, end: r.end, name: r.name, nodeId: r.nodeId, inPoint: r.inPoint,
             mediaPath: r.mediaPath, label: r.label });
+          if (item.audio) Object.assign(item.audio, r.audio);
           self.record(take);
         });
         // On a failure the item stays listed: the host removed what it placed, but when the answer
@@ -350,18 +371,37 @@
     });
   }
 
+  /** Whether the sound placed with take item `it` is on its audio track exactly as placed. */
+  function soundThere(facts, it) {
+    var t = it.audio && (facts.sequence.audioTracks || [])[it.audio.track];
+    return !!t && t.clips.some(function (c) { return isItem(c, it.audio); });
+  }
+
+  /** Whether every clip of `take` and its sound is on the sequence exactly as placed. */
+  function allUnchanged(facts, take) {
+    return unchangedItems(facts, take).length === take.items.length &&
+      take.items.every(function (it) { return !it.audio || soundThere(facts, it); });
+  }
+
   function markerPresent(facts, m) {
     return !!m && (facts.sequence.markers || []).some(function (x) { return m.guid ? x.guid === m.guid : x.start === m.start && x.name === m.name; });
   }
 
-  /** Remove `take`'s clips that are unchanged and its marker; resolves {kept: [changed items]}. */
+  /** Remove `take`'s clips and sound that are unchanged, and its marker; resolves {kept: [changed items]}
+   *  (a sound item is {audio: true, track, start, end, ...}). An unchanged item that is gone by the time
+   *  it is removed went with the clip it is linked to. */
   Workflow.prototype.unplace = function (take, facts) {
     var self = this;
     var same = unchangedItems(facts, take);
     var kept = take.items.filter(function (it) { return same.indexOf(it) < 0; });
     var chain = Promise.resolve();
+    take.items.forEach(function (it) {
+      if (!it.audio) return;
+      if (!soundThere(facts, it)) kept.push(Object.assign({ audio: true }, it.audio));
+      else chain = chain.then(function () { return self.host.removeClip(it.audio, true); });
+    });
     same.forEach(function (it) {
-      chain = chain.then(function () { return self.host.removeClip(it); }).then(function (r) { if (!r.removed) kept.push(it); });
+      chain = chain.then(function () { return self.host.removeClip(it); });
     });
     if (markerPresent(facts, take.marker)) chain = chain.then(function () { return self.host.removeMarker(take.marker); });
     return chain.then(function () { return { kept: kept }; });
@@ -409,8 +449,7 @@
       });
       swapped.forEach(function (old) {
         chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
-          var present = unchangedItems(facts, old);
-          return present.length ? null : self.restore(old, seq);
+          return allUnchanged(facts, old) ? null : self.restore(old, seq);
         }).then(function () { old.swapping = false; self.record(old); });
       });
       return chain.then(function () { return cut; });
@@ -424,12 +463,17 @@
       // Only what is not there: a swap can fail half-way through taking the old take off.
       var present = unchangedItems(facts, take), markerThere = markerPresent(facts, take.marker), chain = Promise.resolve();
       take.items.forEach(function (it) {
-        if (present.indexOf(it) >= 0) return;
+        var video = present.indexOf(it) >= 0, sound = !!it.audio && soundThere(facts, it);
+        if (video && (!it.audio || sound)) return;
+        // The clip and its sound go back together (one linked placement): a half still there comes off first.
+        if (video) chain = chain.then(function () { return self.host.removeClip(it); });
+        if (sound) chain = chain.then(function () { return self.host.removeClip(it.audio, true); });
         chain = chain.then(function () {
           var step = { media: it.media, track: it.track, recordTicks: it.recordTicks, recordEndTicks: it.recordEndTicks,
-            sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks };
+            sourceInTicks: it.sourceInTicks, sourceOutTicks: it.sourceOutTicks, audioTrack: it.audio ? it.audio.track : null };
           return self.host.place(seq, step, take, []).then(function (r) {
             Object.assign(it, { nodeId: r.nodeId, inPoint: r.inPoint, mediaPath: r.mediaPath });
+            if (it.audio) Object.assign(it.audio, r.audio);
           });
         });
       });
@@ -473,7 +517,7 @@
   Workflow.prototype.swap = function (old, job, record, opts) {
     var self = this;
     return self.readSequence().then(function (r) {
-      if (unchangedItems(r.facts, old).length !== old.items.length) {
+      if (!allUnchanged(r.facts, old)) {
         throw notPlaced(new ShotForgeError("take_changed", "‘" + old.name + "’ was changed on the sequence since it was placed, " +
           "so it is not swapped"), record, true);
       }
@@ -530,5 +574,5 @@
 
   return { Workflow: Workflow, run: run, memoryStore: memoryStore, localStore: localStore, renderPaths: renderPaths,
     // for sf_conform: a take's clips as placed, a request as a job, a take's slot
-    unchangedItems: unchangedItems, jobOf: jobOf, slotOf: slotOf };
+    unchangedItems: unchangedItems, allUnchanged: allUnchanged, jobOf: jobOf, slotOf: slotOf };
 });

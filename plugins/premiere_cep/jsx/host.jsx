@@ -142,6 +142,14 @@ var ShotForgeHost = (function () {
         return out;
     }
 
+    /* An audio item: where it is, and what it plays from where (so the host and panel can tell a
+     * take's sound from an editor's item that only shares its name and slot). */
+    function audioFacts(clip) {
+        var item = clip.projectItem;
+        return { name: String(clip.name), nodeId: String(clip.nodeId), start: ticksOf(clip.start), end: ticksOf(clip.end),
+            inPoint: ticksOf(clip.inPoint), mediaPath: item ? String(item.getMediaPath() || '') : '' };
+    }
+
     function markerFacts(seq) {
         var list = [], markers = seq.markers, m = markers.getFirstMarker();
         while (m) {
@@ -168,7 +176,10 @@ var ShotForgeHost = (function () {
                 tracks.push({ name: String(track.name), clips: list, transitions: track.transitions ? spans(track.transitions) : [] });
             }
             for (i = 0; i < at.numTracks; i++) {
-                audio.push({ name: String(at[i].name), clips: spans(at[i].clips) });
+                clips = at[i].clips;
+                list = [];
+                for (j = 0; j < clips.numItems; j++) { list.push(audioFacts(clips[j])); }
+                audio.push({ name: String(at[i].name), clips: list, transitions: at[i].transitions ? spans(at[i].transitions) : [] });
             }
             return ok({
                 host: { version: String(app.version) },
@@ -339,9 +350,10 @@ var ShotForgeHost = (function () {
         return gone;
     }
 
-    /* One overwrite of a subclip made with `videoFirst` flags; returns {landed, landedAudio, sub}. */
+    /* One overwrite of a subclip made with `videoFirst` flags (both flags set when its sound goes too,
+     * so their order does not matter); returns {landed, landedAudio, sub}. */
     function overwriteOnce(st, item, videoFirst) {
-        var flags = subclipFlags(videoFirst), i, landedAudio = [];
+        var flags = st.withAudio ? [1, 1] : subclipFlags(videoFirst), i, landedAudio = [];
         var sub = item.createSubClip(st.takeName, st.inTicks, st.outTicks, 1, flags[0], flags[1]);
         if (!sub) { return null; }
         sub.setColorLabel(st.label);
@@ -350,8 +362,29 @@ var ShotForgeHost = (function () {
         for (i = 0; i < st.at.numTracks; i++) { st.audioBefore.push(nodeIds(st.at[i])); }
         st.overwritten = true;
         st.seq.overwriteClip(sub, sfSecondsArg(st.recordTicks, st.tpfTicks), st.trackIndex, st.aIndex);
-        for (i = 0; i < st.at.numTracks; i++) { landedAudio = landedAudio.concat(newItems(st.at[i], st.audioBefore[i], st.takeName)); }
-        return { sub: sub, landed: newItems(st.track, st.before, st.takeName), landedAudio: landedAudio };
+        for (i = 0; i < st.at.numTracks; i++) {
+            landedAudio = landedAudio.concat(newItems(st.at[i], st.audioBefore[i], st.takeName));
+        }
+        return { sub: sub, landed: newItems(st.track, st.before, st.takeName), landedAudio: landedAudio,
+            onAudioTrack: st.withAudio ? newItems(st.at[st.aIndex], st.audioBefore[st.aIndex], st.takeName) : [] };
+    }
+
+    /* Why the sound of a placement with `audioTrack` is not exactly right ('' when it is), and its read-back. */
+    function checkSound(st, r, path) {
+        var label = 'A' + (st.aIndex + 1), a, got;
+        if (r.landedAudio.length !== r.onAudioTrack.length) {
+            return { why: 'its sound landed on another audio track than ' + label };
+        }
+        if (!r.onAudioTrack.length) { return { why: 'no sound landed on ' + label + ' (Premiere read no audio in ' + path + ')' }; }
+        if (r.onAudioTrack.length > 1) { return { why: r.onAudioTrack.length + ' audio clips landed on ' + label }; }
+        a = r.onAudioTrack[0];
+        got = { track: st.aIndex, start: ticksOf(a.start), end: ticksOf(a.end), inPoint: ticksOf(a.inPoint), name: String(a.name),
+            nodeId: String(a.nodeId), mediaPath: a.projectItem ? String(a.projectItem.getMediaPath()) : '' };
+        if (got.start !== st.recordTicks || got.end !== st.recordEndTicks || got.inPoint !== st.inTicks) {
+            return { why: 'its sound landed on ' + label + ' at ticks ' + got.start + '-' + got.end + ' (source in ' + got.inPoint +
+                ') instead of ' + st.recordTicks + '-' + st.recordEndTicks + ' (source in ' + st.inTicks + ')', got: got };
+        }
+        return { why: '', got: got };
     }
 
     /**
@@ -366,9 +399,15 @@ var ShotForgeHost = (function () {
      * or anything landed on an audio track, or the DOM threw on the way, whatever this call placed
      * is removed again and the reply says what landed. So each call either places exactly one
      * correct clip or leaves the sequence as it was.
+     *
+     * With `audioTrack` (a 0-based audio track index) the media's sound goes too, linked, on that
+     * audio track over the same record range: that range must be free there (an overwrite destroys
+     * on audio tracks as on video ones, and sound never overwrites), and the sound is read back like
+     * the picture (exactly one audio clip there, same record range and source in, nothing on another
+     * audio track) or everything of the call is removed again.
      */
     function place(path, trackIndex, recordTicks, recordEndTicks, inTicks, outTicks, tpfTicks, takeName, label,
-                   expectSequenceId, confirmed) {
+                   expectSequenceId, confirmed, audioTrack) {
         var st = null;
         try {
             var seq = activeSequence(), i;
@@ -388,21 +427,32 @@ var ShotForgeHost = (function () {
                 return sfJson({ ok: false, error: { code: 'not_free', message: 'V' + (trackIndex + 1) + ' is not free there now (' +
                     busy[0].kind + " '" + busy[0].name + "')" }, occupants: busy });
             }
+            var at = seq.audioTracks, aIndex = at.numTracks, withAudio = typeof audioTrack === 'number' && audioTrack >= 0;
+            if (withAudio) {
+                if (audioTrack >= at.numTracks) { return fail('no_such_track', 'audio track A' + (audioTrack + 1) + ' does not exist'); }
+                var busyA = occupants(at[audioTrack], recordTicks, recordEndTicks);
+                if (busyA.length) {
+                    return sfJson({ ok: false, error: { code: 'not_free', message: 'A' + (audioTrack + 1) + ' is not free there now (' +
+                        busyA[0].kind + " '" + busyA[0].name + "')" }, occupants: busyA });
+                }
+                aIndex = audioTrack;
+            } else {
+                // No sound: the subclip is meant to be video only; its audio target is an audio track empty
+                // over the range, else past the last one (where Premiere places nothing), so that a subclip
+                // that still has sound never overwrites the editor's.
+                for (i = 0; i < at.numTracks; i++) {
+                    if (aIndex === at.numTracks && occupants(at[i], recordTicks, recordEndTicks).length === 0) { aIndex = i; }
+                }
+            }
             var item = findImported(path);
             if (!item) { return fail('not_imported', 'the result is not in the project yet: ' + path); }
-            // Audio goes to an audio track that is empty over the range, else past the last one
-            // (where Premiere places nothing): the subclip is meant to be video only, and an
-            // overwrite on a used audio track would destroy the editor's sound.
-            var at = seq.audioTracks, aIndex = at.numTracks;
-            for (i = 0; i < at.numTracks; i++) {
-                if (aIndex === at.numTracks && occupants(at[i], recordTicks, recordEndTicks).length === 0) { aIndex = i; }
-            }
             st = { seq: seq, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
-                recordTicks: recordTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks, overwritten: false };
+                recordTicks: recordTicks, recordEndTicks: recordEndTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks,
+                overwritten: false, withAudio: withAudio };
             var videoFirst = subclipVideoFirst;
             var r = overwriteOnce(st, item, videoFirst);
             if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
-            if (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
+            if (!withAudio && !r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
                 // No video landed and the video track is as it was: the flags read the other way round.
                 if (!undoLanding(st)) { return fail('not_removed', 'audio of ' + takeName + ' landed and Premiere refused to remove it again: remove it by hand'); }
                 videoFirst = !videoFirst;
@@ -422,13 +472,18 @@ var ShotForgeHost = (function () {
                 why = 'the clip landed on V' + (trackIndex + 1) + ' at ticks ' + got.start + '-' + got.end + ' (source in ' +
                     got.inPoint + ') instead of ' + recordTicks + '-' + recordEndTicks + ' (source in ' + inTicks + ')';
             }
-            else if (r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
+            else if (!withAudio && r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
+            else if (withAudio) {
+                var sound = checkSound(st, r, path);
+                why = sound.why;
+                got.audio = sound.got || null;
+            }
             if (why) {
                 if (!undoLanding(st)) { why += '; Premiere refused to remove it again: remove ' + takeName + ' by hand'; }
                 return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
             }
             got.label = r.sub.getColorLabel();
-            subclipVideoFirst = videoFirst;
+            if (!withAudio) { subclipVideoFirst = videoFirst; }
             return ok(got);
         } catch (e) {
             var undone = '';
@@ -440,24 +495,27 @@ var ShotForgeHost = (function () {
     }
 
     /**
-     * Remove the clip on video track `trackIndex` that is exactly [startTicks, endTicks), named
-     * `name` and, when given, plays `mediaPath` from source in `inTicks` (a placed take), leaving
-     * everything else where it is (remove(0, 1): no ripple). Replies {removed: false} when no such
-     * clip is there (the editor moved, trimmed, deleted or replaced it).
+     * Remove the clip on video track `trackIndex` (audio track when `kind` is 'audio') that is exactly
+     * [startTicks, endTicks), named `name` and, when given, plays `mediaPath` from source in `inTicks`
+     * (a placed take or its sound), leaving everything else where it is (remove(0, 1): no ripple).
+     * Replies {removed: false} when no such clip is there (the editor moved, trimmed, deleted or
+     * replaced it).
      */
-    function removeClip(trackIndex, startTicks, endTicks, name, inTicks, mediaPath) {
+    function removeClip(trackIndex, startTicks, endTicks, name, inTicks, mediaPath, kind) {
         try {
-            var seq = activeSequence(), clips, i, c;
+            var seq = activeSequence(), clips, i, c, tracks, label;
             if (!seq) { return fail('no_sequence', 'no sequence is open'); }
-            if (trackIndex < 0 || trackIndex >= seq.videoTracks.numTracks) { return ok({ removed: false }); }
-            clips = seq.videoTracks[trackIndex].clips;
+            tracks = kind === 'audio' ? seq.audioTracks : seq.videoTracks;
+            label = (kind === 'audio' ? 'A' : 'V') + (trackIndex + 1);
+            if (!(trackIndex >= 0 && trackIndex < tracks.numTracks)) { return ok({ removed: false }); }
+            clips = tracks[trackIndex].clips;
             for (i = 0; i < clips.numItems; i++) {
                 c = clips[i];
                 if (ticksOf(c.start) === startTicks && ticksOf(c.end) === endTicks && String(c.name) === name &&
                         (!inTicks || ticksOf(c.inPoint) === inTicks) &&
                         (!mediaPath || (c.projectItem && String(c.projectItem.getMediaPath()) === mediaPath))) {
-                    if (!removeAll([c], seq.videoTracks[trackIndex])) {
-                        return fail('not_removed', 'Premiere refused to remove ' + name + ' (V' + (trackIndex + 1) + '); remove it by hand');
+                    if (!removeAll([c], tracks[trackIndex])) {
+                        return fail('not_removed', 'Premiere refused to remove ' + name + ' (' + label + '); remove it by hand');
                     }
                     return ok({ removed: true });
                 }
@@ -527,6 +585,15 @@ var ShotForgeHost = (function () {
         }
     }
 
+    /** Whether a file the editor named (a matte) exists where Premiere's machine sees it. */
+    function fileExists(path) {
+        try {
+            return ok({ exists: new File(path).exists ? true : false });
+        } catch (e) {
+            return fail('host_error', 'checking ' + path + ' failed: ' + errorText(e));
+        }
+    }
+
     function ping() {
         try {
             return ok({ version: String(app.version), sequence: activeSequence() ? true : false });
@@ -543,6 +610,7 @@ var ShotForgeHost = (function () {
         removeClip: removeClip,
         addMarker: addMarker,
         removeMarker: removeMarker,
+        fileExists: fileExists,
         ping: ping,
         _json: sfJson,
         _secondsArg: sfSecondsArg

@@ -15,12 +15,20 @@
  *  - createSubClip wants tick strings; its flags are (takeVideo, takeAudio) as in Adobe's d.ts
  *    (`subclipFlags: "audioVideo"` swaps them, as the guide's signature line has them).
  *  - An overwrite destroys what it covers, without asking: clips are cut or removed, transitions
- *    (Track.transitions) removed. The DOM has no way to add a track.
+ *    (Track.transitions) removed, on the audio track it is given exactly as on the video track.
+ *    The DOM has no way to add a track (video or audio).
+ *  - Sequence.overwriteClip(item, seconds, v, a) puts a subclip's picture on V(v) and, when it took
+ *    audio and the media has sound, its sound on A(a) over the same record range and source in,
+ *    one audio item (assumed, not measured: a stereo render on one track; linked A/V items are
+ *    separate TrackItems that remove(0, 1) takes off one at a time). An audio index past the last
+ *    track places no sound.
  *  - TrackItem.remove(inRipple, inAlignToVideo) takes the item out (rippling later ones left when
  *    inRipple is set); ProjectItem.setColorLabel keeps only the 16 label indices 0..15;
  *    sequence markers via createMarker(seconds) land on the frame, Marker start/end are Time.
  *  - `landOff = {nth, frames}` makes the nth placement from now land `frames` frames late (a
- *    read-back must see it); `throwOn = "Type.member"` makes the next use of that member throw.
+ *    read-back must see it); `soundOff = {nth, frames}` the same for the sound alone of the nth
+ *    placement that brings sound (its picture lands right); `throwOn = "Type.member"` makes the
+ *    next use of that member throw.
  */
 "use strict";
 
@@ -156,6 +164,7 @@ class PremiereMock {
     this.mutations = [];
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
+    this.soundOff = null;
     this.throwOn = null;
     this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
     this.importsOffline = false; // a file Premiere cannot read is imported as an offline item
@@ -201,7 +210,11 @@ class PremiereMock {
         transitions: (t.transitions || []).map((x) => ({ name: x.name || "Cross Dissolve", nodeId: String(this.nextNode++),
           start: String(x.start), end: String(x.end) })),
       })),
-      audio: (s.audioTracks || []).map((t) => ({ name: t.name, clips: (t.clips || []).map((c) => this.rawClip(c)) })),
+      // Audio tracks as video ones: clips, and transitions (audio crossfades; psg track.md documents
+      // Track.transitions for every track), which an overwrite destroys alike (notes section 11).
+      audio: (s.audioTracks || []).map((t) => ({ name: t.name, clips: (t.clips || []).map((c) => this.rawClip(c)),
+        transitions: (t.transitions || []).map((x) => ({ name: x.name || "Constant Power", nodeId: String(this.nextNode++),
+          start: String(x.start), end: String(x.end) })) })),
       markers: [],
     };
     this.sequence = seq;
@@ -241,7 +254,8 @@ class PremiereMock {
     return JSON.stringify({
       video: s.tracks.map((t) => ({ clips: t.clips.slice().sort(byStart).map(clip),
         transitions: t.transitions.slice().sort(byStart).map((x) => [x.name, x.start, x.end]) })),
-      audio: s.audio.map((t) => t.clips.slice().sort(byStart).map(clip)),
+      audio: s.audio.map((t) => ({ clips: t.clips.slice().sort(byStart).map(clip),
+        transitions: t.transitions.slice().sort(byStart).map((x) => [x.name, x.start, x.end]) })),
       markers: s.markers.slice().sort(byStart).map((m) => [m.name, m.comments, m.start, m.end]),
     });
   }
@@ -493,7 +507,10 @@ class PremiereMock {
     const srcOut = it.subOut !== null ? big(it.subOut) : srcIn + 10n * TPS;
     const what = { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it };
     if (it.video) this.overwrite(s.tracks[vIndex], vIndex, t, t + srcOut - srcIn, what);
-    if (it.audio && aIndex >= 0 && aIndex < s.audio.length) this.overwrite(s.audio[aIndex], "A" + aIndex, t, t + srcOut - srcIn, what);
+    if (!it.audio || !(aIndex >= 0 && aIndex < s.audio.length)) return;
+    let ta = t;
+    if (this.soundOff && --this.soundOff.nth === 0) { ta += BigInt(this.soundOff.frames) * tb; this.soundOff = null; }
+    this.overwrite(s.audio[aIndex], "A" + aIndex, ta, ta + srcOut - srcIn, what);
   }
 
   /** Overwrite [start, end) on `track`: whatever it covers is cut or removed, transitions removed. */
