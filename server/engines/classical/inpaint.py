@@ -1,0 +1,222 @@
+"""Inpaint: what a region of a shot hides, brought back from the frames that show it.
+
+Flow-guided video inpainting, in two passes over the whole shot (not only its placed range):
+
+1. backward, from the shot's last frame to the first placed one: each frame's region is taken
+   from the next frame's made-up picture, moved along the flow between them (:mod:`.propagate`:
+   measured with the region smoothed away, completed inside it from the camera's move and the
+   motion around it), where that picture shows something the camera saw; each placed frame's
+   result is put aside on disk (:class:`.propagate.Spill`);
+2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
+   the backward result by how many frames away each was seen; the mismatch with the picture just
+   outside the region (exposure, a slightly wrong warp) continued smoothly into it, so no edge
+   shows; what neither pass saw gets a smooth fill of its surroundings, once: later frames carry
+   that fill along like seen content, so it holds steady instead of being made anew each frame.
+
+Pixels outside the region are the source's, bit for bit; full depth is kept (only the small 8-bit
+copies that flow is measured on lose it). Frames and mattes are read one at a time, twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from server.engines import flow as fl
+from server.engines.base import EngineJob, InpaintShot
+from server.engines.classical import propagate as pg
+from server.engines.classical import scene
+
+
+def inpaint_shot(shot: InpaintShot, job: EngineJob, flow_quality: str) -> Iterator[np.ndarray]:
+    """For each index of ``shot.placed``, that frame with its masked pixels replaced by what the
+    other frames of the shot show there (a smooth, steady fill where none does)."""
+    n = len(shot.frames)
+    if n == 0:
+        raise ValueError("inpaint: the shot has no frames")
+    if len(shot.masks) != n:
+        raise ValueError(f"inpaint: {len(shot.masks)} mattes for {n} frames")
+    placed = shot.placed
+    if placed.step != 1 or len(placed) == 0 or placed.start < 0 or placed.stop > n:
+        raise ValueError(f"inpaint: placed frames {placed} are not a run of frames inside the shot's 0..{n - 1}")
+    first = shot.frames[0]
+    if first.ndim != 3 or first.shape[2] != 3 or first.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"inpaint: frames must be (H, W, 3) uint8 or uint16, got {first.shape} {first.dtype}")
+    return _Inpainter(shot, first.shape, first.dtype, flow_quality).run(job)
+
+
+class _Pass:
+    """One direction's running state: the previous frame's made-up picture (float32, full size), where
+    it shows what the camera saw, how many frames away that was, and its small hole-free copy."""
+
+    def __init__(self):
+        self.picture: np.ndarray | None = None
+        self.seen: np.ndarray | None = None
+        self.hops: np.ndarray | None = None
+        self.small: np.ndarray | None = None  # 8-bit RGB, for the cut check
+        self.grey: np.ndarray | None = None
+        self.hole: np.ndarray | None = None
+
+
+class _Inpainter:
+    def __init__(self, shot: InpaintShot, shape: tuple[int, ...], dtype: np.dtype, flow_quality: str):
+        self.shot = shot
+        self.shape, self.dtype = shape, dtype
+        self.top = float(np.iinfo(dtype).max)
+        h, w = shape[:2]
+        self.size = (w, h)
+        self.small_size = fl.work_size(shape)
+        self.estimator = fl.FlowEstimator(flow_quality)
+        # the band outside the region where its edge is matched to the picture around it
+        self.ring = max(2, round(min(h, w) / 90))
+        self.ring_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.ring + 1,) * 2)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        frame, mask = self.shot.frames[i], np.asarray(self.shot.masks[i])
+        if frame.shape != self.shape or frame.dtype != self.dtype:
+            raise ValueError(f"inpaint: frame {i} is {frame.shape} {frame.dtype}, the shot's first "
+                             f"frame {self.shape} {self.dtype}")
+        if mask.shape != self.shape[:2]:
+            raise ValueError(f"inpaint: the matte of frame {i} is {mask.shape[1]}x{mask.shape[0]}, "
+                             f"the frame {self.size[0]}x{self.size[1]}")
+        return frame, mask.astype(bool, copy=False)
+
+    def _small(self, frame: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Small 8-bit RGB copy, its hole (every small pixel the region touches) and hole-free grey."""
+        small = fl.small_rgb(frame, self.small_size)
+        hole = cv2.resize(mask.astype(np.uint8), self.small_size, interpolation=cv2.INTER_AREA) > 0
+        if mask.any() and not hole.any():  # a region smaller than a small pixel
+            hole = cv2.resize(mask.astype(np.uint8) * 255, self.small_size, interpolation=cv2.INTER_LINEAR) > 0
+        grey = pg.hole_free(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), hole)
+        return small, hole, grey
+
+    # -- one step of either pass -----------------------------------------------------------
+
+    def _step(self, state: _Pass, frame: np.ndarray, mask: np.ndarray):
+        """Carry ``state`` into this frame. Returns (box, carried colour, carried distance in frames,
+        with inf where nothing seen arrives) over the region and its ring, or None when the frame
+        has no region; and updates the small copies in ``state``."""
+        small, hole, grey = self._small(frame, mask)
+        region = cv2.dilate(mask.astype(np.uint8), self.ring_kernel).astype(bool)
+        box = pg.bounding_box(region)
+        result = None
+        if box is not None:
+            x0, y0, x1, y1 = box
+            crop = (slice(y0, y1), slice(x0, x1))
+            colour = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+            hops = np.full((y1 - y0, x1 - x0), np.inf, np.float32)
+            if state.picture is not None and scene.hist_distance(state.small, small) < scene.MAX_HIST_DISTANCE:
+                flow = pg.masked_flow(grey, state.grey, hole, state.hole, self.estimator)
+                mx, my = pg.full_maps(flow, self.size, box)
+                colour, real, far = pg.carry(state.picture, state.seen, state.hops, mx, my)
+                hops = np.where(real, far, np.inf).astype(np.float32)
+            result = (box, crop, region[crop], colour, hops)
+        state.small, state.grey, state.hole = small, grey, hole
+        return result
+
+    @staticmethod
+    def _remember(state: _Pass, frame: np.ndarray, mask: np.ndarray, crop, inside: np.ndarray,
+                  colour: np.ndarray, hops: np.ndarray, seen_inside: np.ndarray) -> None:
+        """This frame's made-up picture becomes the state: the frame, with the region's pixels
+        replaced by ``colour`` (whose pixels ``seen_inside`` shows what the camera saw)."""
+        picture = frame.astype(np.float32)
+        seen = np.ones(mask.shape, np.float32)
+        far = np.zeros(mask.shape, np.float32)
+        if crop is not None:
+            part = picture[crop]
+            part[inside] = colour[inside]
+            seen[crop][inside] = seen_inside[inside]
+            far[crop][inside] = np.where(seen_inside, hops, np.inf)[inside]
+        state.picture, state.seen, state.hops = picture, seen, far
+
+    def _smooth_unseen(self, frame: np.ndarray, crop, inside: np.ndarray, colour: np.ndarray,
+                       known: np.ndarray) -> np.ndarray:
+        """``colour`` with the region's pixels that are not ``known`` filled smoothly from the rest."""
+        values = np.where(inside[..., None], colour, frame[crop].astype(np.float32))
+        return pg.push_pull(values, (~inside | known).astype(np.float32))
+
+    # -- the passes ------------------------------------------------------------------------
+
+    def run(self, job: EngineJob) -> Iterator[np.ndarray]:
+        placed = self.shot.placed
+        n = len(self.shot.frames)
+        work = (n - placed.start) + placed.stop
+        spill = pg.Spill()
+        try:
+            done = 0
+            back = _Pass()
+            for i in range(n - 1, placed.start - 1, -1):
+                job.check_cancel()
+                frame, mask = self._read(i)
+                step = self._step(back, frame, mask)
+                if step is None:
+                    self._remember(back, frame, mask, None, None, None, None, None)
+                else:
+                    box, crop, region, colour, hops = step
+                    inside = mask[crop]
+                    if i in placed:
+                        spill.put(i, colour, hops)
+                    real = np.isfinite(hops)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
+                    self._remember(back, frame, mask, crop, inside, colour, hops, real)
+                done += 1
+                job.progress(done / work, "inpainting: what later frames show")
+            del back
+            ahead = _Pass()
+            for i in range(placed.stop):
+                job.check_cancel()
+                frame, mask = self._read(i)
+                step = self._step(ahead, frame, mask)
+                if step is None:
+                    self._remember(ahead, frame, mask, None, None, None, None, None)
+                    out = frame
+                elif i < placed.start:  # only what the camera saw goes on: no fill before the result
+                    box, crop, region, colour, hops = step
+                    inside = mask[crop]
+                    real = np.isfinite(hops) & (hops < _FILLED)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
+                    self._remember(ahead, frame, mask, crop, inside, colour, np.where(real, hops, np.inf), real)
+                    out = None
+                else:
+                    out = self._make(ahead, frame, mask, step, *spill.take(i))
+                if out is not None:
+                    yield out
+                done += 1
+                job.progress(done / work, "inpainting: what earlier frames show")
+        finally:
+            spill.close()
+
+    def _make(self, ahead: _Pass, frame: np.ndarray, mask: np.ndarray, step, back_colour: np.ndarray,
+              back_hops: np.ndarray) -> np.ndarray:
+        """A placed frame: both passes' seen content blended, its edge matched, the rest filled."""
+        box, crop, region, colour, hops = step
+        inside = mask[crop]
+        filled = np.isfinite(hops) & (hops >= _FILLED)  # the fill of an earlier frame, carried along
+        fwd_hops = np.where(filled, np.inf, hops).astype(np.float32)
+        seen_colour, seen_hops = pg.mix(colour, fwd_hops, back_colour, back_hops)
+        real = np.isfinite(seen_hops)
+        known = real | filled
+        content = np.where(real[..., None], seen_colour, colour)
+        # the mismatch with the picture just outside the region, continued smoothly into it
+        ring = region & ~inside & known
+        here = frame[crop].astype(np.float32)
+        content = content + pg.spread(here - content, ring, inside & known)
+        content = self._smooth_unseen(frame, crop, inside, content, known)
+        out = frame.copy()
+        part = out[crop]
+        part[inside] = np.clip(np.rint(content[inside]), 0, self.top).astype(self.dtype)
+        # what this pass saw goes on as it was seen, so its distance stays true and its errors do
+        # not pile up; the rest of the result goes on as fill, held steady where nothing is seen
+        fwd_real = np.isfinite(fwd_hops)
+        carried = np.where(fwd_real[..., None], colour, content)
+        marks = np.where(fwd_real, fwd_hops, _FILLED).astype(np.float32)
+        self._remember(ahead, out, mask, crop, inside, carried, marks, np.ones_like(inside))
+        return out
+
+
+# distance given to filled pixels: carried along like seen ones, but never mistaken for them
+_FILLED = np.float32(1e9)
