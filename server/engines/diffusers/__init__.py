@@ -1,8 +1,8 @@
-"""The diffusers engine: open video models for the four operations.
+"""The diffusers engine: open video models for the five operations.
 
 Each model family drives its operations through one pipeline call, behind a small conditioner per
 family (:mod:`.families`): Wan VACE (2.1, and 2.2 A14B with two experts) a video of known frames
-and a mask saying which pixels to make, for all four operations; LTX-Video known frames as
+and a mask saying which pixels to make, for all five operations; LTX-Video known frames as
 conditions at their positions (extend, gap fill, generate); Wan 2.2 TI2V-5B text or one first
 frame (extend, generate). The engine lays each job out on *slots* at the model's rate, fits the picture
 into the model's canvas, cuts long requests into windows that see known frames on every side there
@@ -19,7 +19,8 @@ Modules, top to bottom:
 - :mod:`.step_cache`: the First-Block cache over the whole VACE forward;
 - :mod:`.windows`, :mod:`.retime`, :mod:`.canvas`: slots, windows, retiming, the model picture;
 - :mod:`.run`: one operation's windows through the pipeline, with progress, cancel and fallbacks;
-- :mod:`.engine`: the four operations and availability; :mod:`.choose`: the model for a request.
+- :mod:`.engine`: the five operations and availability; :mod:`.inpaint`: slots and compositing for
+  inpaint; :mod:`.choose`: the model for a request.
 
 Models are found, never downloaded: a models folder and the local Hugging Face cache, read with
 ``HF_HUB_OFFLINE=1`` and ``local_files_only=True``. Torch and diffusers are imported only inside

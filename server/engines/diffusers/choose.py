@@ -37,8 +37,7 @@ def select_model(operation: str, wanted: str | None, settings: Any) -> tuple[Mod
     for m in models:
         if operation not in m.operations:
             if wanted or not m.problems:
-                why = m.not_served().get(operation)
-                reasons.append(f"{m.name} does not serve {operation}" + (f" ({m.family_name}: {why})" if why else ""))
+                reasons.append(not_serving(m, operation))
             else:
                 reasons.append(f"{m.name}: {'; '.join(m.problems)}")
             continue
@@ -56,6 +55,13 @@ def select_model(operation: str, wanted: str | None, settings: Any) -> tuple[Mod
         raise EngineUnavailable("diffusers", f"no model for {operation}: {where}"
                                              f"{'; ' + '; '.join(notes) if notes else ''}")
     raise EngineUnavailable("diffusers", f"no usable model for {operation}: {'; '.join(reasons)}")
+
+
+def not_serving(model: ModelInfo, operation: str) -> str:
+    """Why ``model`` does not do ``operation``, and what it does instead (for an editor choosing another)."""
+    why = model.not_served().get(operation)
+    does = f"it serves {', '.join(model.operations)}" if model.operations else "it serves no operation"
+    return f"{model.name} does not serve {operation} ({model.family_name}: {why + '; ' if why else ''}{does})"
 
 
 def serves(operation: str, wanted: str | None, settings: Any) -> bool:

@@ -1,4 +1,4 @@
-"""The diffusers engine: the four operations laid out on model slots, and what is available here.
+"""The diffusers engine: the five operations laid out on model slots, and what is available here.
 
 Each operation puts its known frames on a slot sequence at the model's rate (context resampled by
 flow interpolation), marks the slots to make, and hands them to a :class:`~.run.Run`, which makes
@@ -6,7 +6,8 @@ them window by window and reads the timeline frames back off the slots: exactly 
 Head extensions are made from the shot outwards, gap fills close with a window that sees both
 shots (:mod:`.windows`). Outpainting runs at the source's own rate (every source frame is a model
 frame), because each output frame must match its exact source picture; the source picture is
-pasted back untouched.
+pasted back untouched. Inpaint lays a shot's placed frames on slots at the model's rate, every slot
+to make inside its mask (:mod:`.inpaint`), and puts the source back outside the mask.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from server.engines.base import Availability, Engine, EngineJob, EngineUnavailable, OutpaintLayout, resize_frame
-from server.engines.diffusers import devices, lora, warm
+from server.engines.base import (Availability, Engine, EngineJob, EngineUnavailable, InpaintShot, OutpaintLayout,
+                                 resize_frame)
+from server.engines.diffusers import devices, inpaint, lora, warm
 from server.engines.diffusers.canvas import Canvas, check_frames, to_unit
-from server.engines.diffusers.choose import option, select_model
+from server.engines.diffusers.choose import not_serving, option, select_model
 from server.engines.diffusers.devices import DevicePlan
 from server.engines.diffusers.models import ModelInfo, discover, hf_cache_dir
 from server.engines.diffusers.retime import Retimer, sample
@@ -125,7 +127,7 @@ class DiffusersEngine(Engine):
         return Availability(True, f"{len(usable)} of {len(models)} model(s) usable: "
                                   f"{', '.join(m.name for m in usable)}", details)
 
-    # -- the four operations -----------------------------------------------------------------------
+    # -- the five operations -----------------------------------------------------------------------
     def extend(self, context: Sequence[np.ndarray], frames: int, side: str,
                job: EngineJob) -> Iterator[np.ndarray]:
         check_frames(context, "extend")
@@ -242,6 +244,29 @@ class DiffusersEngine(Engine):
                 yield out
             done = slots[-native.overlap:] if native.overlap else []
             first = False
+
+    def inpaint(self, shot: InpaintShot, job: EngineJob) -> Iterator[np.ndarray]:
+        reader = inpaint.ShotReader(shot)
+        if self.info is not None and "inpaint" not in self.info.operations:
+            raise EngineUnavailable("diffusers", not_serving(self.info, "inpaint"))
+        return self._inpaint(reader, job) if len(reader.placed) else iter(())
+
+    def _inpaint(self, reader: inpaint.ShotReader, job: EngineJob) -> Iterator[np.ndarray]:
+        placed = reader.placed
+        if not reader.any_masked():  # nothing to replace: the source as it is, no model loaded
+            for i in placed:
+                yield reader.frame(i)
+            return
+        size = reader.size
+        run = self._run_setup(job, size)
+        run.prompt, run.negative = inpaint.words(job, run.native)
+        layout = inpaint.ShotSlots(reader, run.canvas, slot_step(job.rate, run.native))
+        targets = [j / layout.step for j in range(len(placed))]
+        made = run.make([Slot(pending=True) for _ in range(layout.count())], targets, size, reader.first.dtype,
+                        Retimer(), fill=layout.fill)
+        feather = inpaint.feather_width(size, run.canvas)
+        for i, picture in zip(placed, made):
+            yield inpaint.composite(reader.frame(i), picture, reader.mask(i), feather)
 
     # -- shared machinery -------------------------------------------------------------------------
     def _run_setup(self, job: EngineJob, size: tuple[int, int]) -> Run:

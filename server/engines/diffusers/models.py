@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
+OPERATIONS = ("extend", "fill_gap", "outpaint", "generate", "inpaint")
 
 #: pipeline class -> family (a Wan pipeline saved with ``expand_timesteps`` is Wan 2.2 TI2V: :func:`recognise`)
 FAMILIES = {"WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx", "LTXPipeline": "ltx"}
@@ -39,10 +39,12 @@ FAMILIES = {"WanVACEPipeline": "wan-vace", "LTXConditionPipeline": "ltx", "LTXPi
 FAMILY_SPECS = {
     "wan-vace": ("Wan VACE", "WanVACEPipeline", OPERATIONS, {}),
     "ltx": ("LTX-Video", "LTXConditionPipeline", ("extend", "fill_gap", "generate"),
-            {"outpaint": "it is conditioned on whole frames and cannot keep part of a picture"}),
+            {"outpaint": "it is conditioned on whole frames and cannot keep part of a picture",
+             "inpaint": "it is conditioned on whole frames and cannot keep part of a picture"}),
     "wan22-ti2v": ("Wan 2.2 TI2V", None, ("extend", "generate"),
                    {"fill_gap": "it is conditioned on one first frame and cannot see the shot after a gap",
-                    "outpaint": "it takes no mask and cannot keep part of a picture"}),
+                    "outpaint": "it takes no mask and cannot keep part of a picture",
+                    "inpaint": "it takes no mask and cannot keep part of a picture"}),
 }
 #: pipeline classes recognised but not driven yet (said so in doctor instead of "unknown")
 KNOWN_NOT_DRIVEN = {

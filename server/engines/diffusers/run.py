@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class Run:
         self.reference: np.ndarray | None = None
         self.windows_total: int | None = None
         self.window_index = 0
+        self.prompt = job.prompt or ""
         self.negative = job.negative_prompt or native.negative_prompt
 
     @property
@@ -46,15 +47,18 @@ class Run:
         return fast.buckets if fast is not None and fast.compiled else None
 
     def make(self, slots: list[Slot], targets: list[float], size: tuple[int, int], dtype: type,
-             retimer: Retimer) -> Iterator[np.ndarray]:
+             retimer: Retimer, fill: Callable[[list[Slot], Window], None] | None = None) -> Iterator[np.ndarray]:
         """Make every pending slot, window by window, yielding the target frames (fractional slot
-        positions) as soon as the slots around them are made."""
+        positions) as soon as the slots around them are made. ``fill`` puts their pictures on the slots
+        a window is about to run on (a long inpaint shot is read window by window, never held whole)."""
         windows = plan_windows([s.pending for s in slots], self.native.max_frames, context_slots(self.native),
                                self.native.temporal, self.buckets)
         self.windows_total = len(windows)
         emitted = 0
         for k in range(-1, len(windows)):  # -1: frames needing no model at all (a gap of a frame or two)
             if k >= 0:
+                if fill is not None:
+                    fill(slots, windows[k])
                 self.denoise(slots, windows[k])
             while emitted < len(targets):
                 p = targets[emitted]
@@ -90,7 +94,7 @@ class Run:
         call = WindowCall(
             images=[s.image for s in part],
             masks=[s.mask for s in part], pad_before=window.pad_before, pad_after=window.pad_after,
-            width=self.canvas.mw, height=self.canvas.mh, prompt=job.prompt or "", negative_prompt=self.negative,
+            width=self.canvas.mw, height=self.canvas.mh, prompt=self.prompt, negative_prompt=self.negative,
             steps=self.steps, guidance=self.guidance, guidance_2=self.guidance_2,
             seed=(int(job.seed) + 7919 * index) % (2 ** 63), reference=self.reference, on_step=on_step)
         fast = self.warm.fast

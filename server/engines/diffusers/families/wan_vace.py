@@ -1,10 +1,10 @@
-"""Wan2.1 VACE (``WanVACEPipeline``): one call serves all four operations.
+"""Wan2.1 VACE (``WanVACEPipeline``): one call serves all five operations.
 
 The pipeline takes a video of known frames and a mask per frame saying which pixels to make
 (white) and which to keep (black): an extension is known frames then blank masked frames, a gap
 fill known frames on both sides of a masked middle, an outpaint each frame on the larger canvas
-with the new border masked, and generation no known frames at all (text, optionally a reference
-image).
+with the new border masked, an inpaint each frame with its region masked (and painted grey), and
+generation no known frames at all (text, optionally a reference image).
 
 Wan 2.2 A14B VACE (``transformer`` for high noise, ``transformer_2`` below ``boundary_ratio``) is the
 same call with ``guidance_scale_2`` for the low-noise expert (request option ``guidance_2``).
