@@ -20,7 +20,7 @@ pytest.importorskip("torch", reason="the diffusers engine needs torch: scripts/s
 pytest.importorskip("diffusers", reason="the diffusers engine needs diffusers: pip install -e '.[diffusers]'")
 
 from server.engines.base import Canceled, EngineUnavailable, InpaintShot  # noqa: E402
-from tests.tiny_ltx import save_tiny_ltx  # noqa: E402
+from tests.tiny_ltx import save_tiny_ltx, save_tiny_two_expert_vace  # noqa: E402
 from tests.tiny_wan import (  # noqa: E402, F401 (one_torch_thread: an autouse fixture)
     engine_for, frames_of, job_at, one_torch_thread, save_tiny_pipeline, settings_for)
 
@@ -29,11 +29,13 @@ SIZE = (64, 36)
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    """``all``: a tiny LTX-Video model (cannot inpaint) and a tiny Wan VACE one; ``ltx``: the LTX one only."""
+    """``all``: a tiny LTX-Video model (cannot inpaint), a tiny Wan 2.1 VACE one and a two-expert Wan 2.2
+    VACE one; ``ltx``: the LTX one only."""
     root = tmp_path_factory.mktemp("models")
     save_tiny_ltx(root / "ltx" / "tiny-ltx")
     shutil.copytree(root / "ltx" / "tiny-ltx", root / "all" / "tiny-ltx")
     save_tiny_pipeline(root / "all" / "tiny-vace")
+    save_tiny_two_expert_vace(root / "all" / "tiny-vace2")
     return root
 
 
@@ -156,6 +158,16 @@ def test_a_long_shot_is_made_in_windows_that_join_on_made_frames(models, calls):
     assert all(np.asarray(m).max() == 255 for m in second["mask"][5:])  # the new slots are made
     # the shot is read as its windows come: once for each slot and once for each frame put back
     assert shot.reads <= 17 + 48 + 1
+
+
+def test_two_expert_wan22_vace_inpaints_with_its_low_noise_guidance(models, calls):
+    from server.engines.diffusers import DiffusersEngine
+
+    engine = DiffusersEngine(operation="inpaint", model="tiny-vace2", settings=settings_for(models / "all"))
+    frames, masks = frames_of(10), moving_box(10)
+    out = list(engine.inpaint(InpaintShot(frames, masks, range(10)), job_at(24, options={"guidance_2": 3.0})))
+    assert len(out) == 10 and all(np.array_equal(o[~m], f[~m]) for o, f, m in zip(out, frames, masks))
+    assert [c["guidance_scale_2"] for c in calls] == [3.0]
 
 
 def test_progress_per_step_recipe_steps_and_cancel_between_steps(models):
