@@ -54,7 +54,7 @@ class LazyFrames(Sequence):
         return self._kept[index].copy()
 
     def _decode_block(self, start: int) -> None:
-        wanted = list(dict.fromkeys(self.indices[start:start + BLOCK]))  # each media frame once, in order
+        wanted = [i for i in dict.fromkeys(self.indices[start:start + BLOCK]) if i not in self._kept]  # once each
         for index, frame in zip(wanted, media_io.read_frames(self.media, wanted, self.dtype)):
             self._keep(index, self._convert(frame))
             self.decoded += 1

