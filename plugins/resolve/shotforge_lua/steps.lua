@@ -9,6 +9,11 @@ local Failed = {}  -- error values thrown by a step that did not read back: {Fai
 
 local function fail(message) error({Failed, message}, 0) end
 
+local KINDS = {"video", "audio"}
+local AUDIO_TRACK_TYPE = "stereo"  -- as place.AUDIO_TRACK_TYPE
+
+local function words(kind, track) return (kind == "audio" and "A" or "V") .. track end
+
 local function same_path(a, b)
   if WINDOWS then return (a:lower():gsub("/", "\\")) == (b:lower():gsub("/", "\\")) end
   return a == b
@@ -23,32 +28,30 @@ local function new_executor(resolve)
   return setmetatable({resolve = resolve, timeline = tl, pool = project:GetMediaPool(), page = resolve:GetCurrentPage(),
                        done = {}, notes = M.as_array(), media = {},
                        restored = M.as_object(), put_back = {}, lost = {},  -- as executor.py: see there
-                       result = {placed = M.as_array(), kept = M.as_array(), removed = M.as_array(),
-                                 tracks_added = M.as_array(), tracks_deleted = M.as_array()}}, Executor)
+                       result = {placed = M.as_array(), kept = M.as_array(), audio = M.as_array(),
+                                 removed = M.as_array(), tracks_added = M.as_array(), tracks_deleted = M.as_array(),
+                                 audio_tracks_added = M.as_array(), audio_tracks_deleted = M.as_array()}}, Executor)
 end
 
-function Executor:count() return self.timeline:GetTrackCount("video") or 0 end
+function Executor:count(kind) return self.timeline:GetTrackCount(kind or "video") or 0 end
 
-function Executor:track_items(track) return self.timeline:GetItemListInTrack("video", track) or {} end
+function Executor:track_items(track, kind) return self.timeline:GetItemListInTrack(kind or "video", track) or {} end
 
-function Executor:ids_on(track)
+function Executor:ids_on(track, kind)
   local ids = {}
-  if track < 1 or track > self:count() then return ids end
-  for _, item in ipairs(self:track_items(track)) do ids[#ids + 1] = item:GetUniqueId() end
+  if track < 1 or track > self:count(kind) then return ids end
+  for _, item in ipairs(self:track_items(track, kind)) do ids[#ids + 1] = item:GetUniqueId() end
   return ids
 end
 
+-- (item, kind, track) of the item with `uid` on any video or audio track; nil when it is on none.
 function Executor:locate(uid)
-  for track = 1, self:count() do
-    for _, item in ipairs(self:track_items(track)) do
-      if item:GetUniqueId() == uid then return track, item end
+  for _, kind in ipairs(KINDS) do
+    for track = 1, self:count(kind) do
+      for _, item in ipairs(self:track_items(track, kind)) do
+        if item:GetUniqueId() == uid then return item, kind, track end
+      end
     end
-  end
-end
-
-function Executor:locate_on(track, uid)
-  for _, item in ipairs(self:track_items(track)) do
-    if item:GetUniqueId() == uid then return item end
   end
 end
 
@@ -117,9 +120,9 @@ function Executor:find_media(steps)
 end
 
 -- Items new on `track` since `before` (a set of ids) although the append failed: the undo removes them.
-function Executor:sweep(track, before)
+function Executor:sweep(track, before, kind)
   local new = 0
-  for _, uid in ipairs(self:ids_on(track)) do
+  for _, uid in ipairs(self:ids_on(track, kind)) do
     if uid ~= "" and not before[uid] then
       self.done[#self.done + 1] = {"append", uid}
       new = new + 1
@@ -133,31 +136,35 @@ function Executor:append(step, top)
   for k, v in pairs(step.clip_info) do info[k] = v end
   info.mediaPoolItem = self.lookup(step.media)
   local e = step.expect
+  local kind = e.track_type or "video"
+  local where, what = words(kind, e.track), kind == "audio" and "sound" or "clip"
   local before = {}
-  for _, uid in ipairs(self:ids_on(e.track)) do before[uid] = true end
+  for _, uid in ipairs(self:ids_on(e.track, kind)) do before[uid] = true end
   local ok, items = pcall(function() return self.pool:AppendToTimeline({info}) end)
   if not ok then  -- it may have landed all the same: find it so the undo removes it
-    self:sweep(e.track, before)
+    self:sweep(e.track, before, kind)
     fail("Resolve's AppendToTimeline failed (" .. tostring(items) .. ")")
   end
   local item = (items or {})[1]
   local uid = item and item:GetUniqueId() or ""
   if uid == "" then  -- measured: an append over an occupied range comes back empty or with no id
-    if self:sweep(e.track, before) > 0 then
-      fail("Resolve answered that it placed nothing, yet a clip landed on V" .. e.track)
+    if self:sweep(e.track, before, kind) > 0 then
+      fail("Resolve answered that it placed nothing, yet a clip landed on " .. where)
     end
-    fail("Resolve dropped the clip (the range on V" .. e.track .. " is not free)")
+    fail("Resolve dropped the " .. what .. " (the range on " .. where .. " is not free" ..
+      (kind == "audio" and ", or the media has no sound" or "") .. ")")
   end
   self.done[#self.done + 1] = {"append", uid}
-  local placed = self:locate_on(e.track, uid)
-  if not placed then fail("Resolve's new clip is not on V" .. e.track) end
+  local placed, found, track = self:locate(uid)
+  if not placed or found ~= kind or track ~= e.track then fail("Resolve's new " .. what .. " is not on " .. where) end
   local start, duration, left = placed:GetStart(), placed:GetDuration(), placed:GetLeftOffset()
   if start ~= e.start or duration ~= e.duration or left ~= e.left_offset then
     fail(string.format("Resolve placed %d frames at record frame %d from source frame %d, where %d frames at %d " ..
       "from source frame %d were planned", duration, start, left, e.duration, e.start, e.left_offset))
   end
   if top then
-    local list = step.role == "kept" and self.result.kept or self.result.placed
+    local list = step.role == "kept" and self.result.kept or step.role == "audio" and self.result.audio or
+      self.result.placed
     list[#list + 1] = {id = uid, track = e.track, start = start, duration = duration, left_offset = left,
                        media = step.media}
   end
@@ -212,20 +219,20 @@ function Executor:delete_items(step)
   self:edit_page()
   local items, tracks, ours = {}, {}, {}
   for _, uid in ipairs(step.ids) do
-    local track, item = self:locate(uid)
+    local item, kind, track = self:locate(uid)
     if not item then fail("clip " .. uid .. " is no longer on the timeline") end
     items[#items + 1] = item
-    tracks[track] = true
+    tracks[kind .. ":" .. track] = {kind, track}
     ours[uid] = true
   end
   -- everything else on those tracks, to see that DeleteClips took nothing more (a transition
   -- attached to a removed clip, say)
   local others, order = {}, {}
-  for track in pairs(tracks) do
-    for _, item in ipairs(self:track_items(track)) do
+  for _, where in pairs(tracks) do
+    for _, item in ipairs(self:track_items(where[2], where[1])) do
       local uid = item:GetUniqueId()
       if not ours[uid] then
-        others[uid] = "'" .. (item:GetName() or "item") .. "' on V" .. track
+        others[uid] = "'" .. (item:GetName() or "item") .. "' on " .. words(where[1], where[2])
         order[#order + 1] = uid
       end
     end
@@ -234,11 +241,11 @@ function Executor:delete_items(step)
   self.done[#self.done + 1] = {"delete_items", step}
   self.timeline:DeleteClips(items, false)
   local left = 0
-  for _, uid in ipairs(step.ids) do if select(2, self:locate(uid)) then left = left + 1 end end
+  for _, uid in ipairs(step.ids) do if self:locate(uid) then left = left + 1 end end
   if left > 0 then fail("Resolve did not remove " .. left .. " clip" .. (left == 1 and "" or "s")) end
   local present = {}
-  for track in pairs(tracks) do
-    for _, uid in ipairs(self:ids_on(track)) do present[uid] = true end
+  for _, where in pairs(tracks) do
+    for _, uid in ipairs(self:ids_on(where[2], where[1])) do present[uid] = true end
   end
   local gone = {}
   for _, uid in ipairs(order) do
@@ -251,27 +258,38 @@ function Executor:delete_items(step)
   for _, clip in ipairs(step.clips or {}) do self.result.removed[#self.result.removed + 1] = clip end
 end
 
+-- AddTrack: a video track, or an audio track of `sub_type` (its format).
+function Executor:new_track(kind, sub_type)
+  if kind == "audio" then return self.timeline:AddTrack("audio", sub_type or AUDIO_TRACK_TYPE) end
+  return self.timeline:AddTrack("video")
+end
+
+local function append_to(list, value) list[#list + 1] = value end
+
 function Executor:add_track(step)
-  local before = self:count()
+  local kind = step.track_type or "video"
+  local before = self:count(kind)
   if step.index and before ~= step.index - 1 then
-    fail("the timeline has " .. before .. " video tracks now, not the " .. (step.index - 1) ..
+    fail("the timeline has " .. before .. " " .. kind .. " tracks now, not the " .. (step.index - 1) ..
       " the result was planned on")
   end
-  self.timeline:AddTrack("video")
-  if self:count() ~= before + 1 then fail("Resolve did not add a video track") end
-  self.done[#self.done + 1] = {"add_track", before + 1}
-  self.result.tracks_added[#self.result.tracks_added + 1] = before + 1
+  self:new_track(kind, step.sub_type)
+  if self:count(kind) ~= before + 1 then
+    fail("Resolve did not add " .. (kind == "audio" and "an" or "a") .. " " .. kind .. " track")
+  end
+  self.done[#self.done + 1] = {"add_track", {kind, before + 1, step.sub_type}}
+  append_to(kind == "audio" and self.result.audio_tracks_added or self.result.tracks_added, before + 1)
 end
 
 function Executor:delete_track(step)
-  local index = step.index
-  if index ~= self:count() or #self:track_items(index) > 0 then
-    fail("V" .. index .. " is not the top video track or is not empty")
+  local kind, index = step.track_type or "video", step.index
+  if index ~= self:count(kind) or #self:track_items(index, kind) > 0 then
+    fail(words(kind, index) .. " is not the top " .. kind .. " track or is not empty")
   end
-  self.timeline:DeleteTrack("video", index)
-  if self:count() ~= index - 1 then fail("Resolve did not delete V" .. index) end
-  self.done[#self.done + 1] = {"delete_track", index}
-  self.result.tracks_deleted[#self.result.tracks_deleted + 1] = index
+  self.timeline:DeleteTrack(kind, index)
+  if self:count(kind) ~= index - 1 then fail("Resolve did not delete " .. words(kind, index)) end
+  self.done[#self.done + 1] = {"delete_track", {kind, index, step.sub_type}}
+  append_to(kind == "audio" and self.result.audio_tracks_deleted or self.result.tracks_deleted, index)
 end
 
 function Executor:run_list(steps, top)
@@ -304,7 +322,7 @@ local function message_of(err) return type(err) == "table" and err[2] or tostrin
 function Executor:put_back_clips(step)
   local problems = {}
   for i, uid in ipairs(step.ids) do
-    if not select(2, self:locate(uid)) then
+    if not self:locate(uid) then
       local restore, clip = step.restore[i], (step.clips or {})[i] or {}
       local saved = self.done
       self.done = {}
@@ -333,20 +351,24 @@ function Executor:undo()
     local kind, data = unpack(table.remove(self.done))
     local ok, err = pcall(function()
       if kind == "append" then
-        local _, item = self:locate(data)
+        local item = self:locate(data)
         if item then
           self:edit_page()
           self.timeline:DeleteClips({item}, false)
-          if select(2, self:locate(data)) then fail("Resolve did not remove the clip it had just placed") end
+          if self:locate(data) then fail("Resolve did not remove the clip it had just placed") end
         end
       elseif kind == "add_track" then
-        if self:count() == data and #self:track_items(data) == 0 then
-          self.timeline:DeleteTrack("video", data)
-          if self:count() ~= data - 1 then fail("Resolve did not delete the added track V" .. data) end
-        else fail("the added track V" .. data .. " is not empty or not on top") end
+        local track_type, index = data[1], data[2]
+        if self:count(track_type) == index and #self:track_items(index, track_type) == 0 then
+          self.timeline:DeleteTrack(track_type, index)
+          if self:count(track_type) ~= index - 1 then
+            fail("Resolve did not delete the added track " .. words(track_type, index))
+          end
+        else fail("the added track " .. words(track_type, index) .. " is not empty or not on top") end
       elseif kind == "delete_track" then
-        self.timeline:AddTrack("video")
-        if self:count() ~= data then fail("Resolve did not add back V" .. data) end
+        local track_type, index, sub_type = data[1], data[2], data[3]
+        self:new_track(track_type, sub_type)
+        if self:count(track_type) ~= index then fail("Resolve did not add back " .. words(track_type, index)) end
       elseif kind == "delete_items" then
         for _, problem in ipairs(self:put_back_clips(data)) do problems[#problems + 1] = problem end
       end
@@ -377,7 +399,8 @@ function Executor:finish()
 end
 
 -- Carry out steps, each read back; on any failure undo all of them in reverse. Returns
--- {ok=true, result={placed, kept, removed, tracks_added, tracks_deleted, notes}} (as executor.execute)
+-- {ok=true, result={placed, kept, audio, removed, tracks_added, tracks_deleted, audio_tracks_added,
+-- audio_tracks_deleted, notes}} (as executor.execute)
 -- or {ok=false, error={code="placement", message=...}}.
 function M.execute_steps(resolve, steps)
   local run = new_executor(resolve)
