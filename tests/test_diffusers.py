@@ -174,7 +174,7 @@ def test_availability_lists_models_and_explains_cpu_and_packages(models, monkeyp
 
     avail = d.DiffusersEngine(settings=settings_for(models)).availability()
     assert avail.usable, avail.reason
-    assert avail.details["models"]["tiny-vace"].startswith("usable (extend, fill_gap, outpaint, generate)")
+    assert avail.details["models"]["tiny-vace"].startswith("usable (extend, fill_gap, outpaint, generate, inpaint)")
     assert "component 'vae'" in avail.details["models"]["broken-vace"]
     empty = d.DiffusersEngine(settings=settings_for(None)).availability()
     assert not empty.usable and "no models folder configured" in empty.reason
@@ -244,7 +244,7 @@ def test_doctor_lists_models(models, tmp_path):
     out = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--models", str(models)], env=env,
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "engine     diffusers: usable — 1 of 2 model(s) usable: tiny-vace" in out.stdout, out.stdout + out.stderr
-    assert "  model    tiny-vace: usable (extend, fill_gap, outpaint, generate)" in out.stdout
+    assert "  model    tiny-vace: usable (extend, fill_gap, outpaint, generate, inpaint)" in out.stdout
     assert "  model    broken-vace: not usable" in out.stdout and "component 'vae'" in out.stdout
 
 
@@ -315,7 +315,7 @@ def test_each_operation_through_the_server(server):
         diff = engines["diffusers"]
         assert diff["usable"] and set(diff["details"]["models"]) == {"tiny-vace", "broken-vace"}
         listed = {m["name"]: m for m in diff["details"]["model_list"]}
-        assert listed["tiny-vace"]["operations"] == ["extend", "fill_gap", "outpaint", "generate"]
+        assert listed["tiny-vace"]["operations"] == ["extend", "fill_gap", "outpaint", "generate", "inpaint"]
         assert not listed["broken-vace"]["usable"] and "vae" in listed["broken-vace"]["reason"]
         requests = carphone_requests(clip)
         blocker = c.post("/v1/jobs", content=requests.pop("slow"), headers=JSON).json()["id"]

@@ -55,7 +55,7 @@ def spy_on(monkeypatch, cls) -> list[dict]:
 def test_ti2v_is_recognised_with_its_grid_and_rate(models, tmp_path):
     info = inspect_pipeline(models / "tiny-ti2v", "tiny-ti2v", "models folder")
     assert (info.family, info.loader, info.operations) == ("wan22-ti2v", "WanPipeline", ("extend", "generate"))
-    assert set(info.not_served()) == {"fill_gap", "outpaint"} and not info.problems
+    assert set(info.not_served()) == {"fill_gap", "outpaint", "inpaint"} and not info.problems
     assert (info.native.multiple, info.native.temporal, info.native.max_context) == (32, 4, 1)
     plain = tmp_path / "plain"
     shutil.copytree(models / "tiny-ti2v", plain)
@@ -183,7 +183,7 @@ def test_doctor_says_what_each_model_serves_and_why_not(models, tmp_path):
     assert lines["tiny-ti2v"].startswith("  model    tiny-ti2v: usable (extend, generate; no fill_gap: it is "
                                          "conditioned on one first frame"), out
     assert "no outpaint: it takes no mask" in lines["tiny-ti2v"] and "Wan 2.2 TI2V: " in lines["tiny-ti2v"]
-    assert lines["tiny-vace2"].startswith("  model    tiny-vace2: usable (extend, fill_gap, outpaint, generate) — "
+    assert lines["tiny-vace2"].startswith("  model    tiny-vace2: usable (extend, fill_gap, outpaint, generate, inpaint) — "
                                           "Wan VACE: "), out
     assert "WanVACEPipeline, two experts" in lines["tiny-vace2"] and "two experts" not in lines["tiny-vace"]
 
