@@ -5,6 +5,15 @@ transition over the range occupies it; a transition covers ``in_offset`` before 
 ``out_offset`` after it. ``auto`` takes the request's track when it is free, else the lowest free
 track above it; ``above`` always the lowest free track above; either makes a new track on top
 (index = number of video tracks) when none is free. ``overwrite`` is the request's track, as asked.
+
+A result with sound (room tone under extension and gap fill frames) also gets an audio track
+(``with_audio_tracks``): the one holding the source clip's own sound, an audio clip of the same
+media under its record range (for a gap fill, the clip before the gap, else the one after),
+when that is free over the result's record range; else the lowest free audio track above it;
+else a new one (index = number of audio tracks). Without the source's sound on the timeline,
+the lowest free audio track. ``overwrite`` puts it on the source's sound track, over what is
+there, as the video is. Handles placed straight from their own file carry their own sound on
+the same track: the room tone was made from that file's audio and joins it at the handles' end.
 """
 
 from __future__ import annotations
@@ -14,7 +23,10 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from otio_tools.timeline import track_items, video_track
+from otio_tools.errors import RequestError
+from otio_tools.media import path_from_url
+from otio_tools.request import request_from_timeline
+from otio_tools.timeline import TrackItem, item_at, track_items, video_track
 from otio_tools.timing import to_frame
 
 
@@ -51,14 +63,56 @@ def choose_track(timeline: otio.schema.Timeline, rate: Fraction, target: int, pl
 
 
 def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements: list, new_media: str) -> list:
-    """``placements`` with an audio track for each piece of ``new_media`` (its sound covers the same
-    frames): the lowest audio track free over the piece's record range, a new one when none is."""
+    """``placements`` with one audio track for the pieces of a result whose ``new_media`` has sound
+    (its sound covers the same frames), chosen over the record range they cover together (see the
+    module doc). ``timeline`` is the request timeline: its ``metadata.shotforge`` says the edit."""
+    if not new_media or all(piece.media != new_media for piece in placements):
+        return list(placements)
+    request = request_from_timeline(timeline)
+    start = min(piece.record_frame for piece in placements)
+    end = max(piece.record_frame + piece.frames for piece in placements)
     tracks = timeline.audio_tracks()
-    placed = []
-    for piece in placements:
-        if piece.media == new_media:
-            end = piece.record_frame + piece.frames
-            free = (index for index, track in enumerate(tracks) if is_free(track, rate, piece.record_frame, end))
-            piece = dataclasses.replace(piece, audio_track=next(free, len(tracks)))
-        placed.append(piece)
-    return placed
+    own = source_sound_track(timeline, rate, request.track, request.frame)
+    if request.placement == "overwrite" and own is not None:
+        index = own
+    else:
+        free = (i for i in range(own or 0, len(tracks)) if is_free(tracks[i], rate, start, end))
+        index = next(free, len(tracks))
+    return [dataclasses.replace(piece, audio_track=index) for piece in placements]
+
+
+def source_sound_track(timeline: otio.schema.Timeline, rate: Fraction, track: int, frame: int | None) -> int | None:
+    """The audio track holding the sound of the clip at ``frame`` on video ``track`` (for a gap,
+    of the clip before it, else after it): an audio clip of the same media over the clip's record
+    range, the one covering most of it (then the lowest track); None when no clip's sound is there."""
+    if frame is None:
+        return None
+    items = track_items(video_track(timeline, track), rate)
+    at = item_at(items, frame)
+    if at is None:
+        return None
+    position = items.index(at)
+    sources = [at] if at.is_clip else [items[k] for k in (position - 1, position + 1) if 0 <= k < len(items)]
+    audio = [(index, entry) for index, track_ in enumerate(timeline.audio_tracks())
+             for entry in track_items(track_, rate) if entry.is_clip]
+    for source in (s for s in sources if s.is_clip):
+        media = _media_of(source)
+        linked = [(entry.start != source.start or entry.end != source.end, -_overlap(entry, source), index)
+                  for index, entry in audio if media and _media_of(entry) == media and _overlap(entry, source) > 0]
+        if linked:
+            return min(linked)[2]
+    return None
+
+
+def _media_of(entry: TrackItem) -> str | None:
+    reference = entry.item.media_reference
+    if not isinstance(reference, otio.schema.ExternalReference) or not reference.target_url:
+        return None
+    try:
+        return path_from_url(reference.target_url)
+    except RequestError:
+        return None
+
+
+def _overlap(a: TrackItem, b: TrackItem) -> int:
+    return min(a.end, b.end) - max(a.start, b.start)

@@ -6,6 +6,10 @@ was; a track index one past the top adds a video track. ``overwrite``, only when
 says so, is an editor's overwrite edit: the new clip replaces whatever the track held over its
 record frames; items it only partly covers are trimmed; transitions touching the edit are
 removed (their other side no longer exists).
+
+A placement with an ``audio_track`` puts its sound there too: an audio clip of the same media with
+the same record frames and source range, by the same rules (free space, or an overwrite); an
+index one past the last audio track adds an audio track.
 """
 
 from __future__ import annotations
@@ -35,15 +39,23 @@ def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[P
         else:
             clip = _new_clip(plan, placement, made_by)
         edit = overwrite if plan.request.placement == "overwrite" else place_in_free_space
-        edit(_track(result, placement.track), clip, placement.record_frame, plan.rate)
+        sound = copy.deepcopy(clip) if placement.audio_track is not None else None
+        edit(_track(result, placement.track, otio.schema.TrackKind.Video), clip, placement.record_frame, plan.rate)
+        if sound is not None:
+            edit(_track(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, placement.record_frame,
+                 plan.rate)
     return result
 
 
-def _track(timeline: otio.schema.Timeline, index: int) -> otio.schema.Track:
-    tracks = timeline.video_tracks()
+def _track(timeline: otio.schema.Timeline, index: int, kind: str) -> otio.schema.Track:
+    """The video or audio track ``index``; one past the last is a new track of that kind."""
+    tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
     if index < len(tracks):
         return tracks[index]
-    track = otio.schema.Track(name="ShotForge", kind=otio.schema.TrackKind.Video)
+    if index > len(tracks):
+        raise ValueError(f"{kind.lower()} track {index} does not exist: the timeline has {len(tracks)}, counted "
+                         "from 0 (one past the last is a new track)")
+    track = otio.schema.Track(name="ShotForge", kind=kind)
     timeline.tracks.append(track)
     return track
 
