@@ -14,7 +14,9 @@
   var Client = window.ShotForgeClient.Client;
   var flow = window.ShotForgeWorkflow;
   var SETTINGS_KEY = "shotforge.premiere.settings";
-  var RUN_LABEL = { extend: "Extend", fill_gap: "Fill gap", outpaint: "Outpaint", generate: "Generate B-roll" };
+  var RUN_LABEL = { extend: "Extend", fill_gap: "Fill gap", outpaint: "Outpaint", generate: "Generate B-roll", inpaint: "Inpaint" };
+  var FIELDS = ["frames", "side", "seed", "engine", "canvas-preset", "canvas-w", "canvas-h", "inpaint-source", "region-x", "region-y",
+    "region-w", "region-h", "region-end-x", "region-end-y", "region-end-w", "region-end-h", "mask-path"];
 
   var cs = new CSInterface();
   var host = new HostBridge(function (script, cb) { cs.evalScript(script, cb); }, window.SHOTFORGE_BRIDGE_OPTIONS);
@@ -32,14 +34,15 @@
     if (s.url) $("server-url").value = s.url;
     if (s.token) $("server-token").value = s.token;
     if (s.op && RUN_LABEL[s.op]) state.op = s.op;
-    ["frames", "side", "seed", "engine", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) {
+    FIELDS.forEach(function (k) {
       if (s[k] != null && $(k)) $(k).value = s[k];
     });
+    $("region-moving").checked = !!s["region-moving"];
   }
 
   function saveSettings() {
-    var s = { url: $("server-url").value.trim(), token: $("server-token").value, op: state.op };
-    ["frames", "side", "seed", "engine", "canvas-preset", "canvas-w", "canvas-h"].forEach(function (k) { s[k] = $(k).value; });
+    var s = { url: $("server-url").value.trim(), token: $("server-token").value, op: state.op, "region-moving": $("region-moving").checked };
+    FIELDS.forEach(function (k) { s[k] = $(k).value; });
     try { window.localStorage.setItem(SETTINGS_KEY, JSON.stringify(s)); } catch (e) { /* private mode: fine */ }
   }
 
@@ -65,11 +68,19 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-for]"), function (el) {
       var show = el.getAttribute("data-for").split(" ").indexOf(op) >= 0;
       if (el.id === "canvas-custom") show = show && $("canvas-preset").value === "custom";
-      el.hidden = !show;
+      el.hidden = !(show && shownWhen(el));
     });
     $("run").textContent = RUN_LABEL[op];
     saveSettings();
     describeTarget();
+  }
+
+  /** data-when="id=value id2": shown while field `id` has that value and checkbox `id2` is ticked. */
+  function shownWhen(el) {
+    return (el.getAttribute("data-when") || "").split(" ").filter(Boolean).every(function (cond) {
+      var eq = cond.indexOf("=");
+      return eq < 0 ? $(cond).checked : $(cond.slice(0, eq)).value === cond.slice(eq + 1);
+    });
   }
 
   function setBusy(busy) {
@@ -211,12 +222,16 @@
     else if (preset) canvas = preset.split("x").map(Number);
     else if (seq.width && seq.height) canvas = [seq.width, seq.height];
     var frames = $("frames").value.trim();
+    var inpaint = state.op === "inpaint", byRegion = $("inpaint-source").value === "region";
     return {
       operation: state.op,
       track: $("track").value,
       side: $("side").value,
       frames: frames === "" ? NaN : Number(frames),
       canvas: state.op === "outpaint" || state.op === "generate" ? canvas : null,
+      region: inpaint && byRegion ? region("region") : null,
+      region_end: inpaint && byRegion && $("region-moving").checked ? region("region-end") : null,
+      mask: inpaint && !byRegion ? $("mask-path").value : null,
       prompt: $("prompt").value,
       negative_prompt: $("negative-prompt").value,
       seed: $("seed").value.trim() === "" ? 0 : Number($("seed").value),
@@ -224,6 +239,14 @@
       placement: $("placement").value || "auto",
       useReferenceFrame: $("use-reference").checked,
     };
+  }
+
+  /** [x, y, w, h] from the four fields `prefix`-x… (an empty field reads as NaN, refused by the core). */
+  function region(prefix) {
+    return ["x", "y", "w", "h"].map(function (k) {
+      var v = $(prefix + "-" + k).value.trim();
+      return v === "" ? NaN : Number(v);
+    });
   }
 
   function onRecord(rec) {
@@ -253,7 +276,8 @@
     var seq = state.seq;
     var lines = take.items.map(function (it) {
       var f = core.frameAt(it.start, seq.tpf);
-      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + (core.frameAt(it.end, seq.tpf) - f) + " frames · " + core.basename(it.media);
+      return "V" + (it.track + 1) + " " + tc(seq, f) + " · " + (core.frameAt(it.end, seq.tpf) - f) + " frames · " + core.basename(it.media) +
+        (it.audio ? "\n" + core.audioTrackLabel(it.audio.track) + " " + tc(seq, f) + " · its room tone" : "");
     });
     var note = take.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (take.engine || "classical") +
       " engine: re-render it with a model engine when one is installed." : "";
@@ -363,7 +387,9 @@
         var text = "Removed ‘" + out.take.name + "’ and its marker.";
         if (out.kept.length) {
           text += "\n" + out.kept.length + " of its clips changed since it was placed and " + (out.kept.length === 1 ? "was" : "were") +
-            " left as they are: " + out.kept.map(function (it) { return "V" + (it.track + 1) + " " + tc(state.seq, core.frameAt(it.start, state.seq.tpf)); }).join(", ");
+            " left as they are: " + out.kept.map(function (it) {
+              return (it.audio ? core.audioTrackLabel(it.track) : core.trackLabel(it.track)) + " " + tc(state.seq, core.frameAt(it.start, state.seq.tpf));
+            }).join(", ");
         }
         if (out.take.overwrote && out.take.overwrote.length) text += "\nWhat its overwrite covered comes back only with Edit > Undo.";
         setStatus(text, out.kept.length ? "error" : "ok");
@@ -463,9 +489,9 @@
     });
     $("server-check").addEventListener("click", function () { saveSettings(); checkServer(); });
     $("server-url").addEventListener("change", function () { saveSettings(); checkServer(); });
-    $("canvas-preset").addEventListener("change", function () { setOp(state.op); });
+    ["canvas-preset", "inpaint-source", "region-moving"].forEach(function (k) { $(k).addEventListener("change", function () { setOp(state.op); }); });
     ["track", "side"].forEach(function (k) { $(k).addEventListener("change", describeTarget); });
-    ["frames", "seed", "engine", "canvas-w", "canvas-h"].forEach(function (k) { $(k).addEventListener("change", saveSettings); });
+    FIELDS.forEach(function (k) { $(k).addEventListener("change", saveSettings); });
     window.addEventListener("focus", function () { if (!state.busy) refresh(); });
     setOp(state.op);
     refresh().then(resumeJob);

@@ -426,8 +426,9 @@
   function checkRegion(r, what, who) {
     var ok = Array.isArray(r) && r.length === 4 && r.every(function (v) { return typeof v === "number" && Number.isInteger(v); });
     if (!ok) {
+      var given = Array.isArray(r) ? r.map(function (v) { return typeof v === "number" && isFinite(v) ? String(v) : "(empty)"; }).join(", ") : String(r);
       throw new ShotForgeError("bad_region", what + " of " + who + " must be four whole numbers of its source pixels: " +
-        "x, y (from the top-left corner), width and height; got " + JSON.stringify(r));
+        "x, y (from the top-left corner), width and height; got " + given);
     }
     if (r[0] < 0 || r[1] < 0) throw new ShotForgeError("bad_region", what + " of " + who + " starts outside the picture (x " + r[0] + ", y " + r[1] + "): x and y are 0 or more");
     if (r[2] < 1 || r[3] < 1) throw new ShotForgeError("bad_region", what + " of " + who + " is " + r[2] + " × " + r[3] + " pixels: width and height are 1 or more");

@@ -9,6 +9,7 @@ the facts shape (tick strings) with a non-zero zero point, whose clips play that
        gap [36, 60)
        B [60, 84)  another clip
   V2:  empty (room for results placed "above")
+  A1:  A's and B's sound, linked, over [0, 36) and [60, 84) (free under the gap: room tone goes there)
 
 Usage: python make_media.py OUT_DIR [SHARED_VIDEO_DIR]   -> prints the JSON index of what it made.
 """
@@ -59,6 +60,9 @@ def sequence(name: str, rate: Fraction, zero_frames: int, width: int, height: in
         "videoTracks": [
             {"name": "Video 1", "clips": [clip("A", a[0], a[1], 0, 36), clip("B", b[0], b[1], 60, 24)]},
             {"name": "Video 2", "clips": []},
+        ],
+        "audioTracks": [
+            {"name": "Audio 1", "clips": [clip("A", a[0], a[1], 0, 36), clip("B", b[0], b[1], 60, 24)]},
         ],
     }
 

@@ -15,29 +15,10 @@ const path = require("path");
 const { HostRunner } = require("../mock/host_runner");
 const { Workflow, run, localStore } = require("../../js/sf_workflow");
 const { makeSequence } = require("../helpers");
+const { JobsLike, setupIn, place } = require("./standin");
 
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-wf-"));
 test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
-
-/** Answers jobs the way the server's record reads: {id, state, result: {media, placements, engine, model, placeholder}}. */
-class JobsLike {
-  constructor(placementsFor) { this.placementsFor = placementsFor; this.sent = []; }
-  submit(otio) { this.sent.push(JSON.parse(JSON.stringify(otio))); return Promise.resolve("job-" + this.sent.length); }
-  watch(id, onUpdate) {
-    const otio = this.sent[Number(id.split("-")[1]) - 1];
-    const media = path.join(DIR, id + ".mov");
-    fs.writeFileSync(media, "render " + id);
-    const sf = otio.metadata.shotforge;
-    const placements = this.placementsFor(sf, otio.tracks.children.length).map((p) => Object.assign({ media }, p));
-    const rec = { id, state: "done", progress: 1, error: null,
-      result: { media: [media], placements, engine: "classical", model: "", placeholder: sf.operation === "generate" } };
-    (this.records = this.records || {})[id] = rec;
-    onUpdate(rec);
-    return Promise.resolve(rec);
-  }
-  get(id) { return Promise.resolve(this.records[id]); }
-  cancel() { return Promise.resolve(); }
-}
 
 // Every host call of every scenario stays within the documented DOM (the mock records any other member).
 const RUNNERS = [];
@@ -45,14 +26,7 @@ afterEach(() => {
   for (const r of RUNNERS.splice(0)) assert.deepEqual(r.dom.violations, []);
 });
 
-function setup(spec, placementsFor, mockOptions = {}) {
-  const runner = new HostRunner(makeSequence(spec), Object.assign({ importDelay: 1 }, mockOptions));
-  RUNNERS.push(runner);
-  const jobs = new JobsLike(placementsFor);
-  const wf = new Workflow({ host: (script, cb) => setImmediate(() => cb(runner.evalScript(script))), client: jobs,
-    bridgeOptions: { importDelayMs: 1 } });
-  return { runner, jobs, wf, dom: runner.dom };
-}
+const setup = setupIn(DIR, RUNNERS);
 
 const V1_A_B = (bStart) => ({ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: bStart, end: 84 }] });
 const EXTEND = { operation: "extend", track: "auto", side: "tail", frames: 12, engine: "classical", prompt: "more", seed: 7 };
@@ -71,11 +45,6 @@ async function until(cond, ms = 5000) {
   }
 }
 
-async function place(wf, options, placeOpts) {
-  const r = await wf.render(options);
-  const prepared = await wf.prepare(r.job, r.record);
-  return { r, prepared, take: await wf.place(r.job, r.record, prepared, placeOpts) };
-}
 
 test("extend a tail into the adjacent clip: goes to the empty V2 over the range, V1 untouched", async () => {
   const { wf, dom } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
@@ -258,7 +227,7 @@ test("new take that cannot be placed: the old take is put back exactly", async (
 test("headless run(): one call from facts to a placed take", async () => {
   const runner = new HostRunner(makeSequence({ playhead: 10, tracks: [V1_A_B(60)] }), { importDelay: 1 });
   const out = await run((s, cb) => setImmediate(() => cb(runner.evalScript(s))),
-    Object.assign({ server: new JobsLike(tailPlacements(36)), bridgeOptions: { importDelayMs: 1 } }, EXTEND));
+    Object.assign({ server: new JobsLike(tailPlacements(36), DIR), bridgeOptions: { importDelayMs: 1 } }, EXTEND));
   assert.equal(out.state, "placed");
   assert.equal(out.take.name, "ShotForge extend take 1");
 });
