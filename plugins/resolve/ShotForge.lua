@@ -10,6 +10,7 @@
 -- then opens no dialog and returns (and sets the global ShotForge to) the module below, e.g.
 --   SHOTFORGE_HEADLESS = true; local sf = dofile(path)
 --   local answer = sf.run(resolve, {operation = "extend", side = "tail", length = 12})
+--   sf.run(resolve, {operation = "inpaint", inpaint_region = {640, 360, 200, 120}, prompt = ""})
 -- `answer.ok` is true or `answer.error` = {code, message}. The global SHOTFORGE_COMMAND (a table of
 -- words, e.g. {"python", "-m", "server.cli"}) overrides the shotforge command. The Python twin is
 -- shotforge_resolve.workflow.run(resolve, options).
@@ -162,8 +163,12 @@ function M.finish(session, run, options)
   local result = write_file(join(session.workdir, "placed.json"), json_encode(done.result))
   local recorded = M.bridge(session, {"placed", "--job", run.job, "--result", result, "--options", run.options})
   if not recorded.ok then return recorded end
+  local sound = {}
+  for _, item in ipairs(done.result.audio or {}) do sound[#sound + 1] = "A" .. item.track end
+  local placed = run.description .. ": placed as take " .. tostring(recorded.take) ..
+    (#sound > 0 and ", its sound on " .. table.concat(sound, ", ") or "") .. "."
   return {ok = true, description = run.description, job = run.job, result = done.result, take = recorded.take,
-          message = summary(run.description .. ": placed as take " .. tostring(recorded.take) .. ".", recorded.notes)}
+          message = summary(placed, recorded.notes)}
 end
 
 -- Remove the last result ShotForge placed on this timeline, leaving it as it was before.
@@ -271,6 +276,11 @@ local function build_window(ui, disp)
       row(ui, "Outpaint canvas", ui:HGroup{ui:ComboBox{ID = "Canvas"},
         ui:LineEdit{ID = "CanvasWidth", PlaceholderText = "width"},
         ui:LineEdit{ID = "CanvasHeight", PlaceholderText = "height"}}),
+      row(ui, "Inpaint", ui:ComboBox{ID = "InpaintWith"}),
+      row(ui, "Inpaint region", ui:HGroup{
+        ui:LineEdit{ID = "InpaintRegion", PlaceholderText = "x, y, width, height (source pixels)"},
+        ui:LineEdit{ID = "InpaintRegionEnd", PlaceholderText = "at the clip's last frame (optional: a moving object)"}}),
+      row(ui, "Inpaint matte", ui:LineEdit{ID = "InpaintMask", PlaceholderText = "matte file (white = replace)"}),
       row(ui, "Prompt", ui:LineEdit{ID = "Prompt"}),
       row(ui, "Negative prompt", ui:LineEdit{ID = "NegativePrompt"}),
       row(ui, "Seed", ui:LineEdit{ID = "Seed"}),
@@ -331,6 +341,9 @@ function M.dialog(resolve, fu, bmd)
     fill_combo(it.GenerateRange, c.generate_range, v.generate_range)
     fill_combo(it.Canvas, c.canvas, v.canvas_preset)
     it.CanvasWidth.Text, it.CanvasHeight.Text = tostring(v.canvas_width), tostring(v.canvas_height)
+    fill_combo(it.InpaintWith, c.inpaint_with, v.inpaint_with)
+    it.InpaintRegion.Text, it.InpaintRegionEnd.Text = tostring(v.inpaint_region or ""), tostring(v.inpaint_region_end or "")
+    it.InpaintMask.Text = v.inpaint_mask or ""
     it.Prompt.Text, it.NegativePrompt.Text, it.Seed.Text = v.prompt or "", v.negative_prompt or "", tostring(v.seed)
     fill_combo(it.Reference, c.reference, v.reference)
     it.ReferenceImage.Text = v.reference_image or ""
@@ -351,6 +364,8 @@ function M.dialog(resolve, fu, bmd)
             length_unit = chosen(it.LengthUnit, c.length_unit),
             generate_range = chosen(it.GenerateRange, c.generate_range), canvas_preset = chosen(it.Canvas, c.canvas),
             canvas_width = it.CanvasWidth.Text, canvas_height = it.CanvasHeight.Text,
+            inpaint_with = chosen(it.InpaintWith, c.inpaint_with), inpaint_region = it.InpaintRegion.Text,
+            inpaint_region_end = it.InpaintRegionEnd.Text, inpaint_mask = it.InpaintMask.Text,
             prompt = it.Prompt.Text, negative_prompt = it.NegativePrompt.Text, seed = it.Seed.Text,
             reference = chosen(it.Reference, c.reference), reference_image = it.ReferenceImage.Text,
             engine = chosen(it.Engine, c.engine), placement = chosen(it.Placement, c.placement),

@@ -189,6 +189,7 @@ def cmd_settings(args):
         "placement": [list(pair) for pair in ui.PLACEMENT_CHOICES],
         "generate_range": [list(pair) for pair in ui.RANGE_CHOICES],
         "reference": [list(pair) for pair in ui.REFERENCE_CHOICES],
+        "inpaint_with": [list(pair) for pair in ui.INPAINT_CHOICES],
         "conform_engine": pairs(ui.CONFORM_ENGINE_CHOICES),
         "conform_mode": [list(pair) for pair in ui.CONFORM_MODE_CHOICES],
     }

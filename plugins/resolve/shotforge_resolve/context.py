@@ -17,16 +17,18 @@ every frame written into a request is ``absolute - start_frame``.
 import json
 import os
 
+from . import inpaint
 from .atomic import write_json
 from .errors import ContextError, ShotForgeError
 from .settings import placement_value
 from .timecode import (frame_to_timecode, is_drop_frame_rate, parse_rate,
                        seconds_to_frames, timecode_to_frame)
 
-OPERATIONS = ("extend", "fill_gap", "outpaint", "generate")
+OPERATIONS = ("extend", "fill_gap", "outpaint", "generate", "inpaint")
 CANVAS_PRESETS = ("9:16", "1:1", "16:9", "4:3", "custom")
 PLACEMENTS = ("auto", "above", "overwrite")
-OPERATION_NAMES = {"extend": "Extend", "fill_gap": "Fill gap", "outpaint": "Outpaint", "generate": "Generate B-roll"}
+OPERATION_NAMES = {"extend": "Extend", "fill_gap": "Fill gap", "outpaint": "Outpaint", "generate": "Generate B-roll",
+                   "inpaint": "Inpaint"}
 
 
 MAX_SEED = 2 ** 32 - 1
@@ -380,8 +382,8 @@ def read_target(info, options):
         raise ContextError("Operation {!r} is not one of {}.".format(operation, ", ".join(OPERATIONS)))
     if info.video_tracks < 1:
         raise ContextError("The timeline has no video tracks.")
-    if operation in ("extend", "outpaint"):
-        clip, source = find_clip(info, options, "extend" if operation == "extend" else "outpaint")
+    if operation in ("extend", "outpaint", "inpaint"):
+        clip, source = find_clip(info, options, operation)
         inside = clip["start"] <= info.playhead < clip["end"]
         return Target(operation, clip["track"] - 1, frame=info.playhead if inside else clip["start"], clip=clip,
                       source=source, info=info)
@@ -413,6 +415,8 @@ def build_metadata(info, target, options):
         meta["frames"] = length_frames(options, info)
     if operation == "outpaint":
         meta["canvas"] = canvas_for(options, _size(target.clip.get("resolution"), info))
+    if operation == "inpaint":
+        meta.update(inpaint.inpaint_fields(options, target.clip))
     meta["prompt"] = str(options.get("prompt") or "")
     meta["negative_prompt"] = str(options.get("negative_prompt") or "")
     meta["seed"] = check_seed(options.get("seed") or 0)
@@ -452,6 +456,8 @@ def describe(info, target, meta):
     what = ""
     if target.clip:
         what = " on '{}'{}".format(target.clip["name"], _SOURCES["selection"] if target.source == "selection" else "")
+        if meta["operation"] == "inpaint":
+            what += inpaint.describe(meta)
     elif target.gap:
         what = " in the {}-frame gap".format(target.gap[1] - target.gap[0])
     return "{}{} on V{} {}".format(name, what, meta["track"] + 1, where)

@@ -7,13 +7,17 @@ import sys
 from .atomic import write_json
 
 DEFAULTS = {
-    "operation": "extend",          # extend | fill_gap | outpaint | generate
+    "operation": "extend",          # extend | fill_gap | outpaint | generate | inpaint
     "side": "tail",                 # extend: head | tail
     "length": 48,                   # extend, and generate 'from playhead'
     "length_unit": "frames",        # frames | seconds
     "canvas_preset": "9:16",        # 9:16 | 1:1 | 16:9 | 4:3 | custom
     "canvas_width": 1080,
     "canvas_height": 1920,
+    "inpaint_with": "region",       # inpaint: region (numbers in the clip's source pixels) | matte (a file)
+    "inpaint_region": "",           # inpaint: "x, y, width, height" in the clip's source pixels
+    "inpaint_region_end": "",       # inpaint: the region at the clip's last frame (blank: it stays put)
+    "inpaint_mask": "",             # inpaint: a matte file (still or video, white = replace)
     "prompt": "",
     "negative_prompt": "",
     "seed": 0,

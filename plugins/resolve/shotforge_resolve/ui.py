@@ -24,6 +24,7 @@ OPERATION_CHOICES = [  # (label, operation, side)
     ("Fill gap", "fill_gap", None),
     ("Outpaint", "outpaint", None),
     ("Generate B-roll", "generate", None),
+    ("Inpaint", "inpaint", None),
 ]
 ENGINE_CHOICES = ["auto", "classical", "diffusers"]
 PLACEMENT_CHOICES = [("Auto: this track if free, else a free track above", "auto"),
@@ -33,6 +34,8 @@ UNIT_CHOICES = ["frames", "seconds"]
 RANGE_CHOICES = [("In/Out marks (or a duration marker)", "marker"), ("From playhead, the length above", "length")]
 REFERENCE_CHOICES = [("No reference image", "none"), ("Frame under the playhead", "playhead"),
                      ("A still image file", "still")]
+INPAINT_CHOICES = [("Region: x, y, width, height in the clip's source pixels", "region"),
+                   ("Matte file: a still or a video, white = replace", "matte")]
 CONFORM_ENGINE_CHOICES = ["diffusers", "classical", "auto"]  # auto: the engine each take was made with
 CONFORM_MODE_CHOICES = [("Place beside: each new take on a free track above", "beside"),
                         ("Swap in: each new take replaces its placeholder", "swap")]
@@ -53,6 +56,12 @@ def build_window(ui, disp):
             ui.ComboBox({"ID": "Canvas"}),
             ui.LineEdit({"ID": "CanvasWidth", "PlaceholderText": "width"}),
             ui.LineEdit({"ID": "CanvasHeight", "PlaceholderText": "height"})])),
+        _row(ui, "Inpaint", ui.ComboBox({"ID": "InpaintWith"})),
+        _row(ui, "Inpaint region", ui.HGroup({}, [
+            ui.LineEdit({"ID": "InpaintRegion", "PlaceholderText": "x, y, width, height (source pixels)"}),
+            ui.LineEdit({"ID": "InpaintRegionEnd",
+                         "PlaceholderText": "at the clip's last frame (optional: a moving object)"})])),
+        _row(ui, "Inpaint matte", ui.LineEdit({"ID": "InpaintMask", "PlaceholderText": "matte file (white = replace)"})),
         _row(ui, "Prompt", ui.TextEdit({"ID": "Prompt", "Weight": 1})),
         _row(ui, "Negative prompt", ui.LineEdit({"ID": "NegativePrompt"})),
         _row(ui, "Seed", ui.LineEdit({"ID": "Seed"})),
@@ -164,6 +173,10 @@ class Dialog(object):
             it["Canvas"].CurrentIndex = list(CANVAS_PRESETS).index(v["canvas_preset"])
         it["CanvasWidth"].Text = str(v["canvas_width"])
         it["CanvasHeight"].Text = str(v["canvas_height"])
+        self._choose(it["InpaintWith"], INPAINT_CHOICES, v["inpaint_with"])
+        it["InpaintRegion"].Text = str(v["inpaint_region"])
+        it["InpaintRegionEnd"].Text = str(v["inpaint_region_end"])
+        it["InpaintMask"].Text = v["inpaint_mask"]
         it["Prompt"].PlainText = v["prompt"]
         it["NegativePrompt"].Text = v["negative_prompt"]
         it["Seed"].Text = str(v["seed"])
@@ -209,6 +222,10 @@ class Dialog(object):
             "canvas_preset": CANVAS_PRESETS[int(it["Canvas"].CurrentIndex)],
             "canvas_width": it["CanvasWidth"].Text.strip(),
             "canvas_height": it["CanvasHeight"].Text.strip(),
+            "inpaint_with": INPAINT_CHOICES[int(it["InpaintWith"].CurrentIndex)][1],
+            "inpaint_region": it["InpaintRegion"].Text.strip(),
+            "inpaint_region_end": it["InpaintRegionEnd"].Text.strip(),
+            "inpaint_mask": it["InpaintMask"].Text.strip(),
             "prompt": it["Prompt"].PlainText,
             "negative_prompt": it["NegativePrompt"].Text,
             "seed": it["Seed"].Text.strip() or "0",
@@ -385,9 +402,11 @@ class Dialog(object):
         except ShotForgeError as exc:
             self.status(exc.message)
             return
-        self.status(" ".join(["Done: placed {} clip{} as '{}' ({}).".format(
+        sound = "; its sound on {}".format(", ".join("A{}".format(p["track"]) for p in done["audio"])) \
+            if done.get("audio") else ""
+        self.status(" ".join(["Done: placed {} clip{} as '{}' ({}{}).".format(
             len(done["placed"]), "" if len(done["placed"]) == 1 else "s", done["name"],
-            ", ".join("V{} at {}".format(p["track"], p["timecode"]) for p in done["placed"]))] + done["notes"]))
+            ", ".join("V{} at {}".format(p["track"], p["timecode"]) for p in done["placed"]), sound)] + done["notes"]))
 
     def ask_overwrite(self, record, exc):
         """Show what the overwrite would remove or shorten; place only when the editor says so, and
