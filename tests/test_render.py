@@ -74,8 +74,9 @@ def test_fill_gap_in_premiere_timeline(media, tmp_path):
     timeline, request = ask(premiere(media), operation="fill_gap", track=1, frame=120)
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
 
+    # room tone from sh020's sound (chaplin's); on A1, after sh010's sound (13-112), free over the gap
     assert outcome.placements == [{"media": outcome.media[0], "track": 1, "record_frame": 113, "source_in": 0,
-                                   "frames": 52}]
+                                   "frames": 52, "audio_track": 0}]
     info = media_io.probe(outcome.media[0])
     assert (info.frames, info.rate, info.width, info.height) == (52, Fraction(30), 640, 272)
     assert info.codec == "prores" and info.bit_depth == 10
@@ -86,6 +87,10 @@ def test_fill_gap_in_premiere_timeline(media, tmp_path):
     assert filled.media_reference.target_url == Path(outcome.media[0]).as_uri()
     assert track.range_of_child(filled) == TR(RT(113, 30), RT(52, 30))
     assert filled.metadata["shotforge"]["engine"] == "classical"
+    a1 = result.audio_tracks()[0]
+    sound = a1.child_at_time(RT(113, 30))
+    assert sound.media_reference.target_url == filled.media_reference.target_url
+    assert (a1.range_of_child(sound), sound.source_range) == (TR(RT(113, 30), RT(52, 30)), filled.source_range)
     job = json.loads((tmp_path / "out" / "job.json").read_text())
     assert job["placements"] == outcome.placements
     assert {name: digest(path) for name, path in media.items()} == before  # source media untouched
@@ -100,10 +105,12 @@ def test_tail_extension_places_true_handles_then_generated_frames(media, tmp_pat
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
 
     source = str(media["debugger"])
-    # Clip-003 follows at record frame 9: auto puts both pieces on a new track above (V2).
+    # Clip-003 follows at record frame 9: auto puts both pieces on a new track above (V2). The
+    # file has sound and the timeline no audio track: the handles' own sound, then the room tone,
+    # on a new A1.
     assert outcome.placements == [
-        {"media": source, "track": 1, "record_frame": 9, "source_in": 8, "frames": 112},
-        {"media": outcome.media[0], "track": 1, "record_frame": 121, "source_in": 0, "frames": 18},
+        {"media": source, "track": 1, "record_frame": 9, "source_in": 8, "frames": 112, "audio_track": 0},
+        {"media": outcome.media[0], "track": 1, "record_frame": 121, "source_in": 0, "frames": 18, "audio_track": 0},
     ]
     # The handle frames are the source's own frames 8.., bit for bit: the edit reads them from the file.
     result = otio.adapters.read_from_file(outcome.otio)
@@ -111,6 +118,11 @@ def test_tail_extension_places_true_handles_then_generated_frames(media, tmp_pat
     handles = track.child_at_time(RT(9, 24))
     assert handles.media_reference.target_url == media["debugger"].as_uri()
     assert handles.source_range == TR(RT(8, 24), RT(112, 24))
+    (a1,) = result.audio_tracks()
+    assert [(type(c).__name__, a1.range_of_child_at_index(i), getattr(c, "source_range", None))
+            for i, c in enumerate(a1)] == [("Gap", TR(RT(0, 24), RT(9, 24)), TR(RT(0, 24), RT(9, 24))),
+                                           ("Clip", TR(RT(9, 24), RT(112, 24)), handles.source_range),
+                                           ("Clip", TR(RT(121, 24), RT(18, 24)), track[2].source_range)]
     assert otio.adapters.write_to_string(result.video_tracks()[0]) == \
            otio.adapters.write_to_string(timeline.video_tracks()[0])  # the cut, transitions included, untouched
     generated = media_io.probe(outcome.media[0])
@@ -129,9 +141,10 @@ def test_mixed_rate_handles_are_conformed_into_the_new_media(media, tmp_path):
     plan = job_plan.plan
     assert not plan.handles_in_place and len(plan.handles) == 20 and plan.make == 0
     outcome = run_job(job_plan, tmp_path / "out")
-    # sh030 follows at 322: the extension goes on V4, the lowest track free there
+    # sh030 follows at 322: the extension goes on V4, the lowest track free there; sh020's sound
+    # is not on the timeline, so its tone goes on A1, the lowest audio track free over 322-341
     assert outcome.placements == [{"media": outcome.media[0], "track": 3, "record_frame": 322, "source_in": 0,
-                                   "frames": 20}]
+                                   "frames": 20, "audio_track": 0}]
     made = [frame / 257 for frame in media_io.read_frames(outcome.media[0], range(20))]  # 10-bit file
     truth = list(media_io.read_frames(str(media["chaplin"]), plan.handles.indices))
     for ours, theirs in zip(made, truth):
@@ -259,7 +272,7 @@ def test_cli_render_into_a_relative_folder(media, tmp_path):
     assert Path(made).is_absolute() and Path(made).parent == tmp_path / "renders" / "fill"
     result = otio.adapters.read_from_file(str(tmp_path / "renders" / "fill" / "result.otio"))
     urls = [c.media_reference.target_url for c in result.find_clips() if "shotforge" in c.metadata]
-    assert urls == [(tmp_path / "renders" / "fill").as_uri() + "/" + Path(made).name]
+    assert urls == [(tmp_path / "renders" / "fill").as_uri() + "/" + Path(made).name] * 2  # its picture and sound
 
 
 def test_demo_runs_as_the_readme_says(tmp_path):
@@ -291,9 +304,10 @@ def test_head_extension_makes_the_earliest_frames_and_places_true_handles_next_t
     timeline, request = ask(timeline, operation="extend", frame=10, side="head", frames=6, placement="overwrite")
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     source = str(media["debugger"])
+    # no audio track to overwrite: the sound (room tone, then the handles' own) on a new A1
     assert outcome.placements == [
-        {"media": outcome.media[0], "track": 0, "record_frame": 3, "source_in": 0, "frames": 3},
-        {"media": source, "track": 0, "record_frame": 6, "source_in": 0, "frames": 3},
+        {"media": outcome.media[0], "track": 0, "record_frame": 3, "source_in": 0, "frames": 3, "audio_track": 0},
+        {"media": source, "track": 0, "record_frame": 6, "source_in": 0, "frames": 3, "audio_track": 0},
     ]
     made = media_io.probe(outcome.media[0])
     assert (made.frames, made.rate) == (3, 24)
@@ -302,9 +316,14 @@ def test_head_extension_makes_the_earliest_frames_and_places_true_handles_next_t
     last_made = list(media_io.read_frames(outcome.media[0], [2]))[0].astype(np.float32) / 257
     first_real = next(media_io.read_frames(source, [0])).astype(np.float32)
     assert np.mean(np.abs(last_made - first_real)) < 20
-    track = otio.adapters.read_from_file(outcome.otio).video_tracks()[0]
+    result = otio.adapters.read_from_file(outcome.otio)
+    track = result.video_tracks()[0]
     assert [c.name for c in track if isinstance(c, otio.schema.Clip)][:3] == [
         "Clip-001", "Clip-003 (ShotForge extend)", "Clip-003"]
+    (a1,) = result.audio_tracks()
+    assert [(c.name, a1.range_of_child_at_index(i)) for i, c in enumerate(a1)] == [
+        ("", TR(RT(0, 24), RT(3, 24))), ("Clip-003 (ShotForge extend)", TR(RT(3, 24), RT(3, 24))),
+        ("Clip-003", TR(RT(6, 24), RT(3, 24)))]
 
 
 def test_a_result_file_that_cannot_be_written_leaves_no_partial_file(tmp_path):
