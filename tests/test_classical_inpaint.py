@@ -72,8 +72,8 @@ def test_a_pan_brings_back_what_the_region_hides(alley, deep):
     ours = np.mean([psnr(o, truth[i], mask) for o, i in zip(out, placed)])
     if not deep:
         spatial = np.mean([psnr(_telea(frames[i], mask), truth[i], mask) for i in placed])
-        assert ours > spatial + 12  # measured 35.8 vs 16.4 dB
-    assert ours > 32  # measured 35.8 dB (uint16: the same)
+        assert ours > spatial + 12  # measured 36.1 vs 16.4 dB
+    assert ours > 32  # measured 36.1 dB (uint16: the same)
 
 
 def test_a_moving_region_over_a_still_background(alley):
@@ -87,7 +87,7 @@ def test_a_moving_region_over_a_still_background(alley):
         assert np.array_equal(o[~m], f[~m])
     ours = np.mean([psnr(o, still, m) for o, m in zip(out, masks)])
     spatial = np.mean([psnr(_telea(f, m), still, m) for f, m in zip(frames, masks)])
-    assert ours > 40 and ours > spatial + 15  # measured 51.9 vs 18.4 dB
+    assert ours > 40 and ours > spatial + 15  # measured: exact (the background shows in other frames) vs 20.8 dB
 
 
 def test_what_no_frame_shows_is_filled_steadily_without_an_edge(alley):

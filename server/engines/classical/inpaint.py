@@ -114,6 +114,11 @@ class _Inpainter:
                 mx, my = pg.full_maps(flow, self.size, box)
                 colour, real, far = pg.carry(state.picture, state.seen, state.hops, mx, my)
                 hops = np.where(real, far, np.inf).astype(np.float32)
+                # the mismatch with this frame just outside the region (light changing, a warp a
+                # little off) continued smoothly into it: what is carried on follows the picture
+                inside = mask[crop]
+                ring = region[crop] & ~inside & real
+                colour += pg.spread(frame[crop].astype(np.float32) - colour, ring, inside & real)
             result = (box, crop, region[crop], colour, hops)
         state.small, state.grey, state.hole = small, grey, hole
         return result
@@ -201,10 +206,6 @@ class _Inpainter:
         real = np.isfinite(seen_hops)
         known = real | filled
         content = np.where(real[..., None], seen_colour, colour)
-        # the mismatch with the picture just outside the region, continued smoothly into it
-        ring = region & ~inside & known
-        here = frame[crop].astype(np.float32)
-        content = content + pg.spread(here - content, ring, inside & known)
         content = self._smooth_unseen(frame, crop, inside, content, known)
         out = frame.copy()
         part = out[crop]
