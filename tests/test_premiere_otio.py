@@ -163,3 +163,53 @@ def test_retimed_and_reversed_clips_follow_the_servers_convention(tmp_path, spee
     assert clip_speed(got, "R") == Fraction(scalar).limit_denominator(1000)
     assert got.media_reference.available_range.duration.value >= first + span
     assert request.operation == "extend" and request.placement == "auto"
+
+
+def _with_sound(tmp_path) -> Path:
+    """A 25 fps sequence: V1 A [0, 36) and B [60, 84); A1 an editor's music over [30, 50); A2 A's
+    own sound (linked, same media) over [0, 36) and B's over [60, 84)."""
+    tpf = TPS // 25
+    t = lambda f: str(f * tpf)  # noqa: E731
+
+    def clip(name, media, start, end, first=0):
+        return {"name": name, "start": t(start), "end": t(end), "inPoint": t(first), "outPoint": t(first + end - start),
+                "mediaPath": media, "speed": 1, "reversed": False, "disabled": False, "selected": False}
+
+    seq = {"name": "sound", "id": "seq-sound", "timebase": str(tpf), "zeroPoint": str(90000 * tpf), "width": 640,
+           "height": 360, "playhead": t(45),
+           "videoTracks": [{"name": "Video 1", "clips": [clip("A", "/media/a.mov", 0, 36, 100), clip("B", "/media/b.mov", 60, 84)]}],
+           "audioTracks": [{"name": "Audio 1", "clips": [clip("Music", "/media/music.wav", 30, 50)]},
+                           {"name": "Audio 2", "clips": [clip("A", "/media/a.mov", 0, 36, 100), clip("B", "/media/b.mov", 60, 84)]}]}
+    path = tmp_path / "sound.json"
+    path.write_text(json.dumps(seq))
+    return path
+
+
+def test_audio_tracks_load_frame_exact_and_the_server_finds_the_shots_own_sound_track(tmp_path):
+    from otio_tools.placement import source_sound_track, with_audio_tracks  # noqa: PLC0415
+    from otio_tools.plan import Placement  # noqa: PLC0415
+
+    text = build(_with_sound(tmp_path), {}, {"operation": "fill_gap", "track": "auto"})
+    timeline, request = parse_request_json(text)
+    assert [len(timeline.video_tracks()), len(timeline.audio_tracks())] == [1, 2]
+    music, own = timeline.audio_tracks()
+    assert [(type(c).__name__, c.duration().value) for c in music] == [("Gap", 30), ("Clip", 20)]
+    assert [(type(c).__name__, c.duration().value) for c in own] == [("Clip", 36), ("Gap", 24), ("Clip", 24)]
+    assert list(own.find_clips())[0].source_range.start_time.value == 100
+    rate = Fraction(25)
+    assert source_sound_track(timeline, rate, request.track, request.frame) == 1
+    [piece] = with_audio_tracks(timeline, rate, [Placement("/out/g.mov", 0, 36, 0, 24)], "/out/g.mov")
+    assert piece.audio_track == 1, "the gap's room tone under A's own sound, not on the music track"
+
+
+@pytest.mark.parametrize("options,check", [
+    ({"region": [10, 20, 64, 48]}, {"region": (10, 20, 64, 48), "region_end": None}),
+    ({"region": [10, 20, 64, 48], "region_end": [90, 20, 64, 48], "prompt": "sky"}, {"region_end": (90, 20, 64, 48), "prompt": "sky"}),
+    ({"mask": "/mattes/boom.mov"}, {}),
+])
+def test_inpaint_requests_validate(options, check):
+    text = build("example_2997", {"playhead": 200}, {"operation": "inpaint", "track": 1, **options})
+    _timeline, request = parse_request_json(text)
+    assert (request.operation, request.track, request.frame) == ("inpaint", 1, 200)
+    for key, value in check.items():
+        assert getattr(request, key) == value, key

@@ -219,7 +219,10 @@
         transitions: spansOf(t.transitions, tpf, "a transition on V" + (index + 1)) });
     });
     seq.audioTracks = (s.audioTracks || []).map(function (t, index) {
-      return { index: index, name: t.name || "A" + (index + 1), clips: spansOf(t.clips, tpf, "a clip on A" + (index + 1)),
+      var clips = spansOf(t.clips, tpf, "a clip on A" + (index + 1));
+      // Which file an audio item plays: the server finds a shot's own sound track by it.
+      clips.forEach(function (c) { c.mediaPath = c.raw.mediaPath || ""; c.inTicks = ticks(c.raw.inPoint || "0", "a clip on A" + (index + 1) + " in point"); });
+      return { index: index, name: t.name || "A" + (index + 1), clips: clips,
         transitions: spansOf(t.transitions, tpf, "a transition on A" + (index + 1)) };
     });
     seq.markers = (s.markers || []).map(function (m) {
@@ -233,8 +236,10 @@
   function spansOf(list, tpf, what) {
     return (list || []).map(function (x) {
       var st = ticks(x.start, what + " start"), et = ticks(x.end, what + " end");
-      return { name: x.name || "", nodeId: x.nodeId || "", startTicks: st, endTicks: et, start: frameAt(st, tpf),
+      var span = { name: x.name || "", nodeId: x.nodeId || "", startTicks: st, endTicks: et, start: frameAt(st, tpf),
         end: Number((et + tpf - 1n) / tpf) };
+      Object.defineProperty(span, "raw", { value: x }); // the host's facts of it, not part of the span
+      return span;
     }).sort(function (a, b) { return a.start - b.start; });
   }
 
@@ -510,8 +515,8 @@
         kind: "Video", children: children };
     });
 
-    // Audio tracks say where sound is (the server puts room tone on an audio track free under the new
-    // frames); their media is not referenced: the server never reads it.
+    // Audio tracks say where sound is and whose (the server puts room tone on the shot's own sound
+    // track when it is free under the new frames, else on another free one); the server reads none of it.
     seq.audioTracks.forEach(function (t) {
       var children = [];
       var cursor = 0;
@@ -520,10 +525,14 @@
         var start = Math.max(c.start, cursor);
         if (c.end <= start) return;
         if (start > cursor) children.push(gapJson(start - cursor, fps));
-        children.push({ OTIO_SCHEMA: "Clip.2", name: c.name, source_range: timeRange(0, c.end - start, fps), effects: [], markers: [],
-          enabled: true, metadata: { premiere: { node_id: c.nodeId, start_ticks: c.startTicks.toString(), end_ticks: c.endTicks.toString() } },
-          media_references: { DEFAULT_MEDIA: { OTIO_SCHEMA: "MissingReference.1", name: "", available_range: null,
-            available_image_bounds: null, metadata: {} } }, active_media_reference_key: "DEFAULT_MEDIA" });
+        var ref = c.mediaPath ? { OTIO_SCHEMA: "ExternalReference.1", name: basename(c.mediaPath), available_range: null,
+          available_image_bounds: null, metadata: {}, target_url: fileUrl(c.mediaPath) } :
+          { OTIO_SCHEMA: "MissingReference.1", name: "", available_range: null, available_image_bounds: null, metadata: {} };
+        children.push({ OTIO_SCHEMA: "Clip.2", name: c.name, source_range: timeRange(frameAt(c.inTicks, seq.tpf) + start - c.start, c.end - start, fps),
+          effects: [], markers: [], enabled: true,
+          metadata: { premiere: { node_id: c.nodeId, start_ticks: c.startTicks.toString(), end_ticks: c.endTicks.toString(),
+            in_ticks: c.inTicks.toString(), media_path: c.mediaPath } },
+          media_references: { DEFAULT_MEDIA: ref }, active_media_reference_key: "DEFAULT_MEDIA" });
         cursor = c.end;
       });
       tracks.push({ OTIO_SCHEMA: "Track.1", name: t.name, source_range: null, effects: [], markers: [], enabled: true,

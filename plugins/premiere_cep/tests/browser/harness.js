@@ -7,6 +7,7 @@
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const assert = require("node:assert/strict");
 const { spawn, execFileSync } = require("child_process");
 const { pathToFileURL } = require("url");
 
@@ -140,8 +141,28 @@ async function runAndWait(page, timeout = 90000, button = "#run") {
   });
 }
 
+/** Open More and choose the classical engine. */
+async function classical(page) {
+  await page.evaluate(() => { document.getElementById("more").open = true; });
+  await page.selectOption("#engine", "classical");
+}
+
+/** The mock's clips on video track `track`, in record order. */
+function clipsOn(runner, track) {
+  return runner.dom.snapshot()[track];
+}
+
+/** A server stage and a full progress bar were shown while the job ran. */
+function assertProgressShown(out) {
+  const stages = out.seen.map((s) => s.stage);
+  assert.ok(stages.some((s) => ["queued", "planning", "decoding", "rendering", "encoding", "running", "writing"].includes(s) || /ing$/.test(s)),
+    "a server stage was shown: " + JSON.stringify(stages));
+  assert.ok(out.seen.some((s) => s.width === "100%"), "the progress bar reached 100%");
+}
+
 function tmpdir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), "sf-panel-"));
 }
 
-module.exports = { skipReason, makeMedia, startServer, launchBrowser, openPanel, runAndWait, tmpdir, CHROMIUM, REPO, PLUGIN };
+module.exports = { skipReason, makeMedia, startServer, launchBrowser, openPanel, runAndWait, tmpdir, classical, clipsOn,
+  assertProgressShown, CHROMIUM, REPO, PLUGIN };

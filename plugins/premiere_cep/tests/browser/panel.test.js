@@ -9,6 +9,7 @@ const fs = require("fs");
 const path = require("path");
 
 const h = require("./harness");
+const { classical, clipsOn, assertProgressShown } = h;
 
 const SKIP = h.skipReason();
 const TICKS = (frames, seq) => String(BigInt(frames) * BigInt(seq.timebase));
@@ -32,21 +33,6 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     else if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function classical(page) {
-    await page.evaluate(() => { document.getElementById("more").open = true; });
-    await page.selectOption("#engine", "classical");
-  }
-
-  function clipsOn(runner, track) {
-    return runner.dom.snapshot()[track];
-  }
-
-  function assertProgressShown(out) {
-    const stages = out.seen.map((s) => s.stage);
-    assert.ok(stages.some((s) => ["queued", "planning", "decoding", "rendering", "encoding", "running", "writing"].includes(s) || /ing$/.test(s)),
-      "a server stage was shown: " + JSON.stringify(stages));
-    assert.ok(out.seen.some((s) => s.width === "100%"), "the progress bar reached 100%");
-  }
 
   for (const key of ["e2e_25", "e2e_23976", "e2e_2997"]) {
     it(`extend tail at ${key}: real handle frames then generated frames, placed frame-exactly`, async () => {

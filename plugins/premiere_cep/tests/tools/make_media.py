@@ -11,6 +11,8 @@ the facts shape (tick strings) with a non-zero zero point, whose clips play that
   V2:  empty (room for results placed "above")
   A1:  A's and B's sound, linked, over [0, 36) and [60, 84) (free under the gap: room tone goes there)
 
+Also a still matte for inpaint (white = replace) at the bikes clip's size, 640x272.
+
 Usage: python make_media.py OUT_DIR [SHARED_VIDEO_DIR]   -> prints the JSON index of what it made.
 """
 
@@ -44,6 +46,16 @@ def retime_copy(src: Path, dest: Path, rate: Fraction, size: tuple[int, int]) ->
         for packet in stream.encode():
             out.mux(packet)
     return frames
+
+
+def write_matte(dest: Path, size: tuple[int, int], box: tuple[int, int, int, int]) -> None:
+    import cv2
+    import numpy as np
+
+    matte = np.zeros((size[1], size[0]), np.uint8)
+    x, y, w, h = box
+    matte[y:y + h, x:x + w] = 255
+    cv2.imwrite(str(dest), matte)
 
 
 def sequence(name: str, rate: Fraction, zero_frames: int, width: int, height: int, a: tuple[Path, int], b: tuple[Path, int]) -> dict:
@@ -88,12 +100,15 @@ def main() -> None:
         "e2e_23976": sequence("e2e_23976", Fraction(24000, 1001), 36000 * 24, 320, 180, (film, 79), (film, 10)),
     }
     seqs["e2e_2997"]["displayFormat"] = 102  # shown as 29.97 drop-frame timecode, as most 29.97 sequences are
+    matte = media / "boom matte.png"
+    if not matte.exists():
+        write_matte(matte, (640, 272), (200, 40, 96, 64))
     index = {}
     for key, seq in seqs.items():
         path = out / f"{key}.json"
         path.write_text(json.dumps(seq, indent=1))
         index[key] = str(path)
-    print(json.dumps({"media": str(media), "sequences": index}))
+    print(json.dumps({"media": str(media), "sequences": index, "matte": str(matte)}))
 
 
 if __name__ == "__main__":

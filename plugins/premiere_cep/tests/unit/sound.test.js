@@ -49,7 +49,7 @@ function audioOf(dom, a) {
 
 // ------------------------------------------------------------------ the request and the plan
 
-test("the request lists the audio tracks (kind Audio, after the video ones) with their items in frames, media not referenced", () => {
+test("the request lists the audio tracks (kind Audio, after the video ones) with their items in frames and media", () => {
   const seq = makeSequence({ playhead: 40, tracks: [V1, {}], audio: AUDIO });
   // An audio item off the frame grid (a sample position) is widened to whole frames; its neighbour is kept clear of it.
   seq.audioTracks[1].clips[0].start = String(48n * TB - 1000n);
@@ -60,7 +60,9 @@ test("the request lists the audio tracks (kind Audio, after the video ones) with
   const frames = (t) => t.children.map((c) => [c.OTIO_SCHEMA, c.source_range.duration.value]);
   assert.deepEqual(frames(tracks[2]), [["Clip.2", 36], ["Gap.1", 24], ["Clip.2", 24]]);
   assert.deepEqual(frames(tracks[3]), [["Gap.1", 47], ["Clip.2", 37]]);
-  assert.ok(tracks[2].children.filter((c) => c.OTIO_SCHEMA === "Clip.2").every((c) => c.media_references.DEFAULT_MEDIA.OTIO_SCHEMA === "MissingReference.1"));
+  // Each audio item names the file it plays (the server finds the shot's own sound track by it).
+  assert.deepEqual(tracks[2].children.filter((c) => c.OTIO_SCHEMA === "Clip.2").map((c) => c.media_references.DEFAULT_MEDIA.target_url),
+    ["file:///media/A.mov", "file:///media/B.mov"]);
   assert.deepEqual(tracks[2].metadata.premiere.transitions, [["Constant Power", 34, 38]]);
   assert.equal(otio.metadata.shotforge.track, 0, "track still counts video tracks only");
 });
