@@ -15,6 +15,8 @@ and writes no ``frameDuration`` at all for 23.976, 29.97 and 59.94. Here:
 - a secondary storyline's clips are placed by the storyline's own offset in its parent clip
   (the adapter leaves it out); of an audition only the active pick (its first clip) is on the
   timeline (the adapter puts every alternative on it, one after another);
+- a title or multicam clip (which the adapter skips, so its record time would read as a gap a
+  batch could fill) is a clip with a ``GeneratorReference``, on its lane;
 - a constant-speed retime (a two-point ``timeMap`` from 0) becomes a ``LinearTimeWarp`` and its
   ``start`` the media time it maps to; any other retime a plain ``TimeEffect``, which ShotForge
   refuses by name for the clip it is on; a generator (a ``video`` element of an effect, such as
@@ -22,8 +24,9 @@ and writes no ``frameDuration`` at all for 23.976, 29.97 and 59.94. Here:
 - written back, formats carry the exact ``frameDuration`` of any rate, a clip's format is its
   media's rate (not the project's), times are exact rationals, and the sequence keeps ``tcStart``.
 
-What the adapter still does not hold: transitions, titles, audio components of a video clip and
-keywords' ranges are not on the OTIO timeline it reads, so they are not written back either.
+What the adapter still does not hold: transitions and keywords' ranges are not on the OTIO
+timeline it reads; generators, titles and multicam clips are read but cannot be written back
+(its writer writes clips of media files only), so such a result stays in result.otio.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ TimeRange = otio.opentime.TimeRange
 _CLIP_TAGS = ("clip", "asset-clip", "ref-clip")
 #: what is timed in record time: a clip, or a bare video/audio element in a storyline (a generator)
 _RECORD_TAGS = _CLIP_TAGS + ("video", "audio")
+#: items the adapter skips (their record time would read as a gap), read as generator clips
+_GENERATED_TAGS = ("title", "mc-clip")
+_KIND = "shotforge-kind"  # what such an element was, kept on it
 #: the adapter's module-level time helpers are process-wide: patched for one write at a time
 _WRITING = threading.Lock()
 
@@ -98,6 +104,10 @@ class ExactFcpxXml(adapter.FcpxXml):
         for audition in list(self.fcpx_xml.iter("audition")):
             for alternative in list(audition)[1:]:  # the first child is the active pick
                 audition.remove(alternative)
+        for element in self.fcpx_xml.iter():  # a title or multicam clip takes record time as a generator
+            if element.tag in _GENERATED_TAGS:
+                element.set(_KIND, element.tag)
+                element.tag = "video"
         for asset in self.fcpx_xml.iter("asset"):  # FCPXML 1.9 on keeps the file in a media-rep
             sources = [rep.get("src") for rep in asset.findall("./media-rep") if rep.get("src")]
             if not asset.get("src") and sources:
@@ -126,8 +136,13 @@ class ExactFcpxXml(adapter.FcpxXml):
         return self._exact_rate(sequence.get("format", default_format) if sequence is not None else default_format)
 
     def _timing_clip(self, clip):
-        """The clip that times an element; a video or audio element straight in a storyline (a
-        generator such as Clouds) times itself (the adapter walks past the storyline and fails)."""
+        """The clip that times an element. A video or audio element straight in a storyline (a
+        generator such as Clouds) times itself (the adapter walks past the storyline and fails),
+        and so does one connected on a lane (a title over a clip, a clip's own sound on lane -1):
+        the adapter times it as the clip it hangs on, on that clip's lane."""
+        if clip.tag in ("video", "audio") and clip.get("lane") is not None and \
+                self.child_parent_map.get(clip).tag != "gap":  # the adapter's writer puts sound in a gap
+            return clip
         element = clip
         while element.tag not in _CLIP_TAGS:
             parent = self.child_parent_map.get(element)
@@ -138,8 +153,12 @@ class ExactFcpxXml(adapter.FcpxXml):
 
     def _format_id_for_clip(self, clip, default_format):
         ref = clip.get("ref", None)
-        if ref and clip.tag != "gap" and self._asset_by_id(ref) is None and self._compound_clip_by_id(ref) is None:
-            return default_format  # an effect (generator): it plays at the project's rate
+        if ref and clip.tag != "gap" and self._asset_by_id(ref) is None:
+            media = self._compound_clip_by_id(ref)
+            if media is None:
+                return default_format  # an effect (a generator, a title): it plays at the project's rate
+            if media.find("./sequence") is None:  # a multicam clip's media
+                return next((m.get("format") for m in media.iter("multicam") if m.get("format")), default_format)
         return super()._format_id_for_clip(clip, default_format)
 
     # ---- times
@@ -182,10 +201,13 @@ class ExactFcpxXml(adapter.FcpxXml):
 
     def _reference_from_id(self, asset_id, default_format):
         asset = self._asset_by_id(asset_id)
-        if asset is None:  # a generator: the ref names an effect, not media
-            effect = self.fcpx_xml.find(f"./resources/effect[@id='{asset_id}']")
-            name = effect.get("name", asset_id) if effect is not None else asset_id
-            return otio.schema.GeneratorReference(name=name, generator_kind=name)
+        if asset is None:  # a generator or title (the ref names an effect) or a multicam clip (a media)
+            source = self.fcpx_xml.find(f"./resources/effect[@id='{asset_id}']")
+            if source is None:
+                source = self._compound_clip_by_id(asset_id)
+            name = source.get("name", asset_id) if source is not None else asset_id
+            kind = "multicam clip" if source is not None and source.tag == "media" else name
+            return otio.schema.GeneratorReference(name=name, generator_kind=kind)
         reference = super()._reference_from_id(asset_id, default_format)
         if isinstance(reference, otio.schema.ExternalReference):
             rate = self._exact_rate(asset.get("format", default_format))
@@ -209,6 +231,8 @@ class ExactFcpxXml(adapter.FcpxXml):
         if sequence is not None:
             rate = self._exact_rate(sequence.get("format"))
             timeline.global_start_time = _frames(seconds(sequence.get("tcStart")), rate)
+            if sequence.get("tcFormat"):  # DF or NDF: how the project counts timecode
+                timeline.metadata.setdefault(adapter.META_NAMESPACE, {})["tcFormat"] = sequence.get("tcFormat")
         return timeline
 
 
@@ -272,6 +296,9 @@ class ExactFcpxOtio(adapter.FcpxOtio):
     def _stack_to_sequence(self, stack, compound_clip=False):
         sequence = super()._stack_to_sequence(stack, compound_clip)
         timeline = next((t for t in self.timelines if t.tracks is stack), None)
+        counting = timeline.metadata.get(adapter.META_NAMESPACE, {}).get("tcFormat") if timeline is not None else None
+        if counting in ("DF", "NDF"):
+            sequence.set("tcFormat", counting)
         if timeline is not None and timeline.global_start_time is not None:
             start = _time_seconds(timeline.global_start_time)
             sequence.set("tcStart", rational(start))

@@ -222,3 +222,28 @@ def test_a_batch_of_a_2997_fcpxml_project_writes_its_gap_fill_back_into_the_fcpx
     made = back.video_tracks()[0][1]
     assert Path(placements[0]["media"]).as_uri() == made.media_reference.target_url
     assert cut(back) == cut(read_any(out / "result.otio")[0])
+
+
+def test_titles_and_generators_take_their_record_time_as_generator_clips():
+    """The 25 fps export's titles hang on a clip at 355100/2500s; the adapter alone drops them, so
+    their record time would read as a gap that a batch fills."""
+    source = shared(INTERCHANGE / "fcpx_1.11_complex.fcpxml")
+    timeline, _ = read_any(source)
+    rate = rate_of(timeline)
+    parent = seconds("355100/2500s")
+    titles = [(int((parent + seconds(offset)) * rate), int(seconds(duration) * rate))
+              for offset, duration in (("1189/25s", "43000/2500s"), ("1757/25s", "30900/2500s"))]
+    placed = [i for i in track_items(timeline.video_tracks()[1], rate) if not i.is_gap]
+    assert [(i.start, i.duration) for i in placed] == titles == [(4740, 430), (5308, 309)]
+    assert {i.item.media_reference.generator_kind for i in placed} == {"Basic Title"}
+    clouds = timeline.video_tracks()[0][2]
+    assert (clouds.name, clouds.media_reference.generator_kind) == ("Clouds", "Clouds")
+
+
+def test_the_projects_timecode_counting_is_kept_and_written_back(tmp_path):
+    source = shared(INTERCHANGE / "fcpx_1.11_29.97df.fcpxml")
+    timeline, adapter = read_any(source)
+    assert timeline.metadata["fcpx_xml"]["tcFormat"] == "DF"  # <sequence ... tcFormat="DF">
+    written = write_in_format(timeline, adapter, source, tmp_path)
+    sequence = ET.parse(written["path"]).getroot().find("./project/sequence")
+    assert (sequence.get("tcFormat"), sequence.get("tcStart")) == ("DF", "0s")
