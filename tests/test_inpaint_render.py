@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import c2pa
 import cv2
 import numpy as np
@@ -153,10 +154,19 @@ def test_a_moving_region_is_replaced_and_the_rest_kept_and_placed_above_the_clip
     assert (take.slot.track, take.slot.record_frame, take.slot.frames) == (1, 5, 30)
     assert json.loads((tmp_path / "out" / "job.json").read_text())["placements"] == outcome.placements
 
+    with av.open(outcome.media[0]) as container:
+        assert [stream.type for stream in container.streams if stream.type != "data"] == ["video"]  # no sound
     credentials = manifest(outcome.media[0])
     action = next(a for a in credentials["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"][0]
     assert action["digitalSourceType"] == provenance.COMPOSITE_SYNTHETIC  # real pixels and a classical fill
     assert [(i["title"], i["relationship"]) for i in credentials["ingredients"]] == [(clip.name, "componentOf")]
+
+
+def test_an_inpaint_is_a_composite_of_the_real_shot_and_what_the_engine_made():
+    classical = provenance.digital_source_type(learned=False, operation="inpaint", made_frames=30, copied_frames=0)
+    diffusion = provenance.digital_source_type(learned=True, operation="inpaint", made_frames=30, copied_frames=0)
+    assert classical == "http://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic"
+    assert diffusion == "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 
 
 def test_a_still_matte_with_overwrite_replaces_the_clip_and_a_rerender_needs_the_same_matte(clip, tmp_path):
