@@ -247,3 +247,54 @@ def test_the_projects_timecode_counting_is_kept_and_written_back(tmp_path):
     written = write_in_format(timeline, adapter, source, tmp_path)
     sequence = ET.parse(written["path"]).getroot().find("./project/sequence")
     assert (sequence.get("tcFormat"), sequence.get("tcStart")) == ("DF", "0s")
+
+
+MULTICAM = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.11">
+  <resources>
+    <format id="r1" frameDuration="1001/30000s" width="1920" height="1080"/>
+    <asset id="r2" name="A" start="0s" duration="300300/30000s" hasVideo="1" hasAudio="1" format="r1">
+      <media-rep kind="original-media" src="file:///media/a.mov"/>
+    </asset>
+    <asset id="r4" name="sound" start="0s" duration="10s" hasAudio="1">
+      <media-rep kind="original-media" src="file:///media/sound.wav"/>
+    </asset>
+    <media id="r3" name="Multicam">
+      <multicam format="r1" tcStart="0s">
+        <mc-angle name="Cam 1" angleID="a1"><asset-clip ref="r2" offset="0s" duration="300300/30000s"/></mc-angle>
+      </multicam>
+    </media>
+  </resources>
+  <library><event name="e"><project name="p">
+    <sequence format="r1" duration="150150/30000s" tcStart="0s" tcFormat="NDF">
+      <spine>
+        <asset-clip ref="r2" offset="0s" name="A" duration="30030/30000s"/>
+        <mc-clip ref="r3" offset="30030/30000s" name="Multicam" duration="60060/30000s">
+          <mc-source angleID="a1" srcEnable="all"/>
+        </mc-clip>
+        <asset-clip ref="r2" offset="90090/30000s" name="A" start="30030/30000s" duration="30030/30000s"/>
+        <sync-clip offset="120120/30000s" name="Synced" start="10010/30000s" duration="30030/30000s">
+          <asset-clip ref="r2" offset="10010/30000s" name="A" start="60060/30000s" duration="30030/30000s"/>
+          <asset-clip ref="r4" lane="-1" offset="10010/30000s" name="sound" duration="30030/30000s"/>
+        </sync-clip>
+      </spine>
+    </sequence>
+  </project></event></library>
+</fcpxml>
+"""
+
+
+def test_multicam_and_synchronized_clips_keep_their_record_frames(tmp_path):
+    source = tmp_path / "multicam.fcpxml"
+    source.write_text(MULTICAM)
+    timeline, _ = read_any(source)
+    assert rate_of(timeline) == NTSC["29.97"]
+    v1 = [(i.start, i.duration, i.item.name, i.item.source_range.start_time.value)
+          for i in track_items(timeline.video_tracks()[0], NTSC["29.97"])]
+    # 30030/30000s is 30 frames at 29.97; the synced clip's picture starts 60 frames into A
+    assert v1 == [(0, 30, "A", 0), (30, 60, "Multicam", 0), (90, 30, "A", 30), (120, 30, "A", 60)]
+    assert timeline.video_tracks()[0][1].media_reference.generator_kind == "multicam clip"
+    (a1,) = timeline.audio_tracks()
+    assert [(i.start, i.duration, i.item.name) for i in track_items(a1, NTSC["29.97"]) if i.is_clip] == [
+        (120, 30, "sound")]
