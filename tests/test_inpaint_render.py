@@ -4,13 +4,11 @@ take whose recipe names what was replaced; through run_job, the HTTP server and 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,8 +20,8 @@ import opentimelineio as otio
 import pytest
 
 from otio_tools import RequestError, parse_request_json, request_from_timeline
-from otio_tools.takes import Take, rerender_request, take_from_metadata
-from server import masks, media_io, provenance
+from otio_tools.takes import rerender_request, take_from_metadata
+from server import media_io, provenance
 from server.engines import load_engine
 from server.engines.base import Canceled
 from server.paths import MediaPolicy
@@ -34,9 +32,6 @@ RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 REPO = Path(__file__).resolve().parents[1]
 RATE = Fraction(30000, 1001)
 REGION, REGION_END = [40, 30, 30, 20], [100, 80, 30, 20]
-#: the classical engine's inpaint is written beside this work; until it is there, a stand-in that
-#: keeps the contract (every pixel outside the mask as the source, the mask filled) runs instead
-CLASSICAL_INPAINT = importlib.util.find_spec("server.engines.classical.inpaint") is not None
 
 
 def timeline_of(media: Path) -> otio.schema.Timeline:
@@ -60,24 +55,11 @@ def ask(media: Path, **shotforge):
     return timeline, request_from_timeline(timeline)
 
 
-class _StandIn:
-    """What ``Engine.inpaint`` promises, the least way: the mask painted with the mean colour of the
-    frame outside it, every other pixel as given."""
-
-    @staticmethod
-    def inpaint(shot, job) -> Iterator[np.ndarray]:
-        for i in shot.placed:
-            job.check_cancel()
-            frame, mask = shot.frames[i], shot.masks[i]
-            frame[mask] = frame[~mask].mean(axis=0).astype(frame.dtype)
-            yield frame
-
-
 def recording_engines(made: list):
     """An engine builder that records the frames the engine yields (before encoding)."""
     def build(name, **options):
         engine = load_engine(name, **options)
-        inner = engine.inpaint if CLASSICAL_INPAINT else _StandIn.inpaint
+        inner = engine.inpaint
 
         def inpaint(shot, job):
             for frame in inner(shot, job):
@@ -267,7 +249,6 @@ def test_the_estimate_is_bounded_by_the_shot_and_a_diffusers_inpaint_without_a_m
     assert caught.value.message.startswith("the diffusers engine cannot do this inpaint: ")
 
 
-@pytest.mark.skipif(not CLASSICAL_INPAINT, reason="the classical inpaint is not there yet")
 def test_an_inpaint_posted_to_the_server_is_rendered_and_placed(clip, tmp_path):
     from server.settings import load_settings
 
@@ -291,7 +272,6 @@ def test_an_inpaint_posted_to_the_server_is_rendered_and_placed(clip, tmp_path):
         assert "which is 176x144" in refused.json()["error"]["message"]
 
 
-@pytest.mark.skipif(not CLASSICAL_INPAINT, reason="the classical inpaint is not there yet")
 def test_shotforge_render_makes_an_inpaint(clip, tmp_path):
     timeline, _ = ask(clip, region=REGION)
     request_path = tmp_path / "inpaint.otio"
