@@ -298,3 +298,24 @@ def test_multicam_and_synchronized_clips_keep_their_record_frames(tmp_path):
     (a1,) = timeline.audio_tracks()
     assert [(i.start, i.duration, i.item.name) for i in track_items(a1, NTSC["29.97"]) if i.is_clip] == [
         (120, 30, "sound")]
+
+
+def test_the_stock_adapters_fcpxml_reads_the_same_and_its_writer_cannot_write_2398(tmp_path):
+    timeline = _project(Fraction(25), Fraction(25), tmp_path)
+    stock = tmp_path / "stock.fcpxml"
+    stock.write_text(otio.adapters.write_to_string(timeline, "fcpx_xml"))  # the adapter's own writer
+    back, _ = read_any(stock)
+    assert _clips(back) == [(0, 100, "A"), (107, 48, "B")] and _clips(back, 1) == [(30, 20, "C")]
+    assert cut(back)[1:] == cut(timeline)[1:]  # all but the start timecode, which it does not write
+    # why ShotForge writes through its own subclass: the stock writer finds no frameDuration for 23.976
+    with pytest.raises(ValueError):
+        otio.adapters.write_to_string(_project(NTSC["23.976"], NTSC["23.976"], tmp_path), "fcpx_xml")
+
+
+def test_a_format_without_a_frame_duration_is_refused_naming_it(tmp_path):
+    source = tmp_path / "no_rate.fcpxml"
+    source.write_text(MULTICAM.replace('frameDuration="1001/30000s" ', 'name="FFVideoFormat1080p2997" '))
+    with pytest.raises(Exception) as caught:
+        read_any(source)
+    assert caught.value.code == "malformed_otio"
+    assert "format 'FFVideoFormat1080p2997' gives no frameDuration, so its frame rate is unknown" in caught.value.message
