@@ -64,7 +64,8 @@ def test_final_cut_pro_ntsc_exports_read_at_their_exact_rate_and_frames(name, ra
     assert rate_of(timeline) == rate and isinstance(rate_of(timeline), Fraction)
     assert _clips(timeline) == _primary(source)
     sequence, _, _ = _spine(source)
-    assert max(track_items(t, rate)[-1].end for t in timeline.video_tracks()) == seconds(sequence.get("duration")) * rate
+    end = max(track_items(t, rate)[-1].end for t in timeline.video_tracks())
+    assert end == seconds(sequence.get("duration")) * rate
 
 
 def test_the_23976_export_puts_storylines_auditions_and_retimes_where_final_cut_pro_does():
@@ -318,4 +319,5 @@ def test_a_format_without_a_frame_duration_is_refused_naming_it(tmp_path):
     with pytest.raises(Exception) as caught:
         read_any(source)
     assert caught.value.code == "malformed_otio"
-    assert "format 'FFVideoFormat1080p2997' gives no frameDuration, so its frame rate is unknown" in caught.value.message
+    assert "format 'FFVideoFormat1080p2997' gives no frameDuration, so its frame rate is unknown" \
+        in caught.value.message
