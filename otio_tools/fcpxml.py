@@ -51,7 +51,6 @@ _CLIP_TAGS = ("clip", "asset-clip", "ref-clip")
 _RECORD_TAGS = _CLIP_TAGS + ("video", "audio")
 #: items the adapter skips (their record time would read as a gap), read as generator clips
 _GENERATED_TAGS = ("title", "mc-clip")
-_KIND = "shotforge-kind"  # what such an element was, kept on it
 #: the adapter's module-level time helpers are process-wide: patched for one write at a time
 _WRITING = threading.Lock()
 
@@ -106,7 +105,6 @@ class ExactFcpxXml(adapter.FcpxXml):
                 audition.remove(alternative)
         for element in self.fcpx_xml.iter():  # a title or multicam clip takes record time as a generator
             if element.tag in _GENERATED_TAGS:
-                element.set(_KIND, element.tag)
                 element.tag = "video"
         for asset in self.fcpx_xml.iter("asset"):  # FCPXML 1.9 on keeps the file in a media-rep
             sources = [rep.get("src") for rep in asset.findall("./media-rep") if rep.get("src")]
