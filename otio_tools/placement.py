@@ -83,8 +83,9 @@ def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements
 
 def source_sound_track(timeline: otio.schema.Timeline, rate: Fraction, track: int, frame: int | None) -> int | None:
     """The audio track holding the sound of the clip at ``frame`` on video ``track`` (for a gap,
-    of the clip before it, else after it): an audio clip of the same media over the clip's record
-    range, the one covering most of it (then the lowest track); None when no clip's sound is there."""
+    of the clip before it, else after it): an audio clip of the same media under the clip, the
+    linked one (the same record range) first, else the one covering most of it, then the lowest
+    track; None when no such clip's sound is on the timeline."""
     if frame is None:
         return None
     items = track_items(video_track(timeline, track), rate)
