@@ -128,7 +128,7 @@ def create_app(settings: ServerSettings, *, renderer: Any = None, manager: JobMa
             lock.release()
 
     app = FastAPI(title="ShotForge render server", version=shotforge_version(), lifespan=lifespan,
-                  description="Generative extend, gap fill, outpaint and B-roll for video editors. A job is a "
+                  description="Generative extend, gap fill, outpaint, inpaint and B-roll for video editors. A job is a "
                               "request OTIO timeline with `metadata.shotforge`; see docs/request.md for the contract.")
     app.state.shotforge = state
     for router in (system.router, jobs.router, media.router, takes.router, batches.router):

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shotforge", description="Generative extend, gap fill, outpaint and "
-                                     "B-roll for editors, rendered locally.")
+    parser = argparse.ArgumentParser(prog="shotforge", description="Generative extend, gap fill, outpaint, inpaint "
+                                     "and B-roll for editors, rendered locally.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(title="commands")
 
