@@ -264,3 +264,25 @@ def test_run_job_on_a_clip_without_sound_places_no_audio(tmp_path):
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     assert "audio_track" not in outcome.placements[0]
     assert [i.item.name for i in track_items(result_of(outcome).audio_tracks()[0], 25) if i.is_clip] == ["shot0"]
+
+
+def test_the_linked_sound_comes_first_then_the_one_covering_most_of_the_clip():
+    def clip(name, start, frames):
+        return otio.schema.Clip(name=name, source_range=TR(RT(start, 24), RT(frames, 24)),
+                                media_reference=otio.schema.ExternalReference(f"/media/{name}.mov"))
+
+    def track(kind, *children):
+        made = otio.schema.Track(kind=kind)
+        made.extend(children)
+        return made
+
+    def gap(frames):
+        return otio.schema.Gap(source_range=TR(RT(0, 24), RT(frames, 24)))
+
+    video, audio = otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio
+    l_cut = otio.schema.Timeline(tracks=[track(video, clip("a", 0, 50)), track(audio, clip("a", 0, 60)),
+                                         track(audio, clip("b", 0, 50)), track(audio, clip("a", 0, 50))])
+    assert source_sound_track(l_cut, 24, 0, 10) == 2  # A3 holds a's sound over exactly its frames
+    trimmed = otio.schema.Timeline(tracks=[track(video, clip("a", 0, 50)), track(audio, gap(10), clip("a", 0, 40)),
+                                           track(audio, clip("a", 0, 45))])
+    assert source_sound_track(trimmed, 24, 0, 10) == 1  # 45 of its frames on A2, 40 on A1
