@@ -7,7 +7,8 @@
  * transitions count), else the lowest existing video track above that is free over the whole
  * range; with none, the plan fails and says how to make room. `overwrite` is planned only when
  * the request asked for it, and each step then lists exactly what it would destroy so the panel
- * can ask the editor first.
+ * can ask the editor first. A result's sound (room tone, `audio_track`) goes on an audio track
+ * free over the same frames, never over anything (see chooseAudio).
  */
 (function (root, factory) {
   if (typeof module === "object" && module.exports) module.exports = factory(require("./sf_core.js"));

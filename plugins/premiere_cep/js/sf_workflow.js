@@ -14,7 +14,8 @@
  * (sf_host; the host reads every clip back), and on ANY failure remove everything this run placed
  * and prove the sequence is exactly as before. Every result is a take: named, coloured, with a
  * marker carrying its recipe, kept in a per-sequence history so "Remove last result" and "New
- * take" survive a panel reload.
+ * take" survive a panel reload. A take item placed with its sound carries `audio` (its audio
+ * track, record range, source in, nodeId): removed, restored and rolled back with the clip.
  */
 (function (root, factory) {
   if (typeof module === "object" && module.exports) {

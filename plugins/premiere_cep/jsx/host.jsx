@@ -369,22 +369,16 @@ var ShotForgeHost = (function () {
             onAudioTrack: st.withAudio ? newItems(st.at[st.aIndex], st.audioBefore[st.aIndex], st.takeName) : [] };
     }
 
-    /* Why the sound of a placement with `audioTrack` is not exactly right ('' when it is), and its read-back. */
-    function checkSound(st, r, path) {
-        var label = 'A' + (st.aIndex + 1), a, got;
-        if (r.landedAudio.length !== r.onAudioTrack.length) {
-            return { why: 'its sound landed on another audio track than ' + label };
-        }
-        if (!r.onAudioTrack.length) { return { why: 'no sound landed on ' + label + ' (Premiere read no audio in ' + path + ')' }; }
-        if (r.onAudioTrack.length > 1) { return { why: r.onAudioTrack.length + ' audio clips landed on ' + label }; }
-        a = r.onAudioTrack[0];
-        got = { track: st.aIndex, start: ticksOf(a.start), end: ticksOf(a.end), inPoint: ticksOf(a.inPoint), name: String(a.name),
-            nodeId: String(a.nodeId), mediaPath: a.projectItem ? String(a.projectItem.getMediaPath()) : '' };
-        if (got.start !== st.recordTicks || got.end !== st.recordEndTicks || got.inPoint !== st.inTicks) {
-            return { why: 'its sound landed on ' + label + ' at ticks ' + got.start + '-' + got.end + ' (source in ' + got.inPoint +
-                ') instead of ' + st.recordTicks + '-' + st.recordEndTicks + ' (source in ' + st.inTicks + ')', got: got };
-        }
-        return { why: '', got: got };
+    /* The read-back of what one overwrite put on a track: {got (when exactly one item landed), why
+     * ('' when it is exactly the intended record range and source in)}. `what`: 'the clip' or 'its sound'. */
+    function readBack(landed, trackIndex, label, what, st) {
+        var c = landed[0], got;
+        if (landed.length !== 1) { return { got: null, why: landed.length ? landed.length + ' items landed on ' + label : 'nothing landed on ' + label }; }
+        got = { start: ticksOf(c.start), end: ticksOf(c.end), inPoint: ticksOf(c.inPoint), name: String(c.name), nodeId: String(c.nodeId),
+            track: trackIndex, mediaPath: c.projectItem ? String(c.projectItem.getMediaPath()) : '' };
+        if (got.start === st.recordTicks && got.end === st.recordEndTicks && got.inPoint === st.inTicks) { return { got: got, why: '' }; }
+        return { got: got, why: what + ' landed on ' + label + ' at ticks ' + got.start + '-' + got.end + ' (source in ' + got.inPoint +
+            ') instead of ' + st.recordTicks + '-' + st.recordEndTicks + ' (source in ' + st.inTicks + ')' };
     }
 
     /**
@@ -459,24 +453,13 @@ var ShotForgeHost = (function () {
                 r = overwriteOnce(st, item, videoFirst);
                 if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
             }
-            var landed = r.landed;
-            var got = landed.length === 1 ? {
-                start: ticksOf(landed[0].start), end: ticksOf(landed[0].end), inPoint: ticksOf(landed[0].inPoint),
-                name: String(landed[0].name), nodeId: String(landed[0].nodeId), track: trackIndex,
-                mediaPath: landed[0].projectItem ? String(landed[0].projectItem.getMediaPath()) : ''
-            } : null;
-            var why = '';
-            if (!landed.length) { why = 'no clip landed on V' + (trackIndex + 1); }
-            else if (landed.length > 1) { why = landed.length + ' clips landed on V' + (trackIndex + 1); }
-            else if (got.start !== recordTicks || got.end !== recordEndTicks || got.inPoint !== inTicks) {
-                why = 'the clip landed on V' + (trackIndex + 1) + ' at ticks ' + got.start + '-' + got.end + ' (source in ' +
-                    got.inPoint + ') instead of ' + recordTicks + '-' + recordEndTicks + ' (source in ' + inTicks + ')';
-            }
-            else if (!withAudio && r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
-            else if (withAudio) {
-                var sound = checkSound(st, r, path);
-                why = sound.why;
-                got.audio = sound.got || null;
+            var picture = readBack(r.landed, trackIndex, 'V' + (trackIndex + 1), 'the clip', st), got = picture.got, why = picture.why;
+            if (!why && !withAudio && r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
+            else if (!why && withAudio) {
+                var sound = readBack(r.onAudioTrack, aIndex, 'A' + (aIndex + 1), 'its sound', st);
+                got.audio = sound.got;
+                why = r.landedAudio.length !== r.onAudioTrack.length ? 'its sound landed on another audio track than A' + (aIndex + 1) :
+                    sound.why + (r.onAudioTrack.length ? '' : ' (Premiere read no sound in ' + path + ')');
             }
             if (why) {
                 if (!undoLanding(st)) { why += '; Premiere refused to remove it again: remove ' + takeName + ' by hand'; }

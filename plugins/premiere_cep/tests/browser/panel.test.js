@@ -59,6 +59,18 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
         assert.equal(at(41).mediaPath, placements[1].media);
         assert.equal(at(41).inPoint, "0");
         assert.equal(at(60).end, TICKS(84, seq));
+        // Sound: chaplin (25) has it, so both parts bring theirs onto A1 (the handles' own, then room tone);
+        // the 23.976 and 29.97 media have none, so A1 stays as it was.
+        const a1 = p.runner.dom.sequence.audio[0].clips.map((c) => [c.name, c.start, c.end, c.inPoint]).sort((x, y) => (BigInt(x[1]) < BigInt(y[1]) ? -1 : 1));
+        const own = seq.audioTracks[0].clips.map((c) => [c.name, c.start, c.end, c.inPoint]);
+        if (key === "e2e_25") {
+          assert.deepEqual(placements.map((x) => x.audio_track), [0, 0]);
+          assert.deepEqual(a1, [own[0], ["ShotForge extend take 1", TICKS(36, seq), TICKS(41, seq), TICKS(placements[0].source_in, seq)],
+            ["ShotForge extend take 1", TICKS(41, seq), TICKS(48, seq), "0"], own[1]]);
+        } else {
+          assert.ok(placements.every((x) => x.audio_track == null), JSON.stringify(placements));
+          assert.deepEqual(a1, own);
+        }
         assert.deepEqual(p.runner.dom.violations, []);
         // The request said what the sequence holds: the zero point and the clip's record frames.
         assert.equal(out.request.global_start_time.value, Number(BigInt(seq.zeroPoint) / BigInt(seq.timebase)));
@@ -245,9 +257,9 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       assert.match(out.text, /Nothing was placed: the sequence is exactly as before/);
       assert.ok(out.text.includes(out.record.result.media[0]), out.text);
       assert.equal(p.runner.dom.fullSnapshot(), before);
-      // The handle frames, and the generated frames with the room tone linked to them (chaplin has sound).
-      assert.equal(out.record.result.placements[1].audio_track, 0);
-      assert.equal(p.runner.dom.mutations.filter((m) => m.removed).length, 3);
+      // Both parts with their sound (chaplin has sound): the handles' own, the generated frames' room tone.
+      assert.deepEqual(out.record.result.placements.map((x) => x.audio_track), [0, 0]);
+      assert.equal(p.runner.dom.mutations.filter((m) => m.removed).length, 4);
       assert.equal(await p.page.isVisible("#takes"), false, "no take recorded");
     } finally { await p.close(); }
   });

@@ -217,6 +217,8 @@ class PremiereMock {
           start: String(x.start), end: String(x.end) })) })),
       markers: [],
     };
+    // A file whose sound is on an audio track has sound: subclips of it take audio when asked to.
+    for (const t of seq.audio) for (const c of t.clips) if (c.item) c.item.hasAudio = true;
     this.sequence = seq;
     for (const m of s.markers || []) {
       this.newMarker(big(m.start) / tb * tb, m);

@@ -187,7 +187,7 @@ test("host: media without sound when sound was asked for: nothing landed on the 
   const seq = core.readSequence(runner.call("facts"));
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
   const before = dom.fullSnapshot();
-  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" && /no sound landed on A1/.test(e.message));
+  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" && /nothing landed on A1 \(Premiere read no sound in /.test(e.message));
   assert.equal(dom.fullSnapshot(), before);
 });
 
