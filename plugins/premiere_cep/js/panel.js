@@ -71,6 +71,9 @@
       el.hidden = !(show && shownWhen(el));
     });
     $("run").textContent = RUN_LABEL[op];
+    var prompt = $("prompt");
+    if (!prompt.getAttribute("data-placeholder")) prompt.setAttribute("data-placeholder", prompt.placeholder);
+    prompt.placeholder = prompt.getAttribute(op === "inpaint" ? "data-inpaint-placeholder" : "data-placeholder");
     saveSettings();
     describeTarget();
   }
