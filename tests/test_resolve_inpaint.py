@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
+from fractions import Fraction
 
 import av
 import cv2
@@ -23,10 +23,12 @@ import pytest
 
 from resolve_helpers import REPO, Server, api_check, make_media, new_resolve, read_frames  # noqa: F401 (api_check)
 
+import fake_resolve  # noqa: E402
 from lua_resolve import LuaResolve  # noqa: E402
 from shotforge_resolve import context as sf_context, settings as sf_settings, workflow  # noqa: E402
 from shotforge_resolve.errors import ContextError  # noqa: E402
 from shotforge_resolve.facts import read_facts  # noqa: E402
+from test_resolve_audio import make_sound_media  # noqa: E402
 from test_resolve_ui import Bmd, Fusion  # noqa: E402 (the UIManager stand-in)
 
 from shotforge_resolve import ui as sf_ui  # noqa: E402
@@ -65,7 +67,7 @@ def test_the_selected_clip_and_its_region(media):
 def test_the_frame_under_the_playhead_and_a_moving_region(media):
     resolve, timeline, _ = new_resolve("25", media)
     timeline.set_playhead(20)
-    _description, meta, _target = prepare(resolve, inpaint_region=[0, 0, 64, 32],
+    _description, meta, _target = prepare(resolve, inpaint_region=[0, 0, 64.0, 32],
                                           inpaint_region_end="576 240 64 32", prompt="a brick wall")
     assert (meta["frame"], meta["region"], meta["region_end"], meta["prompt"]) == (
         20, [0, 0, 64, 32], [576, 240, 64, 32], "a brick wall")
@@ -79,6 +81,7 @@ def test_the_frame_under_the_playhead_and_a_moving_region(media):
     ("-1, 0, 10, 10", "", "starts outside 'A'"),
     ("10 20 30", "", "The inpaint region '10 20 30' must be four whole numbers: x, y, width, height"),
     ("1.5, 2, 3, 4", "", "must be four whole numbers"),
+    ([1.5, 2, 3, 4], "", "must be four whole numbers"),
     ("", "", "The inpaint region '' must be four whole numbers"),
     ("0, 0, 10, 10", "630, 0, 20, 20", "The inpaint region at the clip's last frame 630, 0, 20, 20 runs past the "
                                        "right edge of 'A'"),
@@ -180,58 +183,73 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-def check_result(timeline, placed, job_id, take=1):
+@pytest.fixture(scope="module")
+def short_media(tmp_path_factory):
+    """24 frames at 176x144 (so the engine's work, handles included, stays small)."""
+    return str(make_sound_media(tmp_path_factory.mktemp("resolve_inpaint_short") / "C001.mov", frames=24))
+
+
+def short_edit(media):
+    """25 fps from 10:00:00:00: V1 = clip A (media 4..15) at 0..11, clip B (media 8..19) at 20..31."""
+    resolve = fake_resolve.Resolve((19, 1, 3, 7, ""))
+    timeline = resolve.project.new_timeline("Inpaint", Fraction(25), start_tc="10:00:00:00")
+    item = resolve.project.media_pool.add(media)
+    timeline.clip(0, item, 4, 0, 12, name="A")
+    timeline.clip(0, item, 8, 20, 12, name="B")
+    return resolve, timeline, item
+
+
+def check_result(timeline, placed, job_id, record=0, take=1):
     (piece,) = placed
-    assert (piece["track"], piece["start"], piece["duration"]) == (2, timeline.start_frame, 40)
+    assert (piece["track"], piece["start"], piece["duration"]) == (2, timeline.start_frame + record, 12)
     (row,) = timeline.layout(1)
-    assert row[:3] == (0, 40, "ShotForge inpaint take {}".format(take))
+    assert row[:3] == (record, record + 12, "ShotForge inpaint take {}".format(take))
     entry = timeline.entries(1)[0]
     recipe = json.loads(entry.markers[0]["customData"][len("shotforge:"):])
     assert entry.color == "Pink" and (recipe["operation"], recipe["job"], recipe["take"]) == ("inpaint", job_id, take)
     with av.open(piece["media"]) as made:
         stream = made.streams.video[0]
-        assert (stream.width, stream.height) == (640, 272)
+        assert (stream.width, stream.height) == (176, 144)
     return piece["media"]
 
 
-def test_inpaint_end_to_end_with_new_take_and_remove_last(media, server, tmp_path):
-    resolve, timeline, item = new_resolve("25", media)
+def test_inpaint_end_to_end_with_new_take_and_remove_last(short_media, server, tmp_path):
+    resolve, timeline, item = short_edit(short_media)
     before = timeline.snapshot()
-    timeline.set_playhead(20)
+    timeline.set_playhead(5)
     values = dict(sf_settings.DEFAULTS, server_url=server.url, engine="classical", seed=3, operation="inpaint",
-                  inpaint_region="300, 100, 80, 60", inpaint_region_end="340, 120, 80, 60")
+                  inpaint_region="60, 40, 30, 24", inpaint_region_end="80, 50, 30, 24")
     updates = []
     done = workflow.run(resolve, values, workdir=str(tmp_path / "requests"), on_update=updates.append,
                         poll_interval=0.05)
     render = check_result(timeline, done["placed"], done["job"]["id"])
     assert done["audio"] == [] and updates[-1]["state"] == "done"
-    assert timeline.layout(0) == [(0, 40, "A", item.name, 10), (52, 92, "B", item.name, 60)]  # untouched
+    assert timeline.layout(0) == [(0, 12, "A", item.name, 4), (20, 32, "B", item.name, 8)]  # untouched
     # outside the region every pixel is the clip's own frame; inside it was replaced
-    made, shown = read_frames(render, 0, 1)[0].astype(int), read_frames(media, 10, 1)[0].astype(int)
+    made, shown = read_frames(render, 0, 1)[0].astype(int), read_frames(short_media, 4, 1)[0].astype(int)
     outside = np.ones(made.shape[:2], bool)
-    outside[90:190, 290:430] = False
+    outside[34:80, 54:116] = False
     assert np.abs(made - shown)[outside].mean() < 3 and np.abs(made - shown)[~outside].mean() > 1
     second = workflow.new_take(resolve, values, seed=9, poll_interval=0.05)
     check_result(timeline, second["placed"], second["job"]["id"], take=2)
+    assert json.loads(open(second["request"]).read())["metadata"]["shotforge"]["region_end"] == [80, 50, 30, 24]
     removed = workflow.remove_last(resolve, values)
     assert removed["tracks_deleted"] == [2] and timeline.snapshot() == before
 
 
-def test_inpaint_with_a_matte_from_the_lua_entry(media, server, tmp_path):
-    resolve, timeline, _ = new_resolve("25", media)
+def test_inpaint_with_a_matte_from_the_lua_entry(short_media, server, tmp_path):
+    resolve, timeline, _ = short_edit(short_media)
     before = timeline.snapshot()
-    timeline.set_playhead(60)  # on B
-    matte = np.zeros((272, 640), np.uint8)
-    matte[40:120, 200:320] = 255
+    timeline.set_playhead(25)  # on B
+    matte = np.zeros((144, 176), np.uint8)
+    matte[40:80, 60:100] = 255
     path = tmp_path / "matte.png"
     cv2.imwrite(str(path), matte)
     lua = LuaResolve()
     answer = lua.call("run", resolve, {"server_url": server.url, "engine": "classical", "seed": 3,
                                        "operation": "inpaint", "inpaint_with": "matte", "inpaint_mask": str(path)})
     assert answer["ok"], answer
-    (piece,) = answer["result"]["placed"]
-    assert (piece["track"], piece["start"], piece["duration"]) == (2, timeline.start_frame + 52, 40)
-    assert timeline.layout(1)[0][:3] == (52, 92, "ShotForge inpaint take 1") and timeline.entries(1)[0].color == "Pink"
+    check_result(timeline, answer["result"]["placed"], answer["job"], record=20)
     assert "placed as take 1" in answer["message"]
     session = lua.call_raw("session", lua.to_lua(resolve))
     assert lua.to_py(lua.module[b"remove_last"](session))["ok"]

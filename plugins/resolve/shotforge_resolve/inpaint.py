@@ -27,8 +27,9 @@ def parse_box(value, what):
         parts = list(value)
     else:
         parts = [part for part in re.split(r"[\s,;]+", str(value or "").strip()) if part]
-    try:
-        box = [int(str(part).strip()) for part in parts]
+    try:  # 640 or 640.0 (a Lua number through JSON), never 640.5
+        box = [int(part) if isinstance(part, float) and part.is_integer() else int(str(part).strip())
+               for part in parts]
     except ValueError:
         box = []
     if len(box) != 4:

@@ -172,8 +172,8 @@ def run(resolve, options, client=None, on_update=None, should_cancel=None, workd
 def remove_last(resolve, options=None):
     """Take the newest ShotForge result off the current timeline, leaving it as it was before it.
 
-    Returns ``{removed, notes, take}``; clips of the result the editor already removed, moved or
-    trimmed are left alone and named in ``notes``."""
+    Returns ``{removed, notes, take, tracks_deleted, audio_tracks_deleted}``; clips of the result
+    the editor already removed, moved or trimmed are left alone and named in ``notes``."""
     facts = read_facts(resolve)
     timeline_id = _timeline_id(facts)
     record = takes_mod.last_result(timeline_id)
@@ -183,7 +183,7 @@ def remove_last(resolve, options=None):
     done = _execute(resolve, steps, timeline_id)
     takes_mod.pop_last(timeline_id)
     return {"removed": done["removed"], "notes": notes + done["notes"], "take": record,
-            "tracks_deleted": done["tracks_deleted"]}
+            "tracks_deleted": done["tracks_deleted"], "audio_tracks_deleted": done["audio_tracks_deleted"]}
 
 
 def start_new_take(resolve, options, seed=None, prompt=None, client=None):
