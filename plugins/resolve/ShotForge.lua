@@ -279,7 +279,8 @@ local function build_window(ui, disp)
       row(ui, "Inpaint", ui:ComboBox{ID = "InpaintWith"}),
       row(ui, "Inpaint region", ui:HGroup{
         ui:LineEdit{ID = "InpaintRegion", PlaceholderText = "x, y, width, height (source pixels)"},
-        ui:LineEdit{ID = "InpaintRegionEnd", PlaceholderText = "at the clip's last frame (optional: a moving object)"}}),
+        ui:LineEdit{ID = "InpaintRegionEnd",
+                    PlaceholderText = "at the clip's last frame (optional: a moving object)"}}),
       row(ui, "Inpaint matte", ui:LineEdit{ID = "InpaintMask", PlaceholderText = "matte file (white = replace)"}),
       row(ui, "Prompt", ui:LineEdit{ID = "Prompt"}),
       row(ui, "Negative prompt", ui:LineEdit{ID = "NegativePrompt"}),
@@ -342,7 +343,8 @@ function M.dialog(resolve, fu, bmd)
     fill_combo(it.Canvas, c.canvas, v.canvas_preset)
     it.CanvasWidth.Text, it.CanvasHeight.Text = tostring(v.canvas_width), tostring(v.canvas_height)
     fill_combo(it.InpaintWith, c.inpaint_with, v.inpaint_with)
-    it.InpaintRegion.Text, it.InpaintRegionEnd.Text = tostring(v.inpaint_region or ""), tostring(v.inpaint_region_end or "")
+    it.InpaintRegion.Text = tostring(v.inpaint_region or "")
+    it.InpaintRegionEnd.Text = tostring(v.inpaint_region_end or "")
     it.InpaintMask.Text = v.inpaint_mask or ""
     it.Prompt.Text, it.NegativePrompt.Text, it.Seed.Text = v.prompt or "", v.negative_prompt or "", tostring(v.seed)
     fill_combo(it.Reference, c.reference, v.reference)

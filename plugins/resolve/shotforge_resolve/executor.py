@@ -162,8 +162,10 @@ class _Executor(object):
         if not uid:  # measured: an append over an occupied range comes back empty or with no id
             if self.sweep(expect["track"], before, kind):
                 raise _Failed("Resolve answered that it placed nothing, yet a clip landed on {}".format(where))
-            raise _Failed("Resolve dropped the {} (the range on {} is not free{})".format(
-                "sound" if kind == "audio" else "clip", where, ", or the media has no sound" if kind == "audio" else ""))
+            if kind == "audio":
+                raise _Failed("Resolve dropped the sound (the range on {} is not free, or the media has no "
+                              "sound)".format(where))
+            raise _Failed("Resolve dropped the clip (the range on {} is not free)".format(where))
         self.done.append(("append", uid))
         found, track, placed = self.locate(uid)
         if placed is None or (found, track) != (kind, expect["track"]):

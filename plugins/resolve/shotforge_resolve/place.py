@@ -301,7 +301,8 @@ def plan_steps(facts, placements, options, take):
     ``placement`` (auto | above | overwrite), ``confirm_overwrite`` (the ``question`` of the
     OverwriteNeedsConfirmation the editor answered yes to: it holds only while exactly those clips
     are in the way, where they were), ``replace`` (ids removed first in the same steps: a new take).
-    ``take``: ``{job, take, operation, engine, model, prompt, seed}`` for the labels.
+    ``take``: ``{job, take, operation, engine, model, prompt, seed}`` for the labels. A placement's
+    ``audio_track`` puts its media's sound on the audio tracks too (``_place_sound``).
     Raises PlacementError (OverwriteNeedsConfirmation for an unconfirmed overwrite) before any step.
     """
     view = facts if isinstance(facts, Facts) else Facts(facts)
