@@ -9,14 +9,20 @@ whose job was interrupted by the crash; done items keep their results. When the 
 finished, the batch's ``result.otio`` (the timeline with every item's result in free space; for an
 interchange timeline also ``result.xml``/``.edl``/``.aaf`` in its own format) and ``job.json``
 (``placements``, one per new clip, and each failed item named) are written into its folder.
+
+A batch created with an ``idempotency_key`` is stored with that key and a hash of its body (as
+jobs are, :mod:`server.jobs`): the same key again with the same body is the first batch, with
+another body :class:`BatchKeyConflict`. The key lives as long as the batch record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +34,7 @@ import opentimelineio as otio
 from otio_tools.batch import clip_of, combine, find_items
 from otio_tools.errors import RequestError
 from otio_tools.interchange import write_in_format
-from server.jobs import JobManager, JobRow, QueueFull
+from server.jobs import IdempotencyConflict, JobManager, JobRow, QueueFull
 from server.paths import free_folder
 
 log = logging.getLogger("shotforge.batch")
@@ -48,6 +54,9 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL
 );
 """
+#: columns added since the first schema: (name, declaration); added to an older database on open
+_ADDED = (("idem_key", "TEXT"), ("body_hash", "TEXT"))
+_ADDED_INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS batches_idem ON batches(idem_key) WHERE idem_key IS NOT NULL;"
 
 #: job error codes after which an item is queued again on resume (the job never really ran)
 _RETRY = ("interrupted",)
@@ -66,6 +75,19 @@ class Batch:
     result: dict | None
 
 
+class BatchKeyConflict(IdempotencyConflict):
+    """An idempotency key already used for a batch with a different body."""
+
+    def __init__(self, key: str, batch_id: str):
+        Exception.__init__(self, f"the Idempotency-Key {key!r} was already used for batch {batch_id} with a "
+                                 "different request body; use a new key for a new request")
+        self.key, self.batch_id = key, batch_id
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 def new_batch_id() -> str:
     return "batch-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
@@ -79,6 +101,11 @@ class Batches:
         self._finishing = threading.Lock()
         with self._store.locked() as db:
             db.executescript(_SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(batches)")}
+            for column, declaration in _ADDED:
+                if column not in have:
+                    db.execute(f"ALTER TABLE batches ADD COLUMN {column} {declaration}")
+            db.executescript(_ADDED_INDEXES)
         manager.hub.add_callback(self._on_job)
 
     # -- records --------------------------------------------------------------------------------
@@ -91,6 +118,19 @@ class Batches:
         with self._store.locked() as db:
             row = db.execute("SELECT * FROM batches WHERE name=? ORDER BY seq DESC LIMIT 1", (name,)).fetchone()
         return self._batch(row) if row else None
+
+    def replay(self, idempotency_key: str | None, body: bytes) -> Batch | None:
+        """The batch an earlier create with this key made from this same body (None: the key is new);
+        raises :class:`BatchKeyConflict` when that batch came from another body."""
+        if not idempotency_key:
+            return None
+        with self._store.locked() as db:
+            row = db.execute("SELECT * FROM batches WHERE idem_key=?", (idempotency_key,)).fetchone()
+        if row is None:
+            return None
+        if row["body_hash"] != body_hash(body):
+            raise BatchKeyConflict(idempotency_key, row["id"])
+        return self._batch(row)
 
     def unfinished(self) -> list[Batch]:
         with self._store.locked() as db:
@@ -119,11 +159,22 @@ class Batches:
     def create(self, timeline: otio.schema.Timeline, out_dir: Path | None = None, *, fill_gaps_up_to: int = 0,
                tracks: list[int] | None = None, engine: str = "auto", name: str = "",
                source: tuple[str, str] | None = None) -> Batch:
-        """Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
+        """As :meth:`create_once`, without an idempotency key."""
+        return self.create_once(timeline, None, b"", out_dir, fill_gaps_up_to=fill_gaps_up_to, tracks=tracks,
+                                engine=engine, name=name, source=source)[0]
+
+    def create_once(self, timeline: otio.schema.Timeline, idempotency_key: str | None, body: bytes,
+                    out_dir: Path | None = None, *, fill_gaps_up_to: int = 0, tracks: list[int] | None = None,
+                    engine: str = "auto", name: str = "", source: tuple[str, str] | None = None) -> tuple[Batch, bool]:
+        """(the new batch, True), or, for an ``idempotency_key`` already used with this same ``body``
+        (the request as received), (that first batch, False). Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
         an item refused at once (no clip there, missing media) is recorded with its error and the
         others still run. ``source`` (adapter, file) of an interchange timeline: the result is also
         written in that format. Raises RequestError for bad options, QueueFull (nothing recorded)
-        when the queue is full already; once accepted, every item is queued."""
+        when the queue is full already, BatchKeyConflict; once accepted, every item is queued."""
+        first = self.replay(idempotency_key, body)
+        if first is not None:
+            return first, False
         try:
             board = find_items(timeline, fill_gaps_up_to=fill_gaps_up_to, tracks=tracks)
         except ValueError as exc:
@@ -137,16 +188,23 @@ class Batches:
         problems = [{"where": p.where, "reason": p.reason} for p in board.problems]
         options = {"fill_gaps_up_to": fill_gaps_up_to, "tracks": tracks, "engine": engine,
                    "source": list(source) if source else None}
-        with self._store.locked() as db:
-            db.execute(
-                "INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state, created)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (batch_id, name or batch_id, str(Path(out_dir).absolute()),
-                 otio.adapters.write_to_string(timeline, "otio_json"), json.dumps(options), json.dumps(items),
-                 json.dumps(problems), "running", time.time()))
+        try:
+            with self._store.locked() as db:
+                db.execute(
+                    "INSERT INTO batches (id, name, out_dir, timeline, options, items, problems, state, created,"
+                    " idem_key, body_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (batch_id, name or batch_id, str(Path(out_dir).absolute()),
+                     otio.adapters.write_to_string(timeline, "otio_json"), json.dumps(options), json.dumps(items),
+                     json.dumps(problems), "running", time.time(), idempotency_key,
+                     body_hash(body) if idempotency_key else None))
+        except sqlite3.IntegrityError:  # the same key created at the same moment: that one won
+            first = self.replay(idempotency_key, body)
+            if first is None:
+                raise
+            return first, False
         batch = self.get(batch_id)
         self.resume(batch)
-        return self.get(batch_id)
+        return self.get(batch_id), True
 
     def resume(self, batch: Batch) -> None:
         """Queue every item that has no job, or whose job was interrupted; then finish if all are done."""

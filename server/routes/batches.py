@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path as PathParam, Request
+from fastapi import APIRouter, Depends, Path as PathParam, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +16,8 @@ from server.batch import Batch as BatchRecord
 from server.batch import Batches
 from server.http.deps import ServerState, Settings, get_state, require_token
 from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import JobManager, QueueFull
+from server.jobs import IdempotencyConflict, JobManager, QueueFull
+from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
 from server.routes.jobs import _read_body
 from server.schemas import JOB_ID, Batch, BatchCreate, error_responses
 
@@ -49,12 +50,22 @@ def _batches(state: Annotated[ServerState, Depends(get_state)]) -> Batches:
     return state.batches
 
 
-@router.post("", status_code=202, response_model=Batch, responses=error_responses(413, 415, 422, 429))
-async def create_batch(request: Request, settings: Settings, batches: Annotated[Batches, Depends(_batches)]) -> Batch:
+@router.post("", status_code=202, response_model=Batch,
+             responses={**error_responses(409, 413, 415, 422, 429), 200: {"model": Batch, "description": REPLAYED}})
+async def create_batch(request: Request, response: Response, settings: Settings,
+                       batches: Annotated[Batches, Depends(_batches)], idempotency_key: IdempotencyKey) -> Batch:
     """Every gap of at most ``fill_gaps_up_to`` frames between clips filled, every clip with an ``sf extend
     tail|head N`` marker extended, every duration marker noted ``sf generate: <prompt>`` generated over its
-    range; each item is a job (``items[].job_id``). ``result`` (result.otio with every result) once all are done."""
+    range; each item is a job (``items[].job_id``). ``result`` (result.otio with every result) once all are done.
+    With an ``Idempotency-Key``, a retry of the same body gets the first batch back (200)."""
     raw = await _read_body(request, settings.max_body_bytes)
+    try:
+        first = await run_in_threadpool(batches.replay, idempotency_key, raw)  # before reading the timeline again
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
+    if first is not None:
+        replayed(response)
+        return batch_model(first, batches)
     try:
         JobManager.check_json(raw.decode("utf-8", "replace"), "the batch body")
         body = BatchCreate.model_validate_json(raw)
@@ -70,12 +81,17 @@ async def create_batch(request: Request, settings: Settings, batches: Annotated[
     if not isinstance(timeline, otio.schema.Timeline):
         raise ApiError(400, "malformed_otio", "the batch timeline holds no OTIO timeline")
     try:
-        batch = await run_in_threadpool(batches.create, timeline, fill_gaps_up_to=body.fill_gaps_up_to,
-                                        tracks=body.tracks, engine=body.engine)
+        batch, created = await run_in_threadpool(batches.create_once, timeline, idempotency_key, raw,
+                                                 fill_gaps_up_to=body.fill_gaps_up_to, tracks=body.tracks,
+                                                 engine=body.engine)
     except RequestError as exc:
         raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
     except QueueFull as exc:
         raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
+    if not created:
+        replayed(response)
     return batch_model(batch, batches)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query
+from fastapi import APIRouter, Depends, Path as PathParam, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from otio_tools.errors import RequestError
 from otio_tools.takes import Take, new_slot_matches, plan_slot, rerender_request
 from server.http.deps import Manager, Mapper, require_token
 from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import JobManager, QueueFull
+from server.jobs import IdempotencyConflict, JobManager, QueueFull
 from server.paths import PathMapper
+from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
 from server.schemas import JOB_ID, Rerender, RerenderCreated, TakeList, TakeSlot, error_responses
 from server.schemas import Take as TakeModel
 
@@ -60,11 +61,13 @@ def get_take(take_id: TakeId, manager: Manager, mapper: Mapper) -> TakeModel:
 
 
 @router.post("/{take_id}/rerender", status_code=202, response_model=RerenderCreated,
-             responses=error_responses(422, 429))
-async def rerender(take_id: TakeId, body: Rerender, manager: Manager) -> RerenderCreated:
+             responses={**error_responses(409, 422, 429), 200: {"model": RerenderCreated, "description": REPLAYED}})
+async def rerender(take_id: TakeId, body: Rerender, response: Response, manager: Manager,
+                   idempotency_key: IdempotencyKey) -> RerenderCreated:
     """A new take of exactly the take's slot, its recipe with the overrides given (seed, prompt,
     negative_prompt, engine, model, steps, guidance). Refused with ``slot_change`` when the body
-    names a slot value, or when the timeline's media changed so the take's slot cannot be filled."""
+    names a slot value, or when the timeline's media changed so the take's slot cannot be filled.
+    With an ``Idempotency-Key``, a retry of the same take and body gets the first job back (200)."""
     take, job_id, _ = await run_in_threadpool(_found, manager, take_id)
     overrides = {**body.model_dump(exclude_none=True), **(body.model_extra or {})}
 
@@ -73,16 +76,27 @@ async def rerender(take_id: TakeId, body: Rerender, manager: Manager) -> Rerende
         made_by = manager.get(job_id)  # a watch-folder request's relative media paths count from its folder
         base_dir = Path(made_by.base_dir) if made_by is not None and made_by.base_dir else None
         name = f"the request of take {take.id}"
-        _, _, job_plan = manager.validate(text, source_name=name, base_dir=base_dir)
-        new_slot_matches(take, plan_slot(job_plan.plan))
-        return manager.submit(text, source="http", source_name=name, base_dir=base_dir,
-                              meta={"rerender_of": take.id})
+        # the key is the jobs' own (its record's), so it is checked against the take and body asked for, not only
+        # against the request text they make: two takes of one recipe make the same text
+        meta = {"rerender_of": take.id, "overrides": overrides}
+        if idempotency_key is None or manager.store.by_idempotency_key(idempotency_key) is None:
+            _, _, job_plan = manager.validate(text, source_name=name, base_dir=base_dir)  # a retry is not planned again
+            new_slot_matches(take, plan_slot(job_plan.plan))
+        row, created = manager.submit_once(text, idempotency_key, source="http", source_name=name, base_dir=base_dir,
+                                           meta=meta)
+        if not created and row.meta != meta:
+            raise IdempotencyConflict(idempotency_key, row.id)
+        return row, created
 
     try:
-        row = await run_in_threadpool(submit)
+        row, created = await run_in_threadpool(submit)
     except RequestError as exc:
         raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
     except QueueFull as exc:
         raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
+    if not created:
+        replayed(response)
     return RerenderCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events",
                            rerender_of=take.id)
