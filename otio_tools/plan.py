@@ -390,14 +390,18 @@ def _picture_size(ctx: _Context, frame: int) -> tuple[int, int] | None:
 
 
 def _declared_drop_frame(timeline: otio.schema.Timeline, request: Request, rate: Fraction) -> bool:
-    """Whether the timeline counts drop-frame timecode: as the request or the export says, else DF
-    at 29.97/59.94 (the NTSC broadcast default) and non-drop at 119.88 (drop-frame there is rare)."""
+    """Whether the timeline counts drop-frame timecode: as the request or the export (Final Cut
+    Pro's FCP7 XML or FCPXML) says, else DF at 29.97/59.94 (the NTSC broadcast default) and
+    non-drop at 119.88 (drop-frame there is rare)."""
     if rate not in DROP_FRAME_RATES:
         return False
     if request.drop_frame is not None:  # the plugins send it
         return request.drop_frame
+    # FCP7 XML: <timecode><displayformat>; FCPXML: the sequence's tcFormat (otio_tools.fcpxml)
     fcp_timecode = timeline.metadata.get("fcp_xml", {}).get("timecode", {})
-    display = fcp_timecode.get("displayformat") if hasattr(fcp_timecode, "get") else None
-    if display in ("DF", "NDF"):
-        return display == "DF"
+    fcpx = timeline.metadata.get("fcpx_xml", {})
+    for display in (fcp_timecode.get("displayformat") if hasattr(fcp_timecode, "get") else None,
+                    fcpx.get("tcFormat") if hasattr(fcpx, "get") else None):
+        if display in ("DF", "NDF"):
+            return display == "DF"
     return rate in DEFAULT_DROP_FRAME_RATES
