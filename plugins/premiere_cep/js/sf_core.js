@@ -219,9 +219,9 @@
         transitions: spansOf(t.transitions, tpf, "a transition on V" + (index + 1)) });
     });
     seq.audioTracks = (s.audioTracks || []).map(function (t, index) {
-      var clips = spansOf(t.clips, tpf, "a clip on A" + (index + 1));
-      // Which file an audio item plays: the server finds a shot's own sound track by it.
-      clips.forEach(function (c) { c.mediaPath = c.raw.mediaPath || ""; c.inTicks = ticks(c.raw.inPoint || "0", "a clip on A" + (index + 1) + " in point"); });
+      var what = "a clip on A" + (index + 1);
+      // Which file an audio item plays, and from where: the server finds a shot's own sound track by it.
+      var clips = spansOf(t.clips, tpf, what, function (x) { return { mediaPath: x.mediaPath || "", inTicks: ticks(x.inPoint || "0", what + " in point") }; });
       return { index: index, name: t.name || "A" + (index + 1), clips: clips,
         transitions: spansOf(t.transitions, tpf, "a transition on A" + (index + 1)) };
     });
@@ -232,14 +232,13 @@
     return seq;
   }
 
-  /** {name, startTicks, endTicks, start, end (frames, outward to whole frames)} of transitions or audio items. */
-  function spansOf(list, tpf, what) {
+  /** {name, startTicks, endTicks, start, end (frames, outward to whole frames)} of transitions or audio
+   *  items, with the fields `more(item)` adds. */
+  function spansOf(list, tpf, what, more) {
     return (list || []).map(function (x) {
       var st = ticks(x.start, what + " start"), et = ticks(x.end, what + " end");
-      var span = { name: x.name || "", nodeId: x.nodeId || "", startTicks: st, endTicks: et, start: frameAt(st, tpf),
-        end: Number((et + tpf - 1n) / tpf) };
-      Object.defineProperty(span, "raw", { value: x }); // the host's facts of it, not part of the span
-      return span;
+      return Object.assign({ name: x.name || "", nodeId: x.nodeId || "", startTicks: st, endTicks: et, start: frameAt(st, tpf),
+        end: Number((et + tpf - 1n) / tpf) }, more ? more(x) : {});
     }).sort(function (a, b) { return a.start - b.start; });
   }
 
