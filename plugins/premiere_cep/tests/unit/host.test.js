@@ -381,8 +381,8 @@ test("mock: the PremiereMock snapshot matches the fixture clip count", () => {
 });
 
 test("every host entry point answers JSON {ok: ...}, never an EvalScript error: no sequence, no arguments, garbage", () => {
-  const entries = ["facts", "importMedia", "findItem", "place", "removeClip", "addMarker", "removeMarker", "ping"];
-  const argSets = [[], ["x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p"], [null, -1, "12a", {}, [], 0, "", "", 99, "", [{}]]];
+  const entries = ["facts", "importMedia", "findItem", "place", "removeClip", "addMarker", "removeMarker", "fileExists", "ping"];
+  const argSets = [[], ["x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p", "o"], [null, -1, "12a", {}, [], 0, "", "", 99, "", [{}], 7]];
   for (const seq of [null, loadSequence("example_25")]) {
     const r = new HostRunner(seq, { importDelay: 0 });
     for (const fn of entries) {
