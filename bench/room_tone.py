@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from server import media_io, room_tone  # noqa: E402
+from server import media_audio, room_tone  # noqa: E402
 from tests.shared_data import VIDEO  # noqa: E402
 
 CLIPS = ("chaplin.mp4", "cockatoo.mp4", "propainter_running_car_972x540_25fps.mp4", "smpte-2997.mp4",
@@ -78,7 +78,7 @@ def click(before: np.ndarray, made: np.ndarray, own: float) -> float:
 
 def measure_clip(path: Path, hold: float, points: int) -> list[dict]:
     """Edit points spread evenly through a clip's sound."""
-    audio = media_io.read_audio(str(path), Fraction(0), Fraction(3600))
+    audio = media_audio.read_audio(str(path), Fraction(0), Fraction(3600))
     if audio is None or audio.samples.shape[1] < 4 * audio.rate:
         return []
     edits = np.linspace(3 * audio.rate, audio.samples.shape[1] - int(hold * audio.rate), points).astype(int)

@@ -2,9 +2,11 @@
 is given (:class:`server.engines.base.InpaintShot`), for the shot and for a video matte.
 
 A miss decodes the aligned block of positions around it (up to :data:`BLOCK`, fewer for large
-frames) in one forward run through :func:`server.media_io.read_frames` (one seek), so an engine
-walking the shot forwards or backwards decodes each frame about once a pass; the most recently
-used frames are kept up to a byte budget, at least two blocks.
+frames) through one :class:`server.media_io.FrameReader`, opened at the first miss and kept open:
+a block after the last one decodes on without a seek, so an engine walking the shot forwards or
+backwards decodes each frame about once a pass; the most recently used frames are kept up to a
+byte budget, at least two blocks. :meth:`LazyFrames.close` (or ``with``) closes the file; a
+LazyFrames nobody holds any more closes it too.
 Each access hands out a copy: an engine may paint into what it got without changing what the next
 access sees.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from types import TracebackType
 
 import numpy as np
 
 from server import media_io
 
-#: the most positions decoded together on a miss (each run opens the file and seeks once)
+#: the most positions decoded together on a miss
 BLOCK = 32
 MIN_BLOCK = 4
 #: bytes of decoded frames kept by default (at least two blocks are kept whatever their size)
@@ -37,6 +40,7 @@ class LazyFrames(Sequence):
         self.block = block_for(frame_bytes, budget)
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()  # media index -> converted frame
         self._bytes = 0
+        self._reader: media_io.FrameReader | None = None
         self.decoded = 0  # frames decoded so far (what a cache is for: tests and logs read it)
 
     def __len__(self) -> int:
@@ -58,10 +62,26 @@ class LazyFrames(Sequence):
         return self._kept[index].copy()
 
     def _decode_block(self, start: int) -> None:
-        wanted = [i for i in dict.fromkeys(self.indices[start:start + self.block]) if i not in self._kept]  # once each
-        for index, frame in zip(wanted, media_io.read_frames(self.media, wanted, self.dtype)):
+        # once each, in media order (a reversed retime still decodes forward)
+        wanted = sorted({i for i in self.indices[start:start + self.block] if i not in self._kept})
+        if self._reader is None:
+            self._reader = media_io.FrameReader(self.media, self.dtype)
+        for index, frame in zip(wanted, self._reader.frames(wanted)):
             self._keep(index, self._convert(frame))
             self.decoded += 1
+
+    def close(self) -> None:
+        """Close the media file; a later miss opens it again."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> LazyFrames:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     def _keep(self, index: int, frame: np.ndarray) -> None:
         self._kept[index] = frame

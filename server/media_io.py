@@ -1,11 +1,15 @@
-"""All media I/O, through PyAV: probe, frame-accurate reads, audio reads, atomic ProRes/H.264
-writes (with an audio stream when given).
+"""Video I/O, through PyAV: frame-accurate reads and atomic ProRes/H.264 writes (with an audio
+stream when given).
 
 Frames are numpy arrays (height, width, 3), RGB, ``uint8`` for 8-bit sources and ``uint16``
 scaled to the full 0..65535 range for deeper ones, so a 10-bit source never passes through
 8 bits. Frame index ``k`` is the 0-based position in presentation order from the media's
 first frame, the way an editor counts source frames; frames are found by their timestamps,
 never by counting packets, so B-frames, a non-zero first timestamp and odd rates are safe.
+
+Opening and describing source media is :mod:`server.media_probe` (its :func:`probe`,
+:class:`MediaInfo`, :class:`ColorTags` and :class:`MediaError` are named here too, as every caller
+reads media through this module); sound is :mod:`server.media_audio`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import math
 import os
 import re
 import secrets
+import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from types import TracebackType
 
@@ -25,20 +29,17 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange
 
-from otio_tools.errors import RequestError, ShotForgeError
+from otio_tools.errors import RequestError
 from otio_tools.timing import has_drop_frame, is_drop_frame_timecode, rate_label, timecode_to_frame
-from server.media_formats import identify, open_options
+from server.media_audio import Audio, AudioTrack
+from server.media_audio import audio_samples, read_audio
 
-# FFmpeg's names for the colour enums (av_color_*_name); "unspecified" is None.
-_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
-              9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
-_TRC = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-        9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
-        14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
-_SPACE = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
-          9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc",
-          13: "chroma-derived-c", 14: "ictcp"}
-_RANGE = {1: "tv", 2: "pc"}
+__all__ = ["ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe", "read_frames",
+           # named here only until server/render.py and tests/test_placement_audio.py take them from media_audio
+           "Audio", "audio_samples", "read_audio"]
+from server.media_probe import (PRIMARIES, RANGE, SPACE, TRC, ColorTags, Layout, MediaError, MediaInfo, layout,
+                                open_source, probe, video_stream)
+
 # Luma weights (Kr, Kb) of the YUV matrix of each AVColorSpace we convert.
 _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
          7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
@@ -46,53 +47,6 @@ _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.1
 _PLANAR_YUV = re.compile(r"yuva?j?4[0-4][0-4]p(\d+le)?")
 
 _CONTAINERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}
-class MediaError(ShotForgeError, RuntimeError):
-    """Media cannot be read or written; ``message`` names the file (and frame).
-
-    Codes: ``media_missing``, ``media_unreadable``, ``media_not_video`` (a playlist, list, text or
-    still file, never read), ``frame_out_of_range``, ``encode_failed``.
-    """
-
-
-@dataclass(frozen=True)
-class ColorTags:
-    """Colour description in FFmpeg's names ('bt709', 'smpte170m', 'tv', 'pc'); None = untagged."""
-
-    primaries: str | None = None
-    trc: str | None = None
-    space: str | None = None
-    range: str | None = None
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """The first video stream of a file, as the reader sees it."""
-
-    path: str
-    width: int
-    height: int
-    rate: Fraction  # exact, e.g. 24000/1001
-    frames: int  # decodable frames; counted by decoding when the container does not say
-    codec: str
-    pix_fmt: str
-    bit_depth: int
-    color: ColorTags
-    start_timecode: str | None  # e.g. '01:00:00:00', or '00:59:59;28' for drop-frame
-    metadata: dict[str, str] = field(default_factory=dict, hash=False)  # container tags as read
-
-    @property
-    def dtype(self) -> type:
-        """The numpy dtype frames of this media are read as."""
-        return np.uint8 if self.bit_depth <= 8 else np.uint16
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """What reading needs beyond MediaInfo: where frame 0 sits on the stream's clock."""
-
-    info: MediaInfo
-    first_pts: int
-    time_base: Fraction
 
 
 def _is_hd(width: int, height: int) -> bool:
@@ -106,114 +60,6 @@ def _matrix(space: int | None, width: int, height: int) -> int:
         return space
     return 1 if _is_hd(width, height) else 6
 
-
-def _open(path: str) -> av.container.InputContainer:
-    """Open source media with the one demuxer its first bytes name (see :mod:`server.media_formats`)."""
-    if not os.path.exists(path):
-        raise MediaError("media_missing", f"media file not found: {path}")
-    try:
-        container = identify(path)
-    except OSError as e:
-        raise MediaError("media_unreadable", f"cannot read media {path}: {e.strerror or e}") from e
-    if container.demuxer is None:
-        raise MediaError("media_not_video", f"{path} is {container.what}, not a media file")
-    try:
-        return av.open(os.path.abspath(path), "r", format=container.demuxer,
-                       options=open_options(container.demuxer))
-    except (av.FFmpegError, OSError) as e:
-        raise MediaError("media_unreadable", f"cannot open media {path} as {container.what}: {e}") from e
-
-
-def _video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:
-    if not container.streams.video:
-        raise MediaError("media_unreadable", f"no video stream in {path}")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    return stream
-
-
-def _rate(stream: av.VideoStream, path: str) -> Fraction:
-    """The average rate, snapped to the base rate when that is within 0.5% (ms-timestamp
-    containers such as webm give averages like 2997/125 for 24000/1001)."""
-    avg, base = stream.average_rate, stream.base_rate
-    rate = avg or base or stream.guessed_rate
-    if not rate or rate <= 0:
-        raise MediaError("media_unreadable", f"cannot tell the frame rate of {path}")
-    if avg and base and base != avg and abs(base / avg - 1) < Fraction(1, 200):
-        rate = base
-    return Fraction(rate)
-
-
-def _timecode(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:
-    """Start timecode from the video stream, a tmcd/data stream, or the container (MXF, mkv)."""
-    sources = [stream.metadata] + [s.metadata for s in container.streams if s.type == "data"]
-    for meta in sources + [container.metadata]:
-        if meta.get("timecode"):
-            return meta["timecode"]
-    return None
-
-
-def _counted_frames(stream: av.VideoStream) -> int:
-    """Frame count the container states, without edit-list-discarded samples; 0 if it says none."""
-    if stream.frames <= 0:
-        return 0
-    entries = stream.index_entries
-    if len(entries) == stream.frames:
-        return sum(1 for e in entries if not e.is_discard)
-    return stream.frames
-
-
-@functools.lru_cache(maxsize=128)
-def _layout_cached(path: str, _mtime_ns: int, _size: int) -> _Layout:
-    container = _open(path)
-    try:
-        stream = _video_stream(container, path)
-        frames = _counted_frames(stream)
-        first: av.VideoFrame | None = None
-        decoded = 0
-        try:
-            for frame in container.decode(stream):
-                if first is None:
-                    first = frame
-                decoded += 1
-                if frames:  # the container says how many; one frame is enough for the rest
-                    break
-        except av.FFmpegError as e:
-            raise MediaError("media_unreadable", f"cannot decode {path}: {e}") from e
-        if first is None:
-            raise MediaError("media_unreadable", f"no decodable video frames in {path}")
-        if first.pts is None:
-            raise MediaError("media_unreadable", f"video in {path} has no timestamps; "
-                             "rewrap it into a .mov or .mp4")
-        cc = stream.codec_context
-        pix_fmt = cc.pix_fmt or first.format.name
-        info = MediaInfo(
-            path=path, width=cc.width or first.width, height=cc.height or first.height,
-            rate=_rate(stream, path), frames=frames or decoded, codec=cc.name, pix_fmt=pix_fmt,
-            bit_depth=av.VideoFormat(pix_fmt).components[0].bits,
-            color=ColorTags(_PRIMARIES.get(cc.color_primaries), _TRC.get(cc.color_trc),
-                            _SPACE.get(cc.colorspace), _RANGE.get(cc.color_range)),
-            start_timecode=_timecode(container, stream), metadata=dict(container.metadata),
-        )
-        return _Layout(info, first.pts, Fraction(stream.time_base))
-    finally:
-        container.close()
-
-
-def _layout(path: str | os.PathLike) -> _Layout:
-    path = os.fspath(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise MediaError("media_missing", f"media file not found: {path}") from None
-    except OSError as e:
-        raise MediaError("media_unreadable", f"cannot read media {path}: {e}") from e
-    return _layout_cached(path, st.st_mtime_ns, st.st_size)  # re-probed when the file changes
-
-
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Describe the first video stream of ``path`` (cached until the file changes)."""
-    return _layout(path).info
 
 
 # YUV <-> RGB is done here with exact matrices (cv2.transform), not by swscale: in this FFmpeg
@@ -312,23 +158,24 @@ class _Decoder:
     back, down to decoding from the first frame, which is always trusted.
     """
 
-    def __init__(self, layout: _Layout):
-        self.path = layout.info.path
-        self._first_pts = layout.first_pts
-        self._ticks_per_frame = 1 / (layout.time_base * layout.info.rate)  # stream ticks per frame
-        self._forward_limit = max(2 * math.ceil(layout.info.rate), 1)
+    def __init__(self, source: Layout):
+        self.path = source.info.path
+        self._first_pts = source.first_pts
+        self._ticks_per_frame = 1 / (source.time_base * source.info.rate)  # stream ticks per frame
+        self._forward_limit = max(2 * math.ceil(source.info.rate), 1)
         self._container: av.container.InputContainer | None = None
         self._restart()
 
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
+            self._container = None
 
     def _restart(self) -> None:
         """Reopen and decode from the very start: no seek can go wrong."""
         self.close()
-        self._container = _open(self.path)
-        self._stream = _video_stream(self._container, self.path)
+        self._container = open_source(self.path)
+        self._stream = video_stream(self._container, self.path)
         self._begin_run(from_start=True)
         self._pos = -1  # before frame 0
 
@@ -410,89 +257,75 @@ class _Decoder:
             step *= 2
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int], dtype: type | None = None) -> Iterator[np.ndarray]:
-    """Yield the RGB frames at ``indices``, in that order (any order, repeats allowed), as ``dtype``
-    (``np.uint8``/``np.uint16``; by default the media's own depth, :attr:`MediaInfo.dtype`).
 
-    Indices are checked before anything is decoded, so a bad one fails the call itself.
-    Ascending runs decode forward; only jumps back or far ahead seek.
-    """
-    layout = _layout(path)
-    info = layout.info
+def _checked(info: MediaInfo, indices: Sequence[int]) -> list[int]:
     wanted = [int(k) for k in indices]
     for k in wanted:
         if not 0 <= k < info.frames:
             raise MediaError("frame_out_of_range",
                              f"frame {k} is outside {info.path}, which has frames 0..{info.frames - 1}")
-    return _read(layout, wanted, dtype or info.dtype)
+    return wanted
 
 
-def _read(layout: _Layout, wanted: list[int], dtype: type) -> Iterator[np.ndarray]:
-    decoder = _Decoder(layout)
-    try:
+class FrameReader:
+    """``path`` held open across reads: each :meth:`frames` call decodes on from where the last one
+    stopped, seeking only for a frame behind it or more than about two seconds ahead, so reading a
+    shot block by block costs about one straight pass. Close it (or use ``with``) when done; one
+    that nobody holds any more is closed too.
+
+    Frames are ``dtype`` (``np.uint8``/``np.uint16``; by default the media's own depth,
+    :attr:`MediaInfo.dtype`). One thread at a time: the reads share one decoder.
+    """
+
+    def __init__(self, path: str | os.PathLike, dtype: type | None = None):
+        source = layout(path)
+        self.info = source.info
+        self.dtype = dtype or self.info.dtype
+        self._decoder: _Decoder | None = _Decoder(source)
+        # the decoder's PyAV objects hold each other: a reader nobody holds must close the file itself
+        self._close = weakref.finalize(self, self._decoder.close)
+
+    def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
+        """Yield the RGB frames at ``indices``, in that order (any order, repeats allowed); the
+        indices are checked before anything is decoded, so a bad one fails the call itself."""
+        wanted = _checked(self.info, indices)
+        self._open_decoder()
+        return self._convert(wanted)
+
+    def _convert(self, wanted: list[int]) -> Iterator[np.ndarray]:
         for k in wanted:  # a repeat converts the held frame again: callers may edit what they got
-            yield _to_rgb(decoder.frame(k), dtype)
-    finally:
-        decoder.close()
+            yield _to_rgb(self._open_decoder().frame(k), self.dtype)
+
+    def _open_decoder(self) -> _Decoder:
+        if self._decoder is None:
+            raise ValueError(f"the reader of {self.info.path} is closed")
+        return self._decoder
+
+    def close(self) -> None:
+        """Close the file (again: nothing happens)."""
+        self._close()
+        self._decoder = None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
-@dataclass(frozen=True)
-class Audio:
-    """Sound as float32 ``samples`` (channels, count) in -1..1 at ``rate`` Hz; ``layout`` is
-    FFmpeg's channel layout name ('mono', 'stereo', '5.1')."""
+def read_frames(path: str | os.PathLike, indices: Sequence[int], dtype: type | None = None) -> Iterator[np.ndarray]:
+    """Yield the RGB frames at ``indices``, in that order, as :meth:`FrameReader.frames` does, from a
+    file opened when the first frame is taken and closed after the last.
 
-    samples: np.ndarray
-    rate: int
-    layout: str
-
-
-def audio_samples(frames: int, rate: Fraction, sample_rate: int) -> int:
-    """Audio samples lasting ``frames`` frames at ``rate`` fps, to the nearest sample."""
-    return math.floor(Fraction(frames) / Fraction(rate) * sample_rate + Fraction(1, 2))
+    Indices are checked before anything is decoded, so a bad one fails the call itself.
+    """
+    return _read(path, _checked(probe(path), indices), dtype)
 
 
-def read_audio(path: str | os.PathLike, start: Fraction, end: Fraction, *, rate: int | None = None,
-               layout: str | None = None) -> Audio | None:
-    """The first audio stream's sound from ``start`` to ``end`` seconds on the video's clock
-    (0 is the first video frame), clipped to what the stream holds; None when there is no audio.
-    Resampled to ``rate`` and ``layout`` when given (by default the stream's own)."""
-    path = os.fspath(path)
-    video = _layout(path)
-    zero = video.first_pts * video.time_base  # audio and video share the container's clock
-    container = _open(path)
-    try:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        rate, layout = rate or stream.rate, layout or stream.layout.name
-        if stream.duration is not None:  # the stated end (an edit list trims AAC's last frame's padding)
-            end = min(end, (stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base - zero)
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        if start > 1:  # seek a second early: the decoder needs to settle, and seeks land on packets
-            container.seek(int((zero + start - 1) / stream.time_base), stream=stream, backward=True)
-        first, chunks, held = None, [], 0
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                if first is None:
-                    first = frame.pts * frame.time_base - zero
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-                    held += chunks[-1].shape[1]
-                if first + Fraction(held, rate) >= end:
-                    break
-            chunks += [out.to_ndarray() for out in resampler.resample(None)]
-        except av.FFmpegError as e:
-            raise MediaError("media_unreadable", f"cannot decode the audio of {path}: {e}") from e
-    finally:
-        container.close()
-    channels = av.AudioLayout(layout).nb_channels
-    if first is None or not chunks:
-        return Audio(np.zeros((channels, 0), np.float32), rate, layout)
-    samples = np.concatenate(chunks, axis=1).astype(np.float32)
-    begin = max(0, round((start - first) * rate))
-    return Audio(samples[:, begin:max(begin, round((end - first) * rate))], rate, layout)
+def _read(path: str | os.PathLike, wanted: list[int], dtype: type | None) -> Iterator[np.ndarray]:
+    with FrameReader(path, dtype) as reader:
+        yield from reader.frames(wanted)
 
 
 def encoding_for(path: str | os.PathLike) -> str:
@@ -573,10 +406,10 @@ class MediaWriter:
         if color is None:  # nothing to keep: say what the pixels are
             name = "bt709" if _is_hd(width, height) else "smpte170m"
             color = ColorTags(name, name, name, "tv")
-        tags = (_tag_value(_PRIMARIES, color.primaries, "colour primaries", self.path),
-                _tag_value(_TRC, color.trc, "transfer", self.path),
-                _tag_value(_SPACE, color.space, "colour space", self.path),
-                _tag_value(_RANGE, color.range, "colour range", self.path))
+        tags = (_tag_value(PRIMARIES, color.primaries, "colour primaries", self.path),
+                _tag_value(TRC, color.trc, "transfer", self.path),
+                _tag_value(SPACE, color.space, "colour space", self.path),
+                _tag_value(RANGE, color.range, "colour range", self.path))
         self._space = _matrix(tags[2], width, height)
         if tags[2] is not None and tags[2] != self._space:  # e.g. 'gbr' from an RGB source: our
             tags = (tags[0], tags[1], self._space, tags[3])  # output is YUV, tag its real matrix
@@ -585,6 +418,7 @@ class MediaWriter:
         self._pix_fmt = ("yuv422p10le" if codec == "prores"
                          else "yuv420p" if bit_depth <= 8 else "yuv420p10le")
         timecode = start_timecode and _check_timecode(start_timecode, rate, self.path)
+        self._audio: AudioTrack | None = None
 
         folder, name = os.path.split(os.path.abspath(self.path))
         self._temp = os.path.join(folder, f".{name}.part-{secrets.token_hex(4)}")
@@ -608,11 +442,9 @@ class MediaWriter:
             _set_tags(cc, tags)
             cc.options = {"profile": "hq"} if codec == "prores" else {"crf": "16"}
             self._stream = stream
-            self._audio, self._audio_stream, self._audio_sent = audio, None, 0
             if audio is not None:
-                self._audio_stream = self._container.add_stream(
-                    "pcm_s24le" if _CONTAINERS[ext] == "mov" else "aac", rate=audio.rate, layout=audio.layout)
-                self._audio_stream.time_base = Fraction(1, audio.rate)
+                self._audio = AudioTrack(self._container, audio, quicktime=_CONTAINERS[ext] == "mov",
+                                         rate=rate, path=self.path)
             self._container.start_encoding()  # header and encoder now: bad settings fail here
         except (av.FFmpegError, OSError, ValueError) as e:
             self._discard()
@@ -633,12 +465,7 @@ class MediaWriter:
             if self.frames_written == 0:
                 raise MediaError("encode_failed", f"nothing written to {self.path}: no frames")
             if self._audio is not None:
-                wanted = audio_samples(self.frames_written, self.rate, self._audio.rate)
-                if wanted != self._audio.samples.shape[1]:
-                    raise MediaError("encode_failed", f"cannot finish {self.path}: its audio has "
-                                     f"{self._audio.samples.shape[1]} samples, {self.frames_written} frames "
-                                     f"at {self.rate} fps need {wanted} at {self._audio.rate} Hz")
-                self._mux_audio(wanted, flush=True)
+                self._audio.finish(self.frames_written)
             self._mux(None)
             self._container.close()
             with open(self._temp, "rb+") as f:
@@ -663,23 +490,7 @@ class MediaWriter:
         self._mux(yuv, n)
         self.frames_written = n + 1
         if self._audio is not None:  # the sound under this frame, so the file interleaves
-            self._mux_audio(min(audio_samples(n + 1, self.rate, self._audio.rate), self._audio.samples.shape[1]))
-
-    def _mux_audio(self, until: int, flush: bool = False) -> None:
-        """Encode the audio from where it stopped up to sample ``until`` (and flush the encoder)."""
-        try:
-            if until > self._audio_sent:
-                chunk = np.ascontiguousarray(self._audio.samples[:, self._audio_sent:until], np.float32)
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._audio.layout)
-                frame.rate, frame.pts = self._audio.rate, self._audio_sent
-                frame.time_base = Fraction(1, self._audio.rate)
-                for packet in self._audio_stream.encode(frame):
-                    self._container.mux(packet)
-                self._audio_sent = until
-            for packet in self._audio_stream.encode(None) if flush else ():
-                self._container.mux(packet)
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise MediaError("encode_failed", f"cannot encode the audio of {self.path}: {e}") from e
+            self._audio.under(n + 1)
 
     def _mux(self, frame: av.VideoFrame | None, n: int | None = None) -> None:
         try:

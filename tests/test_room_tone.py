@@ -12,7 +12,7 @@ import opentimelineio as otio
 import pytest
 
 from otio_tools import request_from_timeline
-from server import media_io, provenance, room_tone
+from server import media_audio, media_io, provenance, room_tone
 from server.render import plan_job, run_job
 from tests.shared_data import VIDEO, shared
 
@@ -144,8 +144,8 @@ def credentials_state(path: str) -> str:
         return reader.get_validation_state()
 
 
-def source_audio(path: Path) -> media_io.Audio:
-    return media_io.read_audio(str(path), Fraction(0), Fraction(3600))
+def source_audio(path: Path) -> media_audio.Audio:
+    return media_audio.read_audio(str(path), Fraction(0), Fraction(3600))
 
 
 @pytest.fixture()
@@ -189,7 +189,7 @@ def test_clip_without_audio_gets_no_audio_stream(tmp_path):
                                     side="tail", frames=8)
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
     assert media_io.probe(outcome.media[0]).frames == 8
-    assert media_io.read_audio(outcome.media[0], Fraction(0), Fraction(10)) is None
+    assert media_audio.read_audio(outcome.media[0], Fraction(0), Fraction(10)) is None
 
 
 def test_gap_tone_meets_the_real_sound_on_both_sides(chaplin, tmp_path):
@@ -215,8 +215,8 @@ def test_head_extension_joins_the_clip_at_its_first_sound(chaplin, tmp_path):
 
 
 def test_audio_resampled_to_the_other_side_of_a_gap(chaplin):
-    stereo = media_io.read_audio(str(chaplin), Fraction(2), Fraction(3))
-    mono = media_io.read_audio(str(chaplin), Fraction(2), Fraction(3), rate=48000, layout="mono")
+    stereo = media_audio.read_audio(str(chaplin), Fraction(2), Fraction(3))
+    mono = media_audio.read_audio(str(chaplin), Fraction(2), Fraction(3), rate=48000, layout="mono")
     assert stereo.samples.shape == (2, 44100) and mono.samples.shape[0] == 1
     assert abs(mono.samples.shape[1] - 48000) <= 64  # (the resampler's delay)
     assert (mono.rate, mono.layout) == (48000, "mono")
@@ -224,7 +224,7 @@ def test_audio_resampled_to_the_other_side_of_a_gap(chaplin):
 
 def test_audio_that_does_not_last_the_frames_is_refused_and_nothing_is_left(tmp_path):
     path = tmp_path / "short.mov"
-    sound = media_io.Audio(np.zeros((2, 48000 // 25 * 3 - 1), np.float32), 48000, "stereo")
+    sound = media_audio.Audio(np.zeros((2, 48000 // 25 * 3 - 1), np.float32), 48000, "stereo")
     with pytest.raises(media_io.MediaError, match="need 5760 at 48000 Hz") as caught:
         with media_io.MediaWriter(path, width=64, height=64, rate=Fraction(25), audio=sound) as writer:
             for _ in range(3):
