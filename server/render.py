@@ -239,8 +239,9 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
         job.check_cancel()
         on_progress(_READ_SHARE + _RENDER_SHARE, "splicing")
         placements = plan.placements(media[0] if media else "")
-        if sound is not None:
-            placements = with_audio_tracks(job_plan.timeline, plan.rate, placements, media[0])
+        with_sound = media[0] if sound is not None else _handles_sound(plan)
+        if with_sound:
+            placements = with_audio_tracks(job_plan.timeline, plan.rate, placements, with_sound)
         result = splice_result(job_plan.timeline, plan, placements, made_by)
         otio_path = out_dir / "result.otio"
         _write_atomically(otio_path, otio.adapters.write_to_string(result, "otio_json"))
@@ -381,6 +382,16 @@ def _room_tone(plan: Plan) -> media_io.Audio | None:
     tone = room_tone.gap_tone(before and before.samples, after and after.samples, like.rate, samples,
                               plan.request.seed)
     return media_io.Audio(tone, like.rate, like.layout)
+
+
+def _handles_sound(plan: Plan) -> str | None:
+    """An extension made only of handles placed from their own file (nothing made, so no room
+    tone): that file when it has sound, which the handles then carry; else None."""
+    if plan.media_frames or not (plan.handles and plan.handles_in_place):
+        return None
+    first = Fraction(plan.handles.indices[0]) / media_io.probe(plan.handles.media).rate
+    # an empty stretch is enough: read_audio says None only when the file has no audio stream
+    return plan.handles.media if media_io.read_audio(plan.handles.media, first, first) is not None else None
 
 
 def _audio_at(media: str, frame: int, *, before_edit: bool, like: media_io.Audio | None = None
