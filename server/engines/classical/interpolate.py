@@ -183,6 +183,17 @@ class Interpolator:
         self.conf_b = np.exp(-np.square(np.maximum(pair.err_b - FB_SLACK, 0)))
         self.ga, self.gb = pair.ga.astype(np.float32), pair.gb.astype(np.float32)
         self.zero_err = cv2.GaussianBlur(cv2.absdiff(self.ga, self.gb), (0, 0), self._SIGMA)
+        # how far the flow can be trusted around each pixel, by its own forward-backward check:
+        # low where neither end's pixels survive the round trip (not an occlusion, which one end
+        # still sees, but flow that found nothing sound: blur, noise, motion too fast for it)
+        seen = cv2.GaussianBlur(np.maximum(self.conf_a, self.conf_b), (0, 0), self._RELIABLE_SIGMA)
+        lo, hi = self._RELIABLE_LEVELS
+        self.reliable = np.clip((seen - lo) / (hi - lo), 0.0, 1.0)
+        # how much worse than the chosen motion a smooth one may match and still replace it:
+        # little where the flow is reliable, much more where it is not (see _smooth_choice)
+        (rel_sure, abs_sure), (rel_unsure, abs_unsure) = self._SMOOTH_SLACK
+        self._slack_rel = np.float32(1.0 + rel_unsure) + np.float32(rel_sure - rel_unsure) * self.reliable
+        self._slack_abs = np.float32(abs_unsure) + np.float32(abs_sure - abs_unsure) * self.reliable
         self.a4: np.ndarray | None = None
         self.b4: np.ndarray | None = None
         self._token = object()
@@ -192,6 +203,14 @@ class Interpolator:
     # ground truth)
     _MATCH_SIGMA = 1.5  # smoothing (small pixels) of the matching cost: a soft block of ~4 px
     _SHIFTS = (4,)  # neighbours' motions tried (small pixels each way)
+    _RELIABLE_SIGMA = 4.0  # small pixels over which the forward-backward confidence is pooled
+    _RELIABLE_LEVELS = (0.05, 0.3)  # pooled confidence from unreliable (0) to reliable (1)
+    # the smooth field replaces the chosen motion where it matches within (relative, absolute
+    # levels) of it: (where the flow is reliable, where it is not)
+    _SMOOTH_SLACK = ((0.5, 1.0), (2.0, 4.0))
+    _SMOOTH_SIGMA = 4.0  # small pixels over which the chosen motions are averaged
+    _SMOOTH_LEVEL = 4.0  # matching cost (levels) at which a motion counts ~37 % in that average
+    _SMOOTH_PASSES = 2
 
     def _match_cost(self, v: np.ndarray, t: float) -> np.ndarray:
         """Smoothed |a(x - t v) - b(x + (1 - t) v)| per small pixel for the a->b motion ``v``."""
@@ -205,7 +224,8 @@ class Interpolator:
         to its source pixel (fixed-point inversion: right on the moving side of a motion boundary
         where the linear combination blurs the two motions), each end's own motion kept up across
         the gap (when there is a :class:`MotionCurve`), then the best neighbours' motions (one
-        PatchMatch-style propagation step). The first candidate wins ties."""
+        PatchMatch-style propagation step). The first candidate wins ties. The choice is then made
+        smooth where matching cannot tell the candidates apart (:meth:`_smooth_choice`)."""
         f01, f10 = self.pair.fwd, self.pair.bwd
         ft0 = (-(1 - t) * t) * f01 + (t * t) * f10
         ft1 = ((1 - t) ** 2) * f01 + (-t * (1 - t)) * f10
@@ -223,6 +243,29 @@ class Interpolator:
         for d in self._SHIFTS:
             for dx, dy in ((d, 0), (-d, 0), (0, d), (0, -d)):
                 self._keep_better(best, cost, np.roll(best, (dy, dx), (0, 1)), t)
+        return self._smooth_choice(best, t)
+
+    def _smooth_choice(self, best: np.ndarray, t: float) -> np.ndarray:
+        """The chosen motion made spatially smooth wherever that costs little in matching.
+
+        Chosen pixel by pixel, the motion flips between candidates wherever the matching cost
+        cannot tell them apart (flat or blurred areas, grain, flow that failed), and the made
+        frame tears along those flips: map-like patches with thin outlines, different in each
+        made frame, so they flicker. The chosen motions averaged around each pixel, each weighed
+        by how well it matches (edge-aware: a good match on one side of a motion boundary
+        outweighs a poor one across it), replace the choice where they match nearly as well;
+        where the flow's own forward-backward check fails, nearly as well is a wider margin.
+        Both are scored as whole fields (the search scored each candidate as a block of its own;
+        the chosen field's cost also counts its flips). ``best`` is updated in place."""
+        cost = self._match_cost(best, t)
+        for _ in range(self._SMOOTH_PASSES):
+            weight = cv2.exp(cost * np.float32(-1.0 / self._SMOOTH_LEVEL))
+            total = cv2.GaussianBlur(weight, (0, 0), self._SMOOTH_SIGMA) + np.float32(1e-6)
+            smooth = cv2.GaussianBlur(best * weight[..., None], (0, 0), self._SMOOTH_SIGMA) / total[..., None]
+            c = self._match_cost(smooth, t)
+            take = cv2.compare(c, self._slack_rel * cost + self._slack_abs, cv2.CMP_LE)
+            cv2.copyTo(c, take, cost)
+            cv2.copyTo(smooth, take, best)
         return best
 
     def _keep_better(self, best: np.ndarray, cost: np.ndarray, v: np.ndarray, t: float) -> None:
