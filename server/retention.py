@@ -10,7 +10,9 @@ What is removed, when pruning runs (at start and each time a job finishes):
   still running (resuming it would render a missing one again); watch-folder jobs whose request
   file has not been moved to ``out/`` or ``failed/`` yet.
 * A job's record goes with its takes' rows (each take's recipe is also in its media's tags and
-  in ``result.otio``, which stay) and its ``Idempotency-Key``.
+  in ``result.otio``, which stay) and its ``Idempotency-Key`` (a re-render's key is its job's,
+  and answers a retry while that record stays, the take it re-rendered gone or not). Batch
+  records are not removed: a batch's key stays.
 
 Outputs, and what "referenced by a timeline" can mean to a server: the editor's timelines live
 in the editor, where the server cannot see them, and any rendered clip may be cut into one. So

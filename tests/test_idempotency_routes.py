@@ -106,6 +106,24 @@ def test_a_rerender_key_reused_for_another_body_or_take_is_refused(env):
         assert len(_jobs(c)) == 4
 
 
+def test_a_rerender_key_answers_while_its_job_record_stays_and_goes_with_it(env):
+    tmp, media = env
+    # every finished record but the newest goes at once (each job finishes well after the one before)
+    with ThreadServer(settings_for(tmp, keep_jobs_days=0.02 / 86400)) as srv, srv.client() as c:
+        old = _take(c, media)
+        key = {"Idempotency-Key": "kept-while-its-job-is"}
+        first = c.post(f"/v1/takes/{old}/rerender", json={"seed": 8}, headers=key).json()
+        wait_job(c, first["id"], timeout=60)
+        assert _jobs(c) == [first["id"]] and c.get(f"/v1/takes/{old}").status_code == 404  # the take went with its job
+        r = c.post(f"/v1/takes/{old}/rerender", json={"seed": 8}, headers=key)
+        assert r.status_code == 200 and r.json() == {**first, "state": "done"}, r.text
+        later = _take(c, media)  # the re-render's record goes now, and its key with it
+        assert c.get(f"/v1/jobs/{first['id']}").status_code == 404
+        r = c.post(f"/v1/takes/{later}/rerender", json={"seed": 9}, headers=key)
+        assert r.status_code == 202 and r.json()["id"] != first["id"], r.text
+        _finished(c, [r.json()["id"]])
+
+
 def _batch_body(tmp, media, **options) -> dict:
     timeline = json.loads(otio.adapters.write_to_string(_timeline(media), "otio_json"))
     return {"timeline": timeline, "fill_gaps_up_to": 12, "engine": "classical", **options}

@@ -68,23 +68,27 @@ async def rerender(take_id: TakeId, body: Rerender, response: Response, manager:
     negative_prompt, engine, model, steps, guidance). Refused with ``slot_change`` when the body
     names a slot value, or when the timeline's media changed so the take's slot cannot be filled.
     With an ``Idempotency-Key``, a retry of the same take and body gets the first job back (200)."""
-    take, job_id, _ = await run_in_threadpool(_found, manager, take_id)
     overrides = {**body.model_dump(exclude_none=True), **(body.model_extra or {})}
+    # what the key is checked against: the take and body asked for (two takes of one recipe make the same request
+    # text, and a retry is answered from the key's job record even once the take it re-rendered has gone)
+    meta = {"rerender_of": take_id, "overrides": overrides}
 
     def submit():
+        first = manager.store.by_idempotency_key(idempotency_key) if idempotency_key else None
+        if first is not None:
+            if first.meta != meta:
+                raise IdempotencyConflict(idempotency_key, first.id)
+            return first, False
+        take, job_id, _ = _found(manager, take_id)
         text = rerender_request(take, overrides)
         made_by = manager.get(job_id)  # a watch-folder request's relative media paths count from its folder
         base_dir = Path(made_by.base_dir) if made_by is not None and made_by.base_dir else None
         name = f"the request of take {take.id}"
-        # the key is the jobs' own (its record's), so it is checked against the take and body asked for, not only
-        # against the request text they make: two takes of one recipe make the same text
-        meta = {"rerender_of": take.id, "overrides": overrides}
-        if idempotency_key is None or manager.store.by_idempotency_key(idempotency_key) is None:
-            _, _, job_plan = manager.validate(text, source_name=name, base_dir=base_dir)  # a retry is not planned again
-            new_slot_matches(take, plan_slot(job_plan.plan))
+        _, _, job_plan = manager.validate(text, source_name=name, base_dir=base_dir)
+        new_slot_matches(take, plan_slot(job_plan.plan))
         row, created = manager.submit_once(text, idempotency_key, source="http", source_name=name, base_dir=base_dir,
                                            meta=meta)
-        if not created and row.meta != meta:
+        if not created and row.meta != meta:  # the same key sent for another take at the same moment
             raise IdempotencyConflict(idempotency_key, row.id)
         return row, created
 
@@ -99,4 +103,4 @@ async def rerender(take_id: TakeId, body: Rerender, response: Response, manager:
     if not created:
         replayed(response)
     return RerenderCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events",
-                           rerender_of=take.id)
+                           rerender_of=take_id)
