@@ -167,7 +167,9 @@ class Batches:
                     out_dir: Path | None = None, *, fill_gaps_up_to: int = 0, tracks: list[int] | None = None,
                     engine: str = "auto", name: str = "", source: tuple[str, str] | None = None) -> tuple[Batch, bool]:
         """(the new batch, True), or, for an ``idempotency_key`` already used with this same ``body``
-        (the request as received), (that first batch, False). Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
+        (the request as received), (that first batch, False).
+
+        Record a batch and queue its items (results in ``out_dir``, default ``<output>/<batch id>``);
         an item refused at once (no clip there, missing media) is recorded with its error and the
         others still run. ``source`` (adapter, file) of an interchange timeline: the result is also
         written in that format. Raises RequestError for bad options, QueueFull (nothing recorded)
