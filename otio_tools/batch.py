@@ -25,7 +25,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from otio_tools.placement import choose_track, is_free
+from otio_tools.placement import is_free
 from otio_tools.splice import place_in_free_space
 from otio_tools.timeline import item_at, rate_of, start_frame, track_items, track_label
 from otio_tools.timing import to_frame
@@ -159,22 +159,35 @@ def _read_marker(board: Storyboard, marker: otio.schema.Marker, where: str, trac
 
 def combine(timeline: otio.schema.Timeline, results: list[tuple[otio.schema.Clip, dict]]) -> list[dict]:
     """Put every item's new clips (each clip with its placement: media, track, record_frame,
-    source_in, frames) on ``timeline``, in order, into free space only: a clip whose
-    track is taken there by an earlier item goes on the lowest free track above. Changes
-    ``timeline`` in place; returns the placements as made."""
+    source_in, frames, and ``audio_track`` when it has sound) on ``timeline``, in order, into free
+    space only: a clip whose track is taken there by an earlier item goes on the lowest free track
+    above, else on a new one. Its sound, a clip of the same media with the same record frames and
+    source range (as :func:`otio_tools.splice.splice_result` makes it), goes on its audio track by
+    the same rule. Changes ``timeline`` in place; returns the placements as made."""
     rate = rate_of(timeline)
     placed = []
     for clip, placement in results:
         start, end = placement["record_frame"], placement["record_frame"] + placement["frames"]
-        track = placement["track"]
-        tracks = timeline.video_tracks()
-        if track >= len(tracks) or not is_free(tracks[track], rate, start, end):
-            track = choose_track(timeline, rate, min(track, len(tracks) - 1), "above", start, end)
-        if track >= len(timeline.video_tracks()):
-            timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=otio.schema.TrackKind.Video))
-        place_in_free_space(timeline.video_tracks()[track], copy.deepcopy(clip), start, rate)
-        placed.append({**placement, "track": track})
+        made = dict(placement)
+        made["track"] = _place(timeline, otio.schema.TrackKind.Video, placement["track"], clip, start, end, rate)
+        if placement.get("audio_track") is not None:
+            made["audio_track"] = _place(timeline, otio.schema.TrackKind.Audio, placement["audio_track"], clip,
+                                         start, end, rate)
+        placed.append(made)
     return placed
+
+
+def _place(timeline: otio.schema.Timeline, kind: str, wanted: int, clip: otio.schema.Clip, start: int, end: int,
+           rate: Fraction) -> int:
+    """Put a copy of ``clip`` over record frames ``[start, end)`` on the ``kind`` track ``wanted``
+    when it is free there, else on the lowest free one above, else on a new one on top; its index."""
+    tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
+    index = next((i for i in range(wanted, len(tracks)) if is_free(tracks[i], rate, start, end)), len(tracks))
+    if index == len(tracks):
+        timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=kind))
+        tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
+    place_in_free_space(tracks[index], copy.deepcopy(clip), start, rate)
+    return index
 
 
 def clip_of(result: otio.schema.Timeline, placement: dict) -> otio.schema.Clip:
