@@ -1,5 +1,5 @@
 """Conform, the editorial half: find the ShotForge takes in an exported timeline and swap new
-takes into their clips' slots.
+takes into their clips' slots, their sound with them.
 
 A clip is a ShotForge take when its ``metadata.shotforge.take`` holds a recipe (OTIO exports keep
 clip metadata) or, failing that, when its media file's tags do (interchange formats that drop clip
@@ -10,6 +10,7 @@ classical engine's other results only when asked for; takes of a model are alrea
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,9 +19,11 @@ import opentimelineio as otio
 
 from otio_tools.errors import RequestError
 from otio_tools.media import path_from_url
+from otio_tools.placement import is_free, source_sound_track
+from otio_tools.splice import place_in_free_space
 from otio_tools.takes import Take, take_from_metadata, take_from_tags
 from otio_tools.timeline import rate_of, track_items, track_label
-from otio_tools.timing import TimeRange, frames_time, timecode_to_frame, to_frame
+from otio_tools.timing import RationalTime, TimeRange, frames_time, timecode_to_frame, to_frame
 
 #: ``read_tags(path) -> tags``, or None when the file is not there or not readable media
 ReadTags = Callable[[str], Mapping[str, str] | None]
@@ -110,16 +113,92 @@ def select(found: list[TakeClip], include_classical: bool) -> tuple[list[TakeCli
     return chosen, [c for c in found if c not in chosen]
 
 
-def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.schema.Clip) -> int:
+def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.schema.Clip,
+            sound: bool | None = None) -> int | None:
     """Put ``new_clip`` (a clip of the new take's whole media, as a result.otio holds it) in the
-    slot of the clip ``where`` names, showing the same frames of it (the same trim); returns the
-    source_in placed. Every other item is untouched."""
+    slot of the clip ``where`` names, showing the same frames of it (the same trim), and its sound
+    with it: the old take's sound clips (its media, on an audio track under exactly its record
+    frames) now play the new media, or are removed (a gap in their place) when ``sound`` says the
+    new take has none. A new take with sound where the old had none (``sound`` True) puts it on
+    an audio track free over the slot, chosen as for a render (:func:`sound_track_for`). ``sound``
+    None: the new take has sound exactly when the old one had. Returns the audio track of the new
+    take's sound (the lowest, when the old take's sound was on several), None without sound.
+    Every other item is untouched."""
     rate = rate_of(timeline)
     track = timeline.video_tracks()[where.track]
+    old = track[where.index]
     placed = copy.deepcopy(new_clip)
     media_start = placed.source_range.start_time
     placed.source_range = TimeRange(media_start + frames_time(where.source_in, rate).rescaled_to(media_start.rate),
                                     frames_time(where.frames, rate).rescaled_to(media_start.rate))
-    placed.enabled = track[where.index].enabled
+    placed.enabled = old.enabled
+    old_sound = _sound_clips(timeline, rate, where, old)
+    if sound is None:
+        sound = bool(old_sound)
     track[where.index] = placed
-    return where.source_in
+    for audio_track, index in old_sound:
+        if sound:
+            sound_clip = copy.deepcopy(placed)
+            sound_clip.enabled = audio_track[index].enabled
+            audio_track[index] = sound_clip
+        else:
+            _remove(audio_track, index)
+    if not sound:
+        return None
+    audio = timeline.audio_tracks()
+    if old_sound:
+        return min(audio.index(audio_track) for audio_track, _ in old_sound)
+    index = sound_track_for(timeline, rate, where)
+    if index == len(audio):
+        timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=otio.schema.TrackKind.Audio))
+    place_in_free_space(timeline.audio_tracks()[index], copy.deepcopy(placed), where.record_frame, rate)
+    return index
+
+
+def _sound_clips(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip,
+                 picture: otio.schema.Clip) -> list[tuple[otio.schema.Track, int]]:
+    """(audio track, index) of each clip of the take's media under exactly its record frames."""
+    url = getattr(picture.media_reference, "target_url", None)
+    if not url:
+        return []
+    end = where.record_frame + where.frames
+    return [(track, item.index) for track in timeline.audio_tracks() for item in track_items(track, rate)
+            if item.is_clip and (item.start, item.end) == (where.record_frame, end)
+            and getattr(item.item.media_reference, "target_url", None) == url]
+
+
+def _remove(track: otio.schema.Track, index: int) -> None:
+    """A gap of the same length in place of the clip at ``index``; a transition touching it goes too
+    (its other side no longer exists), and nothing moves."""
+    length = track[index].duration()
+    track[index] = otio.schema.Gap(source_range=TimeRange(RationalTime(0, length.rate), length))
+    for neighbour in (index + 1, index - 1):  # the later one first: removing it keeps ``index - 1`` in place
+        if 0 <= neighbour < len(track) and isinstance(track[neighbour], otio.schema.Transition):
+            del track[neighbour]
+
+
+def sound_track_for(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip) -> int:
+    """The audio track a take's new sound goes on when the timeline has none of it yet, by the rule
+    of :func:`otio_tools.placement.with_audio_tracks`: the source clip's own sound track (the clip
+    the take continues, on the track its recipe asked for: before a tail extension or a gap fill,
+    after a head extension or, for a gap fill without it, that) when free over the slot, else the
+    lowest free one above, else a new one (index = number of audio tracks)."""
+    start, end = where.record_frame, where.record_frame + where.frames
+    asked = _recipe(where.take)
+    track = asked.get("track", where.track)
+    next_to = {"tail": [start - 1], "head": [end]}.get(asked.get("side"), [start - 1, end])
+    own = None
+    if isinstance(track, int) and 0 <= track < len(timeline.video_tracks()):
+        own = next((t for t in (source_sound_track(timeline, rate, track, f) for f in next_to) if t is not None),
+                   None)
+    tracks = timeline.audio_tracks()
+    return next((i for i in range(own or 0, len(tracks)) if is_free(tracks[i], rate, start, end)), len(tracks))
+
+
+def _recipe(take: Take) -> dict:
+    """The request (``metadata.shotforge``) the take was made from; empty when it cannot be read."""
+    try:
+        asked = json.loads(take.request_text())["metadata"]["shotforge"]
+    except (RequestError, ValueError, KeyError, TypeError):
+        return {}
+    return asked if isinstance(asked, dict) else {}
