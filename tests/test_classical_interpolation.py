@@ -124,18 +124,18 @@ def test_the_fallback_triggers_where_the_flow_is_inconsistent():
 # recorded with; the quality floors on any.
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "gap1_curve": "003823d0fd13f734",
-    "gap3_curve_u16": "9845f09ad1e21bf7",
-    "gap2_no_context": "72e5c85286ce04d9",
-    "gap1_high": "668b918abc1ef179",
+    "gap1_curve": "1289413ca5ba0d68",
+    "gap3_curve_u16": "1cd3b0de75cff631",
+    "gap2_no_context": "13b8e637888e8901",
+    "gap1_high": "e94b79b1f200d0ed",
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
-    "gap_cadence": "d133e496c3102a41",
+    "gap_cadence": "1ec35dd2e1800a07",
     "ext_tail": "3ff8ddcada8525fc",
     "ext_head_u16": "6f4bd6e2606a6d4c",
     "ext_cadence": "8988873c9deff00a",
     "ext_still": "6004801ff38aa6ad",
-    "retime": "d5cd85323ea7e9aa",
+    "retime": "2c653370c756d9b2",
 }
 
 

@@ -258,10 +258,16 @@ class Interpolator:
         Both are scored as whole fields (the search scored each candidate as a block of its own;
         the chosen field's cost also counts its flips). ``best`` is updated in place."""
         cost = self._match_cost(best, t)
+        # a kernel reaching 2 sigma each way (as _match_cost's), over the weighted motion and the
+        # weight as one 3-channel image (OpenCV blurs 3 channels in one vectorised pass)
+        kernel = (4 * round(self._SMOOTH_SIGMA) + 1,) * 2
         for _ in range(self._SMOOTH_PASSES):
             weight = cv2.exp(cost * np.float32(-1.0 / self._SMOOTH_LEVEL))
-            total = cv2.GaussianBlur(weight, (0, 0), self._SMOOTH_SIGMA) + np.float32(1e-6)
-            smooth = cv2.GaussianBlur(best * weight[..., None], (0, 0), self._SMOOTH_SIGMA) / total[..., None]
+            dx, dy = cv2.split(best)
+            pooled = cv2.GaussianBlur(cv2.merge([dx * weight, dy * weight, weight]), kernel, self._SMOOTH_SIGMA)
+            px, py, total = cv2.split(pooled)
+            total += np.float32(1e-6)
+            smooth = cv2.merge([px / total, py / total])
             c = self._match_cost(smooth, t)
             take = cv2.compare(c, self._slack_rel * cost + self._slack_abs, cv2.CMP_LE)
             cv2.copyTo(c, take, cost)
