@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv with ShotForge and its test tools.
 #   scripts/setup.sh              core only (classical engine, server, CLI): no torch
-#   scripts/setup.sh --diffusers  also the diffusers engine (torch, diffusers, transformers, ...);
-#                                 the test setup (scripts/test.sh) uses this so the diffusers tests run
+#   scripts/setup.sh --diffusers  also the diffusers engine (torch, diffusers, transformers, ...) and
+#                                 the render farm (Ray); the test setup (scripts/test.sh) uses this so the
+#                                 diffusers and farm tests run
 # torch is pinned (2.13.0) and installed first, by scripts/install_torch.py, which prints the build
 # it chose: the CUDA build where an NVIDIA GPU is found, else the CPU build (from PyTorch's CPU
 # wheel index when it answers; else `torch==2.13.0` from pip's own indexes, which take a CPU wheel
@@ -23,8 +24,9 @@ fi
 python -m pip install --quiet --upgrade pip
 if [[ "${1:-}" == "--diffusers" ]]; then
     python scripts/install_torch.py
-    python -m pip install --quiet -e ".[test,diffusers]"
+    python -m pip install --quiet -e ".[test,diffusers,ray]"
     python -c "import diffusers, transformers, accelerate, ftfy; print('diffusers engine: diffusers', diffusers.__version__, '| transformers', transformers.__version__)"
+    python -c "import ray; print('render farm: ray', ray.__version__)"
 else
     python -m pip install --quiet -e ".[test]"
 fi

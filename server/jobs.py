@@ -27,9 +27,15 @@ Decisions (also in the server's README-level docs, :mod:`server.app`):
 * **Restart policy.** A job still ``running`` in the database when the server starts was
   running when the server *died*: it is marked ``failed`` with code ``interrupted`` and its
   output folder removed, not re-run, so a job that crashes the process (out of GPU memory, a
-  decoder fault) cannot crash it again at every start. Queued jobs are kept and run. On a
-  *graceful* stop (Ctrl-C, SIGTERM) the running job is stopped through its cancel flag and put
-  back in the queue, so it runs again on the next start.
+  decoder fault) cannot crash it again at every start. With a render farm (``backend``, see
+  :mod:`server.farm`) the engines ran on the workers, not in the server: such a job is queued
+  again (its folder removed, a retry counted) until it has been retried ``ray_max_retries``
+  times. Queued jobs are kept and run. On a *graceful* stop (Ctrl-C, SIGTERM) the running job is
+  stopped through its cancel flag and put back in the queue, so it runs again on the next start.
+* **The farm.** With a ``backend`` the manager runs one worker thread per engine host of the
+  cluster (more as hosts are added), and gives each job's ``run_job`` the backend's engine
+  builder; a worker lost mid-job is run again elsewhere by the builder and counted in the job's
+  ``retries``.
 * **Output folders.** Each job writes to its own folder, ``<output>/<job id>/`` for HTTP jobs
   and ``<watch>/out/<name>/`` for watch folder jobs; a job that fails or is canceled leaves no
   folder behind.
@@ -166,7 +172,8 @@ class JobManager:
 
     def __init__(self, store: JobStore, output: Path, *, locate_media: Callable[[str, Path | None, str | None], str],
                  workers: int = 1, max_queue: int = 32, limits: Limits | None = None,
-                 output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1):
+                 output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1,
+                 backend: Any = None):
         self.store = store
         self.takes = TakeStore(store)
         self.output = Path(output)
@@ -179,6 +186,8 @@ class JobManager:
         self.output_format = output_format
         self._renderer = renderer
         self.progress_interval = progress_interval
+        self.backend: Any = None
+        self.max_retries = 0
         self.hub = EventHub()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -186,6 +195,13 @@ class JobManager:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self.started_at = time.time()
+        if backend is not None:
+            self.use_backend(backend)
+
+    def use_backend(self, backend: Any) -> None:
+        """Run jobs' engines on ``backend`` (a :class:`server.farm.Farm`) instead of in this process."""
+        self.backend = backend
+        self.max_retries = backend.max_retries
 
     @property
     def renderer(self):
@@ -196,18 +212,35 @@ class JobManager:
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> list[JobRow]:
         """Recover from a previous run and start the workers; returns the jobs marked interrupted."""
-        interrupted = self.store.mark_interrupted()
+        if self.backend is not None:
+            requeued, interrupted = self.store.requeue_interrupted(self.max_retries)
+        else:
+            requeued, interrupted = [], self.store.mark_interrupted()
+        for row in requeued:
+            log.warning("job %s was running when the server stopped; queued again (retry %d)", row.id, row.retries)
         for row in interrupted:
             log.warning("job %s was running when the server stopped; marked failed (interrupted)", row.id)
+        for row in requeued + interrupted:
             self._remove_output(row)
             self.takes.forget_job(row.id)  # killed between recording its takes and 'done'
             self.hub.publish(row)
         self._stopping = False
-        for n in range(self.workers):
-            t = threading.Thread(target=self._work, name=f"shotforge-worker-{n}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        if self.backend is not None:
+            self.workers = max(1, self.backend.slots())
+            self.backend.on_capacity(self.ensure_workers)
+        self.ensure_workers(self.workers)
         return interrupted
+
+    def ensure_workers(self, count: int) -> None:
+        """Run at least ``count`` worker threads (a farm's cluster grew)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self.workers = max(self.workers, count)
+            while len(self._threads) < self.workers:
+                t = threading.Thread(target=self._work, name=f"shotforge-worker-{len(self._threads)}", daemon=True)
+                t.start()
+                self._threads.append(t)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers; a running job is stopped and put back in the queue for the next start."""
@@ -423,8 +456,15 @@ class JobManager:
             if running.cancel.is_set():
                 raise Canceled()
             out_dir.mkdir(parents=True, exist_ok=True)
-            outcome = self.renderer.run_job(plan, out_dir, on_progress=on_progress, cancel_event=running.cancel,
-                                            output_format=self.output_format)
+            farm = {}
+            if self.backend is not None:
+                farm["engines"] = engines = self.backend.engines_for(running.cancel, lambda: self._retried(row))
+            try:
+                outcome = self.renderer.run_job(plan, out_dir, on_progress=on_progress, cancel_event=running.cancel,
+                                                output_format=self.output_format, **farm)
+            finally:
+                if farm:
+                    engines.close()
         except Canceled:
             self._remove_output(row)
             if running.user_canceled or not self._stopping:
@@ -450,6 +490,10 @@ class JobManager:
         result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome)
         result["takes"] = self.takes.record_result(row.id, result)  # read back from the media written
         self._finish(row, "done", result=result, progress=1.0)
+
+    def _retried(self, row: JobRow) -> None:
+        """The farm ran this job's engine call again (its worker was lost): count it in the record."""
+        self.hub.publish(self.store.retried(row.id))
 
     def _remember_counted(self, paths: list[str]) -> None:
         """Media just probed in full: a submit naming it again plans in full at once (the probe is cached)."""

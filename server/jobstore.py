@@ -50,11 +50,11 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source);
 """
 #: columns added since the first schema: (name, declaration); added to an older database on open
-_ADDED = (("idem_key", "TEXT"), ("body_hash", "TEXT"))
+_ADDED = (("idem_key", "TEXT"), ("body_hash", "TEXT"), ("retries", "INTEGER NOT NULL DEFAULT 0"))
 _ADDED_INDEXES = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(idem_key) WHERE idem_key IS NOT NULL;"
 _COLUMNS = ("seq", "id", "state", "progress", "stage", "error_code", "error_message", "result", "operation",
             "description", "source", "out_dir", "base_dir", "meta", "created", "started", "finished", "updated",
-            "version")
+            "version", "retries")
 #: what lists select: everything a job record shows, the request text left out
 LIST_COLUMNS = ", ".join(_COLUMNS) + ", '' AS request"
 
@@ -92,6 +92,7 @@ class JobRow:
     seq: int = 0
     idem_key: str | None = None
     body_hash: str | None = None
+    retries: int = 0  # times it ran again: its farm worker was lost, or the server stopped under it
 
     @property
     def terminal(self) -> bool:
@@ -241,6 +242,25 @@ class JobStore:
                 " version=version+1 WHERE seq=(SELECT seq FROM jobs WHERE state='queued' ORDER BY seq LIMIT 1)"
                 " RETURNING *", (now, now)).fetchone()
             return JobRow.from_sql(row) if row else None
+
+    def retried(self, job_id: str) -> JobRow | None:
+        """Count one more run of a job (its worker was lost); returns the new row."""
+        with self._lock:
+            row = self._db.execute("UPDATE jobs SET retries=retries+1, updated=?, version=version+1 WHERE id=?"
+                                   " RETURNING *", (time.time(), job_id)).fetchone()
+            return JobRow.from_sql(row) if row else None
+
+    def requeue_interrupted(self, max_retries: int) -> tuple[list[JobRow], list[JobRow]]:
+        """Jobs left 'running' by a server that died, when their work ran on a farm (so it cannot be
+        what killed the server): queued again, a retry counted, in their order; those already
+        retried ``max_retries`` times are failed as :meth:`mark_interrupted` does. Returns (queued, failed)."""
+        now = time.time()
+        with self._lock:
+            queued = self._db.execute(
+                "UPDATE jobs SET state='queued', stage='queued', progress=0, started=NULL, retries=retries+1,"
+                " updated=?, version=version+1 WHERE state='running' AND retries<? RETURNING *",
+                (now, max_retries)).fetchall()
+        return [JobRow.from_sql(r) for r in queued], self.mark_interrupted()
 
     def mark_interrupted(self) -> list[JobRow]:
         """Jobs left 'running' by a process that died: fail them with code ``interrupted``."""

@@ -58,6 +58,8 @@ class Job(BaseModel):
     created: str
     started: str | None = None
     finished: str | None = None
+    retries: int = Field(0, description="Times the job ran again: its render farm worker was lost, or the "
+                                        "server stopped under it")
     url: str
     events_url: str
 
@@ -172,6 +174,16 @@ class Batch(BaseModel):
     url: str
 
 
+class ClusterNode(BaseModel):
+    node_id: str = Field(description="The Ray node's id")
+    address: str = Field(description="The node's IP address")
+    hostname: str = ""
+    cpus: float
+    gpus: float
+    workers: int = Field(description="This server's engine workers on the node (one per GPU, one per "
+                                     "ray_classical_cpus CPUs)")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
@@ -181,6 +193,10 @@ class Health(BaseModel):
     max_queue: int
     uptime_s: float
     auth: bool = Field(description="Whether a bearer token is required")
+    backend: Literal["local", "ray"] = Field("local", description="Where the engines run: in the server's "
+                                                                  "process, or on a Ray cluster")
+    nodes: list[ClusterNode] = Field(default_factory=list, description="The Ray cluster's live nodes (backend "
+                                                                       "'ray' only)")
 
 
 class EngineInfo(BaseModel):

@@ -8,7 +8,9 @@ runs them on their own too.
 starts the HTTP server (127.0.0.1:8765 by default) and prints one line,
 ``ShotForge server listening on http://HOST:PORT`` (the real port when ``--port 0``), once it
 accepts connections. Exit codes: 0 stopped normally, 2 unusable settings (e.g. a non-loopback
-host without a token), 3 another server already uses the data folder, 4 the port is taken.
+host without a token), 3 another server already uses the data folder, 4 the port is taken, 5 the
+Ray cluster of ``--ray`` cannot be joined. ``--ray auto|ADDRESS`` (setting ``ray_address``) runs
+the jobs' engines on a Ray cluster (:mod:`server.farm`); ``shotforge doctor --ray ...`` shows it.
 
 ``shotforge watch DIR`` runs a watch folder without HTTP: jobs are recorded in
 ``DIR/.shotforge/`` and results written under ``DIR/out/``. ``--once`` processes what is in
@@ -50,7 +52,18 @@ def register(subparsers) -> None:
                        help="extra Host name accepted without a token (repeatable)")
     serve.add_argument("--workers", type=int, help="jobs rendered at once (default 1)")
     serve.add_argument("--max-queue", type=int, help="queued jobs accepted before 429 (default 32)")
+    serve.add_argument("--ray", dest="ray_address", metavar="auto|ADDRESS",
+                       help="run the engines on a Ray cluster: 'auto' (the one this machine is part of) or "
+                            "HEAD:PORT (needs the ray extra: pip install 'shotforge[ray]')")
     serve.set_defaults(handler=serve_command)
+
+    doctor = subparsers.choices.get("doctor")  # `shotforge doctor` is server.cli's; the cluster part is added here
+    if doctor is not None:
+        doctor.add_argument("--ray", dest="ray_address", metavar="auto|ADDRESS",
+                            help="also show this Ray cluster: its nodes, workers and their warm models "
+                                 "(default: the ray_address setting)")
+        doctor.add_argument("--config", metavar="FILE", help="TOML config file (for its ray_address)")
+        doctor.set_defaults(handler=_doctor_with_farm(doctor.get_default("handler")))
 
     watch = subparsers.add_parser("watch", help="run a watch folder: requests dropped in DIR/in are rendered",
                                   description="Render every request .otio dropped into DIR/in/ once: results go "
@@ -77,7 +90,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace, **extra):
     fields = ("host", "port", "output", "media_roots", "token", "cors_origins", "allowed_hosts", "path_map",
-              "workers", "max_queue", "output_format", "watch", "log_level", "models")
+              "workers", "max_queue", "output_format", "watch", "log_level", "models", "ray_address")
     overrides = {name: getattr(args, name, None) for name in fields}
     overrides.update(extra)
     settings = load_settings(getattr(args, "config", None), **overrides)
@@ -116,8 +129,21 @@ def serve_command(args: argparse.Namespace) -> int:
         sock = _bind(settings.host, settings.port, settings.backlog)
     except OSError as exc:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 4)
+    manager = None
+    if settings.ray_address:
+        from server.app import build_manager
+        from server.farm import Farm, FarmError
+
+        try:
+            farm = Farm.from_settings(settings)
+        except FarmError as exc:
+            sock.close()
+            return _fail(str(exc), 5)
+        manager, _ = build_manager(settings)
+        manager.use_backend(farm)
+        print(f"ShotForge render farm: Ray cluster at {settings.ray_address}, {farm.slots()} worker(s)", flush=True)
     try:
-        app = create_app(settings)
+        app = create_app(settings, manager=manager)
     except AlreadyRunning as exc:
         sock.close()
         return _fail(str(exc), 3)
@@ -138,6 +164,34 @@ def serve_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
     return 0
+
+
+def _doctor_with_farm(plain):
+    """``shotforge doctor``, then the Ray cluster's lines when one is named (flag or setting)."""
+
+    def doctor(args: argparse.Namespace) -> int:
+        code = plain(args)
+        try:
+            address = load_settings(args.config, ray_address=args.ray_address).ray_address
+        except SettingsError as exc:
+            return _fail(str(exc), 2)
+        if not address:
+            print("ray        not used (serve --ray auto|ADDRESS runs the engines on a Ray cluster)")
+            return code
+        from server.farm import Farm, FarmError
+
+        try:
+            farm = Farm(address, hosts=False)
+            try:
+                print("\n".join(farm.report()))
+            finally:
+                farm.close()
+        except FarmError as exc:
+            print(f"ray        {exc}")
+            return 1
+        return code
+
+    return doctor
 
 
 def _bind(host: str, port: int, backlog: int) -> socket.socket:

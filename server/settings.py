@@ -19,6 +19,8 @@ file that was named explicitly is an error. Example::
     cors_origins = ["null"]      # let the Premiere CEP panel (file:// page) use fetch
     max_job_memory_gb = 24       # bounds: refuse a job whose frames would need more
     keep_jobs_days = 14          # retention: finished job records (media stays unless prune_outputs)
+    [ray]                        # the render farm: engines run on this Ray cluster's workers
+    address = "auto"
     [[path_map]]
     editor = 'Z:\\Footage'
     server = "/mnt/footage"
@@ -182,6 +184,14 @@ class ServerSettings(BaseSettings):
     diffusers_fast: bool = Field(
         False, description="Opt-in fast path: torch.compile of the transformer, the fastest attention backend "
                            "installed, and a First-Block step cache (slightly different frames)")
+    # -- the render farm (read only with --ray; see server/farm/) --------------------------------
+    ray_address: str | None = Field(
+        None, description="Run jobs' engines on this Ray cluster: 'auto' (the cluster this machine is part of) "
+                          "or HEAD:PORT. Unset: in this process. In the config file also [ray] address = ...")
+    ray_classical_cpus: int = Field(1, ge=1, le=1024, description="CPUs one classical-engine worker takes on a "
+                                                                   "Ray node (one job at a time each)")
+    ray_max_retries: int = Field(3, ge=0, le=100, description="Times a job runs again after its Ray worker was "
+                                                              "lost, or the server stopped mid-job, before it fails")
 
     @field_validator("media_roots", mode="before")
     @classmethod
@@ -291,7 +301,11 @@ class _TomlSource(PydanticBaseSettingsSource):
         return self.data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
+        data = dict(self.data)
+        section = data.pop("ray", None)  # [ray] address = ..., the same as ray_address = ...
+        if isinstance(section, dict):
+            data.update({f"ray_{k}": v for k, v in section.items()})
+        return {k: v for k, v in data.items() if k in self.settings_cls.model_fields}
 
 
 _active: ServerSettings | None = None

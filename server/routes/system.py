@@ -1,4 +1,4 @@
-"""``GET /v1/health`` (no token) and ``GET /v1/engines``."""
+"""``GET /v1/health`` (no token; with a render farm, its nodes) and ``GET /v1/engines``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from server.http.deps import Manager, ServerState, Settings, get_state, require_token
-from server.schemas import EngineInfo, EngineList, Health, error_responses
+from server.schemas import ClusterNode, EngineInfo, EngineList, Health, error_responses
 
 router = APIRouter(prefix="/v1", tags=["server"])
 
@@ -19,9 +19,12 @@ _ENGINES_TTL = 30.0  # seconds an engine census is reused: loading engines to as
 @router.get("/health", response_model=Health)
 def health(request: Request, manager: Manager, settings: Settings) -> Health:
     counts = manager.store.counts()
+    farm = manager.backend
     return Health(version=request.app.version, workers=manager.workers, queued=counts["queued"],
                   running=counts["running"], max_queue=manager.max_queue,
-                  uptime_s=round(time.time() - manager.started_at, 3), auth=settings.token_value is not None)
+                  uptime_s=round(time.time() - manager.started_at, 3), auth=settings.token_value is not None,
+                  backend="local" if farm is None else "ray",
+                  nodes=[] if farm is None else [ClusterNode(**node) for node in farm.nodes()])
 
 
 @router.get("/engines", response_model=EngineList, dependencies=[Depends(require_token)],

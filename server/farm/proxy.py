@@ -1,0 +1,263 @@
+"""The server's side of an engine call on the farm: an :class:`Engine` whose frames are made by an
+engine host on a worker (:mod:`server.farm.host`).
+
+``server.render.run_job`` is given :class:`JobEngines` as its ``engines`` builder, so it reads,
+encodes and writes exactly as it does in-process; only the frames are made elsewhere. The input
+frames travel through Ray's object store (as call arguments, or pulled a chunk at a time when
+they can be long), the made frames come back in chunks with the engine's progress.
+
+A worker lost mid-call (its process or its node died): the same call runs again on another host,
+with the same seed, and the frames already handed to the writer are skipped (engines are
+deterministic for a seed), so the media gets each frame exactly once; each such re-run is
+counted (``on_retry``). Cancel: the job's cancel flag is looked at every 0.1 s while frames are
+awaited, and the host is told at once, which stops its engine at its next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from otio_tools.errors import ShotForgeError
+from server.engines.base import (Availability, Canceled, Engine, EngineJob, EngineUnavailable, InpaintShot,
+                                 OutpaintLayout)
+from server.farm.host import PULL_CHUNK
+from server.farm.pool import Host, NoWorker, WorkerPool
+
+log = logging.getLogger("shotforge.farm")
+
+_WAIT_S = 0.1  # how often a wait for the next frames looks at the cancel flag
+_BACKPRESSURE = 4  # stream items a host may have made that the server has not read yet
+
+
+class WorkerError(RuntimeError):
+    """The engine failed on a worker (not a lost worker: running it again would fail the same way)."""
+
+
+def _lost_errors() -> tuple[type[BaseException], ...]:
+    import ray.exceptions as rex
+
+    return (rex.RayActorError, rex.ObjectLostError, rex.NodeDiedError, rex.WorkerCrashedError,
+            rex.ActorUnschedulableError)
+
+
+class _Source:
+    """Frames the host pulls: a random-access sequence, or a re-iterable read forward."""
+
+    def __init__(self, frames: Sequence[np.ndarray] | Iterable[np.ndarray]):
+        self.frames = frames
+        self.random = hasattr(frames, "__getitem__")
+        self.length = len(frames)  # type: ignore[arg-type]
+        self.restart()
+
+    def restart(self) -> None:
+        if not self.random:
+            self._it, self._at = iter(self.frames), 0
+            if self._it is self.frames:
+                raise TypeError("frames for a farm call must be re-readable (a sequence or a re-iterable)")
+
+    def chunk(self, start: int) -> list[np.ndarray]:
+        stop = min(start + PULL_CHUNK, self.length)
+        if self.random:
+            return [self.frames[i] for i in range(start, stop)]  # type: ignore[index]
+        if start < self._at:  # the engine went back: read again from the start
+            self.restart()
+        out = []
+        for _ in range(self._at, stop):
+            frame = next(self._it)
+            if self._at >= start:
+                out.append(frame)
+            self._at += 1
+        return out
+
+
+class _Described:
+    """What render.run_job and the take recipe read of an engine before it makes frames."""
+
+    def __init__(self, native: dict | None):
+        self.native = type("Native", (), native)() if native else None
+        self.path = None  # the model folder is on the worker, not here
+
+
+class _Ran:
+    def __init__(self, recipe: dict):
+        self._recipe = recipe
+
+    def recipe(self) -> dict:
+        return dict(self._recipe)
+
+
+class RemoteEngine(Engine):
+    """One engine, run on a host that a job borrows from the pool until its call is over."""
+
+    def __init__(self, builder: "JobEngines", name: str, options: dict[str, Any]):
+        self.builder, self.name, self.options = builder, name, options
+        self.host: Host | None = None
+        import ray
+
+        while True:  # a host lost before the job made anything is simply another host, not a retry
+            host = self._borrow()
+            try:
+                facts = ray.get(host.actor.describe.remote(name, options))
+                break
+            except _lost_errors():
+                self.builder.pool.lost(host)
+                self.host = None
+        if "unavailable" in facts:
+            self._give_back()
+            raise EngineUnavailable(name, facts["unavailable"])
+        self.model = facts["model"]
+        self.generate_is_placeholder = facts["placeholder"]
+        self._availability = Availability(facts["usable"], facts["reason"])
+        self.info = _Described(facts.get("native"))
+        self._has_job_settings = facts["job_settings"]
+        self.model_revision = facts.get("revision")
+
+    def __getattr__(self, attr: str):
+        if attr == "job_settings" and self.__dict__.get("_has_job_settings"):
+            return self._job_settings
+        raise AttributeError(attr)
+
+    def _job_settings(self, extra: dict) -> _Ran:
+        import ray
+
+        return _Ran(ray.get(self._borrow().actor.job_settings.remote(self.name, self.options, extra)))
+
+    def availability(self) -> Availability:
+        return self._availability
+
+    # -- the host -----------------------------------------------------------------------------
+    def _borrow(self) -> Host:
+        if self.host is None:
+            try:
+                self.host = self.builder.pool.acquire(self.name, self.builder.cancel)
+            except NoWorker as exc:
+                raise EngineUnavailable(self.name, str(exc)) from None
+            self.builder.held.append(self)
+        return self.host
+
+    def _give_back(self) -> None:
+        if self.host is not None:
+            self.builder.pool.release(self.host)
+            self.host = None
+
+    # -- the operations -----------------------------------------------------------------------
+    def fill_gap(self, before, after, frames, job):
+        return self._call(job, "fill_gap", {"before": list(before), "after": list(after), "frames": frames})
+
+    def extend(self, context, frames, side, job):
+        return self._call(job, "extend", {"context": list(context), "frames": frames, "side": side})
+
+    def outpaint(self, frames: Iterable[np.ndarray], layout: OutpaintLayout, job: EngineJob):
+        return self._call(job, "outpaint", {"layout": (layout.canvas, layout.inner, layout.offset)},
+                          {"frames": _Source(frames)})
+
+    def generate(self, frames, size, job, reference=None, dtype=np.uint8):
+        return self._call(job, "generate", {"frames": frames, "size": tuple(size), "reference": reference,
+                                            "dtype": np.dtype(dtype).str})
+
+    def inpaint(self, shot: InpaintShot, job: EngineJob):
+        return self._call(job, "inpaint", {"placed": (shot.placed.start, shot.placed.stop, shot.placed.step)},
+                          {"frames": _Source(shot.frames), "masks": _Source(shot.masks)})
+
+    def _call(self, job: EngineJob, operation: str, args: dict[str, Any],
+              sources: dict[str, _Source] | None = None) -> Iterator[np.ndarray]:
+        sources = sources or {}
+        job_fields = {"rate": job.rate, "prompt": job.prompt, "negative_prompt": job.negative_prompt,
+                      "seed": job.seed, "options": job.options}
+        delivered = 0
+        lost = 0
+        while True:
+            host = self._borrow()
+            call_id = uuid.uuid4().hex
+            for source in sources.values():
+                source.restart()
+            made = 0
+            finished = False
+            try:
+                gen = host.actor.run.options(num_returns="streaming",
+                                             _generator_backpressure_num_objects=_BACKPRESSURE).remote(
+                    call_id, self.name, self.options, operation,
+                    {**args, "pulled": {k: s.length for k, s in sources.items()}}, job_fields)
+                for frames, (fraction, stage) in self._items(gen, host, call_id, job, sources):
+                    for frame in frames:
+                        made += 1
+                        if made > delivered:  # a re-run skips what the writer already has
+                            delivered += 1
+                            yield frame
+                    job.progress(fraction, stage)
+                finished = True
+                self._give_back()
+                return
+            except _lost_errors() as exc:
+                finished = True
+                self.builder.pool.lost(host)
+                self.host = None
+                lost += 1
+                if lost > self.builder.max_retries:
+                    raise ShotForgeError("worker_lost", f"the Ray worker running this {operation} was lost "
+                                                        f"{lost} times (last: {type(exc).__name__}); the "
+                                                        "cluster may be failing") from None
+                log.warning("worker on node %s lost during a %s (%s); running it again on another worker",
+                            host.node_id[:12], operation, type(exc).__name__)
+                self.builder.on_retry()
+            finally:
+                if not finished:  # canceled, failed, or the writer stopped reading: stop the engine there
+                    host.actor.cancel.remote(call_id)
+
+    def _items(self, gen, host: Host, call_id: str, job: EngineJob,
+               sources: dict[str, _Source]) -> Iterator[tuple[list[np.ndarray], tuple[float, str]]]:
+        import ray
+
+        while True:
+            job.check_cancel()
+            ready, _ = ray.wait([gen], timeout=_WAIT_S)
+            if not ready:
+                continue
+            try:
+                item = ray.get(next(gen))
+            except StopIteration:
+                raise WorkerError(f"the worker on node {host.node_id[:12]} ended the stream early") from None
+            if "need" in item:
+                stream, start = item["need"]
+                host.actor.feed.remote(call_id, stream, start, sources[stream].chunk(start))
+            elif "end" in item:
+                return
+            elif "error" in item:
+                raise _error(item["error"], self.name, host)
+            else:
+                yield item["frames"], item["progress"]
+
+
+def _error(error: dict[str, Any], engine: str, host: Host) -> BaseException:
+    kind = error["kind"]
+    if kind == "canceled":
+        return Canceled()
+    if kind == "engine_unavailable":
+        return EngineUnavailable(error["engine"], error["reason"])
+    if kind == "shotforge":
+        return ShotForgeError(error["code"], error["message"])
+    return WorkerError(f"{error['type']} in the {engine} engine on node {host.node_id[:12]}: {error['message']}")
+
+
+class JobEngines:
+    """``engines=`` for one job's ``run_job``: builds :class:`RemoteEngine` s; :meth:`close` gives
+    back any host the job still holds (a job that made no frames never called its engine)."""
+
+    def __init__(self, pool: WorkerPool, cancel: threading.Event, on_retry: Callable[[], None],
+                 max_retries: int):
+        self.pool, self.cancel, self.on_retry, self.max_retries = pool, cancel, on_retry, max_retries
+        self.held: list[RemoteEngine] = []
+
+    def __call__(self, name: str, **options: Any) -> RemoteEngine:
+        return RemoteEngine(self, name, dict(options))
+
+    def close(self) -> None:
+        for engine in self.held:
+            engine._give_back()
+        self.held.clear()

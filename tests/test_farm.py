@@ -1,0 +1,246 @@
+"""The render farm on a real Ray cluster on 127.0.0.1: a head that takes no work and two worker
+nodes (``ray start --address``, one CPU each), token authentication on (tests/farmutil.py).
+
+Jobs run on the classical engine through the real server (``shotforge serve --ray``, then a
+JobManager in this process where a test needs to hold a job at a chosen frame); every result is
+compared frame by frame with the same request rendered in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server import media_io, render
+from server.jobs import JobManager, JobStore
+from server.paths import MediaPolicy, PathMapper
+from tests.farmutil import LocalCluster
+from tests.serverutil import CARPHONE, REPO, RT, TR, ServerProcess, copy_media, request_json, two_clip_timeline, wait_job
+
+RATE = CARPHONE[1]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(workers=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return copy_media(tmp_path_factory.mktemp("farm-media"), CARPHONE[0])
+
+
+@pytest.fixture(scope="module")
+def farm(cluster):
+    """This process as a server's driver on the cluster (after the serve tests: one server's hosts at a time)."""
+    saved = {k: os.environ.get(k) for k in cluster.driver_env()}
+    os.environ.update(cluster.driver_env())  # before Ray is imported: it reads its auth mode then
+    import ray
+
+    from server.farm import Farm
+    made = Farm(cluster.address)
+    hosts = [h.actor.info.remote() for h in made.pool.hosts]
+    ready, _ = ray.wait(hosts, num_returns=len(hosts), timeout=60)  # once the serve test's hosts freed the CPUs
+    assert len(hosts) == 2 and len(ready) == 2, "the farm's engine hosts did not start"
+    try:
+        yield made
+    finally:
+        made.close()
+        assert not ray.is_initialized()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def timeline(media: Path, gap: int = 10):
+    """V1: clip A (media frames 0-39), a gap of ``gap`` frames, clip B (media frames 60-99); the
+    media has 120 frames."""
+    tl = two_clip_timeline(media, RATE, gap=20)
+    tl.tracks[0][1].source_range = TR(RT(0, RATE), RT(gap, RATE))
+    return tl
+
+
+def requests(media: Path) -> list[str]:
+    tl = timeline(media)
+    return [request_json(tl, operation="fill_gap", track=0, frame=45),
+            # 20 frames of handles after clip B, then 10 made
+            request_json(tl, operation="extend", track=0, frame=55, side="tail", frames=30),
+            request_json(tl, operation="outpaint", track=0, frame=5, canvas=[256, 144]),
+            request_json(tl, operation="generate", track=0, range=[40, 48], prompt="a car at night")]
+
+
+def in_process(text: str, out: Path) -> dict:
+    """The same request rendered in this process, the reference the farm's results must equal."""
+    from otio_tools.request import parse_request_json
+
+    timeline_, request = parse_request_json(text, "reference")
+    return render.run_job(render.plan_job(timeline_, request), out).to_dict()
+
+
+def frames_of(path: str) -> np.ndarray:
+    info = media_io.probe(path)
+    return np.stack(list(media_io.read_frames(path, range(info.frames), np.uint16)))
+
+
+def same_result(got: dict, want: dict) -> None:
+    """Placements equal but for the media folder, and every frame of the media equal."""
+    def placed(result):
+        return [{**p, "media": Path(p["media"]).name} for p in result["placements"]]
+
+    assert placed(got) == placed(want)
+    assert len(got["media"]) == len(want["media"])
+    for a, b in zip(got["media"], want["media"]):
+        fa, fb = frames_of(a), frames_of(b)
+        assert fa.shape == fb.shape and np.array_equal(fa, fb), f"{a} differs from the in-process {b}"
+
+
+# -- through `shotforge serve --ray` ----------------------------------------------------------------
+
+def test_serve_ray_runs_a_batch_on_both_workers_and_reruns_a_job_after_a_server_crash(cluster, media, tmp_path):
+    texts = requests(media)
+    long_gap = request_json(timeline(media, gap=240), operation="fill_gap", track=0, frame=45)
+    out = tmp_path / "out"
+    env = cluster.driver_env()
+    with ServerProcess(out, "--ray", cluster.address, env=env) as srv, srv.client() as c:
+        health = c.get("/v1/health").json()
+        assert health["backend"] == "ray"
+        assert sorted(n["cpus"] for n in health["nodes"]) == [0, 1, 1]  # the head takes no work
+        assert sorted(n["workers"] for n in health["nodes"]) == [0, 1, 1] and health["workers"] == 2
+        ids = [c.post("/v1/jobs", content=t, headers={"Content-Type": "application/json"}).json()["id"]
+               for t in texts]
+        jobs = [wait_job(c, i, timeout=90) for i in ids]
+        assert [j["state"] for j in jobs] == ["done"] * 4, jobs
+        doctor = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--ray", cluster.address],
+                                cwd=REPO, env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+                                capture_output=True, text=True, timeout=120)
+        assert "3 node(s), 2 ShotForge worker(s)" in doctor.stdout, doctor.stdout + doctor.stderr
+        assert doctor.stdout.count("warm classical") == 2, doctor.stdout  # the batch ran on both workers
+        crashed = c.post("/v1/jobs", content=long_gap, headers={"Content-Type": "application/json"}).json()["id"]
+        wait_job(c, crashed, states=("running",), timeout=30)
+        srv.kill()  # the server dies mid-job: SIGKILL
+    for n, (job, text) in enumerate(zip(jobs, texts)):
+        same_result(job["result"], in_process(text, tmp_path / f"ref{n}"))
+
+    with ServerProcess(out, "--ray", cluster.address, env=env) as srv, srv.client() as c:
+        job = wait_job(c, crashed, timeout=90)
+        assert job["state"] == "done", job
+    store = JobStore(out / ".shotforge" / "jobs.sqlite")
+    try:
+        assert store.get(crashed).retries == 1  # re-run once, by the restarted server
+        assert [store.get(i).retries for i in ids] == [0] * 4
+    finally:
+        store.close()
+    same_result(job["result"], in_process(long_gap, tmp_path / "ref-long"))
+
+
+# -- a JobManager in this process, on the same cluster ----------------------------------------------
+
+class Gate:
+    """A renderer (``plan_job``/``run_job`` as server.render's) that holds the first job it runs
+    once at a point of its progress until the test lets it go; the frames still come from the farm."""
+
+    def __init__(self, hold_at: float):
+        self.hold_at = hold_at
+        self.reached, self.release = threading.Event(), threading.Event()
+        self._first = threading.Lock()
+        self.plan_job, self.estimate_job = render.plan_job, render.estimate_job
+
+    def run_job(self, job_plan, out_dir, *, on_progress, **kw):
+        hold = self._first.acquire(blocking=False)
+
+        def progress(fraction, stage):
+            on_progress(fraction, stage)
+            if hold and fraction >= self.hold_at and not self.reached.is_set():
+                self.reached.set()
+                assert self.release.wait(30), "the test never let the job go"
+
+        return render.run_job(job_plan, out_dir, on_progress=progress, **kw)
+
+
+def manager_for(farm, tmp_path: Path, renderer) -> JobManager:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    mgr = JobManager(store, tmp_path / "out", locate_media=MediaPolicy([], PathMapper([])).locate,
+                     renderer=renderer, backend=farm, progress_interval=0.02)
+    mgr.start()
+    return mgr
+
+
+def wait_state(mgr: JobManager, job_id: str, states: tuple[str, ...], timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while (row := mgr.get(job_id)).state not in states:
+        assert time.monotonic() < deadline, f"job {job_id} still {row.state}: {row}"
+        time.sleep(0.02)
+    return row
+
+
+def host_running(farm, job_call: bool = True):
+    """The engine host that runs a call now, and its info."""
+    import ray
+
+    for host in list(farm.pool.hosts):
+        info = ray.get(host.actor.info.remote())
+        if bool(info["running"]) == job_call:
+            return host, info
+    return None, None
+
+
+def test_cancel_reaches_the_worker_and_stops_it_within_a_second(farm, media, tmp_path):
+    import ray
+
+    mgr = manager_for(farm, tmp_path, Gate(2.0))  # never holds
+    try:
+        job = mgr.submit(request_json(timeline(media, gap=600), operation="fill_gap", track=0, frame=45))
+        deadline = time.monotonic() + 60
+        while (row := mgr.get(job.id)).progress < 0.2:
+            assert time.monotonic() < deadline and not row.terminal, row
+            time.sleep(0.02)
+        host, info = host_running(farm)
+        assert host is not None, "no worker is running the job"
+        started = time.monotonic()
+        mgr.cancel(job.id)
+        while ray.get(host.actor.info.remote())["running"]:
+            assert time.monotonic() - started < 1.0, "the worker still runs the canceled call after 1 s"
+            time.sleep(0.02)
+        row = wait_state(mgr, job.id, ("canceled",), timeout=5)
+        assert row.error["code"] == "canceled" and not Path(row.out_dir).exists()
+        assert ray.get(host.actor.info.remote())["calls_done"] == info["calls_done"] + 1
+    finally:
+        mgr.stop()
+        mgr.store.close()
+
+
+def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is_made_once(farm, media, tmp_path):
+    gate = Gate(0.3)
+    mgr = manager_for(farm, tmp_path, gate)
+    long_gap = request_json(timeline(media, gap=240), operation="fill_gap", track=0, frame=45)
+    other = request_json(timeline(media, gap=60), operation="fill_gap", track=0, frame=45)
+    try:
+        first = mgr.submit(long_gap)
+        assert gate.reached.wait(60), mgr.get(first.id)
+        host, info = host_running(farm)
+        assert host is not None, "the held job's worker has finished its call already"
+        os.kill(info["raylet_pid"], signal.SIGKILL)  # the machine goes: its raylet and the worker on it
+        os.kill(info["pid"], signal.SIGKILL)
+        second = mgr.submit(other)  # a job submitted meanwhile is not disturbed
+        gate.release.set()
+        done = [wait_state(mgr, j.id, ("done", "failed", "canceled")) for j in (first, second)]
+        assert [r.state for r in done] == ["done", "done"], done
+        assert [r.retries for r in done] == [1, 0]
+        assert len(farm.pool.hosts) == 1 and farm.pool.hosts[0].node_id != host.node_id
+    finally:
+        gate.release.set()
+        mgr.stop()
+        mgr.store.close()
+    same_result(done[0].result, in_process(long_gap, tmp_path / "ref-long"))
+    same_result(done[1].result, in_process(other, tmp_path / "ref-other"))
