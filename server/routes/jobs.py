@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +16,7 @@ from server.http.deps import JobId, Manager, Mapper, Settings, job_row, require_
 from server.http.errors import STATUS_FOR_CODE, ApiError
 from server.jobs import IdempotencyConflict, JobRow, QueueFull
 from server.paths import PathMapper
+from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
 from server.schemas import (REQUEST_EXAMPLE, ErrorInfo, Job, JobCreated, JobList, JobResult, JobState,
                             error_responses)
 
@@ -73,21 +74,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-_KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7f))  # visible ASCII: what a header carries intact
-
-
 @router.post("", status_code=202, response_model=JobCreated, openapi_extra=_REQUEST_BODY,
-             responses={**error_responses(409, 413, 415, 422, 429, 507),
-                        200: {"model": JobCreated, "description": "The job an earlier submit with the same "
-                              "Idempotency-Key and body made (header Idempotent-Replayed: true)"}})
+             responses={**error_responses(409, 413, 415, 422, 429, 507), 200: {"model": JobCreated,
+                                                                               "description": REPLAYED}})
 async def submit(request: Request, response: Response, manager: Manager, settings: Settings,
-                 idempotency_key: Annotated[str | None, Header(
-                     description="Any unique string (1-255 visible ASCII characters, e.g. a UUID) naming this "
-                                 "submit: a retry with the same key and body gets the first job back, not a new "
-                                 "one")] = None) -> JobCreated:
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 255 and set(idempotency_key) <= _KEY_CHARS):
-        raise ApiError(400, "bad_idempotency_key", "the Idempotency-Key header must be 1 to 255 visible ASCII "
-                                                   "characters (a UUID is a good one)")
+                 idempotency_key: IdempotencyKey) -> JobCreated:
     body = await _read_body(request, settings.max_body_bytes)
     try:
         row, created = await run_in_threadpool(manager.submit_once, body, idempotency_key, source="http")
@@ -96,11 +87,9 @@ async def submit(request: Request, response: Response, manager: Manager, setting
     except QueueFull as exc:
         raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
     except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_key_reused", str(exc)) from None
+        raise conflict(exc) from None
     if not created:  # a retry: the first job, as it is now
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-        return JobCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events")
+        replayed(response)
     return JobCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events")
 
 

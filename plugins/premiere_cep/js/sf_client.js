@@ -68,15 +68,20 @@
    * returns the job the first POST made, so a retry never renders the same request twice.
    */
   Client.prototype.submit = function (otio) {
+    return this.postOnce("/v1/jobs", otio).then(function (r) {
+      if (!r || !r.id) throw new ShotForgeError("bad_response", "the server accepted the job but gave no id");
+      return r.id;
+    });
+  };
+
+  /** POST with an Idempotency-Key, sent once more with the same key when the connection broke: the server answers the retry with what the first POST made. */
+  Client.prototype.postOnce = function (path, body) {
     var self = this;
     var headers = { "Idempotency-Key": "shotforge-premiere-" + newKey() };
-    function post() { return self.request("POST", "/v1/jobs", otio, headers); }
+    function post() { return self.request("POST", path, body, headers); }
     return post().catch(function (e) {
       if (e && e.code === "server_unreachable") return post();
       throw e;
-    }).then(function (r) {
-      if (!r || !r.id) throw new ShotForgeError("bad_response", "the server accepted the job but gave no id");
-      return r.id;
     });
   };
 
@@ -86,9 +91,9 @@
     return c.randomUUID().replace(/-/g, "");
   }
 
-  /** A new take of a server take's exact slot (POST /v1/takes/{id}/rerender with overrides): resolves the new job's id. */
+  /** A new take of a server take's exact slot (POST /v1/takes/{id}/rerender with overrides, sent as submit sends a job): resolves the new job's id. */
   Client.prototype.rerender = function (takeId, overrides) {
-    return this.request("POST", "/v1/takes/" + encodeURIComponent(takeId) + "/rerender", overrides || {}).then(function (r) {
+    return this.postOnce("/v1/takes/" + encodeURIComponent(takeId) + "/rerender", overrides || {}).then(function (r) {
       if (!r || !r.id) throw new ShotForgeError("bad_response", "the server accepted the re-render but gave no job id");
       return r.id;
     });

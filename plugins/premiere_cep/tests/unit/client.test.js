@@ -41,3 +41,14 @@ test("each submit has its own key, and a refusal is not retried", async () => {
   assert.equal(seen.length, 2);
   assert.notEqual(seen[0], seen[1]);
 });
+
+test("a lost re-render answer is asked again with the same key, so one take is made", async () => {
+  const seen = [];
+  const client = new Client({ baseUrl: "http://127.0.0.1:1", fetch: lossyFetch(seen) });
+  assert.equal(await client.rerender("take-7", { seed: 8 }), "job-1");
+  assert.equal(seen.length, 2);
+  assert.ok(seen[0].url.endsWith("/v1/takes/take-7/rerender"));
+  assert.ok(seen[0].key.startsWith("shotforge-premiere-"));
+  assert.equal(seen[0].key, seen[1].key);
+  assert.equal(seen[0].body, seen[1].body);
+});
