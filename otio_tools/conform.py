@@ -120,21 +120,21 @@ def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.sche
     with it: the old take's sound clips (its media, on an audio track under exactly its record
     frames) now play the new media, or are removed (a gap in their place) when ``sound`` says the
     new take has none. A new take with sound where the old had none (``sound`` True) puts it on
-    an audio track free over the slot, chosen as for a render (:func:`sound_track_for`). ``sound``
+    an audio track free over the slot, chosen as for a render (:func:`_new_sound_track`). ``sound``
     None: the new take has sound exactly when the old one had. Returns the audio track of the new
     take's sound (the lowest, when the old take's sound was on several), None without sound.
     Every other item is untouched."""
     rate = rate_of(timeline)
     track = timeline.video_tracks()[where.track]
-    old = track[where.index]
+    old_sound = _sound_clips(timeline, rate, where, track[where.index])
+    sound = bool(old_sound) if sound is None else sound
+    # chosen before anything changes: a recipe that cannot be read leaves the timeline as it was
+    new_track = _new_sound_track(timeline, rate, where) if sound and not old_sound else None
     placed = copy.deepcopy(new_clip)
     media_start = placed.source_range.start_time
     placed.source_range = TimeRange(media_start + frames_time(where.source_in, rate).rescaled_to(media_start.rate),
                                     frames_time(where.frames, rate).rescaled_to(media_start.rate))
-    placed.enabled = old.enabled
-    old_sound = _sound_clips(timeline, rate, where, old)
-    if sound is None:
-        sound = bool(old_sound)
+    placed.enabled = track[where.index].enabled
     track[where.index] = placed
     for audio_track, index in old_sound:
         if sound:
@@ -143,16 +143,13 @@ def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.sche
             audio_track[index] = sound_clip
         else:
             _remove(audio_track, index)
-    if not sound:
-        return None
     audio = timeline.audio_tracks()
-    if old_sound:
-        return min(audio.index(audio_track) for audio_track, _ in old_sound)
-    index = sound_track_for(timeline, rate, where)
-    if index == len(audio):
+    if not sound or old_sound:
+        return min(audio.index(audio_track) for audio_track, _ in old_sound) if sound else None
+    if new_track == len(audio):
         timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=otio.schema.TrackKind.Audio))
-    place_in_free_space(timeline.audio_tracks()[index], copy.deepcopy(placed), where.record_frame, rate)
-    return index
+    place_in_free_space(timeline.audio_tracks()[new_track], copy.deepcopy(placed), where.record_frame, rate)
+    return new_track
 
 
 def _sound_clips(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip,
@@ -177,12 +174,12 @@ def _remove(track: otio.schema.Track, index: int) -> None:
             del track[neighbour]
 
 
-def sound_track_for(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip) -> int:
+def _new_sound_track(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip) -> int:
     """The audio track a take's new sound goes on when the timeline has none of it yet, by the rule
-    of :func:`otio_tools.placement.with_audio_tracks`: the source clip's own sound track (the clip
-    the take continues, on the track its recipe asked for: before a tail extension or a gap fill,
-    after a head extension or, for a gap fill without it, that) when free over the slot, else the
-    lowest free one above, else a new one (index = number of audio tracks)."""
+    of :func:`otio_tools.placement.with_audio_tracks`: the source clip's own sound track when free
+    over the slot, else the lowest free one above, else a new one (index = number of audio
+    tracks). The source is the clip the take continues, on the video track its recipe asked for:
+    the one before a tail extension, after a head extension, before a gap fill (else after it)."""
     start, end = where.record_frame, where.record_frame + where.frames
     asked = _recipe(where.take)
     track = asked.get("track", where.track)
@@ -196,9 +193,8 @@ def sound_track_for(timeline: otio.schema.Timeline, rate: Fraction, where: TakeC
 
 
 def _recipe(take: Take) -> dict:
-    """The request (``metadata.shotforge``) the take was made from; empty when it cannot be read."""
+    """The request (``metadata.shotforge``) the take was made from."""
     try:
-        asked = json.loads(take.request_text())["metadata"]["shotforge"]
-    except (RequestError, ValueError, KeyError, TypeError):
-        return {}
-    return asked if isinstance(asked, dict) else {}
+        return dict(json.loads(take.request_text())["metadata"]["shotforge"])
+    except (ValueError, KeyError, TypeError):
+        raise RequestError("bad_take", f"take {take.id}: its request has no metadata.shotforge") from None

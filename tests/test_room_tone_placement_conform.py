@@ -5,13 +5,16 @@ take with sound where the old had none gets an audio track by the placement rule
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
+import pytest
 
 from otio_tools.conform import TakeClip, find_takes, swap_in
+from otio_tools.errors import RequestError
 from otio_tools.takes import Slot, Take, pack
 from otio_tools.timeline import track_items
 from server import media_io
@@ -106,6 +109,15 @@ def test_a_new_take_with_sound_where_the_old_had_none_goes_by_the_placement_rule
     timeline, where = cut()
     assert swap_in(timeline, where, new_take(), sound=True) == 0
     assert layout(timeline) == [[(20, 30, "new.mov", 3600, True)]]
+
+
+def test_a_take_whose_recipe_cannot_be_read_is_refused_with_the_timeline_as_it_was():
+    timeline, where = cut(track(AUDIO_KIND, clip("a.mov", 20)))
+    before = otio.adapters.write_to_string(timeline)
+    unreadable = TakeClip(0, 1, 20, 10, "old", dataclasses.replace(where.take, request=pack("{}")), 0)
+    with pytest.raises(RequestError, match="take take-1: its request has no metadata.shotforge"):
+        swap_in(timeline, unreadable, new_take(), sound=True)
+    assert otio.adapters.write_to_string(timeline) == before
 
 
 def test_a_take_whose_old_sound_is_absent_stays_silent_unless_told():
