@@ -371,3 +371,41 @@ def test_a_gap_fill_brings_its_room_tone_onto_a1_python_and_lua(media, server, t
             session = lua.call_raw("session", lua.to_lua(resolve))
             assert lua.to_py(lua.module[b"remove_last"](session))["ok"]
         assert timeline.snapshot() == before
+
+
+def _delete_takes_linked_sound(timeline):
+    """DeleteClips also removing the sound under a removed clip, as a linked clip's might (unmeasured)."""
+    original = timeline.DeleteClips
+
+    def delete(items, ripple=False):
+        starts = [timeline.find(item.GetUniqueId())[1].start for item in items if timeline.find(item.GetUniqueId())]
+        done = original(items, ripple)
+        for entry in list(timeline.audio_tracks[0]["entries"]):
+            if entry.start in starts:
+                timeline.audio_tracks[0]["entries"].remove(entry)
+        return done
+
+    timeline.DeleteClips = delete
+
+
+@pytest.mark.parametrize("side", ["python", "lua"])
+def test_an_overwrite_that_takes_the_clips_sound_along_says_so(media, side):
+    resolve, timeline, item = new_resolve("25", media[0])
+    timeline.audio_clip(0, item, 60, 52, 40, name="B")
+    pieces = [piece(media[1], record=52, frames=40, audio_track=None)]  # over all of B
+    try:
+        plan(resolve, pieces, placement="overwrite")
+    except place.OverwriteNeedsConfirmation as asked:
+        steps = plan(resolve, pieces, placement="overwrite", confirm_overwrite=asked.question)
+    _delete_takes_linked_sound(timeline)
+    if side == "python":
+        with pytest.raises(PlacementError) as caught:
+            execute(resolve, steps)
+        message = caught.value.message
+    else:
+        answer = LuaResolve().call("execute_steps", resolve, steps)
+        assert not answer["ok"]
+        message = answer["error"]["message"]
+    assert "Resolve removed 'B' on A1 along with the clips" in message
+    assert "'B' on A1: Resolve's API cannot put it back): check the timeline." in message
+    assert [row[:3] for row in timeline.layout(0)][1] == (52, 92, "B")  # the picture was put back

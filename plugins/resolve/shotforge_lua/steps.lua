@@ -225,8 +225,9 @@ function Executor:delete_items(step)
     tracks[kind .. ":" .. track] = {kind, track}
     ours[uid] = true
   end
-  -- everything else on those tracks, to see that DeleteClips took nothing more (a transition
-  -- attached to a removed clip, say)
+  -- everything else on those tracks and on every audio track, to see that DeleteClips took
+  -- nothing more (a transition attached to a removed clip, a clip's linked sound: unmeasured)
+  for track = 1, self:count("audio") do tracks["audio:" .. track] = {"audio", track} end
   local others, order = {}, {}
   for _, where in pairs(tracks) do
     for _, item in ipairs(self:track_items(where[2], where[1])) do

@@ -230,8 +230,9 @@ class _Executor(object):
                 raise _Failed("clip {} is no longer on the timeline".format(uid))
             items.append(item)
             tracks.add((kind, track))
-        # everything else on those tracks, to see that DeleteClips took nothing more (a transition
-        # attached to a removed clip, say)
+        # everything else on those tracks and on every audio track, to see that DeleteClips took
+        # nothing more (a transition attached to a removed clip, a clip's linked sound: unmeasured)
+        tracks.update(("audio", track) for track in range(1, self.count("audio") + 1))
         others = dict((item.GetUniqueId(), "'{}' on {}".format(item.GetName() or "item", _words(kind, track)))
                       for kind, track in sorted(tracks) for item in self.track_items(track, kind)
                       if item.GetUniqueId() not in step["ids"])
