@@ -12,7 +12,7 @@ from shotforge_resolve.client import Client  # noqa: E402
 
 
 def _lossy_server(seen: list[dict]) -> tuple[socket.socket, threading.Thread]:
-    """Answers POST /v1/jobs with the same job id for the same Idempotency-Key, but closes the first
+    """Answers a POST with the same job id for the same Idempotency-Key, but closes the first
     connection without answering (the plugin's first POST times out or breaks)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -69,3 +69,16 @@ def test_each_submit_has_its_own_key():
             listener.close()
         keys.add(seen[0]["key"])
     assert len(keys) == 2
+
+
+def test_a_lost_rerender_answer_is_asked_again_with_the_same_key():
+    seen: list[dict] = []
+    listener, thread = _lossy_server(seen)
+    try:
+        client = Client("http://127.0.0.1:%d" % listener.getsockname()[1], timeout=5)
+        assert client.rerender("take-7", {"seed": 8}) == "job-1"
+        thread.join(5)
+    finally:
+        listener.close()
+    assert len(seen) == 2 and seen[0]["body"] == seen[1]["body"] == {"seed": 8}
+    assert seen[0]["key"] and seen[0]["key"] == seen[1]["key"] and seen[0]["key"].startswith("shotforge-resolve-")

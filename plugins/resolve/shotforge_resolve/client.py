@@ -101,6 +101,16 @@ class Client(object):
             raise ServerError("The server at {} did not answer JSON on {} {}: is it ShotForge?".format(
                 self.base_url, method, path), code="bad_response")
 
+    def _post_once(self, path, body):
+        """POST with an Idempotency-Key, sent once more with the same key when the first answer is
+        lost (a time-out, a dropped connection): the server answers the retry with what the first
+        POST made."""
+        headers = {"Idempotency-Key": "shotforge-resolve-" + uuid.uuid4().hex}
+        try:
+            return self._json("POST", path, body, headers=headers)
+        except ServerDownError:
+            return self._json("POST", path, body, headers=headers)
+
     # -- routes ----------------------------------------------------------------------------
     def health(self, timeout=3.0):
         return self._json("GET", "/v1/health", timeout=timeout)
@@ -111,11 +121,7 @@ class Client(object):
         The POST carries an Idempotency-Key and is sent once more with the same key when the
         first answer is lost (a time-out, a dropped connection): the server then returns the job
         the first POST made, so a retry never renders the same request twice."""
-        headers = {"Idempotency-Key": "shotforge-resolve-" + uuid.uuid4().hex}
-        try:
-            answer = self._json("POST", "/v1/jobs", request, headers=headers)
-        except ServerDownError:
-            answer = self._json("POST", "/v1/jobs", request, headers=headers)
+        answer = self._post_once("/v1/jobs", request)
         job_id = answer.get("id") if isinstance(answer, dict) else None
         if not job_id:
             raise ServerError("The server accepted the job but sent no id: {!r}".format(answer),
@@ -132,8 +138,9 @@ class Client(object):
         return self._json("GET", "/v1/takes/{}".format(take_id))
 
     def rerender(self, take_id, overrides):
-        """POST a re-render of a take into its own slot; returns the new job id."""
-        answer = self._json("POST", "/v1/takes/{}/rerender".format(take_id), overrides)
+        """POST a re-render of a take into its own slot; returns the new job id. Sent as
+        :meth:`submit` sends a job: a retry after a lost answer gets the first job, not a second take."""
+        answer = self._post_once("/v1/takes/{}/rerender".format(take_id), overrides)
         job_id = answer.get("id") if isinstance(answer, dict) else None
         if not job_id:
             raise ServerError("The server accepted the re-render but sent no job id: {!r}".format(answer),
