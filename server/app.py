@@ -21,9 +21,11 @@ the error shape, safety checks and dependencies in :mod:`server.http`:
 ``GET /v1/takes``                      takes, newest first (``?timeline=&track=&record_frame=&frames=&job=``)
 ``GET /v1/takes/{id}``                 one take: its slot and recipe
 ``POST /v1/takes/{id}/rerender``       body: overrides (seed, prompt, engine, model, ...) → 202, a new
-                                       job making a take of exactly the same slot
+                                       job making a take of exactly the same slot; with
+                                       ``Idempotency-Key`` a retry → 200, the first job
 ``POST /v1/batches``                   body: ``{timeline, fill_gaps_up_to, tracks, engine}`` → 202, the
-                                       batch: short gaps, ``sf extend``/``sf generate`` markers, one job each
+                                       batch: short gaps, ``sf extend``/``sf generate`` markers, one job
+                                       each; with ``Idempotency-Key`` a retry → 200, the first batch
 ``GET /v1/batches/{id}``               the batch: items and their jobs, progress, result.otio when done
 =====================================  ==========================================================
 
