@@ -4,6 +4,7 @@ looks like (for ``GET /v1/health`` and ``shotforge doctor``)."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,8 @@ from server.farm.pool import WorkerPool, describe_hosts
 from server.farm.proxy import JobEngines
 
 log = logging.getLogger("shotforge.farm")
+
+_PROBE_S = 5.0  # seconds to wait for the head's port before saying nothing answers
 
 
 class FarmError(RuntimeError):
@@ -26,6 +29,13 @@ def connect_ray(address: str) -> None:
         raise FarmError("the Ray farm needs Ray: pip install 'shotforge[ray]'") from None
     if ray.is_initialized():
         return
+    if address != "auto":  # Ray would retry a closed port for minutes
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_S).close()
+        except (OSError, ValueError) as exc:
+            raise FarmError(f"cannot join the Ray cluster at {address}: nothing answers there ({exc}). Start its "
+                            "head with `ray start --head` (see the README's render farm section)") from None
     try:
         ray.init(address=address, namespace="shotforge", log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
