@@ -31,14 +31,13 @@ from av.video.reformatter import ColorRange
 
 from otio_tools.errors import RequestError
 from otio_tools.timing import has_drop_frame, is_drop_frame_timecode, rate_label, timecode_to_frame
-from server.media_audio import Audio, AudioTrack
-from server.media_audio import audio_samples, read_audio
+from server.media_audio import Audio, AudioTrack, audio_samples, read_audio
+from server.media_probe import (PRIMARIES, RANGE, SPACE, TRC, ColorTags, Layout, MediaError, MediaInfo, layout,
+                                open_source, probe, video_stream)
 
 __all__ = ["ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe", "read_frames",
            # named here only until server/render.py and tests/test_placement_audio.py take them from media_audio
            "Audio", "audio_samples", "read_audio"]
-from server.media_probe import (PRIMARIES, RANGE, SPACE, TRC, ColorTags, Layout, MediaError, MediaInfo, layout,
-                                open_source, probe, video_stream)
 
 # Luma weights (Kr, Kb) of the YUV matrix of each AVColorSpace we convert.
 _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
@@ -257,8 +256,8 @@ class _Decoder:
             step *= 2
 
 
-
 def _checked(info: MediaInfo, indices: Sequence[int]) -> list[int]:
+    """``indices`` as ints, each a frame of the media, or the error naming the first that is not."""
     wanted = [int(k) for k in indices]
     for k in wanted:
         if not 0 <= k < info.frames:
@@ -289,14 +288,14 @@ class FrameReader:
         """Yield the RGB frames at ``indices``, in that order (any order, repeats allowed); the
         indices are checked before anything is decoded, so a bad one fails the call itself."""
         wanted = _checked(self.info, indices)
-        self._open_decoder()
+        self._live()
         return self._convert(wanted)
 
     def _convert(self, wanted: list[int]) -> Iterator[np.ndarray]:
         for k in wanted:  # a repeat converts the held frame again: callers may edit what they got
-            yield _to_rgb(self._open_decoder().frame(k), self.dtype)
+            yield _to_rgb(self._live().frame(k), self.dtype)
 
-    def _open_decoder(self) -> _Decoder:
+    def _live(self) -> _Decoder:
         if self._decoder is None:
             raise ValueError(f"the reader of {self.info.path} is closed")
         return self._decoder
