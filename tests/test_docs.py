@@ -129,8 +129,9 @@ CODE_RAISED = re.compile(r"""(?:RequestError|MediaError|EngineFailed)\(\s*["']([
 
 def test_every_refusal_code_of_a_request_is_documented():
     raised = set()
-    for source in [*ROOT.glob("otio_tools/*.py"), *(ROOT / "server" / name for name in (
-            "paths.py", "media_io.py", "limits.py", "render.py", "provenance.py")), *ROOT.glob("server/engines/**/*.py")]:
+    for source in [*ROOT.glob("otio_tools/*.py"), *ROOT.glob("server/media_*.py"), *(ROOT / "server" / name for name in (
+            "paths.py", "masks.py", "lazy_frames.py", "limits.py", "render.py", "provenance.py")),
+            *ROOT.glob("server/engines/**/*.py")]:
         if source.exists():
             raised |= set(CODE_RAISED.findall(text(source)))
     assert {"no_clip_at_frame", "media_not_video", "media_outside_roots", "out_of_memory"} <= raised  # found
