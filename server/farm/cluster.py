@@ -4,9 +4,11 @@ looks like (for ``GET /v1/health`` and ``shotforge doctor``)."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from server.farm.pool import WorkerPool, describe_hosts
@@ -36,6 +38,11 @@ def connect_ray(address: str) -> None:
         except (OSError, ValueError) as exc:
             raise FarmError(f"cannot join the Ray cluster at {address}: nothing answers there ({exc}). Start its "
                             "head with `ray start --head` (see the README's render farm section)") from None
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token" and not os.environ.get("RAY_AUTH_TOKEN") and \
+            not (Path.home() / ".ray" / "auth_token").is_file():
+        log.warning("joining the Ray cluster at %s without token authentication: anyone who can reach its ports "
+                    "can run code on every node (set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN on every machine)",
+                    address)
     try:
         ray.init(address=address, namespace="shotforge", log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
