@@ -97,7 +97,7 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
     conformed = timeline.deepcopy()
     rate = rate_of(timeline)
     total = sum(c.frames for c in chosen) or 1
-    made: dict[str, tuple[otio.schema.Clip, str, dict]] = {}  # a take used twice is rendered once
+    made: dict[str, tuple[otio.schema.Clip, str, dict, bool]] = {}  # a take used twice is rendered once
     created: list[Path] = []
     done_frames = 0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,12 +118,12 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
                     created.append(dest)
                     made[item.take.id] = _render(item, dest, engine, model, output_format, progress, cancel_event,
                                                  mapper)
-                new_clip, media, new_take = made[item.take.id]
+                new_clip, media, new_take, sound = made[item.take.id]
                 if item.source_in + item.frames > new_take["media_frames"]:
                     raise RequestError("slot_change", f"the clip shows media frames {item.source_in}-"
                                                       f"{item.source_in + item.frames - 1}; the take has "
                                                       f"{new_take['media_frames']}")
-                swap_in(conformed, item, new_clip)
+                audio_track = swap_in(conformed, item, new_clip, sound=sound)
             except (ShotForgeError, EngineUnavailable) as exc:
                 code = getattr(exc, "code", "engine_unavailable")
                 reason = exc.message if isinstance(exc, ShotForgeError) else f"the {exc.engine} engine cannot " \
@@ -133,7 +133,8 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
                                       "take": item.take.id, "code": code, "reason": reason})
             else:
                 report.placements.append({"media": media, "track": item.track, "record_frame": item.record_frame,
-                                          "source_in": item.source_in, "frames": item.frames})
+                                          "source_in": item.source_in, "frames": item.frames,
+                                          **({} if audio_track is None else {"audio_track": audio_track})})
                 report.takes.append({"clip": item.name, "track": item.track, "record_frame": item.record_frame,
                                      "frames": item.frames, "replaced": item.take.id, "take": new_take["id"],
                                      "engine": new_take["engine"], "model": new_take["model"], "media": media})
@@ -152,9 +153,9 @@ def conform(timeline_path: str | Path, out_dir: Path, *, engine: str = "diffuser
 
 
 def _render(item: TakeClip, dest: Path, engine: str, model: str | None, output_format: str, progress: Progress,
-            cancel_event: threading.Event | None, mapper: PathMapper) -> tuple[otio.schema.Clip, str, dict]:
-    """Make the take again from its recipe; (the new clip as its result.otio holds it, media, new take),
-    the clip and media named as the editor's machine names them."""
+            cancel_event: threading.Event | None, mapper: PathMapper) -> tuple[otio.schema.Clip, str, dict, bool]:
+    """Make the take again from its recipe; (the new clip as its result.otio holds it, media, new take,
+    whether its media has sound), the clip and media named as the editor's machine names them."""
 
     text = rerender_request(item.take, {"engine": engine, "model": model})
     timeline, request = parse_request_json(text, f"the recipe of {item.describe()}")
@@ -170,4 +171,5 @@ def _render(item: TakeClip, dest: Path, engine: str, model: str | None, output_f
     new_clip = next(c for c in result.find_clips() if getattr(c.media_reference, "target_url", None) == url)
     new_take = take_from_metadata(new_clip.metadata).to_dict()
     new_clip.media_reference.target_url = mapper.reference_to_editor(url)
-    return new_clip, mapper.to_editor(media), new_take
+    sound = any("audio_track" in p for p in outcome.placements if p["media"] == media)
+    return new_clip, mapper.to_editor(media), new_take, sound

@@ -3,7 +3,7 @@
 FFmpeg, left to guess, opens far more than video files: an HLS playlist (``.m3u8``), an
 ``ffconcat`` list, an image-sequence pattern or a plain text file (its ``tty`` demuxer renders
 text as frames). A playlist or list inside a media root can name files outside it, so guessing
-would let a request read anything the server can. :mod:`server.media_io` therefore opens source
+would let a request read anything the server can. :mod:`server.media_probe` therefore opens source
 media only through :func:`identify`: the container is recognised from its own signature (never
 from the file name, which anyone can choose), it must be one of the containers below, and that
 demuxer alone is named to FFmpeg, with only the ``file`` protocol allowed.

@@ -31,13 +31,11 @@ from av.video.reformatter import ColorRange
 
 from otio_tools.errors import RequestError
 from otio_tools.timing import has_drop_frame, is_drop_frame_timecode, rate_label, timecode_to_frame
-from server.media_audio import Audio, AudioTrack, audio_samples, read_audio
+from server.media_audio import Audio, AudioTrack
 from server.media_probe import (PRIMARIES, RANGE, SPACE, TRC, ColorTags, Layout, MediaError, MediaInfo, layout,
                                 open_source, probe, video_stream)
 
-__all__ = ["ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe", "read_frames",
-           # named here only until server/render.py and tests/test_placement_audio.py take them from media_audio
-           "Audio", "audio_samples", "read_audio"]
+__all__ = ["ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe", "read_frames"]
 
 # Luma weights (Kr, Kb) of the YUV matrix of each AVColorSpace we convert.
 _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),

@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,8 @@ from otio_tools.placement import with_audio_tracks
 from otio_tools.plan import CONTEXT_FRAMES, Plan, SourceFrames, plan_request
 from otio_tools.timeline import rate_of
 from otio_tools.splice import splice_result
-from server import masks, media_io, provenance, room_tone
+from server import masks, media_audio, media_io, provenance
+from server.job_sound import handles_sound, room_tone_for
 from server.engines import load_engine
 from server.engines.base import Engine, EngineJob, EngineUnavailable, InpaintShot, OutpaintLayout, resize_frame
 from server.lazy_frames import LazyFrames, kept_bytes
@@ -229,7 +229,7 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     try:
         on_progress(0.0, "reading")
         media: list[str] = []
-        sound = _room_tone(plan)
+        sound = room_tone_for(plan)
         if plan.media_frames:
             media_path = out_dir / _media_name(plan, output_format)
             _write_media(media_path, _frames_out(plan, job_plan, engine, job), plan, job_plan, made_by,
@@ -239,7 +239,7 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
         job.check_cancel()
         on_progress(_READ_SHARE + _RENDER_SHARE, "splicing")
         placements = plan.placements(media[0] if media else "")
-        with_sound = media[0] if sound is not None else _handles_sound(plan)
+        with_sound = media[0] if sound is not None else handles_sound(plan)
         if with_sound:
             placements = with_audio_tracks(job_plan.timeline, plan.rate, placements, with_sound)
         result = splice_result(job_plan.timeline, plan, placements, made_by)
@@ -280,7 +280,13 @@ def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterat
         yield from engine.outpaint(_SizedFrames(plan.context, layout.inner, dtype),
                                    OutpaintLayout(layout.canvas, layout.inner, layout.offset), job)
     elif plan.operation == "inpaint":
-        yield from engine.inpaint(inpaint_shot(plan, dtype, job), job)
+        shot = inpaint_shot(plan, dtype, job)
+        try:
+            yield from engine.inpaint(shot, job)
+        finally:  # the shot's files close when the engine is done, not when the shot is collected
+            for part in (shot.frames, shot.masks):
+                if isinstance(part, LazyFrames):
+                    part.close()
     else:
         reference = next(_read(plan.reference, plan.size, dtype)) if plan.reference else None
         yield from engine.generate(plan.make, plan.size, job, reference=reference, dtype=dtype)
@@ -323,7 +329,7 @@ def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[
 
 
 def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,
-                 output_format: str, job: EngineJob, sound: media_io.Audio | None) -> None:
+                 output_format: str, job: EngineJob, sound: media_audio.Audio | None) -> None:
     width, height = plan.size
     tags = {key: json.dumps(value) if isinstance(value, dict) else str(value) for key, value in made_by.items()}
     tags["operation"] = plan.operation
@@ -352,56 +358,6 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
                               sources=provenance.job_sources(plan))
     finally:
         unsigned.unlink(missing_ok=True)
-
-
-def _room_tone(plan: Plan) -> media_io.Audio | None:
-    """The new media's sound: room tone matched to the clip's own audio at the edit, at its rate
-    and channels, as long as the new frames; None for other operations or a clip without audio.
-    Copied (conformed) handles get tone too: their real sound would not last their new frames."""
-    if plan.operation not in ("extend", "fill_gap") or not plan.media_frames:
-        return None
-    if plan.operation == "extend":
-        tail = plan.request.side == "tail"
-        copied = plan.copied_handles > 0
-        if tail:  # the clip's out point: the first handle when handles are copied, else past the last real frame
-            frame = plan.handles.indices[0] if copied else plan.context.indices[-1] + 1
-        else:
-            frame = plan.handles.indices[-1] + 1 if copied else plan.context.indices[0]
-        near = _audio_at(plan.context.media, frame, before_edit=tail)
-        if near is None:
-            return None
-        samples = media_io.audio_samples(plan.media_frames, plan.rate, near.rate)
-        return media_io.Audio(room_tone.extension_tone(near.samples, near.rate, samples, plan.request.side,
-                                                       plan.request.seed), near.rate, near.layout)
-    before = _audio_at(plan.context.media, plan.context.indices[-1] + 1, before_edit=True)
-    after = _audio_at(plan.after.media, plan.after.indices[0], before_edit=False, like=before)
-    like = before or after
-    if like is None:
-        return None
-    samples = media_io.audio_samples(plan.media_frames, plan.rate, like.rate)
-    tone = room_tone.gap_tone(before and before.samples, after and after.samples, like.rate, samples,
-                              plan.request.seed)
-    return media_io.Audio(tone, like.rate, like.layout)
-
-
-def _handles_sound(plan: Plan) -> str | None:
-    """An extension made only of handles placed from their own file (nothing made, so no room
-    tone): that file when it has sound, which the handles then carry; else None."""
-    if plan.media_frames or not (plan.handles and plan.handles_in_place):
-        return None
-    first = Fraction(plan.handles.indices[0]) / media_io.probe(plan.handles.media).rate
-    # an empty stretch is enough: read_audio says None only when the file has no audio stream
-    return plan.handles.media if media_io.read_audio(plan.handles.media, first, first) is not None else None
-
-
-def _audio_at(media: str, frame: int, *, before_edit: bool, like: media_io.Audio | None = None
-              ) -> media_io.Audio | None:
-    """The source's audio next to an edit at source ``frame`` (a stretch ending there, or starting
-    there), resampled to ``like``'s rate and layout when given; None when the file has no audio."""
-    edit = Fraction(frame) / media_io.probe(media).rate
-    span = Fraction(room_tone.ANALYSIS_SECONDS)
-    start, end = (max(Fraction(0), edit - span), edit) if before_edit else (edit, edit + span)
-    return media_io.read_audio(media, start, end, rate=like and like.rate, layout=like and like.layout)
 
 
 def _media_name(plan: Plan, output_format: str) -> str:

@@ -19,7 +19,7 @@ from otio_tools.placement import source_sound_track, with_audio_tracks
 from otio_tools.plan import plan_request
 from otio_tools.splice import splice_result
 from otio_tools.timeline import track_items
-from server import media_io
+from server import media_audio, media_io
 from server.render import plan_job, run_job
 from tests.shared_data import VIDEO, shared
 from tests.test_otio_tools import PREMIERE_MEDIA, Facts, ask, facts, read
@@ -215,7 +215,7 @@ def test_run_job_puts_a_tail_extensions_room_tone_under_it_on_the_clips_sound_tr
         (0, 41, chaplin.as_uri()), (41, 53, Path(media).as_uri())]
     assert sound[1].item.source_range == picture.source_range
     assert untouched(result, timeline)
-    assert media_io.read_audio(media, Fraction(0), Fraction(1)) is not None  # the media it points at has sound
+    assert media_audio.read_audio(media, Fraction(0), Fraction(1)) is not None  # the media it points at has sound
 
 
 def test_run_job_sends_the_sound_above_when_the_clips_sound_track_is_taken(chaplin, tmp_path):

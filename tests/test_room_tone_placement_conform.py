@@ -17,7 +17,7 @@ from otio_tools.conform import TakeClip, find_takes, swap_in
 from otio_tools.errors import RequestError
 from otio_tools.takes import Slot, Take, pack
 from otio_tools.timeline import track_items
-from server import media_io
+from server import media_audio
 from server.conform import conform, read_tags
 from server.render import plan_job, run_job
 from tests.shared_data import VIDEO, shared
@@ -144,5 +144,5 @@ def test_conform_swaps_a_gap_fills_room_tone_to_the_new_take(tmp_path):
     assert sound[1].item.media_reference.target_url == picture[1].item.media_reference.target_url == \
         Path(media).as_uri()
     assert sound[1].item.source_range == picture[1].item.source_range
-    assert media_io.read_audio(media, Fraction(0), Fraction(1, 5)) is not None  # the new take has sound
+    assert media_audio.read_audio(media, Fraction(0), Fraction(1, 5)) is not None  # the new take has sound
     assert report.takes[0]["replaced"] == old.take.id
