@@ -36,8 +36,10 @@ def _free_port() -> int:
 
 
 class LocalCluster:
-    def __init__(self, workers: int = 2, cpus_per_worker: int = 1):
-        self.workers, self.cpus = workers, cpus_per_worker
+    def __init__(self, workers: int = 2, cpus_per_worker: int = 1, gpus_of_last: int = 0):
+        """``gpus_of_last``: GPUs the last worker node says it has (Ray takes the count it is given:
+        a diffusers host is placed there, its tiny test models run on the CPU)."""
+        self.workers, self.cpus, self.gpus_of_last = workers, cpus_per_worker, gpus_of_last
         # short: Ray's unix socket paths must stay under the OS's 107 characters
         self.dir = Path(tempfile.mkdtemp(prefix="sfray", dir="/tmp"))
         self.port = _free_port()
@@ -56,16 +58,16 @@ class LocalCluster:
             self._ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
                       "--num-cpus", "0", "--num-gpus", "0", "--include-dashboard", "false",
                       "--object-store-memory", _OBJECT_STORE, "--temp-dir", str(self.dir), "--disable-usage-stats")
-            for _ in range(self.workers):  # one at a time: nodes on one address race for their socket names
-                self.add_worker()
+            for n in range(self.workers):  # one at a time: nodes on one address race for their socket names
+                self.add_worker(self.gpus_of_last if n == self.workers - 1 else 0)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def add_worker(self) -> None:
+    def add_worker(self, gpus: int = 0) -> None:
         self._ray("start", "--address", self.address, "--node-ip-address", "127.0.0.1", "--num-cpus",
-                  str(self.cpus), "--num-gpus", "0", "--object-store-memory", _OBJECT_STORE)
+                  str(self.cpus), "--num-gpus", str(gpus), "--object-store-memory", _OBJECT_STORE)
 
     def driver_env(self) -> dict[str, str]:
         """What a process joining the cluster (the server) needs in its environment."""

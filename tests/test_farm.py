@@ -1,5 +1,6 @@
 """The render farm on a real Ray cluster on 127.0.0.1: a head that takes no work and two worker
-nodes (``ray start --address``, one CPU each), token authentication on (tests/farmutil.py).
+nodes (``ray start --address``, one CPU each, the second saying it has a GPU), token
+authentication on (tests/farmutil.py).
 
 Jobs run on the classical engine through the real server (``shotforge serve --ray``, then a
 JobManager in this process where a test needs to hold a job at a chosen frame); every result is
@@ -30,7 +31,7 @@ RATE = CARPHONE[1]
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(workers=2) as c:
+    with LocalCluster(workers=2, gpus_of_last=1) as c:
         yield c
 
 
@@ -40,17 +41,27 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def farm(cluster):
-    """This process as a server's driver on the cluster (after the serve tests: one server's hosts at a time)."""
+def models(tmp_path_factory) -> Path:
+    from tests.tiny_wan import save_tiny_pipeline
+
+    root = tmp_path_factory.mktemp("farm-models")
+    save_tiny_pipeline(root / "tiny-vace")
+    return root
+
+
+@pytest.fixture(scope="module")
+def farm(cluster, models):
+    """This process as a server's driver on the cluster (after the serve tests: one server's hosts at
+    a time), its diffusers engine reading the tiny models folder."""
     saved = {k: os.environ.get(k) for k in cluster.driver_env()}
     os.environ.update(cluster.driver_env())  # before Ray is imported: it reads its auth mode then
     import ray
 
     from server.farm import Farm
-    made = Farm(cluster.address)
+    made = Farm(cluster.address, engine_settings={"models": str(models), "hf_cache": False})
     hosts = [h.actor.info.remote() for h in made.pool.hosts]
     ready, _ = ray.wait(hosts, num_returns=len(hosts), timeout=60)  # once the serve test's hosts freed the CPUs
-    assert len(hosts) == 2 and len(ready) == 2, "the farm's engine hosts did not start"
+    assert len(hosts) == 3 and len(ready) == 3, "the farm's engine hosts did not start"
     try:
         yield made
     finally:
@@ -116,7 +127,9 @@ def test_serve_ray_runs_a_batch_on_both_workers_and_reruns_a_job_after_a_server_
         health = c.get("/v1/health").json()
         assert health["backend"] == "ray"
         assert sorted(n["cpus"] for n in health["nodes"]) == [0, 1, 1]  # the head takes no work
-        assert sorted(n["workers"] for n in health["nodes"]) == [0, 1, 1] and health["workers"] == 2
+        assert sorted(n["gpus"] for n in health["nodes"]) == [0, 0, 1]
+        # a worker per CPU of each node, and one for the GPU
+        assert sorted(n["workers"] for n in health["nodes"]) == [0, 1, 2] and health["workers"] == 3
         ids = [c.post("/v1/jobs", content=t, headers={"Content-Type": "application/json"}).json()["id"]
                for t in texts]
         jobs = [wait_job(c, i, timeout=90) for i in ids]
@@ -124,8 +137,10 @@ def test_serve_ray_runs_a_batch_on_both_workers_and_reruns_a_job_after_a_server_
         doctor = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--ray", cluster.address],
                                 cwd=REPO, env={**os.environ, **env, "PYTHONPATH": str(REPO)},
                                 capture_output=True, text=True, timeout=120)
-        assert "3 node(s), 2 ShotForge worker(s)" in doctor.stdout, doctor.stdout + doctor.stderr
-        assert doctor.stdout.count("warm classical") == 2, doctor.stdout  # the batch ran on both workers
+        assert "3 node(s), 3 ShotForge worker(s)" in doctor.stdout, doctor.stdout + doctor.stderr
+        assert doctor.stdout.count("cpu on") == 2 and doctor.stdout.count("gpu on") == 1, doctor.stdout
+        # the batch ran on both CPU workers (classical jobs go to a GPU worker only where no CPU one is)
+        assert doctor.stdout.count("warm classical") == 2, doctor.stdout
         crashed = c.post("/v1/jobs", content=long_gap, headers={"Content-Type": "application/json"}).json()["id"]
         wait_job(c, crashed, states=("running",), timeout=30)
         srv.kill()  # the server dies mid-job: SIGKILL
@@ -220,6 +235,42 @@ def test_cancel_reaches_the_worker_and_stops_it_within_a_second(farm, media, tmp
         mgr.store.close()
 
 
+def test_diffusers_jobs_run_on_the_gpu_worker_which_keeps_its_model_warm(farm, media, models, tmp_path):
+    import ray
+    import torch
+
+    from server.settings import activate, load_settings
+
+    # the server plans a diffusers job from the model's own facts (context frames, native size)
+    (tmp_path / "none.toml").write_text("")
+    activate(load_settings(tmp_path / "none.toml", models=str(models), hf_cache=False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the worker (Ray gives a host without CPUs one thread): the same sums
+    mgr = manager_for(farm, tmp_path, render)
+    texts = [request_json(timeline(media), engine="diffusers", operation="generate", track=0, range=[40, 47],
+                          prompt="a car at night", steps=2, seed=seed) for seed in (3, 4)]
+    try:
+        rows = []
+        for text in texts:  # one after the other: the second finds the model warm
+            rows.append(wait_state(mgr, mgr.submit(text).id, ("done", "failed", "canceled")))
+        assert [r.state for r in rows] == ["done", "done"], rows
+        gpu = next(h for h in farm.pool.hosts if h.kind == "gpu")
+        info = ray.get(gpu.actor.info.remote())
+        assert info["warm"] == ["diffusers:tiny-vace"] and info["calls_done"] == 2
+        assert all(r.result["engine"] == "diffusers" and r.result["model"] == "tiny-vace" for r in rows)
+        takes = [mgr.takes.get(r.result["takes"][0])[0] for r in rows]
+        assert [(t.engine, t.model, t.seed, t.steps) for t in takes] == [("diffusers", "tiny-vace", 3, 2),
+                                                                          ("diffusers", "tiny-vace", 4, 2)]
+        assert takes[0].model_revision.startswith("sha256:")  # the model folder's fingerprint
+        for n, (row, text) in enumerate(zip(rows, texts)):
+            same_result(row.result, in_process(text, tmp_path / f"ref{n}"))
+    finally:
+        mgr.stop()
+        mgr.store.close()
+        torch.set_num_threads(threads)
+        activate(None)
+
+
 def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is_made_once(farm, media, tmp_path):
     gate = Gate(0.3)
     mgr = manager_for(farm, tmp_path, gate)
@@ -237,7 +288,7 @@ def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is
         done = [wait_state(mgr, j.id, ("done", "failed", "canceled")) for j in (first, second)]
         assert [r.state for r in done] == ["done", "done"], done
         assert [r.retries for r in done] == [1, 0]
-        assert len(farm.pool.hosts) == 1 and farm.pool.hosts[0].node_id != host.node_id
+        assert farm.pool.hosts and all(h.node_id != host.node_id for h in farm.pool.hosts)
     finally:
         gate.release.set()
         mgr.stop()

@@ -143,7 +143,6 @@ class EngineHost:
         """Build (or find warm) an engine and say what a job records of it before it runs:
         ``{"unavailable": reason}`` when it cannot run on this worker."""
         from server.engines.base import EngineUnavailable
-        from server.takes import model_revision
 
         key = _key(name, options)
         if key not in self._facts:
@@ -152,12 +151,14 @@ class EngineHost:
             except EngineUnavailable as exc:
                 return {"unavailable": exc.reason}
             availability = engine.availability()
-            native = getattr(getattr(engine, "info", None), "native", None)
+            info = getattr(engine, "info", None)
+            native = getattr(info, "native", None)
             self._facts[key] = {
                 "model": engine.model, "placeholder": engine.generate_is_placeholder,
                 "usable": availability.usable, "reason": availability.reason,
                 "native": None if native is None else {"steps": native.steps, "guidance": native.guidance},
-                "job_settings": hasattr(engine, "job_settings"), "revision": model_revision(engine)[1]}
+                "job_settings": hasattr(engine, "job_settings"),
+                "path": None if getattr(info, "path", None) is None else str(info.path)}
         return self._facts[key]
 
     def job_settings(self, name: str, options: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

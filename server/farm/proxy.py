@@ -16,9 +16,11 @@ awaited, and the host is told at once, which stops its engine at its next frame.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,11 +79,14 @@ class _Source:
 
 
 class _Described:
-    """What render.run_job and the take recipe read of an engine before it makes frames."""
+    """What render.run_job and the take recipe read of an engine's model before it makes frames:
+    its native steps and guidance, and its folder where this server sees it at the worker's path
+    (the take recipe names the model and fingerprints that folder; a server that plans diffusers
+    jobs reads the same models folder)."""
 
-    def __init__(self, native: dict | None):
+    def __init__(self, native: dict | None, path: str | None):
         self.native = type("Native", (), native)() if native else None
-        self.path = None  # the model folder is on the worker, not here
+        self.path = Path(path) if path and os.path.isdir(path) else None
 
 
 class _Ran:
@@ -114,9 +119,8 @@ class RemoteEngine(Engine):
         self.model = facts["model"]
         self.generate_is_placeholder = facts["placeholder"]
         self._availability = Availability(facts["usable"], facts["reason"])
-        self.info = _Described(facts.get("native"))
+        self.info = _Described(facts.get("native"), facts.get("path"))
         self._has_job_settings = facts["job_settings"]
-        self.model_revision = facts.get("revision")
 
     def __getattr__(self, attr: str):
         if attr == "job_settings" and self.__dict__.get("_has_job_settings"):
