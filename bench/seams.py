@@ -40,6 +40,8 @@ FLAT_ERODE = 3  # pixels kept away from the real picture's structure
 MIN_REGION = 0.01  # share of the frame a region needs to be measured at all
 EDGE_BAND = 4  # pixels each side of the picture's edge in outpainting's "edge" region
 EDGE_FLOOR = 0.002  # share of a region added to both edge densities: a ratio of near-zeros is noise
+FLICKER_FLOOR = 0.05  # levels added to both flickers, far below visible: a still test pattern's
+# real flicker is ~0.001, and a ratio of two such near-zeros says nothing
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
@@ -140,11 +142,12 @@ def _inside_edges(shape: tuple[int, int], offset: tuple[int, int], inner: tuple[
 
 
 def ratios(row: dict[str, list[float]]) -> dict[str, float]:
-    """Made over real for each measure (edge densities each raised by :data:`EDGE_FLOOR`)."""
+    """Made over real for each measure (each raised by its floor, :data:`FLICKER_FLOOR` and
+    :data:`EDGE_FLOOR`)."""
     out = {}
     if "flicker" in row:
         made, real = row["flicker"]
-        out["flicker"] = made / real if real > 1e-6 else (1.0 if made <= 1e-6 else float("inf"))
+        out["flicker"] = (made + FLICKER_FLOOR) / (real + FLICKER_FLOOR)
     made, real = row["edges"]
     out["edges"] = (made + EDGE_FLOOR) / (real + EDGE_FLOOR)
     return out
