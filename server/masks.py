@@ -98,18 +98,62 @@ def _read_still(path: str, kind: str, name: str) -> np.ndarray:
         raise RequestError("matte_too_large", f"the matte {path} is {os.path.getsize(path)} bytes; a still matte may "
                                               f"be at most {MAX_STILL_BYTES} bytes")
     with open(path, "rb") as fh:
-        data = fh.read()
+        data = fh.read(MAX_STILL_BYTES + 1)  # the file may have grown since its size was read
+    if len(data) > MAX_STILL_BYTES:
+        raise RequestError("matte_too_large", f"the matte {path} is over {MAX_STILL_BYTES} bytes; a still matte may "
+                                              f"be at most {MAX_STILL_BYTES} bytes")
     if kind == "cv2":
-        # OpenCV refuses pictures over 2^30 pixels itself; the side limit is checked once decoded
+        # OpenCV allocates the whole picture its header claims (a few compressed bytes can claim
+        # gigabytes): the size is read from the header first; FFmpeg's decoders are bounded by max_pixels
+        claimed = _header_size(data, name)
+        if claimed is None:
+            raise RequestError("matte_unreadable", f"the matte {path} is not a readable {name} image")
+        _check_side(path, claimed)
         picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     else:
         picture = _decode_with_ffmpeg(data, kind)
     if picture is None:
         raise RequestError("matte_unreadable", f"the matte {path} is not a readable {name} image")
-    if max(picture.shape[:2]) > MAX_MATTE_SIDE:
-        raise RequestError("matte_too_large", f"the matte {path} is {picture.shape[1]}x{picture.shape[0]}; a matte "
-                                              f"may be at most {MAX_MATTE_SIDE} pixels a side")
+    _check_side(path, (picture.shape[1], picture.shape[0]))
     return picture
+
+
+def _check_side(path: str, size: tuple[int, int]) -> None:
+    if max(size) > MAX_MATTE_SIDE:
+        raise RequestError("matte_too_large", f"the matte {path} is {size[0]}x{size[1]}; a matte may be at most "
+                                              f"{MAX_MATTE_SIDE} pixels a side")
+
+
+#: JPEG start-of-frame markers (every coding process; not DHT C4, JPG C8, DAC CC)
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _header_size(data: bytes, name: str) -> tuple[int, int] | None:
+    """(width, height) as a PNG, JPEG or TIFF header states it (TIFF: its first picture, the one
+    OpenCV reads), or None when the header does not say."""
+    if name == "PNG":
+        return (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) if data[12:16] == b"IHDR" \
+            else None
+    if name == "JPEG":
+        at = 2
+        while at + 9 <= len(data) and data[at] == 0xFF:
+            marker = data[at + 1]
+            if marker in _SOF:
+                return int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
+            if marker == 0xFF:  # fill byte
+                at += 1
+            else:
+                at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        return None
+    order = "little" if data[:2] == b"II" else "big"
+    ifd = int.from_bytes(data[4:8], order)
+    found = {}
+    for entry in range(int.from_bytes(data[ifd:ifd + 2], order)):
+        at = ifd + 2 + 12 * entry
+        tag, kind = int.from_bytes(data[at:at + 2], order), int.from_bytes(data[at + 2:at + 4], order)
+        if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength: SHORT or LONG
+            found[tag] = int.from_bytes(data[at + 8:at + (10 if kind == 3 else 12)], order)
+    return (found[256], found[257]) if len(found) == 2 else None
 
 
 def _decode_with_ffmpeg(data: bytes, codec: str) -> np.ndarray | None:

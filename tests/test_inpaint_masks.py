@@ -168,6 +168,29 @@ def test_a_still_matte_too_large_is_refused_before_it_is_read(tmp_path, monkeypa
     assert caught.value.message == f"the matte {path} is 64x36; a matte may be at most 32 pixels a side"
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg", "tiff"])
+def test_a_still_matte_over_the_side_limit_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch, ext):
+    # a few compressed bytes can claim a picture of gigabytes, which OpenCV allocates whole
+    path = tmp_path / f"wide.{ext}"
+    cv2.imwrite(str(path), np.zeros((36, 640), np.uint8))
+    decoded = []
+    monkeypatch.setattr(masks.cv2, "imdecode", lambda *args: decoded.append(args))
+    monkeypatch.setattr(masks, "MAX_MATTE_SIDE", 639)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), (640, 36), 1)
+    assert caught.value.code == "matte_too_large" and not decoded
+    assert caught.value.message == f"the matte {path} is 640x36; a matte may be at most 639 pixels a side"
+
+
+def test_a_still_matte_whose_header_states_no_size_is_refused_undecoded(tmp_path, monkeypatch):
+    path = tmp_path / "matte.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0\x00\x04ab" + bytes(32))  # no start-of-frame marker
+    monkeypatch.setattr(masks.cv2, "imdecode", lambda *args: pytest.fail("decoded a picture of unknown size"))
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 1)
+    assert caught.value.message == f"the matte {path} is not a readable JPEG image"
+
+
 def test_a_missing_matte_is_refused(tmp_path):
     with pytest.raises(RequestError) as caught:
         masks.check_matte(str(tmp_path / "none.png"), SIZE, 1)
