@@ -17,6 +17,7 @@ from server.farm.proxy import JobEngines
 log = logging.getLogger("shotforge.farm")
 
 _PROBE_S = 5.0  # seconds to wait for the head's port before saying nothing answers
+_WATCH_S = 5.0  # how often the cluster is looked at for nodes that joined or died
 
 
 class FarmError(RuntimeError):
@@ -61,8 +62,19 @@ class Farm:
         self.address = address
         self.max_retries = max_retries
         self.pool = WorkerPool(classical_cpus, engine_settings)
+        self._closed = threading.Event()
         if hosts:
             self.pool.refresh()
+            threading.Thread(target=self._watch, name="shotforge-farm-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Look at the cluster every few seconds: a node that joins gets hosts (and the server job
+        threads) even while every job thread is busy rendering."""
+        while not self._closed.wait(_WATCH_S):
+            try:
+                self.pool.refresh()
+            except Exception as exc:  # noqa: BLE001 - the GCS restarting, say: the next look may work
+                log.warning("could not look at the Ray cluster: %s", exc)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Farm":
@@ -122,6 +134,7 @@ class Farm:
         return lines
 
     def close(self) -> None:
+        self._closed.set()
         self.pool.close()
         import ray
 

@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger("shotforge.farm")
 
-_REFRESH_S = 3.0  # how often a waiting job looks at the cluster again
+_REFRESH_S = 3.0  # how often a job waiting for a host looks at the cluster again
 #: seconds a node that lost a host gets no new host and lends none, unless it is the only one left:
 #: Ray's node table says a node died about a second after it did
 _SUSPECT_S = 10.0
