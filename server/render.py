@@ -284,9 +284,7 @@ def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterat
         try:
             yield from engine.inpaint(shot, job)
         finally:  # the shot's files close when the engine is done, not when the shot is collected
-            for part in (shot.frames, shot.masks):
-                if isinstance(part, LazyFrames):
-                    part.close()
+            _close(shot.frames, shot.masks)
     else:
         reference = next(_read(plan.reference, plan.size, dtype)) if plan.reference else None
         yield from engine.generate(plan.make, plan.size, job, reference=reference, dtype=dtype)
@@ -305,8 +303,18 @@ def inpaint_shot(plan: Plan, dtype: type, job: EngineJob | None = None) -> Inpai
     if matte is not None and matte.still is None:
         if job is not None:
             job.progress(0.0, "reading the matte")
-        masks.require_replacing(shot_masks, area.placed, f"the matte {area.mask}")
+        try:
+            masks.require_replacing(shot_masks, area.placed, f"the matte {area.mask}")
+        except BaseException:  # refused (or canceled): the matte closes now, not when the error is dropped
+            _close(shot_masks)
+            raise
     return InpaintShot(frames, shot_masks, area.placed)
+
+
+def _close(*parts) -> None:
+    for part in parts:
+        if isinstance(part, LazyFrames):
+            part.close()
 
 
 class _SizedFrames:

@@ -27,6 +27,7 @@ from server.engines.base import Canceled
 from server.paths import MediaPolicy
 from server.render import estimate_job, plan_job, run_job
 from tests.serverutil import CARPHONE, ThreadServer, copy_media, request_json, wait_job
+from tests.test_media_io_reader import PROC_FD, open_files
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 REPO = Path(__file__).resolve().parents[1]
@@ -215,6 +216,8 @@ def test_an_empty_video_matte_fails_the_job_and_leaves_nothing(clip, tmp_path):
         run_job(job_plan, tmp_path / "out")
     assert caught.value.code == "matte_empty" and str(matte) in caught.value.message
     assert not (tmp_path / "out").exists()
+    if PROC_FD.is_dir():  # the refused matte is closed, though the error (its traceback) is still held
+        assert open_files(matte) == 0
 
 
 def test_cancel_leaves_nothing(clip, tmp_path):
