@@ -79,10 +79,11 @@ def test_the_frame_under_the_playhead_and_a_moving_region(media):
     ("0, 200, 10, 80", "", "runs past the bottom edge of 'A'"),
     ("0, 0, 0, 10", "", "The inpaint region 0, 0, 0, 10 of 'A' has no area"),
     ("-1, 0, 10, 10", "", "starts outside 'A'"),
-    ("10 20 30", "", "The inpaint region '10 20 30' must be four whole numbers: x, y, width, height"),
+    ("10 20 30", "", "The inpaint region '10 20 30' of 'A' must be four whole numbers: x, y, width, height"),
     ("1.5, 2, 3, 4", "", "must be four whole numbers"),
     ([1.5, 2, 3, 4], "", "must be four whole numbers"),
-    ("", "", "The inpaint region '' must be four whole numbers"),
+    ("", "", "The inpaint region '' of 'A' must be four whole numbers"),
+    ("0, 0, 10, 10", "1 2", "The inpaint region at the clip's last frame '1 2' of 'A' must be four whole numbers"),
     ("0, 0, 10, 10", "630, 0, 20, 20", "The inpaint region at the clip's last frame 630, 0, 20, 20 runs past the "
                                        "right edge of 'A'"),
 ])
@@ -113,8 +114,9 @@ def test_a_matte_file(media, tmp_path):
                                           inpaint_region="not used")
     assert meta["mask"] == str(matte) and "region" not in meta
     assert meta["mask_sha256"] == hashlib.sha256(matte.read_bytes()).hexdigest()
-    for path, words in ((str(tmp_path / "missing.png"), "The matte file {} does not exist".format(
-            tmp_path / "missing.png")), ("", "needs the matte file's path"), (str(tmp_path), "is not a file")):
+    for path, words in ((str(tmp_path / "missing.png"), "The matte file {} for 'A' does not exist".format(
+            tmp_path / "missing.png")), ("", "Inpaint of 'A' with a matte needs the matte file's path"),
+                        (str(tmp_path), "is not a file")):
         with pytest.raises(ContextError) as caught:
             prepare(resolve, inpaint_with="matte", inpaint_mask=path)
         assert words in caught.value.message

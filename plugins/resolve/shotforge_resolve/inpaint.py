@@ -21,7 +21,12 @@ def source_size(clip):
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-def parse_box(value, what):
+def _clip_name(clip):
+    """The clip as a message names it: 'A003_C012'."""
+    return "'{}'".format(clip.get("name") or "the clip")
+
+
+def parse_box(value, what, clip):
     """[x, y, w, h] as whole numbers from "x, y, w, h" (commas or spaces) or a list of four numbers."""
     if isinstance(value, (list, tuple)):
         parts = list(value)
@@ -33,15 +38,15 @@ def parse_box(value, what):
     except ValueError:
         box = []
     if len(box) != 4:
-        raise ContextError("The inpaint {} {!r} must be four whole numbers: x, y, width, height, in the clip's "
-                           "source pixels (for example 640, 360, 200, 120).".format(what, value))
+        raise ContextError("The inpaint {} {!r} of {} must be four whole numbers: x, y, width, height, in the clip's "
+                           "source pixels (for example 640, 360, 200, 120).".format(what, value, _clip_name(clip)))
     return box
 
 
 def check_box(box, size, clip, what):
     """Refuse a box that is empty or leaves the clip's source picture (``size``: (w, h) or None)."""
     x, y, width, height = box
-    name = "'{}'".format(clip.get("name") or "the clip")
+    name = _clip_name(clip)
     if width < 1 or height < 1:
         raise ContextError("The inpaint {} {} of {} has no area: width and height must be at least 1 pixel.".format(
             what, ", ".join(str(v) for v in box), name))
@@ -74,17 +79,18 @@ def inpaint_fields(options, clip):
     if mode == "matte":
         path = str(options.get("inpaint_mask") or "").strip()
         if not path:
-            raise ContextError("Inpaint with a matte needs the matte file's path (a still or a video, white where "
-                               "the picture is replaced).")
+            raise ContextError("Inpaint of {} with a matte needs the matte file's path (a still or a video, white "
+                               "where the picture is replaced).".format(_clip_name(clip)))
         if not os.path.isfile(path):
-            raise ContextError("The matte file {} does not exist (or is not a file).".format(path))
+            raise ContextError("The matte file {} for {} does not exist (or is not a file).".format(
+                path, _clip_name(clip)))
         # the server refuses a re-render (New take) whose matte changed since: same pixels replaced
         return {"mask": os.path.abspath(path), "mask_sha256": file_sha256(path)}
     size = source_size(clip)
-    fields = {"region": check_box(parse_box(options.get("inpaint_region"), "region"), size, clip, "region")}
+    fields = {"region": check_box(parse_box(options.get("inpaint_region"), "region", clip), size, clip, "region")}
     end = options.get("inpaint_region_end")
     if end not in (None, "") and not (isinstance(end, str) and not end.strip()):
-        fields["region_end"] = check_box(parse_box(end, "region at the clip's last frame"), size, clip,
+        fields["region_end"] = check_box(parse_box(end, "region at the clip's last frame", clip), size, clip,
                                          "region at the clip's last frame")
     return fields
 
