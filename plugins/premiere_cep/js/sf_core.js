@@ -244,6 +244,9 @@
 
   function trackLabel(index) { return "V" + (index + 1); }
 
+  /** "clip ‘B’ on V1": a clip as a message names it. */
+  function clipWords(clip) { return "clip ‘" + clip.name + "’ on " + trackLabel(clip.trackIndex); }
+
   function audioTrackLabel(index) { return "A" + (index + 1); }
 
   function clipAt(track, frame) {
@@ -415,10 +418,10 @@
    */
   function inpaintArea(sf, options, clip) {
     var region = options.region, mask = options.mask == null ? "" : String(options.mask).trim();
-    var who = "clip ‘" + clip.name + "’ on " + trackLabel(clip.trackIndex);
+    var who = clipWords(clip);
     if (region && mask) throw new ShotForgeError("bad_region", "inpaint takes a region or a matte file, not both (" + who + ")");
     if (mask) {
-      if (options.region_end) throw new ShotForgeError("bad_region", "a matte moves by itself: an end region goes only with a region");
+      if (options.region_end) throw new ShotForgeError("bad_region", "a matte moves by itself: an end region goes only with a region (" + who + ")");
       sf.mask = mask;
       return;
     }
@@ -580,6 +583,7 @@
     buildRequest: buildRequest,
     notAShot: notAShot,
     trackLabel: trackLabel,
+    clipWords: clipWords,
     audioTrackLabel: audioTrackLabel,
     basename: basename,
   };

@@ -144,8 +144,8 @@
       var mask = build.otio.metadata.shotforge.mask;
       return mask ? self.host.fileExists(mask).then(function (f) {
         if (!f.exists) {
-          throw new ShotForgeError("mask_missing", "the matte file " + mask + " does not exist (export the matte from Premiere, " +
-            "white where the picture is replaced, and give its path)");
+          throw new ShotForgeError("mask_missing", "the matte file " + mask + " for " + core.clipWords(build.target.clip) +
+            " does not exist (export the matte from Premiere, white where the picture is replaced, and give its path)");
         }
       }) : null;
     }).then(function () {

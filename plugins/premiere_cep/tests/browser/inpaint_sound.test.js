@@ -116,7 +116,7 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
       assert.equal(await p.page.isVisible("#inpaint-region"), false);
       const refused = await h.runAndWait(p.page);
       assert.equal(refused.kind, "error");
-      assert.ok(refused.text.includes("the matte file " + gone + " does not exist"), refused.text);
+      assert.ok(refused.text.includes("the matte file " + gone + " for clip ‘B’ on V1 does not exist"), refused.text);
       assert.equal(refused.record, null, "no job was sent");
       assert.equal(p.runner.dom.mutations.length, 0);
       await p.page.fill("#mask-path", media.matte);

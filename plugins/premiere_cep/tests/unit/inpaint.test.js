@@ -79,7 +79,7 @@ test("inpaint refuses a region that is not four whole pixel numbers inside the p
   refuse({ region: [0, 0, 0, 20] }, /is 0 × 20 pixels/);
   refuse({ region: [0, 0, 10, 10], region_end: [0, 0, 10, -4] }, /the end region of clip ‘B’ on V1 is 10 × -4 pixels/);
   refuse({ region: [0, 0, 10, 10], mask: "/m.png" }, /a region or a matte file, not both/);
-  refuse({ mask: "/m.png", region_end: [0, 0, 10, 10] }, /a matte moves by itself/);
+  refuse({ mask: "/m.png", region_end: [0, 0, 10, 10] }, /a matte moves by itself: an end region goes only with a region \(clip ‘B’ on V1\)/);
   refuse({ mask: "   " }, /needs a region/);
 });
 
@@ -128,7 +128,7 @@ test("inpaint with a matte that does not exist: refused before anything is sent"
   const { wf, dom, jobs } = setup(SHOT, clipRange(SHOT));
   const gone = path.join(DIR, "no such matte.png");
   await assert.rejects(wf.render({ operation: "inpaint", track: "auto", mask: gone }),
-    (e) => e.code === "mask_missing" && e.message.includes(gone));
+    (e) => e.code === "mask_missing" && e.message.includes("the matte file " + gone + " for clip ‘B’ on V1 does not exist"));
   assert.equal(jobs.sent.length, 0);
   assert.equal(dom.mutations.length, 0);
   const matte = path.join(DIR, "matte.png");
