@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -336,8 +336,8 @@ def _read(source: SourceFrames, size: tuple[int, int], dtype: type) -> Iterator[
         yield resize_frame(frame, size)
 
 
-def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan: JobPlan, made_by: dict,
-                 output_format: str, job: EngineJob, sound: media_audio.Audio | None) -> None:
+def _write_media(path: Path, frames: Generator[np.ndarray, None, None], plan: Plan, job_plan: JobPlan,
+                 made_by: dict, output_format: str, job: EngineJob, sound: media_audio.Audio | None) -> None:
     width, height = plan.size
     tags = {key: json.dumps(value) if isinstance(value, dict) else str(value) for key, value in made_by.items()}
     tags["operation"] = plan.operation
@@ -365,6 +365,7 @@ def _write_media(path: Path, frames: Iterator[np.ndarray], plan: Plan, job_plan:
         provenance.sign_media(unsigned, path, source_type=source_type, take=made_by["take"],
                               sources=provenance.job_sources(plan))
     finally:
+        frames.close()  # an engine stopped between two frames lets go of its files now (its finally runs)
         unsigned.unlink(missing_ok=True)
 
 

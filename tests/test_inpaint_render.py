@@ -27,7 +27,7 @@ from server.engines.base import Canceled
 from server.paths import MediaPolicy
 from server.render import estimate_job, plan_job, run_job
 from tests.serverutil import CARPHONE, ThreadServer, copy_media, request_json, wait_job
-from tests.test_media_io_reader import PROC_FD, open_files
+from tests.test_media_io_reader import PROC_FD, needs_proc, open_files
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 REPO = Path(__file__).resolve().parents[1]
@@ -232,6 +232,25 @@ def test_cancel_leaves_nothing(clip, tmp_path):
         run_job(plan_job(timeline, request), tmp_path / "out", on_progress=progress, cancel_event=cancel,
                 engines=recording_engines([]))
     assert not (tmp_path / "out").exists()
+    if PROC_FD.is_dir():  # the shot is closed when the job stops, though the Canceled (its traceback) is held
+        assert open_files(clip) == 0
+
+
+@needs_proc
+def test_a_write_failing_mid_shot_closes_the_shot_and_leaves_nothing(clip, tmp_path, monkeypatch):
+    write = media_io.MediaWriter.write
+
+    def failing(writer, frame):
+        if writer.frames_written == 3:
+            raise media_io.MediaError("encode_failed", f"cannot encode frame 3 of {writer.path}: disk full")
+        write(writer, frame)
+
+    monkeypatch.setattr(media_io.MediaWriter, "write", failing)
+    timeline, request = ask(clip, region=REGION)
+    with pytest.raises(media_io.MediaError) as caught:
+        run_job(plan_job(timeline, request), tmp_path / "out")
+    assert "disk full" in caught.value.message and not (tmp_path / "out").exists()
+    assert open_files(clip) == 0  # the engine, stopped between two frames, let go of the shot
 
 
 def test_the_estimate_is_bounded_by_the_shot_and_a_diffusers_inpaint_without_a_model_is_refused(clip, tmp_path,
