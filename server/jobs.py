@@ -458,7 +458,8 @@ class JobManager:
             out_dir.mkdir(parents=True, exist_ok=True)
             farm = {}
             if self.backend is not None:
-                farm["engines"] = engines = self.backend.engines_for(running.cancel, lambda: self._retried(row))
+                farm["engines"] = engines = self.backend.engines_for(
+                    running.cancel, lambda: self._retried(row), lambda: on_progress(0.0, "waiting for a worker"))
             try:
                 outcome = self.renderer.run_job(plan, out_dir, on_progress=on_progress, cancel_event=running.cancel,
                                                 output_format=self.output_format, **farm)

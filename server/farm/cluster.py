@@ -92,8 +92,9 @@ class Farm:
     def on_capacity(self, callback: Callable[[int], None]) -> None:
         self.pool.on_capacity(callback)
 
-    def engines_for(self, cancel: threading.Event, on_retry: Callable[[], None]) -> JobEngines:
-        return JobEngines(self.pool, cancel, on_retry, self.max_retries)
+    def engines_for(self, cancel: threading.Event, on_retry: Callable[[], None],
+                    on_wait: Callable[[], None]) -> JobEngines:
+        return JobEngines(self.pool, cancel, on_retry, on_wait, self.max_retries)
 
     def nodes(self) -> list[dict[str, Any]]:
         """The cluster's live nodes: address, CPUs, GPUs and how many of this server's engine hosts each has."""

@@ -119,13 +119,14 @@ class WorkerPool:
     def _is_suspect(self, node_id: str) -> bool:
         return time.monotonic() - self._suspect.get(node_id, -_SUSPECT_S) < _SUSPECT_S
 
-    def acquire(self, engine: str, cancel: threading.Event) -> Host:
-        """A free host for ``engine`` (waiting for one); raise :class:`NoWorker` when the cluster
-        has none of its kind, ``Canceled`` when the job is canceled while waiting. Hosts on a node
-        that just lost one wait until no other node can take the job."""
+    def acquire(self, engine: str, cancel: threading.Event, on_wait: Callable[[], None]) -> Host:
+        """A free host for ``engine`` (waiting for one, ``on_wait`` called once when it must); raise
+        :class:`NoWorker` when the cluster has none of its kind, ``Canceled`` when the job is
+        canceled while waiting. Hosts on a node that just lost one wait until no other node can take the job."""
         from server.engines.base import Canceled
 
         kind = kind_for(engine)
+        waited = False
         while True:
             if cancel.is_set():
                 raise Canceled()
@@ -143,6 +144,10 @@ class WorkerPool:
                     host = min(free, key=lambda h: h.kind != kind)  # a classical job takes a CPU host first
                     host.busy = True
                     return host
+            if not waited:
+                waited = True
+                on_wait()
+            with self._cond:
                 self._cond.wait(0.2)
 
     def release(self, host: Host) -> None:

@@ -139,7 +139,7 @@ class RemoteEngine(Engine):
     def _borrow(self) -> Host:
         if self.host is None:
             try:
-                self.host = self.builder.pool.acquire(self.name, self.builder.cancel)
+                self.host = self.builder.pool.acquire(self.name, self.builder.cancel, self.builder.on_wait)
             except NoWorker as exc:
                 raise EngineUnavailable(self.name, str(exc)) from None
             self.builder.held.append(self)
@@ -251,11 +251,14 @@ def _error(error: dict[str, Any], engine: str, host: Host) -> BaseException:
 
 class JobEngines:
     """``engines=`` for one job's ``run_job``: builds :class:`RemoteEngine` s; :meth:`close` gives
-    back any host the job still holds (a job that made no frames never called its engine)."""
+    back any host the job still holds (a job that made no frames never called its engine).
+    ``on_wait``: called when the job must wait for a free worker; ``on_retry``: when a lost
+    worker's call runs again."""
 
     def __init__(self, pool: WorkerPool, cancel: threading.Event, on_retry: Callable[[], None],
-                 max_retries: int):
-        self.pool, self.cancel, self.on_retry, self.max_retries = pool, cancel, on_retry, max_retries
+                 on_wait: Callable[[], None], max_retries: int):
+        self.pool, self.cancel, self.max_retries = pool, cancel, max_retries
+        self.on_retry, self.on_wait = on_retry, on_wait
         self.held: list[RemoteEngine] = []
 
     def __call__(self, name: str, **options: Any) -> RemoteEngine:
