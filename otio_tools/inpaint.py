@@ -18,7 +18,6 @@ from fractions import Fraction
 from otio_tools.errors import RequestError
 from otio_tools.media import MediaFacts
 from otio_tools.plan import InpaintArea, Plan
-from otio_tools.request import MAX_FRAMES
 from otio_tools.retime import ClipTime
 
 #: Handles a side the engine may look at, in seconds of the timeline (bounded: a job stays small).
@@ -33,10 +32,7 @@ def handle_frames(rate: Fraction) -> int:
 def plan_inpaint(ctx) -> Plan:
     """``ctx``: :class:`otio_tools.plan._Context` of an inpaint request."""
     request = ctx.request
-    clip, where = ctx.clip_at(request.frame)
-    if clip.duration > MAX_FRAMES:
-        raise RequestError("too_large", f"{where} is {clip.duration} frames; the most one job may inpaint is "
-                                        f"{MAX_FRAMES}")
+    clip, where = ctx.whole_clip("inpaint")
     facts, timing = ctx.source(clip, where)
     size = (facts.width, facts.height)
     for key, region in (("region", request.region), ("region_end", request.region_end)):

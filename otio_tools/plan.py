@@ -188,6 +188,15 @@ class _Context:
         _require_enabled(found, where)
         return found, where
 
+    def whole_clip(self, verb: str) -> tuple[TrackItem, str]:
+        """The clip at the request's frame, for an operation that makes every frame of it again
+        (``verb``: 'outpaint', 'inpaint'), refused when that is more than one job may make."""
+        clip, where = self.clip_at(self.request.frame)
+        if clip.duration > MAX_FRAMES:
+            raise RequestError("too_large", f"{where} is {clip.duration} frames; the most one job may {verb} is "
+                                            f"{MAX_FRAMES}")
+        return clip, where
+
     def source(self, clip: TrackItem, where: str) -> tuple[MediaFacts, ClipTime]:
         """Facts about a clip's media and how its record frames map to media frames (speed included)."""
         facts = self.media(media_path(clip.item, where), where)
@@ -320,10 +329,7 @@ def _plan_fill_gap(ctx: _Context) -> Plan:
 
 def _plan_outpaint(ctx: _Context) -> Plan:
     request = ctx.request
-    clip, where = ctx.clip_at(request.frame)
-    if clip.duration > MAX_FRAMES:
-        raise RequestError("too_large", f"{where} is {clip.duration} frames; the most one job may outpaint is "
-                                        f"{MAX_FRAMES}")
+    clip, where = ctx.whole_clip("outpaint")
     facts, _ = ctx.source(clip, where)
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(clip.start, clip.duration),
