@@ -131,6 +131,18 @@ class Take:
         """The request timeline the take was made from, as OTIO JSON text."""
         return unpack(self.request, f"take {self.id}")
 
+    def request_document(self) -> tuple[dict, dict]:
+        """(the request timeline as JSON data, its ``metadata.shotforge``): what the take was made
+        from; a recipe without its request keys is refused (``bad_take``)."""
+        try:
+            document = json.loads(self.request_text())
+            recipe = document["metadata"]["shotforge"]
+        except (ValueError, KeyError, TypeError):
+            raise RequestError("bad_take", f"take {self.id}: its request has no metadata.shotforge") from None
+        if not isinstance(recipe, dict):
+            raise RequestError("bad_take", f"take {self.id}: its request's metadata.shotforge is not a mapping")
+        return document, recipe
+
     def summary(self) -> str:
         model = f" {self.model}" if self.model and self.model != self.engine else ""
         return f"take {self.id}: {self.engine}{model}, seed {self.seed}, {self.slot.describe()}"
@@ -199,11 +211,7 @@ def rerender_request(take: Take, overrides: Mapping[str, Any] | None = None) -> 
     The engine and model are the ones the take was really made with (an ``auto`` request is
     pinned to what it chose), so a re-render changing only the seed changes only the seed."""
     changes = check_overrides(overrides or {})
-    try:
-        document = json.loads(take.request_text())
-        meta = document["metadata"]["shotforge"]
-    except (ValueError, KeyError, TypeError):
-        raise RequestError("bad_take", f"take {take.id}: its request has no metadata.shotforge") from None
+    document, meta = take.request_document()
     engine = changes.pop("engine", take.engine)
     meta["engine"] = engine
     model = changes.pop("model", take.model if engine == take.engine else None)
