@@ -25,8 +25,8 @@ from typing import Any
 
 import opentimelineio as otio
 
-from otio_tools.placement import is_free
-from otio_tools.splice import place_in_free_space
+from otio_tools.placement import lowest_free
+from otio_tools.splice import place_in_free_space, track_or_new
 from otio_tools.timeline import item_at, rate_of, start_frame, track_items, track_label
 from otio_tools.timing import to_frame
 
@@ -182,11 +182,8 @@ def _place(timeline: otio.schema.Timeline, kind: str, wanted: int, clip: otio.sc
     """Put a copy of ``clip`` over record frames ``[start, end)`` on the ``kind`` track ``wanted``
     when it is free there, else on the lowest free one above, else on a new one on top; its index."""
     tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
-    index = next((i for i in range(wanted, len(tracks)) if is_free(tracks[i], rate, start, end)), len(tracks))
-    if index == len(tracks):
-        timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=kind))
-        tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
-    place_in_free_space(tracks[index], copy.deepcopy(clip), start, rate)
+    index = lowest_free(tracks, rate, wanted, start, end)
+    place_in_free_space(track_or_new(timeline, index, kind), copy.deepcopy(clip), start, rate)
     return index
 
 

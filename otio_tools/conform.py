@@ -10,7 +10,6 @@ classical engine's other results only when asked for; takes of a model are alrea
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,8 +18,8 @@ import opentimelineio as otio
 
 from otio_tools.errors import RequestError
 from otio_tools.media import path_from_url
-from otio_tools.placement import is_free, source_sound_track
-from otio_tools.splice import place_in_free_space
+from otio_tools.placement import sound_track, source_sound_track
+from otio_tools.splice import place_in_free_space, track_or_new
 from otio_tools.takes import Take, take_from_metadata, take_from_tags
 from otio_tools.timeline import rate_of, track_items, track_label
 from otio_tools.timing import RationalTime, TimeRange, frames_time, timecode_to_frame, to_frame
@@ -143,12 +142,12 @@ def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.sche
             audio_track[index] = sound_clip
         else:
             _remove(audio_track, index)
-    audio = timeline.audio_tracks()
-    if not sound or old_sound:
-        return min(audio.index(audio_track) for audio_track, _ in old_sound) if sound else None
-    if new_track == len(audio):
-        timeline.tracks.append(otio.schema.Track(name="ShotForge", kind=otio.schema.TrackKind.Audio))
-    place_in_free_space(timeline.audio_tracks()[new_track], copy.deepcopy(placed), where.record_frame, rate)
+    if not sound:
+        return None
+    if old_sound:
+        return min(timeline.audio_tracks().index(audio_track) for audio_track, _ in old_sound)
+    place_in_free_space(track_or_new(timeline, new_track, otio.schema.TrackKind.Audio), copy.deepcopy(placed),
+                        where.record_frame, rate)
     return new_track
 
 
@@ -181,20 +180,11 @@ def _new_sound_track(timeline: otio.schema.Timeline, rate: Fraction, where: Take
     tracks). The source is the clip the take continues, on the video track its recipe asked for:
     the one before a tail extension, after a head extension, before a gap fill (else after it)."""
     start, end = where.record_frame, where.record_frame + where.frames
-    asked = _recipe(where.take)
+    _, asked = where.take.request_document()
     track = asked.get("track", where.track)
     next_to = {"tail": [start - 1], "head": [end]}.get(asked.get("side"), [start - 1, end])
     own = None
     if isinstance(track, int) and 0 <= track < len(timeline.video_tracks()):
         own = next((t for t in (source_sound_track(timeline, rate, track, f) for f in next_to) if t is not None),
                    None)
-    tracks = timeline.audio_tracks()
-    return next((i for i in range(own or 0, len(tracks)) if is_free(tracks[i], rate, start, end)), len(tracks))
-
-
-def _recipe(take: Take) -> dict:
-    """The request (``metadata.shotforge``) the take was made from."""
-    try:
-        return dict(json.loads(take.request_text())["metadata"]["shotforge"])
-    except (ValueError, KeyError, TypeError):
-        raise RequestError("bad_take", f"take {take.id}: its request has no metadata.shotforge") from None
+    return sound_track(timeline, rate, own, start, end)

@@ -58,8 +58,21 @@ def choose_track(timeline: otio.schema.Timeline, rate: Fraction, target: int, pl
         return target
     if placement == "auto" and target < len(tracks) and is_free(tracks[target], rate, start, end):
         return target
-    above = range(target + 1, len(tracks))
-    return next((index for index in above if is_free(tracks[index], rate, start, end)), len(tracks))
+    return lowest_free(tracks, rate, target + 1, start, end)
+
+
+def lowest_free(tracks: list[otio.schema.Track], rate: Fraction, first: int, start: int, end: int) -> int:
+    """The lowest of ``tracks`` from index ``first`` up that is free over ``[start, end)``; when
+    none is, ``len(tracks)``: a new track on top."""
+    return next((index for index in range(first, len(tracks)) if is_free(tracks[index], rate, start, end)),
+                len(tracks))
+
+
+def sound_track(timeline: otio.schema.Timeline, rate: Fraction, own: int | None, start: int, end: int) -> int:
+    """The audio track a result's sound over record frames ``[start, end)`` goes on in free space:
+    ``own`` (the source's sound track, :func:`source_sound_track`) when free there, else the
+    lowest free one above it, else a new one; without ``own``, the lowest free audio track."""
+    return lowest_free(timeline.audio_tracks(), rate, own or 0, start, end)
 
 
 def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements: list, new_media: str) -> list:
@@ -71,13 +84,9 @@ def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements
     request = request_from_timeline(timeline)
     start = min(piece.record_frame for piece in placements)
     end = max(piece.record_frame + piece.frames for piece in placements)
-    tracks = timeline.audio_tracks()
     own = source_sound_track(timeline, rate, request.track, request.frame)
-    if request.placement == "overwrite" and own is not None:
-        index = own
-    else:
-        free = (i for i in range(own or 0, len(tracks)) if is_free(tracks[i], rate, start, end))
-        index = next(free, len(tracks))
+    index = own if request.placement == "overwrite" and own is not None else sound_track(timeline, rate, own,
+                                                                                          start, end)
     return [dataclasses.replace(piece, audio_track=index) for piece in placements]
 
 

@@ -40,14 +40,14 @@ def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[P
             clip = _new_clip(plan, placement, made_by)
         edit = overwrite if plan.request.placement == "overwrite" else place_in_free_space
         sound = copy.deepcopy(clip) if placement.audio_track is not None else None
-        edit(_track(result, placement.track, otio.schema.TrackKind.Video), clip, placement.record_frame, plan.rate)
+        edit(track_or_new(result, placement.track, otio.schema.TrackKind.Video), clip, placement.record_frame, plan.rate)
         if sound is not None:
-            edit(_track(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, placement.record_frame,
+            edit(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, placement.record_frame,
                  plan.rate)
     return result
 
 
-def _track(timeline: otio.schema.Timeline, index: int, kind: str) -> otio.schema.Track:
+def track_or_new(timeline: otio.schema.Timeline, index: int, kind: str) -> otio.schema.Track:
     """The video or audio track ``index``; one past the last is a new track of that kind."""
     tracks = timeline.video_tracks() if kind == otio.schema.TrackKind.Video else timeline.audio_tracks()
     if index < len(tracks):
