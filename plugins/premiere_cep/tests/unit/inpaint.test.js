@@ -6,24 +6,16 @@
  */
 "use strict";
 const test = require("node:test");
-const { afterEach } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
 
 const core = require("../../js/sf_core");
 const plan = require("../../js/sf_plan");
 const { makeSequence } = require("../helpers");
-const { setupIn, place } = require("./standin");
+const { workflowSuite, place } = require("./standin");
 
-const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-inpaint-"));
-test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
-const RUNNERS = [];
-afterEach(() => {
-  for (const r of RUNNERS.splice(0)) assert.deepEqual(r.dom.violations, []);
-});
-const setup = setupIn(DIR, RUNNERS);
+const { dir: DIR, setup } = workflowSuite("sf-inpaint-");
 
 const read = (spec) => core.readSequence({ sequence: makeSequence(spec) });
 const TB = 10160640000n;

@@ -6,10 +6,8 @@
  */
 "use strict";
 const test = require("node:test");
-const { afterEach } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
 
 const core = require("../../js/sf_core");
@@ -18,15 +16,9 @@ const { HostBridge } = require("../../js/sf_host");
 const { HostRunner } = require("../mock/host_runner");
 const { PremiereMock } = require("../mock/ppro_dom");
 const { makeSequence } = require("../helpers");
-const { setupIn, place } = require("./standin");
+const { workflowSuite, place } = require("./standin");
 
-const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-sound-"));
-test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
-const RUNNERS = [];
-afterEach(() => {
-  for (const r of RUNNERS.splice(0)) assert.deepEqual(r.dom.violations, []);
-});
-const setup = setupIn(DIR, RUNNERS);
+const { dir: DIR, runners: RUNNERS, setup } = workflowSuite("sf-sound-");
 
 const TB = 10160640000n;
 const T = (f) => String(BigInt(f) * TB);
@@ -118,26 +110,22 @@ test("the snapshot sees the audio items' source in and the audio crossfades", ()
 
 // ------------------------------------------------------------------ the host
 
-function hostFor(spec, options = {}) {
-  const runner = new HostRunner(makeSequence(spec), Object.assign({ importDelay: 0 }, options));
+/** The host on the mock of `spec` (makeSequence's, or a sequence already made), a render imported
+ *  into its project, and the sequence as the panel then reads it: {runner, bridge, dom, media, seq}. */
+async function hostWithRender(spec, options = {}) {
+  const runner = new HostRunner(spec.videoTracks ? spec : makeSequence(spec), Object.assign({ importDelay: 0 }, options));
   RUNNERS.push(runner);
   const bridge = new HostBridge((script, cb) => setImmediate(() => cb(runner.evalScript(script))), { importDelayMs: 1 });
-  return { runner, bridge, dom: runner.dom };
-}
-
-async function render(bridge) {
   const media = path.join(fs.mkdtempSync(path.join(DIR, "r-")), "tone.mov");
   fs.writeFileSync(media, "picture and room tone");
   await bridge.importMedia(media);
-  return media;
+  return { runner, bridge, dom: runner.dom, media, seq: core.readSequence(runner.call("facts")) };
 }
 
 const TAKE = { name: "ShotForge fill gap take 1", colorLabel: 4 };
 
 test("host: picture and sound of one subclip land linked, the sound on the given audio track at the same record ticks and source in", async () => {
-  const { bridge, dom, runner } = hostFor({ tracks: [V1], audio: AUDIO });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
+  const { bridge, dom, runner, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 7, frames: 24, audio_track: 0 }]);
   const got = await bridge.place(seq, step, TAKE, []);
   assert.deepEqual([got.start, got.end, got.inPoint], [T(36), T(60), T(7)]);
@@ -154,11 +142,7 @@ test("host: an audio track taken over the range (a clip, or a crossfade) is refu
   const spec = { tracks: [V1], audio: AUDIO };
   const seqRaw = makeSequence(spec);
   seqRaw.audioTracks[0].transitions = [{ name: "Constant Power", start: T(58), end: T(62) }];
-  const runner = new HostRunner(seqRaw, { importDelay: 0 });
-  RUNNERS.push(runner);
-  const bridge = new HostBridge((script, cb) => setImmediate(() => cb(runner.evalScript(script))), { importDelayMs: 1 });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
+  const { bridge, runner, media, seq } = await hostWithRender(seqRaw);
   const before = runner.dom.fullSnapshot();
   const step = (audioTrack) => Object.assign(plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 24 }])[0], { audioTrack });
   await assert.rejects(bridge.place(seq, step(1), TAKE, []), (e) => e.code === "not_free" && /A2 is not free there now \(clip 'Music'\)/.test(e.message));
@@ -169,9 +153,7 @@ test("host: an audio track taken over the range (a clip, or a crossfade) is refu
 });
 
 test("host: sound landing a frame off is a mismatch: picture and sound both removed again, the sequence as before", async () => {
-  const { bridge, dom, runner } = hostFor({ tracks: [V1], audio: AUDIO });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
+  const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
   const before = dom.fullSnapshot();
   dom.soundOff = { nth: 1, frames: 1 };
@@ -182,9 +164,7 @@ test("host: sound landing a frame off is a mismatch: picture and sound both remo
 });
 
 test("host: media without sound when sound was asked for: nothing landed on the audio track, the picture removed again", async () => {
-  const { bridge, dom, runner } = hostFor({ tracks: [V1], audio: AUDIO }, { mediaHasAudio: false });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
+  const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO }, { mediaHasAudio: false });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
   const before = dom.fullSnapshot();
   await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" && /nothing landed on A1 \(Premiere read no sound in /.test(e.message));
@@ -192,10 +172,8 @@ test("host: media without sound when sound was asked for: nothing landed on the 
 });
 
 test("host: a confirmed picture overwrite with its sound into free audio space destroys only the confirmed clip", async () => {
-  const { bridge, dom, runner } = hostFor({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }] }],
+  const { bridge, dom, media, seq } = await hostWithRender({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }] }],
     audio: [[{ name: "A", start: 0, end: 36 }], []] });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
   const steps = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }],
     { placement: "overwrite" });
   assert.equal(steps[0].audioTrack, 0, "A1 is free over 36-47");
@@ -206,9 +184,7 @@ test("host: a confirmed picture overwrite with its sound into free audio space d
 });
 
 test("host: removeClip takes off the take's sound on its audio track only, and leaves a look-alike with other media", async () => {
-  const { bridge, dom, runner } = hostFor({ tracks: [V1], audio: AUDIO });
-  const media = await render(bridge);
-  const seq = core.readSequence(runner.call("facts"));
+  const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
   const got = await bridge.place(seq, step, TAKE, []);
   assert.deepEqual(await bridge.removeClip(Object.assign({}, got.audio, { mediaPath: "/other.wav" }), true), { ok: true, removed: false });

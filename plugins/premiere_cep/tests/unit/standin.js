@@ -4,7 +4,10 @@
  * file itself (node --test runs only *.test.js here).
  */
 "use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
 const fs = require("fs");
+const os = require("os");
 const path = require("path");
 
 const { HostRunner } = require("../mock/host_runner");
@@ -46,6 +49,21 @@ function setupIn(dir, runners) {
   };
 }
 
+/**
+ * A workflow test file's set-up: a temporary folder `dir` for renders (removed after the file's
+ * tests), the `runners` of its mocks, each checked after every test to have stayed within the
+ * documented DOM (the mock records any other member), and `setup` (setupIn) on both.
+ */
+function workflowSuite(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const runners = [];
+  test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  test.afterEach(() => {
+    for (const r of runners.splice(0)) assert.deepEqual(r.dom.violations, []);
+  });
+  return { dir, runners, setup: setupIn(dir, runners) };
+}
+
 /** Render, prepare and place in one go: {r, prepared, take}. */
 async function place(wf, options, placeOpts) {
   const r = await wf.render(options);
@@ -53,4 +71,4 @@ async function place(wf, options, placeOpts) {
   return { r, prepared, take: await wf.place(r.job, r.record, prepared, placeOpts) };
 }
 
-module.exports = { JobsLike, setupIn, place };
+module.exports = { JobsLike, setupIn, workflowSuite, place };

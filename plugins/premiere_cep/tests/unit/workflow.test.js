@@ -6,27 +6,15 @@
  */
 "use strict";
 const test = require("node:test");
-const { afterEach } = require("node:test");
 const assert = require("node:assert/strict");
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
 
 const { HostRunner } = require("../mock/host_runner");
 const { Workflow, run, localStore } = require("../../js/sf_workflow");
 const { makeSequence } = require("../helpers");
-const { JobsLike, setupIn, place } = require("./standin");
+const { JobsLike, workflowSuite, place } = require("./standin");
 
-const DIR = fs.mkdtempSync(path.join(os.tmpdir(), "sf-wf-"));
-test.after(() => fs.rmSync(DIR, { recursive: true, force: true }));
-
-// Every host call of every scenario stays within the documented DOM (the mock records any other member).
-const RUNNERS = [];
-afterEach(() => {
-  for (const r of RUNNERS.splice(0)) assert.deepEqual(r.dom.violations, []);
-});
-
-const setup = setupIn(DIR, RUNNERS);
+// Every host call of every scenario stays within the documented DOM (workflowSuite checks it).
+const { dir: DIR, setup } = workflowSuite("sf-wf-");
 
 const V1_A_B = (bStart) => ({ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: bStart, end: 84 }] });
 const EXTEND = { operation: "extend", track: "auto", side: "tail", frames: 12, engine: "classical", prompt: "more", seed: 7 };
