@@ -147,6 +147,9 @@ _WORKING_BYTES_PER_PIXEL = 12 * 3 * 4
 # 176x144: small frames cost more a pixel), H.264 at a generous high-quality rate.
 _DISK_BYTES_PER_PIXEL = {"prores": 2.5, "h264": 0.5}
 _FILE_OVERHEAD = 1 << 20  # result.otio, job.json, the container's index and credentials
+# The classical inpaint puts aside, on disk for its second pass, each placed frame's carried colour
+# and distance (float32 RGB and one float32) over the box of its region widened by an edge ring.
+_INPAINT_SPILL_BYTES_PER_PIXEL = 4 * 4
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,20 @@ def estimate_job(job_plan: JobPlan, output_format: str = "prores") -> JobEstimat
         held = sum(len(s) for s in (plan.context, plan.after, plan.reference) if s is not None)
         memory = (held + plan.copied_handles) * frame + pixels * _WORKING_BYTES_PER_PIXEL
     disk = int(plan.media_frames * pixels * _DISK_BYTES_PER_PIXEL.get(output_format, 2.5)) + _FILE_OVERHEAD
+    if plan.operation == "inpaint" and job_plan.engine == "classical":
+        disk += len(plan.inpaint.placed) * _inpaint_box(plan.inpaint, plan.size) * _INPAINT_SPILL_BYTES_PER_PIXEL
     return JobEstimate(int(memory), disk, plan.operation, f"{width}x{height}, {plan.media_frames} frames")
+
+
+def _inpaint_box(area, size: tuple[int, int]) -> int:
+    """Pixels of the largest box the classical inpaint works on in a frame: a matte may cover it all; a
+    region (moving, of any size between its ends) widened by the ring it matches the picture on."""
+    width, height = size
+    if area.region is None:
+        return width * height
+    ring = max(2, round(min(width, height) / 90)) + 1  # as the engine's, and a pixel of rounding
+    ends = [r for r in (area.region, area.region_end) if r is not None]
+    return min(width, max(r[2] for r in ends) + 2 * ring) * min(height, max(r[3] for r in ends) + 2 * ring)
 
 
 def choose_engine(request: Request) -> str:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -251,6 +252,21 @@ def test_a_write_failing_mid_shot_closes_the_shot_and_leaves_nothing(clip, tmp_p
         run_job(plan_job(timeline, request), tmp_path / "out")
     assert "disk full" in caught.value.message and not (tmp_path / "out").exists()
     assert open_files(clip) == 0  # the engine, stopped between two frames, let go of the shot
+
+
+@pytest.mark.parametrize("area", [{"region": REGION, "region_end": REGION_END}, {"region": [0, 0, 176, 144]}])
+def test_the_disk_estimate_counts_what_the_classical_engine_puts_aside(clip, tmp_path, monkeypatch, area):
+    from server.engines.classical import propagate
+
+    spilled = []
+    put = propagate.Spill.put
+    monkeypatch.setattr(propagate.Spill, "put", lambda spill, key, *arrays: (
+        spilled.append(sum(a.nbytes for a in arrays)), put(spill, key, *arrays)))
+    timeline, request = ask(clip, **area)
+    job_plan = plan_job(timeline, request)
+    run_job(job_plan, tmp_path / "out")
+    aside = estimate_job(job_plan).disk - estimate_job(replace(job_plan, engine="diffusers")).disk
+    assert sum(spilled) <= aside <= 2 * sum(spilled)
 
 
 def test_the_estimate_is_bounded_by_the_shot_and_a_diffusers_inpaint_without_a_model_is_refused(clip, tmp_path,
