@@ -11,7 +11,8 @@ import seams
 from server.engines.base import EngineJob, OutpaintLayout
 
 from .baselines import blurred_fill, dissolve, minterpolate, reflect_pad
-from .clips import CONTEXT, EXT_EARLY, EXT_SCORED, GAPS, MI_CONTEXT, Clip, extension_cut, gap_positions, shot_context, unseen_positions
+from .clips import (CONTEXT, EXT_EARLY, EXT_SCORED, GAPS, MI_CONTEXT, Clip, extension_cut, gap_positions,
+                    shot_context, unseen_positions)
 from .metrics import flicker, psnr, ssim
 
 
