@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from types import TracebackType
 
 import numpy as np
 
@@ -28,7 +27,7 @@ MIN_BLOCK = 4
 DEFAULT_BUDGET = 512 << 20
 
 
-class LazyFrames(Sequence):
+class LazyFrames(Sequence, media_io.Closing):
     """``len(indices)`` frames: position ``i`` is media frame ``indices[i]`` of ``media`` at
     ``dtype``, passed through ``convert`` (a resize, a threshold) once when decoded."""
 
@@ -75,13 +74,6 @@ class LazyFrames(Sequence):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-
-    def __enter__(self) -> LazyFrames:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _keep(self, index: int, frame: np.ndarray) -> None:
         self._kept[index] = frame

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from types import TracebackType
+from typing import Self
 
 import av
 import cv2
@@ -35,7 +36,8 @@ from server.media_audio import Audio, AudioTrack
 from server.media_probe import (PRIMARIES, RANGE, SPACE, TRC, ColorTags, Layout, MediaError, MediaInfo, layout,
                                 open_source, probe, video_stream)
 
-__all__ = ["ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe", "read_frames"]
+__all__ = ["Closing", "ColorTags", "FrameReader", "MediaError", "MediaInfo", "MediaWriter", "encoding_for", "probe",
+           "read_frames"]
 
 # Luma weights (Kr, Kb) of the YUV matrix of each AVColorSpace we convert.
 _LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
@@ -264,7 +266,18 @@ def _checked(info: MediaInfo, indices: Sequence[int]) -> list[int]:
     return wanted
 
 
-class FrameReader:
+class Closing:
+    """``with`` for what has a ``close()``: closed when the block ends, however it ends."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class FrameReader(Closing):
     """``path`` held open across reads: each :meth:`frames` call decodes on from where the last one
     stopped, seeking only for a frame behind it or more than about two seconds ahead, so reading a
     shot block by block costs about one straight pass. Close it (or use ``with``) when done; one
@@ -302,13 +315,6 @@ class FrameReader:
         """Close the file (again: nothing happens)."""
         self._close()
         self._decoder = None
-
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def read_frames(path: str | os.PathLike, indices: Sequence[int], dtype: type | None = None) -> Iterator[np.ndarray]:
