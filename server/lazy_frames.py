@@ -5,8 +5,8 @@ A miss decodes the aligned block of positions around it (up to :data:`BLOCK`, fe
 frames) through one :class:`server.media_io.FrameReader`, opened at the first miss and kept open:
 a block after the last one decodes on without a seek (a block before it seeks back to the keyframe
 before it), so an engine walking the shot forwards or backwards converts each frame about once a
-pass; the most recently used frames are kept up to a byte budget, at least two blocks. :meth:`LazyFrames.close` (or ``with``) closes the file; a
-LazyFrames nobody holds any more closes it too.
+pass; the most recently used frames are kept up to a byte budget, at least two blocks.
+:meth:`LazyFrames.close` (or ``with``) closes the file; a LazyFrames nobody holds any more closes it too.
 Each access hands out a copy: an engine may paint into what it got without changing what the next
 access sees.
 """
