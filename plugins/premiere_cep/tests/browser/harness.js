@@ -8,6 +8,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const assert = require("node:assert/strict");
+const { before, after } = require("node:test");
 const { spawn, execFileSync } = require("child_process");
 const { pathToFileURL } = require("url");
 
@@ -160,9 +161,49 @@ function assertProgressShown(out) {
   assert.ok(out.seen.some((s) => s.width === "100%"), "the progress bar reached 100%");
 }
 
+/** Remove last result on the open panel `p` puts the mock's sequence back exactly as `before` (its
+ *  fullSnapshot), every host call within the documented DOM; resolves the outcome line. */
+async function assertRemoveLastRestores(p, before) {
+  const removed = await runAndWait(p.page, 60000, "#remove-last");
+  assert.equal(removed.kind, "ok", removed.text);
+  assert.equal(p.runner.dom.fullSnapshot(), before);
+  assert.deepEqual(p.runner.dom.violations, []);
+  return removed;
+}
+
 function tmpdir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), "sf-panel-"));
 }
 
-module.exports = { skipReason, makeMedia, startServer, launchBrowser, openPanel, runAndWait, tmpdir, classical, clipsOn,
-  assertProgressShown, CHROMIUM, REPO, PLUGIN };
+/** `frames` frames of `seq` (a fixture sequence) as a tick string. */
+function ticks(frames, seq) {
+  return String(BigInt(frames) * BigInt(seq.timebase));
+}
+
+/**
+ * A browser suite's set-up, called inside its describe: a temporary folder `dir` with the media
+ * copies (`media`) and their sequences (`seqs`), a real server and a browser, all filled in before
+ * the first test and gone after the last (the folder kept with SHOTFORGE_KEEP_TMP). `open(seq,
+ * state, opts)` opens the panel on that browser and server (openPanel).
+ */
+function panelSuite() {
+  const env = { seqs: {} };
+  env.open = (sequence, state, opts) => openPanel(env.browser, env.server.url, sequence, state, opts);
+  before(async () => {
+    env.dir = tmpdir();
+    env.media = makeMedia(env.dir);
+    for (const [k, p] of Object.entries(env.media.sequences)) env.seqs[k] = JSON.parse(fs.readFileSync(p, "utf8"));
+    env.server = await startServer(env.dir);
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    if (env.browser) await env.browser.close();
+    if (env.server) await env.server.stop();
+    if (process.env.SHOTFORGE_KEEP_TMP) console.log("kept " + env.dir);
+    else if (env.dir) fs.rmSync(env.dir, { recursive: true, force: true });
+  });
+  return env;
+}
+
+module.exports = { skipReason, makeMedia, startServer, launchBrowser, openPanel, runAndWait, tmpdir, ticks, panelSuite, classical,
+  clipsOn, assertProgressShown, assertRemoveLastRestores, CHROMIUM, REPO, PLUGIN };

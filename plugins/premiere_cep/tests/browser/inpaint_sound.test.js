@@ -4,41 +4,34 @@
  * real media copies (e2e_25: A is chaplin.mp4, which has sound; B is the bikes clip, 640x272).
  */
 "use strict";
-const { describe, it, before, after } = require("node:test");
+const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("fs");
 const path = require("path");
 
 const h = require("./harness");
-const { classical, clipsOn, assertProgressShown } = h;
+const { classical, clipsOn, assertProgressShown, ticks: TICKS } = h;
 
 const SKIP = h.skipReason();
-const TICKS = (frames, seq) => String(BigInt(frames) * BigInt(seq.timebase));
 
 describe("ShotForge panel: inpaint and room tone, in Chromium against a real server", { skip: SKIP || false, timeout: 600000 }, () => {
-  let dir, media, server, browser;
-  const seqs = {};
-
-  before(async () => {
-    dir = h.tmpdir();
-    media = h.makeMedia(dir);
-    for (const [k, p] of Object.entries(media.sequences)) seqs[k] = JSON.parse(fs.readFileSync(p, "utf8"));
-    server = await h.startServer(dir);
-    browser = await h.launchBrowser();
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.stop();
-    if (process.env.SHOTFORGE_KEEP_TMP) console.log("kept " + dir);
-    else if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const env = h.panelSuite();
 
   /** The mock's audio items on audio track `a`: [name, first frame, end frame, source in ticks]. */
   function audioOn(runner, a, seq) {
     const tb = BigInt(seq.timebase);
     return runner.dom.sequence.audio[a].clips.slice().sort((x, y) => (BigInt(x.start) < BigInt(y.start) ? -1 : 1))
       .map((c) => [c.name, Number(BigInt(c.start) / tb), Number(BigInt(c.end) / tb), c.inPoint]);
+  }
+
+  /** The panel on `seq` with the playhead in the gap between A and B, Fill gap chosen on the classical engine. */
+  async function fillGapPanel(seq) {
+    const p = await env.open(seq, { playhead: 45 });
+    try {
+      await p.page.click('[data-op="fill_gap"]');
+      await classical(p.page);
+    } catch (e) { await p.close(); throw e; }
+    return p;
   }
 
   async function inpaintTab(page, { region, end, mask, prompt } = {}) {
@@ -59,8 +52,8 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   }
 
   it("inpaint a region of the clip under the playhead: its placed range on the free V2 above, a take; Remove last restores exactly", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { playhead: 70 });
     try {
       const before = p.runner.dom.fullSnapshot();
       await inpaintTab(p.page, { region: [200, 40, 96, 64] });
@@ -80,16 +73,13 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
       assert.deepEqual(p.runner.dom.destroyed, []);
       assert.ok(p.runner.dom.projectItems.filter((i) => i.name === "ShotForge inpaint take 1").every((i) => i.label === 9));
       assert.match(out.text, /Placed ‘ShotForge inpaint take 1’ \(1 clip\)/);
-      const removed = await h.runAndWait(p.page, 60000, "#remove-last");
-      assert.equal(removed.kind, "ok", removed.text);
-      assert.equal(p.runner.dom.fullSnapshot(), before);
-      assert.deepEqual(p.runner.dom.violations, []);
+      await h.assertRemoveLastRestores(p, before);
     } finally { await p.close(); }
   });
 
   it("inpaint a moving region with a prompt, then New take: same region and slot, the next seed, swapped in as take 2", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { select: [0, 1] });
     try {
       await inpaintTab(p.page, { region: [20, 30, 80, 60], end: [500, 30, 80, 60], prompt: "an empty road" });
       assert.equal(await p.page.isVisible("#inpaint-region-end"), true);
@@ -108,10 +98,10 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   });
 
   it("inpaint with a matte file: its path is sent as the mask and the result placed; a matte that does not exist is refused before sending", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { playhead: 70 });
     try {
-      const gone = path.join(media.media, "no such matte.png");
+      const gone = path.join(env.media.media, "no such matte.png");
       await inpaintTab(p.page, { mask: gone });
       assert.equal(await p.page.isVisible("#inpaint-region"), false);
       const refused = await h.runAndWait(p.page);
@@ -119,16 +109,16 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
       assert.ok(refused.text.includes("the matte file " + gone + " for clip ‘B’ on V1 does not exist"), refused.text);
       assert.equal(refused.record, null, "no job was sent");
       assert.equal(p.runner.dom.mutations.length, 0);
-      await p.page.fill("#mask-path", media.matte);
+      await p.page.fill("#mask-path", env.media.matte);
       const out = await h.runAndWait(p.page, 180000);
       assert.equal(out.kind, "ok", out.text);
-      assert.equal(out.request.metadata.shotforge.mask, media.matte);
+      assert.equal(out.request.metadata.shotforge.mask, env.media.matte);
       assert.deepEqual(clipsOn(p.runner, 1).map((c) => [c.start, c.end]), [[TICKS(60, seq), TICKS(84, seq)]]);
     } finally { await p.close(); }
   });
 
   it("inpaint with a region left empty or of zero size: refused in the panel naming the clip, no job sent", async () => {
-    const p = await h.openPanel(browser, server.url, seqs.e2e_25, { playhead: 70 });
+    const p = await env.open(env.seqs.e2e_25, { playhead: 70 });
     try {
       await inpaintTab(p.page, { region: [10, 10, 0, 20] });
       let out = await h.runAndWait(p.page);
@@ -143,7 +133,7 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   });
 
   it("inpaint with a region outside the clip's picture: the server's reason (it reads the picture's size) is shown, nothing changes", async () => {
-    const p = await h.openPanel(browser, server.url, seqs.e2e_25, { playhead: 70 });
+    const p = await env.open(env.seqs.e2e_25, { playhead: 70 });
     try {
       const before = p.runner.dom.fullSnapshot();
       await inpaintTab(p.page, { region: [600, 200, 100, 100] }); // the bikes clip is 640x272
@@ -156,12 +146,10 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   });
 
   it("fill a gap with room tone: the picture in the gap, its sound on A1 under the same frames, read back; Remove last takes both off exactly", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    const seq = env.seqs.e2e_25;
+    const p = await fillGapPanel(seq);
     try {
       const before = p.runner.dom.fullSnapshot();
-      await p.page.click('[data-op="fill_gap"]');
-      await classical(p.page);
       const out = await h.runAndWait(p.page, 120000);
       assert.equal(out.kind, "ok", out.text);
       const [placement] = out.record.result.placements;
@@ -173,23 +161,18 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
       assert.equal(tone.item.mediaPath, placement.media);
       assert.match(out.text, /A1 01:00:01:11 · its room tone/);
       assert.deepEqual(p.runner.dom.destroyed, []);
-      const removed = await h.runAndWait(p.page, 60000, "#remove-last");
-      assert.equal(removed.kind, "ok", removed.text);
-      assert.equal(p.runner.dom.fullSnapshot(), before);
-      assert.deepEqual(p.runner.dom.violations, []);
+      await h.assertRemoveLastRestores(p, before);
     } finally { await p.close(); }
   });
 
   it("room tone with no free audio track: nothing placed, the render kept; after adding an audio track Place again puts picture and sound", async () => {
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
     seq.audioTracks[0].clips.push({ name: "Music", start: TICKS(30, seq), end: TICKS(66, seq), inPoint: "0", outPoint: TICKS(36, seq),
-      mediaPath: path.join(media.media, "music.wav") });
+      mediaPath: path.join(env.media.media, "music.wav") });
     seq.audioTracks[0].clips = seq.audioTracks[0].clips.filter((c) => c.name === "Music");
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    const p = await fillGapPanel(seq);
     try {
       const before = p.runner.dom.fullSnapshot();
-      await p.page.click('[data-op="fill_gap"]');
-      await classical(p.page);
       const out = await h.runAndWait(p.page, 120000);
       assert.equal(out.kind, "error", out.text);
       assert.equal(out.record.result.placements[0].audio_track, 1, "the server asks for a new audio track");
@@ -206,12 +189,10 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   });
 
   it("a read-back mismatch on the room tone: picture and sound both removed, the sequence exactly as before, the render kept", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    const seq = env.seqs.e2e_25;
+    const p = await fillGapPanel(seq);
     try {
       const before = p.runner.dom.fullSnapshot();
-      await p.page.click('[data-op="fill_gap"]');
-      await classical(p.page);
       p.runner.dom.soundOff = { nth: 1, frames: -1 }; // the sound lands a frame early, over the tail of A's own
       const out = await h.runAndWait(p.page, 120000);
       assert.equal(out.kind, "error");
@@ -227,11 +208,9 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
   });
 
   it("new take of a gap fill with room tone: take 2's picture and sound in the old take's slots, the old ones gone", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    const seq = env.seqs.e2e_25;
+    const p = await fillGapPanel(seq);
     try {
-      await p.page.click('[data-op="fill_gap"]');
-      await classical(p.page);
       const first = await h.runAndWait(p.page, 120000);
       assert.equal(first.kind, "ok", first.text);
       const swapped = await h.runAndWait(p.page, 120000, "#new-take");

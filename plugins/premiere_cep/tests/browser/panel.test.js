@@ -3,41 +3,24 @@
  * script on the mock DOM, a real ShotForge server rendering real media copies.
  */
 "use strict";
-const { describe, it, before, after } = require("node:test");
+const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("fs");
 const path = require("path");
 
 const h = require("./harness");
-const { classical, clipsOn, assertProgressShown } = h;
+const { classical, clipsOn, assertProgressShown, ticks: TICKS } = h;
 
 const SKIP = h.skipReason();
-const TICKS = (frames, seq) => String(BigInt(frames) * BigInt(seq.timebase));
 
 describe("ShotForge panel in Chromium against a real server", { skip: SKIP || false, timeout: 600000 }, () => {
-  let dir, media, server, browser;
-  const seqs = {};
-
-  before(async () => {
-    dir = h.tmpdir();
-    media = h.makeMedia(dir);
-    for (const [k, p] of Object.entries(media.sequences)) seqs[k] = JSON.parse(fs.readFileSync(p, "utf8"));
-    server = await h.startServer(dir);
-    browser = await h.launchBrowser();
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.stop();
-    if (process.env.SHOTFORGE_KEEP_TMP) console.log("kept " + dir);
-    else if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const env = h.panelSuite();
 
 
   for (const key of ["e2e_25", "e2e_23976", "e2e_2997"]) {
     it(`extend tail at ${key}: real handle frames then generated frames, placed frame-exactly`, async () => {
-      const seq = seqs[key];
-      const p = await h.openPanel(browser, server.url, seq, { select: [0, 0], playhead: 10 });
+      const seq = env.seqs[key];
+      const p = await env.open(seq, { select: [0, 0], playhead: 10 });
       try {
         await p.page.click('[data-op="extend"]');
         await p.page.selectOption("#side", "tail");
@@ -82,8 +65,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     });
 
     it(`fill gap at ${key}`, async () => {
-      const seq = seqs[key];
-      const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+      const seq = env.seqs[key];
+      const p = await env.open(seq, { playhead: 45 });
       try {
         await p.page.click('[data-op="fill_gap"]');
         await classical(p.page);
@@ -103,8 +86,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   }
 
   it("extend head at 29.97: placed before the clip, ending exactly where it starts", async () => {
-    const seq = seqs.e2e_2997;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    const seq = env.seqs.e2e_2997;
+    const p = await env.open(seq, { select: [0, 1] });
     try {
       await p.page.click('[data-op="extend"]');
       await p.page.selectOption("#side", "head");
@@ -123,8 +106,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("outpaint: the result goes on the free track above the clip", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { playhead: 70 });
     try {
       await p.page.click('[data-op="outpaint"]');
       await p.page.selectOption("#canvas-preset", "custom");
@@ -138,7 +121,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       // The server's auto placement: the clip's own track is taken, so the lowest free one above (V2).
       assert.equal(out.record.result.placements[0].track, 1);
       await p.page.setViewportSize({ width: 340, height: 560 });
-      await p.page.screenshot({ path: path.join(dir, "panel-outpaint.png") });
+      await p.page.screenshot({ path: path.join(env.dir, "panel-outpaint.png") });
       const v2 = clipsOn(p.runner, 1);
       assert.equal(v2.length, 1);
       assert.equal(v2[0].start, TICKS(60, seq));
@@ -148,8 +131,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("generate B-roll over In/Out with the playhead frame as reference", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { inFrame: 10, outFrame: 34, playhead: 20 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { inFrame: 10, outFrame: 34, playhead: 20 });
     try {
       await p.page.click('[data-op="generate"]');
       await p.page.fill("#prompt", "a quiet street at dawn, \"wide\" shot");
@@ -172,7 +155,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
 
   /** e2e_25 with B moved up against A: [40, 84), so a 12-frame tail extension of A runs into it. */
   function abutting() {
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
     const tb = BigInt(seq.timebase), b = seq.videoTracks[0].clips[1];
     b.start = String(40n * tb);
     b.inPoint = String(10n * tb);
@@ -190,7 +173,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
 
   it("extend a tail into the adjacent clip: on the empty V2, V1 untouched, a take; after a reload Remove last restores it exactly", async () => {
     const seq = abutting();
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = p.runner.dom.fullSnapshot();
       const v1 = JSON.stringify(clipsOn(p.runner, 0));
@@ -212,11 +195,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       await p.page.reload();
       await p.page.waitForSelector("#takes:not([hidden])", { timeout: 30000 });
       assert.match(await p.page.textContent("#take-last"), /‘ShotForge extend take 1’ · classical · seed 0/);
-      const removed = await h.runAndWait(p.page, 60000, "#remove-last");
-      assert.equal(removed.kind, "ok", removed.text);
+      const removed = await h.assertRemoveLastRestores(p, before);
       assert.match(removed.text, /Removed ‘ShotForge extend take 1’ and its marker/);
-      assert.equal(p.runner.dom.fullSnapshot(), before);
-      assert.deepEqual(p.runner.dom.violations, []);
     } finally { await p.close(); }
   });
 
@@ -224,7 +204,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     const seq = abutting();
     seq.videoTracks[1].clips.push({ name: "Logo", start: TICKS(30, seq), end: TICKS(60, seq), inPoint: "0", outPoint: TICKS(30, seq),
       mediaPath: "", speed: 1, reversed: false, disabled: false, selected: false });
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = p.runner.dom.fullSnapshot();
       await extendA(p);
@@ -244,8 +224,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("a read-back mismatch on the second clip: both removed again, the sequence exactly as before, the render kept", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = p.runner.dom.fullSnapshot();
       await extendA(p);
@@ -266,7 +246,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
 
   it("overwrite only after the editor confirmed the list of what it destroys", async () => {
     const seq = abutting();
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = p.runner.dom.fullSnapshot();
       await extendA(p, "overwrite");
@@ -295,7 +275,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
 
   it("overwrite after the edit changed under an open dialog: nothing destroyed, the dialog asks again with the new list", async () => {
     const seq = abutting();
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       await extendA(p, "overwrite");
       const out = await h.runAndWait(p.page);
@@ -318,8 +298,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("new take: the same slot re-rendered with the next seed and swapped in as take 2", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 45 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { playhead: 45 });
     try {
       await p.page.click('[data-op="fill_gap"]');
       await classical(p.page);
@@ -338,8 +318,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("conform placeholders: a generate placeholder re-rendered by the server; beside finds no free track and says where, swap in lands in its slot", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { inFrame: 10, outFrame: 34, playhead: 20 });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { inFrame: 10, outFrame: 34, playhead: 20 });
     try {
       await p.page.click('[data-op="generate"]');
       await p.page.fill("#prompt", "rain on a window");
@@ -373,7 +353,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
 
   it("the panel reloaded while the job renders: after the reload it follows the job and places the result", async () => {
     const seq = abutting();
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       // This page never hears how the job ends (its progress requests hang), as if it went away mid-render.
       const progress = /\/v1\/jobs\/[^/?]+(\/events)?(\?.*)?$/;
@@ -399,8 +379,8 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("cancel: the job stops and the sequence is unchanged", async () => {
-    const seq = seqs.e2e_25;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 1] });
+    const seq = env.seqs.e2e_25;
+    const p = await env.open(seq, { select: [0, 1] });
     try {
       const before = JSON.stringify(p.runner.dom.snapshot());
       await p.page.click('[data-op="outpaint"]');
@@ -424,9 +404,9 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("a request the server refuses: its error is shown as is, nothing changes", async () => {
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
-    seq.videoTracks[0].clips[0].mediaPath = path.join(media.media, "gone.mp4");
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
+    seq.videoTracks[0].clips[0].mediaPath = path.join(env.media.media, "gone.mp4");
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = JSON.stringify(p.runner.dom.snapshot());
       await classical(p.page);
@@ -440,11 +420,11 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("a source range outside the media: the server's reason, nothing changes", async () => {
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
     const tb = BigInt(seq.timebase);
     seq.videoTracks[0].clips[0].inPoint = String(5000n * tb);
     seq.videoTracks[0].clips[0].outPoint = String(5036n * tb);
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = JSON.stringify(p.runner.dom.snapshot());
       const out = await h.runAndWait(p.page);
@@ -459,17 +439,17 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   it("a job that fails in the queue (its media vanished): failed state shown, nothing changes", async () => {
     const core = require("../../js/sf_core");
     const { withState } = require("../helpers");
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
-    const doomed = path.join(media.media, "doomed.mp4");
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
+    const doomed = path.join(env.media.media, "doomed.mp4");
     fs.copyFileSync(seq.videoTracks[0].clips[0].mediaPath, doomed);
     seq.videoTracks[0].clips[0].mediaPath = doomed;
     // Occupy the single worker with a long job sent straight to the server.
-    const blocker = core.buildRequest(core.readSequence({ sequence: withState(seqs.e2e_25, { select: [0, 1] }) }),
+    const blocker = core.buildRequest(core.readSequence({ sequence: withState(env.seqs.e2e_25, { select: [0, 1] }) }),
       { operation: "outpaint", track: "auto", canvas: [3840, 2160], engine: "classical" }).otio;
-    const res = await fetch(server.url + "/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(blocker) });
+    const res = await fetch(env.server.url + "/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(blocker) });
     assert.equal(res.status, 202, await res.clone().text());
     const blockerId = (await res.json()).id;
-    const p = await h.openPanel(browser, server.url, seq, { select: [0, 0] });
+    const p = await env.open(seq, { select: [0, 0] });
     try {
       const before = JSON.stringify(p.runner.dom.snapshot());
       await classical(p.page);
@@ -480,7 +460,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
       }, null, { timeout: 30000 });
       assert.equal(await p.page.textContent("#stage"), "queued");
       fs.unlinkSync(doomed);
-      await fetch(server.url + "/v1/jobs/" + blockerId, { method: "DELETE" });
+      await fetch(env.server.url + "/v1/jobs/" + blockerId, { method: "DELETE" });
       await p.page.waitForFunction(() => !window.ShotForgePanel.state.busy, null, { timeout: 60000 });
       const out = await p.page.evaluate(() => ({ text: document.getElementById("status").textContent,
         cls: document.getElementById("status").className, rec: window.ShotForgePanel.state.lastRecord }));
@@ -495,10 +475,10 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("no free track above: the render is kept, the sequence is not touched, the editor is told what to do", async () => {
-    const seq = JSON.parse(JSON.stringify(seqs.e2e_25));
+    const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
     // Something on V2 over B's range: no track above B is free.
     seq.videoTracks[1].clips.push(Object.assign({}, seq.videoTracks[0].clips[1], { name: "title" }));
-    const p = await h.openPanel(browser, server.url, seq, { playhead: 70 });
+    const p = await env.open(seq, { playhead: 70 });
     try {
       const before = JSON.stringify(p.runner.dom.snapshot());
       await p.page.click('[data-op="outpaint"]');
@@ -518,7 +498,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("nothing under the playhead: refused in the panel, no job sent", async () => {
-    const p = await h.openPanel(browser, server.url, seqs.e2e_25, { playhead: 200 });
+    const p = await env.open(env.seqs.e2e_25, { playhead: 200 });
     try {
       await p.page.click('[data-op="extend"]');
       assert.match(await p.page.textContent("#target"), /select a clip/);
@@ -530,7 +510,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("server not running: says how to start it", async () => {
-    const p = await h.openPanel(browser, "http://127.0.0.1:9", seqs.e2e_25, { select: [0, 0] });
+    const p = await h.openPanel(env.browser, "http://127.0.0.1:9", env.seqs.e2e_25, { select: [0, 0] });
     try {
       assert.equal(await p.page.getAttribute("#server-state", "class"), "dot bad");
       const out = await h.runAndWait(p.page);
@@ -544,7 +524,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   it("a server with a token: refused without it, works with it", async () => {
     const sdir = h.tmpdir();
     const guarded = await h.startServer(sdir, ["--token", "s3cret-token"]);
-    const p = await h.openPanel(browser, guarded.url, seqs.e2e_25, { playhead: 45 });
+    const p = await h.openPanel(env.browser, guarded.url, env.seqs.e2e_25, { playhead: 45 });
     try {
       await p.page.click('[data-op="fill_gap"]');
       await classical(p.page);
@@ -560,7 +540,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
   });
 
   it("host script not loaded: the panel says so instead of failing silently", async () => {
-    const p = await h.openPanel(browser, server.url, seqs.e2e_25, {}, { evalOverride: () => "EvalScript error." });
+    const p = await env.open(env.seqs.e2e_25, {}, { evalOverride: () => "EvalScript error." });
     try {
       assert.match(await p.page.textContent("#target"), /ShotForge host script/);
       const out = await h.runAndWait(p.page);
