@@ -89,6 +89,12 @@ def _time_seconds(time: RationalTime) -> Fraction:
     return Fraction(time.value).limit_denominator(1000) / _exact(time.rate)
 
 
+def _seconds_time(time: Fraction) -> RationalTime:
+    """Exact seconds as a time that :func:`_time_seconds` reads back exactly: its numerator at a
+    'rate' of its denominator (whole numbers, which :func:`_exact` keeps as they are)."""
+    return RationalTime(time.numerator, time.denominator)
+
+
 def _frames(time: Fraction, rate: Fraction) -> RationalTime:
     """Seconds as a time at ``rate``: whole frames when the time is on a frame, exact either way."""
     frames = time * rate
@@ -273,6 +279,13 @@ class ExactFcpxOtio(adapter.FcpxOtio):
             format_element.set("name", self._clip_format_name(clip))
         return format_element
 
+    def _offset_based_on_parent(self, child, parent, default_format_id):
+        """A connected clip's offset in its parent's time, exact: the adapter counts a parent
+        gap's ``start`` (3600s) in frames at the rate, which at NTSC rates is no whole frame, and
+        the clip came back a frame early."""
+        offset = seconds(child.get("offset")) - seconds(parent.get("offset")) + seconds(parent.get("start"))
+        return _seconds_time(offset)
+
     def _element_for_clip(self, item, asset_id, duration, lane):
         element = super()._element_for_clip(item, asset_id, duration, lane)
         speed = clip_speed(item, f"clip {item.name!r}")  # a speed ramp is refused by name
@@ -365,6 +378,7 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: str) -> None:
         if isinstance(clip.media_reference, otio.schema.GeneratorReference):
             raise ValueError(f"clip {clip.name!r} is a generator ({clip.media_reference.generator_kind}): the "
                              "FCPXML adapter writes only clips of media files")
+    _check_connected(timeline)
     text = write_fcpxml_string(timeline)
     back = read_fcpxml_string(text)
     if isinstance(back, otio.schema.SerializableCollection):
@@ -377,6 +391,21 @@ def write_fcpxml(timeline: otio.schema.Timeline, path: str) -> None:
                                  f"{_shown(want)} would be read back as {_shown(have)}")
     with open(path, "w", encoding="utf-8") as out:
         out.write(text)
+
+
+def _check_connected(timeline: otio.schema.Timeline) -> None:
+    """Every clip off the primary storyline (V1) is connected to the V1 item under its first frame,
+    as in Final Cut Pro; one that starts where V1 has ended is refused by name."""
+    rate = rate_of(timeline)
+    video = timeline.video_tracks()
+    primary_end = track_items(video[0], rate)[-1].end if video and len(video[0]) else 0
+    for kind, tracks, first in (("V", video, 1), ("A", timeline.audio_tracks(), 0)):
+        for number, track in enumerate(tracks[first:], first + 1):
+            for item in track_items(track, rate):
+                if not item.is_gap and item.duration > 0 and item.start >= primary_end:
+                    raise ValueError(f"clip {item.item.name!r} on {kind}{number} at record frames {item.start}-"
+                                     f"{item.end - 1} starts after the primary storyline (V1) ends at frame "
+                                     f"{primary_end - 1}: FCPXML connects every other clip to a V1 item under it")
 
 
 def _shown(held: tuple | None) -> str:
