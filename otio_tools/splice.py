@@ -40,10 +40,10 @@ def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[P
             clip = _new_clip(plan, placement, made_by)
         edit = overwrite if plan.request.placement == "overwrite" else place_in_free_space
         sound = copy.deepcopy(clip) if placement.audio_track is not None else None
-        edit(track_or_new(result, placement.track, otio.schema.TrackKind.Video), clip, placement.record_frame, plan.rate)
+        at = placement.record_frame
+        edit(track_or_new(result, placement.track, otio.schema.TrackKind.Video), clip, at, plan.rate)
         if sound is not None:
-            edit(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, placement.record_frame,
-                 plan.rate)
+            edit(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, at, plan.rate)
     return result
 
 
