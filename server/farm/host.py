@@ -45,14 +45,15 @@ class _Call:
         self._arrived = threading.Condition()
 
     def put_out(self, item: tuple) -> None:
+        """Hand an item to the stream, waiting while the server lags; once canceled, a full outbox
+        is not waited on (nobody may read it any more)."""
         while True:
-            if self.cancel.is_set() and item[0] == "frame":
-                return
             try:
                 self.outbox.put(item, timeout=_POLL_S)
                 return
             except queue.Full:
-                continue
+                if self.cancel.is_set():
+                    return
 
     # -- pulled input -------------------------------------------------------------------------
     def feed(self, stream: str, start: int, frames: list[np.ndarray]) -> None:
