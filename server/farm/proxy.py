@@ -123,6 +123,7 @@ class RemoteEngine(Engine):
         self._has_job_settings = facts["job_settings"]
 
     def __getattr__(self, attr: str):
+        # the take recipe asks hasattr(engine, "job_settings"): true only where the worker's engine has it
         if attr == "job_settings" and self.__dict__.get("_has_job_settings"):
             return self._job_settings
         raise AttributeError(attr)
