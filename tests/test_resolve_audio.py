@@ -255,6 +255,18 @@ def test_remove_last_result_takes_the_sound_and_its_track_away(edit, media):
     assert timeline.snapshot() == before
 
 
+def test_the_dialog_says_remove_last_took_the_sound_and_the_audio_track_it_added(edit, media):
+    from shotforge_resolve import ui as sf_ui
+    from test_resolve_ui import Bmd, Fusion
+
+    resolve, _timeline, _ = edit
+    place_take(resolve, job("job-1", media[1], audio_track=1))
+    dialog = sf_ui.Dialog(resolve, Fusion(), Bmd())
+    dialog.on_remove_last(None)
+    assert dialog.items["Status"].Text == ("Removed 'ShotForge fill gap take 1': 1 clip, its sound on A2 and the "
+                                           "track it added (A2).")
+
+
 def test_remove_last_leaves_a_sound_the_editor_moved(edit, media):
     resolve, timeline, _ = edit
     record = place_take(resolve, job("job-1", media[1]))

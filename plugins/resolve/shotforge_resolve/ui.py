@@ -107,6 +107,19 @@ def build_confirm(ui, disp, message):
                            "Geometry": [260, 200, 520, 260]}, layout)
 
 
+def _removed_words(done):
+    """What Remove last result took away, in words: "1 clip, its sound on A2 and the track it added (A2)"."""
+    clips = [c for c in done["removed"] if c.get("track_type") != "audio"]
+    sounds = ["A{}".format(c["track"]) for c in done["removed"] if c.get("track_type") == "audio"]
+    tracks = ["V{}".format(t) for t in done["tracks_deleted"]] + ["A{}".format(t) for t in done["audio_tracks_deleted"]]
+    parts = ["{} clip{}".format(len(clips), "" if len(clips) == 1 else "s")]
+    if sounds:
+        parts.append("its sound on {}".format(", ".join(sounds)))
+    if tracks:
+        parts.append("the track{} it added ({})".format("s" if len(tracks) > 1 else "", ", ".join(tracks)))
+    return parts[0] if len(parts) == 1 else "{} and {}".format(", ".join(parts[:-1]), parts[-1])
+
+
 class Dialog(object):
     def __init__(self, resolve, fusion, bmd):
         self.resolve = resolve
@@ -297,12 +310,9 @@ class Dialog(object):
         except ShotForgeError as exc:
             self.status(exc.message)
             return
-        record, count = done["take"], len(done["removed"])
-        text = "Removed '{}': {} clip{}{}.".format(
-            take_name(record.get("operation"), record.get("take")), count, "" if count == 1 else "s",
-            " and the track{} it added".format("s" if len(done["tracks_deleted"]) > 1 else "")
-            if done["tracks_deleted"] else "")
-        self.status(" ".join([text] + done["notes"]))
+        record = done["take"]
+        self.status(" ".join(["Removed '{}': {}.".format(take_name(record.get("operation"), record.get("take")),
+                                                          _removed_words(done))] + done["notes"]))
 
     def on_conform(self, ev):
         if self.watcher is not None or self.confirm is not None or self.conform is not None:
