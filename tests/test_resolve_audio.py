@@ -178,6 +178,22 @@ def test_a_taken_audio_track_moves_the_sound_up(edit, media):
     assert done["audio"][0]["track"] == 3 and timeline.audio_layout(1) == [(38, 44, "music", "A003_C012.mov", 0)]
 
 
+def test_the_sound_of_a_results_pieces_stays_on_one_audio_track(edit, media):
+    resolve, timeline, item = edit
+    timeline.audio_clip(0, item, 0, 44, 6, name="music")  # the editor's sound on A1 over 44..50
+    # an extension of A: its handles from A's own file at 40..44, then the new media at 44..48, both with sound
+    steps = plan(resolve, [piece(media[0], record=40, frames=4, source_in=50), piece(media[1], record=44, frames=4)])
+    note, = [step["note"] for step in steps if step["op"] == "note"]
+    assert note == "A1 is taken at 10:00:01:19 by 'music': the result's sound goes on a new track A2."
+    assert [(step["op"], (step.get("expect") or {}).get("track_type", "")) for step in steps
+            if step["op"] != "label"] == [("check_timeline", ""), ("append", ""), ("note", ""), ("add_track", ""),
+                                          ("append", "audio"), ("append", ""), ("append", "audio")]
+    done = execute(resolve, steps)
+    assert [(p["track"], p["start"] - START) for p in done["placed"]] == [(1, 40), (1, 44)]
+    assert [(p["track"], p["start"] - START) for p in done["audio"]] == [(2, 40), (2, 44)]
+    assert [row[:2] for row in timeline.audio_layout(0)] == [(0, 40), (44, 50), (52, 92)]
+
+
 def test_the_picture_moving_up_keeps_the_sound_on_its_own_track(edit, media):
     resolve, timeline, _ = edit
     done = execute(resolve, plan(resolve, [piece(media[1], record=30, frames=10)], placement="auto"))

@@ -333,6 +333,7 @@ def plan_steps(facts, placements, options, take):
                      for track, pieces in groups)
     if mode == "overwrite":
         _ask_before_overwrite(plan, groups, ranges_of, options.get("confirm_overwrite"), renders)
+    sound_at = _sound_tracks(plan, checked)
     for track, pieces in groups:
         ranges = ranges_of[track]
         target = track
@@ -360,29 +361,55 @@ def plan_steps(facts, placements, options, take):
             plan.steps.append(step)
             plan.steps.append(result_label(len(plan.steps) - 1, take))
             if p["audio_track"] is not None:
-                _place_sound(plan, p, first, last, take)
+                _place_sound(plan, p, first, take, sound_at)
     return plan.steps
 
 
-def _place_sound(plan, piece, first, last, take):
-    """Steps that put the sound of a result's new media (its room tone, covering the same frames
-    as its picture) on the server's audio track at the same record frames; on the lowest audio
-    track above that is free over the range when that one is taken (a new one when none is).
-    Sound never overwrites: the editor's audio is never removed for room tone."""
+def _sound_tracks(plan, checked):
+    """The live audio track for each audio track the server named (0-based): that one (1-based:
+    + 1) when it is free over the record ranges of every piece whose sound goes there, else the
+    lowest audio track above it that is (a new one when none is), so a result's sound stays on one
+    track as its picture does. Returns {audio_track: [track, note step or None]}; the ranges are
+    marked taken. Sound never overwrites: the editor's audio is never removed for room tone."""
+    view = plan.facts
+    wanted = {}
+    for p in checked:
+        if p["audio_track"] is not None:
+            first = view.start_frame + p["record_frame"]
+            wanted.setdefault(p["audio_track"], []).append((first, first + p["frames"]))
+    chosen = {}
+    for requested in sorted(wanted):
+        ranges, track = wanted[requested], requested + 1
+        target = track
+        while not plan.free(target, ranges, "audio"):
+            target += 1
+        note = None
+        if target != track:
+            in_way = plan.blockers(track, ranges, "audio")
+            taken_at = min([max(first, int(item["start"])) for item in in_way for first, last in ranges
+                            if _overlaps(first, last, item)] or [ranges[0][0]])
+            note = {"op": "note", "what": "note the move", "note":
+                    "A{} is taken at {} by {}: the result's sound goes on {}A{}.".format(
+                        track, view.at(taken_at),
+                        ", ".join("'{}'".format(item.get("name") or "clip") for item in in_way) or "this result",
+                        "a new track " if target > plan.tracks["audio"] else "", target)}
+        plan.taken.setdefault(("audio", target), []).extend(ranges)
+        chosen[requested] = [target, note]
+    return chosen
+
+
+def _place_sound(plan, piece, first, take, sound_at):
+    """Steps that put the sound of a result's piece (the room tone of its new media, or its
+    handles' own sound, covering the same frames as its picture) at the same record frames on
+    the audio track ``_sound_tracks`` chose, after the note of that choice and the audio tracks
+    it adds."""
     view = plan.facts
     wanted = piece["audio_track"] + 1
-    target = wanted
-    while not plan.free(target, [(first, last)], "audio"):
-        target += 1
-    if target != wanted:
-        in_way = plan.blockers(wanted, [(first, last)], "audio")
-        plan.steps.append({"op": "note", "what": "note the move", "note":
-                           "A{} is taken at {} by {}: the result's sound goes on {}A{}.".format(
-                               wanted, view.at(first),
-                               ", ".join("'{}'".format(item.get("name") or "clip") for item in in_way) or
-                               "this result", "a new track " if target > plan.tracks["audio"] else "", target)})
+    target, note = sound_at[piece["audio_track"]]
+    if note is not None:
+        plan.steps.append(note)
+        sound_at[piece["audio_track"]][1] = None  # said once, before the first piece that goes there
     plan.add_tracks_up_to(target, "audio")
-    plan.taken.setdefault(("audio", target), []).append((first, last))
     what = "place the sound of {} ({} frames) on A{} at {}".format(os.path.basename(piece["media"]), piece["frames"],
                                                                   target, view.at(first))
     step = append_step(view, piece["media"], target, first, piece["source_in"], piece["frames"], "audio", what,
