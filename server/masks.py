@@ -36,10 +36,11 @@ from server.media_formats import identify_bytes
 #: the largest still matte read, in bytes and pixels a side
 MAX_STILL_BYTES = 256 << 20
 MAX_MATTE_SIDE = 8192
-#: still kinds by signature: (magic, kind, what the editor calls it)
-_STILLS = ((b"\x89PNG\r\n\x1a\n", "cv2", "PNG"), (b"\xff\xd8\xff", "cv2", "JPEG"), (b"II*\x00", "cv2", "TIFF"),
-           (b"MM\x00*", "cv2", "TIFF"), (b"SDPX", "dpx", "DPX"), (b"XPDS", "dpx", "DPX"),
-           (b"v/1\x01", "exr", "OpenEXR"))
+#: still kinds by signature: (magic, decoder, what the editor calls it, media type)
+_STILLS = ((b"\x89PNG\r\n\x1a\n", "cv2", "PNG", "image/png"), (b"\xff\xd8\xff", "cv2", "JPEG", "image/jpeg"),
+           (b"II*\x00", "cv2", "TIFF", "image/tiff"), (b"MM\x00*", "cv2", "TIFF", "image/tiff"),
+           (b"SDPX", "dpx", "DPX", "image/x-dpx"), (b"XPDS", "dpx", "DPX", "image/x-dpx"),
+           (b"v/1\x01", "exr", "OpenEXR", "image/x-exr"))
 _HEAD = 64 * 1024
 
 
@@ -66,7 +67,7 @@ def check_matte(path: str, size: tuple[int, int], frames: int) -> Matte:
             head = fh.read(_HEAD)
     except OSError as exc:
         raise RequestError("matte_unreadable", f"the matte {path} cannot be read: {exc.strerror or exc}") from None
-    still = next(((kind, name) for magic, kind, name in _STILLS if head.startswith(magic)), None)
+    still = next(((kind, name) for magic, kind, name, _ in _STILLS if head.startswith(magic)), None)
     if still is not None:
         picture = _read_still(path, *still)
         matte = Matte(path, (picture.shape[1], picture.shape[0]), 1, _white(picture))
@@ -90,6 +91,11 @@ def check_matte(path: str, size: tuple[int, int], frames: int) -> Matte:
                                               "export the matte over the whole clip (its frame k is the clip's "
                                               "frame k)")
     return matte
+
+
+def still_type(head: bytes) -> str | None:
+    """The media type of a still matte that starts with ``head``, or None when it is not one."""
+    return next((mime for magic, _, _, mime in _STILLS if head.startswith(magic)), None)
 
 
 def _read_still(path: str, kind: str, name: str) -> np.ndarray:

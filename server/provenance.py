@@ -33,7 +33,6 @@ import datetime
 import functools
 import hashlib
 import json
-import mimetypes
 import os
 import secrets
 import shutil
@@ -460,5 +459,21 @@ def sign_media(unsigned: Path, dest: Path, *, source_type: str, take: dict, sour
         temp.unlink(missing_ok=True)
 
 
+#: the media type of each container ShotForge reads source media from (QuickTime/MP4 is told apart by its brand)
+_CONTAINER_TYPES = {"matroska": "video/x-matroska", "avi": "video/x-msvideo", "mpegts": "video/mp2t",
+                    "mpeg": "video/mpeg", "mxf": "application/mxf"}
+
+
 def source_kind(path: str) -> str:
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+    """A source's media type from its first bytes, as ShotForge read it: its name may say another
+    (c2pa, told the name's type, fails to parse the file and the whole render is lost at the end)."""
+    from server import masks, media_formats
+
+    with open(path, "rb") as fh:
+        head = fh.read(64 << 10)  # as much as media_formats reads to tell a container
+    demuxer = media_formats.identify_bytes(head).demuxer
+    if demuxer == "mov":
+        return "video/mp4" if head[4:8] == b"ftyp" and head[8:12] != b"qt  " else "video/quicktime"
+    if demuxer == "matroska" and b"\x42\x82\x84webm" in head[:64]:  # the EBML header's DocType
+        return "video/webm"
+    return masks.still_type(head) or _CONTAINER_TYPES.get(demuxer, "application/octet-stream")

@@ -190,6 +190,16 @@ def test_a_still_matte_with_overwrite_replaces_the_clip_and_a_rerender_needs_the
     assert caught.value.message.startswith("region cannot be changed by a re-render")
 
 
+@pytest.mark.parametrize("name", ["boom.jpg", "boom.mov", "boom"])
+def test_a_matte_named_as_another_kind_is_signed_as_what_its_bytes_are(clip, tmp_path, name):
+    matte = tmp_path / "media" / name  # a PNG, whatever its name says
+    matte.write_bytes(cv2.imencode(".png", np.pad(np.full((20, 80), 255, np.uint8), ((10, 114), (40, 56))))[1])
+    timeline, request = ask(clip, mask=str(matte))
+    outcome = run_job(plan_job(timeline, request), tmp_path / "out")
+    formats = {i["title"]: i["format"] for i in manifest(outcome.media[0])["ingredients"]}
+    assert formats == {clip.name: "video/mp4", name: "image/png"}
+
+
 def test_a_matte_outside_the_media_roots_or_missing_is_refused_before_anything_is_written(clip, tmp_path):
     outside = tmp_path / "elsewhere" / "matte.png"
     outside.parent.mkdir()
