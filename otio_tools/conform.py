@@ -129,17 +129,14 @@ def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.sche
     sound = bool(old_sound) if sound is None else sound
     # chosen before anything changes: a recipe that cannot be read leaves the timeline as it was
     new_track = _new_sound_track(timeline, rate, where) if sound and not old_sound else None
-    placed = copy.deepcopy(new_clip)
-    media_start = placed.source_range.start_time
-    placed.source_range = TimeRange(media_start + frames_time(where.source_in, rate).rescaled_to(media_start.rate),
-                                    frames_time(where.frames, rate).rescaled_to(media_start.rate))
-    placed.enabled = track[where.index].enabled
+    media_start = new_clip.source_range.start_time
+    shown = TimeRange(media_start + frames_time(where.source_in, rate).rescaled_to(media_start.rate),
+                      frames_time(where.frames, rate).rescaled_to(media_start.rate))
+    placed = _retaken(track[where.index], new_clip, shown)
     track[where.index] = placed
     for audio_track, index in old_sound:
         if sound:
-            sound_clip = copy.deepcopy(placed)
-            sound_clip.enabled = audio_track[index].enabled
-            audio_track[index] = sound_clip
+            audio_track[index] = _retaken(audio_track[index], new_clip, shown)
         else:
             _remove(audio_track, index)
     if not sound:
@@ -149,6 +146,23 @@ def swap_in(timeline: otio.schema.Timeline, where: TakeClip, new_clip: otio.sche
     place_in_free_space(track_or_new(timeline, new_track, otio.schema.TrackKind.Audio), copy.deepcopy(placed),
                         where.record_frame, rate)
     return new_track
+
+
+def _retaken(old: otio.schema.Clip, new_clip: otio.schema.Clip, shown: TimeRange) -> otio.schema.Clip:
+    """The editor's clip ``old`` (its markers, effects, enabled state and metadata kept) playing
+    ``shown`` of the new take's media, named and tagged (``metadata.shotforge``) as the new take;
+    markers keep their place in the clip."""
+    clip = copy.deepcopy(old)
+    moved = shown.start_time - old.trimmed_range().start_time.rescaled_to(shown.start_time.rate)
+    clip.name = new_clip.name
+    clip.media_reference = copy.deepcopy(new_clip.media_reference)
+    clip.source_range = shown
+    clip.metadata.pop("shotforge", None)
+    if "shotforge" in new_clip.metadata:
+        clip.metadata["shotforge"] = copy.deepcopy(new_clip.metadata["shotforge"])
+    for marker in clip.markers:
+        marker.marked_range = TimeRange(marker.marked_range.start_time + moved, marker.marked_range.duration)
+    return clip
 
 
 def _sound_clips(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip,

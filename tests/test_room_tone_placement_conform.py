@@ -111,6 +111,25 @@ def test_a_new_take_with_sound_where_the_old_had_none_goes_by_the_placement_rule
     assert layout(timeline) == [[(20, 30, "new.mov", 3600, True)]]
 
 
+def test_the_editors_markers_effects_and_metadata_on_the_take_and_its_sound_stay():
+    picture, sound = clip("old.mov", 10, 86400), clip("old.mov", 10, 86400)
+    picture.markers.append(otio.schema.Marker(name="check the hands", marked_range=TR(RT(86403, 24), RT(0, 24))))
+    picture.metadata.update({"Resolve_OTIO": {"Clip Color": "Orange"}, "shotforge": {"take": "old"}})
+    sound.effects.append(otio.schema.Effect(name="Gain", effect_name="AudioLevels", metadata={"dB": -6}))
+    sound.metadata["fcp_xml"] = {"filter": "fade in 4 frames"}
+    timeline, where = cut(track(AUDIO_KIND, clip("a.mov", 20), sound, clip("b.mov", 20)))
+    timeline.video_tracks()[0][1] = picture
+    assert swap_in(timeline, where, new_take()) == 0
+    for swapped in (timeline.video_tracks()[0][1], timeline.audio_tracks()[0][1]):
+        assert swapped.media_reference.target_url == "file:///out/new.mov"
+        assert swapped.source_range == TR(RT(3600, 24), RT(10, 24))
+        assert swapped.name == "new take" and swapped.metadata["shotforge"] == {"engine": "diffusers"}
+    placed, heard = timeline.video_tracks()[0][1], timeline.audio_tracks()[0][1]
+    assert [(m.name, m.marked_range.start_time) for m in placed.markers] == [("check the hands", RT(3603, 24))]
+    assert placed.metadata["Resolve_OTIO"] == {"Clip Color": "Orange"}
+    assert [e.name for e in heard.effects] == ["Gain"] and heard.metadata["fcp_xml"] == {"filter": "fade in 4 frames"}
+
+
 def test_a_take_whose_recipe_cannot_be_read_is_refused_with_the_timeline_as_it_was():
     timeline, where = cut(track(AUDIO_KIND, clip("a.mov", 20)))
     before = otio.adapters.write_to_string(timeline)
