@@ -110,12 +110,17 @@ def _plan_matte(plan: Plan, locate: Locate) -> Plan:
     """An inpaint plan with its matte found (inside the media roots, like media) and checked; a
     re-render's matte must be the very file its take used (``mask_sha256``)."""
     local = locate(plan.inpaint.mask, f"the matte ({MATTE_KEY})")
-    wanted = plan.request.mask_sha256
-    if wanted is not None and provenance.file_sha256(local) != wanted:
-        raise RequestError("matte_changed", f"the matte {local} is not the file the take was made with (its "
-                                            "content changed): a new take of that slot needs the same matte")
-    masks.check_matte(local, plan.size, plan.frames)
+    _check_matte(plan.request, local, plan.size, len(plan.inpaint.placed))
     return replace(plan, inpaint=replace(plan.inpaint, mask=local))
+
+
+def _check_matte(request: Request, path: str, size: tuple[int, int], frames: int) -> masks.Matte:
+    """The matte checked, and a re-render's matte the very file its take used (``mask_sha256``)."""
+    wanted = request.mask_sha256
+    if wanted is not None and provenance.file_sha256(path) != wanted:
+        raise RequestError("matte_changed", f"the matte {path} is not the file the take was made with (its "
+                                            "content changed): a new take of that slot needs the same matte")
+    return masks.check_matte(path, size, frames)
 
 
 def _model_context_frames(timeline: otio.schema.Timeline, request: Request) -> int:
@@ -309,12 +314,12 @@ def _frames_out(plan: Plan, job_plan: JobPlan, engine, job: EngineJob) -> Iterat
 def inpaint_shot(plan: Plan, dtype: type, job: EngineJob | None = None) -> InpaintShot:
     """The shot an inpaint engine is given: the planned frames (placed frames and handles) decoded
     on demand at the plan's size, and their masks; a matte is checked again (the file may have
-    changed since the job was planned) and, a video, must replace something over the clip."""
+    changed while the job was queued) and, a video, must replace something over the clip."""
     area, size = plan.inpaint, plan.size
     frame_bytes = size[0] * size[1] * 3 * np.dtype(dtype).itemsize
     frames = LazyFrames(plan.context.media, plan.context.indices, dtype, frame_bytes,
                         lambda frame: resize_frame(frame, size))
-    matte = masks.check_matte(area.mask, size, len(area.placed)) if area.mask is not None else None
+    matte = _check_matte(plan.request, area.mask, size, len(area.placed)) if area.mask is not None else None
     shot_masks = masks.shot_masks(area, size, len(frames), matte)
     if matte is not None and matte.still is None:
         if job is not None:

@@ -179,12 +179,15 @@ def test_a_still_matte_with_overwrite_replaces_the_clip_and_a_rerender_needs_the
     # A new take of the same slot: the same matte is accepted, a changed one refused by name.
     again = rerender_request(take, {"seed": 3})
     assert json.loads(again)["metadata"]["shotforge"]["mask_sha256"] == take.inpaint["mask_sha256"]
-    plan_job(*parse_request_json(again))
+    queued = plan_job(*parse_request_json(again))
     picture[20:30, 20:60] = 255
     cv2.imwrite(str(matte), picture)
     with pytest.raises(RequestError) as caught:
         plan_job(*parse_request_json(again))
     assert caught.value.code == "matte_changed" and str(matte.resolve()) in caught.value.message
+    with pytest.raises(RequestError) as caught:  # changed while the new take waited in the queue
+        run_job(queued, tmp_path / "again")
+    assert caught.value.code == "matte_changed" and not (tmp_path / "again").exists()
     with pytest.raises(RequestError) as caught:
         rerender_request(take, {"region": [0, 0, 8, 8]})
     assert caught.value.message.startswith("region cannot be changed by a re-render")
