@@ -240,8 +240,8 @@ def test_outpaint_real_camera_move(engine, bunny_tilt):
         assert np.all(o[border].max(axis=-1) > 0)  # no black left in the border
     ours = np.mean([psnr(o, t, border) for o, t in zip(out, bunny_tilt)])
     baseline = np.mean([psnr(r, t, border) for r, t in zip(reflect, bunny_tilt)])
-    assert ours > baseline + 2.0  # measured: 20.1 vs 16.9 dB
-    assert _flicker(out, border) <= _flicker(bunny_tilt, border)  # measured: 1.8 vs 3.2
+    assert ours > baseline + 2.0  # measured: 20.8 vs 16.9 dB
+    assert _flicker(out, border) <= _flicker(bunny_tilt, border)  # measured: 0.7 vs 3.2
 
 
 def test_outpaint_synthetic_pan_recovers_the_border(engine, sintel):
@@ -252,8 +252,8 @@ def test_outpaint_synthetic_pan_recovers_the_border(engine, sintel):
     assert all(np.array_equal(o[:, 80:400], i) for o, i in zip(out, inner))
     ours = np.mean([psnr(o, t, border) for o, t in zip(out, truth)])
     baseline = np.mean([psnr(r, t, border) for r, t in zip(reflect, truth)])
-    assert ours > baseline + 10.0  # measured: 30.1 vs 8.9 dB
-    assert _flicker(out, border) <= _flicker(truth, border)  # measured: 18.4 vs 19.9
+    assert ours > baseline + 10.0  # measured: 31.3 vs 8.9 dB
+    assert _flicker(out, border) <= _flicker(truth, border)  # measured: 18.5 vs 19.9
 
 
 def test_outpaint_uint16_and_streaming_input(engine, bunny_tilt):
@@ -394,7 +394,7 @@ def test_outpaint_border_of_a_still_shot_stays_still(engine):
     truth = decode("otio_frame_debugger_0h_1080p24_tc000000.mov", 40, 12, (640, 360))
     layout = OutpaintLayout(canvas=(640, 360), inner=(202, 360), offset=(219, 0))
     inner, out, border, reflect = _outpaint_case(engine, truth, layout)
-    assert _flicker(out, border) <= _flicker(truth, border) + 0.01  # measured 0.007 vs 0.098
+    assert _flicker(out, border) <= _flicker(truth, border) + 0.01  # measured 0.000 vs 0.100
 
 
 def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
@@ -411,7 +411,7 @@ def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
 
 def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
     # chaplin: film with gate weave and brightness flicker inside black pillarbox bars, which the
-    # 4:3 crop removes; the made border must not flicker more than the bars did (0.07 vs 0.09)
+    # 4:3 crop removes; the made border must not flicker more than the bars did (0.06 vs 0.07)
     truth = decode("chaplin.mp4", 20, 24)
     h, w = truth[0].shape[:2]
     layout = OutpaintLayout(canvas=(w, h), inner=(480, h), offset=((w - 480) // 2, 0))
@@ -421,15 +421,16 @@ def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
 
 # -- golden renders -------------------------------------------------------------------------
 
-# sha256 (first 16 hex digits) of the frames of each tiny request below, recorded from the engine
-# before it was split into modules (commit a648680): the split, and any refactoring after it,
-# must make the very same frames. Bit-exact results depend on OpenCV's build, so they are checked
-# on the version they were recorded with; a deliberate change of output records them anew.
+# sha256 (first 16 hex digits) of the frames of each tiny request below, recorded from the
+# outpainter that levels the step at the picture's edge and continues its mirror image where
+# nothing was seen: any refactoring after it must make the very same frames. Bit-exact results
+# depend on OpenCV's build, so they are checked on the version they were recorded with; a
+# deliberate change of output records them anew (and keeps the quality floor below).
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "out_43": "dc2d7e955ad969d1",
-    "out_916_u16": "1b84dddb44e20fe8",
-    "out_cut": "5770e17f9e51ccf0",
+    "out_43": "aeb043c612d76ce1",
+    "out_916_u16": "011616db7d07fbcf",
+    "out_cut": "850a89cdac9dfac5",
 }
 
 
@@ -454,13 +455,22 @@ def _golden_renders() -> dict[str, str]:
     digests = {}
     for name, make in cases.items():
         h = hashlib.sha256()
-        for f in make():
+        frames = list(make())
+        for f in frames:
             h.update(np.ascontiguousarray(f).tobytes())
         digests[name] = h.hexdigest()[:16]
+        if name == "out_43":  # the one whose border is known: the bunny frames themselves
+            border = np.ones((144, 256), bool)
+            border[:, 40:216] = False
+            reflect = [cv2.copyMakeBorder(f[:, 40:216], 0, 0, 40, 40, cv2.BORDER_REFLECT_101) for f in bunny]
+            digests["out_43 border dB over reflect padding"] = float(
+                np.mean([psnr(o, t, border) - psnr(r, t, border) for o, t, r in zip(frames, bunny, reflect)]))
     return digests
 
 
 @pytest.mark.skipif(cv2.__version__ != GOLDEN_OPENCV,
                     reason=f"golden frames were recorded with OpenCV {GOLDEN_OPENCV}, not {cv2.__version__}")
 def test_golden_renders_are_bit_identical():
-    assert _golden_renders() == GOLDEN
+    digests = _golden_renders()
+    assert digests.pop("out_43 border dB over reflect padding") > 1.0  # measured 1.85 (1.89 before)
+    assert digests == GOLDEN

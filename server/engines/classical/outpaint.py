@@ -1,36 +1,27 @@
 """Outpainting: the border around a picture placed on a larger canvas, stable over time.
 
-A background built from past and upcoming frames aligned by global motion (a similarity transform
-a frame), and a smooth spatial fill (push-pull) where the camera never showed anything, blended
-with the previous frame's fill so it does not flicker. The picture itself stays bit-exact.
+What the camera saw is propagated first (:mod:`.propagate`'s camera motion): a running canvas
+carries what past frames showed forward, aligned by global motion (a similarity transform a
+frame), and upcoming frames up to the engine's look-ahead put in what they show. Only where no
+frame showed anything is the border filled: a smooth (push-pull) fill, with the picture's mirror
+image near its edge continuing its texture, blended with the previous frame's fill so it does not
+flicker; the step left at the picture's edge, whatever the border was made of, is levelled over
+a band so no hard seam shows. The picture itself stays bit-exact.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from server.engines import flow as fl
 from server.engines.base import EngineJob, OutpaintLayout
+from server.engines.classical import propagate as pg
 from server.engines.classical import scene
-
-
-def _global_motion(prev: np.ndarray, cur: np.ndarray, estimator: fl.FlowEstimator) -> np.ndarray | None:
-    """3x3 similarity transform taking ``prev``'s pixel coordinates to ``cur``'s (small greyscale
-    frames), fitted with RANSAC to the dense flow on a grid; None when it does not hold."""
-    flow = estimator(prev, cur)
-    h, w = prev.shape
-    step = max(4, min(h, w) // 24)
-    ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
-    src = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-    dst = src + flow[ys.ravel(), xs.ravel()]
-    matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0)
-    if matrix is None or inliers is None or inliers.mean() < 0.3:
-        return None
-    return np.vstack([matrix, [0, 0, 1]])
 
 
 # a camera move must explain the change between two frames at least this much better than
@@ -49,23 +40,6 @@ def _explains(matrix: np.ndarray, prev: np.ndarray, cur: np.ndarray) -> bool:
     return float(cv2.absdiff(moved, cur)[inner].mean()) < _EXPLAINS * held
 
 
-def _push_pull(img: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Fill where ``known`` (0..1 weights) is 0 with a smooth extension of the known pixels: average
-    down a pyramid until everything has data, then interpolate back up (a membrane-like fill)."""
-    if known.min() >= 1:
-        return img
-    h, w = known.shape
-    premultiplied = img * known[..., None]
-    if min(h, w) < 4:
-        mean = premultiplied.reshape(-1, 3).sum(0) / max(float(known.sum()), 1e-6)
-        return np.broadcast_to(mean, img.shape).astype(np.float32)
-    weight = cv2.pyrDown(known)
-    colour = cv2.pyrDown(premultiplied) / np.maximum(weight, 1e-6)[..., None]
-    coarse = _push_pull(colour, np.minimum(weight * 4, 1.0))  # any known child makes the parent known
-    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    return premultiplied + up * (1 - known[..., None])
-
-
 def _translate(x: float, y: float) -> np.ndarray:
     return np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], float)
 
@@ -77,28 +51,45 @@ class Outpainter:
     by the global motion (a similarity transform estimated on small copies), the new picture is
     pasted in, and upcoming frames (log-spaced up to ``lookahead`` ahead) overwrite the spots
     they saw more recently than the canvas did. What was never seen gets a smooth push-pull fill
-    that is blended with the previous frame's (motion-compensated) fill so it does not flicker.
-    Only the border strips around the picture are ever warped or composed.
+    that is blended with the previous frame's (motion-compensated) fill so it does not flicker,
+    and near the picture the picture's mirror image; then the step at the picture's edge is
+    levelled (:meth:`_level_edge`). Only the border strips around the picture are ever warped or
+    composed.
     """
 
-    _FILL_SIDE = 256  # long side of the canvas copy the spatial fill is computed on
-    _FILL_MEMORY = 0.8  # share of the previous frame's spatial fill that is kept
-    # ...and under a steady camera (no picture corner moving _STEADY_SHIFT small px a frame or
-    # more), where what lies beyond the picture changes least (gate weave and brightness flicker
-    # of old film must not flicker the border); moving shots need the faster follow
+    _FILL_SIDE = 640  # long side of the canvas copy the spatial fill is computed on
+    # share of the previous frame's spatial fill that is kept: none while the camera moves (the
+    # fill then follows the picture's edge as fast as it changes), most under a steady camera (no
+    # picture corner moving _STEADY_SHIFT small px a frame or more), where what lies beyond the
+    # picture changes least (gate weave and brightness flicker of old film must not flicker it)
+    _FILL_MEMORY = 0.0
     _FILL_MEMORY_STEADY = 0.95
     _STEADY_SHIFT = 1.0
     # mean change (8-bit levels) of the picture's outer ring below which the edge is not changing
     # (encoder noise): a still test pattern then keeps a bit-exact border
     _EDGE_NOISE = 0.25
+    # how far (share of the picture's shorter side) the picture's edge reaches into the border:
+    # its mirror image (continuing the picture's texture where nothing was seen), and the
+    # levelling of the step at the edge
+    _EDGE_REACH = 0.08
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
         iw, ih = self.inner_size = layout.inner
         ox, oy = layout.offset
         self.inner = (slice(oy, oy + ih), slice(ox, ox + iw))
-        rects = [(0, 0, cw, oy), (0, oy + ih, cw, ch), (0, oy, ox, oy + ih), (ox + iw, oy, cw, oy + ih)]
-        self.strips = [(slice(y0, y1), slice(x0, x1)) for x0, y0, x1, y1 in rects if x1 > x0 and y1 > y0]
+        rects = {"top": (0, 0, cw, oy), "bottom": (0, oy + ih, cw, ch), "left": (0, oy, ox, oy + ih),
+                 "right": (ox + iw, oy, cw, oy + ih)}
+        sides = [(side, (slice(y0, y1), slice(x0, x1))) for side, (x0, y0, x1, y1) in rects.items()
+                 if x1 > x0 and y1 > y0]
+        self.strips = [strip for _, strip in sides]
+        # where each strip touches the picture, in the strip's own coordinates
+        self.inner_span = {"top": slice(ox, ox + iw), "bottom": slice(ox, ox + iw), "left": slice(0, ih),
+                           "right": slice(0, ih)}
+        reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
+        self.bands = [_band(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
+        self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
+        self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
         self.estimator = fl.FlowEstimator(flow_quality)
         self.inner_to_canvas = _translate(ox, oy)
@@ -133,7 +124,7 @@ class Outpainter:
         if scene.hist_distance(prev_small, cur_small) > scene.MAX_HIST_DISTANCE:
             return None, False
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (prev_small, cur_small)]
-        m = _global_motion(gray[0], gray[1], self.estimator)
+        m = pg.camera_motion(self.estimator(*gray))
         if m is None:
             return np.eye(3), False  # too little structure to tell: assume a still camera
         h, w = gray[0].shape
@@ -170,6 +161,7 @@ class Outpainter:
             layer, age = self._advance(motion)
             if motion is None or fill_prev is None:
                 fill_prev = None
+                self.held.clear()  # a cut: the edge's terms start afresh too
             else:
                 small_motion = self.fill_scale @ motion @ np.linalg.inv(self.fill_scale)
                 fill_prev = cv2.warpPerspective(fill_prev, small_motion, self.fill_size,
@@ -177,7 +169,8 @@ class Outpainter:
             np.copyto(layer[self.inner], cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), casting="unsafe")
             self._borrow_upcoming(buf, layer, age)
             memory = self._FILL_MEMORY_STEADY if steady else self._FILL_MEMORY
-            out, fill_prev = self._compose(layer, fill_prev, frame, self._edge_change(buf[0][1]), memory)
+            out, fill_prev = self._compose(layer, fill_prev, frame, self._edge_change(buf[0][1]), memory,
+                                           steady)
             yield out
             buf.popleft()
             index += 1
@@ -246,31 +239,116 @@ class Outpainter:
         return 0.0 if change < self._EDGE_NOISE else change / 255.0
 
     def _compose(self, layer: np.ndarray, fill_prev: np.ndarray | None, frame: np.ndarray,
-                 edge_change: float, memory: float) -> tuple[np.ndarray, np.ndarray]:
-        """The output frame: seen colour, else the spatial fill; the picture itself bit-exact.
-        The fill follows the new frame's at most ``1 - memory`` a frame, and no faster than the
-        picture's own edge changes (a still shot gets a still border)."""
+                 edge_change: float, memory: float, steady: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The output frame: seen colour, else the spatial fill, the picture's mirror image near its
+        edge, and the step left at the edge levelled; the picture itself bit-exact. The fill
+        follows the new frame's at most ``1 - memory`` a frame, and no faster than the picture's
+        own edge changes (a still shot gets a still border); under a steady camera so does what
+        is drawn from the picture's edge."""
         top = float(np.iinfo(frame.dtype).max)
         small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
-        fill = _push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
-                          (small[..., 3] > 0.99 * top).astype(np.float32))
+        fill = pg.push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
+                            (small[..., 3] > 0.99 * top).astype(np.float32))
+        share = 1.0
         if fill_prev is not None:
             step = float(np.abs(fill - fill_prev).mean()) / top
             share = min(1 - memory, edge_change / max(step, 1e-6))
             fill = (1 - share) * fill_prev + share * fill
-        out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
-        depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
+        follow = share if steady else 1.0  # how far the edge's terms follow this frame's
         up = np.linalg.inv(self.fill_scale)
-        for ys, xs in self.strips:
+        colours = []
+        for k, ((ys, xs), band) in enumerate(zip(self.strips, self.bands)):
             size = (xs.stop - xs.start, ys.stop - ys.start)
             # the small fill upsampled straight into the strip (sampled as cv2.resize would)
             centre = _translate(0.5 * up[0, 0] - 0.5 - xs.start, 0.5 * up[1, 1] - 0.5 - ys.start) @ up
             colour = cv2.warpAffine(fill, centre[:2], size, flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
+            if band is not None:
+                # near the edge, where nothing was seen, the fill gives way to the mirror image
+                near = colour[band.where]
+                mirror = self._held(("mirror", k), cv2.remap(frame, band.mx, band.my, cv2.INTER_NEAREST)
+                                    .astype(np.float32), follow)
+                near += band.weight[..., None] * (mirror - near)
             part = layer[ys, xs]
             cover = cv2.extractChannel(part, 3)
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
             cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
+            colours.append(colour)
+        self._level_edge(colours, frame, follow)
+        out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
+        depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
+        for (ys, xs), colour in zip(self.strips, colours):
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
         out[self.inner] = frame
         return out, fill
+
+    def _held(self, key, new: np.ndarray, follow: float) -> np.ndarray:
+        """``new`` followed from the previous frame's by the share ``follow`` (1: ``new`` itself)."""
+        prev = self.held.get(key)
+        if prev is not None and follow < 1 and prev.shape == new.shape:
+            new = prev + follow * (new - prev)
+        self.held[key] = new
+        return new
+
+    def _level_edge(self, colours: list[np.ndarray], frame: np.ndarray, follow: float) -> None:
+        """The step between the picture's edge pixels and the border's next to them, smoothed along
+        the edge (the picture's texture is not copied out), added to the border fading over the
+        band: the border meets the picture without a hard seam, whatever it was made of."""
+        sides = {"top": frame[0], "bottom": frame[-1], "left": frame[:, 0], "right": frame[:, -1]}
+        for k, band in enumerate(self.bands):
+            if band is None:
+                continue
+            colour = colours[k]
+            inner = self.inner_span[band.side]  # where the strip touches the picture
+            if band.side == "top":
+                border = colour[-1, inner]
+            elif band.side == "bottom":
+                border = colour[0, inner]
+            elif band.side == "left":
+                border = colour[inner, -1]
+            else:
+                border = colour[inner, 0]
+            step = cv2.GaussianBlur((sides[band.side].astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
+                                    borderType=cv2.BORDER_REPLICATE)[0]
+            step = self._held(("edge", k), step, follow)
+            spread = step[band.along]
+            weight = band.weight[..., None]
+            if band.side in ("top", "bottom"):
+                colour[band.where] += weight * spread[None, :, :]
+            else:
+                colour[band.where] += weight * spread[:, None, :]
+
+
+class _Band(NamedTuple):
+    """The part of a border strip within reach of the picture's edge."""
+
+    where: tuple[slice, slice]  # into the strip
+    weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
+    mx: np.ndarray  # sampling maps of the picture's mirror image (BORDER_REFLECT_101)
+    my: np.ndarray
+    side: str  # which side of the picture the strip lies on
+    along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
+
+
+def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -> _Band | None:
+    """The part of a border strip within ``reach`` pixels of the picture, or None."""
+    (ox, oy), (iw, ih) = layout.offset, layout.inner
+    gx = np.arange(xs.start, xs.stop, dtype=np.float32) - ox
+    gy = np.arange(ys.start, ys.stop, dtype=np.float32) - oy
+    dx = np.maximum(np.maximum(-gx, gx - (iw - 1)), 0)
+    dy = np.maximum(np.maximum(-gy, gy - (ih - 1)), 0)
+    cols, rows = np.flatnonzero(dx < reach), np.flatnonzero(dy < reach)
+    if len(cols) == 0 or len(rows) == 0:
+        return None
+    where = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    dx, dy, gx, gy = dx[where[1]], dy[where[0]], gx[where[1]], gy[where[0]]
+    weight = np.clip(1 - np.hypot(dx[None, :], dy[:, None]) / reach, 0, 1) ** 2
+
+    def reflect(g: np.ndarray, n: int) -> np.ndarray:
+        g = np.abs(g)
+        return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
+
+    mx, my = np.meshgrid(reflect(gx, iw), reflect(gy, ih))
+    along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
+    return _Band(where, weight.astype(np.float32), mx.astype(np.float32), my.astype(np.float32), side,
+                 along.astype(np.intp))
