@@ -51,7 +51,10 @@ def read_audio(path: str | os.PathLike, start: Fraction, end: Fraction, *, rate:
             end = min(end, (stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base - zero)
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         if start > 1:  # seek a second early: the decoder needs to settle, and seeks land on packets
-            container.seek(int((zero + start - 1) / stream.time_base), stream=stream, backward=True)
+            try:
+                container.seek(int((zero + start - 1) / stream.time_base), stream=stream, backward=True)
+            except av.FFmpegError:  # e.g. no index: decoding from the start still works
+                pass
         first, chunks, held = None, [], 0
         try:
             for frame in container.decode(stream):

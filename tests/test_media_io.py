@@ -268,3 +268,26 @@ def test_bad_settings_fail_before_writing(tmp_path, kwargs, words):
     assert caught.value.code == "encode_failed" and words in caught.value.message
     assert str(tmp_path / "out.mov") in caught.value.message
     assert os.listdir(tmp_path) == []
+
+
+def test_sound_is_read_from_the_start_when_the_file_cannot_seek(monkeypatch):
+    from server import media_audio, media_probe
+
+    path = str(VIDEO / "chaplin.mp4")
+    seeking = media_audio.read_audio(path, Fraction(3), Fraction(4))
+    opened = media_probe.open_source
+
+    class NoSeek:  # a demuxer that refuses to seek (no index), as some do
+        def __init__(self, container):
+            self._container = container
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+        def seek(self, *args, **kwargs):
+            raise av.FFmpegError(1, "Operation not permitted")
+
+    monkeypatch.setattr(media_probe, "open_source", lambda p: NoSeek(opened(p)))
+    straight = media_audio.read_audio(path, Fraction(3), Fraction(4))
+    assert straight.samples.shape == seeking.samples.shape == (2, 44100)
+    assert np.abs(straight.samples - seeking.samples).max() < 1e-3
