@@ -7,12 +7,15 @@ clip metadata; the takes stay findable through their media files' tags (:mod:`ot
 An EDL says nothing of its frame rate: give it (``rate``), or a timecode past the default rate's
 last frame is refused with a message asking for it. FCPXML goes through the adapter with exact
 times (:mod:`otio_tools.fcpxml`: 23.976, 29.97, 59.94 and mixed-rate projects), and a result the
-adapter's writer would not hold exactly is refused, result.otio holding it.
+adapter's writer would not hold exactly is refused, result.otio holding it. Final Cut Pro 10.6
+and later export a bundle (a ``.fcpxmld`` folder holding ``Info.fcpxml``): read the same, and the
+result written back as ``result.fcpxmld``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,15 @@ ADAPTER_PACKAGES = {".fcpxml": "otio-fcpx-xml-adapter (Final Cut Pro X)", ".aaf"
                     ".kdenlive": "otio-kdenlive-adapter"}
 
 
+#: Final Cut Pro 10.6 on exports FCPXML as a bundle: a folder with this suffix holding Info.fcpxml
+FCPXML_BUNDLE = ".fcpxmld"
+
+
 def adapter_for(path: str | os.PathLike) -> str:
     """The installed adapter that reads ``path``'s format, by its file extension."""
     suffix = Path(path).suffix.lower()
+    if suffix == FCPXML_BUNDLE:
+        return "fcpx_xml"
     try:
         return otio.adapters.from_filepath(str(path)).name
     except otio.exceptions.NoKnownAdapterForExtensionError:
@@ -70,8 +79,14 @@ def read_any(path: str | os.PathLike, rate: Fraction | None = None) -> tuple[oti
 def _read_fcpxml(path: str | os.PathLike) -> Any:
     from otio_tools.fcpxml import read_fcpxml_string
 
+    document = Path(path)
+    if document.suffix.lower() == FCPXML_BUNDLE and document.is_dir():
+        document = document / "Info.fcpxml"
+        if not document.is_file():
+            raise RequestError("request_missing", f"{path} is a Final Cut Pro bundle without its Info.fcpxml: "
+                               "export the project again (File > Export XML)")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = document.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RequestError("request_missing", f"timeline file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -104,16 +119,24 @@ def write_like(timeline: otio.schema.Timeline, adapter: str, source: str | os.Pa
         return None
     target = Path(out_dir) / f"result{Path(source).suffix.lower()}"
     temp = target.with_name(f".{target.stem}.part{target.suffix}")
+    bundle = target.suffix == FCPXML_BUNDLE
     try:
         if adapter == "fcpx_xml":
             from otio_tools.fcpxml import write_fcpxml
 
-            write_fcpxml(timeline, str(temp))
+            if bundle:
+                temp.mkdir(exist_ok=True)  # a crashed write's leftover is written over
+            write_fcpxml(timeline, str(temp / "Info.fcpxml" if bundle else temp))
         else:
             otio.adapters.write_to_file(timeline, str(temp), adapter_name=adapter)
+        if bundle and target.is_dir():  # a folder is not replaced by a rename: the old bundle goes first
+            shutil.rmtree(target)
         os.replace(temp, target)
     except Exception as exc:
-        temp.unlink(missing_ok=True)
+        if bundle and temp.is_dir():
+            shutil.rmtree(temp)
+        else:
+            temp.unlink(missing_ok=True)
         name = FORMAT_NAMES.get(adapter, adapter)
         raise RequestError("interchange_write", f"the result cannot be written as {name} ({target.name}): "
                                                 f"{type(exc).__name__}: {str(exc).strip()[:300]}; result.otio "
