@@ -313,6 +313,19 @@ def test_new_take_swaps_the_sound_too_and_a_failure_puts_both_back(edit, media):
 
 
 # ------------------------------------------------------------------------------- the Lua executor agrees
+@pytest.mark.parametrize("side", ["python", "lua"])
+def test_a_take_name_the_build_cannot_set_is_said_once_for_all_its_pictures_and_sound(media, side):
+    resolve, timeline, item = new_resolve("25", media[0], lacks=("TimelineItem.SetName",))
+    timeline.audio_clip(0, item, 10, 0, 40, name="A")
+    steps = plan(resolve, [piece(media[0], record=40, frames=4, source_in=50), piece(media[1], record=44, frames=4)])
+    done = execute(resolve, steps) if side == "python" else LuaResolve().call("execute_steps", resolve, steps)["result"]
+    notes = done["notes"]
+    assert [note for note in notes if "TimelineItem.SetName" in note] == [
+        "Resolve cannot set (this build has no TimelineItem.SetName) the clip name 'ShotForge fill gap take 1': its "
+        "ShotForge marker names the take."]
+    assert len(timeline.audio_layout(0)) == 3
+
+
 @pytest.mark.parametrize("name", ["placed", "new audio track", "sound dropped", "sound lands short", "remove"])
 def test_the_lua_executor_places_and_undoes_sound_as_the_python_one(media, name):
     lua = LuaResolve()

@@ -27,7 +27,7 @@ local function new_executor(resolve)
   if not tl then return nil end
   return setmetatable({resolve = resolve, timeline = tl, pool = project:GetMediaPool(), page = resolve:GetCurrentPage(),
                        done = {}, notes = M.as_array(), media = {},
-                       restored = M.as_object(), put_back = {}, lost = {},  -- as executor.py: see there
+                       restored = M.as_object(), put_back = {}, lost = {}, unnamed = {},  -- as executor.py: see there
                        result = {placed = M.as_array(), kept = M.as_array(), audio = M.as_array(),
                                  removed = M.as_array(), tracks_added = M.as_array(), tracks_deleted = M.as_array(),
                                  audio_tracks_added = M.as_array(), audio_tracks_deleted = M.as_array()}}, Executor)
@@ -180,7 +180,8 @@ function Executor:label(step, item)
     -- reported (the take's marker names it), never rolled back
     local renamed = item.SetName ~= nil
     if renamed then item:SetName(step.name) end
-    if item:GetName() ~= step.name then
+    if item:GetName() ~= step.name and not self.unnamed[step.name] then
+      self.unnamed[step.name] = true
       local ours = false
       for _, mk in ipairs(step.markers or {}) do
         if (mk.customData or ""):sub(1, 10) == "shotforge:" then ours = true end

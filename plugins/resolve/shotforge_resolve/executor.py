@@ -50,6 +50,7 @@ class _Executor(object):
         self.restored = {}    # old id -> new id of each clip the undo put back from its media
         self.put_back = []    # the names of those clips, for the message
         self.lost = []        # items Resolve removed along with a deletion, which nothing can put back
+        self.unnamed = set()  # the names a note already said did not stick (a take's pieces and sound share one)
         self.result = {"placed": [], "kept": [], "audio": [], "removed": [], "tracks_added": [],
                        "tracks_deleted": [], "audio_tracks_added": [], "audio_tracks_deleted": [],
                        "notes": self.notes}
@@ -198,7 +199,8 @@ class _Executor(object):
             renamed = has_call(item, "SetName")
             if renamed:
                 item.SetName(name)
-            if item.GetName() != name:
+            if item.GetName() != name and name not in self.unnamed:
+                self.unnamed.add(name)
                 self.notes.append("Resolve {} the clip name '{}'{}.".format(
                     "did not keep" if renamed else "cannot set (this build has no TimelineItem.SetName)", name,
                     ": its ShotForge marker names the take" if any(
