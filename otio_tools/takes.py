@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from otio_tools.errors import RequestError
-from otio_tools.request import _plain  # OTIO's metadata containers as plain dicts and lists
+from otio_tools.request import INPAINT_KEYS, _plain  # _plain: OTIO's metadata containers as plain dicts and lists
 
 #: the media tag and the clip metadata key (under ``metadata.shotforge``) a take is written to
 TAKE_KEY = "take"
@@ -33,8 +33,6 @@ OVERRIDES = ("seed", "prompt", "negative_prompt", "engine", "model", "steps", "g
 #: request keys that decide the slot: a re-render changing one would not fill the same slot
 SLOT_KEYS = ("track", "frame", "range", "side", "frames", "canvas", "placement", "record_frame", "rate",
              "size", "width", "height", "drop_frame", "reference_frame", "operation")
-#: what an inpaint replaced: a re-render replaces exactly that again (a new region is a new request)
-AREA_KEYS = ("region", "region_end", "mask", "mask_sha256")
 RERENDER_ENGINES = ("classical", "diffusers")
 
 
@@ -192,7 +190,7 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         if key in SLOT_KEYS:
             raise RequestError("slot_change", f"{key} cannot be changed by a re-render: a new take fills exactly "
                                               "the same slot (track, record frame, frame count, rate and size)")
-        if key in AREA_KEYS:
+        if key in INPAINT_KEYS:  # what an inpaint replaced: a new region is a new request
             raise RequestError("bad_request", f"{key} cannot be changed by a re-render: a new take of an inpaint "
                                               "replaces the same pixels; send a new inpaint request instead")
         if key not in OVERRIDES:
