@@ -33,7 +33,7 @@ from server import media_io
 from server.lazy_frames import LazyFrames
 from server.media_formats import identify_bytes
 
-#: the largest still matte read, in bytes and pixels a side
+#: the largest matte read: a still's bytes, and pixels a side (a still's or a video's)
 MAX_STILL_BYTES = 256 << 20
 MAX_MATTE_SIDE = 8192
 #: still kinds by signature: (magic, decoder, what the editor calls it, media type)
@@ -84,6 +84,7 @@ def check_matte(path: str, size: tuple[int, int], frames: int) -> Matte:
         info = media_io.probe(path)
     except media_io.MediaError as exc:
         raise RequestError("matte_unreadable", f"the matte {exc.message}") from None
+    _check_side(path, (info.width, info.height))
     matte = Matte(path, (info.width, info.height), info.frames)
     _check_size(matte, size)
     if info.frames < frames:

@@ -251,6 +251,15 @@ def test_a_video_matte_shorter_than_the_clip_or_of_another_aspect_is_refused(tmp
     assert caught.value.code == "matte_wrong_size" and "is 64x36, the clip 64x64" in caught.value.message
 
 
+def test_a_video_matte_over_the_side_limit_is_refused_as_a_still_is(tmp_path, monkeypatch):
+    path = write_matte_video(tmp_path / "wide.mov", [(0, 0, 8, 8)] * 2)
+    monkeypatch.setattr(masks, "MAX_MATTE_SIDE", 63)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 2)
+    assert (caught.value.code, caught.value.message) == (
+        "matte_too_large", f"the matte {path} is 64x36; a matte may be at most 63 pixels a side")
+
+
 # -- frames decoded on demand -------------------------------------------------------------------
 
 def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
