@@ -283,6 +283,26 @@ def test_the_dialog_says_remove_last_took_the_sound_and_the_audio_track_it_added
                                            "track it added (A2).")
 
 
+def test_the_dialog_names_the_audio_track_of_an_extensions_sound_once(edit, media):
+    from shotforge_resolve import ui as sf_ui
+    from test_resolve_ui import Bmd, Fusion
+
+    resolve, _timeline, _ = edit
+    steps = plan(resolve, [piece(media[0], record=40, frames=4, source_in=50), piece(media[1], record=44, frames=4)])
+    done = execute(resolve, steps)
+
+    class Finished:  # the run's result as workflow.Run.finish gives it
+        def finish(self, record, confirm_overwrite=None):
+            placed = [dict(p, timecode="10:00:01:{:02d}".format(p["start"] - START - 25)) for p in done["placed"]]
+            return {"placed": placed, "audio": done["audio"], "name": "ShotForge extend take 1", "notes": []}
+
+    dialog = sf_ui.Dialog(resolve, Fusion(), Bmd())
+    dialog.run = Finished()
+    dialog._place({"id": "job-1"}, None)
+    assert dialog.items["Status"].Text == ("Done: placed 2 clips as 'ShotForge extend take 1' (V1 at 10:00:01:15, "
+                                           "V1 at 10:00:01:19; its sound on A1).")
+
+
 def test_remove_last_leaves_a_sound_the_editor_moved(edit, media):
     resolve, timeline, _ = edit
     record = place_take(resolve, job("job-1", media[1]))
@@ -397,6 +417,8 @@ def test_a_gap_fill_brings_its_room_tone_onto_a1_python_and_lua(media, server, t
             answer = lua.call("run", resolve, {"server_url": server.url, "engine": "classical", "seed": 3,
                                                "operation": "fill_gap"})
             assert answer["ok"], answer
+            assert answer["message"].startswith("Fill gap in the 12-frame gap on V1 ") and \
+                ": placed as take 1, its sound on A1." in answer["message"], answer["message"]
             audio, placed = answer["result"]["audio"], answer["result"]["placed"]
         (sound,), (picture,) = audio, placed
         assert (sound["track"], sound["start"], sound["duration"]) == (1, START + 40, 12) == (

@@ -413,8 +413,8 @@ class Dialog(object):
         except ShotForgeError as exc:
             self.status(exc.message)
             return
-        sound = "; its sound on {}".format(", ".join("A{}".format(p["track"]) for p in done["audio"])) \
-            if done.get("audio") else ""
+        tracks = sorted(set(p["track"] for p in done.get("audio") or []))  # an extension's pieces share one
+        sound = "; its sound on {}".format(", ".join("A{}".format(track) for track in tracks)) if tracks else ""
         self.status(" ".join(["Done: placed {} clip{} as '{}' ({}{}).".format(
             len(done["placed"]), "" if len(done["placed"]) == 1 else "s", done["name"],
             ", ".join("V{} at {}".format(p["track"], p["timecode"]) for p in done["placed"]), sound)] + done["notes"]))
