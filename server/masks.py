@@ -172,7 +172,7 @@ def _decode_with_ffmpeg(data: bytes, codec: str) -> np.ndarray | None:
         frames = decoder.decode(av.Packet(data)) + decoder.decode(None)
     except (av.FFmpegError, ValueError):
         return None
-    return frames[0].to_ndarray(format="gray16le") if frames else None
+    return frames[0].to_ndarray(format="rgb48le") if frames else None  # colours: white is their mean
 
 
 def _white(picture: np.ndarray) -> np.ndarray:

@@ -108,6 +108,16 @@ def test_a_still_matte_of_each_kind_is_read_white_as_replace(tmp_path, kind):
     assert all(np.array_equal(m, box(8, 4, 20, 10)) for m in shot)
 
 
+@pytest.mark.parametrize("codec, pix_fmt", [("png", "rgb48be"), ("dpx", "rgb48le"), ("exr", "gbrpf32le")])
+def test_a_coloured_matte_replaces_by_the_mean_of_its_colours_whatever_decodes_it(tmp_path, codec, pix_fmt):
+    # magenta's colours average two thirds white (replace); its luma is under half (BT.601: 0.41)
+    picture = np.zeros((SIZE[1], SIZE[0], 3), np.uint16)
+    picture[4:14, 8:28] = (65535, 0, 65535)
+    path = ffmpeg_still(tmp_path / "matte", picture, codec, pix_fmt)
+    matte = masks.check_matte(str(path), SIZE, 1)
+    assert np.array_equal(matte.still, box(8, 4, 20, 10))
+
+
 def test_a_matte_of_another_size_and_the_same_aspect_is_scaled_nearest(tmp_path):
     path = tmp_path / "half.png"
     cv2.imwrite(str(path), matte_picture(size=(32, 18), region=(4, 2, 10, 5)))
