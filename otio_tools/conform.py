@@ -188,8 +188,8 @@ def _remove(track: otio.schema.Track, index: int) -> None:
 
 
 def _new_sound_track(timeline: otio.schema.Timeline, rate: Fraction, where: TakeClip) -> int:
-    """The audio track a take's new sound goes on when the timeline has none of it yet, by the rule
-    of :func:`otio_tools.placement.with_audio_tracks`: the source clip's own sound track when free
+    """The audio track a take's new sound goes on when the timeline has none of it yet, as for a
+    render (:func:`otio_tools.placement.sound_track`): the source clip's own sound track when free
     over the slot, else the lowest free one above, else a new one (index = number of audio
     tracks). The source is the clip the take continues, on the video track its recipe asked for:
     the one before a tail extension, after a head extension, before a gap fill (else after it)."""
