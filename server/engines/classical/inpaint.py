@@ -5,13 +5,14 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
 1. backward, from the shot's last frame to the first placed one: each frame's region is taken
    from the next frame's made-up picture, moved along the flow between them (:mod:`.propagate`:
    measured with the region smoothed away, completed inside it from the camera's move and the
-   motion around it), where that picture shows something the camera saw; each placed frame's
-   result is put aside on disk (:class:`.propagate.Spill`);
+   motion around it), where that picture shows something the camera saw, and the mismatch with
+   the picture just outside the region (exposure, a slightly wrong warp) continued smoothly into
+   it, so no edge shows and what is carried on follows the light; each placed frame's result is
+   put aside on disk (:class:`.propagate.Spill`);
 2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
-   the backward result by how many frames away each was seen; the mismatch with the picture just
-   outside the region (exposure, a slightly wrong warp) continued smoothly into it, so no edge
-   shows; what neither pass saw gets a smooth fill of its surroundings, once: later frames carry
-   that fill along like seen content, so it holds steady instead of being made anew each frame.
+   the backward result by how many frames away each was seen; what neither pass saw gets a
+   smooth fill of its surroundings, once: later frames carry that fill along like seen content,
+   so it holds steady instead of being made anew each frame.
 
 Pixels outside the region are the source's, bit for bit; full depth is kept (only the small 8-bit
 copies that flow is measured on lose it). Frames and mattes are read one at a time, twice.
@@ -97,9 +98,9 @@ class _Inpainter:
     # -- one step of either pass -----------------------------------------------------------
 
     def _step(self, state: _Pass, frame: np.ndarray, mask: np.ndarray):
-        """Carry ``state`` into this frame. Returns (box, carried colour, carried distance in frames,
-        with inf where nothing seen arrives) over the region and its ring, or None when the frame
-        has no region; and updates the small copies in ``state``."""
+        """Carry ``state`` into this frame. Returns, over the crop around the region and its ring:
+        the crop, the carried colour and how many frames away it was seen (inf where nothing seen
+        arrives); None when the frame has no region. Updates the small copies in ``state``."""
         small, hole, grey = self._small(frame, mask)
         region = cv2.dilate(mask.astype(np.uint8), self.ring_kernel).astype(bool)
         box = pg.bounding_box(region)
@@ -119,7 +120,7 @@ class _Inpainter:
                 inside = mask[crop]
                 ring = region[crop] & ~inside & real
                 colour += pg.spread(frame[crop].astype(np.float32) - colour, ring, inside & real)
-            result = (box, crop, region[crop], colour, hops)
+            result = (crop, colour, hops)
         state.small, state.grey, state.hole = small, grey, hole
         return result
 
@@ -161,7 +162,7 @@ class _Inpainter:
                 if step is None:
                     self._remember(back, frame, mask, None, None, None, None, None)
                 else:
-                    box, crop, region, colour, hops = step
+                    crop, colour, hops = step
                     inside = mask[crop]
                     if i in placed:
                         spill.put(i, colour, hops)
@@ -180,7 +181,7 @@ class _Inpainter:
                     self._remember(ahead, frame, mask, None, None, None, None, None)
                     out = frame
                 elif i < placed.start:  # only what the camera saw goes on: no fill before the result
-                    box, crop, region, colour, hops = step
+                    crop, colour, hops = step
                     inside = mask[crop]
                     real = np.isfinite(hops) & (hops < _FILLED)
                     colour = self._smooth_unseen(frame, crop, inside, colour, real)
@@ -197,8 +198,9 @@ class _Inpainter:
 
     def _make(self, ahead: _Pass, frame: np.ndarray, mask: np.ndarray, step, back_colour: np.ndarray,
               back_hops: np.ndarray) -> np.ndarray:
-        """A placed frame: both passes' seen content blended, its edge matched, the rest filled."""
-        box, crop, region, colour, hops = step
+        """A placed frame: both passes' seen content blended (each already matched to this frame at
+        the region's edge), the rest filled."""
+        crop, colour, hops = step
         inside = mask[crop]
         filled = np.isfinite(hops) & (hops >= _FILLED)  # the fill of an earlier frame, carried along
         fwd_hops = np.where(filled, np.inf, hops).astype(np.float32)
