@@ -53,10 +53,6 @@ class Matte:
     frames: int  # 1 for a still
     still: np.ndarray | None = None
 
-    @property
-    def what(self) -> str:
-        return "still" if self.still is not None else "video"
-
 
 def check_matte(path: str, size: tuple[int, int], frames: int) -> Matte:
     """The matte at local ``path`` for a clip of ``size`` (width, height) and ``frames`` placed

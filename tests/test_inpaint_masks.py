@@ -102,7 +102,7 @@ def test_a_still_matte_of_each_kind_is_read_white_as_replace(tmp_path, kind):
         cv2.imwrite(str(tmp_path / "m.png"), rgba)
         path.write_bytes((tmp_path / "m.png").read_bytes())
     matte = masks.check_matte(str(path), SIZE, 30)
-    assert (matte.what, matte.size, matte.frames) == ("still", SIZE, 1)
+    assert matte.still is not None and (matte.size, matte.frames) == (SIZE, 1)
     shot = masks.shot_masks(InpaintArea(placed=range(2, 5), mask=str(path)), SIZE, 7, matte)
     assert len(shot) == 7
     assert all(np.array_equal(m, box(8, 4, 20, 10)) for m in shot)
@@ -224,7 +224,7 @@ def test_a_video_matte_frame_k_is_the_mask_of_the_clip_frame_k_held_over_the_han
     regions = [(2 * k, 4, 16, 8) for k in range(6)] + [(0, 0, 8, 8)] * 2  # longer than the clip: its first 6
     path = write_matte_video(tmp_path / "matte.mov", regions)
     matte = masks.check_matte(str(path), SIZE, 6)
-    assert (matte.what, matte.size, matte.frames) == ("video", SIZE, 8)
+    assert matte.still is None and (matte.size, matte.frames) == (SIZE, 8)
     area = InpaintArea(placed=range(2, 8), mask=str(path))
     shot = masks.shot_masks(area, SIZE, 10, matte)
     expected = [regions[0]] * 2 + regions[:6] + [regions[5]] * 2
