@@ -124,18 +124,18 @@ def test_the_fallback_triggers_where_the_flow_is_inconsistent():
 # recorded with; the quality floors on any.
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "gap1_curve": "1289413ca5ba0d68",
-    "gap3_curve_u16": "1cd3b0de75cff631",
-    "gap2_no_context": "13b8e637888e8901",
-    "gap1_high": "e94b79b1f200d0ed",
+    "gap1_curve": "d188fd5c958b94e0",
+    "gap3_curve_u16": "14a71ab4eaab98f6",
+    "gap2_no_context": "e119e7961974316b",
+    "gap1_high": "b131e53b4bdf2f13",
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
-    "gap_cadence": "1ec35dd2e1800a07",
+    "gap_cadence": "b9a33d7f5262fb96",
     "ext_tail": "3ff8ddcada8525fc",
     "ext_head_u16": "6f4bd6e2606a6d4c",
     "ext_cadence": "8988873c9deff00a",
     "ext_still": "6004801ff38aa6ad",
-    "retime": "2c653370c756d9b2",
+    "retime": "22fd8c79f4a3c41b",
 }
 
 

@@ -210,7 +210,7 @@ class Interpolator:
     _SMOOTH_SLACK = ((0.5, 1.0), (2.0, 4.0))
     _SMOOTH_SIGMA = 4.0  # small pixels over which the chosen motions are averaged
     _SMOOTH_LEVEL = 4.0  # matching cost (levels) at which a motion counts ~37 % in that average
-    _SMOOTH_PASSES = 2
+    _SMOOTH_PASSES = 1  # a second pass changes little for twice the cost (bench/RESULTS.md)
 
     def _match_cost(self, v: np.ndarray, t: float) -> np.ndarray:
         """Smoothed |a(x - t v) - b(x + (1 - t) v)| per small pixel for the a->b motion ``v``."""
