@@ -74,7 +74,9 @@ def test_storyboard_items_are_found_in_order_and_bad_markers_named(marked):
         find_items(otio.adapters.read_from_file(str(marked)), tracks=[3])
 
 
-def _batch(marked: Path, out: Path, *extra: str) -> subprocess.Popen:
+def batch_process(marked: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """``shotforge batch MARKED --out OUT --fill-gaps-up-to 12 --engine classical EXTRA`` (a later
+    option wins) in a process of its own, without any settings file."""
     (out.parent / "none.toml").write_text("")
     env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(out.parent / "none.toml")}
     return subprocess.Popen([sys.executable, "-m", "server.cli", "batch", str(marked), "--out", str(out),
@@ -99,7 +101,7 @@ def _check_result(out: Path, job: dict) -> None:
 
 def test_batch_command_renders_the_storyboard_and_resumes_after_a_crash(marked, tmp_path):
     out = tmp_path / "batch"
-    first = _batch(marked, out)
+    first = batch_process(marked, out)
     deadline = time.monotonic() + 120
     while not list((out / "items").glob("*/job.json")):  # crash once the first item is done
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
@@ -115,7 +117,7 @@ def test_batch_command_renders_the_storyboard_and_resumes_after_a_crash(marked, 
     finally:
         store.close()
 
-    again = _batch(marked, out)
+    again = batch_process(marked, out)
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 1, stderr  # one item failed, one marker unusable: both named
     assert "FAILED marker 'sf extend tail 8' on clip 'C'" in stderr and "gone.mp4" in stderr
@@ -129,7 +131,7 @@ def test_batch_command_renders_the_storyboard_and_resumes_after_a_crash(marked, 
             "extend tail V1 65", "fill_gap V1 55", "generate V1 125-137"]
     finally:
         store.close()
-    rerun = _batch(marked, out)  # a finished batch is not rendered again
+    rerun = batch_process(marked, out)  # a finished batch is not rendered again
     rerun.communicate(timeout=120)
     assert json.loads((out / "job.json").read_text()) == job
 
@@ -171,7 +173,7 @@ def test_batch_of_an_fcp7_xml_storyboard_writes_the_result_back_as_xml(tmp_path)
     xml = tmp_path / "storyboard.xml"
     otio.adapters.write_to_file(timeline, str(xml), adapter_name="fcp_xml")
     out = tmp_path / "batch"
-    done = _batch(xml, out)
+    done = batch_process(xml, out)
     stdout, stderr = done.communicate(timeout=300)
     assert done.returncode == 1, stderr  # C's media is missing: named
     assert f"result  {out / 'result.xml'} (Final Cut Pro 7 XML)" in stdout
@@ -191,7 +193,7 @@ def test_batch_of_an_fcp7_xml_storyboard_writes_the_result_back_as_xml(tmp_path)
 def test_batch_reads_real_interchange_exports_and_writes_each_back_in_its_format(tmp_path, name, rate):
     source = shared(INTERCHANGE / name)
     out = tmp_path / "batch"
-    run = _batch(source, out, "--fill-gaps-up-to", "1000", *(("--rate", rate) if rate else ()))
+    run = batch_process(source, out, "--fill-gaps-up-to", "1000", *(("--rate", rate) if rate else ()))
     stdout, stderr = run.communicate(timeout=120)
     job = json.loads((out / "job.json").read_text())
     # the exports' media is not on this machine: every gap fill is refused, each named with its gap
@@ -207,7 +209,7 @@ def test_batch_reads_real_interchange_exports_and_writes_each_back_in_its_format
 
 def test_batch_names_what_cannot_be_read_or_written(tmp_path):
     def run(name, *extra):
-        proc = _batch(shared(INTERCHANGE / name), tmp_path / name.replace(".", "_"), *extra)
+        proc = batch_process(shared(INTERCHANGE / name), tmp_path / name.replace(".", "_"), *extra)
         stderr = proc.communicate(timeout=120)[1]
         return proc.returncode, stderr, proc
 
@@ -267,13 +269,13 @@ def test_another_batch_into_the_folder_of_a_finished_one_leaves_its_items_media(
     """Other options into the same --out make a new batch; items with the same keys must not be
     rendered over (or, failing, removed from) the folders the first result.otio names."""
     out = tmp_path / "batch"
-    first = _batch(marked, out)
+    first = batch_process(marked, out)
     first.communicate(timeout=300)
     first_job = json.loads((out / "job.json").read_text())
     first_media = sorted(p["media"] for p in first_job["placements"])
     before = {m: Path(m).read_bytes() for m in first_media}
 
-    second = _batch(marked, out, "--fill-gaps-up-to", "11")  # the same items, another batch
+    second = batch_process(marked, out, "--fill-gaps-up-to", "11")  # the same items, another batch
     _, stderr = second.communicate(timeout=300)
     assert second.returncode == 1, stderr
     second_media = sorted(p["media"] for p in json.loads((out / "job.json").read_text())["placements"])

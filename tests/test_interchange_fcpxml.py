@@ -6,9 +6,6 @@ place. The expected frames are counted here from the files' own rational times."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -20,8 +17,9 @@ from otio_tools.fcpxml import cut, seconds, write_fcpxml_string
 from otio_tools.interchange import read_any, write_in_format
 from otio_tools.retime import clip_speed
 from otio_tools.timeline import rate_of, track_items
-from tests.serverutil import CARPHONE, REPO, copy_media
+from tests.serverutil import CARPHONE, copy_media
 from tests.shared_data import INTERCHANGE, shared
+from tests.test_batch import batch_process
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "59.94": Fraction(60000, 1001)}
@@ -208,13 +206,10 @@ def test_a_batch_of_a_2997_fcpxml_project_writes_its_gap_fill_back_into_the_fcpx
     source = tmp_path / "carphone.fcpxml"
     source.write_text(write_fcpxml_string(timeline))
     out = tmp_path / "batch"
-    (tmp_path / "none.toml").write_text("")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
-    run = subprocess.run([sys.executable, "-m", "server.cli", "batch", str(source), "--out", str(out),
-                          "--fill-gaps-up-to", "12", "--engine", "classical"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert f"result  {out / 'result.fcpxml'} (FCPXML)" in run.stdout
+    run = batch_process(source, out)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    assert f"result  {out / 'result.fcpxml'} (FCPXML)" in stdout
     placements = json.loads((out / "job.json").read_text())["placements"]
     assert [(p["track"], p["record_frame"], p["frames"]) for p in placements] == [(0, 50, 6)]
     back, _ = read_any(out / "result.fcpxml")

@@ -5,18 +5,15 @@ audio track above, else on a new one, with ``audio_track`` in job.json saying wh
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import opentimelineio as otio
 
 from otio_tools.batch import combine
 from otio_tools.timeline import track_items
-from tests.serverutil import REPO
 from tests.shared_data import VIDEO, shared
+from tests.test_batch import batch_process
 from tests.test_placement_audio import edit_with_sound
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -49,12 +46,9 @@ def test_a_batch_puts_each_items_sound_in_free_space_beside_its_picture(tmp_path
     path = tmp_path / "marked.otio"
     otio.adapters.write_to_file(marked_up(chaplin), str(path))
     out = tmp_path / "batch"
-    (tmp_path / "none.toml").write_text("")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SHOTFORGE_CONFIG": str(tmp_path / "none.toml")}
-    done = subprocess.run([sys.executable, "-m", "server.cli", "batch", str(path), "--out", str(out),
-                           "--fill-gaps-up-to", "10", "--engine", "classical"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = batch_process(path, out, "--fill-gaps-up-to", "10")
+    _, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stderr
     job = json.loads((out / "job.json").read_text())
     # each item alone chose V1 and A1 (free on the timeline it was made on); together: the gap fill
     # first, A's tail handles above it (A2's music is there too: a new A3), B's head handles on V2
