@@ -389,9 +389,10 @@
       return workflow().removeLast().then(function (out) {
         var text = "Removed ‘" + out.take.name + "’ and its marker.";
         if (out.kept.length) {
-          text += "\n" + out.kept.length + " of its clips changed since it was placed and " + (out.kept.length === 1 ? "was" : "were") +
-            " left as they are: " + out.kept.map(function (it) {
-              return (it.audio ? core.audioTrackLabel(it.track) : core.trackLabel(it.track)) + " " + tc(state.seq, core.frameAt(it.start, state.seq.tpf));
+          // A sound item is {audio: true, ...}; a clip placed with sound carries its sound as `audio`.
+          text += "\n" + out.kept.length + " of its clips changed since it was placed (or are linked to one that did) and " +
+            (out.kept.length === 1 ? "was" : "were") + " left as they are: " + out.kept.map(function (it) {
+              return (it.audio === true ? core.audioTrackLabel(it.track) : core.trackLabel(it.track)) + " " + tc(state.seq, core.frameAt(it.start, state.seq.tpf));
             }).join(", ");
         }
         if (out.take.overwrote && out.take.overwrote.length) text += "\nWhat its overwrite covered comes back only with Edit > Undo.";

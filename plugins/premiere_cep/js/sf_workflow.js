@@ -388,22 +388,31 @@
     return !!m && (facts.sequence.markers || []).some(function (x) { return m.guid ? x.guid === m.guid : x.start === m.start && x.name === m.name; });
   }
 
-  /** Remove `take`'s clips and sound that are unchanged, and its marker; resolves {kept: [changed items]}
-   *  (a sound item is {audio: true, track, start, end, ...}). An unchanged item that is gone by the time
-   *  it is removed went with the clip it is linked to. */
+  /** Whether the clip or sound `x` (a take item or its `audio`, with the nodeId its read-back gave)
+   *  is still on the sequence's `kind` tracks, changed or not. */
+  function onSequence(facts, x, kind) {
+    var tracks = kind === "audio" ? facts.sequence.audioTracks : facts.sequence.videoTracks;
+    return !!x.nodeId && (tracks || []).some(function (t) { return t.clips.some(function (c) { return c.nodeId === x.nodeId; }); });
+  }
+
+  /** Remove `take`'s clips and sound that are unchanged, and its marker; resolves {kept: [items left]}
+   *  (a sound item is {audio: true, track, start, end, ...}). A clip and its sound are one linked
+   *  placement: when the editor changed one half and it is still there, the unchanged half stays
+   *  too (Premiere may remove linked items together, which would take the changed half along). An
+   *  unchanged item that is gone by the time it is removed went with the clip it is linked to. */
   Workflow.prototype.unplace = function (take, facts) {
     var self = this;
     var same = unchangedItems(facts, take);
-    var kept = take.items.filter(function (it) { return same.indexOf(it) < 0; });
-    var chain = Promise.resolve();
+    var kept = [], pictures = [], sounds = [];
     take.items.forEach(function (it) {
-      if (!it.audio) return;
-      if (!soundThere(facts, it)) kept.push(Object.assign({ audio: true }, it.audio));
-      else chain = chain.then(function () { return self.host.removeClip(it.audio, true); });
+      var video = same.indexOf(it) >= 0, sound = !it.audio || soundThere(facts, it);
+      var hold = !!it.audio && video !== sound && (video ? onSequence(facts, it.audio, "audio") : onSequence(facts, it, "video"));
+      (video && !hold ? pictures : kept).push(it);
+      if (it.audio) (sound && !hold ? sounds : kept).push(sound && !hold ? it.audio : Object.assign({ audio: true }, it.audio));
     });
-    same.forEach(function (it) {
-      chain = chain.then(function () { return self.host.removeClip(it); });
-    });
+    var chain = Promise.resolve();
+    sounds.forEach(function (a) { chain = chain.then(function () { return self.host.removeClip(a, true); }); });
+    pictures.forEach(function (it) { chain = chain.then(function () { return self.host.removeClip(it); }); });
     if (markerPresent(facts, take.marker)) chain = chain.then(function () { return self.host.removeMarker(take.marker); });
     return chain.then(function () { return { kept: kept }; });
   };

@@ -165,6 +165,20 @@ describe("ShotForge panel: inpaint and room tone, in Chromium against a real ser
     } finally { await p.close(); }
   });
 
+  it("Remove last after the editor trimmed the room tone: the tone and the picture linked to it stay, both named in the message", async () => {
+    const seq = env.seqs.e2e_25;
+    const p = await fillGapPanel(seq);
+    try {
+      const out = await h.runAndWait(p.page, 120000);
+      assert.equal(out.kind, "ok", out.text);
+      p.runner.dom.sequence.audio[0].clips.find((c) => c.name === "ShotForge fill gap take 1").end = TICKS(55, seq);
+      const removed = await h.runAndWait(p.page, 60000, "#remove-last");
+      assert.equal(removed.kind, "error", removed.text);
+      assert.match(removed.text, /2 of its clips changed since it was placed \(or are linked to one that did\) and were left as they are: V1 01:00:01:11, A1 01:00:01:11/);
+      assert.deepEqual(clipsOn(p.runner, 0).map((c) => c.name), ["A", "ShotForge fill gap take 1", "B"]);
+    } finally { await p.close(); }
+  });
+
   it("room tone with no free audio track: nothing placed, the render kept; after adding an audio track Place again puts picture and sound", async () => {
     const seq = JSON.parse(JSON.stringify(env.seqs.e2e_25));
     seq.audioTracks[0].clips.push({ name: "Music", start: TICKS(30, seq), end: TICKS(66, seq), inPoint: "0", outPoint: TICKS(36, seq),

@@ -20,8 +20,8 @@
  *  - Sequence.overwriteClip(item, seconds, v, a) puts a subclip's picture on V(v) and, when it took
  *    audio and the media has sound, its sound on A(a) over the same record range and source in,
  *    one audio item (assumed, not measured: a stereo render on one track; linked A/V items are
- *    separate TrackItems that remove(0, 1) takes off one at a time). An audio index past the last
- *    track places no sound.
+ *    separate TrackItems that remove(0, 1) takes off one at a time; `removeLinked` makes remove take
+ *    the linked other half along, the other guess). An audio index past the last track places no sound.
  *  - TrackItem.remove(inRipple, inAlignToVideo) takes the item out (rippling later ones left when
  *    inRipple is set); ProjectItem.setColorLabel keeps only the 16 label indices 0..15;
  *    sequence markers via createMarker(seconds) land on the frame, Marker start/end are Time.
@@ -167,6 +167,7 @@ class PremiereMock {
     this.soundOff = null;
     this.throwOn = null;
     this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
+    this.removeLinked = false; // TrackItem.remove taking the picture or sound linked to it along (unmeasured either way)
     this.importsOffline = false; // a file Premiere cannot read is imported as an offline item
     this.version = version;
     this.nextNode = 1000;
@@ -367,6 +368,7 @@ class PremiereMock {
         if (i < 0) return 0;
         if (dom.removeRefused) return 1; // the guide: "Returns 0 if successful"
         list.clips.splice(i, 1);
+        if (dom.removeLinked && c.link) dom.removeLinkedTo(c);
         if (inRipple) {
           // Ripple delete: everything after it on the track moves left by its duration.
           const d = big(c.end) - big(c.start);
@@ -507,12 +509,23 @@ class PremiereMock {
     if (this.landOff && --this.landOff.nth === 0) { t += BigInt(this.landOff.frames) * tb; this.landOff = null; }
     const srcIn = it.subIn !== null ? big(it.subIn) : 0n;
     const srcOut = it.subOut !== null ? big(it.subOut) : srcIn + 10n * TPS;
-    const what = { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it };
+    // The picture and sound of one overwrite are linked (one `link` object on both).
+    const what = { name: it.name, inPoint: String(srcIn), outPoint: String(srcOut), item: it, link: it.video && it.audio ? {} : null };
     if (it.video) this.overwrite(s.tracks[vIndex], vIndex, t, t + srcOut - srcIn, what);
     if (!it.audio || !(aIndex >= 0 && aIndex < s.audio.length)) return;
     let ta = t;
     if (this.soundOff && --this.soundOff.nth === 0) { ta += BigInt(this.soundOff.frames) * tb; this.soundOff = null; }
     this.overwrite(s.audio[aIndex], "A" + aIndex, ta, ta + srcOut - srcIn, what);
+  }
+
+  /** With `removeLinked`: the items linked to `c` (the other half of its overwrite) go with it. */
+  removeLinkedTo(c) {
+    for (const t of this.sequence.tracks.concat(this.sequence.audio)) {
+      for (const o of t.clips.filter((x) => x.link === c.link)) {
+        t.clips.splice(t.clips.indexOf(o), 1);
+        this.mutations.push({ removed: o.name, start: o.start, end: o.end, ripple: false, linked: true });
+      }
+    }
   }
 
   /** Overwrite [start, end) on `track`: whatever it covers is cut or removed, transitions removed. */
@@ -533,7 +546,8 @@ class PremiereMock {
       });
     }
     out.push({ name: what.name, nodeId: String(this.nextNode++), start: String(start), end: String(end),
-      inPoint: what.inPoint, outPoint: what.outPoint, item: what.item, speed: 1, reversed: false, disabled: false, selected: false });
+      inPoint: what.inPoint, outPoint: what.outPoint, item: what.item, speed: 1, reversed: false, disabled: false, selected: false,
+      link: what.link });
     track.clips = out;
     this.mutations.push({ track: label, start: String(start), end: String(end), name: what.name });
   }

@@ -281,17 +281,6 @@ test("new take when the old take's sound was changed on the sequence: not swappe
   assert.equal(dom.fullSnapshot(), before);
 });
 
-test("remove last after the editor trimmed the take's sound: the picture goes, the trimmed sound stays and is listed", async () => {
-  const { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
-  const { take } = await place(wf, FILL);
-  const tone = dom.sequence.audio[0].clips.find((c) => c.name === take.name);
-  tone.end = T(55);
-  const out = await wf.removeLast();
-  assert.deepEqual(out.kept.map((k) => [k.audio, k.track]), [[true, 0]]);
-  assert.ok(dom.sequence.audio[0].clips.includes(tone));
-  assert.ok(!dom.snapshot()[0].some((c) => c.name === take.name));
-});
-
 test("new take whose swap fails: the old take's picture and sound are put back exactly", async () => {
   // (B has no sound here: sound landing a frame late over B's would cut it, which no removal undoes.)
   const { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: [[AUDIO[0][0]]] }, gapWithTone(0));
@@ -301,6 +290,51 @@ test("new take whose swap fails: the old take's picture and sound are put back e
   await assert.rejects(wf.newTake({}), (e) => e.code === "placement_mismatch" && /is back in its place, exactly as before/.test(e.message));
   assert.equal(dom.fullSnapshot(), withFirst);
 });
+
+test("TrackItem.remove taking the linked other half along (the other guess): remove last and a failed swap still end exactly as they should", async () => {
+  let { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
+  dom.removeLinked = true;
+  const before = dom.fullSnapshot();
+  await place(wf, FILL);
+  assert.deepEqual((await wf.removeLast()).kept, []);
+  assert.equal(dom.fullSnapshot(), before);
+  assert.ok(dom.mutations.some((m) => m.linked), "the linked half went with the first one removed");
+  ({ wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: [[AUDIO[0][0]]] }, gapWithTone(0)));
+  dom.removeLinked = true;
+  await place(wf, FILL);
+  const withFirst = dom.fullSnapshot();
+  dom.soundOff = { nth: 1, frames: 1 };
+  await assert.rejects(wf.newTake({}), (e) => e.code === "placement_mismatch" && /is back in its place, exactly as before/.test(e.message));
+  assert.equal(dom.fullSnapshot(), withFirst);
+});
+
+for (const linked of [false, true]) {
+  test(`remove last after the editor trimmed the take's sound: the picture linked to it stays with it, both listed (remove ${linked ? "takes" : "leaves"} the linked half)`, async () => {
+    const { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
+    dom.removeLinked = linked;
+    const { take } = await place(wf, FILL);
+    const tone = dom.sequence.audio[0].clips.find((c) => c.name === take.name);
+    tone.end = T(55);
+    const before = dom.fullSnapshot();
+    const out = await wf.removeLast();
+    assert.deepEqual(out.kept.map((k) => [k.audio === true, k.track]), [[false, 0], [true, 0]]);
+    const now = JSON.parse(dom.fullSnapshot()), then = JSON.parse(before);
+    assert.deepEqual([now.video, now.audio, now.markers], [then.video, then.audio, []], "only the take's marker came off");
+    assert.ok(dom.sequence.audio[0].clips.includes(tone));
+  });
+
+  test(`remove last after the editor deleted the take's sound: its picture goes (remove ${linked ? "takes" : "leaves"} the linked half)`, async () => {
+    const { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
+    dom.removeLinked = linked;
+    const before = dom.fullSnapshot();
+    const { take } = await place(wf, FILL);
+    const a1 = dom.sequence.audio[0];
+    a1.clips.splice(a1.clips.findIndex((c) => c.name === take.name), 1);
+    const out = await wf.removeLast();
+    assert.deepEqual(out.kept.map((k) => [k.audio === true, k.track]), [[true, 0]]);
+    assert.equal(dom.fullSnapshot(), before);
+  });
+}
 
 test("the panel reloaded in the middle of placing picture and sound: recover() takes both off, the sequence exactly as before", async () => {
   const { wf, dom, runner, jobs } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
