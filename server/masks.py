@@ -79,7 +79,7 @@ def check_matte(path: str, size: tuple[int, int], frames: int) -> Matte:
     try:
         info = media_io.probe(path)
     except media_io.MediaError as exc:
-        raise RequestError("matte_unreadable", f"the matte {exc.message}") from None
+        raise RequestError("matte_unreadable", f"the matte {path} cannot be read as a video: {exc.message}") from None
     _check_side(path, (info.width, info.height))
     matte = Matte(path, (info.width, info.height), info.frames)
     _check_size(matte, size)

@@ -270,6 +270,20 @@ def test_a_video_matte_over_the_side_limit_is_refused_as_a_still_is(tmp_path, mo
         "matte_too_large", f"the matte {path} is 64x36; a matte may be at most 63 pixels a side")
 
 
+def test_a_video_matte_that_cannot_be_read_is_refused_in_words(tmp_path):
+    path = tmp_path / "matte.mov"
+    with av.open(str(path), "w", format="mov") as container:  # sound only: no picture to be a matte
+        stream = container.add_stream("pcm_s16le", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
+        frame.rate = 48000
+        for packet in list(stream.encode(frame)) + list(stream.encode(None)):
+            container.mux(packet)
+    with pytest.raises(RequestError) as caught:
+        masks.check_matte(str(path), SIZE, 1)
+    assert (caught.value.code, caught.value.message) == (
+        "matte_unreadable", f"the matte {path} cannot be read as a video: no video stream in {path}")
+
+
 # -- frames decoded on demand -------------------------------------------------------------------
 
 def test_lazy_frames_decode_each_frame_once_a_pass_and_hand_out_copies():
