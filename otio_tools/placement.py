@@ -11,9 +11,10 @@ A result with sound (room tone under extension and gap fill frames) also gets an
 media under its record range (for a gap fill, the clip before the gap, else the one after),
 when that is free over the result's record range; else the lowest free audio track above it;
 else a new one (index = number of audio tracks). Without the source's sound on the timeline,
-the lowest free audio track. ``overwrite`` puts it on the source's sound track, over what is
-there, as the video is. Handles placed straight from their own file carry their own sound on
-the same track: the room tone was made from that file's audio and joins it at the handles' end.
+the lowest free audio track. ``overwrite`` overwrites the picture only: the editor's audio is
+never removed for room tone (as both plugins place it). Handles placed straight from their own
+file carry their own sound on the same track: the room tone was made from that file's audio and
+joins it at the handles' end.
 """
 
 from __future__ import annotations
@@ -84,9 +85,7 @@ def with_audio_tracks(timeline: otio.schema.Timeline, rate: Fraction, placements
     request = request_from_timeline(timeline)
     start = min(piece.record_frame for piece in placements)
     end = max(piece.record_frame + piece.frames for piece in placements)
-    own = source_sound_track(timeline, rate, request.track, request.frame)
-    index = own if request.placement == "overwrite" and own is not None else sound_track(timeline, rate, own,
-                                                                                          start, end)
+    index = sound_track(timeline, rate, source_sound_track(timeline, rate, request.track, request.frame), start, end)
     return [dataclasses.replace(piece, audio_track=index) for piece in placements]
 
 

@@ -8,8 +8,8 @@ record frames; items it only partly covers are trimmed; transitions touching the
 removed (their other side no longer exists).
 
 A placement with an ``audio_track`` puts its sound there too: an audio clip of the same media with
-the same record frames and source range, by the same rules (free space, or an overwrite); an
-index one past the last audio track adds an audio track.
+the same record frames and source range, always into free space (an ``overwrite`` overwrites the
+picture only); an index one past the last audio track adds an audio track.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[P
         at = placement.record_frame
         edit(track_or_new(result, placement.track, otio.schema.TrackKind.Video), clip, at, plan.rate)
         if sound is not None:
-            edit(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, at, plan.rate)
+            place_in_free_space(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, at,
+                                plan.rate)
     return result
 
 
