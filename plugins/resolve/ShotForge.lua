@@ -165,7 +165,10 @@ function M.finish(session, run, options)
   if not recorded.ok then return recorded end
   local sound, seen = {}, {}  -- each audio track once (an extension's handles and new frames share one)
   for _, item in ipairs(done.result.audio or {}) do
-    if not seen[item.track] then seen[item.track], sound[#sound + 1] = true, "A" .. item.track end
+    if not seen[item.track] then
+      seen[item.track] = true
+      sound[#sound + 1] = "A" .. item.track
+    end
   end
   local placed = run.description .. ": placed as take " .. tostring(recorded.take) ..
     (#sound > 0 and ", its sound on " .. table.concat(sound, ", ") or "") .. "."
