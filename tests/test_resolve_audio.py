@@ -432,7 +432,9 @@ def test_a_gap_fill_brings_its_room_tone_onto_a1_python_and_lua(media, server, t
             workflow.remove_last(resolve)
         else:
             session = lua.call_raw("session", lua.to_lua(resolve))
-            assert lua.to_py(lua.module[b"remove_last"](session))["ok"]
+            removed = lua.to_py(lua.module[b"remove_last"](session))
+            assert removed["ok"], removed
+            assert removed["message"] == "Removed 'ShotForge fill gap take 1': 1 clip and its sound on A1."
         assert timeline.snapshot() == before
 
 

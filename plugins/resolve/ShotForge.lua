@@ -184,10 +184,10 @@ function M.remove_last(session)
   local done = execute_and_follow(session, plan.steps)
   if not done.ok then return done end
   local tl = current_timeline(session.resolve)
-  local recorded = M.bridge(session, {"removed", "--timeline", tl:GetUniqueId(), "--job", plan.job})
+  local result = write_file(join(session.workdir, "removed.json"), json_encode(done.result))
+  local recorded = M.bridge(session, {"removed", "--timeline", tl:GetUniqueId(), "--job", plan.job, "--result", result})
   if not recorded.ok then return recorded end
-  return {ok = true, result = done.result,
-          message = summary("Removed take " .. tostring(plan.take) .. ".", plan.notes)}
+  return {ok = true, result = done.result, message = summary(recorded.message, plan.notes)}
 end
 
 -- Headless: one operation start to finish, waiting for the job (`options.new_take`: a new take).

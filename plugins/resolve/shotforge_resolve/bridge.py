@@ -14,7 +14,8 @@ command also takes ``--server URL`` and ``--token T`` over those):
 --options O``; ``submit --request R --meta M --timeline ID [--target T] --options O``; ``status JOB
 [--wait S]``; ``watch JOB --out FILE``; ``cancel JOB``; ``steps --facts F --job JOB --options O``
 (refused when the target ``T`` changed while the job ran); ``placed --job JOB --result R``;
-``remove-last --facts F``; ``removed --timeline ID --job JOB``; ``restored --timeline ID --ids F``
+``remove-last --facts F``; ``removed --timeline ID --job JOB --result R`` (R: the executor's result; answers the
+removal in words); ``restored --timeline ID --ids F``
 (a failed placement put clips back under new ids: ``F`` maps old to new, the takes follow).
 A job's request, metadata and plan are kept between commands in ``<config>/lua/jobs/JOB.json``.
 Conform placeholders (``conform``): ``conform-start --facts F --options O`` (the re-renders sent;
@@ -388,7 +389,8 @@ def cmd_removed(args):
         raise ContextError("The last ShotForge result on this timeline is not job {}: the take store is unchanged."
                            .format(args.job))
     takes.pop_last(args.timeline)
-    return {"ok": True, "take": record.get("take")}
+    return {"ok": True, "take": record.get("take"),
+            "message": takes.removed_words(record, read_json(args.result, "removal result"))}
 
 
 # ----------------------------------------------------------------------------- command line
@@ -429,7 +431,7 @@ def build_parser():
     command("steps", cmd_steps, "--facts", "--job")
     command("placed", cmd_placed, "--job", "--result")
     command("remove-last", cmd_remove_last, "--facts")
-    command("removed", cmd_removed, "--timeline", "--job")
+    command("removed", cmd_removed, "--timeline", "--job", "--result")
     command("restored", cmd_restored, "--timeline", "--ids")
     from . import bridge_conform as conform  # noqa: E402 (it uses this module's helpers)
 

@@ -26,7 +26,8 @@ from . import settings as settings_mod
 from .atomic import write_json
 from .context import MAX_SEED, check_seed
 from .errors import ContextError, PlacementError
-from .place import AUDIO_TRACK_TYPE, MARKER_PREFIX, Facts, check_placements, check_step, delete_step, plan_steps
+from .place import (AUDIO_TRACK_TYPE, MARKER_PREFIX, Facts, check_placements, check_step, delete_step, plan_steps,
+                    take_name)
 
 STORE_NAME = "takes.json"
 
@@ -264,6 +265,23 @@ def plan_remove(facts, record):
             steps.append(step)
             count -= 1
     return steps, notes
+
+
+def removed_words(record, executed):
+    """What Remove last result did, in words, from the take's ``record`` and what ``execute`` did:
+    for example Removed 'ShotForge extend take 1': 1 clip, its sound on A2 and the track it added (A2)."""
+    clips = [c for c in executed["removed"] if c.get("track_type") != "audio"]
+    sounds = ["A{}".format(c["track"]) for c in executed["removed"] if c.get("track_type") == "audio"]
+    tracks = ["V{}".format(t) for t in executed["tracks_deleted"]] + [
+        "A{}".format(t) for t in executed["audio_tracks_deleted"]]
+    parts = ["{} clip{}".format(len(clips), "" if len(clips) == 1 else "s")]
+    if sounds:
+        parts.append("its sound on {}".format(", ".join(sounds)))
+    if tracks:
+        parts.append("the track{} it added ({})".format("s" if len(tracks) > 1 else "", ", ".join(tracks)))
+    return "Removed '{}': {}.".format(take_name(record.get("operation"), record.get("take")),
+                                      parts[0] if len(parts) == 1 else "{} and {}".format(", ".join(parts[:-1]),
+                                                                                           parts[-1]))
 
 
 def new_request(record, seed=None, prompt=None):

@@ -15,7 +15,7 @@ from .client import JobWatcher
 from .context import CANVAS_PRESETS
 from .errors import OverwriteNeedsConfirmation, ShotForgeError
 from .facts import current_timeline
-from .place import take_name
+from .takes import removed_words
 from .workflow import Conform, Run, remove_last, start_new_take
 
 OPERATION_CHOICES = [  # (label, operation, side)
@@ -105,19 +105,6 @@ def build_confirm(ui, disp, message):
     ])
     return disp.AddWindow({"ID": "ShotForgeConfirm", "WindowTitle": "ShotForge: overwrite?",
                            "Geometry": [260, 200, 520, 260]}, layout)
-
-
-def _removed_words(done):
-    """What Remove last result took away, in words: "1 clip, its sound on A2 and the track it added (A2)"."""
-    clips = [c for c in done["removed"] if c.get("track_type") != "audio"]
-    sounds = ["A{}".format(c["track"]) for c in done["removed"] if c.get("track_type") == "audio"]
-    tracks = ["V{}".format(t) for t in done["tracks_deleted"]] + ["A{}".format(t) for t in done["audio_tracks_deleted"]]
-    parts = ["{} clip{}".format(len(clips), "" if len(clips) == 1 else "s")]
-    if sounds:
-        parts.append("its sound on {}".format(", ".join(sounds)))
-    if tracks:
-        parts.append("the track{} it added ({})".format("s" if len(tracks) > 1 else "", ", ".join(tracks)))
-    return parts[0] if len(parts) == 1 else "{} and {}".format(", ".join(parts[:-1]), parts[-1])
 
 
 class Dialog(object):
@@ -310,9 +297,7 @@ class Dialog(object):
         except ShotForgeError as exc:
             self.status(exc.message)
             return
-        record = done["take"]
-        self.status(" ".join(["Removed '{}': {}.".format(take_name(record.get("operation"), record.get("take")),
-                                                          _removed_words(done))] + done["notes"]))
+        self.status(" ".join([removed_words(done["take"], done)] + done["notes"]))
 
     def on_conform(self, ev):
         if self.watcher is not None or self.confirm is not None or self.conform is not None:
