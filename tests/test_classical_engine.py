@@ -240,7 +240,7 @@ def test_outpaint_real_camera_move(engine, bunny_tilt):
         assert np.all(o[border].max(axis=-1) > 0)  # no black left in the border
     ours = np.mean([psnr(o, t, border) for o, t in zip(out, bunny_tilt)])
     baseline = np.mean([psnr(r, t, border) for r, t in zip(reflect, bunny_tilt)])
-    assert ours > baseline + 2.0  # measured: 20.8 vs 16.9 dB
+    assert ours > baseline + 2.0  # measured: 20.7 vs 16.9 dB
     assert _flicker(out, border) <= _flicker(bunny_tilt, border)  # measured: 0.7 vs 3.2
 
 
@@ -411,7 +411,7 @@ def test_outpaint_border_of_a_still_test_pattern_is_bit_exact(engine):
 
 def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
     # chaplin: film with gate weave and brightness flicker inside black pillarbox bars, which the
-    # 4:3 crop removes; the made border must not flicker more than the bars did (0.06 vs 0.07)
+    # 4:3 crop removes; the made border must not flicker more than the bars did (0.03 vs 0.07)
     truth = decode("chaplin.mp4", 20, 24)
     h, w = truth[0].shape[:2]
     layout = OutpaintLayout(canvas=(w, h), inner=(480, h), offset=((w - 480) // 2, 0))
@@ -428,9 +428,9 @@ def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
 # deliberate change of output records them anew (and keeps the quality floor below).
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "out_43": "aeb043c612d76ce1",
-    "out_916_u16": "011616db7d07fbcf",
-    "out_cut": "850a89cdac9dfac5",
+    "out_43": "9be1c3eee32c4cae",
+    "out_916_u16": "e186aa15b93a90a3",
+    "out_cut": "b9b76fac44856e8d",
 }
 
 
@@ -472,5 +472,5 @@ def _golden_renders() -> dict[str, str]:
                     reason=f"golden frames were recorded with OpenCV {GOLDEN_OPENCV}, not {cv2.__version__}")
 def test_golden_renders_are_bit_identical():
     digests = _golden_renders()
-    assert digests.pop("out_43 border dB over reflect padding") > 1.0  # measured 1.85 (1.89 before)
+    assert digests.pop("out_43 border dB over reflect padding") > 1.0  # measured 1.70 (1.89 before)
     assert digests == GOLDEN

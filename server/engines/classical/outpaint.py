@@ -63,7 +63,7 @@ class Outpainter:
     # picture corner moving _STEADY_SHIFT small px a frame or more), where what lies beyond the
     # picture changes least (gate weave and brightness flicker of old film must not flicker it)
     _FILL_MEMORY = 0.0
-    _FILL_MEMORY_STEADY = 0.95
+    _FILL_MEMORY_STEADY = 0.98
     _STEADY_SHIFT = 1.0
     # mean change (8-bit levels) of the picture's outer ring below which the edge is not changing
     # (encoder noise): a still test pattern then keeps a bit-exact border
