@@ -6,7 +6,7 @@ routes live in :mod:`server.routes` (one router per area), their bodies in :mod:
 the error shape, safety checks and dependencies in :mod:`server.http`:
 
 =====================================  ==========================================================
-``GET /v1/health``                     liveness, version, queue counts (no token needed)
+``GET /v1/health``                     liveness, version, queue counts, backend and farm nodes (no token needed)
 ``GET /v1/engines``                    engines and whether each can run here, and why not
 ``POST /v1/jobs``                      body: the request OTIO JSON → 202 ``{id, state, url, events}``;
                                        with ``Idempotency-Key: K`` a retry of the same body → 200, the

@@ -196,7 +196,7 @@ class Health(BaseModel):
     backend: Literal["local", "ray"] = Field("local", description="Where the engines run: in the server's "
                                                                   "process, or on a Ray cluster")
     nodes: list[ClusterNode] = Field(default_factory=list, description="The Ray cluster's live nodes (backend "
-                                                                       "'ray' only)")
+                                     "'ray' only; when the server has a token, only with the token)")
 
 
 class EngineInfo(BaseModel):

@@ -145,3 +145,27 @@ def test_serve_with_a_ray_address_where_no_cluster_runs_exits_5_naming_it(tmp_pa
                           text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"})
     assert done.returncode == 5, done.stdout + done.stderr
     assert "cannot join the Ray cluster at 127.0.0.1:1" in done.stderr
+
+
+def test_health_lists_the_farm_nodes_only_to_token_holders_when_the_server_has_a_token(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import load_settings
+
+    class Cluster:  # what the farm backend answers for its nodes
+        def nodes(self):
+            return [{"node_id": "n1", "address": "192.168.1.21", "hostname": "gpu1", "cpus": 16, "gpus": 1,
+                     "workers": 1}]
+
+    (tmp_path / "none.toml").write_text("")
+    token = "a-studio-token-0123456789"
+    settings = load_settings(tmp_path / "none.toml", output=str(tmp_path / "out"), token=token)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        client.app.state.shotforge.manager.backend = Cluster()
+        bare = client.get("/v1/health").json()
+        wrong = client.get("/v1/health", headers={"Authorization": "Bearer not-the-token-at-all"}).json()
+        held = client.get("/v1/health", headers={"Authorization": f"Bearer {token}"}).json()
+    assert bare["backend"] == wrong["backend"] == held["backend"] == "ray"
+    assert bare["nodes"] == wrong["nodes"] == []
+    assert [node["address"] for node in held["nodes"]] == ["192.168.1.21"]

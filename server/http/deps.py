@@ -74,6 +74,19 @@ def require_token(request: Request, state: Annotated[ServerState, Depends(get_st
     state.throttle.succeeded(address)
 
 
+def holds_token(state: ServerState, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether a caller of an open route may also see what only token holders see: always when the
+    server has no token, else only with the right bearer token (no throttling: nothing is refused)."""
+    token = state.settings.token_value
+    if token is None:
+        return True
+    return (credentials is not None and credentials.scheme.lower() == "bearer"
+            and hmac.compare_digest(credentials.credentials.encode(), token.encode()))
+
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
 JobId = Annotated[str, PathParam(pattern=JOB_ID, description="A job id as returned by POST /v1/jobs")]
 
 

@@ -47,7 +47,7 @@ def job_model(row: JobRow, mapper: PathMapper) -> Job:
     return Job(id=row.id, state=row.state, progress=row.progress, stage=row.stage,
                error=ErrorInfo(**row.error) if row.error else None, result=result, operation=row.operation,
                description=row.description, source=row.source, created=_iso(row.created),
-               started=_iso(row.started), finished=_iso(row.finished), url=f"/v1/jobs/{row.id}",
+               started=_iso(row.started), finished=_iso(row.finished), retries=row.retries, url=f"/v1/jobs/{row.id}",
                events_url=f"/v1/jobs/{row.id}/events")
 
 

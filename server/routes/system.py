@@ -1,4 +1,5 @@
-"""``GET /v1/health`` (no token; with a render farm, its nodes) and ``GET /v1/engines``."""
+"""``GET /v1/health`` (no token; with a render farm, its nodes, shown only to token holders when the
+server has a token: they name the studio's machines) and ``GET /v1/engines``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from server.http.deps import Manager, ServerState, Settings, get_state, require_token
+from server.http.deps import Bearer, Manager, ServerState, Settings, get_state, holds_token, require_token
 from server.schemas import ClusterNode, EngineInfo, EngineList, Health, error_responses
 
 router = APIRouter(prefix="/v1", tags=["server"])
@@ -17,14 +18,16 @@ _ENGINES_TTL = 30.0  # seconds an engine census is reused: loading engines to as
 
 
 @router.get("/health", response_model=Health)
-def health(request: Request, manager: Manager, settings: Settings) -> Health:
+def health(request: Request, manager: Manager, settings: Settings,
+           state: Annotated[ServerState, Depends(get_state)], credentials: Bearer) -> Health:
     counts = manager.store.counts()
     farm = manager.backend
     return Health(version=request.app.version, workers=manager.workers, queued=counts["queued"],
                   running=counts["running"], max_queue=manager.max_queue,
                   uptime_s=round(time.time() - manager.started_at, 3), auth=settings.token_value is not None,
                   backend="local" if farm is None else "ray",
-                  nodes=[] if farm is None else [ClusterNode(**node) for node in farm.nodes()])
+                  nodes=[ClusterNode(**node) for node in farm.nodes()] if farm and holds_token(state, credentials)
+                  else [])
 
 
 @router.get("/engines", response_model=EngineList, dependencies=[Depends(require_token)],
