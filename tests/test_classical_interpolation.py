@@ -1,5 +1,6 @@
-"""Gap fill's interpolator on made footage whose missing frames are known exactly: no seams in
-flat areas, the fallback where flow is unreliable, and golden renders with their quality."""
+"""Gap fill's interpolator on made footage whose missing frames are known exactly: fewer seams in
+flat areas where the motion choice is smoothed, the fallback where the flow is unreliable, and
+golden renders of gap fill and extension with a floor on their quality."""
 
 from __future__ import annotations
 
