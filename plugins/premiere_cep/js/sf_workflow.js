@@ -408,7 +408,9 @@
       var video = same.indexOf(it) >= 0, sound = !it.audio || soundThere(facts, it);
       var hold = !!it.audio && video !== sound && (video ? onSequence(facts, it.audio, "audio") : onSequence(facts, it, "video"));
       (video && !hold ? pictures : kept).push(it);
-      if (it.audio) (sound && !hold ? sounds : kept).push(sound && !hold ? it.audio : Object.assign({ audio: true }, it.audio));
+      if (!it.audio) return;
+      if (sound && !hold) sounds.push(it.audio);
+      else kept.push(Object.assign({ audio: true }, it.audio));
     });
     var chain = Promise.resolve();
     sounds.forEach(function (a) { chain = chain.then(function () { return self.host.removeClip(a, true); }); });
