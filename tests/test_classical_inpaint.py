@@ -107,9 +107,11 @@ def test_what_no_frame_shows_is_filled_steadily_without_an_edge(alley):
         assert o[mask].min() > 0 and not np.any(np.all(o[mask] == PAINT, axis=-1))
         # no edge at the region's sides: the step across it is no bigger than the picture's own steps
         grey = cv2.GaussianBlur(cv2.cvtColor(o, cv2.COLOR_RGB2GRAY).astype(float), (0, 0), 1.0)
-        across = np.abs(grey[40:100, 90] - grey[40:100, 89]).mean() + np.abs(grey[40:100, 150] - grey[40:100, 149]).mean()
-        nearby = np.abs(np.diff(grey[40:100, 70:88], axis=1)).mean() + np.abs(np.diff(grey[40:100, 152:170], axis=1)).mean()
-        assert across < 2 * nearby + 0.5
+        rows = slice(40, 100)
+        across = np.abs(grey[rows, 90] - grey[rows, 89]).mean() + np.abs(grey[rows, 150] - grey[rows, 149]).mean()
+        nearby = (np.abs(np.diff(grey[rows, 70:88], axis=1)).mean()
+                  + np.abs(np.diff(grey[rows, 152:170], axis=1)).mean())
+        assert across < 2 * nearby + 0.5  # measured 3.3 vs 9.8
 
 
 def test_cancel_stops_within_one_frame(alley):

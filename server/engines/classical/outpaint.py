@@ -256,7 +256,8 @@ class Outpainter:
             fill = (1 - share) * fill_prev + share * fill
         follow = share if steady else 1.0  # how far the edge's terms follow this frame's
         up = np.linalg.inv(self.fill_scale)
-        colours = []
+        out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
+        depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
         for k, ((ys, xs), band) in enumerate(zip(self.strips, self.bands)):
             size = (xs.stop - xs.start, ys.stop - ys.start)
             # the small fill upsampled straight into the strip (sampled as cv2.resize would)
@@ -266,18 +267,14 @@ class Outpainter:
             if band is not None:
                 # near the edge, where nothing was seen, the fill gives way to the mirror image
                 near = colour[band.where]
-                mirror = self._held(("mirror", k), cv2.remap(frame, band.mx, band.my, cv2.INTER_NEAREST)
-                                    .astype(np.float32), follow)
+                mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
                 near += band.weight[..., None] * (mirror - near)
             part = layer[ys, xs]
             cover = cv2.extractChannel(part, 3)
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
             cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
-            colours.append(colour)
-        self._level_edge(colours, frame, follow)
-        out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
-        depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
-        for (ys, xs), colour in zip(self.strips, colours):
+            if band is not None:
+                self._level_edge(k, band, colour, frame, follow)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
         out[self.inner] = frame
         return out, fill
@@ -290,33 +287,20 @@ class Outpainter:
         self.held[key] = new
         return new
 
-    def _level_edge(self, colours: list[np.ndarray], frame: np.ndarray, follow: float) -> None:
-        """The step between the picture's edge pixels and the border's next to them, smoothed along
-        the edge (the picture's texture is not copied out), added to the border fading over the
+    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
+        """The step between the picture's edge pixels and strip ``k``'s next to them, smoothed along
+        the edge (the picture's texture is not copied out), added to the strip fading over the
         band: the border meets the picture without a hard seam, whatever it was made of."""
-        sides = {"top": frame[0], "bottom": frame[-1], "left": frame[:, 0], "right": frame[:, -1]}
-        for k, band in enumerate(self.bands):
-            if band is None:
-                continue
-            colour = colours[k]
-            inner = self.inner_span[band.side]  # where the strip touches the picture
-            if band.side == "top":
-                border = colour[-1, inner]
-            elif band.side == "bottom":
-                border = colour[0, inner]
-            elif band.side == "left":
-                border = colour[inner, -1]
-            else:
-                border = colour[inner, 0]
-            step = cv2.GaussianBlur((sides[band.side].astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
-                                    borderType=cv2.BORDER_REPLICATE)[0]
-            step = self._held(("edge", k), step, follow)
-            spread = step[band.along]
-            weight = band.weight[..., None]
-            if band.side in ("top", "bottom"):
-                colour[band.where] += weight * spread[None, :, :]
-            else:
-                colour[band.where] += weight * spread[:, None, :]
+        inner = self.inner_span[band.side]  # where the strip touches the picture
+        edge, border = {"top": (frame[0], colour[-1, inner]), "bottom": (frame[-1], colour[0, inner]),
+                        "left": (frame[:, 0], colour[inner, -1]),
+                        "right": (frame[:, -1], colour[inner, 0])}[band.side]
+        step = cv2.GaussianBlur((edge.astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
+                                borderType=cv2.BORDER_REPLICATE)[0]
+        spread = self._held(("edge", k), step, follow)[band.along]
+        weight = band.weight[..., None]
+        across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
+        colour[band.where] += weight * across
 
 
 class _Band(NamedTuple):
@@ -324,7 +308,7 @@ class _Band(NamedTuple):
 
     where: tuple[slice, slice]  # into the strip
     weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
-    mx: np.ndarray  # sampling maps of the picture's mirror image (BORDER_REFLECT_101)
+    mx: np.ndarray  # columns and rows of the picture its mirror image shows (BORDER_REFLECT_101)
     my: np.ndarray
     side: str  # which side of the picture the strip lies on
     along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
@@ -348,7 +332,6 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
         g = np.abs(g)
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
-    mx, my = np.meshgrid(reflect(gx, iw), reflect(gy, ih))
     along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
-    return _Band(where, weight.astype(np.float32), mx.astype(np.float32), my.astype(np.float32), side,
-                 along.astype(np.intp))
+    return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
+                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp))

@@ -123,7 +123,8 @@ def masked_flow(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np.nda
     return complete_flow(flow, unknown, camera_motion(flow, unknown, homography=True))
 
 
-def full_maps(flow: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def full_maps(flow: np.ndarray, size: tuple[int, int],
+              box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Absolute sampling maps (x + dx, y + dy), in full-size pixels, for the crop ``box`` (x0, y0,
     x1, y1) of a frame of ``size`` (width, height), from a small ``flow`` upsampled bilinearly
     (sampled where cv2.resize would put it)."""
