@@ -239,7 +239,7 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     job = EngineJob(rate=plan.rate, prompt=request.prompt, negative_prompt=request.negative_prompt,
                     seed=request.seed, options={**request.extra, "range": request.range},
                     on_progress=lambda fraction, stage: on_progress(_READ_SHARE + _RENDER_SHARE * fraction, stage),
-                    cancel_event=cancel_event or threading.Event())
+                    cancel_event=cancel_event or threading.Event(), scratch_dir=str(out_dir))
     placeholder = plan.operation == "generate" and engine.generate_is_placeholder
     made_by = {"engine": engine.name, "model": engine.model, "prompt": request.prompt,
                "negative_prompt": request.negative_prompt, "seed": request.seed, "placeholder": placeholder}

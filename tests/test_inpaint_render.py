@@ -271,15 +271,18 @@ def test_a_write_failing_mid_shot_closes_the_shot_and_leaves_nothing(clip, tmp_p
 def test_the_disk_estimate_counts_what_the_classical_engine_puts_aside(clip, tmp_path, monkeypatch, area):
     from server.engines.classical import propagate
 
-    spilled = []
+    spilled, folders = [], []
     put = propagate.Spill.put
     monkeypatch.setattr(propagate.Spill, "put", lambda spill, key, *arrays: (
-        spilled.append(sum(a.nbytes for a in arrays)), put(spill, key, *arrays)))
+        spilled.append(sum(a.nbytes for a in arrays)), folders.append(spill.folder), put(spill, key, *arrays)))
     timeline, request = ask(clip, **area)
     job_plan = plan_job(timeline, request)
     run_job(job_plan, tmp_path / "out")
     aside = estimate_job(job_plan).disk - estimate_job(replace(job_plan, engine="diffusers")).disk
     assert sum(spilled) <= aside <= 2 * sum(spilled)
+    # put aside on the output's disk, which the estimate is checked against, and gone afterwards
+    assert set(folders) == {str((tmp_path / "out").absolute())}
+    assert not [path.name for path in (tmp_path / "out").iterdir() if path.name.startswith("tmp")]
 
 
 def test_the_estimate_is_bounded_by_the_shot_and_a_diffusers_inpaint_without_a_model_is_refused(clip, tmp_path,

@@ -60,6 +60,9 @@ class EngineJob:
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific (steps, guidance, …)
     on_progress: Callable[[float, str], None] = lambda fraction, stage: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # a folder on the output's disk for what an engine puts aside on long shots (so the job's disk
+    # check counts it and a memory-backed /tmp is never filled); None: the system's temp folder
+    scratch_dir: str | None = None
     _reported: float = field(default=0.0, repr=False)
     _stage: str = field(default="rendering", repr=False)
 

@@ -151,7 +151,7 @@ class _Inpainter:
         placed = self.shot.placed
         n = len(self.shot.frames)
         work = (n - placed.start) + placed.stop
-        spill = pg.Spill()
+        spill = pg.Spill(job.scratch_dir)
         try:
             done = 0
             back = _Pass()

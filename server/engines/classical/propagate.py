@@ -188,8 +188,9 @@ class Spill:
     """Arrays put aside in a temporary file, each read back once: what one pass over a long shot
     keeps for every frame of it, for the other pass, without holding them in memory."""
 
-    def __init__(self):
-        self._file = tempfile.TemporaryFile()
+    def __init__(self, folder: str | None = None):
+        self.folder = folder or tempfile.gettempdir()
+        self._file = tempfile.TemporaryFile(dir=self.folder)  # no name: it goes with the process
         self._where: dict[int, list[tuple[int, tuple[int, ...], np.dtype]]] = {}
         self._end = 0
 
@@ -197,7 +198,11 @@ class Spill:
         where = []
         for a in arrays:
             data = np.ascontiguousarray(a).tobytes()
-            os.pwrite(self._file.fileno(), data, self._end)
+            try:
+                os.pwrite(self._file.fileno(), data, self._end)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot put frame {key}'s work aside in {self.folder} "
+                                         f"({self._end + len(data)} bytes so far): {exc.strerror}") from None
             where.append((self._end, a.shape, a.dtype))
             self._end += len(data)
         self._where[key] = where
