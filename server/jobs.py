@@ -123,7 +123,7 @@ class IdempotencyConflict(Exception):
         self.key, self.job_id = key, job_id
 
 
-_COUNTED_KEPT = 128  # as many as server.media_io's probe cache holds
+_COUNTED_KEPT = 128  # as many as server.media_probe's probe cache holds
 
 
 class _Deferred(Exception):

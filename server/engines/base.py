@@ -132,11 +132,11 @@ class Engine(ABC):
                  reference: np.ndarray | None = None, dtype: type = np.uint8) -> Iterator[np.ndarray]:
         """Make ``frames`` frames of ``size`` (width, height) from the prompt (and reference image)."""
 
+    @abstractmethod
     def inpaint(self, shot: InpaintShot, job: EngineJob) -> Iterator[np.ndarray]:
         """For each index in ``shot.placed``, yield that frame with its masked pixels replaced (what
         the prompt asks for, or what the region hides when it is empty); every pixel outside the
         mask exactly as in the source."""
-        raise EngineUnavailable(self.name, f"the {self.name} engine cannot inpaint")
 
     #: True when :meth:`generate` only makes a stand-in (a slate), to be re-rendered by a real model.
     generate_is_placeholder: bool = False
