@@ -195,6 +195,15 @@ def test_bad_placements_are_refused_before_any_step(edit, tmp_path):
         place.plan_steps(facts, [placement(render, 0, 40, 0)], {}, TAKE)
     with pytest.raises(PlacementError, match="must be one of"):
         place.plan_steps(facts, [placement(render, 0, 40, 12)], {"placement": "insert"}, TAKE)
+    videos = timeline.GetTrackCount("video")  # one past the top is a new track; two past, tracks were lost
+    assert "add_track" in ops(place.plan_steps(facts, [placement(render, videos, 40, 12)], {}, TAKE))
+    with pytest.raises(PlacementError, match=r"video track V%d, but the timeline has only %d video" % (
+            videos + 2, videos)):
+        place.plan_steps(facts, [placement(render, videos + 1, 40, 12)], {}, TAKE)
+    sounds = timeline.GetTrackCount("audio")
+    with pytest.raises(PlacementError, match=r"audio track A%d, but the timeline has only %d audio" % (
+            sounds + 2, sounds)):
+        place.plan_steps(facts, [dict(placement(render, 0, 40, 12), audio_track=sounds + 1)], {}, TAKE)
 
 
 # ------------------------------------------------------------------------------- executor

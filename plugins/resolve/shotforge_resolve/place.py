@@ -313,6 +313,13 @@ def plan_steps(facts, placements, options, take):
         raise PlacementError("Placement {!r} must be one of {}.".format(mode, ", ".join(PLACEMENTS)))
     plan = _Plan(view, options.get("replace") or [])
     renders = sorted(set(p["media"] for p in checked))
+    for p in checked:  # one past the top is a new track; further means the timeline lost tracks since
+        for kind, index in (("video", p["track"]), ("audio", p["audio_track"])):
+            if index is not None and index > plan.tracks[kind]:
+                raise PlacementError(
+                    "The result goes on {} track {}{}, but the timeline has only {} {} track(s) now (tracks "
+                    "were removed since the job was sent): nothing was placed. The render is {}.".format(
+                        kind, "A" if kind == "audio" else "V", index + 1, plan.tracks[kind], kind, p["media"]))
     for item_id in options.get("replace") or []:
         item = view.find(item_id)
         if item is None:
