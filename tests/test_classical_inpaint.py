@@ -185,3 +185,25 @@ def test_bad_input_names_what_is_wrong(alley):
     small = [mask] * 3 + [mask[:100]]
     with pytest.raises(ValueError, match="the matte of frame 3 is 400x100, the frame 400x300"):
         list(engine.inpaint(InpaintShot(truth, small, range(4)), _job()))
+
+
+
+def test_the_pass_that_fitted_the_region_s_surroundings_better_weighs_more():
+    from server.engines.classical.inpaint import _cost
+    from server.engines.classical.propagate import mix
+
+    a, b = np.full((2, 2, 3), 100, np.float32), np.full((2, 2, 3), 200, np.float32)
+    hops = np.full((2, 2), 3, np.float32)
+    # per pixel: both fit (within noise), a missed, b missed, only a seen
+    a_misfit = np.array([[1e-5, 0.02], [0, 0]], np.float32)
+    b_misfit = np.array([[0, 0], [0.02, 0]], np.float32)
+    b_hops = hops.copy()
+    b_hops[1, 1] = np.inf
+    colour, cost = mix(a, _cost(hops, a_misfit), b, _cost(b_hops, b_misfit))
+    assert abs(colour[0, 0, 0] - 150) < 1  # a misfit within the footage's noise tells nothing
+    assert colour[0, 1, 0] > 190 and colour[1, 0, 0] < 110  # the one that missed counts little
+    assert colour[1, 1, 0] == 100 and cost[1, 1] == 3 and np.isfinite(cost).all()
+    # seen nearer in time still weighs more when both fit
+    none = np.zeros((2, 2), np.float32)
+    near, _ = mix(a, _cost(np.ones((2, 2), np.float32), none), b, _cost(hops, none))
+    assert near[0, 0, 0] == pytest.approx(125)

@@ -10,7 +10,8 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
    it, so no edge shows and what is carried on follows the light; each placed frame's result is
    put aside on disk (:class:`.propagate.Spill`);
 2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
-   the backward result by how many frames away each was seen; what neither pass saw gets a
+   the backward result by how many frames away each was seen and how well each fitted the
+   picture just outside the region before its mismatch was taken out; what neither pass saw gets a
    smooth fill of its surroundings, once: later frames carry that fill along like seen content,
    so it holds steady instead of being made anew each frame.
 
@@ -119,8 +120,15 @@ class _Inpainter:
                 # little off) continued smoothly into it: what is carried on follows the picture
                 inside = mask[crop]
                 ring = region[crop] & ~inside & real
-                colour += pg.spread(frame[crop].astype(np.float32) - colour, ring, inside & real)
-            result = (crop, colour, hops)
+                delta = frame[crop].astype(np.float32) - colour
+                # how badly the carried picture fitted around the region before that: a wrong warp
+                # misses there too, so the other pass is trusted more where this one missed
+                miss = (np.square(delta).mean(axis=2, keepdims=True) / self.top ** 2).astype(np.float32)
+                misfit = pg.spread(miss, ring, inside & real)[..., 0]
+                colour += pg.spread(delta, ring, inside & real)
+            else:
+                misfit = np.zeros_like(hops)
+            result = (crop, colour, hops, misfit)
         state.small, state.grey, state.hole = small, grey, hole
         return result
 
@@ -162,10 +170,10 @@ class _Inpainter:
                 if step is None:
                     self._remember(back, frame, mask, None, None, None, None, None)
                 else:
-                    crop, colour, hops = step
+                    crop, colour, hops, misfit = step
                     inside = mask[crop]
                     if i in placed:
-                        spill.put(i, colour, hops)
+                        spill.put(i, colour, _cost(hops, misfit))
                     real = np.isfinite(hops)
                     colour = self._smooth_unseen(frame, crop, inside, colour, real)
                     self._remember(back, frame, mask, crop, inside, colour, hops, real)
@@ -181,7 +189,7 @@ class _Inpainter:
                     self._remember(ahead, frame, mask, None, None, None, None, None)
                     out = frame
                 elif i < placed.start:  # only what the camera saw goes on: no fill before the result
-                    crop, colour, hops = step
+                    crop, colour, hops, _ = step
                     inside = mask[crop]
                     real = np.isfinite(hops) & (hops < _FILLED)
                     colour = self._smooth_unseen(frame, crop, inside, colour, real)
@@ -197,15 +205,15 @@ class _Inpainter:
             spill.close()
 
     def _make(self, ahead: _Pass, frame: np.ndarray, mask: np.ndarray, step, back_colour: np.ndarray,
-              back_hops: np.ndarray) -> np.ndarray:
+              back_cost: np.ndarray) -> np.ndarray:
         """A placed frame: both passes' seen content blended (each already matched to this frame at
         the region's edge), the rest filled."""
-        crop, colour, hops = step
+        crop, colour, hops, misfit = step
         inside = mask[crop]
         filled = np.isfinite(hops) & (hops >= _FILLED)  # the fill of an earlier frame, carried along
         fwd_hops = np.where(filled, np.inf, hops).astype(np.float32)
-        seen_colour, seen_hops = pg.mix(colour, fwd_hops, back_colour, back_hops)
-        real = np.isfinite(seen_hops)
+        seen_colour, seen_cost = pg.mix(colour, _cost(fwd_hops, misfit), back_colour, back_cost)
+        real = np.isfinite(seen_cost)
         known = real | filled
         content = np.where(real[..., None], seen_colour, colour)
         content = self._smooth_unseen(frame, crop, inside, content, known)
@@ -221,5 +229,13 @@ class _Inpainter:
         return out
 
 
+def _cost(hops: np.ndarray, misfit: np.ndarray) -> np.ndarray:
+    """What trusting a pass's carried pixels costs: how many frames away they were seen, times how
+    badly the carried picture fitted the frame just outside the region (mean squared mismatch, a
+    share of full scale squared); a misfit within the footage's own noise and grain counts as none."""
+    return (hops * (1 + misfit / _MISFIT_FLOOR)).astype(np.float32)
+
+
+_MISFIT_FLOOR = np.float32(1e-3)  # about 3 % of full scale
 # distance given to filled pixels: carried along like seen ones, but never mistaken for them
 _FILLED = np.float32(1e9)

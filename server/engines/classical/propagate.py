@@ -152,9 +152,10 @@ def carry(picture: np.ndarray, seen: np.ndarray, hops: np.ndarray, mx: np.ndarra
 
 
 def mix(a: np.ndarray, a_hops: np.ndarray, b: np.ndarray, b_hops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two estimates of the same pixels (colour, frames away they were seen; inf: none) blended,
-    the one seen nearer in time weighing more; where only one has a value, that one. Returns the
-    colour and its distance (inf where neither has one)."""
+    """Two estimates of the same pixels (colour, and what trusting it costs: how many frames away
+    it was seen, or that times how badly it fitted; inf: none) blended, the cheaper one weighing
+    more; where only one has a value, that one. Returns the colour and its cost (inf where neither
+    has one)."""
     fa, fb = np.isfinite(a_hops), np.isfinite(b_hops)
     both = fa & fb
     ha, hb = np.where(fa, a_hops, 1.0), np.where(fb, b_hops, 1.0)
