@@ -207,3 +207,25 @@ def test_the_pass_that_fitted_the_region_s_surroundings_better_weighs_more():
     none = np.zeros((2, 2), np.float32)
     near, _ = mix(a, _cost(np.ones((2, 2), np.float32), none), b, _cost(hops, none))
     assert near[0, 0, 0] == pytest.approx(125)
+
+
+def test_what_does_not_fit_the_region_s_surroundings_is_not_carried_in(alley, monkeypatch):
+    # a pan where, until frame 8, something nearer the camera (a textured board, fixed on screen)
+    # covers the region and around it: carried on with the background's motion it would be pushed
+    # into the frames after it has gone, where nothing around the region looks like it
+    truth = _pan(alley, 12)
+    mask = _box(truth[0].shape, 150, 100, 250, 200)
+    board = np.ascontiguousarray(truth[0][80:220, 120:280][::-1, ::-1])
+    frames = [t.copy() for t in truth]
+    for f in frames[:8]:
+        f[80:220, 120:280] = board
+    frames = _painted(frames, [mask] * 12)
+    placed = range(9, 12)
+
+    def made():
+        return np.mean([psnr(o, truth[i], mask) for o, i in zip(_run(frames, [mask] * 12, placed), placed)])
+
+    ours = made()
+    monkeypatch.setattr("server.engines.classical.inpaint._MISFIT_LIMIT", np.float32(np.inf))
+    trusting = made()
+    assert ours > trusting + 3  # measured 13.5 vs 7.3 dB (the board's texture carried in)

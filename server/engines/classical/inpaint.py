@@ -11,7 +11,8 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
    put aside on disk (:class:`.propagate.Spill`);
 2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
    the backward result by how many frames away each was seen and how well each fitted the
-   picture just outside the region before its mismatch was taken out; what neither pass saw gets a
+   picture just outside the region before its mismatch was taken out (where it missed by far,
+   what it carried is not trusted at all); what neither pass saw gets a
    smooth fill of its surroundings, once: later frames carry that fill along like seen content,
    so it holds steady instead of being made anew each frame.
 
@@ -115,7 +116,6 @@ class _Inpainter:
                 flow = pg.masked_flow(grey, state.grey, hole, state.hole, self.estimator)
                 mx, my = pg.full_maps(flow, self.size, box)
                 colour, real, far = pg.carry(state.picture, state.seen, state.hops, mx, my)
-                hops = np.where(real, far, np.inf).astype(np.float32)
                 # the mismatch with this frame just outside the region (light changing, a warp a
                 # little off) continued smoothly into it: what is carried on follows the picture
                 inside = mask[crop]
@@ -125,6 +125,10 @@ class _Inpainter:
                 # misses there too, so the other pass is trusted more where this one missed
                 miss = (np.square(delta).mean(axis=2, keepdims=True) / self.top ** 2).astype(np.float32)
                 misfit = pg.spread(miss, ring, inside & real)[..., 0]
+                # what misses its surroundings by far (something nearer the camera, moving on its
+                # own, carried in with the background's motion) is not taken as seen: filled instead
+                real &= ~inside | (misfit <= _MISFIT_LIMIT)
+                hops = np.where(real, far, np.inf).astype(np.float32)
                 colour += pg.spread(delta, ring, inside & real)
             else:
                 misfit = np.zeros_like(hops)
@@ -237,5 +241,6 @@ def _cost(hops: np.ndarray, misfit: np.ndarray) -> np.ndarray:
 
 
 _MISFIT_FLOOR = np.float32(1e-3)  # about 3 % of full scale
+_MISFIT_LIMIT = np.float32(4e-3)  # about 6 % of full scale
 # distance given to filled pixels: carried along like seen ones, but never mistaken for them
 _FILLED = np.float32(1e9)
