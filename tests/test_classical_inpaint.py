@@ -72,8 +72,8 @@ def test_a_pan_brings_back_what_the_region_hides(alley, deep):
     ours = np.mean([psnr(o, truth[i], mask) for o, i in zip(out, placed)])
     if not deep:
         spatial = np.mean([psnr(_telea(frames[i], mask), truth[i], mask) for i in placed])
-        assert ours > spatial + 12  # measured 36.1 vs 16.4 dB
-    assert ours > 32  # measured 36.1 dB (uint16: the same)
+        assert ours > spatial + 12  # measured 34.5 vs 16.4 dB
+    assert ours > 32  # measured 34.5 dB (uint16: the same)
 
 
 def test_a_moving_region_over_a_still_background(alley):
