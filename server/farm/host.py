@@ -29,6 +29,7 @@ SEND_CHUNK = 8
 #: a partial chunk is sent after this many seconds (progress and frames keep flowing)
 SEND_EVERY_S = 0.1
 _POLL_S = 0.05  # how often waits look at the cancel flag
+_EARLY_CANCELS = 256  # cancels remembered for calls not started yet (a threaded actor may take them first)
 
 
 class _Call:
@@ -115,6 +116,8 @@ class EngineHost:
         self.engines: dict[tuple, Any] = {}
         self.calls: dict[str, _Call] = {}
         self.done = 0
+        self._early_cancels: dict[str, None] = {}  # call ids canceled before their run began, oldest first
+        self._lock = threading.Lock()
         self._facts: dict[tuple, dict[str, Any]] = {}
         if settings:  # the server's settings the engines read (models folder, device, offload)
             from server.settings import activate, load_settings
@@ -172,10 +175,16 @@ class EngineHost:
             call.feed(stream, start, frames)
 
     def cancel(self, call_id: str) -> bool:
-        call = self.calls.get(call_id)
-        if call is not None:
-            call.cancel.set()
-        return call is not None
+        """Stop a call; one whose run has not begun yet (the cancel overtook it) stops as it begins."""
+        with self._lock:
+            call = self.calls.get(call_id)
+            if call is None:
+                self._early_cancels[call_id] = None
+                while len(self._early_cancels) > _EARLY_CANCELS:
+                    del self._early_cancels[next(iter(self._early_cancels))]
+                return False
+        call.cancel.set()
+        return True
 
     def run(self, call_id: str, engine: str, options: dict[str, Any], operation: str, args: dict[str, Any],
             job: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -183,7 +192,11 @@ class EngineHost:
         ``{"need": (stream, start)}`` item when the engine reads pulled input the server has not
         sent yet, and last ``{"end": True}`` or ``{"error": {...}}``."""
         call = _Call(call_id, args.pop("pulled", {}))
-        self.calls[call_id] = call
+        with self._lock:
+            self.calls[call_id] = call
+            if call_id in self._early_cancels:
+                del self._early_cancels[call_id]
+                call.cancel.set()
         worker = threading.Thread(target=self._produce, args=(call, engine, options, operation, args, job),
                                   name=f"shotforge-call-{call_id}", daemon=True)
         try:
