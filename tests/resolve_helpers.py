@@ -177,3 +177,11 @@ def api_check():
     fake_resolve.reset_log()
     yield
     assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real ``shotforge serve`` for a module's end-to-end tests (import it into the module)."""
+    srv = Server(tmp_path_factory.mktemp("resolve_server") / "out").start()
+    yield srv
+    srv.stop()

@@ -20,7 +20,8 @@ import av
 import numpy as np
 import pytest
 
-from resolve_helpers import REPO, Server, api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse)
+from resolve_helpers import (  # noqa: F401 (api_check: autouse; server: fixture)
+    REPO, api_check, make_media, new_resolve, server)
 
 import fake_resolve  # noqa: E402
 from lua_resolve import LuaResolve  # noqa: E402
@@ -394,13 +395,6 @@ def test_the_lua_executor_places_and_undoes_sound_as_the_python_one(media, name)
 
 
 # ------------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_audio_server") / "out").start()
-    yield srv
-    srv.stop()
-
-
 def test_a_gap_fill_brings_its_room_tone_onto_a1_python_and_lua(media, server, tmp_path):
     for entry in ("python", "lua"):
         resolve, timeline, item = new_resolve("25", media[0])

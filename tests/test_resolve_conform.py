@@ -16,7 +16,8 @@ import json
 import httpx
 import pytest
 
-from resolve_helpers import REPO, Server, api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse)
+from resolve_helpers import (  # noqa: F401 (api_check: autouse; server: fixture)
+    REPO, Server, api_check, make_media, new_resolve, server)
 
 from lua_resolve import LuaResolve  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
@@ -33,13 +34,6 @@ def config(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))  # the take store goes there
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.chdir(REPO)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_conform_server") / "out").start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from pathlib import Path
 import av
 import pytest
 
-from resolve_helpers import api_check, RATES, REPO, Server, free_port, make_media, new_resolve  # noqa: E402, F401 (api_check: autouse fixture)
+from resolve_helpers import (  # noqa: E402, F401 (api_check: autouse; server: fixture)
+    api_check, RATES, REPO, Server, free_port, make_media, new_resolve, server)
 
 from shotforge_resolve import settings as sf_settings  # noqa: E402
 from shotforge_resolve import workflow  # noqa: E402
@@ -34,13 +35,6 @@ from shotforge_resolve.errors import (JobCanceled, JobFailed, OverwriteNeedsConf
 @pytest.fixture(scope="module")
 def media_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("resolve_e2e_media")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_e2e_server") / "out").start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(params=list(RATES))

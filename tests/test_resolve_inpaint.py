@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 import pytest
 
-from resolve_helpers import REPO, Server, api_check, make_media, new_resolve, read_frames  # noqa: F401 (api_check)
+from resolve_helpers import (  # noqa: F401 (api_check: autouse; server: fixture)
+    REPO, api_check, make_media, new_resolve, read_frames, server)
 
 import fake_resolve  # noqa: E402
 from lua_resolve import LuaResolve  # noqa: E402
@@ -178,13 +179,6 @@ def test_the_lua_dialog_sends_the_region_and_shows_a_refusal(media, tmp_path):
 
 
 # ------------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_inpaint_server") / "out").start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture(scope="module")
 def short_media(tmp_path_factory):
     """24 frames at 176x144 (so the engine's work, handles included, stays small)."""

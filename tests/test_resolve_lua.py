@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from resolve_helpers import REPO, Server, api_check, make_media, new_resolve  # noqa: F401 (api_check: autouse)
+from resolve_helpers import (  # noqa: F401 (api_check: autouse; server: fixture)
+    REPO, api_check, make_media, new_resolve, server)
 
 import fake_resolve  # noqa: E402
 from lua_resolve import LuaResolve  # noqa: E402
@@ -34,13 +35,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOTFORGE_RESOLVE_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.chdir(REPO)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_lua_server") / "out").start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from resolve_helpers import Server, make_media, new_resolve  # noqa: E402  (sets sys.path)
+from resolve_helpers import make_media, new_resolve, server  # noqa: F401 (server: fixture)
 
 import fake_resolve  # noqa: E402
 from shotforge_resolve import settings as sf_settings  # noqa: E402
@@ -142,13 +142,6 @@ def isolated(tmp_path, monkeypatch):
     fake_resolve.reset_log()
     yield
     assert fake_resolve.VIOLATIONS == [], fake_resolve.VIOLATIONS
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("resolve_ui_server") / "out").start()
-    yield srv
-    srv.stop()
 
 
 def choose(combo, text):
