@@ -105,6 +105,9 @@ class Take(BaseModel):
     guidance: float | None = None
     lora: str | None = None
     placeholder: bool = Field(description="A stand-in (slate) made to be re-rendered by a real model")
+    inpaint: dict[str, Any] | None = Field(None, description="Inpaint only: what was replaced, `region` (and "
+                                           "`region_end`) or `mask` (as the editor's machine names it) with its "
+                                           "`mask_sha256`")
     shotforge_version: str
     media: str = Field(description="The take's media file, as the editor's machine names it")
     url: str

@@ -318,6 +318,9 @@ def test_an_inpaint_posted_to_the_server_is_rendered_and_placed(clip, tmp_path):
         [placed] = job["result"]["placements"]
         assert (placed["track"], placed["record_frame"], placed["source_in"], placed["frames"]) == (1, 5, 0, 30)
         assert media_io.probe(placed["media"]).frames == 30
+        [take_id] = job["result"]["takes"]
+        take = client.get(f"/v1/takes/{take_id}").json()  # the take says what it replaced
+        assert take["operation"] == "inpaint" and take["inpaint"] == {"region": REGION}
 
         bad = request_json(timeline_of(clip), operation="inpaint", track=0, frame=12, region=[170, 0, 10, 10])
         refused = client.post("/v1/jobs", content=bad, headers={"Content-Type": "application/json"})

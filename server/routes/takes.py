@@ -29,8 +29,15 @@ def take_model(take: Take, job_id: str, media: str, mapper: PathMapper) -> TakeM
         slot=TakeSlot(**take.slot.to_dict()), engine=take.engine, model=take.model,
         model_revision=take.model_revision, prompt=take.prompt, negative_prompt=take.negative_prompt,
         seed=take.seed, steps=take.steps, guidance=take.guidance, lora=take.lora, placeholder=take.placeholder,
-        shotforge_version=take.shotforge_version, media=mapper.to_editor(media), url=f"/v1/takes/{take.id}",
+        inpaint=_editor_paths(take.inpaint, mapper), shotforge_version=take.shotforge_version, media=mapper.to_editor(media), url=f"/v1/takes/{take.id}",
         job_url=f"/v1/jobs/{job_id}", rerender_url=f"/v1/takes/{take.id}/rerender")
+
+
+def _editor_paths(inpaint: dict | None, mapper: PathMapper) -> dict | None:
+    """An inpaint take's area with its matte named as the editor's machine names it."""
+    if inpaint is None or "mask" not in inpaint:
+        return inpaint
+    return {**inpaint, "mask": mapper.to_editor(inpaint["mask"])}
 
 
 def _found(manager: JobManager, take_id: str) -> tuple[Take, str, str]:
