@@ -72,8 +72,8 @@ def test_a_pan_brings_back_what_the_region_hides(alley, deep):
     ours = np.mean([psnr(o, truth[i], mask) for o, i in zip(out, placed)])
     if not deep:
         spatial = np.mean([psnr(_telea(frames[i], mask), truth[i], mask) for i in placed])
-        assert ours > spatial + 12  # measured 34.5 vs 16.4 dB
-    assert ours > 32  # measured 34.5 dB (uint16: the same)
+        assert ours > spatial + 12  # measured 34.4 vs 16.4 dB
+    assert ours > 32  # measured 34.4 dB (uint16: the same)
 
 
 def test_a_moving_region_over_a_still_background(alley):
@@ -229,3 +229,29 @@ def test_what_does_not_fit_the_region_s_surroundings_is_not_carried_in(alley, mo
     monkeypatch.setattr("server.engines.classical.inpaint._MISFIT_LIMIT", np.float32(np.inf))
     trusting = made()
     assert ours > trusting + 3  # measured 13.5 vs 7.3 dB (the board's texture carried in)
+
+
+def _grainy_pan(alley: np.ndarray, frames: int, sigma: float, seed: int = 3):
+    """The pan over a softened still, each frame with its own grain (as a camera's or a codec's):
+    the clean frames and the grainy ones."""
+    rng = np.random.default_rng(seed)
+    clean = [f.astype(np.float32) for f in _pan(cv2.GaussianBlur(alley, (0, 0), 2), frames)]
+    grainy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
+    return clean, grainy
+
+
+def test_carried_grain_is_smoothed(alley):
+    # a carried pixel holds the grain of the frame it was seen in, not this frame's: the error
+    # against the clean picture is that grain, unless what lies within the footage's own grain
+    # (measured around the region) is smoothed
+    sigma = 6.0
+    clean, grainy = _grainy_pan(alley, 24, sigma)
+    mask = _box(grainy[0].shape, 150, 100, 250, 200)
+    frames = _painted(grainy, [mask] * 24)
+    placed = range(6, 18)
+    out = _run(frames, [mask] * 24, placed)
+    for o, i in zip(out, placed):
+        assert np.array_equal(o[~mask], frames[i][~mask])
+    error = np.sqrt(np.mean([np.square(o[mask].astype(np.float32) - clean[i][mask]).mean()
+                             for o, i in zip(out, placed)]))
+    assert error < 0.9 * sigma  # measured 5.0 (the carried grain unsmoothed: 6.3)

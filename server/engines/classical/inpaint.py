@@ -14,7 +14,9 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
    picture just outside the region before its mismatch was taken out (where it missed by far,
    what it carried is not trusted at all); what neither pass saw gets a
    smooth fill of its surroundings, once: later frames carry that fill along like seen content,
-   so it holds steady instead of being made anew each frame.
+   so it holds steady instead of being made anew each frame. What varies inside the region no
+   more than the footage's own grain (measured from the ring's mismatch with the carried picture)
+   is smoothed: carried grain is another frame's, which this frame's does not repeat.
 
 Pixels outside the region are the source's, bit for bit; full depth is kept (only the small 8-bit
 copies that flow is measured on lose it). Frames and mattes are read one at a time, twice.
@@ -75,6 +77,8 @@ class _Inpainter:
         # the band outside the region where its edge is matched to the picture around it
         self.ring = max(2, round(min(h, w) / 90))
         self.ring_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.ring + 1,) * 2)
+        # the window over which noise is told from detail: grain and codec blocks scale with the picture
+        self.wiener = 2 * max(1, round(min(h, w) / _WIENER_SHARE / 2)) + 1
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -128,11 +132,13 @@ class _Inpainter:
                 # what misses its surroundings by far (something nearer the camera, moving on its
                 # own, carried in with the background's motion) is not taken as seen: filled instead
                 real &= ~inside | (misfit <= _MISFIT_LIMIT)
+                grain = self._grain(delta, ring)
                 hops = np.where(real, far, np.inf).astype(np.float32)
                 colour += pg.spread(delta, ring, inside & real)
             else:
                 misfit = np.zeros_like(hops)
-            result = (crop, colour, hops, misfit)
+                grain = np.float32(0)
+            result = (crop, colour, hops, misfit, grain)
         state.small, state.grey, state.hole = small, grey, hole
         return result
 
@@ -157,6 +163,31 @@ class _Inpainter:
         values = np.where(inside[..., None], colour, frame[crop].astype(np.float32))
         return pg.push_pull(values, (~inside | known).astype(np.float32))
 
+    def _grain(self, delta: np.ndarray, ring: np.ndarray) -> np.float32:
+        """The footage's own grain (variance a channel) from the ring's mismatch with the carried
+        picture, its smooth part taken out: what is left is this frame's grain and the carried
+        one's, which a right warp does not match, so half of it (clean footage: about none)."""
+        if ring.sum() < 16:
+            return np.float32(0)
+        k = (self.wiener, self.wiener)
+        weight = cv2.blur(ring.astype(np.float32), k)[..., None]
+        local = cv2.blur(delta * ring[..., None], k) / np.maximum(weight, 1e-6)
+        return np.float32(np.square(delta - local)[ring].mean() / 2)
+
+    def _denoise(self, frame: np.ndarray, crop, inside: np.ndarray, content: np.ndarray,
+                 grain: np.float32) -> np.ndarray:
+        """``content`` smoothed where it varies no more than the footage's own ``grain`` (a local
+        Wiener filter): a carried pixel holds the grain of the frame it was seen in, which this
+        frame's does not repeat, so only what stands out of the grain is kept."""
+        if grain <= 0:
+            return content
+        k = (self.wiener, self.wiener)
+        picture = np.where(inside[..., None], content, frame[crop].astype(np.float32))
+        mean = cv2.blur(picture, k)
+        var = np.maximum(cv2.blur(picture * picture, k) - mean * mean, 0).mean(axis=2, keepdims=True)
+        keep = np.maximum(var - grain, 0) / np.maximum(var, 1e-6)
+        return np.where(inside[..., None], mean + keep * (picture - mean), content).astype(np.float32)
+
     # -- the passes ------------------------------------------------------------------------
 
     def run(self, job: EngineJob) -> Iterator[np.ndarray]:
@@ -174,7 +205,7 @@ class _Inpainter:
                 if step is None:
                     self._remember(back, frame, mask, None, None, None, None, None)
                 else:
-                    crop, colour, hops, misfit = step
+                    crop, colour, hops, misfit, _ = step
                     inside = mask[crop]
                     if i in placed:
                         spill.put(i, colour, _cost(hops, misfit))
@@ -193,7 +224,7 @@ class _Inpainter:
                     self._remember(ahead, frame, mask, None, None, None, None, None)
                     out = frame
                 elif i < placed.start:  # only what the camera saw goes on: no fill before the result
-                    crop, colour, hops, _ = step
+                    crop, colour, hops, _, _ = step
                     inside = mask[crop]
                     real = np.isfinite(hops) & (hops < _FILLED)
                     colour = self._smooth_unseen(frame, crop, inside, colour, real)
@@ -212,7 +243,7 @@ class _Inpainter:
               back_cost: np.ndarray) -> np.ndarray:
         """A placed frame: both passes' seen content blended (each already matched to this frame at
         the region's edge), the rest filled."""
-        crop, colour, hops, misfit = step
+        crop, colour, hops, misfit, grain = step
         inside = mask[crop]
         filled = np.isfinite(hops) & (hops >= _FILLED)  # the fill of an earlier frame, carried along
         fwd_hops = np.where(filled, np.inf, hops).astype(np.float32)
@@ -221,6 +252,7 @@ class _Inpainter:
         known = real | filled
         content = np.where(real[..., None], seen_colour, colour)
         content = self._smooth_unseen(frame, crop, inside, content, known)
+        content = self._denoise(frame, crop, inside, content, grain)
         out = frame.copy()
         part = out[crop]
         part[inside] = np.clip(np.rint(content[inside]), 0, self.top).astype(self.dtype)
@@ -240,6 +272,7 @@ def _cost(hops: np.ndarray, misfit: np.ndarray) -> np.ndarray:
     return (hops * (1 + misfit / _MISFIT_FLOOR)).astype(np.float32)
 
 
+_WIENER_SHARE = 50  # of the frame's shorter side
 _MISFIT_FLOOR = np.float32(1e-3)  # about 3 % of full scale
 _MISFIT_LIMIT = np.float32(4e-3)  # about 6 % of full scale
 # distance given to filled pixels: carried along like seen ones, but never mistaken for them
