@@ -288,7 +288,7 @@ def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is
         second = mgr.submit(other)  # a job submitted meanwhile is not disturbed
         gate.release.set()
         done = [wait_state(mgr, j.id, ("done", "failed", "canceled")) for j in (first, second)]
-        assert [r.state for r in done] == ["done", "done"], done
+        assert [r.state for r in done] == ["done", "done"], [r.error for r in done]
         assert [r.retries for r in done] == [1, 0]
         farm.pool.refresh()  # the node table says the node died: its hosts are gone from the pool
         assert farm.pool.hosts and all(h.node_id != host.node_id for h in farm.pool.hosts), farm.pool.hosts
@@ -298,3 +298,27 @@ def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is
         mgr.store.close()
     same_result(done[0].result, in_process(long_gap, tmp_path / "ref-long"))
     same_result(done[1].result, in_process(other, tmp_path / "ref-other"))
+
+
+def test_a_worker_lost_past_the_retries_fails_the_job_with_worker_lost_naming_its_node(farm, media, tmp_path):
+    # last in the module: it leaves its node without a host for a while
+    gate = Gate(0.3)
+    mgr = manager_for(farm, tmp_path, gate)
+    saved, farm.max_retries = farm.max_retries, 0
+    try:
+        job = mgr.submit(request_json(timeline(media, gap=240), operation="fill_gap", track=0, frame=45))
+        assert gate.reached.wait(60), mgr.get(job.id)
+        host, info = host_running(farm)
+        assert host is not None, "the held job's worker has finished its call already"
+        os.kill(info["pid"], signal.SIGKILL)  # the worker process only: its node stays
+        gate.release.set()
+        row = wait_state(mgr, job.id, ("done", "failed", "canceled"))
+        assert row.state == "failed" and row.error["code"] == "worker_lost", row
+        assert host.node_id[:12] in row.error["message"] and row.retries == 0
+        assert not Path(row.out_dir).exists()
+        assert host not in farm.pool.hosts
+    finally:
+        farm.max_retries = saved
+        gate.release.set()
+        mgr.stop()
+        mgr.store.close()

@@ -1,13 +1,17 @@
-"""The engine host's body (:class:`server.farm.host.EngineHost`) in this process, no cluster: what
-it does with calls whose messages reach it out of order (a threaded actor runs them as they come)."""
+"""The farm's pieces that need no cluster: the engine host's body (:class:`server.farm.host.EngineHost`)
+in this process, with calls whose messages reach it out of order (a threaded actor runs them as they
+come), and the proxy's check of a re-run's frames against those already delivered."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+import pytest
 
+from otio_tools.errors import ShotForgeError
 from server.farm.host import EngineHost
+from server.farm.proxy import _Delivered
 
 
 def _frames(n: int, value: int) -> list[np.ndarray]:
@@ -37,3 +41,20 @@ def test_a_call_not_canceled_runs_whole():
                           {"before": _frames(2, 10), "after": _frames(2, 200), "frames": 12}, _job()))
     assert items[-1] == {"end": True}
     assert sum(len(i.get("frames", [])) for i in items) == 12
+
+
+def test_a_rerun_whose_skipped_frames_differ_from_those_delivered_is_refused_naming_frame_and_nodes():
+    delivered = _Delivered("fill_gap")
+    frames = _frames(3, 50)
+    frames[2][5, 7, 1] = 51
+    for frame in frames:
+        delivered.add(frame, "node-a" * 4)
+    for n, frame in enumerate(_frames(2, 50)):  # the re-run makes the first two alike
+        delivered.check(n, frame, "node-b" * 4)
+    with pytest.raises(ShotForgeError) as caught:
+        delivered.check(2, _frames(1, 50)[0], "node-b" * 4)  # one pixel off
+    assert caught.value.code == "worker_mismatch"
+    assert "frame 2" in caught.value.message and "node node-bnode-b made" in caught.value.message
+    assert "node node-anode-a made" in caught.value.message
+    with pytest.raises(ShotForgeError):  # the same bytes in another shape are another frame
+        delivered.check(0, frames[0].reshape(48, 32, 3), "node-b")

@@ -9,12 +9,16 @@ they can be long), the made frames come back in chunks with the engine's progres
 A worker lost mid-call (its process or its node died): the same call runs again on another host,
 with the same seed, and the frames already handed to the writer are skipped (engines are
 deterministic for a seed), so the media gets each frame exactly once; each such re-run is
-counted (``on_retry``). Cancel: the job's cancel flag is looked at every 0.1 s while frames are
+counted (``on_retry``). The re-run must be the same engine (its model is checked on the new host)
+and must make the frames it skips byte for byte as delivered (a digest of each is kept): a node
+with another model version, or an engine that is not deterministic there, fails the job with
+``worker_mismatch`` rather than mixing two renders in one media file. Cancel: the job's cancel flag is looked at every 0.1 s while frames are
 awaited, and the host is told at once, which stops its engine at its next frame.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -78,6 +82,38 @@ class _Source:
         return out
 
 
+class _Delivered:
+    """The frames of one call already handed to the writer, as digests: a re-run's frames that are
+    skipped must be those, or the media would join two different renders."""
+
+    def __init__(self, operation: str):
+        self.operation = operation
+        self.digests: list[bytes] = []
+        self.node = ""  # the node that made the last frame delivered
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    @staticmethod
+    def _digest(frame: np.ndarray) -> bytes:
+        frame = np.ascontiguousarray(frame)
+        digest = hashlib.blake2b(f"{frame.dtype.str}{frame.shape}".encode(), digest_size=16)
+        digest.update(frame.data)
+        return digest.digest()
+
+    def add(self, frame: np.ndarray, node: str) -> None:
+        self.digests.append(self._digest(frame))
+        self.node = node
+
+    def check(self, index: int, frame: np.ndarray, node: str) -> None:
+        """Raise ``worker_mismatch`` unless ``frame`` is the one delivered at ``index``."""
+        if self._digest(frame) != self.digests[index]:
+            raise ShotForgeError("worker_mismatch", f"the re-run of this {self.operation} on node {node[:12]} made "
+                                 f"frame {index} unlike the one node {self.node[:12]} made before its worker was "
+                                 "lost (another engine or model version there?): install the same ShotForge and "
+                                 "models on every worker")
+
+
 class _Described:
     """What render.run_job and the take recipe read of an engine's model before it makes frames:
     its native steps and guidance, and its folder where this server sees it at the worker's path
@@ -105,14 +141,14 @@ class RemoteEngine(Engine):
         self.host: Host | None = None
         import ray
 
-        while True:  # a host lost before the job made anything is simply another host, not a retry
+        self.lost = 0  # hosts this engine lost, before or during its calls
+        while True:  # a host lost before the job made anything is another host, not a retry (but bounded)
             host = self._borrow()
             try:
                 facts = ray.get(host.actor.describe.remote(name, options))
                 break
-            except _lost_errors():
-                self.builder.pool.lost(host)
-                self.host = None
+            except _lost_errors() as exc:
+                self._lost(host, exc, "start")
         if "unavailable" in facts:
             self._give_back()
             raise EngineUnavailable(name, facts["unavailable"])
@@ -151,6 +187,29 @@ class RemoteEngine(Engine):
             self.builder.pool.release(self.host)
             self.host = None
 
+    def _lost(self, host: Host, exc: BaseException, doing: str) -> None:
+        """The host's worker died: forget it; past ``max_retries`` such losses the job fails."""
+        self.builder.pool.lost(host)
+        self.host = None
+        self.lost += 1
+        if self.lost > self.builder.max_retries:
+            raise ShotForgeError("worker_lost", f"the Ray worker running this {doing} of the {self.name} engine was "
+                                 f"lost {self.lost} times (last: {type(exc).__name__} on node {host.node_id[:12]}); "
+                                 "the cluster may be failing") from None
+        log.warning("worker on node %s lost during a %s of the %s engine (%s); running it again on another worker",
+                    host.node_id[:12], doing, self.name, type(exc).__name__)
+
+    def _same_engine(self, host: Host) -> None:
+        """A call run again on another host must find the engine the job started with there."""
+        import ray
+
+        facts = ray.get(host.actor.describe.remote(self.name, self.options))
+        if facts.get("model") != self.model:
+            there = facts.get("model") or facts.get("unavailable") or "no model"
+            raise ShotForgeError("worker_mismatch", f"the {self.name} engine on node {host.node_id[:12]} runs "
+                                 f"{there}, not {self.model} as the worker that was lost: install the same "
+                                 "ShotForge and models on every worker")
+
     # -- the operations -----------------------------------------------------------------------
     def fill_gap(self, before, after, frames, job):
         return self._call(job, "fill_gap", {"before": list(before), "after": list(after), "frames": frames})
@@ -175,8 +234,8 @@ class RemoteEngine(Engine):
         sources = sources or {}
         job_fields = {"rate": job.rate, "prompt": job.prompt, "negative_prompt": job.negative_prompt,
                       "seed": job.seed, "options": job.options}
-        delivered = 0
-        lost = 0
+        delivered = _Delivered(operation)
+        rerun = False
         while True:
             host = self._borrow()
             call_id = uuid.uuid4().hex
@@ -185,31 +244,28 @@ class RemoteEngine(Engine):
             made = 0
             finished = False
             try:
+                if rerun:
+                    self._same_engine(host)
                 gen = host.actor.run.options(num_returns="streaming",
                                              _generator_backpressure_num_objects=_BACKPRESSURE).remote(
                     call_id, self.name, self.options, operation,
                     {**args, "pulled": {k: s.length for k, s in sources.items()}}, job_fields)
                 for frames, (fraction, stage) in self._items(gen, host, call_id, job, sources):
                     for frame in frames:
-                        made += 1
-                        if made > delivered:  # a re-run skips what the writer already has
-                            delivered += 1
+                        if made < len(delivered):  # a re-run skips what the writer already has
+                            delivered.check(made, frame, host.node_id)
+                        else:
+                            delivered.add(frame, host.node_id)
                             yield frame
+                        made += 1
                     job.progress(fraction, stage)
                 finished = True
                 self._give_back()
                 return
             except _lost_errors() as exc:
                 finished = True
-                self.builder.pool.lost(host)
-                self.host = None
-                lost += 1
-                if lost > self.builder.max_retries:
-                    raise ShotForgeError("worker_lost", f"the Ray worker running this {operation} was lost "
-                                                        f"{lost} times (last: {type(exc).__name__}); the "
-                                                        "cluster may be failing") from None
-                log.warning("worker on node %s lost during a %s (%s); running it again on another worker",
-                            host.node_id[:12], operation, type(exc).__name__)
+                self._lost(host, exc, operation)
+                rerun = True
                 self.builder.on_retry()
             finally:
                 if not finished:  # canceled, failed, or the writer stopped reading: stop the engine there
