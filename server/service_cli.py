@@ -129,7 +129,7 @@ def serve_command(args: argparse.Namespace) -> int:
         sock = _bind(settings.host, settings.port, settings.backlog)
     except OSError as exc:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 4)
-    manager = None
+    manager = farm = None
     if settings.ray_address:
         from server.app import build_manager
         from server.farm import Farm, FarmError
@@ -146,6 +146,8 @@ def serve_command(args: argparse.Namespace) -> int:
         app = create_app(settings, manager=manager)
     except AlreadyRunning as exc:
         sock.close()
+        if farm is not None:  # its hosts hold CPUs and GPUs of the cluster: give them back now
+            farm.close()
         return _fail(str(exc), 3)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -163,6 +165,9 @@ def serve_command(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
+    finally:
+        if farm is not None:  # the jobs are stopped (the app's shutdown): end the hosts on the workers
+            farm.close()
     return 0
 
 
