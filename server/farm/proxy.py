@@ -139,13 +139,11 @@ class RemoteEngine(Engine):
     def __init__(self, builder: "JobEngines", name: str, options: dict[str, Any]):
         self.builder, self.name, self.options = builder, name, options
         self.host: Host | None = None
-        import ray
-
         self.lost = 0  # hosts this engine lost, before or during its calls
         while True:  # a host lost before the job made anything is another host, not a retry (but bounded)
             host = self._borrow()
             try:
-                facts = ray.get(host.actor.describe.remote(name, options))
+                facts = self._answer(host.actor.describe.remote(name, options))
                 break
             except _lost_errors() as exc:
                 self._lost(host, exc, "start")
@@ -165,9 +163,22 @@ class RemoteEngine(Engine):
         raise AttributeError(attr)
 
     def _job_settings(self, extra: dict) -> _Ran:
+        while True:
+            host = self._borrow()
+            try:
+                return _Ran(self._answer(host.actor.job_settings.remote(self.name, self.options, extra)))
+            except _lost_errors() as exc:
+                self._lost(host, exc, "start")
+
+    def _answer(self, ref):
+        """A host's answer to a short call; the job's cancel is looked at while it comes (a
+        diffusers engine being loaded there can take minutes)."""
         import ray
 
-        return _Ran(ray.get(self._borrow().actor.job_settings.remote(self.name, self.options, extra)))
+        while not ray.wait([ref], timeout=_WAIT_S)[0]:
+            if self.builder.cancel.is_set():
+                raise Canceled()
+        return ray.get(ref)
 
     def availability(self) -> Availability:
         return self._availability
@@ -201,9 +212,7 @@ class RemoteEngine(Engine):
 
     def _same_engine(self, host: Host) -> None:
         """A call run again on another host must find the engine the job started with there."""
-        import ray
-
-        facts = ray.get(host.actor.describe.remote(self.name, self.options))
+        facts = self._answer(host.actor.describe.remote(self.name, self.options))
         if facts.get("model") != self.model:
             there = facts.get("model") or facts.get("unavailable") or "no model"
             raise ShotForgeError("worker_mismatch", f"the {self.name} engine on node {host.node_id[:12]} runs "
