@@ -254,4 +254,4 @@ def test_carried_grain_is_smoothed(alley):
         assert np.array_equal(o[~mask], frames[i][~mask])
     error = np.sqrt(np.mean([np.square(o[mask].astype(np.float32) - clean[i][mask]).mean()
                              for o, i in zip(out, placed)]))
-    assert error < 0.9 * sigma  # measured 5.0 (the carried grain unsmoothed: 6.3)
+    assert error < 0.9 * sigma  # measured 5.2 (the carried grain unsmoothed: 6.3)

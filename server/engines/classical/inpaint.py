@@ -272,7 +272,7 @@ def _cost(hops: np.ndarray, misfit: np.ndarray) -> np.ndarray:
     return (hops * (1 + misfit / _MISFIT_FLOOR)).astype(np.float32)
 
 
-_WIENER_SHARE = 50  # of the frame's shorter side
+_WIENER_SHARE = 35  # of the frame's shorter side
 _MISFIT_FLOOR = np.float32(1e-3)  # about 3 % of full scale
 _MISFIT_LIMIT = np.float32(4e-3)  # about 6 % of full scale
 # distance given to filled pixels: carried along like seen ones, but never mistaken for them
