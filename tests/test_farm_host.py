@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from otio_tools.errors import ShotForgeError
-from server.farm.host import EngineHost
+from server.farm.host import EngineHost, frame_digest
 from server.farm.proxy import _Delivered
 
 
@@ -48,13 +48,22 @@ def test_a_rerun_whose_skipped_frames_differ_from_those_delivered_is_refused_nam
     frames = _frames(3, 50)
     frames[2][5, 7, 1] = 51
     for frame in frames:
-        delivered.add(frame, "node-a" * 4)
+        delivered.add(frame_digest(frame), "node-a" * 4)
     for n, frame in enumerate(_frames(2, 50)):  # the re-run makes the first two alike
-        delivered.check(n, frame, "node-b" * 4)
+        delivered.check(n, frame_digest(frame), "node-b" * 4)
     with pytest.raises(ShotForgeError) as caught:
-        delivered.check(2, _frames(1, 50)[0], "node-b" * 4)  # one pixel off
+        delivered.check(2, frame_digest(_frames(1, 50)[0]), "node-b" * 4)  # one pixel off
     assert caught.value.code == "worker_mismatch"
     assert "frame 2" in caught.value.message and "node node-bnode-b made" in caught.value.message
     assert "node node-anode-a made" in caught.value.message
     with pytest.raises(ShotForgeError):  # the same bytes in another shape are another frame
-        delivered.check(0, frames[0].reshape(48, 32, 3), "node-b")
+        delivered.check(0, frame_digest(frames[0].reshape(48, 32, 3)), "node-b")
+
+
+def test_the_host_sends_each_frame_with_its_digest():
+    host = EngineHost("cpu")
+    items = [i for i in host.run("call-3", "classical", {}, "fill_gap",
+                                 {"before": _frames(2, 10), "after": _frames(2, 200), "frames": 5}, _job())
+             if "frames" in i]
+    assert [frame_digest(f) for i in items for f in i["frames"]] == [d for i in items for d in i["digests"]]
+    assert sum(len(i["digests"]) for i in items) == 5

@@ -12,6 +12,7 @@ this module only when it runs a farm.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import socket
@@ -30,6 +31,15 @@ SEND_CHUNK = 8
 SEND_EVERY_S = 0.1
 _POLL_S = 0.05  # how often waits look at the cancel flag
 _EARLY_CANCELS = 256  # cancels remembered for calls not started yet (a threaded actor may take them first)
+
+
+def frame_digest(frame: np.ndarray) -> bytes:
+    """What a made frame is, byte for byte (its type and shape too): the server compares a re-run's
+    frames with those it wrote by these, made here on the workers rather than in the server."""
+    frame = np.ascontiguousarray(frame)
+    digest = hashlib.blake2b(f"{frame.dtype.str}{frame.shape}".encode(), digest_size=16)
+    digest.update(frame.data)
+    return digest.digest()
 
 
 class _Call:
@@ -188,7 +198,8 @@ class EngineHost:
 
     def run(self, call_id: str, engine: str, options: dict[str, Any], operation: str, args: dict[str, Any],
             job: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Run one engine operation; yields ``{"frames": [...], "progress": (f, stage)}`` items, a
+        """Run one engine operation; yields ``{"frames": [...], "digests": [...], "progress": (f, stage)}``
+        items (:func:`frame_digest` of each frame), a
         ``{"need": (stream, start)}`` item when the engine reads pulled input the server has not
         sent yet, and last ``{"end": True}`` or ``{"error": {...}}``."""
         call = _Call(call_id, args.pop("pulled", {}))
@@ -220,7 +231,7 @@ class EngineHost:
             engine = self._engine(engine_name, options)
             job = EngineJob(**job_fields, on_progress=progress, cancel_event=call.cancel)
             for frame in _operate(engine, operation, args, job, call):
-                call.put_out(("frame", frame))
+                call.put_out(("frame", frame, frame_digest(frame)))
                 job.check_cancel()
             call.put_out(("end",))
         except Canceled:
@@ -234,6 +245,7 @@ class EngineHost:
 
     def _stream(self, call: _Call) -> Iterator[dict[str, Any]]:
         frames: list[np.ndarray] = []
+        digests: list[bytes] = []
         sent_progress = None
         last = time.monotonic()
         while True:
@@ -244,14 +256,15 @@ class EngineHost:
             now = time.monotonic()
             if item is not None and item[0] == "frame":
                 frames.append(item[1])
+                digests.append(item[2])
                 if len(frames) < SEND_CHUNK and now - last < SEND_EVERY_S:
                     continue
             if item is None and call.progress == sent_progress and not frames:
                 continue
             if frames or call.progress != sent_progress:
                 sent_progress = call.progress
-                yield {"frames": frames, "progress": sent_progress}
-                frames, last = [], now
+                yield {"frames": frames, "digests": digests, "progress": sent_progress}
+                frames, digests, last = [], [], now
             if item is None or item[0] == "frame":
                 continue
             if item[0] == "need":

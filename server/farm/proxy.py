@@ -18,7 +18,6 @@ awaited, and the host is told at once, which stops its engine at its next frame.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -83,8 +82,9 @@ class _Source:
 
 
 class _Delivered:
-    """The frames of one call already handed to the writer, as digests: a re-run's frames that are
-    skipped must be those, or the media would join two different renders."""
+    """The frames of one call already handed to the writer, as their digests (made by the host,
+    :func:`server.farm.host.frame_digest`): a re-run's frames that are skipped must be those, or the
+    media would join two different renders."""
 
     def __init__(self, operation: str):
         self.operation = operation
@@ -94,20 +94,13 @@ class _Delivered:
     def __len__(self) -> int:
         return len(self.digests)
 
-    @staticmethod
-    def _digest(frame: np.ndarray) -> bytes:
-        frame = np.ascontiguousarray(frame)
-        digest = hashlib.blake2b(f"{frame.dtype.str}{frame.shape}".encode(), digest_size=16)
-        digest.update(frame.data)
-        return digest.digest()
-
-    def add(self, frame: np.ndarray, node: str) -> None:
-        self.digests.append(self._digest(frame))
+    def add(self, digest: bytes, node: str) -> None:
+        self.digests.append(digest)
         self.node = node
 
-    def check(self, index: int, frame: np.ndarray, node: str) -> None:
-        """Raise ``worker_mismatch`` unless ``frame`` is the one delivered at ``index``."""
-        if self._digest(frame) != self.digests[index]:
+    def check(self, index: int, digest: bytes, node: str) -> None:
+        """Raise ``worker_mismatch`` unless ``digest`` is that of the frame delivered at ``index``."""
+        if digest != self.digests[index]:
             raise ShotForgeError("worker_mismatch", f"the re-run of this {self.operation} on node {node[:12]} made "
                                  f"frame {index} unlike the one node {self.node[:12]} made before its worker was "
                                  "lost (another engine or model version there?): install the same ShotForge and "
@@ -259,12 +252,12 @@ class RemoteEngine(Engine):
                                              _generator_backpressure_num_objects=_BACKPRESSURE).remote(
                     call_id, self.name, self.options, operation,
                     {**args, "pulled": {k: s.length for k, s in sources.items()}}, job_fields)
-                for frames, (fraction, stage) in self._items(gen, host, call_id, job, sources):
-                    for frame in frames:
+                for frames, digests, (fraction, stage) in self._items(gen, host, call_id, job, sources):
+                    for frame, digest in zip(frames, digests):
                         if made < len(delivered):  # a re-run skips what the writer already has
-                            delivered.check(made, frame, host.node_id)
+                            delivered.check(made, digest, host.node_id)
                         else:
-                            delivered.add(frame, host.node_id)
+                            delivered.add(digest, host.node_id)
                             yield frame
                         made += 1
                     job.progress(fraction, stage)
@@ -281,7 +274,7 @@ class RemoteEngine(Engine):
                     host.actor.cancel.remote(call_id)
 
     def _items(self, gen, host: Host, call_id: str, job: EngineJob,
-               sources: dict[str, _Source]) -> Iterator[tuple[list[np.ndarray], tuple[float, str]]]:
+               sources: dict[str, _Source]) -> Iterator[tuple[list[np.ndarray], list[bytes], tuple[float, str]]]:
         import ray
 
         while True:
@@ -301,7 +294,7 @@ class RemoteEngine(Engine):
             elif "error" in item:
                 raise _error(item["error"], self.name, host)
             else:
-                yield item["frames"], item["progress"]
+                yield item["frames"], item["digests"], item["progress"]
 
 
 def _error(error: dict[str, Any], engine: str, host: Host) -> BaseException:
