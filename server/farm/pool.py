@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("shotforge.farm")
@@ -41,7 +41,6 @@ class Host:
     kind: str  # "gpu" or "cpu"
     node_id: str
     busy: bool = False
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def kind_for(engine: str) -> str:
