@@ -1,16 +1,20 @@
 """The farm's pieces that need no cluster: the engine host's body (:class:`server.farm.host.EngineHost`)
 in this process, with calls whose messages reach it out of order (a threaded actor runs them as they
-come), and the proxy's check of a re-run's frames against those already delivered."""
+come), the proxy's check of a re-run's frames against those already delivered, and the pool's borrowing
+after a lost worker."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from otio_tools.errors import ShotForgeError
+from server.farm import pool as pool_module
 from server.farm.host import EngineHost, frame_digest
+from server.farm.pool import Host, WorkerPool
 from server.farm.proxy import _Delivered
 
 
@@ -67,3 +71,27 @@ def test_the_host_sends_each_frame_with_its_digest():
              if "frames" in i]
     assert [frame_digest(f) for i in items for f in i["frames"]] == [d for i in items for d in i["digests"]]
     assert sum(len(i["digests"]) for i in items) == 5
+
+
+class _OneNodePool(WorkerPool):
+    """The pool's borrowing, the cluster's node table stood in for: one live node of one CPU,
+    whose host is put back by the first look at the cluster once the node is no longer suspect."""
+
+    def refresh(self) -> None:
+        with self._cond:
+            self._refreshed = time.monotonic()
+            if not self.hosts and not self._is_suspect("node-1"):
+                self.hosts.append(Host(object(), "cpu", "node-1"))
+            self._cond.notify_all()
+
+
+def test_a_job_waiting_out_a_suspect_node_gets_the_host_put_back_there_not_no_worker(monkeypatch):
+    monkeypatch.setattr(pool_module, "_SUSPECT_S", 0.3)
+    monkeypatch.setattr(pool_module, "_REFRESH_S", 60.0)  # no timed look: only the one the wait needs
+    pool = _OneNodePool()
+    pool.refresh()
+    lost = pool.acquire("classical", threading.Event(), lambda: None)
+    pool.lost(lost)  # its worker died: the node gets no host for _SUSPECT_S
+    waited = []
+    host = pool.acquire("classical", threading.Event(), lambda: waited.append(True))
+    assert host is not lost and host.node_id == "node-1" and host.busy and waited == [True]

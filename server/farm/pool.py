@@ -134,7 +134,10 @@ class WorkerPool:
             with self._cond:
                 fits = [h for h in self.hosts
                         if h.kind == kind or (kind == "cpu" and not any(x.kind == "cpu" for x in self.hosts))]
-                if not fits and not any(map(self._is_suspect, self._suspect)):
+                # a node no longer suspect since the last look gets its hosts at the next look: look first
+                cleared = max(self._suspect.values(), default=-_SUSPECT_S) + _SUSPECT_S
+                stale = not fits and self._refreshed < cleared
+                if not fits and not stale and not any(map(self._is_suspect, self._suspect)):
                     raise NoWorker(f"the Ray cluster has no {'GPU' if kind == 'gpu' else 'CPU'} worker for the "
                                    f"{engine} engine")
                 trusted = [h for h in fits if not self._is_suspect(h.node_id)]
@@ -143,6 +146,9 @@ class WorkerPool:
                     host = min(free, key=lambda h: h.kind != kind)  # a classical job takes a CPU host first
                     host.busy = True
                     return host
+            if stale and not any(map(self._is_suspect, self._suspect)):
+                self.refresh()
+                continue
             if not waited:
                 waited = True
                 on_wait()
