@@ -317,6 +317,11 @@ def test_a_worker_lost_past_the_retries_fails_the_job_with_worker_lost_naming_it
         assert host.node_id[:12] in row.error["message"] and row.retries == 0
         assert not Path(row.out_dir).exists()
         assert host not in farm.pool.hosts
+        farm.max_retries = saved
+        # the next job waits while the node is suspect, then runs on the host put there again
+        after = wait_state(mgr, mgr.submit(request_json(timeline(media, gap=20), operation="fill_gap", track=0,
+                                                        frame=45)).id, ("done", "failed", "canceled"))
+        assert after.state == "done" and after.retries == 0, after.error
     finally:
         farm.max_retries = saved
         gate.release.set()
