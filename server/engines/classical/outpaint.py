@@ -3,7 +3,8 @@
 What the camera saw is propagated first (:mod:`.propagate`'s camera motion): a running canvas
 carries what past frames showed forward, aligned by global motion (a similarity transform a
 frame), and upcoming frames up to the engine's look-ahead put in what they show. Only where no
-frame showed anything is the border filled: a smooth (push-pull) fill, with the picture's mirror
+frame showed anything is the border filled: a smooth (push-pull) fill that far from the picture
+gives way to the picture's own row (column) colours near that side, with the picture's mirror
 image near its edge continuing its texture, blended with the previous frame's fill so it does not
 flicker; the step left at the picture's edge, whatever the border was made of, is levelled over
 a band so no hard seam shows. The picture itself stays bit-exact.
@@ -72,6 +73,12 @@ class Outpainter:
     # its mirror image (continuing the picture's texture where nothing was seen), and the
     # levelling of the step at the edge
     _EDGE_REACH = 0.08
+    # far from the picture, what lies beyond it is more like what the picture shows along that row
+    # (column) near that side than like its edge pixel: the fill gives way to the picture's row
+    # colours over this distance (share of the picture's shorter side; 1 - exp(-d / reach)), the
+    # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
+    _FAR_REACH = 4.0
+    _FAR_NEAR = 0.25
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
@@ -98,6 +105,7 @@ class Outpainter:
         scale = min(1.0, self._FILL_SIDE / max(cw, ch))
         self.fill_size = (max(4, round(cw * scale)), max(4, round(ch * scale)))
         self.fill_scale = np.diag([self.fill_size[0] / cw, self.fill_size[1] / ch, 1.0])
+        self.far = _Far.of(layout, self.fill_size, self._FAR_REACH, self._FAR_NEAR)
         self.cover_mask = np.full((ih, iw), 255, np.uint8)
         # double-buffered running canvas: float32 RGBA, colour premultiplied by coverage (which
         # runs up to the frames' full scale, like the alpha of cv2's RGB2RGBA), and age in frames;
@@ -249,6 +257,7 @@ class Outpainter:
         small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
         fill = pg.push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
                             (small[..., 3] > 0.99 * top).astype(np.float32))
+        fill = self.far.apply(fill, small[..., 3] / top)
         share = 1.0
         if fill_prev is not None:
             step = float(np.abs(fill - fill_prev).mean()) / top
@@ -335,3 +344,56 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
     along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
     return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
                  reflect(gy, ih).astype(np.intp), side, along.astype(np.intp))
+
+
+class _Far(NamedTuple):
+    """The low frequencies far from the picture: each spot beyond its left or right edge takes the
+    colour of the picture's row (averaged with weights falling off from that side), beyond its top
+    or bottom that of its column (corners a mix of both), weighted in over the distance from the
+    picture."""
+
+    inner: tuple[slice, slice]  # the picture, in the fill's (small) canvas
+    rows: np.ndarray  # (h, w) row of the picture each spot takes its row colour from
+    cols: np.ndarray  # (h, w) column it takes its column colour from
+    across: np.ndarray  # (h, w, 1) share of the row colour (the rest: column colour)
+    weight: np.ndarray  # (h, w, 1) how much the picture's row/column colour replaces the fill
+    sigma: float  # smoothing of the row and column colours (small px)
+    reach_x: float  # how far into the picture (small px) its row colours are drawn from, falling off
+    reach_y: float  # and its column colours
+
+    @staticmethod
+    def of(layout: OutpaintLayout, size: tuple[int, int], reach: float, near: float) -> _Far:
+        (cw, ch), (iw, ih), (ox, oy) = layout.canvas, layout.inner, layout.offset
+        w, h = size
+        sx, sy = w / cw, h / ch
+        x0, y0 = int(np.floor(ox * sx)), int(np.floor(oy * sy))
+        x1, y1 = max(x0 + 1, int(np.ceil((ox + iw) * sx))), max(y0 + 1, int(np.ceil((oy + ih) * sy)))
+        gx, gy = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
+        dx = np.maximum(np.maximum(x0 - gx, gx - (x1 - 1)), 0)[None, :]
+        dy = np.maximum(np.maximum(y0 - gy, gy - (y1 - 1)), 0)[:, None]
+        scale = max(1.0, reach * min(x1 - x0, y1 - y0))
+        weight = (1 - np.exp(-np.hypot(dx, dy) / scale))[..., None].astype(np.float32)
+        across = (dx / np.maximum(dx + dy, 1e-6))[..., None].astype(np.float32)
+        # rows of the left side's table first, then the right's (columns: top's, then bottom's)
+        rows = (np.clip(gy, y0, y1 - 1) - y0).astype(np.intp)[:, None] + (y1 - y0) * (gx >= x1)[None, :]
+        cols = (np.clip(gx, x0, x1 - 1) - x0).astype(np.intp)[None, :] + (x1 - x0) * (gy >= y1)[:, None]
+        return _Far((slice(y0, y1), slice(x0, x1)), rows, cols, across, weight,
+                    max(1.0, 0.05 * min(x1 - x0, y1 - y0)), near * (x1 - x0), near * (y1 - y0))
+
+    def apply(self, fill: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """``fill`` where nothing was seen (``known`` 0..1) moved towards the picture's row and
+        column colours by the distance from it."""
+        pic = fill[self.inner]
+        h, w = pic.shape[:2]
+
+        def towards(n: int, reach: float) -> np.ndarray:  # weights of the picture's columns (rows) near side 0
+            return np.exp(-np.arange(n, dtype=np.float32) / max(reach, 1.0))
+
+        def blur(line: np.ndarray) -> np.ndarray:
+            return cv2.GaussianBlur(line[:, None], (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)
+
+        wx, wy = towards(w, self.reach_x), towards(h, self.reach_y)
+        row = np.concatenate([blur(np.einsum("hwc,w->hc", pic, k / k.sum())) for k in (wx, wx[::-1])])
+        col = np.concatenate([blur(np.einsum("hwc,h->wc", pic, k / k.sum())) for k in (wy, wy[::-1])])
+        prior = self.across * row[self.rows] + (1 - self.across) * col[self.cols]
+        return fill + (self.weight * (1 - np.clip(known, 0, 1))[..., None]) * (prior - fill)
