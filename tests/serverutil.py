@@ -136,6 +136,15 @@ class ServerProcess:
         self.stop()
 
 
+def at_once(call, times: int = 6, timeout: float = 30.0) -> None:
+    """Run ``call`` from ``times`` threads started together (retries racing each other)."""
+    threads = [threading.Thread(target=call) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+
+
 def wait_job(client: httpx.Client, job_id: str, states=("done", "failed", "canceled"), timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import threading
 
-from tests.serverutil import FakeRenderer, ThreadServer, wait_job
+from tests.serverutil import at_once, FakeRenderer, ThreadServer, wait_job
 from tests.test_server_queue import JSON, env, extend, settings_for  # noqa: F401 (env is a fixture)
 
 
@@ -76,11 +75,7 @@ def test_concurrent_retries_make_one_job_and_the_key_survives_a_restart(env):
                 r = own.post("/v1/jobs", content=extend(media), headers={**JSON, **key})
                 answers.append((r.status_code, r.json()["id"]))
 
-        threads = [threading.Thread(target=post) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        at_once(post)
         assert len(answers) == 6
         assert {job_id for _, job_id in answers} == {answers[0][1]}, answers
         assert sorted(status for status, _ in answers) == [200] * 5 + [202], answers

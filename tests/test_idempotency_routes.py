@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 
 import opentimelineio as otio
 import pytest
 
-from tests.serverutil import CARPHONE, ThreadServer, request_json, two_clip_timeline, wait_job
+from tests.serverutil import at_once, CARPHONE, ThreadServer, request_json, two_clip_timeline, wait_job
 from tests.test_server_queue import JSON, env, settings_for  # noqa: F401 (env is a fixture)
 
 SLOT = {"timeline": "reel 1", "track": 0, "record_frame": 55, "frames": 10}
@@ -153,11 +152,7 @@ def test_concurrent_retries_of_a_batch_make_one_batch_and_a_new_key_or_none_make
                 r = own.post("/v1/batches", json=body, headers={"Idempotency-Key": "batch-burst-7"})
                 answers.append((r.status_code, r.json()["id"], r.headers.get("idempotent-replayed")))
 
-        threads = [threading.Thread(target=post) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+        at_once(post)
         assert len(answers) == 6
         assert {batch_id for _, batch_id, _ in answers} == {answers[0][1]}, answers
         assert sorted((status, replayed) for status, _, replayed in answers) == [(200, "true")] * 5 + [(202, None)]
