@@ -15,9 +15,9 @@ from otio_tools.errors import RequestError
 from server.batch import Batch as BatchRecord
 from server.batch import Batches
 from server.http.deps import ServerState, Settings, get_state, require_token
-from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import IdempotencyConflict, JobManager, QueueFull
-from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
+from server.http.errors import ApiError
+from server.jobs import IdempotencyConflict, JobManager
+from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, create_once, replayed
 from server.routes.jobs import _read_body
 from server.schemas import JOB_ID, Batch, BatchCreate, error_responses
 
@@ -80,18 +80,9 @@ async def create_batch(request: Request, response: Response, settings: Settings,
         raise ApiError(400, "malformed_otio", f"the batch timeline is not valid OTIO JSON: {exc}") from None
     if not isinstance(timeline, otio.schema.Timeline):
         raise ApiError(400, "malformed_otio", "the batch timeline holds no OTIO timeline")
-    try:
-        batch, created = await run_in_threadpool(batches.create_once, timeline, idempotency_key, raw,
-                                                 fill_gaps_up_to=body.fill_gaps_up_to, tracks=body.tracks,
-                                                 engine=body.engine)
-    except RequestError as exc:
-        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
-    except QueueFull as exc:
-        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
-    except IdempotencyConflict as exc:
-        raise conflict(exc) from None
-    if not created:
-        replayed(response)
+    batch = await create_once(lambda: batches.create_once(timeline, idempotency_key, raw,
+                                                          fill_gaps_up_to=body.fill_gaps_up_to, tracks=body.tracks,
+                                                          engine=body.engine), response)
     return batch_model(batch, batches)
 
 

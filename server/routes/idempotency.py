@@ -5,12 +5,17 @@ read and checked once, a retry answered as ``POST /v1/jobs`` answers one (200 an
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Response
+from starlette.concurrency import run_in_threadpool
 
-from server.http.errors import ApiError
-from server.jobs import IdempotencyConflict
+from otio_tools.errors import RequestError
+from server.http.errors import STATUS_FOR_CODE, ApiError
+from server.jobs import IdempotencyConflict, QueueFull
+
+Made = TypeVar("Made")
 
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7f))  # visible ASCII: what a header carries intact
 
@@ -38,3 +43,19 @@ def replayed(response: Response) -> None:
 
 def conflict(exc: IdempotencyConflict) -> ApiError:
     return ApiError(409, "idempotency_key_reused", str(exc))
+
+
+async def create_once(create: Callable[[], tuple[Made, bool]], response: Response) -> Made:
+    """Run a create (``create() -> (record, created)``) off the event loop, its refusals as the API's
+    errors; a retry answered as :func:`replayed` says. What every creating route shares."""
+    try:
+        record, created = await run_in_threadpool(create)
+    except RequestError as exc:
+        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
+    except QueueFull as exc:
+        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
+    if not created:  # a retry: the first record, as it is now
+        replayed(response)
+    return record

@@ -11,12 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from otio_tools.errors import RequestError
 from server.http.deps import JobId, Manager, Mapper, Settings, job_row, require_token
-from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import IdempotencyConflict, JobRow, QueueFull
+from server.http.errors import ApiError
+from server.jobs import JobRow
 from server.paths import PathMapper
-from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
+from server.routes.idempotency import REPLAYED, IdempotencyKey, create_once
 from server.schemas import (REQUEST_EXAMPLE, ErrorInfo, Job, JobCreated, JobList, JobResult, JobState,
                             error_responses)
 
@@ -80,16 +79,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def submit(request: Request, response: Response, manager: Manager, settings: Settings,
                  idempotency_key: IdempotencyKey) -> JobCreated:
     body = await _read_body(request, settings.max_body_bytes)
-    try:
-        row, created = await run_in_threadpool(manager.submit_once, body, idempotency_key, source="http")
-    except RequestError as exc:
-        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
-    except QueueFull as exc:
-        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
-    except IdempotencyConflict as exc:
-        raise conflict(exc) from None
-    if not created:  # a retry: the first job, as it is now
-        replayed(response)
+    row = await create_once(lambda: manager.submit_once(body, idempotency_key, source="http"), response)
     return JobCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events")
 
 

@@ -6,15 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query, Response
-from starlette.concurrency import run_in_threadpool
 
-from otio_tools.errors import RequestError
 from otio_tools.takes import Take, new_slot_matches, plan_slot, rerender_request
 from server.http.deps import Manager, Mapper, require_token
-from server.http.errors import STATUS_FOR_CODE, ApiError
-from server.jobs import IdempotencyConflict, JobManager, QueueFull
+from server.http.errors import ApiError
+from server.jobs import IdempotencyConflict, JobManager
 from server.paths import PathMapper
-from server.routes.idempotency import REPLAYED, IdempotencyKey, conflict, replayed
+from server.routes.idempotency import REPLAYED, IdempotencyKey, create_once
 from server.schemas import JOB_ID, Rerender, RerenderCreated, TakeList, TakeSlot, error_responses
 from server.schemas import Take as TakeModel
 
@@ -99,15 +97,6 @@ async def rerender(take_id: TakeId, body: Rerender, response: Response, manager:
             raise IdempotencyConflict(idempotency_key, row.id)
         return row, created
 
-    try:
-        row, created = await run_in_threadpool(submit)
-    except RequestError as exc:
-        raise ApiError(STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message) from None
-    except QueueFull as exc:
-        raise ApiError(429, "queue_full", str(exc), {"Retry-After": "5"}) from None
-    except IdempotencyConflict as exc:
-        raise conflict(exc) from None
-    if not created:
-        replayed(response)
+    row = await create_once(submit, response)
     return RerenderCreated(id=row.id, state=row.state, url=f"/v1/jobs/{row.id}", events_url=f"/v1/jobs/{row.id}/events",
                            rerender_of=take_id)
