@@ -311,15 +311,22 @@ class Dialog(object):
             return
         self.conform = job
         self.busy(True)
-        if self.timer is not None:
-            try:
-                self.timer.Start()
-                return
-            except Exception:
-                self.timer = None
+        if self._timer_started():
+            return
         while self.conform is not None:  # no timer here: follow without returning to the dialog
             time.sleep(0.5)
             self._conform_tick()
+
+    def _timer_started(self):
+        """Start the dialog's timer for live progress; False when this Resolve has none that starts
+        (the caller then follows the job itself)."""
+        if self.timer is not None:
+            try:
+                self.timer.Start()
+                return True
+            except Exception:
+                self.timer = None
+        return False
 
     def _conform_tick(self):
         try:
@@ -355,12 +362,8 @@ class Dialog(object):
             return
         self.watcher = JobWatcher(self.run.client, job_id).start()
         self.busy(True)
-        if self.timer is not None:
-            try:
-                self.timer.Start()
-                return
-            except Exception:
-                self.timer = None
+        if self._timer_started():
+            return
         self.watcher.finished.wait()  # no timer here: wait without live progress
         self.on_tick(None)
 
