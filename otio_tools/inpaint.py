@@ -1,13 +1,17 @@
-"""Plan an inpaint: the clip's placed range, made again with a region (or a matte's white) replaced.
+"""Plan an inpaint: every frame of a clip the viewer sees, made again with a region (or a matte's white) replaced.
 
-The result covers exactly the clip's record frames, at the timeline's rate and the clip's picture
-size, with the source timecode of the clip's in point; it is placed by the rules of
-``otio_tools.placement`` (the clip's own track is occupied, so ``auto`` and ``above`` take the
-lowest free track above it; ``overwrite`` replaces the clip). The engine is shown the clip's
-frames as the timeline plays them (its speed and direction included) and up to
-:data:`HANDLE_SECONDS` of handles a side, as far as the media has them: what the camera or the
-object's motion reveals there helps fill the region. A held frame (speed 0) gets no handles; they
-would be the same picture again.
+The result covers the clip's record frames and, where a transition on its track shows the clip
+beyond its cut (a dissolve takes its handles), those frames too, as far as its media has them
+(``otio_tools.transitions``); at the timeline's rate and the clip's picture size, with the source
+timecode of its first frame. It is placed by the rules of ``otio_tools.placement``: the clip's own
+track is occupied, so ``auto`` and ``above`` take the lowest track above it free over all of it;
+``overwrite`` replaces the clip's cut, placed from the result's media whose extra frames are the
+transition's handles. The engine is shown the clip's frames as the timeline plays them (its speed
+and direction included) and up to :data:`HANDLE_SECONDS` of handles a side (more when a transition
+shows more), as far as the media has them: what the camera or the object's motion reveals there
+helps fill the region. A held frame (speed 0) gets no handles beyond what a transition shows; they
+would be the same picture again. The region (or matte) is the request's over the clip's cut and
+held at its first and last place beyond it (``server.masks``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import math
 from fractions import Fraction
 
 from otio_tools.errors import RequestError
-from otio_tools.media import MediaFacts
 from otio_tools.plan import InpaintArea, Plan
-from otio_tools.retime import ClipTime
+from otio_tools.timeline import video_track
+from otio_tools.transitions import coverage, frames_in_media
 
 #: Handles a side the engine may look at, in seconds of the timeline (bounded: a job stays small).
 HANDLE_SECONDS = 2
@@ -38,28 +42,22 @@ def plan_inpaint(ctx) -> Plan:
     for key, region in (("region", request.region), ("region_end", request.region_end)):
         if region is not None:
             _check_inside(region, size, key, where)
+    overwrite = request.placement == "overwrite"
+    cover = coverage(video_track(ctx.timeline, request.track), ctx.rate, clip, where, timing, facts, overwrite)
     reach = 0 if timing.speed == 0 else handle_frames(ctx.rate)
-    head = _handles_available(timing, facts, range(-1, -reach - 1, -1))
-    tail = _handles_available(timing, facts, range(clip.duration, clip.duration + reach))
+    head = frames_in_media(timing, facts, range(-1, -max(reach, cover.head) - 1, -1))
+    tail = frames_in_media(timing, facts, range(clip.duration, clip.duration + max(reach, cover.tail)))
     context = ctx.frames_of(clip, where, range(-head, clip.duration + tail))
     area = InpaintArea(placed=range(head, head + clip.duration), region=request.region,
-                       region_end=request.region_end, mask=request.mask)
+                       region_end=request.region_end, mask=request.mask,
+                       covered=range(head - cover.head, head + clip.duration + cover.tail))
+    record_frame, frames, media_in = cover.placed(clip, overwrite)
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(clip.start, clip.duration),
-        record_frame=clip.start, frames=clip.duration, size=size, make=clip.duration,
-        start_timecode=ctx.source_timecode(clip, where, 0), clip_name=clip.item.name or "clip",
-        context=context, inpaint=area,
+        request=request, rate=ctx.rate, track=ctx.result_track(record_frame, frames),
+        record_frame=record_frame, frames=frames, size=size, make=len(area.made), media_in=media_in,
+        start_timecode=ctx.source_timecode(clip, where, -cover.head), clip_name=clip.item.name or "clip",
+        context=context, inpaint=area, notes=cover.notes,
     )
-
-
-def _handles_available(timing: ClipTime, facts: MediaFacts, offsets: range) -> int:
-    """How many of ``offsets`` (nearest the clip first) show a frame the media has."""
-    count = 0
-    for index in timing.indices(offsets):
-        if not 0 <= index < facts.frames:
-            break
-        count += 1
-    return count
 
 
 def _check_inside(region: tuple[int, int, int, int], size: tuple[int, int], key: str, where: str) -> None:

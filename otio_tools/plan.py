@@ -25,6 +25,7 @@ from otio_tools.timeline import (
 )
 from otio_tools.timing import (DEFAULT_DROP_FRAME_RATES, DROP_FRAME_RATES, frame_to_timecode,
                                is_drop_frame_timecode)
+from otio_tools.transitions import coverage
 
 #: Real frames an engine is shown on each side of the frames it makes.
 CONTEXT_FRAMES = 8
@@ -77,13 +78,20 @@ class Layout:
 
 @dataclass(frozen=True)
 class InpaintArea:
-    """Inpaint: what to replace (a region, moving or not, or a matte) and which frames of the
-    plan's ``context`` (the clip's placed frames with handles either side) the result covers."""
+    """Inpaint: what to replace (a region, moving or not, or a matte) over which frames of the
+    plan's ``context`` (the clip's frames with handles either side), and which frames the result
+    covers: the clip's cut (``placed``) and what transitions show of the clip beyond it."""
 
-    placed: range  # indices into Plan.context, in order
+    placed: range  # indices into Plan.context of the clip's cut, in order: where the region and matte are given
     region: tuple[int, int, int, int] | None = None  # [x, y, w, h] in the new media's pixels, at the first placed frame
     region_end: tuple[int, int, int, int] | None = None  # at the last placed frame; None: the region stays put
     mask: str | None = None  # the matte's path (the server's local path once planned by server.render)
+    covered: range | None = None  # indices into Plan.context the result covers (placed and beyond); None: placed
+
+    @property
+    def made(self) -> range:
+        """The frames of ``Plan.context`` the result is made of, in order."""
+        return self.placed if self.covered is None else self.covered
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ class Plan:
     rate: Fraction  # the timeline rate: the new media's rate
     track: int  # video track the result goes on (== number of video tracks: a new track above)
     record_frame: int  # first record frame the result covers
-    frames: int  # record frames the result covers, handles placed from the source included
+    frames: int  # record frames placed, handles placed from the source included
     size: tuple[int, int]  # (width, height) of the new media
     make: int  # frames the engine makes
     start_timecode: str  # timecode of the new media's first frame
@@ -104,6 +112,8 @@ class Plan:
     reference: SourceFrames | None = None  # image prompt
     layout: Layout | None = None  # outpaint
     inpaint: InpaintArea | None = None  # inpaint
+    media_in: int = 0  # index in the new media of the first frame placed (an overwrite under a transition)
+    notes: tuple[str, ...] = ()  # what the editor should know about the result (otio_tools.transitions)
 
     @property
     def operation(self) -> str:
@@ -122,7 +132,7 @@ class Plan:
     def placements(self, new_media: str) -> list[Placement]:
         """Where each piece lands, in record order: real handles from their own file, then the new media."""
         if not (self.handles and self.handles_in_place):
-            return [Placement(new_media, self.track, self.record_frame, 0, self.media_frames)]
+            return [Placement(new_media, self.track, self.record_frame, self.media_in, self.frames)]
         count = len(self.handles)
         tail = self.request.side == "tail"
         handles_at = self.record_frame if tail else self.record_frame + self.make
@@ -328,15 +338,21 @@ def _plan_fill_gap(ctx: _Context) -> Plan:
 
 
 def _plan_outpaint(ctx: _Context) -> Plan:
+    """Every frame of the clip the viewer sees on the new canvas: its cut and what transitions show
+    of it beyond (``otio_tools.transitions``), placed as an inpaint is."""
     request = ctx.request
     clip, where = ctx.whole_clip("outpaint")
-    facts, _ = ctx.source(clip, where)
+    facts, timing = ctx.source(clip, where)
+    overwrite = request.placement == "overwrite"
+    cover = coverage(video_track(ctx.timeline, request.track), ctx.rate, clip, where, timing, facts, overwrite)
+    record_frame, frames, media_in = cover.placed(clip, overwrite)
+    context = ctx.frames_of(clip, where, cover.offsets(clip))
     return Plan(
-        request=request, rate=ctx.rate, track=ctx.result_track(clip.start, clip.duration),
-        record_frame=clip.start, frames=clip.duration, size=request.canvas, make=clip.duration,
-        start_timecode=ctx.source_timecode(clip, where, 0),
-        clip_name=clip.item.name or "clip", context=ctx.frames_of(clip, where, range(clip.duration)),
-        layout=fit_layout((facts.width, facts.height), request.canvas),
+        request=request, rate=ctx.rate, track=ctx.result_track(record_frame, frames),
+        record_frame=record_frame, frames=frames, size=request.canvas, make=len(context), media_in=media_in,
+        start_timecode=ctx.source_timecode(clip, where, -cover.head),
+        clip_name=clip.item.name or "clip", context=context,
+        layout=fit_layout((facts.width, facts.height), request.canvas), notes=cover.notes,
     )
 
 

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,7 @@ class JobOutcome:
     engine: str
     model: str
     placeholder: bool
+    notes: list[str] = field(default_factory=list)  # what the editor should know (the plan's notes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -185,7 +186,7 @@ def estimate_job(job_plan: JobPlan, output_format: str = "prores") -> JobEstimat
         memory = (held + plan.copied_handles) * frame + pixels * _WORKING_BYTES_PER_PIXEL
     disk = int(plan.media_frames * pixels * _DISK_BYTES_PER_PIXEL.get(output_format, 2.5)) + _FILE_OVERHEAD
     if plan.operation == "inpaint" and job_plan.engine == "classical":
-        disk += len(plan.inpaint.placed) * _inpaint_box(plan.inpaint, plan.size) * _INPAINT_SPILL_BYTES_PER_PIXEL
+        disk += len(plan.inpaint.made) * _inpaint_box(plan.inpaint, plan.size) * _INPAINT_SPILL_BYTES_PER_PIXEL
     return JobEstimate(int(memory), disk, plan.operation, f"{width}x{height}, {plan.media_frames} frames")
 
 
@@ -246,6 +247,8 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
     if plan.media_frames:  # the take: this result and its recipe, in the tags and result.otio
         made_by["take"] = take_recipe(job_plan, engine, placeholder)
     log.info("job: %s with engine %s, %d frame(s) to make", request.describe(), engine.name, plan.make)
+    for note in plan.notes:
+        log.info("job: %s", note)
     written: list[Path] = []
     try:
         on_progress(0.0, "reading")
@@ -268,7 +271,7 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
         _write_atomically(otio_path, otio.adapters.write_to_string(result, "otio_json"))
         written.append(otio_path)
         outcome = JobOutcome(media, [p.to_dict() for p in placements], str(otio_path), engine.name,
-                             engine.model, placeholder)
+                             engine.model, placeholder, list(plan.notes))
         _write_atomically(out_dir / "job.json", json.dumps(
             {"request": request.describe(), "operation": plan.operation, "timeline_rate": str(plan.rate),
              "start_timecode": plan.start_timecode, **outcome.to_dict()}, indent=2))
@@ -329,7 +332,7 @@ def inpaint_shot(plan: Plan, dtype: type, job: EngineJob | None = None) -> Inpai
         except BaseException:  # refused (or canceled): the matte closes now, not when the error is dropped
             _close(shot_masks)
             raise
-    return InpaintShot(frames, shot_masks, area.placed)
+    return InpaintShot(frames, shot_masks, area.made)
 
 
 def _close(*parts) -> None:
