@@ -116,15 +116,15 @@ def _note(clip: TrackItem, where: str, timing: ClipTime, facts: MediaFacts, over
     """The overlap in words: what the result covers of it, and what still shows the original."""
     head, wanted = overlap.side == "head", overlap.wanted
     first, last = (clip.start - wanted, clip.start - 1) if head else (clip.end, clip.end + wanted - 1)
-    edge = "before its in point" if head else "after its out point"
-    said = f"{overlap.transition} (with {overlap.neighbour}) shows {wanted} frame(s) of {where} {edge}, " \
-           f"record frames {first}-{last}"
+    said = f"{overlap.transition} (with {overlap.neighbour}) shows {wanted} frame(s) of {where} " \
+           f"{'before its in point' if head else 'after its out point'}, record frames {first}-{last}"
+    shown = (clip.start - covered, clip.start - 1) if head else (clip.end, clip.end + covered - 1)
+    missing = (first, clip.start - covered - 1) if head else (clip.end + covered, last)
+    without = f"record frames {missing[0]}-{missing[1]} still show the original (the editor has no media for " \
+              "them either)"
     if covered < wanted:
-        shown = (clip.start - covered, clip.start - 1) if head else (clip.end, clip.end + covered - 1)
-        missing = (first, clip.start - covered - 1) if head else (clip.end + covered, last)
-        have = f"only {covered} of them ({shown[0]}-{shown[1]})" if covered else "none of them"
-        said += f", but its media {facts.path} has {have}: the result is made of what exists, and record " \
-                f"frames {missing[0]}-{missing[1]} still show the original as the editor shows it without media"
+        said += f", but its media {facts.path} has only {covered} of them" if covered else \
+            f", but its media {facts.path} has none of them: {without}"
     if not covered:
         return said
     if overwrite:
@@ -134,7 +134,8 @@ def _note(clip: TrackItem, where: str, timing: ClipTime, facts: MediaFacts, over
                        f"{'before' if head else 'after'} the cut (media frames {min(near, far)}-{max(near, far)}) "
                        "as the handles the transition takes; an overwrite removes the transition, as the "
                        "editor's overwrite does: apply it again from these handles")
-    throughout = ", so the new picture shows throughout" if covered == wanted else ""
-    return said + (f"; the result covers {'them' if covered == wanted else 'those'} too{throughout}; a track above "
-                   "cannot carry the transition, so there the new picture {'starts' if head else 'ends'} with a cut at frame "
-                   f"{clip.start - covered if head else clip.end + covered}")
+    covers = "; the result covers them too, so the new picture shows throughout" if covered == wanted else \
+        f"; the result covers those {covered} (record frames {shown[0]}-{shown[1]}) and {without}"
+    return said + covers + ("; a track above cannot carry the transition, so there the new picture "
+                            f"{'starts' if head else 'ends'} with a cut at frame "
+                            f"{clip.start - covered if head else clip.end + covered}")
