@@ -1,6 +1,6 @@
 """The farm's pieces that need no cluster: the engine host's body (:class:`server.farm.host.EngineHost`)
 in this process, with calls whose messages reach it out of order (a threaded actor runs them as they
-come), the proxy's check of a re-run's frames against those already delivered, and the pool's borrowing
+come) and engines asked for while they load, the proxy's check of a re-run's frames against those already delivered, and the pool's borrowing
 after a lost worker."""
 
 from __future__ import annotations
@@ -71,6 +71,29 @@ def test_the_host_sends_each_frame_with_its_digest():
              if "frames" in i]
     assert [frame_digest(f) for i in items for f in i["frames"]] == [d for i in items for d in i["digests"]]
     assert sum(len(i["digests"]) for i in items) == 5
+
+
+def test_two_calls_asking_for_an_engine_while_it_loads_build_it_once(monkeypatch):
+    # a job canceled while its model loads leaves the load running on the host; the next job's call
+    # must wait for that model, not load a second copy beside it
+    import server.engines as engines
+
+    built, real = [], engines.load_engine
+
+    def slow_load(name, **options):
+        built.append(name)
+        time.sleep(0.3)  # a model being read
+        return real(name, **options)
+
+    monkeypatch.setattr(engines, "load_engine", slow_load)
+    host = EngineHost("cpu")
+    answers: list[dict] = []
+    callers = [threading.Thread(target=lambda: answers.append(host.describe("classical", {}))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    assert built == ["classical"] and len(answers) == 2 and answers[0] == answers[1]
 
 
 class _OneNodePool(WorkerPool):

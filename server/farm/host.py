@@ -128,6 +128,9 @@ class EngineHost:
         self.done = 0
         self._early_cancels: dict[str, None] = {}  # call ids canceled before their run began, oldest first
         self._lock = threading.Lock()
+        # one engine built at a time: a job canceled while its model loads leaves the load running,
+        # and the next job's call waits for it and finds the model warm instead of loading a second copy
+        self._building = threading.Lock()
         self._facts: dict[tuple, dict[str, Any]] = {}
         if settings:  # the server's settings the engines read (models folder, device, offload)
             from server.settings import activate, load_settings
@@ -149,9 +152,10 @@ class EngineHost:
         from server.engines import load_engine
 
         key = _key(name, options)
-        if key not in self.engines:
-            self.engines[key] = load_engine(name, **options)
-        return self.engines[key]
+        with self._building:
+            if key not in self.engines:
+                self.engines[key] = load_engine(name, **options)
+            return self.engines[key]
 
     def describe(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
         """Build (or find warm) an engine and say what a job records of it before it runs:
