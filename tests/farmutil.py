@@ -5,10 +5,15 @@ Token authentication is on (``RAY_AUTH_MODE=token`` with a fresh token), as the 
 studio to run it. Health checks are fast so a killed node is declared dead within about a second.
 Everything runs under one temp folder; :meth:`LocalCluster.stop` kills exactly the processes
 whose command line names that folder (never ``ray stop``, which would stop every Ray on the machine).
+
+:class:`StallingHost` is an engine host whose engines take a long step that a cancel does not stop (the farm tests
+make it a pool's actor class; Ray's workers import it from here, the driver's folder being on
+their path).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -17,8 +22,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from server.farm.host import EngineHost
 
 RAY = Path(sys.executable).with_name("ray")
 #: the environment every process of the cluster, and its drivers, run with
@@ -111,3 +119,45 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+#: the frame of a :class:`StallingHost`'s gap fill made after its long step
+LONG_STEP_AT = 50
+#: how long that step lasts, and how long once the job is canceled during it
+STEP_S, STALL_S = 10.0, 60.0
+
+
+class _Stalling:
+    """A real engine, but a gap fill longer than :data:`LONG_STEP_AT` frames takes a long model step
+    there: :data:`STEP_S`, or :data:`STALL_S` once canceled during it, a step that does not look at
+    the cancel flag again. Its frames are the real engine's."""
+
+    def __init__(self, engine, stepping: threading.Event):
+        self.engine, self.stepping = engine, stepping
+
+    def __getattr__(self, attr: str):
+        return getattr(self.engine, attr)
+
+    def fill_gap(self, before, after, frames, job):
+        deaf = dataclasses.replace(job, cancel_event=threading.Event())
+        for n, frame in enumerate(self.engine.fill_gap(before, after, frames, deaf)):
+            if n == LONG_STEP_AT:
+                self.stepping.set()
+                if job.cancel_event.wait(STEP_S):
+                    time.sleep(STALL_S)
+                self.stepping.clear()
+            yield frame
+
+
+class StallingHost(EngineHost):
+    """An engine host whose gap fills take a long step that a cancel does not stop (:class:`_Stalling`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stepping = threading.Event()
+
+    def in_long_step(self) -> bool:
+        return self.stepping.is_set()
+
+    def _engine(self, name, options):
+        return _Stalling(super()._engine(name, options), self.stepping)

@@ -134,6 +134,12 @@ def test_serve_ray_runs_a_batch_on_both_workers_and_reruns_a_job_after_a_server_
         assert sorted(n["workers"] for n in health["nodes"]) == [0, 1, 2] and health["workers"] == 3
         ids = [c.post("/v1/jobs", content=t, headers={"Content-Type": "application/json"}).json()["id"]
                for t in texts]
+        # a second server on this data folder stops at its lock before it joins the cluster: no workers
+        second = subprocess.run([sys.executable, "-m", "server.service_cli", "serve", *srv.args], cwd=REPO,
+                                env=srv.env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 3, second.stdout + second.stderr
+        assert f"another ShotForge server or watcher is using {out / '.shotforge'}" in second.stderr, second.stderr
+        assert "render farm" not in second.stdout and "listening" not in second.stdout, second.stdout
         jobs = [wait_job(c, i, timeout=90) for i in ids]
         assert [j["state"] for j in jobs] == ["done"] * len(texts), jobs
         doctor = subprocess.run([sys.executable, "-m", "server.cli", "doctor", "--ray", cluster.address],
@@ -164,23 +170,34 @@ def test_serve_ray_runs_a_batch_on_both_workers_and_reruns_a_job_after_a_server_
 # -- a JobManager in this process, on the same cluster ----------------------------------------------
 
 class Gate:
-    """A renderer (``plan_job``/``run_job`` as server.render's) that holds the first job it runs
-    once at a point of its progress until the test lets it go; the frames still come from the farm."""
+    """A renderer (``plan_job``/``run_job`` as server.render's) that holds the first job it runs at
+    each of the points of its progress given, in turn, until the test lets it go (:meth:`go`); the
+    frames still come from the farm."""
 
-    def __init__(self, hold_at: float):
+    def __init__(self, *hold_at: float):
         self.hold_at = hold_at
-        self.reached, self.release = threading.Event(), threading.Event()
+        self.reached = [threading.Event() for _ in hold_at]
+        self.release = [threading.Event() for _ in hold_at]
         self._first = threading.Lock()
         self.plan_job, self.estimate_job = render.plan_job, render.estimate_job
+
+    def wait(self, point: int = 0, timeout: float = 60.0) -> bool:
+        return self.reached[point].wait(timeout)
+
+    def go(self, point: int | None = None) -> None:
+        """Let the job go on from ``point`` (None: from every point, now and later)."""
+        for event in self.release if point is None else [self.release[point]]:
+            event.set()
 
     def run_job(self, job_plan, out_dir, *, on_progress, **kw):
         hold = self._first.acquire(blocking=False)
 
         def progress(fraction, stage):
             on_progress(fraction, stage)
-            if hold and fraction >= self.hold_at and not self.reached.is_set():
-                self.reached.set()
-                assert self.release.wait(30), "the test never let the job go"
+            for at, reached, release in zip(self.hold_at, self.reached, self.release):
+                if hold and fraction >= at and not reached.is_set():
+                    reached.set()
+                    assert release.wait(30), "the test never let the job go"
 
         return render.run_job(job_plan, out_dir, on_progress=progress, **kw)
 
@@ -215,7 +232,7 @@ def host_running(farm, job_call: bool = True):
 def test_cancel_reaches_the_worker_and_stops_it_within_a_second(farm, media, tmp_path):
     import ray
 
-    mgr = manager_for(farm, tmp_path, Gate(2.0))  # never holds
+    mgr = manager_for(farm, tmp_path, render)
     try:
         job = mgr.submit(request_json(timeline(media, gap=600), operation="fill_gap", track=0, frame=45))
         deadline = time.monotonic() + 60
@@ -273,6 +290,71 @@ def test_diffusers_jobs_run_on_the_gpu_worker_which_keeps_its_model_warm(farm, m
         activate(None)
 
 
+def _process_gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` (of this machine) has ended, a zombie counting as ended, within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except (OSError, IndexError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_canceled_call_whose_engine_does_not_stop_has_its_worker_ended_and_replaced(farm, media, tmp_path,
+                                                                                      monkeypatch):
+    import ray
+
+    from server.farm import proxy
+    from tests.farmutil import STALL_S, StallingHost
+
+    monkeypatch.setattr(proxy, "_SETTLE_S", 2.0)
+    plain_class = farm.pool._host_class()
+    held = farm.pool.acquire("classical", threading.Event(), lambda: None)  # both jobs below go to the other node
+    mgr = manager_for(farm, tmp_path, render)
+    made: list = []
+    try:
+        farm.pool._actor_class = ray.remote(StallingHost)
+        farm.pool.replace(next(h for h in farm.pool.hosts if h.kind == "cpu" and h is not held))
+        stalling = next(h for h in farm.pool.hosts if h.kind == "cpu" and h is not held)
+        made.append(stalling)
+        stuck = ray.get(stalling.actor.info.remote(), timeout=60)
+        job = mgr.submit(request_json(timeline(media, gap=200), operation="fill_gap", track=0, frame=45))
+        deadline = time.monotonic() + 60
+        while not ray.get(stalling.actor.in_long_step.remote(), timeout=10):
+            assert time.monotonic() < deadline and not (row := mgr.get(job.id)).terminal, row
+            time.sleep(0.02)
+        canceled = time.monotonic()
+        mgr.cancel(job.id)
+        row = wait_state(mgr, job.id, ("canceled",), timeout=5)
+        assert time.monotonic() - canceled < 1.0, "the job waited for its worker to stop before it was canceled"
+        assert row.error["code"] == "canceled" and not Path(row.out_dir).exists()
+        assert ray.get(stalling.actor.info.remote(), timeout=5)["running"]  # its engine goes on there
+        short = request_json(timeline(media, gap=20), operation="fill_gap", track=0, frame=45)
+        after = wait_state(mgr, mgr.submit(short).id, ("done", "failed", "canceled"))
+        assert after.state == "done", after.error
+        # the stuck worker was ended well before its engine's step would have, and the next job ran on
+        # a new worker put on the same node, whose first call it was
+        assert _process_gone(stuck["pid"], timeout=5), "the worker whose engine ignored the cancel still runs"
+        assert time.monotonic() - canceled < STALL_S / 2
+        fresh = next(h for h in farm.pool.hosts if h.kind == "cpu" and h is not held)
+        made.append(fresh)
+        info = ray.get(fresh.actor.info.remote(), timeout=10)
+        assert fresh is not stalling and info["pid"] != stuck["pid"] and info["node_id"] == stuck["node_id"]
+        assert info["calls_done"] == 1 and info["running"] == []
+        same_result(after.result, in_process(short, tmp_path / "ref-short"))
+    finally:
+        farm.pool._actor_class = plain_class
+        for host in made:  # the next tests' worker on that node is a plain one again
+            if host in farm.pool.hosts:
+                farm.pool.replace(host)
+        farm.pool.release(held)
+        mgr.stop()
+        mgr.store.close()
+
+
 def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is_made_once(farm, media, tmp_path):
     gate = Gate(0.3)
     mgr = manager_for(farm, tmp_path, gate)
@@ -280,50 +362,59 @@ def test_a_worker_node_killed_mid_job_reruns_the_call_elsewhere_and_the_media_is
     other = request_json(timeline(media, gap=60), operation="fill_gap", track=0, frame=45)
     try:
         first = mgr.submit(long_gap)
-        assert gate.reached.wait(60), mgr.get(first.id)
+        assert gate.wait(), mgr.get(first.id)
         host, info = host_running(farm)
         assert host is not None, "the held job's worker has finished its call already"
         os.kill(info["raylet_pid"], signal.SIGKILL)  # the machine goes: its raylet and the worker on it
         os.kill(info["pid"], signal.SIGKILL)
         second = mgr.submit(other)  # a job submitted meanwhile is not disturbed
-        gate.release.set()
+        gate.go()
         done = [wait_state(mgr, j.id, ("done", "failed", "canceled")) for j in (first, second)]
         assert [r.state for r in done] == ["done", "done"], [r.error for r in done]
         assert [r.retries for r in done] == [1, 0]
         farm.pool.refresh()  # the node table says the node died: its hosts are gone from the pool
         assert farm.pool.hosts and all(h.node_id != host.node_id for h in farm.pool.hosts), farm.pool.hosts
     finally:
-        gate.release.set()
+        gate.go()
         mgr.stop()
         mgr.store.close()
     same_result(done[0].result, in_process(long_gap, tmp_path / "ref-long"))
     same_result(done[1].result, in_process(other, tmp_path / "ref-other"))
 
 
-def test_a_worker_lost_past_the_retries_fails_the_job_with_worker_lost_naming_its_node(farm, media, tmp_path):
-    # last in the module: it leaves its node without a host for a while
-    gate = Gate(0.3)
+def test_a_worker_lost_more_times_than_the_retries_fails_the_job_with_worker_lost_and_no_media(farm, media,
+                                                                                             tmp_path, monkeypatch):
+    from server.farm import pool
+
+    # last in the module: it leaves the nodes it killed workers on without a host for a while (shorter
+    # than a studio's: this cluster says a node died within a second)
+    monkeypatch.setattr(pool, "_SUSPECT_S", 2.0)
+    gate = Gate(0.3, 0.6)  # the first run held at 30 %, its re-run at 60 %
     mgr = manager_for(farm, tmp_path, gate)
-    saved, farm.max_retries = farm.max_retries, 0
+    saved, farm.max_retries = farm.max_retries, 1
     try:
         job = mgr.submit(request_json(timeline(media, gap=240), operation="fill_gap", track=0, frame=45))
-        assert gate.reached.wait(60), mgr.get(job.id)
-        host, info = host_running(farm)
-        assert host is not None, "the held job's worker has finished its call already"
-        os.kill(info["pid"], signal.SIGKILL)  # the worker process only: its node stays
-        gate.release.set()
+        lost = []
+        for point in (0, 1):
+            assert gate.wait(point), mgr.get(job.id)
+            host, info = host_running(farm)
+            assert host is not None and host not in lost, "the held job's worker has finished its call already"
+            os.kill(info["pid"], signal.SIGKILL)  # the worker process only: its node stays
+            lost.append(host)
+            gate.go(point)
         row = wait_state(mgr, job.id, ("done", "failed", "canceled"))
         assert row.state == "failed" and row.error["code"] == "worker_lost", row
-        assert host.node_id[:12] in row.error["message"] and row.retries == 0
-        assert not Path(row.out_dir).exists()
-        assert host not in farm.pool.hosts
+        assert "lost 2 times" in row.error["message"] and lost[1].node_id[:12] in row.error["message"], row.error
+        assert row.retries == 1  # the one re-run, counted in the job's record
+        assert not Path(row.out_dir).exists() and list((tmp_path / "out").iterdir()) == []  # nothing half-written
+        assert not any(h in farm.pool.hosts for h in lost)
         farm.max_retries = saved
-        # the next job waits while the node is suspect, then runs on the host put there again
+        # the next job runs (on the GPU host, a classical job's worker of last resort, or on a host put back)
         after = wait_state(mgr, mgr.submit(request_json(timeline(media, gap=20), operation="fill_gap", track=0,
                                                         frame=45)).id, ("done", "failed", "canceled"))
         assert after.state == "done" and after.retries == 0, after.error
     finally:
         farm.max_retries = saved
-        gate.release.set()
+        gate.go()
         mgr.stop()
         mgr.store.close()

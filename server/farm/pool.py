@@ -3,7 +3,7 @@ live node of the cluster; a job borrows one for a call and gives it back.
 
 The pool looks at the cluster again whenever a job waits for a worker and every few seconds
 (:meth:`WorkerPool.refresh`): hosts on nodes that died are dropped, capacity that has no host
-(a node that joined, a host that was lost) gets one. Hosts are pinned to their node (a hard
+(a node that joined, a host that was lost or replaced) gets one. Hosts are pinned to their node (a hard
 node affinity), so a host never wanders and the count per node stays exact.
 """
 
@@ -60,6 +60,7 @@ class WorkerPool:
         self._server = uuid.uuid4().hex[:8]  # names this server's hosts apart from another's on the cluster
         self._made = 0
         self._actor_class = None
+        self._closed = False
 
     # -- capacity -----------------------------------------------------------------------------
     def on_capacity(self, callback: Callable[[int], None]) -> None:
@@ -75,9 +76,13 @@ class WorkerPool:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        if self._closed:
+            return
         nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
         added = False
         with self._cond:
+            if self._closed:  # a host replaced while the server stops gets no successor
+                return
             self._refreshed = time.monotonic()
             self.hosts = [h for h in self.hosts if h.node_id in nodes]
             for node_id, node in nodes.items():
@@ -168,10 +173,26 @@ class WorkerPool:
             self._suspect[host.node_id] = time.monotonic()
             self._cond.notify_all()
 
+    def replace(self, host: Host) -> None:
+        """End a host whose engine call does not stop (its actor is killed, its engine threads and
+        the GPU memory they hold go with its process) and put a new host on its node at once; its
+        node is not suspect (nothing failed there)."""
+        import ray
+
+        try:
+            ray.kill(host.actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        with self._cond:
+            if host in self.hosts:
+                self.hosts.remove(host)
+        self.refresh()
+
     def close(self) -> None:
         import ray
 
         with self._cond:
+            self._closed = True
             hosts, self.hosts = self.hosts, []
         for host in hosts:
             try:

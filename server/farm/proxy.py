@@ -13,7 +13,10 @@ counted (``on_retry``). The re-run must be the same engine (its model is checked
 and must make the frames it skips byte for byte as delivered (a digest of each is kept): a node
 with another model version, or an engine that is not deterministic there, fails the job with
 ``worker_mismatch`` rather than mixing two renders in one media file. Cancel: the job's cancel flag is looked at every 0.1 s while frames are
-awaited, and the host is told at once, which stops its engine at its next frame.
+awaited, and the host is told at once, which stops its engine at its next frame. A call stopped
+early (canceled, failed, its writer gone) ends the job at once, but its host is lent again only
+once the call has ended there; an engine that has not returned :data:`_SETTLE_S` after the cancel
+(a long step that does not look at the flag) has its host killed and replaced (:func:`_settle`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -38,6 +42,9 @@ log = logging.getLogger("shotforge.farm")
 
 _WAIT_S = 0.1  # how often a wait for the next frames looks at the cancel flag
 _BACKPRESSURE = 4  # stream items a host may have made that the server has not read yet
+#: seconds a stopped call's engine has to return on its host before the host is killed and replaced
+#: (a GPU host then loads its model again: longer than a model step, far shorter than a job)
+_SETTLE_S = 30.0
 
 
 class WorkerError(RuntimeError):
@@ -245,6 +252,7 @@ class RemoteEngine(Engine):
                 source.restart()
             made = 0
             finished = False
+            gen = None
             try:
                 if rerun:
                     self._same_engine(host)
@@ -272,6 +280,15 @@ class RemoteEngine(Engine):
             finally:
                 if not finished:  # canceled, failed, or the writer stopped reading: stop the engine there
                     host.actor.cancel.remote(call_id)
+                    if gen is not None:
+                        self._let_go(host, gen)
+
+    def _let_go(self, host: Host, gen) -> None:
+        """This engine lets go of a host whose call was stopped; the pool gets it back once the
+        call has ended there (:func:`_settle`, in the background: the job is over now)."""
+        self.host = None
+        threading.Thread(target=_settle, args=(self.builder.pool, host, gen, self.name),
+                         name="shotforge-farm-settle", daemon=True).start()
 
     def _items(self, gen, host: Host, call_id: str, job: EngineJob,
                sources: dict[str, _Source]) -> Iterator[tuple[list[np.ndarray], list[bytes], tuple[float, str]]]:
@@ -295,6 +312,33 @@ class RemoteEngine(Engine):
                 raise _error(item["error"], self.name, host)
             else:
                 yield item["frames"], item["digests"], item["progress"]
+
+
+def _settle(pool: WorkerPool, host: Host, gen, engine: str) -> None:
+    """Read a stopped call's stream to its end (its engine thread on the host has then returned) and
+    give the host back; one whose engine is still at work :data:`_SETTLE_S` after the cancel is
+    killed and a new host put on its node, so the next job gets a clean worker and a GPU holds
+    nothing the server has stopped asking for."""
+    import ray
+
+    deadline = time.monotonic() + _SETTLE_S
+    try:
+        while time.monotonic() < deadline:
+            if ray.wait([gen], timeout=_WAIT_S)[0]:
+                try:
+                    ray.get(next(gen))  # frames made before the engine saw its cancel: nobody wants them
+                except StopIteration:
+                    pool.release(host)
+                    return
+    except _lost_errors():
+        pool.lost(host)
+        return
+    except Exception:  # noqa: BLE001 - Ray shut down under it (the server stops): the host goes, as below
+        pass
+    else:
+        log.warning("the %s engine on node %s had not stopped %g s after its call was canceled; its worker "
+                    "was ended and a new one started there", engine, host.node_id[:12], _SETTLE_S)
+    pool.replace(host)
 
 
 def _error(error: dict[str, Any], engine: str, host: Host) -> BaseException:
