@@ -129,9 +129,13 @@ def serve_command(args: argparse.Namespace) -> int:
         sock = _bind(settings.host, settings.port, settings.backlog)
     except OSError as exc:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 4)
-    manager = farm = None
+    try:
+        app = create_app(settings)  # takes the data folder's lock, before any farm worker holds a GPU
+    except AlreadyRunning as exc:
+        sock.close()
+        return _fail(str(exc), 3)
+    farm = None
     if settings.ray_address:
-        from server.app import build_manager
         from server.farm import Farm, FarmError
 
         try:
@@ -139,16 +143,8 @@ def serve_command(args: argparse.Namespace) -> int:
         except FarmError as exc:
             sock.close()
             return _fail(str(exc), 5)
-        manager, _ = build_manager(settings)
-        manager.use_backend(farm)
+        app.state.shotforge.manager.use_backend(farm)
         print(f"ShotForge render farm: Ray cluster at {settings.ray_address}, {farm.slots()} worker(s)", flush=True)
-    try:
-        app = create_app(settings, manager=manager)
-    except AlreadyRunning as exc:
-        sock.close()
-        if farm is not None:  # its hosts hold CPUs and GPUs of the cluster: give them back now
-            farm.close()
-        return _fail(str(exc), 3)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     server = uvicorn.Server(uvicorn_config(app, settings))
