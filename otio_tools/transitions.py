@@ -132,8 +132,8 @@ def _note(clip: TrackItem, where: str, timing: ClipTime, facts: MediaFacts, over
                                                                                clip.duration + covered - 1)
         return said + (f"; the result replaces the clip's cut only, its media holding those {covered} frame(s) "
                        f"{'before' if head else 'after'} the cut (media frames {min(near, far)}-{max(near, far)}) "
-                       "as the handles the transition takes; an overwrite removes the transition, as the "
-                       "editor's overwrite does: apply it again from these handles")
+                       "as the handles the transition takes; the overwrite removes the transition (result.otio "
+                       "has none there): apply it again from these handles")
     covers = "; the result covers them too, so the new picture shows throughout" if covered == wanted else \
         f"; the result covers those {covered} (record frames {shown[0]}-{shown[1]}) and {without}"
     return said + covers + ("; a track above cannot carry the transition, so there the new picture "
