@@ -3,7 +3,10 @@
 An OTIO ``Transition`` sits between two items of a track, over their cut: ``in_offset`` record
 frames before it, ``out_offset`` after. Over those frames both sides show, each through its
 handles: the item before the cut shows ``out_offset`` frames past its out point, the item after
-it ``in_offset`` frames before its in point (OpenTimelineIO's ``Item.visible_range``). So a clip
+it ``in_offset`` frames before its in point (OpenTimelineIO's ``Item.visible_range``). The
+Premiere panel writes no OTIO transitions: it lists a track's transitions in its metadata by record
+frames, and one that starts before an end of the clip and ends after it shows the clip beyond that
+end just the same. So a clip
 under a dissolve is seen over more than its cut, and a result that makes its picture again
 (inpaint, outpaint) must cover those frames too, or the original shows during the dissolve.
 
@@ -24,6 +27,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
+from otio_tools.errors import RequestError
 from otio_tools.media import MediaFacts
 from otio_tools.retime import ClipTime
 from otio_tools.timeline import TrackItem, track_items
@@ -63,23 +67,56 @@ class Coverage:
 
 def transition_overlaps(track: otio.schema.Track, rate: Fraction, clip: TrackItem) -> list[Overlap]:
     """What the transitions at either end of ``clip`` (an item of ``track``) show of it beyond its
-    cut. Record frames before the timeline's first are never shown, so a head overlap stops there."""
+    cut: OTIO transitions, else those the Premiere panel lists in the track's metadata. Record
+    frames before the timeline's first are never shown, so a head overlap stops there."""
+    items = track_items(track, rate)
     children = list(track)
-    by_index = {item.index: item for item in track_items(track, rate)}
+    if any(isinstance(child, otio.schema.Transition) for child in children):
+        found = _otio_overlaps(children, {item.index: item for item in items}, rate, clip)
+    else:
+        found = _premiere_overlaps(track, items, clip)
+    return [Overlap(o.side, min(o.wanted, clip.start), o.transition, o.neighbour) if o.side == "head" else o
+            for o in found if o.wanted > 0 and (o.side == "tail" or clip.start > 0)]
+
+
+def _otio_overlaps(children: list, by_index: dict[int, TrackItem], rate: Fraction, clip: TrackItem) -> list[Overlap]:
+    """A transition beside the clip among the track's children: its in_offset shows the clip's head
+    handles when it comes before the clip, its out_offset the tail handles when after."""
     found = []
     for side, at in (("head", clip.index - 1), ("tail", clip.index + 1)):
         if not 0 <= at < len(children) or not isinstance(children[at], otio.schema.Transition):
             continue
         transition = children[at]
-        wanted = to_frame(transition.in_offset if side == "head" else transition.out_offset, rate)
-        wanted = min(wanted, clip.start) if side == "head" else wanted
-        if wanted <= 0:
-            continue
         other = by_index.get(at - 1 if side == "head" else at + 1)
         name = transition.name or transition.transition_type or "transition"
-        cut = clip.start if side == "head" else clip.end
-        found.append(Overlap(side, wanted, f"the transition '{name}' at the cut at frame {cut}",
+        found.append(Overlap(side, to_frame(transition.in_offset if side == "head" else transition.out_offset, rate),
+                             f"the transition '{name}' at the cut at frame {clip.start if side == 'head' else clip.end}",
                              other.describe() if other is not None else "the end of the track"))
+    return found
+
+
+def _premiere_overlaps(track: otio.schema.Track, items: list[TrackItem], clip: TrackItem) -> list[Overlap]:
+    """The Premiere panel writes no OTIO transitions: it lists each as ``[name, first record frame,
+    end record frame]`` in ``metadata.premiere.transitions``. One over an end of the clip (starting
+    before it and ending after it) shows the clip beyond that end."""
+    premiere = track.metadata.get("premiere")
+    listed = premiere.get("transitions") if hasattr(premiere, "get") else None
+    found = []
+    for entry in listed or []:
+        values = list(entry) if not isinstance(entry, (str, bytes)) and hasattr(entry, "__iter__") else []
+        if not (len(values) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and
+                                         float(v).is_integer() for v in values[1:]) and values[1] < values[2]):
+            raise RequestError("malformed_otio", f"track '{track.name}' lists the transition {entry!r} in "
+                                                 "metadata.premiere.transitions: it must be [name, first record "
+                                                 "frame, end record frame], whole frames, first before end")
+        name, first, end = str(values[0] or "transition"), int(values[1]), int(values[2])
+        for side, edge in (("head", clip.start), ("tail", clip.end)):
+            if first < edge < end:
+                other = next((i for i in items if (i.end if side == "head" else i.start) == edge and i is not clip
+                              and i.duration > 0), None)
+                found.append(Overlap(side, edge - first if side == "head" else end - edge,
+                                     f"the transition '{name}' over frames {first}-{end - 1}",
+                                     other.describe() if other is not None else "the end of the track"))
     return found
 
 
