@@ -6,9 +6,9 @@ handles: the item before the cut shows ``out_offset`` frames past its out point,
 it ``in_offset`` frames before its in point (OpenTimelineIO's ``Item.visible_range``). The
 Premiere panel writes no OTIO transitions: it lists a track's transitions in its metadata by record
 frames, and one that starts before an end of the clip and ends after it shows the clip beyond that
-end just the same. So a clip
-under a dissolve is seen over more than its cut, and a result that makes its picture again
-(inpaint, outpaint) must cover those frames too, or the original shows during the dissolve.
+end just the same. So a clip under a dissolve is seen over more than its cut, and a result that
+makes its picture again (inpaint, outpaint) must cover those frames too, or the original shows
+during the dissolve.
 
 Where the result goes decides how it meets the dissolve:
 - on a free track above (``auto``, ``above``): over the clip's cut and the frames the transitions
