@@ -29,6 +29,7 @@ import opentimelineio as otio
 
 from otio_tools.errors import RequestError
 from otio_tools.media import MediaFacts
+from otio_tools.request import MAX_FRAMES
 from otio_tools.retime import ClipTime
 from otio_tools.timeline import TrackItem, track_items
 from otio_tools.timing import to_frame
@@ -135,6 +136,10 @@ def coverage(track: otio.schema.Track, rate: Fraction, clip: TrackItem, where: s
         else:
             tail = covered
         notes.append(_note(clip, where, timing, facts, overwrite, overlap, covered))
+    if head + clip.duration + tail > MAX_FRAMES:
+        raise RequestError("too_large", f"{where} is {clip.duration} frames and its transitions show "
+                                        f"{head + tail} more of it: {head + clip.duration + tail} frames to make, "
+                                        f"and the most one job may make is {MAX_FRAMES}")
     return Coverage(head, tail, tuple(notes))
 
 

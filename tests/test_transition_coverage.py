@@ -12,7 +12,7 @@ from fractions import Fraction
 import opentimelineio as otio
 import pytest
 
-from otio_tools import request_from_timeline
+from otio_tools import RequestError, request_from_timeline
 from otio_tools.interchange import read_any
 from otio_tools.media import MediaFacts
 from otio_tools.plan import plan_request
@@ -290,3 +290,14 @@ def test_an_edl_dissolve_read_at_an_ntsc_rate_is_covered(rate):
     assert (plan.record_frame, plan.frames, plan.media_frames) == (first, 19, 19)
     start = to_frame(timeline.video_tracks()[0][0].source_range.start_time, rate)
     assert list(plan.context.indices) == list(range(start, start + 19))
+
+
+def test_a_clip_at_the_job_limit_with_a_dissolve_beyond_it_is_refused_naming_both(monkeypatch):
+    import otio_tools.transitions as transitions
+
+    monkeypatch.setattr(transitions, "MAX_FRAMES", 59)  # the clip's 48 and the dissolves' 12 are 60
+    with pytest.raises(RequestError) as caught:
+        plan_of(cut(Fraction(24)), Fraction(24))
+    assert caught.value.code == "too_large" and "its transitions show 12 more of it: 60 frames" in caught.value.message
+    monkeypatch.setattr(transitions, "MAX_FRAMES", 60)
+    assert plan_of(cut(Fraction(24)), Fraction(24))[1].frames == 60
