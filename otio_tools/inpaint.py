@@ -21,8 +21,7 @@ from fractions import Fraction
 
 from otio_tools.errors import RequestError
 from otio_tools.plan import InpaintArea, Plan
-from otio_tools.timeline import video_track
-from otio_tools.transitions import coverage, frames_in_media
+from otio_tools.transitions import frames_in_media
 
 #: Handles a side the engine may look at, in seconds of the timeline (bounded: a job stays small).
 HANDLE_SECONDS = 2
@@ -42,8 +41,7 @@ def plan_inpaint(ctx) -> Plan:
     for key, region in (("region", request.region), ("region_end", request.region_end)):
         if region is not None:
             _check_inside(region, size, key, where)
-    overwrite = request.placement == "overwrite"
-    cover = coverage(video_track(ctx.timeline, request.track), ctx.rate, clip, where, timing, facts, overwrite)
+    cover = ctx.coverage(clip, where, facts, timing)
     reach = 0 if timing.speed == 0 else handle_frames(ctx.rate)
     head = frames_in_media(timing, facts, range(-1, -max(reach, cover.head) - 1, -1))
     tail = frames_in_media(timing, facts, range(clip.duration, clip.duration + max(reach, cover.tail)))
@@ -51,7 +49,7 @@ def plan_inpaint(ctx) -> Plan:
     area = InpaintArea(placed=range(head, head + clip.duration), region=request.region,
                        region_end=request.region_end, mask=request.mask,
                        covered=range(head - cover.head, head + clip.duration + cover.tail))
-    record_frame, frames, media_in = cover.placed(clip, overwrite)
+    record_frame, frames, media_in = cover.placed(clip)
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(record_frame, frames),
         record_frame=record_frame, frames=frames, size=size, make=len(area.made), media_in=media_in,

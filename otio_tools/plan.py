@@ -25,7 +25,7 @@ from otio_tools.timeline import (
 )
 from otio_tools.timing import (DEFAULT_DROP_FRAME_RATES, DROP_FRAME_RATES, frame_to_timecode,
                                is_drop_frame_timecode)
-from otio_tools.transitions import coverage
+from otio_tools.transitions import Coverage, coverage
 
 #: Real frames an engine is shown on each side of the frames it makes.
 CONTEXT_FRAMES = 8
@@ -99,7 +99,7 @@ class Plan:
     request: Request
     rate: Fraction  # the timeline rate: the new media's rate
     track: int  # video track the result goes on (== number of video tracks: a new track above)
-    record_frame: int  # first record frame the result covers
+    record_frame: int  # first record frame placed
     frames: int  # record frames placed, handles placed from the source included
     size: tuple[int, int]  # (width, height) of the new media
     make: int  # frames the engine makes
@@ -212,6 +212,11 @@ class _Context:
         facts = self.media(media_path(clip.item, where), where)
         first = first_media_frame(clip.item, facts, self.resolve_export, where)
         return facts, clip_time(clip.item, first, clip.duration, facts, self.rate, where)
+
+    def coverage(self, clip: TrackItem, where: str, facts: MediaFacts, timing: ClipTime) -> Coverage:
+        """What a result remaking ``clip`` covers beyond its cut, for its placement (otio_tools.transitions)."""
+        return coverage(video_track(self.timeline, self.request.track), self.rate, clip, where, timing, facts,
+                        self.request.placement == "overwrite")
 
     def frames_of(self, clip: TrackItem, where: str, offsets: range) -> SourceFrames:
         """The media frames a clip shows at record offsets inside it (all must exist)."""
@@ -343,9 +348,8 @@ def _plan_outpaint(ctx: _Context) -> Plan:
     request = ctx.request
     clip, where = ctx.whole_clip("outpaint")
     facts, timing = ctx.source(clip, where)
-    overwrite = request.placement == "overwrite"
-    cover = coverage(video_track(ctx.timeline, request.track), ctx.rate, clip, where, timing, facts, overwrite)
-    record_frame, frames, media_in = cover.placed(clip, overwrite)
+    cover = ctx.coverage(clip, where, facts, timing)
+    record_frame, frames, media_in = cover.placed(clip)
     context = ctx.frames_of(clip, where, cover.offsets(clip))
     return Plan(
         request=request, rate=ctx.rate, track=ctx.result_track(record_frame, frames),

@@ -53,15 +53,16 @@ class Coverage:
     head: int
     tail: int
     notes: tuple[str, ...]
+    overwrite: bool  # the result replaces the clip on its own track (else it goes on a track above)
 
     def offsets(self, clip: TrackItem) -> range:
         """Record offsets (0 = the clip's first frame) of every frame the result is made of."""
         return range(-self.head, clip.duration + self.tail)
 
-    def placed(self, clip: TrackItem, overwrite: bool) -> tuple[int, int, int]:
+    def placed(self, clip: TrackItem) -> tuple[int, int, int]:
         """(record frame, frames, first frame's index in the new media) of what is placed: an
         overwrite takes the clip's cut only (its neighbours are the editor's); elsewhere all of it."""
-        if overwrite:
+        if self.overwrite:
             return clip.start, clip.duration, self.head
         return clip.start - self.head, self.head + clip.duration + self.tail, 0
 
@@ -90,8 +91,9 @@ def _otio_overlaps(children: list, by_index: dict[int, TrackItem], rate: Fractio
         transition = children[at]
         other = by_index.get(at - 1 if side == "head" else at + 1)
         name = transition.name or transition.transition_type or "transition"
+        cut = clip.start if side == "head" else clip.end
         found.append(Overlap(side, to_frame(transition.in_offset if side == "head" else transition.out_offset, rate),
-                             f"the transition '{name}' at the cut at frame {clip.start if side == 'head' else clip.end}",
+                             f"the transition '{name}' at the cut at frame {cut}",
                              other.describe() if other is not None else "the end of the track"))
     return found
 
@@ -140,7 +142,7 @@ def coverage(track: otio.schema.Track, rate: Fraction, clip: TrackItem, where: s
         raise RequestError("too_large", f"{where} is {clip.duration} frames and its transitions show "
                                         f"{head + tail} more of it: {head + clip.duration + tail} frames to make, "
                                         f"and the most one job may make is {MAX_FRAMES}")
-    return Coverage(head, tail, tuple(notes))
+    return Coverage(head, tail, tuple(notes), overwrite)
 
 
 def frames_in_media(timing: ClipTime, facts: MediaFacts, offsets: range) -> int:

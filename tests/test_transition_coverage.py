@@ -150,8 +150,9 @@ def test_a_dissolve_asking_more_than_the_media_has_is_covered_as_far_as_it_goes_
     assert (plan.record_frame, plan.frames) == (16, 4 + 48 + 3)
     assert made_indices(plan) == list(range(96, 151))
     tail = plan.notes[1]
-    assert "shows 8 frame(s)" in tail and "has only 3 of them" in tail and "covers those 3 (record frames 68-70)" in tail \
-        and "record frames 71-75 still show the original" in tail and "ends with a cut at frame 71" in tail
+    assert "shows 8 frame(s)" in tail and "has only 3 of them" in tail
+    assert "covers those 3 (record frames 68-70)" in tail and "record frames 71-75 still show the original" in tail
+    assert "ends with a cut at frame 71" in tail
     assert "throughout" not in tail and "throughout" in plan.notes[0]
 
 
