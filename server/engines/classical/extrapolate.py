@@ -41,31 +41,49 @@ class Extension:
             ctx = pictures
         else:
             self.ahead = list(range(1, frames + 1))
+        self.content_ahead = self.ahead  # pictures on for what moves in the picture (not the camera)
         self.motion: Motion | None = None
         self.gain = 0.0  # the share of the measured motion that the backtest chose
+        self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
+        self.content_decay = self.decay
+        content = False
         if len(ctx) >= 2:
             estimator, size = fl.FlowEstimator(flow_quality), fl.work_size(self.last.shape)
-            pair = PairFlow.measure(self.last, ctx[-2], estimator, size)
-            velocity = cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0)
+            velocity = _velocity(ctx[-1], ctx[-2], estimator, size)
             # not across a cut, and not a still shot: continue the last step's motion
-            if pair.bridgeable and not _is_still(velocity):
-                self.gain = _motion_gain(ctx, estimator, size, _camera_still(velocity))
+            if velocity is not None and not _is_still(velocity):
+                steps = _steps(ctx, estimator, size, velocity)
+                repeats = None if found else _content_repeats(ctx[-len(steps) - 1:], steps, size, frames)
+                if repeats is not None:
+                    # the camera moves every frame but the picture in front of it changes on a
+                    # cadence (film or animation under a handheld or added camera move): what
+                    # moves in the picture is continued picture by picture
+                    self.content_ahead, share, seen = repeats
+                    content = True
+                    self.content_decay = 0.5 ** (1.0 / max(half_life * rate * share, 1e-3))
+                else:
+                    seen = None
+                self.gain = _motion_gain(ctx, steps, size, _camera_still(velocity), seen)
                 if self.gain > 0:
-                    self.motion = Motion(self.gain * velocity)
-        self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
+                    content_velocity = None if seen is None else _content_velocity(steps, seen, len(steps))
+                    self.motion = Motion(self.gain * velocity, _scaled(self.gain, content_velocity))
         self.stage = "extrapolating motion" if self.motion else "holding the frame (no motion to continue)"
         if found:
             self.stage += ", on the footage's repeated-frame cadence"
+        elif content and self.motion:
+            self.stage += ", the picture on its repeated-frame cadence under the camera's move"
 
     def frame(self, k: int) -> np.ndarray:
         """The ``k``-th new frame (1: the one right after the last context frame)."""
-        p = self.ahead[k - 1]
-        if self.motion is None or p == 0:
+        p, q = self.ahead[k - 1], self.content_ahead[k - 1]
+        if self.motion is None or (p == 0 and q == 0):
             return self.last.copy()
-        # pictures' worth of motion after p pictures, each moving `decay` times the one before
-        decay = self.decay
-        travel = decay * (1 - decay ** p) / (1 - decay) if decay < 1 else float(p)
-        return fl.warp_full(self.last, self.motion.backward(travel))
+        return fl.warp_full(self.last, self.motion.backward(_travel(self.decay, p), _travel(self.content_decay, q)))
+
+
+def _travel(decay: float, steps: int) -> float:
+    """Frames' worth of motion after ``steps`` steps, each moving ``decay`` times the one before."""
+    return decay * (1 - decay ** steps) / (1 - decay) if decay < 1 else float(steps)
 
 
 _GAINS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -75,13 +93,68 @@ _BACKTESTS = 6
 
 
 def _velocity(newer: np.ndarray, older: np.ndarray, estimator: fl.FlowEstimator,
-              size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-frame motion of ``newer``'s pixels (small scale, smoothed) and ``newer``'s small grey
-    copy; None across a cut."""
+              size: tuple[int, int]) -> np.ndarray | None:
+    """Per-frame motion of ``newer``'s pixels (small scale, smoothed); None across a cut."""
     pair = PairFlow.measure(newer, older, estimator, size)
     if not pair.bridgeable:
         return None
-    return cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0), pair.ga
+    return cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0)
+
+
+def _steps(ctx: Sequence[np.ndarray], estimator: fl.FlowEstimator, size: tuple[int, int],
+           last: np.ndarray) -> list[np.ndarray]:
+    """The velocities of the context's last steps (``last``: the last one's, measured already),
+    oldest first: as many as the backtest uses (:data:`_BACKTESTS` + 1), back to the first cut."""
+    steps = [last]
+    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1) + 1):
+        measured = _velocity(ctx[-back], ctx[-back - 1], estimator, size)
+        if measured is None:
+            break
+        steps.insert(0, measured)
+    return steps
+
+
+def _content_repeats(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple[int, int],
+                     frames: int) -> tuple[list[int], float, list[bool]] | None:
+    """When the picture repeats on a cadence under a moving camera: each new frame's pictures on
+    for what moves in the picture (:func:`cadence.extension_pictures`), the share of frames that
+    show a new picture, and which of the ``steps`` (one between each two of ``ctx``) repeat the
+    picture. The context is held still on the last frame's camera (each frame moved by the
+    camera's measured steps since it), so a repeated picture shows as a repeat; None when the
+    camera moves too far to compare what stays in view, or when there is no cadence."""
+    if len(ctx) < 1 + cadence.MIN_REPEATS:
+        return None
+    w, h = size
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
+    matrix, held, reach = np.eye(3), [fl.small_rgb(ctx[-1], size)], 0.0
+    for frame, velocity in zip(reversed(ctx[:-1]), reversed(steps)):
+        matrix = matrix @ Motion(velocity).step  # this frame's camera to the last frame's
+        reach = max(reach, float(np.abs(matrix @ corners - corners).max()))
+        held.insert(0, cv2.warpAffine(fl.small_rgb(frame, size), matrix[:2], size, borderMode=cv2.BORDER_REPLICATE))
+    border = math.ceil(reach) + 2  # what the camera's move brought in at the edges is not compared
+    if border > min(w, h) // 4:
+        return None
+    held = [np.ascontiguousarray(f[border:h - border, border:w - border]) for f in held]
+    found = cadence.extension_pictures(held, frames)
+    if not found:
+        return None
+    tiny = [cadence.tiny_copy(f) for f in held]
+    seen = [cadence.is_repeat(a, b) for a, b in zip(tiny, tiny[1:])]
+    ahead, distinct = found
+    return ahead, (len(distinct) - 1) / (len(ctx) - 1), seen
+
+
+def _content_velocity(steps: list[np.ndarray], seen: list[bool] | None, upto: int) -> np.ndarray:
+    """The velocity of what moves in the picture at the end of ``steps[:upto]``: that of the last
+    step that showed a new picture (``seen``: which steps repeat it)."""
+    for i in range(upto - 1, -1, -1):
+        if not seen[i]:
+            return steps[i]
+    return steps[upto - 1]
+
+
+def _scaled(gain: float, velocity: np.ndarray | None) -> np.ndarray | None:
+    return None if velocity is None else gain * velocity
 
 
 _STILL_AREA = 0.15  # a still camera with less than this share of the picture moving is a still shot
@@ -114,37 +187,40 @@ def _is_still(velocity: np.ndarray) -> bool:
     return area < _STILL_AREA and _camera_still(velocity)
 
 
-def _motion_gain(ctx: list[np.ndarray], estimator: fl.FlowEstimator, size: tuple[int, int],
-                 still_camera: bool = False) -> float:
+def _motion_gain(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple[int, int],
+                 still_camera: bool = False, seen: list[bool] | None = None) -> float:
     """How much of the measured motion to continue (0 = hold the frame), chosen by trying it on
-    the shot's own past: from each of the last few context frames, the motion measured there is
-    extrapolated over the frames that really followed it, at each gain in :data:`_GAINS`, and the
-    gain that predicts them best wins. Steady pans and moving objects keep the full motion; jitter
-    (handheld shake that reverses), flow locked onto noise or changing graphics, and static shots
-    get little or none, so an extension is never visibly worse than a freeze frame. Under a
-    ``still_camera`` the freeze is exact for everything but the movers, so the chosen gain must
-    beat it consistently across the past steps (:data:`_SIGNIFICANCE`), not just in their sum:
-    a gesture that reverses or an irregular cadence wins some steps and loses others. With fewer
-    than three context frames there is nothing to test on, and the motion is kept."""
+    the shot's own past: from each of the last few context frames, the motion measured there
+    (``steps``: the context's last steps' velocities, oldest first) is extrapolated over the
+    frames that really followed it, at each gain in :data:`_GAINS`, and the gain that predicts
+    them best wins. Steady pans and moving objects keep the full motion; jitter (handheld shake
+    that reverses), flow locked onto noise or changing graphics, and static shots get little or
+    none, so an extension is never visibly worse than a freeze frame. Under a ``still_camera``
+    the freeze is exact for everything but the movers, so the chosen gain must beat it
+    consistently across the past steps (:data:`_SIGNIFICANCE`), not just in their sum: a gesture
+    that reverses or an irregular cadence wins some steps and loses others. ``seen``: which steps
+    repeat the picture under the camera's move (:func:`_content_repeats`), whose content then
+    moves picture by picture. With fewer than three context frames there is nothing to test on,
+    and the motion is kept."""
     if len(ctx) < 3:
         return 1.0
     grey = [cv2.cvtColor(fl.small_rgb(f, size), cv2.COLOR_RGB2GRAY).astype(np.float32) for f in ctx]
     errors = np.zeros(len(_GAINS))
     ratios = []  # per backtest, each gain's error relative to the freeze's
     tested = 0
-    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1) + 1):
+    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1, len(steps)) + 1):
         # frame -back continues to -1 (back - 1 steps) with the motion measured from -back-1 to -back
-        measured = _velocity(ctx[-back], ctx[-back - 1], estimator, size)
-        if measured is None:
-            break
-        velocity, _ = measured
+        velocity, upto = steps[-back], len(steps) - back + 1
+        content = None if seen is None else _content_velocity(steps, seen, upto)
         horizon = back - 1
+        pictures = horizon if seen is None else horizon - sum(seen[upto:])
         row = np.zeros(len(_GAINS))
         for i, gain in enumerate(_GAINS):
             if gain == 0:
                 pred = grey[-back]
             else:
-                pred = fl.remap(grey[-back], Motion(gain * velocity).backward(float(horizon)))
+                motion = Motion(gain * velocity, _scaled(gain, content))
+                pred = fl.remap(grey[-back], motion.backward(float(horizon), float(pictures)))
             row[i] = float(np.mean(np.square(pred - grey[-1])))
         errors += row / horizon
         ratios.append(row / max(row[0], 1e-6))
@@ -165,41 +241,55 @@ class Motion:
     """The motion of the last frame's pixels per frame (small scale), split into a global affine
     part (the camera: extrapolated exactly, as an affine map) and a smooth residual (things moving:
     inverted by fixed-point iteration), with the total travel capped so that fast motion settles
-    instead of smearing the picture off the frame."""
+    instead of smearing the picture off the frame. ``content``: the velocity whose residual moves
+    the things in the picture, when it is not ``velocity``'s own (a picture repeated on a cadence
+    under the camera's move: the last step that showed a new picture)."""
 
     _MAX_SHIFT = 0.15  # cap on extrapolated travel, as a share of the frame diagonal
 
-    def __init__(self, velocity: np.ndarray):
+    def __init__(self, velocity: np.ndarray, content: np.ndarray | None = None):
         h, w = velocity.shape[:2]
         self.grid = fl.grid(h, w)
+        self.step, self.residual = self._split(velocity)
+        if content is not None:
+            self.residual = self._split(content)[1]
+        p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
+        self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
+
+    def _split(self, velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The camera's affine step and the residual motion of ``velocity``."""
+        h, w = velocity.shape[:2]
         step = max(4, min(h, w) // 32)
         src = self.grid[step // 2::step, step // 2::step].reshape(-1, 2)
         matrix, _ = cv2.estimateAffine2D(src, src + velocity[step // 2::step, step // 2::step].reshape(-1, 2),
                                          method=cv2.RANSAC, ransacReprojThreshold=1.0)
-        self.step = np.eye(3) if matrix is None else np.vstack([matrix, [0, 0, 1]])
-        camera = self._affine_field(self.step)
-        self.residual = velocity - camera
+        camera_step = np.eye(3) if matrix is None else np.vstack([matrix, [0, 0, 1]])
+        camera = self._affine_field(camera_step)
+        residual = velocity - camera
         # motion below the noise floor (scene.DEAD_ZONE) is no motion: a still camera and still
         # parts of the picture stay exact; residual motion counts in full from twice it
         if float(np.abs(camera).max()) < scene.DEAD_ZONE:
-            self.step = np.eye(3)
-            self.residual = velocity
-        mag = cv2.magnitude(self.residual[..., 0], self.residual[..., 1])
-        self.residual = self.residual * np.clip(mag / scene.DEAD_ZONE - 1.0, 0.0, 1.0)[..., None]
-        p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
-        self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
+            camera_step = np.eye(3)
+            residual = velocity
+        mag = cv2.magnitude(residual[..., 0], residual[..., 1])
+        return camera_step, residual * np.clip(mag / scene.DEAD_ZONE - 1.0, 0.0, 1.0)[..., None]
 
     def _affine_field(self, matrix: np.ndarray) -> np.ndarray:
         """Displacement ``matrix @ x - x`` at every pixel."""
         return (self.grid @ (matrix[:2, :2] - np.eye(2)).T.astype(np.float32)
                 + matrix[:2, 2].astype(np.float32))
 
-    def backward(self, travel: float) -> np.ndarray:
-        """Backward displacement for the frame ``travel`` frames of motion after the last one."""
-        travel = self.max_travel * math.tanh(travel / self.max_travel)  # ~travel at first, then capped
+    def _capped(self, travel: float) -> float:
+        return self.max_travel * math.tanh(travel / self.max_travel)  # ~travel at first, then capped
+
+    def backward(self, travel: float, content_travel: float | None = None) -> np.ndarray:
+        """Backward displacement for the frame ``travel`` frames of motion after the last one
+        (``content_travel``: pictures' worth of the residual's, when it moves by pictures)."""
+        travel, moved = self._capped(travel), None if content_travel is None else self._capped(content_travel)
+        moved = travel if moved is None else moved
         camera = np.eye(3) + travel * (self.step - np.eye(3))
         back = self._affine_field(np.linalg.inv(camera))  # where the camera move came from, exactly
-        disp = back - travel * fl.remap(self.residual, back)
-        for _ in range(2):  # x = p + travel * residual(p), solved for p
-            disp = back - travel * fl.remap(self.residual, disp)
+        disp = back - moved * fl.remap(self.residual, back)
+        for _ in range(2):  # x = p + moved * residual(p), solved for p
+            disp = back - moved * fl.remap(self.residual, disp)
         return disp
