@@ -196,7 +196,8 @@ def _placed_position(position: int, placed: range) -> int:
 
 
 class RegionMasks(Sequence):
-    """The masks of a region moving linearly from ``region`` to ``region_end`` over ``placed``."""
+    """The masks of a region moving linearly from ``region`` to ``region_end`` over ``placed``, on
+    along that line over the frames the result covers beyond them, held over the other handles."""
 
     def __init__(self, area: InpaintArea, size: tuple[int, int], count: int):
         self.area, self.size, self.count = area, size, count
@@ -211,18 +212,28 @@ class RegionMasks(Sequence):
             position += self.count
         if not 0 <= position < self.count:
             raise IndexError(f"mask {position} of a shot of {self.count} frames")
-        x, y, w, h = self.region_at(_placed_position(position, self.area.placed))
+        made = self.area.made  # frames a transition shows beyond the cut: the region goes on moving there
+        k = position - self.area.placed.start
+        if not made.start <= position < made.stop:
+            k = _placed_position(position, self.area.placed)
+        x, y, w, h = self.region_at(k)
         mask = np.zeros((self.size[1], self.size[0]), bool)
         mask[y:y + h, x:x + w] = True
         return mask
 
     def region_at(self, k: int) -> tuple[int, int, int, int]:
-        """The region at placed frame ``k``."""
+        """The region at placed frame ``k``; before the first (``k`` < 0) or after the last, it goes
+        on along its line, kept inside the picture."""
         start, end, last = self.area.region, self.area.region_end, len(self.area.placed) - 1
         if end is None or last == 0:
             return start
         t = Fraction(k, last)
-        return tuple(math.floor(a + (b - a) * t + Fraction(1, 2)) for a, b in zip(start, end))
+        x, y, w, h = (math.floor(a + (b - a) * t + Fraction(1, 2)) for a, b in zip(start, end))
+        if 0 <= k <= last:
+            return x, y, w, h
+        width, height = self.size
+        w, h = min(max(w, 1), width), min(max(h, 1), height)
+        return min(max(x, 0), width - w), min(max(y, 0), height - h), w, h
 
 
 def shot_masks(area: InpaintArea, size: tuple[int, int], count: int, matte: Matte | None = None) -> Sequence:

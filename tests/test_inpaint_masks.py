@@ -1,5 +1,5 @@
-"""Inpaint masks: a region moving linearly over the placed frames (held over the handles), still
-mattes of every kind read, a video matte frame for frame, bad mattes refused naming the file, and
+"""Inpaint masks: a region moving linearly over the placed frames (on along its line under a
+dissolve, held over the other handles), still mattes of every kind read, a video matte frame for frame, bad mattes refused naming the file, and
 the lazily decoded frames an engine is shown."""
 
 from __future__ import annotations
@@ -44,6 +44,23 @@ def test_a_region_moves_linearly_over_the_placed_frames_and_holds_over_the_handl
     assert np.array_equal(shot[-1], box(40, 12, 20, 6))
     with pytest.raises(IndexError):
         shot[10]
+
+
+def test_over_the_frames_a_dissolve_shows_beyond_the_cut_the_region_goes_on_along_its_line():
+    # 4 handles, of which the last 2 show under a dissolve; 5 placed frames; 3 handles after, 1 shown
+    area = InpaintArea(placed=range(4, 9), region=(20, 2, 10, 6), region_end=(40, 10, 10, 6),
+                       covered=range(2, 10))
+    shot = masks.shot_masks(area, SIZE, 12)
+    expected = {0: (20, 2, 10, 6), 1: (20, 2, 10, 6),  # only looked at: held
+                2: (10, 0, 10, 6), 3: (15, 0, 10, 6),  # shown: on along the line (y kept inside)
+                9: (45, 12, 10, 6),  # shown: x 45, y 12
+                10: (40, 10, 10, 6), 11: (40, 10, 10, 6)}  # only looked at: held at the last frame
+    for i, region in expected.items():
+        assert np.array_equal(shot[i], box(*region)), (i, region)
+    # far past the picture's edge it stops at the edge, whole
+    fast = masks.shot_masks(InpaintArea(placed=range(2, 4), region=(0, 0, 8, 8), region_end=(50, 0, 8, 8),
+                                        covered=range(0, 6)), SIZE, 6)
+    assert np.array_equal(fast[5], box(SIZE[0] - 8, 0, 8, 8)) and np.array_equal(fast[0], box(0, 0, 8, 8))
 
 
 def test_a_still_region_is_the_same_box_on_every_frame_and_a_one_frame_clip_uses_the_region():
