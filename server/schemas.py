@@ -43,6 +43,9 @@ class JobResult(BaseModel):
     takes: list[str] = Field(default_factory=list, description="Ids of the takes this job made (GET /v1/takes/{id})")
     media_urls: list[str] = Field(default_factory=list, description="Download URLs for `media`, same order")
     otio_url: str | None = Field(None, description="Download URL of result.otio with editor-side paths")
+    notes: list[str] = Field(default_factory=list,
+                             description="What the editor should know of the result: frames a transition shows "
+                                         "that the media could not cover, a dissolve a placement cannot carry")
 
 
 class Job(BaseModel):

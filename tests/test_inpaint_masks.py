@@ -1,6 +1,6 @@
 """Inpaint masks: a region moving linearly over the placed frames (on along its line under a
-dissolve, held over the other handles), still mattes of every kind read, a video matte frame for frame, bad mattes refused naming the file, and
-the lazily decoded frames an engine is shown."""
+dissolve, held over the other handles), still mattes of every kind read, a video matte frame for
+frame, bad mattes refused naming the file, and the lazily decoded frames an engine is shown."""
 
 from __future__ import annotations
 

@@ -92,6 +92,15 @@ def labels(timeline, track):
             for e in timeline.entries(track) if e.markers]
 
 
+def test_the_servers_notes_on_a_result_reach_the_editor_first(media):
+    resolve, _timeline, _ = new_resolve("25", media[0])
+    record = job("job-1", media[1][0])
+    record["result"]["notes"] = ["record frames 38-39 still show the original: the media ends there"]
+    _steps, pending = takes.plan_result(read_facts(resolve), record, META, {})
+    assert pending["notes"] == record["result"]["notes"]
+    assert takes.plan_result(read_facts(resolve), job("job-2", media[1][0]), META, {})[1]["notes"] == []
+
+
 # ------------------------------------------------------------------------------- remove last result
 def test_remove_last_result_leaves_the_timeline_exactly_as_before(media, store):
     resolve, timeline, _ = new_resolve("25", media[0])

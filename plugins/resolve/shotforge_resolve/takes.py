@@ -360,6 +360,8 @@ def plan_result(facts, job_record, meta, options, previous=None, path=None, besi
         pending["slot"] = slot_of(meta["operation"], placements)
         pending["take"] = next_take(view.id, pending["slot"], path)
     steps = plan_steps(view, placements, plan_options, take_info(job_record, meta, pending["take"]))
+    # the server's word on the result (frames under a dissolve its media could not cover) comes first
+    pending["notes"] = [str(note) for note in (job_record.get("result") or {}).get("notes") or []] + pending["notes"]
     return steps, pending
 
 
