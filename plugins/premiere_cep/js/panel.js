@@ -285,6 +285,7 @@
     var note = take.placeholder ? "\nThis is a placeholder (a slate with the prompt) from the " + (take.engine || "classical") +
       " engine: re-render it with a model engine when one is installed." : "";
     if (!take.labelled) note += "\nPremiere did not keep the take's colour label.";
+    (take.notes || []).forEach(function (n) { note += "\n" + n; });  // the server's word on the result
     return verb + " ‘" + take.name + "’ (" + take.items.length + " clip" + (take.items.length === 1 ? "" : "s") + "):\n" + lines.join("\n") + note;
   }
 

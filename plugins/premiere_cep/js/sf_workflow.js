@@ -291,6 +291,7 @@
       id: record.id + ":" + number, sequenceId: seq.id, operation: job.operation, number: number,
       name: plan.takeName(job.operation, number), colorLabel: plan.COLOR_LABEL[job.operation],
       jobId: record.id, engine: result.engine || "", model: result.model || "", placeholder: !!result.placeholder,
+      notes: (result.notes || []).map(String),
       prompt: job.prompt, seed: job.seed, request: job.request, media: renderPaths(record),
       overwrote: live.destroys, items: [], marker: null, removed: false, replaces: opts.replaces || null,
       // Until the marker is on, the take is "placing": a panel reloaded meanwhile takes it off again (recover()).

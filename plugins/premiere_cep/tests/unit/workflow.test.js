@@ -98,6 +98,15 @@ test("fill a gap with a transition at one side: placed in the gap, the transitio
   assert.equal(take.name, "ShotForge fill gap take 1");
 });
 
+test("the server's notes on a result (frames under a dissolve its media could not cover) are kept with the take", async () => {
+  const { wf, jobs } = setup({ playhead: 10, tracks: [V1_A_B(40), {}] }, tailPlacements(36));
+  const watch = jobs.watch.bind(jobs);
+  const note = "record frames 34-35 still show the original: the clip's media ends there";
+  jobs.watch = (id, onUpdate) => watch(id, (rec) => { rec.result.notes = [note]; onUpdate(rec); });
+  const { take } = await place(wf, EXTEND);
+  assert.deepEqual(take.notes, [note]);
+});
+
 test("generate on In/Out: exactly [in, out), on the lowest free track when the server asks for a new one", async () => {
   const { wf, dom, jobs } = setup({ inFrame: 10, outFrame: 34, playhead: 12, tracks: [V1_A_B(60), {}] },
     (sf, n) => [{ track: n, record_frame: sf.range[0], source_in: 0, frames: sf.range[1] - sf.range[0] }]);
