@@ -25,6 +25,7 @@ import numpy as np
 from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.base import Availability, Engine, EngineJob, InpaintShot, OutpaintLayout
+from server.engines.classical import selfcheck
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
@@ -106,8 +107,20 @@ class ClassicalEngine(Engine):
             curve = None
             if not followed and len(before) >= 2 and len(after) >= 2:
                 curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1, self.flow_quality)
-            pair = PairFlow.between(small_a, small_b, fl.FlowEstimator(self.flow_quality))
+            estimator = fl.FlowEstimator(self.flow_quality)
+            pair = PairFlow.between(small_a, small_b, estimator)
+            if not pair.bridgeable:
+                # motion beyond the flow's reach also fails its round trip: searched again from
+                # the camera's move, the flow that passes it on more pixels is kept
+                aligned = PairFlow.aligned(small_a, small_b, estimator)
+                if aligned is not None and not aligned.is_cut and aligned.inconsistent < pair.inconsistent:
+                    pair = aligned
             if not pair.is_cut:
+                # whether this shot's path bends as the motion beyond the ends says (a hand's shake
+                # and a film cadence do not): remade context frames tell
+                if (curve is not None and curve.bends
+                        and selfcheck.curve_wins(before, after, frames, self.flow_quality) is False):
+                    curve = None
                 interp = Interpolator(a, b, pair, curve)
         stage = None
         for i, t in enumerate(times):

@@ -47,12 +47,36 @@ class PairFlow:
     def between(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow:
         """From the small 8-bit RGB copies of the two frames (:func:`flow.small_rgb`)."""
         ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
-        fwd, bwd = estimator(ga, gb), estimator(gb, ga)
+        return cls._measured(ga, gb, estimator(ga, gb), estimator(gb, ga), hist_distance(sa, sb))
+
+    @classmethod
+    def aligned(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow | None:
+        """:meth:`between`, with the flow searched from the camera's move between the two frames
+        (:func:`camera_move`) rather than from rest: motion too large for the flow's own search (a
+        fast pan, a shaken phone at a low rate) fails its round trip nearly everywhere and looks
+        like a cut. The colours are compared where the two frames overlap once aligned. None when
+        no camera move holds."""
+        ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
+        move = camera_move(ga, gb)
+        if move is None:
+            return None
+        back = cv2.invertAffineTransform(move)
+        h, w = ga.shape
+        # b seen from a's frame, and where it has anything to show
+        b_in_a = cv2.warpAffine(sb, move, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        overlap = cv2.warpAffine(np.full((h, w), 255, np.uint8), move, (w, h),
+                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        return cls._measured(ga, gb, estimator(ga, gb, _move_field(move, ga.shape)),
+                             estimator(gb, ga, _move_field(back, ga.shape)), hist_distance(sa, b_in_a, overlap))
+
+    @classmethod
+    def _measured(cls, ga: np.ndarray, gb: np.ndarray, fwd: np.ndarray, bwd: np.ndarray,
+                  hist: float) -> PairFlow:
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
         # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
         inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
         _, residual_ratio = flow_error(ga, gb, fwd)
-        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist_distance(sa, sb))
+        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist)
 
     @property
     def is_cut(self) -> bool:
@@ -75,9 +99,43 @@ def flow_error(a: np.ndarray, b: np.ndarray, flow: np.ndarray) -> tuple[np.ndarr
     return err, float(err.mean()) / max(float(cv2.absdiff(here, there).mean()), 1.0)
 
 
-def hist_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Colour-distribution distance of two small 8-bit RGB copies (0 same .. 1 disjoint):
-    large across a cut."""
-    hists = [cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
+def hist_distance(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Colour-distribution distance of two small 8-bit RGB copies (0 same .. 1 disjoint), where
+    ``mask`` (uint8) is set if given: large across a cut."""
+    hists = [cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], mask, [16, 8], [0, 180, 0, 256])
              for f in (a, b)]
     return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_BHATTACHARYYA))
+
+
+# ORB features on a small copy and the share of matches that must agree on one camera move
+_FEATURES = 1000
+MIN_MOVE_INLIERS = 12  # matches agreeing on a camera move before it is believed (chance gives ~5)
+_MOVE_REPROJECTION = 3.0  # small pixels within which a match agrees with the move
+
+
+def camera_move(ga: np.ndarray, gb: np.ndarray) -> np.ndarray | None:
+    """The 2x3 similarity (pan, tilt, roll, zoom) taking ``ga``'s pixels to ``gb``'s, fitted with
+    RANSAC to matched ORB features, which find their match however far it moved (small 8-bit
+    grey copies); None when fewer than :data:`MIN_MOVE_INLIERS` matches agree on one."""
+    orb = cv2.ORB_create(_FEATURES, fastThreshold=10)
+    (ka, da), (kb, db) = orb.detectAndCompute(ga, None), orb.detectAndCompute(gb, None)
+    if da is None or db is None or min(len(ka), len(kb)) < MIN_MOVE_INLIERS:
+        return None
+    # a match counts when clearly better than the second best (Lowe's ratio test)
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(da, db, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
+    if len(good) < MIN_MOVE_INLIERS:
+        return None
+    src = np.float32([ka[m.queryIdx].pt for m in good])
+    dst = np.float32([kb[m.trainIdx].pt for m in good])
+    move, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                                ransacReprojThreshold=_MOVE_REPROJECTION)
+    if move is None or int(inliers.sum()) < MIN_MOVE_INLIERS:
+        return None
+    return move.astype(np.float32)
+
+
+def _move_field(move: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The flow (h, w, 2) that the 2x3 transform ``move`` gives each pixel."""
+    g = fl.grid(*shape)
+    return np.ascontiguousarray(g @ move[:, :2].T + move[:, 2] - g, dtype=np.float32)

@@ -1,0 +1,118 @@
+"""Gap fill's choices on made footage whose missing frames are known exactly: motion beyond the
+flow's reach is interpolated from the camera's move instead of taken for a cut, a real cut still
+dissolves, and the per-shot self-check drops the motion curve where the frames beyond the ends
+show a shake, not the path through the gap."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from server.engines import flow as fl
+from server.engines.base import EngineJob
+from server.engines.classical import ClassicalEngine, PairFlow, scene, selfcheck
+from tests.frames import psnr
+
+SIZE = (320, 180)
+
+
+def _job() -> EngineJob:
+    return EngineJob(rate=Fraction(25))
+
+
+def _scene(seed: int, width: int) -> np.ndarray:
+    """A wide textured picture with corners for features to find: soft blocks of random grey."""
+    rng = np.random.default_rng(seed)
+    height = SIZE[1] + 16
+    blocks = rng.uniform(30, 230, (height // 6 + 1, width // 6 + 1)).astype(np.float32)
+    picture = cv2.GaussianBlur(cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST),
+                               (0, 0), 1.2)
+    return np.repeat(np.clip(picture, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _pan(positions, seed: int = 3) -> list[np.ndarray]:
+    """Frames of a camera panning over :func:`_scene` to each (x, y) position (whole pixels)."""
+    scene = _scene(seed, SIZE[0] + 40 + int(max(x for x, _ in positions)) + 1)
+    return [np.ascontiguousarray(scene[y:y + SIZE[1], x:x + SIZE[0]]) for x, y in positions]
+
+
+def _dissolve(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return cv2.addWeighted(a, 1 - t, b, t, 0)
+
+
+def test_a_pan_beyond_the_flows_reach_is_interpolated_not_dissolved():
+    # 45 px a frame: 90 px between the ends of a 1-frame gap, over a quarter of the picture
+    frames = _pan([(20 + 45 * k, 3) for k in range(7)])
+    before, truth, after = frames[:3], frames[3], frames[4:]
+    size = fl.interp_size(before[-1].shape)
+    estimator = fl.FlowEstimator("fast")
+    small_a, small_b = fl.small_rgb(before[-1], size), fl.small_rgb(after[0], size)
+    assert not PairFlow.between(small_a, small_b, estimator).bridgeable  # the flow alone fails
+    aligned = PairFlow.aligned(small_a, small_b, estimator)
+    assert aligned is not None and not aligned.is_cut
+    assert abs(abs(float(np.median(aligned.fwd[..., 0]))) - 90 * size[0] / SIZE[0]) < 1.0
+
+    made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
+    moved = truth[:, 90:-90]  # away from the borders that only one end saw
+    assert psnr(made[:, 90:-90], moved) > psnr(_dissolve(before[-1], after[0], 0.5)[:, 90:-90], moved) + 8
+
+
+def test_no_camera_move_joins_unrelated_pictures():
+    # (the shared clips' real cut still dissolves exactly: tests/test_classical_interpolation.py)
+    for seeds in ((3, 4), (5, 6)):
+        a, b = (_pan([(0, 0)], seed=s)[0] for s in seeds)
+        size = fl.interp_size(a.shape)
+        small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
+        grey_a, grey_b = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (small_a, small_b))
+        assert scene.camera_move(grey_a, grey_b) is None
+        pair = PairFlow.aligned(small_a, small_b, fl.FlowEstimator("fast"))
+        assert pair is None or pair.is_cut
+
+
+def _shaken(seed: int) -> list[np.ndarray]:
+    """A slow pan (2 px a frame) under a hand's shake: each frame jumps up to 4 px each way at
+    random, so the motion just beyond a gap's ends says nothing about the path through it."""
+    rng = np.random.default_rng(seed)
+    jumps = rng.integers(-4, 5, (17, 2))
+    return _pan([(8 + 2 * k + int(jx), 8 + int(jy)) for k, (jx, jy) in enumerate(jumps)], seed=seed)
+
+
+def _accelerating() -> list[np.ndarray]:
+    """A pan speeding up by 1 px a frame each frame: the motion beyond each end shows the path."""
+    return _pan([(k * (k + 1) // 2, 4) for k in range(17)])
+
+
+def test_the_self_check_tells_a_shake_from_a_speeding_pan():
+    # three frames remade on each side (a 3-frame gap's check) outweigh one shake's chance
+    for seed in (1, 2, 3, 4):
+        frames = _shaken(seed)
+        assert selfcheck.curve_wins(frames[:8], frames[9:], 3, "fast") is False
+    frames = _accelerating()
+    assert selfcheck.curve_wins(frames[:8], frames[9:], 1, "fast") is True
+    assert selfcheck.curve_wins(frames[:8], frames[9:], 3, "fast") is True
+    # too little context to remake anything: no say
+    assert selfcheck.curve_wins(frames[:3], frames[9:12], 1, "fast") is None
+
+
+@pytest.mark.parametrize("gap", [1, 3])
+def test_a_shaken_shot_is_filled_better_without_the_motion_curve(gap, monkeypatch):
+    engine = ClassicalEngine()
+
+    def made(frames):
+        before, truth, after = frames[:8], frames[8:8 + gap], frames[8 + gap:]
+        out = list(engine.fill_gap(before, after, gap, _job()))
+        return float(np.mean([psnr(m[8:-8, 8:-8], t[8:-8, 8:-8]) for m, t in zip(out, truth)]))
+
+    shots = [_shaken(seed) for seed in (1, 2, 3)]
+    checked = np.mean([made(f) for f in shots])
+    monkeypatch.setattr(selfcheck, "curve_wins", lambda *args: None)  # the curve always, as before
+    always = np.mean([made(f) for f in shots])
+    assert checked > always + 0.3
+
+
+def test_sd_and_720p_frames_get_the_finer_flow_and_1080p_keeps_its_own():
+    assert fl.interp_size((720, 1280, 3)) == (fl.INTERP_SIDE_SD, 270)
+    assert fl.interp_size((1080, 1920, 3)) == (fl.INTERP_SIDE, 180)
