@@ -12,9 +12,9 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
 2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
    the backward result by how many frames away each was seen and how well each fitted the
    picture just outside the region before its mismatch was taken out (where it missed by far,
-   what it carried is not trusted at all); what neither pass saw gets a
-   smooth fill of its surroundings, once: later frames carry that fill along like seen content,
-   so it holds steady instead of being made anew each frame. What varies inside the region no
+   what it carried is not trusted at all); what neither pass saw gets a smooth (membrane) fill
+   of its surroundings, once: later frames carry that fill along like seen content, so it holds
+   steady instead of being made anew each frame. What varies inside the region no
    more than the footage's own grain (measured from the ring's mismatch with the carried picture)
    is smoothed: carried grain is another frame's, which this frame's does not repeat.
 
@@ -161,7 +161,7 @@ class _Inpainter:
                        known: np.ndarray) -> np.ndarray:
         """``colour`` with the region's pixels that are not ``known`` filled smoothly from the rest."""
         values = np.where(inside[..., None], colour, frame[crop].astype(np.float32))
-        return pg.push_pull(values, (~inside | known).astype(np.float32))
+        return pg.membrane(values, ~inside | known)
 
     def _grain(self, delta: np.ndarray, ring: np.ndarray) -> np.float32:
         """The footage's own grain (variance a channel) from the ring's mismatch with the carried

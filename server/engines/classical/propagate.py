@@ -10,7 +10,9 @@ Shared by inpaint (:mod:`.inpaint`) and outpaint (:mod:`.outpaint`):
   surroundings (the camera's move plus a smooth continuation of the rest);
 - :func:`carry`: a frame's made-up picture moved along that flow into the next, with where it
   shows something real and how many steps away it was seen;
-- :func:`push_pull`: the smooth (membrane-like) fill of what no frame shows;
+- :func:`push_pull`: a quick smooth fill (a pyramid's averages);
+- :func:`membrane`: the smooth fill of what no frame shows: push-pull relaxed towards the
+  membrane (Laplace) fill, which has none of the pyramid's creases;
 - :func:`spread`: a mismatch measured at a region's edge continued smoothly into it, so what is
   put there meets the picture around it without a visible edge;
 - :class:`Spill`: per-frame results of one pass kept on disk until the other pass reads them, so a
@@ -46,6 +48,44 @@ def push_pull(img: np.ndarray, known: np.ndarray) -> np.ndarray:
     coarse = push_pull(colour, np.minimum(weight * 4, 1.0))  # any known child makes the parent known
     up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, img.shape[-1])
     return premultiplied + up * (1 - known[..., None])
+
+
+_LAPLACE = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+_MEMBRANE_DEPTH = 12  # small px: how deep a hole is relaxed at most, larger ones on a smaller copy
+_MEMBRANE_TIME = 0.4  # relaxing steps per the hole's depth squared
+
+
+def _relax(img: np.ndarray, hole: np.ndarray, steps: int) -> np.ndarray:
+    """``img`` with its ``hole`` pixels replaced ``steps`` times by the mean of their 4 neighbours
+    (Jacobi steps towards the Laplace fill); the rest kept."""
+    inside = hole.astype(np.float32)[..., None]
+    keep = img * (1 - inside)
+    for _ in range(steps):
+        img = keep + inside * cv2.filter2D(img, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(img.shape)
+    return img
+
+
+def membrane(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill where ``known`` (bool) is False smoothly from the known pixels: :func:`push_pull`, then
+    relaxed towards the membrane (Laplace) fill for a time that grows with the square of the hole's
+    depth (so its large-scale shape is smoothed as much as its small), on a copy at most
+    ``_MEMBRANE_DEPTH`` px deep, its change brought back up; a few steps at full size smooth the
+    rest. ``img``: float32 (h, w, channels)."""
+    hole = ~known
+    out = push_pull(img, known.astype(np.float32))
+    if not hole.any():
+        return out
+    depth = float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3).max())
+    scale = min(1.0, _MEMBRANE_DEPTH / max(depth, 1.0))
+    if scale == 1.0:
+        return _relax(out, hole, round(_MEMBRANE_TIME * depth * depth))
+    h, w = hole.shape
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    small = cv2.resize(out, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    small_hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    change = _relax(small, small_hole, round(_MEMBRANE_TIME * _MEMBRANE_DEPTH ** 2)) - small
+    out = out + cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR).reshape(out.shape) * hole[..., None]
+    return _relax(out, hole, 5)
 
 
 def camera_motion(flow: np.ndarray, exclude: np.ndarray | None = None,
