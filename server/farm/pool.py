@@ -3,8 +3,8 @@ live node of the cluster; a job borrows one for a call and gives it back.
 
 The pool looks at the cluster again whenever a job waits for a worker and every few seconds
 (:meth:`WorkerPool.refresh`): hosts on nodes that died are dropped, capacity that has no host
-(a node that joined, a host that was lost or replaced) gets one. Hosts are pinned to their node (a hard
-node affinity), so a host never wanders and the count per node stays exact.
+(a node that joined, a host that was lost or replaced) gets one. Hosts are pinned to their node
+(a hard node affinity), so a host never wanders and the count per node stays exact.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class WorkerPool:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        if self._closed:
+        if self._closed:  # Ray may be shut down already
             return
         nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
         added = False
