@@ -111,10 +111,13 @@ class ClassicalEngine(Engine):
             pair = PairFlow.between(small_a, small_b, estimator)
             if not pair.bridgeable:
                 # motion beyond the flow's reach also fails its round trip: searched again from
-                # the camera's move, the flow that passes it on more pixels is kept
-                aligned = PairFlow.aligned(small_a, small_b, estimator)
-                if aligned is not None and not aligned.is_cut and aligned.inconsistent < pair.inconsistent:
-                    pair = aligned
+                # the camera's move, and by the finer, wider search of the "high" flow, the flow
+                # that passes it on the most pixels is kept
+                finer = fl.FlowEstimator("high")
+                for again in (PairFlow.aligned(small_a, small_b, estimator),
+                              PairFlow.between(small_a, small_b, finer) if self.flow_quality != "high" else None):
+                    if again is not None and not again.is_cut and again.inconsistent < pair.inconsistent:
+                        pair = again
             if not pair.is_cut:
                 # whether this shot's path bends as the motion beyond the ends says (a hand's shake
                 # and a film cadence do not): remade context frames tell
