@@ -116,3 +116,17 @@ def test_a_shaken_shot_is_filled_better_without_the_motion_curve(gap, monkeypatc
 def test_sd_and_720p_frames_get_the_finer_flow_and_1080p_keeps_its_own():
     assert fl.interp_size((720, 1280, 3)) == (fl.INTERP_SIDE_SD, 270)
     assert fl.interp_size((1080, 1920, 3)) == (fl.INTERP_SIDE, 180)
+
+
+def test_a_fast_pan_without_features_is_interpolated_by_the_finer_flow(monkeypatch):
+    # soft grain (few corners to match) panning 20 px a frame: 40 px between the ends
+    rng = np.random.default_rng(7)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (200, 900)).astype(np.float32), (0, 0), 8)
+    grain = np.clip(128 + 50 * grain / grain.std(), 0, 255).astype(np.uint8)
+    frames = [np.repeat(grain[10:190, 20 + 20 * k:340 + 20 * k, None], 3, axis=2) for k in range(7)]
+    before, truth, after = frames[:3], frames[3], frames[4:]
+    assert PairFlow.between(before[-1], after[0], fl.FlowEstimator("fast")).is_cut  # the fast flow alone
+    monkeypatch.setattr(scene, "camera_move", lambda *args: None)  # as if no features matched
+    made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
+    inner = np.s_[:, 40:-40]
+    assert psnr(made[inner], truth[inner]) > psnr(_dissolve(before[-1], after[0], 0.5)[inner], truth[inner]) + 8
