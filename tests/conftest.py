@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+#: modules that start a Ray cluster: run one after another in the same process, so two clusters
+#: never compete for the machine's cores and Ray's port ranges
+RAY_MODULES = {"test_farm", "test_farm_host", "test_farm_store"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """scripts/test.sh runs the suite in two processes with ``--dist loadfile``: a module's tests
+    stay in one process (each module-scoped server, cluster or browser starts once), and the Ray
+    modules share one."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "ray" if Path(module).stem in RAY_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
