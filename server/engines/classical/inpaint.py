@@ -158,9 +158,13 @@ class _Inpainter:
         state.picture, state.seen, state.hops = picture, seen, far
 
     def _smooth_unseen(self, frame: np.ndarray, crop, inside: np.ndarray, colour: np.ndarray,
-                       known: np.ndarray) -> np.ndarray:
-        """``colour`` with the region's pixels that are not ``known`` filled smoothly from the rest."""
+                       known: np.ndarray, kept: bool = True) -> np.ndarray:
+        """``colour`` with the region's pixels that are not ``known`` filled smoothly from the rest;
+        a quick fill unless ``kept`` (a fill that is only carried as not seen, never shown, needs no
+        more than to give the next frame's sampling colour near what was seen)."""
         values = np.where(inside[..., None], colour, frame[crop].astype(np.float32))
+        if not kept:
+            return pg.push_pull(values, (~inside | known).astype(np.float32))
         return pg.membrane(values, ~inside | known)
 
     def _grain(self, delta: np.ndarray, ring: np.ndarray) -> np.float32:
@@ -210,7 +214,7 @@ class _Inpainter:
                     if i in placed:
                         spill.put(i, colour, _cost(hops, misfit))
                     real = np.isfinite(hops)
-                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real, kept=False)
                     self._remember(back, frame, mask, crop, inside, colour, hops, real)
                 done += 1
                 job.progress(done / work, "inpainting: what later frames show")
@@ -227,7 +231,7 @@ class _Inpainter:
                     crop, colour, hops, _, _ = step
                     inside = mask[crop]
                     real = np.isfinite(hops) & (hops < _FILLED)
-                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real, kept=False)
                     self._remember(ahead, frame, mask, crop, inside, colour, np.where(real, hops, np.inf), real)
                     out = None
                 else:

@@ -145,6 +145,8 @@ def hole_free(grey: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 _HOLE_BAND = 0.03  # of the small copy's shorter side
+# how much of a carried pixel's sampling must come from what the camera saw for it to count as seen
+_SEEN_SHARE = 0.25
 
 
 def masked_flow(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray,
@@ -183,10 +185,13 @@ def carry(picture: np.ndarray, seen: np.ndarray, hops: np.ndarray, mx: np.ndarra
           my: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The previous frame's made-up ``picture`` (float32, colour everywhere) moved along the maps
     into the current frame: its colour (Lanczos: a pixel carried over many frames stays sharp),
-    where it shows something the camera saw (``seen`` > 0.99 at all the pixels sampled, and inside
-    the frame), and how many frames away that was (``hops`` + 1)."""
+    where it shows something the camera saw (over ``_SEEN_SHARE`` of what is sampled was seen,
+    inside the frame: asking all of it lost, each frame, the seen pixels at the edge of what was
+    never seen that a move of a fraction of a pixel samples partly from it, as much as a slow or
+    shaking camera reveals), and how many frames away that was (``hops`` + 1: the nearest
+    pixel's, infinite where that one was not seen)."""
     colour = cv2.remap(picture, mx, my, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)
-    real = cv2.remap(seen, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.99
+    real = cv2.remap(seen, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > _SEEN_SHARE
     far = cv2.remap(hops, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=np.inf) + 1
     return colour, real, far
 
