@@ -167,6 +167,11 @@ _STILL_SPEED = 0.5  # small pixels a frame: slower is still (a camera's at its f
 _SIGNIFICANCE = 2.0
 
 
+# the chosen motion's backtest error must be at least this share below the freeze's: a partly
+# followed motion that barely wins draws its edges between where they were and where they went
+_MARGIN = 0.1
+
+
 def _camera_still(velocity: np.ndarray) -> bool:
     """The affine (camera) part of the motion moves no corner of the picture by
     :data:`_STILL_SPEED` or more."""
@@ -228,6 +233,8 @@ def _motion_gain(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple
     if not tested:
         return 1.0
     best = int(np.argmin(errors))
+    if best and errors[best] > (1.0 - _MARGIN) * errors[0]:
+        return 0.0  # a win this small is within what the measure's own noise gives
     if still_camera and best and tested >= 3:
         # a still camera: the motion of what moves in it must beat the freeze consistently across
         # the backtests, not by chance (irregular cadences, a gesture that reverses)
@@ -235,6 +242,12 @@ def _motion_gain(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple
         if gains.mean() < _SIGNIFICANCE * gains.std(ddof=1) / math.sqrt(tested):
             return 0.0
     return float(_GAINS[best])
+
+
+# small pixels: an inverted motion that misses its own equation by more than this is unsolved
+_UNSOLVED = 0.5
+_UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
+_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, small pixels
 
 
 class Motion:
@@ -292,4 +305,11 @@ class Motion:
         disp = back - moved * fl.remap(self.residual, back)
         for _ in range(2):  # x = p + moved * residual(p), solved for p
             disp = back - moved * fl.remap(self.residual, disp)
+        # where that has no solution (what a mover uncovers, or folds over) the iteration swings
+        # between the mover and what is behind it and draws streaks: a smooth field there instead
+        miss = disp - (back - moved * fl.remap(self.residual, disp))
+        unsolved = (cv2.magnitude(miss[..., 0], miss[..., 1]) > _UNSOLVED).astype(np.float32)
+        if unsolved.any():
+            weight = cv2.GaussianBlur(unsolved, (0, 0), _UNSOLVED_BLEND)[..., None]
+            disp += weight * (cv2.GaussianBlur(disp, (0, 0), _UNSOLVED_SMOOTH) - disp)
         return disp
