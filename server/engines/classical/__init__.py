@@ -1,8 +1,9 @@
 """The classical engine: optical flow and image warping on the CPU, no model weights.
 
 - gap fill: the frame interpolator (:mod:`.interpolate`), each pixel's path bent by how the shot
-  moves just beyond each end; the whole gap dissolves across a cut or when it is too long for one
-  flow; footage that repeats frames in a cadence (animation on twos, film on video) has its made
+  moves just beyond each end where remade context frames show that this helps (:mod:`.selfcheck`);
+  motion beyond the flow's reach searched again from the camera's move and with the finer flow;
+  the whole gap dissolves across a cut or when it is too long for one flow; footage that repeats frames in a cadence (animation on twos, film on video) has its made
   frames timed by picture, repeats exact (:mod:`server.engines.cadence`);
 - extension: the last motion continued, as much of it as predicted the shot's own past
   (:mod:`.extrapolate`);
@@ -107,17 +108,7 @@ class ClassicalEngine(Engine):
             curve = None
             if not followed and len(before) >= 2 and len(after) >= 2:
                 curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1, self.flow_quality)
-            estimator = fl.FlowEstimator(self.flow_quality)
-            pair = PairFlow.between(small_a, small_b, estimator)
-            if not pair.bridgeable:
-                # motion beyond the flow's reach also fails its round trip: searched again from
-                # the camera's move, and by the finer, wider search of the "high" flow, the flow
-                # that passes it on the most pixels is kept
-                finer = fl.FlowEstimator("high")
-                for again in (PairFlow.aligned(small_a, small_b, estimator),
-                              PairFlow.between(small_a, small_b, finer) if self.flow_quality != "high" else None):
-                    if again is not None and not again.is_cut and again.inconsistent < pair.inconsistent:
-                        pair = again
+            pair = self._gap_flow(small_a, small_b)
             if not pair.is_cut:
                 # whether this shot's path bends as the motion beyond the ends says (a hand's shake
                 # and a film cadence do not): remade context frames tell
@@ -135,6 +126,23 @@ class ClassicalEngine(Engine):
             # named after the first frame, when whether the motion's curve bends is known
             stage = stage or self._gap_stage(between, interp, followed)
             job.progress((i + 1) / frames, stage)
+
+    def _gap_flow(self, small_a: np.ndarray, small_b: np.ndarray) -> PairFlow:
+        """The flow across a gap between the ends' small copies. Motion beyond the flow's reach
+        fails its round trip as a cut does: such a pair is measured again, from the camera's move
+        and with the finer, wider search of the "high" flow, and the flow that passes the round
+        trip on the most pixels is kept (costly, so only where the plain flow fails)."""
+        estimator = fl.FlowEstimator(self.flow_quality)
+        pair = PairFlow.between(small_a, small_b, estimator)
+        if pair.bridgeable:
+            return pair
+        again = [PairFlow.aligned(small_a, small_b, estimator)]
+        if self.flow_quality != "high":
+            again.append(PairFlow.between(small_a, small_b, fl.FlowEstimator("high")))
+        for other in again:
+            if other is not None and not other.is_cut and other.inconsistent < pair.inconsistent:
+                pair = other
+        return pair
 
     @staticmethod
     def _gap_stage(between: bool, interp: Interpolator | None, followed: bool) -> str:
