@@ -49,11 +49,13 @@ class Extension:
         content = False
         if len(ctx) >= 2:
             estimator, size = fl.FlowEstimator(flow_quality), fl.work_size(self.last.shape)
-            velocity = _velocity(ctx[-1], ctx[-2], estimator, size)
+            ends = [fl.small_rgb(f, size) for f in ctx[-2:]]
+            velocity = _velocity(ends[1], ends[0], estimator)
             # not across a cut, and not a still shot: continue the last step's motion
             if velocity is not None and not _is_still(velocity):
-                steps = _steps(ctx, estimator, size, velocity)
-                repeats = None if found else _content_repeats(ctx[-len(steps) - 1:], steps, size, frames)
+                small = [fl.small_rgb(f, size) for f in ctx[:-2]] + ends
+                steps = _steps(small, estimator, velocity)
+                repeats = None if found else _content_repeats(small[-len(steps) - 1:], steps, frames)
                 if repeats is not None:
                     # the camera moves every frame but the picture in front of it changes on a
                     # cadence (film or animation under a handheld or added camera move): what
@@ -63,7 +65,7 @@ class Extension:
                     self.content_decay = 0.5 ** (1.0 / max(half_life * rate * share, 1e-3))
                 else:
                     seen = None
-                self.gain = _motion_gain(ctx, steps, size, _camera_still(velocity), seen)
+                self.gain = _motion_gain(small, steps, _camera_still(velocity), seen)
                 if self.gain > 0:
                     content_velocity = None if seen is None else _content_velocity(steps, seen, len(steps))
                     self.motion = Motion(self.gain * velocity, _scaled(self.gain, content_velocity))
@@ -92,56 +94,58 @@ _GAINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _BACKTESTS = 6
 
 
-def _velocity(newer: np.ndarray, older: np.ndarray, estimator: fl.FlowEstimator,
-              size: tuple[int, int]) -> np.ndarray | None:
-    """Per-frame motion of ``newer``'s pixels (small scale, smoothed); None across a cut."""
-    pair = PairFlow.measure(newer, older, estimator, size)
+def _velocity(newer: np.ndarray, older: np.ndarray, estimator: fl.FlowEstimator) -> np.ndarray | None:
+    """Per-frame motion of ``newer``'s pixels (from the two frames' small RGB copies, smoothed);
+    None across a cut."""
+    pair = PairFlow.between(newer, older, estimator)
     if not pair.bridgeable:
         return None
     return cv2.GaussianBlur(-pair.fwd, (0, 0), 2.0)
 
 
-def _steps(ctx: Sequence[np.ndarray], estimator: fl.FlowEstimator, size: tuple[int, int],
-           last: np.ndarray) -> list[np.ndarray]:
-    """The velocities of the context's last steps (``last``: the last one's, measured already),
-    oldest first: as many as the backtest uses (:data:`_BACKTESTS` + 1), back to the first cut."""
+def _steps(small: Sequence[np.ndarray], estimator: fl.FlowEstimator, last: np.ndarray) -> list[np.ndarray]:
+    """The velocities of the last steps of the context (its small RGB copies; ``last``: the last
+    step's, measured already), oldest first: as many as the backtest uses (:data:`_BACKTESTS` +
+    1), back to the first cut."""
     steps = [last]
-    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1) + 1):
-        measured = _velocity(ctx[-back], ctx[-back - 1], estimator, size)
+    for back in range(2, min(_BACKTESTS + 1, len(small) - 1) + 1):
+        measured = _velocity(small[-back], small[-back - 1], estimator)
         if measured is None:
             break
         steps.insert(0, measured)
     return steps
 
 
-def _content_repeats(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple[int, int],
+def _content_repeats(small: Sequence[np.ndarray], steps: list[np.ndarray],
                      frames: int) -> tuple[list[int], float, list[bool]] | None:
     """When the picture repeats on a cadence under a moving camera: each new frame's pictures on
     for what moves in the picture (:func:`cadence.extension_pictures`), the share of frames that
-    show a new picture, and which of the ``steps`` (one between each two of ``ctx``) repeat the
-    picture. The context is held still on the last frame's camera (each frame moved by the
-    camera's measured steps since it), so a repeated picture shows as a repeat; None when the
-    camera moves too far to compare what stays in view, or when there is no cadence."""
-    if len(ctx) < 1 + cadence.MIN_REPEATS:
+    show a new picture, and which of the ``steps`` (one between each two of the context's small
+    RGB copies, ``small``) repeat the picture. The context is held still on the last frame's
+    camera (each frame moved by the camera's measured steps since it), so a repeated picture
+    shows as a repeat; None when the camera moves too far to compare what stays in view, or when
+    there is no cadence."""
+    if len(small) < 1 + cadence.MIN_REPEATS:
         return None
-    w, h = size
+    h, w = small[-1].shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
-    matrix, held, reach = np.eye(3), [fl.small_rgb(ctx[-1], size)], 0.0
-    for frame, velocity in zip(reversed(ctx[:-1]), reversed(steps)):
+    matrices, matrix = [np.eye(3)], np.eye(3)
+    for velocity in reversed(steps):
         matrix = matrix @ Motion(velocity).step  # this frame's camera to the last frame's
-        reach = max(reach, float(np.abs(matrix @ corners - corners).max()))
-        held.insert(0, cv2.warpAffine(fl.small_rgb(frame, size), matrix[:2], size, borderMode=cv2.BORDER_REPLICATE))
-    border = math.ceil(reach) + 2  # what the camera's move brought in at the edges is not compared
+        matrices.insert(0, matrix)
+    # what the camera's move brought in at the edges is not compared
+    border = math.ceil(max(float(np.abs(m @ corners - corners).max()) for m in matrices)) + 2
     if border > min(w, h) // 4:
         return None
-    held = [np.ascontiguousarray(f[border:h - border, border:w - border]) for f in held]
-    found = cadence.extension_pictures(held, frames)
-    if not found:
-        return None
+    held = [np.ascontiguousarray(cv2.warpAffine(f, m[:2], (w, h), borderMode=cv2.BORDER_REPLICATE)
+                                 [border:h - border, border:w - border]) for f, m in zip(small, matrices)]
     tiny = [cadence.tiny_copy(f) for f in held]
     seen = [cadence.is_repeat(a, b) for a, b in zip(tiny, tiny[1:])]
+    found = cadence.extension_pictures(held, frames) if sum(seen) >= cadence.MIN_REPEATS else None
+    if not found:
+        return None
     ahead, distinct = found
-    return ahead, (len(distinct) - 1) / (len(ctx) - 1), seen
+    return ahead, (len(distinct) - 1) / (len(small) - 1), seen
 
 
 def _content_velocity(steps: list[np.ndarray], seen: list[bool] | None, upto: int) -> np.ndarray:
@@ -192,11 +196,12 @@ def _is_still(velocity: np.ndarray) -> bool:
     return area < _STILL_AREA and _camera_still(velocity)
 
 
-def _motion_gain(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple[int, int],
-                 still_camera: bool = False, seen: list[bool] | None = None) -> float:
+def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_camera: bool = False,
+                 seen: list[bool] | None = None) -> float:
     """How much of the measured motion to continue (0 = hold the frame), chosen by trying it on
-    the shot's own past: from each of the last few context frames, the motion measured there
-    (``steps``: the context's last steps' velocities, oldest first) is extrapolated over the
+    the shot's own past (``small``: the context's small RGB copies): from each of the last few
+    context frames, the motion measured there (``steps``: the context's last steps' velocities,
+    oldest first) is extrapolated over the
     frames that really followed it, at each gain in :data:`_GAINS`, and the gain that predicts
     them best wins. Steady pans and moving objects keep the full motion; jitter (handheld shake
     that reverses), flow locked onto noise or changing graphics, and static shots get little or
@@ -207,13 +212,13 @@ def _motion_gain(ctx: Sequence[np.ndarray], steps: list[np.ndarray], size: tuple
     repeat the picture under the camera's move (:func:`_content_repeats`), whose content then
     moves picture by picture. With fewer than three context frames there is nothing to test on,
     and the motion is kept."""
-    if len(ctx) < 3:
+    if len(small) < 3:
         return 1.0
-    grey = [cv2.cvtColor(fl.small_rgb(f, size), cv2.COLOR_RGB2GRAY).astype(np.float32) for f in ctx]
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in small]
     errors = np.zeros(len(_GAINS))
     ratios = []  # per backtest, each gain's error relative to the freeze's
     tested = 0
-    for back in range(2, min(_BACKTESTS + 1, len(ctx) - 1, len(steps)) + 1):
+    for back in range(2, min(_BACKTESTS + 1, len(small) - 1, len(steps)) + 1):
         # frame -back continues to -1 (back - 1 steps) with the motion measured from -back-1 to -back
         velocity, upto = steps[-back], len(steps) - back + 1
         content = None if seen is None else _content_velocity(steps, seen, upto)
