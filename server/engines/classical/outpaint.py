@@ -6,8 +6,9 @@ frame), and upcoming frames up to the engine's look-ahead put in what they show.
 frame showed anything is the border filled: a smooth (push-pull) fill that far from the picture
 gives way to the picture's own row (column) colours near that side, with the picture's mirror
 image near its edge continuing its texture, blended with the previous frame's fill so it does not
-flicker; the step left at the picture's edge, whatever the border was made of, is levelled over
-a band so no hard seam shows. The picture itself stays bit-exact.
+flicker; the border is softened (it is known less sharply than the picture) and the step left at
+the picture's edge, whatever the border was made of, is levelled scale by scale over a band so no
+hard seam shows. The picture itself stays bit-exact.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class Outpainter:
     pasted in, and upcoming frames (log-spaced up to ``lookahead`` ahead) overwrite the spots
     they saw more recently than the canvas did. What was never seen gets a smooth push-pull fill
     that is blended with the previous frame's (motion-compensated) fill so it does not flicker,
-    and near the picture the picture's mirror image; then the step at the picture's edge is
-    levelled (:meth:`_level_edge`). Only the border strips around the picture are ever warped or
+    and near the picture the picture's mirror image; then the border is softened and the step at
+    the picture's edge levelled (:meth:`_level_edge`). Only the border strips around the picture are ever warped or
     composed.
     """
 
@@ -79,6 +80,7 @@ class Outpainter:
     # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
     _FAR_REACH = 4.0
     _FAR_NEAR = 0.25
+    _SOFTEN = 0.01  # blur of the border (share of the canvas's shorter side)
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
@@ -95,7 +97,7 @@ class Outpainter:
                            "right": slice(0, ih)}
         reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
         self.bands = [_band(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
-        self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
+        self.soften = max(1.0, self._SOFTEN * min(cw, ch))
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
         self.estimator = fl.FlowEstimator(flow_quality)
@@ -282,8 +284,11 @@ class Outpainter:
             cover = cv2.extractChannel(part, 3)
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
             cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
+            # what lies beyond the picture is known less sharply than the picture: softened, it
+            # shows fewer made edges (seams between content from different frames)
+            cv2.GaussianBlur(colour, (0, 0), self.soften, dst=colour, borderType=cv2.BORDER_REPLICATE)
             if band is not None:
-                self._level_edge(k, band, colour, frame, follow)
+                self._level_edge(k, band, colour, frame, follow, top)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
         out[self.inner] = frame
         return out, fill
@@ -296,20 +301,42 @@ class Outpainter:
         self.held[key] = new
         return new
 
-    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
-        """The step between the picture's edge pixels and strip ``k``'s next to them, smoothed along
-        the edge (the picture's texture is not copied out), added to the strip fading over the
-        band: the border meets the picture without a hard seam, whatever it was made of."""
+    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float,
+                    top: float) -> None:
+        """The step between the picture's edge pixels and strip ``k``'s next to them, added to the
+        strip scale by scale (a multiresolution spline along the edge): its coarse part fades over
+        the whole band, each finer part over a distance in proportion to its scale, so the border
+        meets the picture without a hard seam, whatever it was made of, and the picture's fine
+        texture is not streaked far out."""
         inner = self.inner_span[band.side]  # where the strip touches the picture
         edge, border = {"top": (frame[0], colour[-1, inner]), "bottom": (frame[-1], colour[0, inner]),
                         "left": (frame[:, 0], colour[inner, -1]),
                         "right": (frame[:, -1], colour[inner, 0])}[band.side]
-        step = cv2.GaussianBlur((edge.astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
-                                borderType=cv2.BORDER_REPLICATE)[0]
-        spread = self._held(("edge", k), step, follow)[band.along]
-        weight = band.weight[..., None]
-        across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
-        colour[band.where] += weight * across
+        # under a steady camera the edge it is levelled to follows the picture's as slowly as the fill
+        step = self._held(("edge", k), edge.astype(np.float32) - border, follow)[None]
+        vertical = band.side in ("left", "right")
+        where = colour[band.where]
+
+        def add(part: np.ndarray, weight: np.ndarray) -> None:  # part: one value per edge pixel
+            spread = part[band.along]
+            where[...] += weight[..., None] * (spread[:, None, :] if vertical else spread[None, :, :])
+
+        finer = step[0]
+        for sigma, weight in band.scales:
+            coarser = cv2.GaussianBlur(step, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)[0]
+            add(finer - coarser, weight)
+            finer = coarser
+        # the level, faded out slowly enough that its slope across stays under _LEVEL_SLOPE
+        fade = np.clip(2 * np.abs(finer).max(axis=1) / (_LEVEL_SLOPE * top / 255), band.reach, band.far)[band.along]
+        add(finer, np.clip(1 - band.outward / (fade[:, None] if vertical else fade[None, :]), 0, 1) ** 2)
+
+
+# the step at the edge finer than a scale (px along the edge) fades over this many times that
+# distance; the level (its coarsest part) over the reach, or longer where its slope across would
+# pass _LEVEL_SLOPE levels (8-bit) a pixel, up to _LEVEL_FAR times the reach
+_FADE_PER_SCALE = 4.0
+_LEVEL_SLOPE = 1.5
+_LEVEL_FAR = 3
 
 
 class _Band(NamedTuple):
@@ -321,6 +348,12 @@ class _Band(NamedTuple):
     my: np.ndarray
     side: str  # which side of the picture the strip lies on
     along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
+    # the step at the edge finer than each sigma (px along the edge) fades over a distance in
+    # proportion to it: (sigma, weight) from the finest, the coarsest sigma the reach
+    scales: list
+    outward: np.ndarray  # (h, w) distance from the picture, 0 next to it
+    reach: float
+    far: float  # the band's extent: the longest the level at the edge fades over
 
 
 def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -> _Band | None:
@@ -330,7 +363,8 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
     gy = np.arange(ys.start, ys.stop, dtype=np.float32) - oy
     dx = np.maximum(np.maximum(-gx, gx - (iw - 1)), 0)
     dy = np.maximum(np.maximum(-gy, gy - (ih - 1)), 0)
-    cols, rows = np.flatnonzero(dx < reach), np.flatnonzero(dy < reach)
+    far = _LEVEL_FAR * reach
+    cols, rows = np.flatnonzero(dx < far), np.flatnonzero(dy < far)
     if len(cols) == 0 or len(rows) == 0:
         return None
     where = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
@@ -342,8 +376,13 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
     along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
+    outward = np.maximum(np.hypot(dx[None, :], dy[:, None]) - 1, 0)  # 0 next to the picture
+    sigmas = [float(s) for s in 2.0 ** np.arange(0, np.log2(reach))] + [float(reach)]
+    scales = [(s, (np.clip(1 - outward / min(reach, _FADE_PER_SCALE * s), 0, 1) ** 2).astype(np.float32))
+              for s in sigmas]
     return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
-                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp))
+                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp), scales,
+                 outward.astype(np.float32), float(reach), float(far))
 
 
 class _Far(NamedTuple):
