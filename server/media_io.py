@@ -159,6 +159,7 @@ class _Decoder:
 
     def __init__(self, source: Layout):
         self.path = source.info.path
+        self.decoded = 0  # frames decoded, those passed over on the way to a wanted one included
         self._first_pts = source.first_pts
         self._ticks_per_frame = 1 / (source.time_base * source.info.rate)  # stream ticks per frame
         self._forward_limit = max(2 * math.ceil(source.info.rate), 1)
@@ -217,6 +218,7 @@ class _Decoder:
             if frame is None or frame.pts is None:
                 self._exhausted = True
             else:
+                self.decoded += 1
                 self._next = (self._index(frame.pts), frame)
                 self._clean = self._clean and not frame.is_corrupt
                 if self._landed is None:
@@ -242,13 +244,25 @@ class _Decoder:
         assert self._current is not None
         return self._current[1]
 
-    def _seek_to(self, k: int) -> None:
-        """Seek before ``k`` and decode forward; when the seek lands after ``k`` (keyframes are
-        indexed by dts) or on an untrusted run, go back further, ever larger steps."""
+    def start_for(self, k: int) -> int:
+        """The first frame that decoding frame ``k`` decodes: the next one when ``k`` lies a little
+        ahead of the last one decoded, else the keyframe a seek for ``k`` lands on, which is decoded
+        now (reading on from it seeks no more)."""
+        if self._pos is not None and 0 <= k - self._pos <= self._forward_limit and self._trusted():
+            return min(self._pos + 1, k)
+        self._seek_to(k, land=True)
+        assert self._pos is not None
+        return self._pos
+
+    def _seek_to(self, k: int, land: bool = False) -> None:
+        """Seek before ``k`` and decode forward (``land``: only the frame the seek lands on, at or
+        before ``k``); when the seek lands after ``k`` (keyframes are indexed by dts) or on an
+        untrusted run, go back further, ever larger steps."""
         target, step = k, 1
         while True:
             self._seek(target)
-            if self._advance_to(k):
+            first = self._peek(k)
+            if self._advance_to(first[0] if land and first is not None and first[0] <= k else k):
                 return
             if self._from_start:
                 raise MediaError("media_unreadable", f"frame {k} of {self.path} could not be decoded")
@@ -301,6 +315,18 @@ class FrameReader(Closing):
         wanted = _checked(self.info, indices)
         self._live()
         return self._convert(wanted)
+
+    def start_for(self, k: int) -> int:
+        """The first frame a read of frame ``k`` decodes, which is at or before ``k``: the next one
+        when ``k`` lies a little ahead of the last frame read, else (seeking there now) the keyframe
+        before ``k``. The frames from it to ``k`` are decoded anyway: a caller that wants some of them
+        reads them in the same pass at no extra decoding."""
+        return self._live().start_for(_checked(self.info, [k])[0])
+
+    @property
+    def decoded(self) -> int:
+        """Frames decoded so far, those passed over on the way to a wanted one included."""
+        return self._live().decoded
 
     def _convert(self, wanted: list[int]) -> Iterator[np.ndarray]:
         for k in wanted:  # a repeat converts the held frame again: callers may edit what they got

