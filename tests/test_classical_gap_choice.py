@@ -113,11 +113,6 @@ def test_a_shaken_shot_is_filled_better_without_the_motion_curve(gap, monkeypatc
     assert checked > always + 0.3
 
 
-def test_sd_and_720p_frames_get_the_finer_flow_and_1080p_keeps_its_own():
-    assert fl.interp_size((720, 1280, 3)) == (fl.INTERP_SIDE_SD, 270)
-    assert fl.interp_size((1080, 1920, 3)) == (fl.INTERP_SIDE, 180)
-
-
 def test_a_fast_pan_without_features_is_interpolated_by_the_finer_flow(monkeypatch):
     # soft grain (few corners to match) panning 20 px a frame: 40 px between the ends
     rng = np.random.default_rng(7)

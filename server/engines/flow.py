@@ -23,10 +23,10 @@ WORK_SIDE = 480  # long side of the images flow is computed on
 # curve recover detail a coarser flow misses, so a smaller copy loses little and keeps 1080p gap
 # fill above the 24 fps it needs
 INTERP_SIDE = 320
-# frames no longer than SD_SIDE (SD and 720p) measure it at INTERP_SIDE_SD instead: their
-# full-size warps cost at most half of 1080p's, so the finer flow fits in the time a frame has,
-# and slow pans and fine detail (fur, hair) move by fractions of a pixel that a coarser flow blurs
-SD_SIDE = 1280
+# frames no longer than SD_SIDE measure it at INTERP_SIDE_SD instead: their full-size warps cost a
+# fraction of 1080p's, so the finer flow fits in the time a frame has, and the slow pans of SD
+# footage move by fractions of a pixel that a flow at half their size blurs
+SD_SIDE = 1024
 INTERP_SIDE_SD = 480
 
 _PRESETS = {

@@ -30,7 +30,7 @@ from server.engines.classical import selfcheck
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
-from server.engines.classical.scene import PairFlow
+from server.engines.classical.scene import MAX_INCONSISTENT, PairFlow
 from server.engines.slate import slates
 
 # the diffusers engine's retiming imports the interpolator and its flow measure from here
@@ -129,12 +129,13 @@ class ClassicalEngine(Engine):
 
     def _gap_flow(self, small_a: np.ndarray, small_b: np.ndarray) -> PairFlow:
         """The flow across a gap between the ends' small copies. Motion beyond the flow's reach
-        fails its round trip as a cut does: such a pair is measured again, from the camera's move
+        fails its round trip as a cut does: a pair whose flow fails it on too many pixels
+        (:data:`scene.MAX_INCONSISTENT`) is measured again, from the camera's move
         and with the finer, wider search of the "high" flow, and the flow that passes the round
         trip on the most pixels is kept (costly, so only where the plain flow fails)."""
         estimator = fl.FlowEstimator(self.flow_quality)
         pair = PairFlow.between(small_a, small_b, estimator)
-        if pair.bridgeable:
+        if pair.inconsistent < MAX_INCONSISTENT:  # (flow that explains too little is not too slow)
             return pair
         again = [PairFlow.aligned(small_a, small_b, estimator)]
         if self.flow_quality != "high":
