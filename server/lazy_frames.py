@@ -36,8 +36,10 @@ class LazyFrames(Sequence, media_io.Closing):
     ``dtype``, passed through ``convert`` (a resize, a threshold) once when decoded."""
 
     def __init__(self, media: str, indices: Sequence[int], dtype: type, frame_bytes: int,
-                 convert: Callable[[np.ndarray], np.ndarray] = lambda frame: frame, budget: int = DEFAULT_BUDGET):
-        """``frame_bytes``: the size of a converted frame, which sets the block (two fit the budget)."""
+                 convert: Callable[[np.ndarray], np.ndarray] = lambda frame: frame, budget: int | None = None):
+        """``frame_bytes``: the size of a converted frame, which sets the block (two fit the budget);
+        ``budget``: :data:`DEFAULT_BUDGET` as it is when the sequence is made, unless given."""
+        budget = DEFAULT_BUDGET if budget is None else budget
         self.media, self.indices, self.dtype = media, tuple(indices), dtype
         self._convert, self._budget = convert, budget
         self.block = block_for(frame_bytes, budget)

@@ -242,20 +242,28 @@ def shot_masks(area: InpaintArea, size: tuple[int, int], count: int, matte: Matt
         return RegionMasks(area, size, count)
     if matte is None:
         raise ValueError("an inpaint by matte needs the checked matte")
-    width, height = size
-
-    def fitted(mask: np.ndarray) -> np.ndarray:
-        if mask.shape != (height, width):
-            mask = cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-        return mask
-
     if matte.still is not None:
-        still = fitted(matte.still)
-        return _Repeated(still, count)
+        return _Repeated(_fitted(matte.still, size), count)
     last = len(area.placed) - 1
-    indices = [min(max(i - area.placed.start, 0), last) for i in range(count)]
-    return LazyFrames(matte.path, indices, media_io.probe(matte.path).dtype, width * height,
-                      lambda frame: fitted(_white(frame)))
+    return MatteMasks(matte.path, [min(max(i - area.placed.start, 0), last) for i in range(count)], size)
+
+
+def _fitted(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    if mask.shape != (height, width):
+        mask = cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    return mask
+
+
+class MatteMasks(LazyFrames):
+    """A video matte's masks, decoded on demand (``indices``: the matte frame of each shot frame): every
+    one bool, :attr:`shape` (height, width) of ``size``, so a reader need not read them all to know."""
+
+    def __init__(self, path: str, indices: Sequence[int], size: tuple[int, int]):
+        width, height = size
+        self.shape = (height, width)
+        super().__init__(path, indices, media_io.probe(path).dtype, width * height,
+                         lambda frame: _fitted(_white(frame), size))
 
 
 class _Repeated(Sequence):

@@ -236,3 +236,46 @@ def test_auto_picks_a_vace_model_for_inpaint_and_a_model_that_cannot_is_refused(
         assert choose_engine(request) == "classical"
     finally:
         st.activate(None)
+
+
+def test_a_video_matte_is_decoded_once_for_the_render_check_the_engine_check_and_the_slots(models, calls, tmp_path,
+                                                                                             monkeypatch):
+    import opentimelineio as otio
+
+    from otio_tools import request_from_timeline
+    from server import lazy_frames, media_io
+    from server.render import inpaint_shot, plan_job
+
+    n, rate = 64, Fraction(24)  # three windows
+    clip, matte = tmp_path / "clip.mov", tmp_path / "matte.mov"
+    for path, pictures in ((clip, frames_of(n)), (matte, [np.repeat(m[..., None] * np.uint8(255), 3, 2)
+                                                           for m in moving_box(n)])):
+        with media_io.MediaWriter(str(path), width=SIZE[0], height=SIZE[1], rate=rate) as writer:
+            for picture in pictures:
+                writer.write(picture)
+    timeline = otio.schema.Timeline()
+    timeline.tracks.append(otio.schema.Track())
+    timeline.tracks[0].append(otio.schema.Clip(
+        name="A", source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(n, 24)),
+        media_reference=otio.schema.ExternalReference(clip.as_uri())))
+    timeline.metadata["shotforge"] = {"version": 1, "operation": "inpaint", "frame": 3, "engine": "classical",
+                                      "mask": str(matte)}
+    job_plan = plan_job(timeline, request_from_timeline(timeline))
+    decoded: list[int] = []  # the matte frames converted to RGB, each time one is
+    real = media_io.FrameReader.frames
+
+    def frames(self, indices):
+        if self.info.path == str(matte):
+            decoded.extend(indices)
+        return real(self, indices)
+
+    monkeypatch.setattr(media_io.FrameReader, "frames", frames)
+    # a budget of 48 masks: about a window's (39 frames), not the shot's (a 4K matte: 61 in 512 MB, against
+    # a window of the real models of about 120 frames at 24 fps)
+    monkeypatch.setattr(lazy_frames, "DEFAULT_BUDGET", 48 * SIZE[0] * SIZE[1])
+    shot = inpaint_shot(job_plan.plan, np.uint8)
+    out = list(engine_for(models / "all", "inpaint").inpaint(shot, job_at(rate)))
+    assert len(out) == n and len(calls) == 3
+    # once each for both checks and the slots (it was 130: the engine's check read them all, evicting what
+    # the slots read again); the composite re-reads the few that fell out of the budget behind the slots
+    assert sorted(set(decoded)) == list(range(n)) and len(decoded) <= n + 8

@@ -97,7 +97,14 @@ class ShotReader:
         return mask
 
     def any_masked(self) -> bool:
-        """Whether any placed frame has something to replace (every placed mask is checked)."""
+        """Whether any placed frame has something to replace. Every placed mask is checked, but a video
+        matte's (:class:`server.masks.MatteMasks`, bool at the shot's size by construction), read only
+        up to the first that replaces: the slots decode the rest, once."""
+        from server.masks import MatteMasks
+
+        masks = self.shot.masks
+        if isinstance(masks, MatteMasks) and masks.shape == self.first.shape[:2]:
+            return any(masks[i].any() for i in self.placed)
         found = False
         for i in self.placed:
             found = bool(self.mask(i).any()) or found
