@@ -286,7 +286,7 @@ class Outpainter:
             cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
             # what lies beyond the picture is known less sharply than the picture: softened, it
             # shows fewer made edges (seams between content from different frames)
-            cv2.GaussianBlur(colour, (0, 0), self.soften, dst=colour, borderType=cv2.BORDER_REPLICATE)
+            colour = _soften(colour, self.soften)
             if band is not None:
                 self._level_edge(k, band, colour, frame, follow, top)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
@@ -317,18 +317,30 @@ class Outpainter:
         vertical = band.side in ("left", "right")
         where = colour[band.where]
 
-        def add(part: np.ndarray, weight: np.ndarray) -> None:  # part: one value per edge pixel
-            spread = part[band.along]
-            where[...] += weight[..., None] * (spread[:, None, :] if vertical else spread[None, :, :])
+        def add(part: np.ndarray, weight: np.ndarray, box=(slice(None), slice(None))) -> None:
+            spread = part[band.along[box[0] if vertical else box[1]]]  # part: one value per edge pixel
+            where[box] += weight[..., None] * (spread[:, None, :] if vertical else spread[None, :, :])
 
         finer = step[0]
-        for sigma, weight in band.scales:
+        for sigma, weight, box in band.scales:
             coarser = cv2.GaussianBlur(step, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)[0]
-            add(finer - coarser, weight)
+            add(finer - coarser, weight, box)
             finer = coarser
         # the level, faded out slowly enough that its slope across stays under _LEVEL_SLOPE
         fade = np.clip(2 * np.abs(finer).max(axis=1) / (_LEVEL_SLOPE * top / 255), band.reach, band.far)[band.along]
         add(finer, np.clip(1 - band.outward / (fade[:, None] if vertical else fade[None, :]), 0, 1) ** 2)
+
+
+def _soften(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` blurred by about ``sigma``; a wide blur on a copy a few times smaller (what it
+    keeps is coarser than that copy's pixels), so its cost does not grow with the canvas."""
+    step = max(1, int(sigma // 2))
+    if step == 1:
+        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w / step)), max(1, round(h / step))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / step, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # the step at the edge finer than a scale (px along the edge) fades over this many times that
@@ -349,7 +361,8 @@ class _Band(NamedTuple):
     side: str  # which side of the picture the strip lies on
     along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
     # the step at the edge finer than each sigma (px along the edge) fades over a distance in
-    # proportion to it: (sigma, weight) from the finest, the coarsest sigma the reach
+    # proportion to it: (sigma, weight, the box of the band it is not 0 in) from the finest, the
+    # coarsest sigma the reach
     scales: list
     outward: np.ndarray  # (h, w) distance from the picture, 0 next to it
     reach: float
@@ -378,8 +391,12 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
     along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
     outward = np.maximum(np.hypot(dx[None, :], dy[:, None]) - 1, 0)  # 0 next to the picture
     sigmas = [float(s) for s in 2.0 ** np.arange(0, np.log2(reach))] + [float(reach)]
-    scales = [(s, (np.clip(1 - outward / min(reach, _FADE_PER_SCALE * s), 0, 1) ** 2).astype(np.float32))
-              for s in sigmas]
+    scales = []
+    for s in sigmas:  # each with the box where it fades, to add only there
+        weight_s = (np.clip(1 - outward / min(reach, _FADE_PER_SCALE * s), 0, 1) ** 2).astype(np.float32)
+        rs, cs = np.flatnonzero(weight_s.any(axis=1)), np.flatnonzero(weight_s.any(axis=0))
+        box = (slice(int(rs[0]), int(rs[-1]) + 1), slice(int(cs[0]), int(cs[-1]) + 1))
+        scales.append((s, weight_s[box], box))
     return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
                  reflect(gy, ih).astype(np.intp), side, along.astype(np.intp), scales,
                  outward.astype(np.float32), float(reach), float(far))
