@@ -283,7 +283,8 @@ def test_a_smooth_picture_no_frame_shows_is_filled_smoothly(alley):
     truth = [np.clip(still + rng.normal(0, 1, still.shape), 0, 255).astype(np.uint8) for _ in range(8)]
     mask = _box(still.shape, 150, 100, 250, 200)
     out = _run(_painted(truth, [mask] * 8), [mask] * 8, range(8))
-    assert np.mean([psnr(o, t, mask) for o, t in zip(out, truth)]) > 24  # measured 24.9 (push-pull: 22.8)
+    # measured 24.7 (push-pull: 22.8; the membrane alone, without the line fill: 24.9)
+    assert np.mean([psnr(o, t, mask) for o, t in zip(out, truth)]) > 24
 
 
 def test_a_slow_pan_keeps_what_it_reveals(alley):
@@ -297,3 +298,23 @@ def test_a_slow_pan_keeps_what_it_reveals(alley):
     sides = mask.copy()
     sides[:, 160:240] = False  # the 10 columns each side that frames 0..9 and 20..29 show
     assert np.mean([psnr(o, truth[i], sides) for o, i in zip(out, placed)]) > 31  # measured 35.1 (all of it asked: 26.0)
+
+
+
+def test_a_post_no_frame_shows_is_continued_through_the_region():
+    # a still shot of a wall (a gentle gradient) with a post and a rail crossing a still region:
+    # no frame shows what the region hides, and the fill continues both through it, not a blur
+    ys, xs = np.mgrid[0:300, 0:400].astype(np.float32)
+    wall = np.stack([120 + 0.2 * xs, 110 + 0.1 * ys, 100 + 0.1 * (xs + ys) / 2], axis=2)
+    wall[:, 185:215] = (60, 40, 20)  # the post
+    wall[100:112, :] = (230, 230, 220)  # the rail
+    rng = np.random.default_rng(2)
+    truth = [np.clip(wall + rng.normal(0, 1, wall.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    mask = _box(wall.shape, 150, 40, 250, 200)
+    out = _run(_painted(truth, [mask] * 8), [mask] * 8, range(8))
+    post, rail = (slice(120, 190), slice(190, 210)), (slice(103, 109), slice(155, 180))
+    miss = {name: np.mean([np.abs(o[part].astype(np.float32) - t[part]).mean() for o, t in zip(out, truth)])
+            for name, part in (("post", post), ("rail", rail))}
+    # measured: post 21.1, rail 26.3, 20.1 dB; the smooth (membrane) fill alone: 78.7, 69.5, 15.0 dB
+    assert miss["post"] < 35 and miss["rail"] < 40
+    assert np.mean([psnr(o, t, mask) for o, t in zip(out, truth)]) > 19

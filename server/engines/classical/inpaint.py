@@ -13,10 +13,11 @@ Flow-guided video inpainting, in two passes over the whole shot (not only its pl
    the backward result by how many frames away each was seen and how well each fitted the
    picture just outside the region before its mismatch was taken out (where it missed by far,
    what it carried is not trusted at all); what neither pass saw gets a smooth (membrane) fill
-   of its surroundings, once: later frames carry that fill along like seen content, so it holds
-   steady instead of being made anew each frame. What varies inside the region no
-   more than the footage's own grain (measured from the ring's mismatch with the carried picture)
-   is smoothed: carried grain is another frame's, which this frame's does not repeat.
+   of its surroundings, bent towards the straight structure that crosses the region (a post, an
+   edge: :mod:`.inpaint_fill`), once: later frames carry that fill along like seen content, so it
+   holds steady instead of being made anew each frame. What varies inside the region no more than
+   the footage's own grain (measured from the ring's mismatch with the carried picture) is smoothed:
+   carried grain is another frame's, which this frame's does not repeat.
 
 Pixels outside the region are the source's, bit for bit; full depth is kept (only the small 8-bit
 copies that flow is measured on lose it). Frames and mattes are read one at a time, twice.
@@ -31,6 +32,7 @@ import numpy as np
 
 from server.engines import flow as fl
 from server.engines.base import EngineJob, InpaintShot
+from server.engines.classical import inpaint_fill
 from server.engines.classical import propagate as pg
 from server.engines.classical import scene
 
@@ -158,14 +160,19 @@ class _Inpainter:
         state.picture, state.seen, state.hops = picture, seen, far
 
     def _smooth_unseen(self, frame: np.ndarray, crop, inside: np.ndarray, colour: np.ndarray,
-                       known: np.ndarray, kept: bool = True) -> np.ndarray:
-        """``colour`` with the region's pixels that are not ``known`` filled smoothly from the rest;
-        a quick fill unless ``kept`` (a fill that is only carried as not seen, never shown, needs no
-        more than to give the next frame's sampling colour near what was seen)."""
+                       known: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
+        """``colour`` with the region's pixels that are not ``known`` filled from the rest. Given
+        ``seen`` (the pixels the camera saw, of those ``known``), a fill that is kept: smooth, bent
+        towards the straight structure (a post, an edge) that crosses the region between the picture
+        around it and what was seen, never continuing an earlier fill (whose errors would pile up);
+        without it a quick one (a fill that is only carried as not seen, never shown, needs no more
+        than to give the next frame's sampling colour near what was seen)."""
         values = np.where(inside[..., None], colour, frame[crop].astype(np.float32))
-        if not kept:
+        if seen is None:
             return pg.push_pull(values, (~inside | known).astype(np.float32))
-        return pg.membrane(values, ~inside | known)
+        ends = ~inside | seen
+        fill = inpaint_fill.line_fill(values, ends, pg.membrane(values, ends), self.top)
+        return np.where((~inside | known)[..., None], values, fill)
 
     def _grain(self, delta: np.ndarray, ring: np.ndarray) -> np.float32:
         """The footage's own grain (variance a channel) from the ring's mismatch with the carried
@@ -214,7 +221,7 @@ class _Inpainter:
                     if i in placed:
                         spill.put(i, colour, _cost(hops, misfit))
                     real = np.isfinite(hops)
-                    colour = self._smooth_unseen(frame, crop, inside, colour, real, kept=False)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
                     self._remember(back, frame, mask, crop, inside, colour, hops, real)
                 done += 1
                 job.progress(done / work, "inpainting: what later frames show")
@@ -231,7 +238,7 @@ class _Inpainter:
                     crop, colour, hops, _, _ = step
                     inside = mask[crop]
                     real = np.isfinite(hops) & (hops < _FILLED)
-                    colour = self._smooth_unseen(frame, crop, inside, colour, real, kept=False)
+                    colour = self._smooth_unseen(frame, crop, inside, colour, real)
                     self._remember(ahead, frame, mask, crop, inside, colour, np.where(real, hops, np.inf), real)
                     out = None
                 else:
@@ -255,7 +262,7 @@ class _Inpainter:
         real = np.isfinite(seen_cost)
         known = real | filled
         content = np.where(real[..., None], seen_colour, colour)
-        content = self._smooth_unseen(frame, crop, inside, content, known)
+        content = self._smooth_unseen(frame, crop, inside, content, known, seen=real)
         content = self._denoise(frame, crop, inside, content, grain)
         out = frame.copy()
         part = out[crop]
