@@ -129,30 +129,32 @@ def _content_repeats(small: Sequence[np.ndarray], steps: list[np.ndarray],
         return None
     h, w = small[-1].shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
-    matrices, matrix = [np.eye(3)], np.eye(3)
-    for velocity in reversed(steps):
-        matrix = matrix @ Motion(velocity).step  # this frame's camera to the last frame's
-        matrices.insert(0, matrix)
-    # what the camera's move brought in at the edges is not compared
-    border = math.ceil(max(float(np.abs(m @ corners - corners).max()) for m in matrices)) + 2
-    if border > min(w, h) // 4:
-        return None
+    matrices = [np.eye(3)]  # each frame's camera to the last frame's, newest first
 
-    def held(i: int) -> np.ndarray:
-        moved = cv2.warpAffine(small[i], matrices[i][:2], (w, h), borderMode=cv2.BORDER_REPLICATE)
-        return np.ascontiguousarray(moved[border:h - border, border:w - border])
+    def held(first: int) -> list[np.ndarray] | None:
+        """The frames from ``first`` on, held on the last frame's camera, without the edges that
+        the camera's move brought in; None when it moves too far to compare."""
+        while len(matrices) < len(small) - first:
+            matrices.append(matrices[-1] @ Motion(steps[-len(matrices)]).step)
+        border = math.ceil(max(float(np.abs(m @ corners - corners).max()) for m in matrices)) + 2
+        if border > min(w, h) // 4:
+            return None
+        return [np.ascontiguousarray(cv2.warpAffine(small[i], matrices[len(small) - 1 - i][:2], (w, h),
+                                                    borderMode=cv2.BORDER_REPLICATE)[border:h - border, border:w - border])
+                for i in range(first, len(small))]
 
     # as cadence.extension_pictures: no repeat among the last few pairs, no cadence to follow
     # (most footage stops here, before the older frames are moved)
-    near = len(small) - 1 - cadence.NEAR_PAIRS
-    frames_held = [None] * max(0, near) + [held(i) for i in range(max(0, near), len(small))]
-    tiny = {i: cadence.tiny_copy(f) for i, f in enumerate(frames_held) if f is not None}
-    if not any(cadence.is_repeat(tiny[i], tiny[i + 1]) for i in range(max(0, near), len(small) - 1)):
+    near = max(0, len(small) - 1 - cadence.NEAR_PAIRS)
+    last = held(near)
+    tiny = [cadence.tiny_copy(f) for f in last or []]
+    if not any(cadence.is_repeat(a, b) for a, b in zip(tiny, tiny[1:])):
         return None
-    for i in range(max(0, near)):
-        frames_held[i] = held(i)
-        tiny[i] = cadence.tiny_copy(frames_held[i])
-    seen = [cadence.is_repeat(tiny[i], tiny[i + 1]) for i in range(len(small) - 1)]
+    frames_held = held(0)
+    if frames_held is None:
+        return None
+    tiny = [cadence.tiny_copy(f) for f in frames_held]
+    seen = [cadence.is_repeat(a, b) for a, b in zip(tiny, tiny[1:])]
     found = cadence.extension_pictures(frames_held, frames) if sum(seen) >= cadence.MIN_REPEATS else None
     if not found:
         return None
