@@ -276,6 +276,6 @@ def test_a_video_matte_is_decoded_once_for_the_render_check_the_engine_check_and
     shot = inpaint_shot(job_plan.plan, np.uint8)
     out = list(engine_for(models / "all", "inpaint").inpaint(shot, job_at(rate)))
     assert len(out) == n and len(calls) == 3
-    # once each for both checks and the slots (it was 130: the engine's check read them all, evicting what
+    # once each for both checks and the slots (the engine's check no longer reads them all, evicting what
     # the slots read again); the composite re-reads the few that fell out of the budget behind the slots
     assert sorted(set(decoded)) == list(range(n)) and len(decoded) <= n + 8
