@@ -2,8 +2,10 @@
 
 The last flow field is continued with damped constant velocity, scaled by the share of it that
 best predicted the shot's own last context frames (a backtest), so jitter and still shots hold the
-frame instead of drifting; a still camera with little moving is an exact freeze; a shot that
-repeats frames in a cadence is continued picture by picture (:mod:`server.engines.cadence`).
+frame instead of drifting, and a win too small to tell from noise holds it too; a still camera
+with little moving is an exact freeze; a shot that repeats frames in a cadence is continued
+picture by picture (:mod:`server.engines.cadence`), and so is a picture that repeats on a cadence
+under a camera that moves every frame (the camera's move continued every frame).
 """
 
 from __future__ import annotations
