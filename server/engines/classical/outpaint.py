@@ -6,9 +6,8 @@ frame), and upcoming frames up to the engine's look-ahead put in what they show.
 frame showed anything is the border filled: a smooth (push-pull) fill that far from the picture
 gives way to the picture's own row (column) colours near that side, with the picture's mirror
 image near its edge continuing its texture, blended with the previous frame's fill so it does not
-flicker; the border is softened (it is known less sharply than the picture) and the step left at
-the picture's edge, whatever the border was made of, is levelled scale by scale over a band so no
-hard seam shows. The picture itself stays bit-exact.
+flicker; the step left at the picture's edge, whatever the border was made of, is levelled over
+a band so no hard seam shows. The picture itself stays bit-exact.
 """
 
 from __future__ import annotations
@@ -54,8 +53,8 @@ class Outpainter:
     pasted in, and upcoming frames (log-spaced up to ``lookahead`` ahead) overwrite the spots
     they saw more recently than the canvas did. What was never seen gets a smooth push-pull fill
     that is blended with the previous frame's (motion-compensated) fill so it does not flicker,
-    and near the picture the picture's mirror image; then the border is softened and the step at
-    the picture's edge levelled (:meth:`_level_edge`). Only the border strips around the picture are ever warped or
+    and near the picture the picture's mirror image; then the step at the picture's edge is
+    levelled (:meth:`_level_edge`). Only the border strips around the picture are ever warped or
     composed.
     """
 
@@ -80,7 +79,6 @@ class Outpainter:
     # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
     _FAR_REACH = 4.0
     _FAR_NEAR = 0.25
-    _SOFTEN = 0.01  # blur of the border (share of the canvas's shorter side)
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
@@ -97,7 +95,7 @@ class Outpainter:
                            "right": slice(0, ih)}
         reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
         self.bands = [_band(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
-        self.soften = max(1.0, self._SOFTEN * min(cw, ch))
+        self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
         self.estimator = fl.FlowEstimator(flow_quality)
@@ -284,11 +282,8 @@ class Outpainter:
             cover = cv2.extractChannel(part, 3)
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
             cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
-            # what lies beyond the picture is known less sharply than the picture: softened, it
-            # shows fewer made edges (seams between content from different frames)
-            colour = _soften(colour, self.soften)
             if band is not None:
-                self._level_edge(k, band, colour, frame, follow, top)
+                self._level_edge(k, band, colour, frame, follow)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
         out[self.inner] = frame
         return out, fill
@@ -301,54 +296,20 @@ class Outpainter:
         self.held[key] = new
         return new
 
-    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float,
-                    top: float) -> None:
-        """The step between the picture's edge pixels and strip ``k``'s next to them, added to the
-        strip scale by scale (a multiresolution spline along the edge): its coarse part fades over
-        the whole band, each finer part over a distance in proportion to its scale, so the border
-        meets the picture without a hard seam, whatever it was made of, and the picture's fine
-        texture is not streaked far out."""
+    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
+        """The step between the picture's edge pixels and strip ``k``'s next to them, smoothed along
+        the edge (the picture's texture is not copied out), added to the strip fading over the
+        band: the border meets the picture without a hard seam, whatever it was made of."""
         inner = self.inner_span[band.side]  # where the strip touches the picture
         edge, border = {"top": (frame[0], colour[-1, inner]), "bottom": (frame[-1], colour[0, inner]),
                         "left": (frame[:, 0], colour[inner, -1]),
                         "right": (frame[:, -1], colour[inner, 0])}[band.side]
-        # under a steady camera the edge it is levelled to follows the picture's as slowly as the fill
-        step = self._held(("edge", k), edge.astype(np.float32) - border, follow)[None]
-        vertical = band.side in ("left", "right")
-        where = colour[band.where]
-
-        def add(part: np.ndarray, weight: np.ndarray, box=(slice(None), slice(None))) -> None:
-            spread = part[band.along[box[0] if vertical else box[1]]]  # part: one value per edge pixel
-            where[box] += weight[..., None] * (spread[:, None, :] if vertical else spread[None, :, :])
-
-        finer = step[0]
-        for sigma, weight, box in band.scales:
-            coarser = cv2.GaussianBlur(step, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)[0]
-            add(finer - coarser, weight, box)
-            finer = coarser
-        # the level, faded out slowly enough that its slope across stays under _LEVEL_SLOPE
-        fade = np.clip(2 * np.abs(finer).max(axis=1) / (_LEVEL_SLOPE * top / 255), band.reach, band.far)[band.along]
-        add(finer, np.clip(1 - band.outward / (fade[:, None] if vertical else fade[None, :]), 0, 1) ** 2)
-
-
-def _soften(image: np.ndarray, sigma: float) -> np.ndarray:
-    """``image`` blurred by about ``sigma``; a wide blur on a copy a few times smaller (what it
-    keeps is coarser than that copy's pixels), so its cost does not grow with the canvas."""
-    step = max(1, int(sigma // 2))
-    if step == 1:
-        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    h, w = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(w / step)), max(1, round(h / step))), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / step, borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-# the step at the edge finer than a scale (px along the edge) fades over this many times that
-# distance; the level (its coarsest part) over the reach, or longer where its slope across would
-# pass _LEVEL_SLOPE levels (8-bit) a pixel, up to _LEVEL_FAR times the reach
-_FADE_PER_SCALE = 4.0
-_LEVEL_SLOPE = 1.5
-_LEVEL_FAR = 3
+        step = cv2.GaussianBlur((edge.astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
+                                borderType=cv2.BORDER_REPLICATE)[0]
+        spread = self._held(("edge", k), step, follow)[band.along]
+        weight = band.weight[..., None]
+        across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
+        colour[band.where] += weight * across
 
 
 class _Band(NamedTuple):
@@ -360,13 +321,6 @@ class _Band(NamedTuple):
     my: np.ndarray
     side: str  # which side of the picture the strip lies on
     along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
-    # the step at the edge finer than each sigma (px along the edge) fades over a distance in
-    # proportion to it: (sigma, weight, the box of the band it is not 0 in) from the finest, the
-    # coarsest sigma the reach
-    scales: list
-    outward: np.ndarray  # (h, w) distance from the picture, 0 next to it
-    reach: float
-    far: float  # the band's extent: the longest the level at the edge fades over
 
 
 def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -> _Band | None:
@@ -376,8 +330,7 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
     gy = np.arange(ys.start, ys.stop, dtype=np.float32) - oy
     dx = np.maximum(np.maximum(-gx, gx - (iw - 1)), 0)
     dy = np.maximum(np.maximum(-gy, gy - (ih - 1)), 0)
-    far = _LEVEL_FAR * reach
-    cols, rows = np.flatnonzero(dx < far), np.flatnonzero(dy < far)
+    cols, rows = np.flatnonzero(dx < reach), np.flatnonzero(dy < reach)
     if len(cols) == 0 or len(rows) == 0:
         return None
     where = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
@@ -389,17 +342,8 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
     along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
-    outward = np.maximum(np.hypot(dx[None, :], dy[:, None]) - 1, 0)  # 0 next to the picture
-    sigmas = [float(s) for s in 2.0 ** np.arange(0, np.log2(reach))] + [float(reach)]
-    scales = []
-    for s in sigmas:  # each with the box where it fades, to add only there
-        weight_s = (np.clip(1 - outward / min(reach, _FADE_PER_SCALE * s), 0, 1) ** 2).astype(np.float32)
-        rs, cs = np.flatnonzero(weight_s.any(axis=1)), np.flatnonzero(weight_s.any(axis=0))
-        box = (slice(int(rs[0]), int(rs[-1]) + 1), slice(int(cs[0]), int(cs[-1]) + 1))
-        scales.append((s, weight_s[box], box))
     return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
-                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp), scales,
-                 outward.astype(np.float32), float(reach), float(far))
+                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp))
 
 
 class _Far(NamedTuple):
