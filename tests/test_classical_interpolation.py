@@ -132,9 +132,9 @@ GOLDEN = {
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "b9a33d7f5262fb96",
-    "ext_tail": "3ff8ddcada8525fc",
-    "ext_head_u16": "6f4bd6e2606a6d4c",
-    "ext_cadence": "8988873c9deff00a",
+    "ext_tail": "cd3740da2bbddad0",
+    "ext_head_u16": "20948d38ee551b5b",
+    "ext_cadence": "ec9d3e342436dc27",
     "ext_still": "6004801ff38aa6ad",
     "retime": "22fd8c79f4a3c41b",
 }
