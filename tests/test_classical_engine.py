@@ -422,17 +422,16 @@ def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
 # -- golden renders -------------------------------------------------------------------------
 
 # sha256 (first 16 hex digits) of the frames of each tiny request below, recorded from the
-# outpainter that borrows a frame's content beyond a side of the picture only where it lines up
-# with the current picture next to that side: any refactoring after it must make the very same
-# frames. Bit-exact results depend on OpenCV's build, so they are checked on the version they
-# were recorded with; a deliberate change of output records them anew (and keeps the quality
-# floor below).
+# outpainter whose fill gives way, far from the picture, to the picture's own row colours near
+# that side: any refactoring after it must make the very same frames. Bit-exact results
+# depend on OpenCV's build, so they are checked on the version they were recorded with; a
+# deliberate change of output records them anew (and keeps the quality floor below).
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
     "out_43": "aa530cba44eb5860",
     "out_916": "abffa8452da6396b",
-    "out_916_u16": "b33dcbf465c64195",
-    "out_cut": "142c0b5e0884d7c9",
+    "out_916_u16": "ad9197589b358765",
+    "out_cut": "dde1a5955af96088",
 }
 
 

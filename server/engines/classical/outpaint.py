@@ -41,32 +41,6 @@ def _explains(matrix: np.ndarray, prev: np.ndarray, cur: np.ndarray) -> bool:
     return float(cv2.absdiff(moved, cur)[inner].mean()) < _EXPLAINS * held
 
 
-# a frame's content is borrowed beyond a side of the picture only where, moved by the estimated
-# camera motion, it matches the current picture next to that side at least this much better than
-# held still: a moving subject under a steady camera (a sub-pixel "move" the fit accepts) would
-# otherwise paint its edge columns beyond the picture, each from another frame
-_LINES_UP = 0.3
-
-
-def _lining_up(matrix: np.ndarray, src: np.ndarray, cur: np.ndarray) -> dict[str, bool]:
-    """Per side of the picture: whether ``src`` (grey, small) moved by ``matrix`` lines up with
-    ``cur`` in the band just inside that side, compared with the footage's own change there
-    (``src`` held still). A side the moved frame does not reach counts as lining up: nothing is
-    borrowed there."""
-    h, w = cur.shape
-    b = max(2, min(h, w) // 10)
-    moved = cv2.warpPerspective(src, matrix, (w, h), flags=cv2.INTER_LINEAR)
-    reached = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST) == 255
-    aligned, held = cv2.absdiff(moved, cur), cv2.absdiff(src, cur)
-    bands = {"top": (slice(0, b), slice(None)), "bottom": (slice(h - b, h), slice(None)),
-             "left": (slice(None), slice(0, b)), "right": (slice(None), slice(w - b, w))}
-    ok = {}
-    for side, band in bands.items():
-        seen = reached[band]
-        ok[side] = not seen.any() or float(aligned[band][seen].mean()) <= _LINES_UP * float(held[band][seen].mean())
-    return ok
-
-
 def _translate(x: float, y: float) -> np.ndarray:
     return np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], float)
 
@@ -116,7 +90,6 @@ class Outpainter:
         sides = [(side, (slice(y0, y1), slice(x0, x1))) for side, (x0, y0, x1, y1) in rects.items()
                  if x1 > x0 and y1 > y0]
         self.strips = [strip for _, strip in sides]
-        self.sides = [side for side, _ in sides]
         # where each strip touches the picture, in the strip's own coordinates
         self.inner_span = {"top": slice(ox, ox + iw), "bottom": slice(ox, ox + iw), "left": slice(0, ih),
                            "right": slice(0, ih)}
@@ -153,31 +126,28 @@ class Outpainter:
                                 (xs.stop - xs.start, ys.stop - ys.start), dst=dst[ys, xs], flags=flags,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(fill,) * 4)
 
-    def _motion(self, prev_small: np.ndarray, cur_small: np.ndarray) -> tuple[np.ndarray | None, bool, set]:
+    def _motion(self, prev_small: np.ndarray, cur_small: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """prev -> cur transform in canvas coordinates (None across a cut: nothing carries over),
-        whether the camera measurably held steady, and the sides where prev's picture, so moved,
-        lines up with cur's (only there may what it showed be carried beyond the picture)."""
+        and whether the camera measurably held steady."""
         if scene.hist_distance(prev_small, cur_small) > scene.MAX_HIST_DISTANCE:
-            return None, False, set()
+            return None, False
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (prev_small, cur_small)]
         m = pg.camera_motion(self.estimator(*gray))
         if m is None:
-            return np.eye(3), False, set()  # too little structure to tell: assume a still camera
+            return np.eye(3), False  # too little structure to tell: assume a still camera
         h, w = gray[0].shape
         corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
         shift = np.abs((m - np.eye(3)) @ corners).max()
         steady = shift < self._STEADY_SHIFT
         if shift < scene.DEAD_ZONE or not _explains(m, *gray):
-            return np.eye(3), steady, set()  # sub-pixel jitter of the estimate, not a camera move: hold still
-        sides = {side for side, ok in _lining_up(m, *gray).items() if ok}
-        return self.small_to_canvas @ m @ np.linalg.inv(self.small_to_canvas), steady, sides
+            return np.eye(3), steady  # sub-pixel jitter of the estimate, not a camera move: hold still
+        return self.small_to_canvas @ m @ np.linalg.inv(self.small_to_canvas), steady
 
     def run(self, frames: Iterable[np.ndarray], job: EngineJob, total: int | None) -> Iterator[np.ndarray]:
         source = iter(frames)
         horizon = self.offsets[-1] if self.offsets else 0
-        # buffered frames: (frame, small RGB copy, canvas transform from the previous frame,
-        # steady, sides where the previous frame's picture may be carried beyond this one's)
-        buf: deque[tuple[np.ndarray, np.ndarray, np.ndarray | None, bool, set]] = deque()
+        # buffered frames: (frame, small RGB copy, canvas transform from the previous frame)
+        buf: deque[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = deque()
         fill_prev: np.ndarray | None = None  # last frame's spatial fill, moved with the camera
         dtype = None
         index = 0
@@ -192,11 +162,11 @@ class Outpainter:
                 dtype = dtype or frame.dtype
                 self._validate(frame, dtype)
                 small = fl.small_rgb(frame, self.small)
-                buf.append((frame, small, *(self._motion(buf[-1][1], small) if buf else (None, False, set()))))
+                buf.append((frame, small, *(self._motion(buf[-1][1], small) if buf else (None, False))))
             if not buf:
                 return
-            frame, _, motion, steady, carried = buf[0]
-            layer, age = self._advance(motion, carried)
+            frame, _, motion, steady = buf[0]
+            layer, age = self._advance(motion)
             if motion is None or fill_prev is None:
                 fill_prev = None
                 self.held.clear()  # a cut: the edge's terms start afresh too
@@ -221,11 +191,10 @@ class Outpainter:
             raise ValueError(f"outpaint: frames must be ({ih}, {iw}, 3) uint8/uint16 like the first, "
                              f"got {frame.shape} {frame.dtype}")
 
-    def _advance(self, motion: np.ndarray | None, carried: set) -> tuple[np.ndarray, np.ndarray]:
+    def _advance(self, motion: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Move the running canvas with the camera into the other buffer (or clear it after a cut).
         Colour stays premultiplied by coverage, so edges that resampling blends with the unseen
-        outside remain correct once divided by it. What the previous frame's picture moves out
-        onto a side not in ``carried`` (it does not line up there) is dropped."""
+        outside remain correct once divided by it."""
         self.layers.reverse()
         self.ages.reverse()
         layer, age = self.layers[0], self.ages[0]
@@ -236,12 +205,8 @@ class Outpainter:
             return layer, age
         self._warp_strips(self.layers[1], motion, layer)
         self._warp_strips(self.ages[1], motion, age, cv2.INTER_NEAREST, np.inf)
-        for side, (ys, xs) in zip(self.sides, self.strips):
+        for ys, xs in self.strips:
             age[ys, xs] += 1
-            if side not in carried:
-                fresh = age[ys, xs] <= 1  # the previous frame's picture, just moved out
-                layer[ys, xs][fresh] = 0
-                age[ys, xs][fresh] = np.inf
         return layer, age
 
     def _borrow_upcoming(self, buf: deque, layer: np.ndarray, age: np.ndarray) -> None:
@@ -254,22 +219,15 @@ class Outpainter:
                 break  # a cut: later frames belong to another shot
             chain = chain @ np.linalg.inv(motion)
             if j in self.offsets:
-                placed.append((j, chain))
-        current = cv2.cvtColor(buf[0][1], cv2.COLOR_RGB2GRAY)
-        to_small = np.linalg.inv(self.small_to_canvas)
-        for j, chain in placed:  # nearest first: a later (farther) frame only fills older spots
-            sides = _lining_up(to_small @ chain @ self.small_to_canvas, cv2.cvtColor(buf[j][1], cv2.COLOR_RGB2GRAY),
-                               current)
-            matrix = chain @ self.inner_to_canvas
+                placed.append((j, chain @ self.inner_to_canvas))
+        for j, matrix in placed:  # nearest first: a later (farther) frame only fills older spots
             frame = buf[j][0]
             if self.warped is None or self.warped.dtype != frame.dtype:
                 self.warped = np.zeros((self.canvas[1], self.canvas[0], 3), frame.dtype)
             self._warp_strips(frame, matrix, self.warped)
             self._warp_strips(self.cover_mask, matrix, self.covered)
             top = np.iinfo(frame.dtype).max
-            for side, (ys, xs) in zip(self.sides, self.strips):
-                if not sides[side]:
-                    continue
+            for ys, xs in self.strips:
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
                 part = layer[ys, xs]
                 part[..., :3][better] = self.warped[ys, xs][better]
