@@ -201,6 +201,7 @@ class RegionMasks(Sequence):
 
     def __init__(self, area: InpaintArea, size: tuple[int, int], count: int):
         self.area, self.size, self.count = area, size, count
+        self.shape = (size[1], size[0])  # every mask bool at the picture's size (InpaintShot.masks)
 
     def __len__(self) -> int:
         return self.count
@@ -257,7 +258,8 @@ def _fitted(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 class MatteMasks(LazyFrames):
     """A video matte's masks, decoded on demand (``indices``: the matte frame of each shot frame): every
-    one bool, :attr:`shape` (height, width) of ``size``, so a reader need not read them all to know."""
+    one bool, :attr:`shape` (height, width) of ``size`` (InpaintShot.masks), so a reader need not read
+    them all to know."""
 
     def __init__(self, path: str, indices: Sequence[int], size: tuple[int, int]):
         width, height = size
@@ -271,6 +273,7 @@ class _Repeated(Sequence):
 
     def __init__(self, mask: np.ndarray, count: int):
         self.mask, self.count = mask, count
+        self.shape = mask.shape  # (InpaintShot.masks)
 
     def __len__(self) -> int:
         return self.count

@@ -94,7 +94,10 @@ class InpaintShot:
     decoded on demand, so a long shot is never held whole."""
 
     frames: Sequence[np.ndarray]  # the shot in time order, at the job's size and depth
-    masks: Sequence[np.ndarray]  # bool (height, width) per frame of ``frames``: True = replace
+    # bool (height, width) per frame of ``frames``: True = replace. A sequence with a ``shape``
+    # attribute (height, width) vouches that every mask is bool of that shape, so an engine need
+    # not decode them all to check
+    masks: Sequence[np.ndarray]
     placed: range  # indices into ``frames`` the result covers, in order
 
 

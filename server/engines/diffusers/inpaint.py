@@ -97,13 +97,11 @@ class ShotReader:
         return mask
 
     def any_masked(self) -> bool:
-        """Whether any placed frame has something to replace. Every placed mask is checked, but a video
-        matte's (:class:`server.masks.MatteMasks`, bool at the shot's size by construction), read only
-        up to the first that replaces: the slots decode the rest, once."""
-        from server.masks import MatteMasks
-
+        """Whether any placed frame has something to replace. Every placed mask is checked, unless the
+        masks vouch for their shape (:class:`server.engines.base.InpaintShot`): then they are read only
+        up to the first that replaces (a video matte's: the slots decode the rest, once)."""
         masks = self.shot.masks
-        if isinstance(masks, MatteMasks) and masks.shape == self.first.shape[:2]:
+        if getattr(masks, "shape", None) == self.first.shape[:2]:
             return any(masks[i].any() for i in self.placed)
         found = False
         for i in self.placed:
