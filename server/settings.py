@@ -192,6 +192,9 @@ class ServerSettings(BaseSettings):
                                                                    "Ray node (one job at a time each)")
     ray_max_retries: int = Field(3, ge=0, le=100, description="Times a job runs again after its Ray worker was "
                                                               "lost, or the server stopped mid-job, before it fails")
+    ray_cancel_grace_s: float = Field(30.0, ge=1, le=3600, description="Seconds a Ray worker's engine may go on "
+                                      "after its job was canceled before the worker is ended and a new one started "
+                                      "(a GPU worker then loads its model again)")
 
     @field_validator("media_roots", mode="before")
     @classmethod

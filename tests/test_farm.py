@@ -307,10 +307,9 @@ def test_a_canceled_call_whose_engine_does_not_stop_has_its_worker_ended_and_rep
                                                                                       monkeypatch):
     import ray
 
-    from server.farm import proxy
     from tests.farmutil import STALL_S, StallingHost
 
-    monkeypatch.setattr(proxy, "_SETTLE_S", 3.0)
+    monkeypatch.setattr(farm, "cancel_grace", 3.0)
     plain_class = farm.pool._host_class()
     held = farm.pool.acquire("classical", threading.Event(), lambda: None)  # both jobs below go to the other node
     mgr = manager_for(farm, tmp_path, render)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from server.jobs import JobManager, JobRow, JobStore, new_job_id
 from server.settings import load_settings
 from tests.serverutil import REPO
@@ -111,9 +113,15 @@ def test_without_a_farm_a_job_the_server_died_under_still_fails_as_interrupted(t
 
 def test_ray_settings_from_flags_environment_and_a_ray_section(tmp_path, monkeypatch):
     config = tmp_path / "server.toml"
-    config.write_text('[ray]\naddress = "10.0.0.5:6379"\nclassical_cpus = 2\n')
+    config.write_text('[ray]\naddress = "10.0.0.5:6379"\nclassical_cpus = 2\ncancel_grace_s = 5\n')
     settings = load_settings(config)
     assert (settings.ray_address, settings.ray_classical_cpus, settings.ray_max_retries) == ("10.0.0.5:6379", 2, 3)
+    (tmp_path / "plain.toml").write_text("")
+    assert settings.ray_cancel_grace_s == 5 and load_settings(tmp_path / "plain.toml").ray_cancel_grace_s == 30
+    config.write_text('[ray]\ncancel_grace_s = 0\n')  # a worker ended at once would reload its model every cancel
+    with pytest.raises(Exception, match="cancel_grace_s"):
+        load_settings(config)
+    config.write_text('[ray]\naddress = "10.0.0.5:6379"\nclassical_cpus = 2\n')
     monkeypatch.setenv("SHOTFORGE_RAY_ADDRESS", "auto")
     assert load_settings(config).ray_address == "auto"
     assert load_settings(config, ray_address="10.0.0.9:6379").ray_address == "10.0.0.9:6379"

@@ -54,13 +54,13 @@ def connect_ray(address: str) -> None:
 class Farm:
     """Jobs' engines on a Ray cluster. :meth:`engines_for` gives one job its engine builder."""
 
-    def __init__(self, address: str, *, classical_cpus: int = 1, max_retries: int = 3,
+    def __init__(self, address: str, *, classical_cpus: int = 1, max_retries: int = 3, cancel_grace: float = 30.0,
                  engine_settings: dict[str, Any] | None = None, hosts: bool = True):
         """Join the cluster; with ``hosts`` start this server's engine hosts (``shotforge doctor``
         only looks at those of the servers already running)."""
         connect_ray(address)
         self.address = address
-        self.max_retries = max_retries
+        self.max_retries, self.cancel_grace = max_retries, cancel_grace
         self.pool = WorkerPool(classical_cpus, engine_settings)
         self._closed = threading.Event()
         if hosts:
@@ -83,7 +83,8 @@ class Farm:
                            ("models", "hf_cache", "diffusers_device", "diffusers_offload", "diffusers_fast")}
         engine_settings["models"] = str(engine_settings["models"]) if engine_settings["models"] else None
         return cls(settings.ray_address, classical_cpus=settings.ray_classical_cpus,
-                   max_retries=settings.ray_max_retries, engine_settings=engine_settings)
+                   max_retries=settings.ray_max_retries, cancel_grace=settings.ray_cancel_grace_s,
+                   engine_settings=engine_settings)
 
     def slots(self) -> int:
         """How many jobs the cluster runs at once: its engine hosts."""
@@ -94,7 +95,7 @@ class Farm:
 
     def engines_for(self, cancel: threading.Event, on_retry: Callable[[], None],
                     on_wait: Callable[[], None]) -> JobEngines:
-        return JobEngines(self.pool, cancel, on_retry, on_wait, self.max_retries)
+        return JobEngines(self.pool, cancel, on_retry, on_wait, self.max_retries, self.cancel_grace)
 
     def nodes(self) -> list[dict[str, Any]]:
         """The cluster's live nodes: address, CPUs, GPUs and how many of this server's engine hosts each has."""

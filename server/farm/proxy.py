@@ -15,7 +15,7 @@ with another model version, or an engine that is not deterministic there, fails 
 ``worker_mismatch`` rather than mixing two renders in one media file. Cancel: the job's cancel flag is looked at every 0.1 s while frames are
 awaited, and the host is told at once, which stops its engine at its next frame. A call stopped
 early (canceled, failed, its writer gone) ends the job at once, but its host is lent again only
-once the call has ended there; an engine that has not returned :data:`_SETTLE_S` after the cancel
+once the call has ended there; an engine that has not returned ``cancel_grace`` seconds after the cancel
 (a long step that does not look at the flag) has its host killed and replaced (:func:`_settle`).
 """
 
@@ -44,7 +44,6 @@ _WAIT_S = 0.1  # how often a wait for the next frames looks at the cancel flag
 _BACKPRESSURE = 4  # stream items a host may have made that the server has not read yet
 #: seconds a stopped call's engine has to return on its host before the host is killed and replaced
 #: (a GPU host then loads its model again: longer than a model step, far shorter than a job)
-_SETTLE_S = 30.0
 
 
 class WorkerError(RuntimeError):
@@ -287,7 +286,7 @@ class RemoteEngine(Engine):
         """This engine lets go of a host whose call was stopped; the pool gets it back once the
         call has ended there (:func:`_settle`, in the background: the job is over now)."""
         self.host = None
-        threading.Thread(target=_settle, args=(self.builder.pool, host, gen, self.name),
+        threading.Thread(target=_settle, args=(self.builder.pool, host, gen, self.name, self.builder.cancel_grace),
                          name="shotforge-farm-settle", daemon=True).start()
 
     def _items(self, gen, host: Host, call_id: str, job: EngineJob,
@@ -314,14 +313,14 @@ class RemoteEngine(Engine):
                 yield item["frames"], item["digests"], item["progress"]
 
 
-def _settle(pool: WorkerPool, host: Host, gen, engine: str) -> None:
+def _settle(pool: WorkerPool, host: Host, gen, engine: str, grace: float) -> None:
     """Read a stopped call's stream to its end (its engine thread on the host has then returned) and
-    give the host back; one whose engine is still at work :data:`_SETTLE_S` after the cancel is
+    give the host back; one whose engine is still at work ``grace`` seconds after the cancel is
     killed and a new host put on its node, so the next job gets a clean worker and a GPU holds
     nothing the server has stopped asking for."""
     import ray
 
-    deadline = time.monotonic() + _SETTLE_S
+    deadline = time.monotonic() + grace
     try:
         while time.monotonic() < deadline:
             if ray.wait([gen], timeout=_WAIT_S)[0]:
@@ -337,7 +336,7 @@ def _settle(pool: WorkerPool, host: Host, gen, engine: str) -> None:
         pass
     else:
         log.warning("the %s engine on node %s had not stopped %g s after its call was canceled; its worker "
-                    "was ended and a new one started there", engine, host.node_id[:12], _SETTLE_S)
+                    "was ended and a new one started there", engine, host.node_id[:12], grace)
     pool.replace(host)
 
 
@@ -359,8 +358,8 @@ class JobEngines:
     worker's call runs again."""
 
     def __init__(self, pool: WorkerPool, cancel: threading.Event, on_retry: Callable[[], None],
-                 on_wait: Callable[[], None], max_retries: int):
-        self.pool, self.cancel, self.max_retries = pool, cancel, max_retries
+                 on_wait: Callable[[], None], max_retries: int, cancel_grace: float = 30.0):
+        self.pool, self.cancel, self.max_retries, self.cancel_grace = pool, cancel, max_retries, cancel_grace
         self.on_retry, self.on_wait = on_retry, on_wait
         self.held: list[RemoteEngine] = []
 
