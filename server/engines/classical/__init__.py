@@ -3,8 +3,9 @@
 - gap fill: the frame interpolator (:mod:`.interpolate`), each pixel's path bent by how the shot
   moves just beyond each end where remade context frames show that this helps (:mod:`.selfcheck`);
   motion beyond the flow's reach searched again from the camera's move and with the finer flow;
-  the whole gap dissolves across a cut or when it is too long for one flow; footage that repeats frames in a cadence (animation on twos, film on video) has its made
-  frames timed by picture, repeats exact (:mod:`server.engines.cadence`);
+  the whole gap dissolves across a cut or when it is too long for one flow; footage that repeats
+  frames in a cadence (animation on twos, film on video) has its made frames timed by picture,
+  repeats exact (:mod:`server.engines.cadence`);
 - extension: the last motion continued, as much of it as predicted the shot's own past
   (:mod:`.extrapolate`);
 - outpaint: a background from past and upcoming frames aligned by global motion, a smooth fill

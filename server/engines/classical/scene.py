@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from server.engines import flow as fl
+from server.engines.classical.propagate import motion_field
 
 # Gap-fill decision thresholds, set between same-shot pairs and cuts of the test clips (same-shot
 # pairs that flow could bridge stayed below all three; cuts had >= 0.95 inconsistent pixels)
@@ -66,8 +67,9 @@ class PairFlow:
         b_in_a = cv2.warpAffine(sb, move, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         overlap = cv2.warpAffine(np.full((h, w), 255, np.uint8), move, (w, h),
                                  flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-        return cls._measured(ga, gb, estimator(ga, gb, _move_field(move, ga.shape)),
-                             estimator(gb, ga, _move_field(back, ga.shape)), hist_distance(sa, b_in_a, overlap))
+        return cls._measured(ga, gb, estimator(ga, gb, motion_field(np.vstack([move, [0, 0, 1]]), ga.shape)),
+                             estimator(gb, ga, motion_field(np.vstack([back, [0, 0, 1]]), ga.shape)),
+                             hist_distance(sa, b_in_a, overlap))
 
     @classmethod
     def _measured(cls, ga: np.ndarray, gb: np.ndarray, fwd: np.ndarray, bwd: np.ndarray,
@@ -133,9 +135,3 @@ def camera_move(ga: np.ndarray, gb: np.ndarray) -> np.ndarray | None:
     if move is None or int(inliers.sum()) < MIN_MOVE_INLIERS:
         return None
     return move.astype(np.float32)
-
-
-def _move_field(move: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The flow (h, w, 2) that the 2x3 transform ``move`` gives each pixel."""
-    g = fl.grid(*shape)
-    return np.ascontiguousarray(g @ move[:, :2].T + move[:, 2] - g, dtype=np.float32)
