@@ -1,4 +1,5 @@
-"""Plan an inpaint: every frame of a clip the viewer sees, made again with a region (or a matte's white) replaced.
+"""Plan an inpaint: every frame of a clip the viewer sees, made again with a region (or a matte's
+white) replaced.
 
 The result covers the clip's record frames and, where a transition on its track shows the clip
 beyond its cut (a dissolve takes its handles), those frames too, as far as its media has them
@@ -10,8 +11,10 @@ transition's handles. The engine is shown the clip's frames as the timeline play
 and direction included) and up to :data:`HANDLE_SECONDS` of handles a side (more when a transition
 shows more), as far as the media has them: what the camera or the object's motion reveals there
 helps fill the region. A held frame (speed 0) gets no handles beyond what a transition shows; they
-would be the same picture again. The region (or matte) is the request's over the clip's cut and
-held at its first and last place beyond it (``server.masks``).
+would be the same picture again. The region (or matte) is the request's over the clip's cut;
+beyond it a moving region goes on along its line over the frames a transition shows and stays at
+its first and last place over the handles only looked at, and a matte holds its first and last
+frames (``server.masks``).
 """
 
 from __future__ import annotations
