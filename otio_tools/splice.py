@@ -4,8 +4,11 @@
 clip goes into free space, the gaps there split exactly, every clip and transition left as it
 was; a track index one past the top adds a video track. ``overwrite``, only when the request
 says so, is an editor's overwrite edit: the new clip replaces whatever the track held over its
-record frames; items it only partly covers are trimmed; transitions touching the edit are
-removed (their other side no longer exists).
+record frames; items it only partly covers are trimmed. Unlike an editor's overwrite, which drops
+the transitions at the edit's edges, a transition whose cut is still there stays on it, between
+what is now on either side, shortened where that item's media (the new clip's handles) or its
+length holds fewer frames; one whose cut the overwrite covered, or of which nothing fits, cannot
+stay, and result.otio's notes name it, as they name each one shortened.
 
 A placement with an ``audio_track`` puts its sound there too: an audio clip of the same media with
 the same record frames and source range, always into free space (an ``overwrite`` overwrites the
@@ -22,29 +25,37 @@ import opentimelineio as otio
 
 from otio_tools.placement import is_free
 from otio_tools.plan import Placement, Plan
-from otio_tools.timeline import item_at, track_items
-from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time, timecode_to_frame
+from otio_tools.timeline import TrackItem, item_at, track_items
+from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time, timecode_to_frame, to_frame
 
 
 def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[Placement],
                   made_by: dict) -> otio.schema.Timeline:
     """A copy of ``timeline`` with each placement on its track. ``made_by`` (engine, model, prompt,
-    seed, placeholder, the take and its recipe) goes into each new clip's ``metadata["shotforge"]``."""
+    seed, placeholder, the take and its recipe) goes into each new clip's ``metadata["shotforge"]``;
+    what an overwrite did to a transition (shortened it, could not keep it) goes, in words, into
+    ``metadata["shotforge_result"]["notes"]``."""
     result = copy.deepcopy(timeline)
     summary = {**made_by, "take": made_by["take"]["id"]} if "take" in made_by else made_by  # the recipe is on the clip
     result.metadata["shotforge_result"] = {"placements": [p.to_dict() for p in placements], **summary}
+    notes: list[str] = []
     for placement in placements:
         if plan.handles_in_place and placement.media == plan.handles.media:
             clip = _handles_clip(result, plan, placement)
         else:
             clip = _new_clip(plan, placement, made_by)
-        edit = overwrite if plan.request.placement == "overwrite" else place_in_free_space
         sound = copy.deepcopy(clip) if placement.audio_track is not None else None
         at = placement.record_frame
-        edit(track_or_new(result, placement.track, otio.schema.TrackKind.Video), clip, at, plan.rate)
+        track = track_or_new(result, placement.track, otio.schema.TrackKind.Video)
+        if plan.request.placement == "overwrite":
+            notes += overwrite(track, clip, at, plan.rate)
+        else:
+            place_in_free_space(track, clip, at, plan.rate)
         if sound is not None:
             place_in_free_space(track_or_new(result, placement.audio_track, otio.schema.TrackKind.Audio), sound, at,
                                 plan.rate)
+    if notes:  # what an overwrite did to the transitions at its edges
+        result.metadata["shotforge_result"]["notes"] = notes
     return result
 
 
@@ -95,9 +106,10 @@ def _frames_at(frames: int, rate: Fraction, at_rate: float) -> RationalTime:
     return frames_time(frames, rate).rescaled_to(at_rate)
 
 
-def overwrite(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction) -> None:
-    """Put ``item`` on ``track`` at record frame ``start``, replacing what was there."""
-    _splice(track, item, start, rate, destroy=True)
+def overwrite(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction) -> list[str]:
+    """Put ``item`` on ``track`` at record frame ``start``, replacing what was there; the notes
+    name each transition there it shortened or could not keep."""
+    return _splice(track, item, start, rate, destroy=True)
 
 
 def place_in_free_space(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction) -> None:
@@ -114,10 +126,11 @@ def _frames(item: otio.core.Item, rate: Fraction) -> int:
     return round(item.duration().value * rate / Fraction(item.duration().rate))
 
 
-def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction, destroy: bool) -> None:
+def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fraction, destroy: bool) -> list[str]:
     """Put ``item`` at record frame ``start``, trimming what it covers. In free space it covers only
-    gaps and touches no transition, so every transition is kept; an overwrite drops the ones
-    whose side it cut."""
+    gaps and touches no transition, so every transition is kept. An overwrite keeps a transition
+    whose side it changed on its cut when that cut is still there (fitted to what the items there
+    hold); the returned notes name each one it shortened or could not keep."""
     end = start + _frames(item, rate)
     entries = {entry.index: entry for entry in track_items(track, rate)}
     # a zero-length item holds no frame: nothing covers it, so it stays
@@ -125,11 +138,15 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
                for index, entry in entries.items()}
     children = list(track)
     pieces: list[otio.core.Composable] = []
+    changed: list[otio.core.Composable] = [item]  # what the overwrite made or trimmed
+    moved: list[tuple[otio.schema.Transition, int]] = []  # transitions beside changed items, with their cut
     placed = False
     for index, child in enumerate(children):
-        if index not in entries:  # a transition: after an overwrite it survives only between untouched items
+        if index not in entries:
             if not destroy or (not touched.get(index - 1, True) and not touched.get(index + 1, True)):
                 pieces.append(copy.deepcopy(child))
+            else:
+                moved.append((child, _cut_at(entries, index)))
             continue
         entry = entries[index]
         if not placed and entry.start >= end:
@@ -140,18 +157,114 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
             continue
         if entry.start < start:
             pieces.append(_trimmed(child, 0, start - entry.start, rate))
+            changed.append(pieces[-1])
         if not placed:
             pieces.append(item)
             placed = True
         if entry.end > end:
             pieces.append(_trimmed(child, end - entry.start, entry.end - end, rate))
+            changed.append(pieces[-1])
     if not placed:
         track_end = max((entry.end for entry in entries.values()), default=0)
         if start > track_end:
             pieces.append(otio.schema.Gap(source_range=frames_range(0, start - track_end, rate)))
         pieces.append(item)
+    notes = _keep_transitions(pieces, moved, item, changed, rate, f"track '{track.name}'", (start, end))
     track.clear()
     track.extend(pieces)
+    return notes
+
+
+def _cut_at(entries: dict[int, TrackItem], index: int) -> int:
+    """The record frame of the cut the transition at child ``index`` sits on."""
+    if index - 1 in entries:
+        return entries[index - 1].end
+    return entries[index + 1].start if index + 1 in entries else 0
+
+
+def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, int]], new: otio.core.Item,
+                      changed: list, rate: Fraction, where: str, edit: tuple[int, int]) -> list[str]:
+    """Put each transition of ``moved`` back on its cut among ``pieces`` (in place), its frames
+    before the cut no more than the item after it holds before its in point (the new clip's media)
+    and than the item before it is long, and the same after the cut; the notes say what changed."""
+    is_changed = {id(piece) for piece in changed}
+    starts, at = {}, 0
+    for position, piece in enumerate(pieces):
+        if not isinstance(piece, otio.schema.Transition):
+            starts[position] = at
+            at += _frames(piece, rate)
+    ends = {p: starts[p] + _frames(pieces[p], rate) for p in starts}
+    decided: dict[int, otio.schema.Transition] = {}  # position of the item after the cut -> transition
+    notes = []
+    for transition, cut in moved:
+        name = f"the transition '{transition.name or transition.transition_type or 'transition'}'"
+        after = next((p for p in starts if starts[p] == cut and ends.get(p - 1) == cut), None)
+        before = None if after is None else after - 1
+        if after is None:
+            notes.append(f"the overwrite over record frames {edit[0]}-{edit[1] - 1} on {where} covers the cut at "
+                         f"frame {cut} where {name} was: result.otio has no cut there to keep it on")
+            continue
+        left, right = pieces[before], pieces[after]
+        was = (to_frame(transition.in_offset, rate), to_frame(transition.out_offset, rate))
+        fits, why = list(was), []
+        head_handles, _ = _handles(right, rate) if right is new else (None, None)
+        _, tail_handles = _handles(left, rate) if left is new else (None, None)
+        limits = [(0, head_handles, f"{_words(right)} has {head_handles} frame(s) of media before its in point"),
+                  (1, tail_handles, f"{_words(left)} has {tail_handles} frame(s) of media after its out point")]
+        if id(left) in is_changed:
+            length = _frames(left, rate) - _claimed(pieces, decided, before, head=True, rate=rate)
+            limits.append((0, length, f"{_words(left)} is {_frames(left, rate)} frame(s) long"))
+        if id(right) in is_changed:
+            length = _frames(right, rate) - _claimed(pieces, decided, after, head=False, rate=rate)
+            limits.append((1, length, f"{_words(right)} is {_frames(right, rate)} frame(s) long"))
+        for side, limit, reason in limits:
+            if limit is not None and fits[side] > max(0, limit):
+                fits[side] = max(0, limit)
+                why.append(reason)
+        joined = f"(now between {_words(left)} and {_words(right)})"
+        if not any(fits):
+            notes.append(f"result.otio cannot keep {name} at the cut at frame {cut} on {where} {joined}: "
+                         f"{' and '.join(why)}, so none of its {was[0]}+{was[1]} frames fit")
+            continue
+        kept = copy.deepcopy(transition)
+        if fits != list(was):
+            kept.in_offset, kept.out_offset = (frames_time(f, rate).rescaled_to(transition.in_offset.rate)
+                                               for f in fits)
+            kept.metadata["shotforge"] = {"shortened_from": list(was)}
+            notes.append(f"result.otio keeps {name} at the cut at frame {cut} on {where} {joined}, "
+                         f"{fits[0]} frame(s) before the cut and {fits[1]} after instead of {was[0]} and "
+                         f"{was[1]}: {' and '.join(why)}")
+        decided[after] = kept
+    for position in sorted(decided, reverse=True):
+        pieces.insert(position, decided[position])
+    return notes
+
+
+def _claimed(pieces: list, decided: dict, position: int, head: bool, rate: Fraction) -> int:
+    """Frames of the item at ``position`` that the transition at its other end takes."""
+    if head:  # the transition before it takes its first frames (its frames after that cut)
+        other = pieces[position - 1] if position > 0 else None
+        other = other if isinstance(other, otio.schema.Transition) else decided.get(position)
+        return to_frame(other.out_offset, rate) if other is not None else 0
+    other = pieces[position + 1] if position + 1 < len(pieces) else None
+    other = other if isinstance(other, otio.schema.Transition) else decided.get(position + 1)
+    return to_frame(other.in_offset, rate) if other is not None else 0
+
+
+def _handles(item: otio.core.Item, rate: Fraction) -> tuple[int | None, int | None]:
+    """Record frames of media before and after what ``item`` shows (None: its media's length is unknown)."""
+    available = getattr(getattr(item, "media_reference", None), "available_range", None)
+    if available is None:
+        return None, None
+    shown = item.trimmed_range()
+    return (to_frame(shown.start_time - available.start_time, rate),
+            to_frame(available.end_time_exclusive() - shown.end_time_exclusive(), rate))
+
+
+def _words(item: otio.core.Item) -> str:
+    if isinstance(item, otio.schema.Gap):
+        return "a gap"
+    return f"{'clip' if isinstance(item, otio.schema.Clip) else 'nested sequence'} '{item.name}'"
 
 
 def _trimmed(item: otio.core.Item, cut_front: int, duration: int, rate: Fraction) -> otio.core.Item:

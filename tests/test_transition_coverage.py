@@ -129,8 +129,8 @@ def test_overwrite_places_the_cut_from_media_that_holds_the_dissolves_handles(ra
     assert made_indices(plan) == list(range(96, 156))
     assert [p.to_dict() for p in plan.placements("/out/A.mov")] == [
         {"media": "/out/A.mov", "track": 0, "record_frame": 20, "source_in": 4, "frames": 48}]
-    assert all("the result replaces the clip's cut only" in note and "the overwrite removes the transition" in note
-               for note in plan.notes)
+    assert all("the result replaces the clip's cut only" in note and "an editor's overwrite removes the transition"
+               in note and note.endswith("result.otio keeps it on the cut as it was") for note in plan.notes)
     assert "media frames 96-99" in plan.notes[0] and "media frames 148-155" in plan.notes[1]
 
     result = splice_result(timeline, plan, plan.placements("/out/A.mov"), {"engine": "classical"})
@@ -141,7 +141,12 @@ def test_overwrite_places_the_cut_from_media_that_holds_the_dissolves_handles(ra
     first = to_frame(new.media_reference.available_range.start_time, rate)
     assert to_frame(new.source_range.start_time, rate) - first == 4  # placed from the media's 5th frame
     assert to_frame(new.media_reference.available_range.duration, rate) == 60
-    assert [c.name for c in track] == ["P", "A (ShotForge inpaint)", "B"]  # as an editor's overwrite does
+    # unlike an editor's overwrite, both dissolves stay on their cuts: the new media holds their handles
+    assert [(c.name, to_frame(c.in_offset, rate), to_frame(c.out_offset, rate)) if isinstance(c, otio.schema.Transition)
+            else c.name for c in track] == ["P", ("Cross Dissolve", 4, 5), "A (ShotForge inpaint)",
+                                            ("Cross Dissolve", 6, 8), "B"]
+    assert visible(result, 0, "A (ShotForge inpaint)") == (16, 60)  # what OTIO plays of it: all in its media
+    assert "notes" not in result.metadata["shotforge_result"]
 
 
 def test_a_dissolve_asking_more_than_the_media_has_is_covered_as_far_as_it_goes_and_said():
