@@ -19,7 +19,7 @@ import numpy as np
 
 from server.engines import cadence
 from server.engines import flow as fl
-from server.engines.classical import scene
+from server.engines.classical import propagate, scene
 from server.engines.classical.scene import PairFlow
 
 
@@ -130,14 +130,14 @@ def _content_repeats(small: Sequence[np.ndarray], steps: list[np.ndarray],
     if len(small) < 1 + cadence.MIN_REPEATS:
         return None
     h, w = small[-1].shape[:2]
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
+    corners = _corners(h, w)
     matrices = [np.eye(3)]  # each frame's camera to the last frame's, newest first
 
     def held(first: int) -> list[np.ndarray] | None:
         """The frames from ``first`` on, held on the last frame's camera, without the edges that
         the camera's move brought in; None when it moves too far to compare."""
         while len(matrices) < len(small) - first:
-            matrices.append(matrices[-1] @ Motion(steps[-len(matrices)]).step)
+            matrices.append(matrices[-1] @ _camera_step(steps[-len(matrices)]))
         border = math.ceil(max(float(np.abs(m @ corners - corners).max()) for m in matrices)) + 2
         if border > min(w, h) // 4:
             return None
@@ -195,10 +195,30 @@ _MARGIN = 0.1
 def _camera_still(velocity: np.ndarray) -> bool:
     """The affine (camera) part of the motion moves no corner of the picture by
     :data:`_STILL_SPEED` or more."""
-    motion = Motion(velocity)
+    corners = _corners(*velocity.shape[:2])
+    return float(np.abs((_camera_step(velocity) - np.eye(3)) @ corners).max()) < _STILL_SPEED
+
+
+def _corners(h: int, w: int) -> np.ndarray:
+    """The picture's corners as homogeneous columns (3, 4)."""
+    return np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
+
+
+def _camera_step(velocity: np.ndarray) -> np.ndarray:
+    """The camera's step in ``velocity`` (small pixels a frame): the affine map fitted to it
+    (3x3); the identity when that moves no pixel by :data:`scene.DEAD_ZONE` (the noise floor: a
+    still camera stays exact)."""
     h, w = velocity.shape[:2]
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float).T
-    return float(np.abs((motion.step - np.eye(3)) @ corners).max()) < _STILL_SPEED
+    step = max(4, min(h, w) // 32)
+    src = fl.grid(h, w)[step // 2::step, step // 2::step].reshape(-1, 2)
+    matrix, _ = cv2.estimateAffine2D(src, src + velocity[step // 2::step, step // 2::step].reshape(-1, 2),
+                                     method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if matrix is None:
+        return np.eye(3)
+    camera = np.vstack([matrix, [0, 0, 1]])
+    # an affine move is largest at a corner of the pixel grid
+    moved = float(np.abs((camera - np.eye(3)) @ _corners(h - 1, w - 1)).max())
+    return camera if moved >= scene.DEAD_ZONE else np.eye(3)
 
 
 def _is_still(velocity: np.ndarray) -> bool:
@@ -283,7 +303,6 @@ class Motion:
 
     def __init__(self, velocity: np.ndarray, content: np.ndarray | None = None):
         h, w = velocity.shape[:2]
-        self.grid = fl.grid(h, w)
         self.step, self.residual = self._split(velocity)
         if content is not None:
             self.residual = self._split(content)[1]
@@ -291,28 +310,15 @@ class Motion:
         p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
         self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
 
-    def _split(self, velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _split(velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The camera's affine step and the residual motion of ``velocity``."""
-        h, w = velocity.shape[:2]
-        step = max(4, min(h, w) // 32)
-        src = self.grid[step // 2::step, step // 2::step].reshape(-1, 2)
-        matrix, _ = cv2.estimateAffine2D(src, src + velocity[step // 2::step, step // 2::step].reshape(-1, 2),
-                                         method=cv2.RANSAC, ransacReprojThreshold=1.0)
-        camera_step = np.eye(3) if matrix is None else np.vstack([matrix, [0, 0, 1]])
-        camera = self._affine_field(camera_step)
-        residual = velocity - camera
-        # motion below the noise floor (scene.DEAD_ZONE) is no motion: a still camera and still
-        # parts of the picture stay exact; residual motion counts in full from twice it
-        if float(np.abs(camera).max()) < scene.DEAD_ZONE:
-            camera_step = np.eye(3)
-            residual = velocity
+        camera_step = _camera_step(velocity)
+        residual = velocity - propagate.motion_field(camera_step, velocity.shape[:2])
+        # motion below the noise floor (scene.DEAD_ZONE) is no motion: still parts of the picture
+        # stay exact; residual motion counts in full from twice it
         mag = cv2.magnitude(residual[..., 0], residual[..., 1])
         return camera_step, residual * np.clip(mag / scene.DEAD_ZONE - 1.0, 0.0, 1.0)[..., None]
-
-    def _affine_field(self, matrix: np.ndarray) -> np.ndarray:
-        """Displacement ``matrix @ x - x`` at every pixel."""
-        return (self.grid @ (matrix[:2, :2] - np.eye(2)).T.astype(np.float32)
-                + matrix[:2, 2].astype(np.float32))
 
     def _capped(self, travel: float) -> float:
         return self.max_travel * math.tanh(travel / self.max_travel)  # ~travel at first, then capped
@@ -323,7 +329,8 @@ class Motion:
         travel, moved = self._capped(travel), None if content_travel is None else self._capped(content_travel)
         moved = travel if moved is None else moved
         camera = np.eye(3) + travel * (self.step - np.eye(3))
-        back = self._affine_field(np.linalg.inv(camera))  # where the camera move came from, exactly
+        # where the camera move came from, exactly
+        back = propagate.motion_field(np.linalg.inv(camera), self.residual.shape[:2])
         if not self.moving:
             return back
         disp = back - moved * fl.remap(self.residual, back)
