@@ -24,9 +24,12 @@ and writes no ``frameDuration`` at all for 23.976, 29.97 and 59.94. Here:
 - written back, formats carry the exact ``frameDuration`` of any rate, a clip's format is its
   media's rate (not the project's), times are exact rationals, and the sequence keeps ``tcStart``.
 
-What the adapter still does not hold: transitions and keywords' ranges are not on the OTIO
-timeline it reads; generators, titles and multicam clips are read but cannot be written back
-(its writer writes clips of media files only), so such a result stays in result.otio.
+- a storyline's transitions (which the adapter drops) are OTIO transitions on their cuts, read
+  and written back by :mod:`otio_tools.fcpxml_transitions`.
+
+What the adapter still does not hold: keywords' ranges are not on the OTIO timeline it reads;
+generators, titles and multicam clips are read but cannot be written back (its writer writes
+clips of media files only), so such a result stays in result.otio.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from otio_fcpx_xml_adapter import fcpx_xml as adapter
 
 from otio_tools.retime import clip_speed
 from otio_tools.timeline import rate_of, track_items
-from otio_tools.timing import exact_rate, rate_label
+from otio_tools.timing import exact_rate, rate_label, to_frame
 
 RationalTime = otio.opentime.RationalTime
 TimeRange = otio.opentime.TimeRange
@@ -189,6 +192,12 @@ class ExactFcpxXml(adapter.FcpxXml):
 
     def _offset_and_lane(self, clip, default_format):
         timing = self._timing_clip(clip)
+        record, lane = self.record_seconds(timing)
+        return _frames(record, self._record_rate(timing, default_format)), lane
+
+    def record_seconds(self, timing) -> tuple[Fraction, str]:
+        """(record time in exact seconds from the sequence's tcStart, lane) of an element timed in
+        its storyline (a clip, a transition)."""
         parent = self.child_parent_map.get(timing)
         if parent.tag == "spine" and parent.get("lane", None):
             lane = parent.get("lane")
@@ -201,7 +210,7 @@ class ExactFcpxXml(adapter.FcpxXml):
             parent = self.child_parent_map.get(parent)
         if parent is not None:
             record -= seconds(parent.get("tcStart"))
-        return _frames(record, self._record_rate(timing, default_format)), lane
+        return record, lane
 
     def _reference_from_id(self, asset_id, default_format):
         asset = self._asset_by_id(asset_id)
@@ -228,6 +237,13 @@ class ExactFcpxXml(adapter.FcpxXml):
         elif not constant:
             composable.effects.append(otio.schema.TimeEffect(name="FCPX speed ramp", effect_name="timeMap"))
         return composable
+
+    def _squence_to_stack(self, sequence_element, name="", source_range=None):
+        from otio_tools.fcpxml_transitions import read_transitions  # it builds on this module's times
+
+        stack = super()._squence_to_stack(sequence_element, name, source_range)
+        read_transitions(self, sequence_element, stack)
+        return stack
 
     def _from_project(self, project_element):
         timeline = super()._from_project(project_element)
@@ -286,6 +302,11 @@ class ExactFcpxOtio(adapter.FcpxOtio):
         offset = seconds(child.get("offset")) - seconds(parent.get("offset")) + seconds(parent.get("start"))
         return _seconds_time(offset)
 
+    def _element_for_item(self, item, lane, ref_only=False, compound=False):
+        element = super()._element_for_item(item, lane, ref_only, compound)
+        self.__dict__.setdefault("elements", {})[id(item)] = element  # transitions above V1 regroup them
+        return element
+
     def _element_for_clip(self, item, asset_id, duration, lane):
         element = super()._element_for_clip(item, asset_id, duration, lane)
         speed = clip_speed(item, f"clip {item.name!r}")  # a speed ramp is refused by name
@@ -305,7 +326,10 @@ class ExactFcpxOtio(adapter.FcpxOtio):
         return element
 
     def _stack_to_sequence(self, stack, compound_clip=False):
+        from otio_tools.fcpxml_transitions import write_transitions  # it builds on this module's times
+
         sequence = super()._stack_to_sequence(stack, compound_clip)
+        write_transitions(self, stack, sequence)
         timeline = next((t for t in self.timelines if t.tracks is stack), None)
         counting = timeline.metadata.get(adapter.META_NAMESPACE, {}).get("tcFormat") if timeline is not None else None
         if counting in ("DF", "NDF"):
@@ -353,13 +377,21 @@ def write_fcpxml_string(timeline: otio.schema.Timeline) -> str:
 def cut(timeline: otio.schema.Timeline) -> list[tuple]:
     """What an FCPXML holds of a timeline, to compare: its start and rate, then for each video and
     each audio track (in order) every clip, gap and compound clip as (track, record start, frames,
-    kind, name, media start in seconds, speed)."""
+    kind, name, media start in seconds, speed), and every transition as (track, record frame of its
+    cut, frames, "transition", name, frames before the cut, frames after)."""
     rate = rate_of(timeline)
     start = None if timeline.global_start_time is None else _time_seconds(timeline.global_start_time)
     held: list[tuple] = [("start", start, rate)]
     for kind, tracks in (("V", timeline.video_tracks()), ("A", timeline.audio_tracks())):
         for number, track in enumerate(tracks, 1):
-            for item in track_items(track, rate):
+            items = {item.index: item for item in track_items(track, rate)}
+            for index, child in enumerate(track):
+                item = items.get(index)
+                if item is None:  # a transition, on the cut after the item before it
+                    before, after = to_frame(child.in_offset, rate), to_frame(child.out_offset, rate)
+                    at = items[index - 1].end if index - 1 in items else 0
+                    held.append((f"{kind}{number}", at, before + after, "transition", child.name, before, after))
+                    continue
                 if item.is_gap:
                     held.append((f"{kind}{number}", item.start, item.duration, "gap"))
                     continue
@@ -373,7 +405,8 @@ def cut(timeline: otio.schema.Timeline) -> list[tuple]:
 
 def write_fcpxml(timeline: otio.schema.Timeline, path: str) -> None:
     """Write ``timeline`` as FCPXML, then read it back: a file that would not put every clip at the
-    same record frames, media frames and speed is refused (ValueError naming the first difference)."""
+    same record frames, media frames and speed, and every transition on the same cut with the same
+    frames either side, is refused (ValueError naming the first difference)."""
     for clip in timeline.find_clips():
         if isinstance(clip.media_reference, otio.schema.GeneratorReference):
             raise ValueError(f"clip {clip.name!r} is a generator ({clip.media_reference.generator_kind}): the "
@@ -414,6 +447,9 @@ def _shown(held: tuple | None) -> str:
     if held[0] == "start":
         return f"a timeline starting at {held[1]}s" if held[1] is not None else "a timeline with no start"
     track, start, frames, kind = held[:4]
+    if kind == "transition":
+        return f"the transition {held[4]!r} at {track}'s cut at frame {start} ({held[5]} frame(s) before it, " \
+               f"{held[6]} after)"
     what = "a gap" if kind == "gap" else f"{'compound clip' if kind == 'Stack' else 'clip'} {held[4]!r} " \
                                          f"(from {float(held[5]):g}s of its media, speed {held[6]})"
     return f"{what} at {track} frames {start}-{start + frames - 1}"

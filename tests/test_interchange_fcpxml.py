@@ -70,7 +70,8 @@ def test_the_23976_export_puts_storylines_auditions_and_retimes_where_final_cut_
     source = shared(INTERCHANGE / "fcpx_1.11_23.98fps.fcpxml")
     timeline, _ = read_any(source)
     rate = NTSC["23.976"]
-    first = timeline.video_tracks()[0][0]
+    clips = list(timeline.video_tracks()[0].find_clips(shallow_search=True))  # the fade in before them aside
+    first = clips[0]
     assert (first.name, first.duration().value) == ("TestVideo", 760)  # 760760/24000s, not 729 frames at 23
     # the audition's pick (TestVideo2), and not its alternative, follows at 760
     assert [n for _, _, n in _clips(timeline)][:3] == ["TestVideo", "TestVideo2", "TestVideo"]
@@ -80,7 +81,7 @@ def test_the_23976_export_puts_storylines_auditions_and_retimes_where_final_cut_
     connected = int((seconds("9349340/24000s") - seconds("9171162/24000s")) * rate) + 4795
     assert [(s, f) for s, f, _ in _clips(timeline, 1)] == [(storyline, 89), (storyline + 89, 374), (connected, 375)]
     assert (storyline, connected) == (3004, 4973)
-    retimed = timeline.video_tracks()[0][3]
+    retimed = clips[3]
     speed = seconds("149819760/360000s") / seconds("65872008/360000s")  # its timeMap's two points
     assert clip_speed(retimed, "clip") == speed.limit_denominator(1000)
     # its start (in retimed time) is the media time it maps to
