@@ -139,14 +139,14 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
     children = list(track)
     pieces: list[otio.core.Composable] = []
     changed: list[otio.core.Composable] = [item]  # what the overwrite made or trimmed
-    moved: list[tuple[otio.schema.Transition, int]] = []  # transitions beside changed items, with their cut
+    moved: list[tuple[otio.schema.Transition, int, list]] = []  # beside changed items: their cut, what they joined
     placed = False
     for index, child in enumerate(children):
         if index not in entries:
             if not destroy or (not touched.get(index - 1, True) and not touched.get(index + 1, True)):
                 pieces.append(copy.deepcopy(child))
             else:
-                moved.append((child, _cut_at(entries, index)))
+                moved.append((child, _cut_at(entries, index), [entries.get(index - 1), entries.get(index + 1)]))
             continue
         entry = entries[index]
         if not placed and entry.start >= end:
@@ -182,11 +182,12 @@ def _cut_at(entries: dict[int, TrackItem], index: int) -> int:
     return entries[index + 1].start if index + 1 in entries else 0
 
 
-def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, int]], new: otio.core.Item,
+def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, int, list]], new: otio.core.Item,
                       changed: list, rate: Fraction, where: str, edit: tuple[int, int]) -> list[str]:
     """Put each transition of ``moved`` back on its cut among ``pieces`` (in place), its frames
     before the cut no more than the item after it holds before its in point (the new clip's media)
-    and than the item before it is long, and the same after the cut; the notes say what changed."""
+    and than the item before it is long, and the same after the cut; the notes say what changed,
+    and where the new clip is now on a side that another item held only in part."""
     is_changed = {id(piece) for piece in changed}
     starts, at = {}, 0
     for position, piece in enumerate(pieces):
@@ -196,7 +197,7 @@ def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, in
     ends = {p: starts[p] + _frames(pieces[p], rate) for p in starts}
     decided: dict[int, otio.schema.Transition] = {}  # position of the item after the cut -> transition
     notes = []
-    for transition, cut in moved:
+    for transition, cut, joined_before in moved:
         name = f"the transition '{transition.name or transition.transition_type or 'transition'}'"
         after = next((p for p in starts if starts[p] == cut and ends.get(p - 1) == cut), None)
         before = None if after is None else after - 1
@@ -222,18 +223,24 @@ def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, in
                 fits[side] = max(0, limit)
                 why.append(reason)
         joined = f"(now between {_words(left)} and {_words(right)})"
-        if not any(fits):
+        # the new clip took a side only part of whose item it replaced: the transition joins something else now
+        instead = "".join(f"; the new clip (record frames {edit[0]}-{edit[1] - 1}) replaced only part of "
+                          f"{side.describe()}, which it joined" for piece, side in zip((left, right), joined_before)
+                          if piece is new and side is not None and (side.start, side.end) != edit)
+        if not any(fits) and any(was):
             notes.append(f"result.otio cannot keep {name} at the cut at frame {cut} on {where} {joined}: "
                          f"{' and '.join(why)}, so none of its {was[0]}+{was[1]} frames fit")
             continue
         kept = copy.deepcopy(transition)
+        if instead and fits == list(was):
+            notes.append(f"result.otio keeps {name} at the cut at frame {cut} on {where} {joined}{instead}")
         if fits != list(was):
             kept.in_offset, kept.out_offset = (frames_time(f, rate).rescaled_to(transition.in_offset.rate)
                                                for f in fits)
             kept.metadata["shotforge"] = {"shortened_from": list(was)}
             notes.append(f"result.otio keeps {name} at the cut at frame {cut} on {where} {joined}, "
                          f"{fits[0]} frame(s) before the cut and {fits[1]} after instead of {was[0]} and "
-                         f"{was[1]}: {' and '.join(why)}")
+                         f"{was[1]}: {' and '.join(why)}{instead}")
         decided[after] = kept
     for position in sorted(decided, reverse=True):
         pieces.insert(position, decided[position])

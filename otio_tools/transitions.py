@@ -15,7 +15,9 @@ Where the result goes decides how it meets the dissolve:
   show of it beyond, so the new picture shows throughout. A track above cannot carry the lower
   track's transition: there the new picture cuts to the neighbour where the transition ends;
 - ``overwrite``: over the clip's cut exactly (the neighbours' frames stay the editor's), placed
-  from a media file that also holds those frames, as the handles the transition takes.
+  from a media file that also holds those frames, as the handles the transition takes. An
+  editor's overwrite removes the transition (the plugin's notes say to apply it again from those
+  handles); result.otio keeps it on its cut, shortened to what the media holds (otio_tools.splice).
 Only frames the clip's media has are made (a transition may ask for more handles than exist):
 the result covers what exists, and its notes say which record frames still show the original.
 """

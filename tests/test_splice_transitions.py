@@ -21,7 +21,8 @@ from otio_tools.splice import overwrite, splice_result
 from otio_tools.timeline import rate_of, track_items
 from otio_tools.timing import to_frame
 from tests.shared_data import INTERCHANGE, shared
-from tests.test_transition_coverage import PICTURE, RATES, _lengths, _relinked, clip, cut, dissolve, plan_of, visible
+from tests.test_transition_coverage import (PICTURE, RATES, _lengths, _relinked, clip, cut, dissolve, media, plan_of,
+                                            visible)
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
@@ -137,13 +138,17 @@ def test_a_clip_the_overwrite_puts_between_two_dissolves_shares_itself_between_t
     new.metadata["shotforge"] = {}
     notes = overwrite(track, new, 20, rate)
     assert shape(track, rate) == ["P", ("Cross Dissolve", 4, 5), "new", "A", ("Cross Dissolve", 6, 8), "B"]
-    assert notes == []  # 4 frames of its media before it, 5 of its 6 frames after the cut: it fits
+    # 10 frames of its media before it, 5 of its 6 frames after the cut: it fits, and joins P to it now
+    assert notes == ["result.otio keeps the transition 'Cross Dissolve' at the cut at frame 20 on track 'V1' (now "
+                     "between clip 'P' and clip 'new'); the new clip (record frames 20-25) replaced only part of "
+                     "clip 'A' (frames 20-67), which it joined"]
     new = clip("short", 2, 3, rate, 30)
     notes = overwrite(track, new, 20, rate)
     assert shape(track, rate)[:4] == ["P", ("Cross Dissolve", 2, 3), "short", "new"]
     assert notes == ["result.otio keeps the transition 'Cross Dissolve' at the cut at frame 20 on track 'V1' (now "
                      "between clip 'P' and clip 'short'), 2 frame(s) before the cut and 3 after instead of 4 and 5: "
-                     "clip 'short' has 2 frame(s) of media before its in point and clip 'short' is 3 frame(s) long"]
+                     "clip 'short' has 2 frame(s) of media before its in point and clip 'short' is 3 frame(s) long; the new "
+                     "clip (record frames 20-22) replaced only part of clip 'new' (frames 20-25), which it joined"]
 
 
 # -- real interchange exports -------------------------------------------------------------------
@@ -191,3 +196,24 @@ def test_an_avid_fill_by_overwrite_keeps_the_fades_at_the_fillers_ends_as_far_as
     first, second = result.metadata["shotforge_result"]["notes"]
     assert "at the cut at frame 194" in first and "0 frame(s) before the cut and 12 after instead of 12 and 12" in first
     assert "at the cut at frame 247" in second and "24 frame(s) before the cut and 0 after instead of 24 and 24" in second
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_an_extension_by_overwrite_keeps_the_dissolve_on_its_cut_and_says_what_it_now_joins(rate):
+    """A's tail (record 20-67, media 100-147 of 400) extended by 10 frames over B's head: from A's own
+    handles, placed from its file. The 6/8 dissolve at frame 68 stays on its cut, now into A's
+    continuation (which holds all 8 of its frames); B, cut to 78-97, starts with a cut."""
+    timeline = cut(rate)
+    timeline.metadata["shotforge"] = {"version": 1, "operation": "extend", "frame": 30, "side": "tail", "frames": 10,
+                                      "placement": "overwrite"}
+    plan = plan_request(timeline, request_from_timeline(timeline), media(rate=rate))
+    result = splice_result(timeline, plan, plan.placements("/out/new.mov"), {"engine": "classical"})
+    track = result.video_tracks()[0]
+    assert plan.handles_in_place and (plan.track, plan.record_frame, plan.frames) == (0, 68, 10)
+    assert shape(track, rate) == ["P", ("Cross Dissolve", 4, 5), "A", ("Cross Dissolve", 6, 8), "A", "B"]
+    assert [(i.start, i.duration) for i in track_items(track, rate)] == [(0, 20), (20, 48), (68, 10), (78, 20)]
+    assert_every_dissolve_fits(track, rate)
+    assert list(result.metadata["shotforge_result"]["notes"]) == [
+        "result.otio keeps the transition 'Cross Dissolve' at the cut at frame 68 on track 'V1' (now between clip "
+        "'A' and clip 'A'); the new clip (record frames 68-77) replaced only part of clip 'B' (frames 68-97), which "
+        "it joined"]
