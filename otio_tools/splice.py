@@ -237,7 +237,7 @@ def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, in
         if fits != list(was):
             kept.in_offset, kept.out_offset = (frames_time(f, rate).rescaled_to(transition.in_offset.rate)
                                                for f in fits)
-            kept.metadata["shotforge"] = {"shortened_from": list(was)}
+            kept.metadata["shotforge_overwrite"] = {"shortened_from": list(was)}  # not a take: no "shotforge"
             notes.append(f"result.otio keeps {name} at the cut at frame {cut} on {where} {joined}, "
                          f"{fits[0]} frame(s) before the cut and {fits[1]} after instead of {was[0]} and "
                          f"{was[1]}: {' and '.join(why)}{instead}")

@@ -71,7 +71,7 @@ def test_a_dissolve_asking_more_handles_than_the_media_has_is_shortened_and_said
     plan, result, track = overwritten(cut(rate), rate, frames={"A": 151})  # 3 frames after A's out point, not 8
     new = "A (ShotForge inpaint)"
     assert shape(track, rate) == ["P", ("Cross Dissolve", 4, 5), new, ("Cross Dissolve", 6, 3), "B"]
-    assert list(track[3].metadata["shotforge"]["shortened_from"]) == [6, 8]
+    assert list(track[3].metadata["shotforge_overwrite"]["shortened_from"]) == [6, 8]
     assert_every_dissolve_fits(track, rate)
     [note] = result.metadata["shotforge_result"]["notes"]
     assert note == (f"result.otio keeps the transition 'Cross Dissolve' at the cut at frame 68 on track 'V1' (now "
