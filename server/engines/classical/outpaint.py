@@ -95,6 +95,7 @@ class Outpainter:
                            "right": slice(0, ih)}
         reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
         self.bands = [_band(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
+        self.reach = reach
         self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
@@ -273,15 +274,19 @@ class Outpainter:
             centre = _translate(0.5 * up[0, 0] - 0.5 - xs.start, 0.5 * up[1, 1] - 0.5 - ys.start) @ up
             colour = cv2.warpAffine(fill, centre[:2], size, flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
-            if band is not None:
-                # near the edge, where nothing was seen, the fill gives way to the mirror image
-                near = colour[band.where]
-                mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
-                near += band.weight[..., None] * (mirror - near)
             part = layer[ys, xs]
             cover = cv2.extractChannel(part, 3)
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
-            cv2.copyTo(seen, cv2.compare(cover, top / 2, cv2.CMP_GT), colour)
+            seen_mask = cv2.compare(cover, top / 2, cv2.CMP_GT)
+            if band is not None:
+                # near the edge, where nothing was seen, the fill gives way to the mirror image
+                near = colour[band.where]
+                fill_near = near.copy()
+                mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
+                near += band.weight[..., None] * (mirror - near)
+                _mirror_past_seen(band, near, fill_near, seen_mask[band.where] > 0, seen[band.where], frame,
+                                  self.reach)
+            cv2.copyTo(seen, seen_mask, colour)
             if band is not None:
                 self._level_edge(k, band, colour, frame, follow)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
@@ -321,6 +326,7 @@ class _Band(NamedTuple):
     my: np.ndarray
     side: str  # which side of the picture the strip lies on
     along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
+    inside: np.ndarray  # per column (top, bottom) or row (left, right): whether it meets the picture
 
 
 def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -> _Band | None:
@@ -341,9 +347,44 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
         g = np.abs(g)
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
-    along = np.clip(gx if side in ("top", "bottom") else gy, 0, (iw if side in ("top", "bottom") else ih) - 1)
+    g, n = (gx, iw) if side in ("top", "bottom") else (gy, ih)
     return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
-                 reflect(gy, ih).astype(np.intp), side, along.astype(np.intp))
+                 reflect(gy, ih).astype(np.intp), side, np.clip(g, 0, n - 1).astype(np.intp),
+                 (g >= 0) & (g <= n - 1))
+
+
+def _outward(a: np.ndarray, side: str) -> np.ndarray:
+    """A view of band array ``a`` as (lines across the edge, depth), depth 0 next to the picture."""
+    return {"left": lambda: a[:, ::-1], "right": lambda: a, "top": lambda: np.swapaxes(a, 0, 1)[:, ::-1],
+            "bottom": lambda: np.swapaxes(a, 0, 1)}[side]()
+
+
+def _inward(frame: np.ndarray, side: str) -> np.ndarray:
+    """A view of the picture as (lines across the edge on ``side``, depth), depth 0 its edge pixel."""
+    return {"left": lambda: frame, "right": lambda: frame[:, ::-1], "top": lambda: np.swapaxes(frame, 0, 1),
+            "bottom": lambda: np.swapaxes(frame, 0, 1)[:, ::-1]}[side]()
+
+
+def _mirror_past_seen(band: _Band, near: np.ndarray, fill: np.ndarray, seen: np.ndarray, colour: np.ndarray,
+                      frame: np.ndarray, reach: int) -> None:
+    """Where other frames saw a run of the border next to the picture, the mirror image beyond it
+    (in ``near``, over the spatial ``fill``) continues what was seen, mirrored about the run's outer
+    end, not the picture mirrored about its edge: the mirror image meets what lies next to it."""
+    near, fill, seen, colour = (_outward(a, band.side) for a in (near, fill, seen, colour))
+    lines, depth = seen.shape
+    run = np.where(seen.all(1), depth, np.argmax(~seen, 1))  # seen pixels next to the picture, per line
+    pick = np.flatnonzero(band.inside & (run > 0) & (run < depth))
+    if len(pick) == 0:
+        return
+    run = run[pick, None]
+    pic = _inward(frame, band.side)[band.along[pick]]
+    deep = min(pic.shape[1], depth + 2)
+    source = np.concatenate([pic[:, deep - 1::-1].astype(np.float32), colour[pick]], 1)
+    d = np.arange(depth)[None, :]
+    mirror = np.take_along_axis(source, np.clip(deep + 2 * (run - 1) - d, 0, source.shape[1] - 1)[..., None], 1)
+    weight = np.where(d >= run, np.clip(1 - (d - run + 1) / reach, 0, 1) ** 2, 0)[..., None]
+    base = fill[pick]
+    near[pick] = np.where(d[..., None] >= run[..., None], base + weight * (mirror - base), near[pick])
 
 
 class _Far(NamedTuple):
