@@ -225,7 +225,8 @@ def test_what_fcpxml_cannot_hold_of_a_transition_is_refused_by_name(tmp_path):
     wipe.video_tracks()[0][2].transition_type = otio.schema.TransitionTypes.Custom
     wipe.video_tracks()[0][2].name = "Wipe"
     cases.append((wipe, "the transition 'Wipe' at the cut at frame 100 is not a dissolve (Custom_Transition): FCPXML "
-                        "is written here with Final Cut Pro's Cross Dissolve for a dissolve, or with the effect read from FCPXML"))
+                        "is written here with Final Cut Pro's Cross Dissolve for a dissolve, or with the effect read "
+                        "from FCPXML"))
     for timeline, message in cases:
         written = write_in_format(timeline, "fcpx_xml", Path("edit.fcpxml"), tmp_path)
         assert message in written["error"] and written["error"].endswith("result.otio holds it"), written

@@ -147,8 +147,9 @@ def test_a_clip_the_overwrite_puts_between_two_dissolves_shares_itself_between_t
     assert shape(track, rate)[:4] == ["P", ("Cross Dissolve", 2, 3), "short", "new"]
     assert notes == ["result.otio keeps the transition 'Cross Dissolve' at the cut at frame 20 on track 'V1' (now "
                      "between clip 'P' and clip 'short'), 2 frame(s) before the cut and 3 after instead of 4 and 5: "
-                     "clip 'short' has 2 frame(s) of media before its in point and clip 'short' is 3 frame(s) long; the new "
-                     "clip (record frames 20-22) replaced only part of clip 'new' (frames 20-25), which it joined"]
+                     "clip 'short' has 2 frame(s) of media before its in point and clip 'short' is 3 frame(s) long; "
+                     "the new clip (record frames 20-22) replaced only part of clip 'new' (frames 20-25), which it "
+                     "joined"]
 
 
 # -- real interchange exports -------------------------------------------------------------------
@@ -195,7 +196,8 @@ def test_an_avid_fill_by_overwrite_keeps_the_fades_at_the_fillers_ends_as_far_as
     assert_every_dissolve_fits(track, rate)
     first, second = result.metadata["shotforge_result"]["notes"]
     assert "at the cut at frame 194" in first and "0 frame(s) before the cut and 12 after instead of 12 and 12" in first
-    assert "at the cut at frame 247" in second and "24 frame(s) before the cut and 0 after instead of 24 and 24" in second
+    assert "at the cut at frame 247" in second and \
+        "24 frame(s) before the cut and 0 after instead of 24 and 24" in second
 
 
 @pytest.mark.parametrize("rate", RATES)
