@@ -10,9 +10,11 @@ metadata and written back as read. Read, an OTIO ``Transition`` goes between the
 storyline's lane track on the cut, ``in_offset`` its frames before the cut and ``out_offset``
 after, at the sequence's rate; a transition without an ``offset`` is centred on its cut.
 
-Written, a transition goes into the primary storyline (V1) only: clips above V1 and the sound are
-written as clips connected one by one, which carry no transition, so one there is refused by name
-(result.otio holds it), as is one of a kind this writer has no Final Cut Pro effect for.
+Written, V1's transitions go into the primary storyline; above V1, where the adapter writes clips
+connected one by one (which carry no transition), the clips that butt with a transition among them
+become a secondary storyline, as Final Cut Pro makes one. One on a sound track, one at a
+storyline's end that overlaps a gap, and one of a kind this writer has no Final Cut Pro effect for
+are refused by name (result.otio holds them).
 """
 
 from __future__ import annotations
