@@ -45,7 +45,6 @@ class Overlap:
     wanted: int  # record frames the transition shows of the clip there
     transition: str  # the transition in an editor's words, for notes
     neighbour: str  # what is on the other side of the cut
-    beyond: int | None = None  # an OTIO transition's frames on the other side of the cut (None: listed by the panel)
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def transition_overlaps(track: otio.schema.Track, rate: Fraction, clip: TrackIte
         found = _otio_overlaps(children, {item.index: item for item in items}, rate, clip)
     else:
         found = _premiere_overlaps(track, items, clip)
-    return [Overlap(o.side, min(o.wanted, clip.start), o.transition, o.neighbour, o.beyond) if o.side == "head" else o
+    return [Overlap(o.side, min(o.wanted, clip.start), o.transition, o.neighbour) if o.side == "head" else o
             for o in found if o.wanted > 0 and (o.side == "tail" or clip.start > 0)]
 
 
@@ -95,10 +94,9 @@ def _otio_overlaps(children: list, by_index: dict[int, TrackItem], rate: Fractio
         other = by_index.get(at - 1 if side == "head" else at + 1)
         name = transition.name or transition.transition_type or "transition"
         cut = clip.start if side == "head" else clip.end
-        shown, beyond = (transition.in_offset, transition.out_offset) if side == "head" else \
-            (transition.out_offset, transition.in_offset)
-        found.append(Overlap(side, to_frame(shown, rate), f"the transition '{name}' at the cut at frame {cut}",
-                             other.describe() if other is not None else "the end of the track", to_frame(beyond, rate)))
+        found.append(Overlap(side, to_frame(transition.in_offset if side == "head" else transition.out_offset, rate),
+                             f"the transition '{name}' at the cut at frame {cut}",
+                             other.describe() if other is not None else "the end of the track"))
     return found
 
 
@@ -174,29 +172,16 @@ def _note(clip: TrackItem, where: str, timing: ClipTime, facts: MediaFacts, over
         said += f", but its media {facts.path} has only {covered} of them" if covered else \
             f", but its media {facts.path} has none of them: {without}"
     if not covered:
-        return said + (_kept(overlap, covered) if overwrite else "")
+        return said
     if overwrite:
         near, far = timing.index(-1 if head else clip.duration), timing.index(-covered if head else
                                                                                clip.duration + covered - 1)
         return said + (f"; the result replaces the clip's cut only, its media holding those {covered} frame(s) "
                        f"{'before' if head else 'after'} the cut (media frames {min(near, far)}-{max(near, far)}) "
                        "as the handles the transition takes; an editor's overwrite removes the transition: apply "
-                       "it again from these handles" + _kept(overlap, covered))
+                       "it again from these handles")
     covers = "; the result covers them too, so the new picture shows throughout" if covered == wanted else \
         f"; the result covers those {covered} (record frames {shown[0]}-{shown[1]}) and {without}"
     return said + covers + ("; a track above cannot carry the transition, so there the new picture "
                             f"{'starts' if head else 'ends'} with a cut at frame "
                             f"{clip.start - covered if head else clip.end + covered}")
-
-
-def _kept(overlap: Overlap, covered: int) -> str:
-    """What result.otio's overwrite (otio_tools.splice) keeps of an OTIO transition over the new clip:
-    the transition on its cut, this side cut to the ``covered`` frames the new media holds."""
-    if overlap.beyond is None:
-        return ""
-    side = "before" if overlap.side == "head" else "after"
-    if covered == overlap.wanted:
-        return "; result.otio keeps it on the cut as it was"
-    if covered or overlap.beyond:
-        return f"; result.otio keeps it on the cut with {covered} frame(s) {side} it instead of {overlap.wanted}"
-    return "; result.otio cannot keep it: none of its frames fit (its notes say so)"

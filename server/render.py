@@ -271,7 +271,8 @@ def run_job(job_plan: JobPlan, out_dir: Path, *, on_progress: ProgressCallback =
         _write_atomically(otio_path, otio.adapters.write_to_string(result, "otio_json"))
         written.append(otio_path)
         outcome = JobOutcome(media, [p.to_dict() for p in placements], str(otio_path), engine.name,
-                             engine.model, placeholder, list(plan.notes))
+                             engine.model, placeholder,
+                             list(plan.notes) + list(result.metadata["shotforge_result"].get("notes", [])))
         _write_atomically(out_dir / "job.json", json.dumps(
             {"request": request.describe(), "operation": plan.operation, "timeline_rate": str(plan.rate),
              "start_timecode": plan.start_timecode, **outcome.to_dict()}, indent=2))

@@ -17,7 +17,7 @@ from otio_tools.media import MediaFacts, path_from_url
 from otio_tools.plan import Layout, fit_layout, plan_request
 from otio_tools.splice import overwrite, splice_result
 from otio_tools.timeline import track_items
-from otio_tools.timing import exact_rate, frame_to_timecode, timecode_to_frame, timeline_rate
+from otio_tools.timing import exact_rate, frame_to_timecode, timecode_to_frame, timeline_rate, to_frame
 from tests.shared_data import INTERCHANGE, shared
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -399,10 +399,14 @@ def test_avid_aaf_fill_between_transitions_and_zero_length_filler():
     result = splice_result(timeline, plan, plan.placements("/out/fill.mov"), {"engine": "classical"})
     track = result.video_tracks()[0]
     kinds = [type(c).__name__ for c in track]
-    # The transitions into and out of the filler are gone with it; the others stay.
+    # Every transition stays; the two at the filler's ends keep only their side on the editor's clips
+    # (the fill's media is the gap's frames, no handles).
     assert kinds.count("Transition") == sum(isinstance(c, otio.schema.Transition) for c in
-                                            timeline.video_tracks()[0]) - 2
-    assert track.range_of_child(track.child_at_time(RT(200, 24))) == TR(RT(194, 24), RT(53, 24))
+                                            timeline.video_tracks()[0])
+    assert [(to_frame(t.in_offset, 24), to_frame(t.out_offset, 24)) for t in track
+            if isinstance(t, otio.schema.Transition)][2:4] == [(0, 12), (24, 0)]
+    filled = next(c for c in track.find_clips() if "shotforge" in c.metadata)  # under the kept transitions' ends
+    assert track.range_of_child(filled) == TR(RT(194, 24), RT(53, 24))
 
     timeline, request = ask(read("avid_mc_8.6_transitions.aaf"), operation="fill_gap", frame=0)
     with pytest.raises(RequestError, match="the gap at frame 0 on video track 0 \\(V1\\) has length 0"):

@@ -63,7 +63,7 @@ def test_an_overwrite_keeps_both_dissolves_of_the_clip_it_replaces(rate, operati
     assert visible(result, 0, new) == (16, 60)  # as the editor's clip A showed
     assert_every_dissolve_fits(track, rate)
     assert "notes" not in result.metadata["shotforge_result"]
-    assert all(note.endswith("result.otio keeps it on the cut as it was") for note in plan.notes)
+    assert not any("result.otio" in note for note in plan.notes)  # what result.otio did is its own notes'
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -77,7 +77,6 @@ def test_a_dissolve_asking_more_handles_than_the_media_has_is_shortened_and_said
     assert note == (f"result.otio keeps the transition 'Cross Dissolve' at the cut at frame 68 on track 'V1' (now "
                     f"between clip '{new}' and clip 'B'), 6 frame(s) before the cut and 3 after instead of 6 and 8: "
                     f"clip '{new}' has 3 frame(s) of media after its out point")
-    assert plan.notes[1].endswith("result.otio keeps it on the cut with 3 frame(s) after it instead of 8")
 
     # the written file holds it as OpenTimelineIO reads it
     back = otio.adapters.read_from_string(otio.adapters.write_to_string(result, "otio_json"), "otio_json")
@@ -97,7 +96,6 @@ def test_a_fade_in_with_no_media_before_the_clip_cannot_stay_and_is_named():
     assert note.startswith("result.otio cannot keep the transition 'Fade In' at the cut at frame 12 on track 'V1' "
                            "(now between a gap and clip 'A (ShotForge inpaint)'): clip 'A (ShotForge inpaint)' has 0 "
                            "frame(s) of media before its in point, so none of its 6+0 frames fit")
-    assert plan.notes[0].endswith("result.otio cannot keep it: none of its frames fit (its notes say so)")
 
 
 def test_an_overwrite_over_a_cut_names_the_dissolve_it_leaves_no_cut_for():

@@ -118,12 +118,17 @@ def test_an_overwrite_under_dissolves_places_the_cut_from_media_with_the_handles
     assert info.start_timecode == frame_to_timecode(timecode_to_frame("01:00:00:00", NTSC_FILM) + 7, NTSC_FILM)
     assert len(made) == 29
     assert_kept_outside_the_region(made, source, 7)
-    head, tail = outcome.notes
+    head, tail, kept = outcome.notes  # the plan's two, then what result.otio did to the dissolve after A
     assert "media frames 7-9" in head and "has only 2 of them" in tail and "media frames 34-35" in tail
+    assert kept.startswith("result.otio keeps the transition 'Cross Dissolve' at the cut at frame 44") and \
+        "4 frame(s) before the cut and 2 after instead of 4 and 5" in kept
 
     track = otio.adapters.read_from_file(outcome.otio).video_tracks()[0]
-    assert [c.name for c in track] == ["P", "A (ShotForge inpaint)", "B"]  # an overwrite drops the transitions
-    new = track[1]
+    # result.otio keeps both dissolves on their cuts: the one after A has only the 2 frames its media holds
+    assert [(c.name, to_frame(c.in_offset, NTSC_FILM), to_frame(c.out_offset, NTSC_FILM))
+            if isinstance(c, otio.schema.Transition) else c.name for c in track] == \
+        ["P", ("Cross Dissolve", 3, 2), "A (ShotForge inpaint)", ("Cross Dissolve", 4, 2), "B"]
+    new = track[2]
     assert track.range_of_child(new) == TR(RT(20, float(NTSC_FILM)), RT(24, float(NTSC_FILM)))
     available = new.media_reference.available_range
     assert to_frame(new.source_range.start_time - available.start_time, NTSC_FILM) == 3
