@@ -85,6 +85,7 @@ class Outpainter:
         iw, ih = self.inner_size = layout.inner
         ox, oy = layout.offset
         self.inner = (slice(oy, oy + ih), slice(ox, ox + iw))
+        self.offset = (ox, oy)
         rects = {"top": (0, 0, cw, oy), "bottom": (0, oy + ih, cw, ch), "left": (0, oy, ox, oy + ih),
                  "right": (ox + iw, oy, cw, oy + ih)}
         sides = [(side, (slice(y0, y1), slice(x0, x1))) for side, (x0, y0, x1, y1) in rects.items()
@@ -150,6 +151,7 @@ class Outpainter:
         # buffered frames: (frame, small RGB copy, canvas transform from the previous frame)
         buf: deque[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = deque()
         fill_prev: np.ndarray | None = None  # last frame's spatial fill, moved with the camera
+        previous: np.ndarray | None = None  # last frame's picture
         dtype = None
         index = 0
         exhausted = False
@@ -175,6 +177,9 @@ class Outpainter:
                 small_motion = self.fill_scale @ motion @ np.linalg.inv(self.fill_scale)
                 fill_prev = cv2.warpPerspective(fill_prev, small_motion, self.fill_size,
                                                 borderMode=cv2.BORDER_REPLICATE)
+            if motion is not None and previous is not None:
+                self._meet_carried(previous, motion, frame, layer, age)
+            previous = frame
             np.copyto(layer[self.inner], cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), casting="unsafe")
             self._borrow_upcoming(buf, layer, age)
             memory = self._FILL_MEMORY_STEADY if steady else self._FILL_MEMORY
@@ -228,12 +233,60 @@ class Outpainter:
             self._warp_strips(frame, matrix, self.warped)
             self._warp_strips(self.cover_mask, matrix, self.covered)
             top = np.iinfo(frame.dtype).max
-            for ys, xs in self.strips:
+            for (ys, xs), band in zip(self.strips, self.bands):
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
                 part = layer[ys, xs]
                 part[..., :3][better] = self.warped[ys, xs][better]
                 part[..., 3][better] = top
                 age[ys, xs][better] = j
+                if band is not None and better[band.where].any():
+                    near, pick = part[band.where], better[band.where]
+                    near[..., :3][pick] = np.clip(near[..., :3][pick] + self._mismatch(frame, matrix, buf[0][0],
+                                                                                       band)[pick], 0, top)
+
+    def _meet_carried(self, previous: np.ndarray, motion: np.ndarray, frame: np.ndarray, layer: np.ndarray,
+                      age: np.ndarray) -> None:
+        """What the running canvas carries next to the picture, made to meet the new picture at its
+        edge as the previous one did (see :meth:`_mismatch`)."""
+        top = float(np.iinfo(frame.dtype).max)
+        for (ys, xs), band in zip(self.strips, self.bands):
+            if band is None:
+                continue
+            near = layer[ys, xs][band.where]
+            pick = (age[ys, xs][band.where] >= 1) & (near[..., 3] > 0)
+            if pick.any():
+                fix = self._mismatch(previous, motion @ self.inner_to_canvas, frame, band)
+                near[..., :3][pick] += fix[pick] * (near[..., 3:][pick] / top)
+
+    def _mismatch(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, band: _Band) -> np.ndarray:
+        """What to add to ``frame`` (moved by ``matrix``) in ``band`` so that it meets the current
+        picture ``cur`` at its edge: ``frame``'s difference from ``cur`` along the picture's edge
+        pixels (where both show them), carried across the edge, its fine part fading within a few
+        pixels and its level (smoothed along the edge) over the band. Where ``frame`` lines up with
+        the picture (a camera move it follows) this is about nothing; where a subject moved next to
+        the edge it keeps what ``frame`` shows beyond it but without the step."""
+        (ox, oy), (iw, ih) = self.offset, self.inner_size
+        x, y, w, h, edge = {"left": (ox, oy, 1, ih, cur[:, :1]), "right": (ox + iw - 1, oy, 1, ih, cur[:, -1:]),
+                            "top": (ox, oy, iw, 1, cur[:1]), "bottom": (ox, oy + ih - 1, iw, 1, cur[-1:])}[band.side]
+        to_line = _translate(-x, -y) @ matrix
+        seen = cv2.warpPerspective(frame, to_line, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        cover = (cv2.warpPerspective(self.cover_mask, to_line, (w, h), flags=cv2.INTER_LINEAR) == 255)
+        cover = cover.astype(np.float32).reshape(1, -1)
+        diff = (edge.astype(np.float32) - seen).reshape(1, -1, 3) * cover[..., None]
+
+        def along(a: np.ndarray, sigma: float) -> np.ndarray:
+            return cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).reshape(a.shape)
+
+        norm = lambda sigma: along(diff, sigma) / np.maximum(along(cover, sigma), 1e-3)[..., None]
+        level, fine = norm(float(self.reach)), norm(1.0)
+        fine = (fine - level)[0][band.along]
+        level = level[0][band.along]
+        if band.side in ("top", "bottom"):
+            level, fine = level[None], fine[None]
+        else:
+            level, fine = level[:, None], fine[:, None]
+        quick = np.clip(1 - (band.dist - 1) / max(2.0, self.reach / 4), 0, 1)[..., None]
+        return band.weight[..., None] * level + quick * fine
 
     def _edge_change(self, small: np.ndarray) -> float:
         """Mean absolute change (0..1) since the previous frame of the picture's outer ring (small
@@ -322,6 +375,7 @@ class _Band(NamedTuple):
 
     where: tuple[slice, slice]  # into the strip
     weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
+    dist: np.ndarray  # (h, w) distance from the picture (1 next to it)
     mx: np.ndarray  # columns and rows of the picture its mirror image shows (BORDER_REFLECT_101)
     my: np.ndarray
     side: str  # which side of the picture the strip lies on
@@ -341,14 +395,15 @@ def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -
         return None
     where = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
     dx, dy, gx, gy = dx[where[1]], dy[where[0]], gx[where[1]], gy[where[0]]
-    weight = np.clip(1 - np.hypot(dx[None, :], dy[:, None]) / reach, 0, 1) ** 2
+    dist = np.hypot(dx[None, :], dy[:, None]).astype(np.float32)
+    weight = np.clip(1 - dist / reach, 0, 1) ** 2
 
     def reflect(g: np.ndarray, n: int) -> np.ndarray:
         g = np.abs(g)
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
     g, n = (gx, iw) if side in ("top", "bottom") else (gy, ih)
-    return _Band(where, weight.astype(np.float32), reflect(gx, iw).astype(np.intp),
+    return _Band(where, weight.astype(np.float32), dist, reflect(gx, iw).astype(np.intp),
                  reflect(gy, ih).astype(np.intp), side, np.clip(g, 0, n - 1).astype(np.intp),
                  (g >= 0) & (g <= n - 1))
 
