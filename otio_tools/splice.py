@@ -8,7 +8,8 @@ record frames; items it only partly covers are trimmed. Unlike an editor's overw
 the transitions at the edit's edges, a transition whose cut is still there stays on it, between
 what is now on either side, shortened where that item's media (the new clip's handles) or its
 length holds fewer frames; one whose cut the overwrite covered, or of which nothing fits, cannot
-stay, and result.otio's notes name it, as they name each one shortened.
+stay, and result.otio's notes name it, as they name each one shortened. The Premiere panel's
+listed transitions (metadata.premiere.transitions) whose cut the overwrite covers leave the list.
 
 A placement with an ``audio_track`` puts its sound there too: an audio clip of the same media with
 the same record frames and source range, always into free space (an ``overwrite`` overwrites the
@@ -170,8 +171,35 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
             pieces.append(otio.schema.Gap(source_range=frames_range(0, start - track_end, rate)))
         pieces.append(item)
     notes = _keep_transitions(pieces, moved, item, changed, rate, f"track '{track.name}'", (start, end))
+    if destroy:
+        notes += _drop_covered_listings(track, entries.values(), (start, end))
     track.clear()
     track.extend(pieces)
+    return notes
+
+
+def _drop_covered_listings(track: otio.schema.Track, entries, edit: tuple[int, int]) -> list[str]:
+    """The Premiere panel lists a track's transitions as ``[name, first, end record frame]`` in
+    ``metadata.premiere.transitions`` (otio_tools.transitions): a listed one whose cut the overwrite
+    covers is gone with that cut, so it leaves the list, and the notes name it. One over a cut that
+    is still there stays listed, like the OTIO transitions kept on their cuts."""
+    premiere = track.metadata.get("premiere")
+    listed = premiere.get("transitions") if hasattr(premiere, "get") else None
+    if not listed:
+        return []
+    cuts = sorted({entry.end for entry in entries} | {entry.start for entry in entries})
+    kept, notes = [], []
+    for entry in listed:
+        name, first, end = entry[0], int(entry[1]), int(entry[2])
+        cut = next((c for c in cuts if first <= c <= end), None)
+        if cut is not None and edit[0] < cut < edit[1]:
+            notes.append(f"the overwrite over record frames {edit[0]}-{edit[1] - 1} on track '{track.name}' covers "
+                         f"the cut at frame {cut} where the transition '{name or 'transition'}' over frames "
+                         f"{first}-{end - 1} was: result.otio no longer lists it")
+        else:
+            kept.append(entry)
+    if len(kept) < len(listed):
+        premiere["transitions"] = kept
     return notes
 
 

@@ -217,3 +217,22 @@ def test_an_extension_by_overwrite_keeps_the_dissolve_on_its_cut_and_says_what_i
         "result.otio keeps the transition 'Cross Dissolve' at the cut at frame 68 on track 'V1' (now between clip "
         "'A' and clip 'A'); the new clip (record frames 68-77) replaced only part of clip 'B' (frames 68-97), which "
         "it joined"]
+
+
+def test_a_premiere_listed_transition_whose_cut_an_overwrite_covers_leaves_the_list_and_is_named():
+    """The Premiere panel lists transitions in the track's metadata, not as OTIO transitions: one whose
+    cut the overwrite covers is gone from result.otio's list; one over a cut still there stays listed."""
+    rate = Fraction(24)
+    track = otio.schema.Track(name="V1", metadata={"premiere": {"transitions": [
+        ["Cross Dissolve", 44, 52], ["Dip to Black", 92, 100]]}})
+    track.extend([clip("A", 0, 48, rate), clip("B", 0, 48, rate), clip("C", 0, 48, rate)])
+    notes = overwrite(track, clip("new", 100, 40, rate), 30, rate)  # record 30-69: over the cut at 48
+    assert [c.name for c in track] == ["A", "new", "B", "C"]
+    assert [list(t) for t in track.metadata["premiere"]["transitions"]] == [["Dip to Black", 92, 100]]
+    assert notes == ["the overwrite over record frames 30-69 on track 'V1' covers the cut at frame 48 where the "
+                     "transition 'Cross Dissolve' over frames 44-51 was: result.otio no longer lists it"]
+
+    # an overwrite that ends on a listed transition's cut leaves it listed, as its cut is still there
+    notes = overwrite(track, clip("again", 100, 26, rate), 70, rate)  # record 70-95: up to the cut at 96
+    assert [list(t) for t in track.metadata["premiere"]["transitions"]] == [["Dip to Black", 92, 100]]
+    assert notes == []
