@@ -97,6 +97,17 @@ def test_the_self_check_tells_a_shake_from_a_speeding_pan():
     assert selfcheck.curve_wins(frames[:3], frames[9:12], 1, "fast") is None
 
 
+@pytest.mark.parametrize("jolted", [1, 2])
+def test_one_jolted_context_frame_does_not_drop_the_curve_of_a_speeding_pan(jolted):
+    # a speeding pan whose camera jumped 5 px on one frame of the context: the stretch nearest the
+    # gap remakes that frame badly either way, the other stretches show the shot's steady speed-up
+    positions = [(k * (k + 1) // 2, 4) for k in range(17)]
+    x, y = positions[jolted]
+    positions[jolted] = (x + 5, y + 5)
+    frames = _pan(positions)
+    assert selfcheck.curve_wins(frames[:8], frames[11:], 3, "fast") is True
+
+
 @pytest.mark.parametrize("gap", [1, 3])
 def test_a_shaken_shot_is_filled_better_without_the_motion_curve(gap, monkeypatch):
     engine = ClassicalEngine()
