@@ -99,8 +99,9 @@ def test_the_self_check_tells_a_shake_from_a_speeding_pan():
 
 @pytest.mark.parametrize("jolted", [1, 2])
 def test_one_jolted_context_frame_does_not_drop_the_curve_of_a_speeding_pan(jolted):
-    # a speeding pan whose camera jumped 5 px on one frame of the context: the stretch nearest the
-    # gap remakes that frame badly either way, the other stretches show the shot's steady speed-up
+    # a speeding pan whose camera jumped 5 px on one frame of the context: the remade stretch misses
+    # that frame about as badly either way, which is no sign that the shot moves straight (the old
+    # rule, the curve only when it won by 5 %, dropped it)
     positions = [(k * (k + 1) // 2, 4) for k in range(17)]
     x, y = positions[jolted]
     positions[jolted] = (x + 5, y + 5)
