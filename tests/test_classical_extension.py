@@ -58,3 +58,22 @@ def test_a_motion_that_barely_beats_the_freeze_in_the_backtest_holds_the_frame()
     assert engine.last_extend_gain == 0.0
     assert all(np.array_equal(o, frames[7]) for o in out)
 
+
+
+def test_the_camera_step_is_the_affine_move_of_the_field_and_none_under_the_noise_floor():
+    from server.engines.classical import propagate, scene
+    from server.engines.classical.extrapolate import Motion, _camera_step
+
+    shape = (180, 320)
+    move = np.array([[1.004, -0.003, 2.5], [0.002, 0.997, -1.2], [0, 0, 1]])
+    velocity = propagate.motion_field(move, shape)
+    # a mover in the middle of the picture is left out of the camera's move, and kept as residual
+    velocity[60:100, 120:180] += (6.0, 0.0)
+    step = _camera_step(velocity)
+    assert np.abs(step - move).max() < 1e-3
+    motion = Motion(velocity)
+    assert np.abs(motion.residual[80, 150] - (6.0, 0.0)).max() < 0.05
+    assert np.abs(motion.residual[20, 20]).max() < 1e-3
+    # a drift below the noise floor at every pixel is no camera move: a still camera stays exact
+    drift = np.full((*shape, 2), 0.4 * scene.DEAD_ZONE, np.float32)
+    assert np.array_equal(_camera_step(drift), np.eye(3))
