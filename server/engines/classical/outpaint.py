@@ -79,6 +79,11 @@ class Outpainter:
     # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
     _FAR_REACH = 4.0
     _FAR_NEAR = 0.25
+    # an upcoming frame shows something else than the picture next to its edge when it differs
+    # from it there by more than this many times the picture's own step from pixel to pixel (plus
+    # _NOISE 8-bit levels)
+    _UNLIKE = 3.0
+    _NOISE = 2.0
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
@@ -91,6 +96,7 @@ class Outpainter:
         sides = [(side, (slice(y0, y1), slice(x0, x1))) for side, (x0, y0, x1, y1) in rects.items()
                  if x1 > x0 and y1 > y0]
         self.strips = [strip for _, strip in sides]
+        self.sides = [side for side, _ in sides]
         # where each strip touches the picture, in the strip's own coordinates
         self.inner_span = {"top": slice(ox, ox + iw), "bottom": slice(ox, ox + iw), "left": slice(0, ih),
                            "right": slice(0, ih)}
@@ -233,8 +239,13 @@ class Outpainter:
             self._warp_strips(frame, matrix, self.warped)
             self._warp_strips(self.cover_mask, matrix, self.covered)
             top = np.iinfo(frame.dtype).max
-            for (ys, xs), band in zip(self.strips, self.bands):
+            for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
+                unlike = self._unlike(frame, matrix, buf[0][0], side)
+                if side in ("left", "right"):
+                    better[unlike] = False
+                else:
+                    better[:, self.inner_span[side]][:, unlike] = False
                 part = layer[ys, xs]
                 part[..., :3][better] = self.warped[ys, xs][better]
                 part[..., 3][better] = top
@@ -249,14 +260,46 @@ class Outpainter:
         """What the running canvas carries next to the picture, made to meet the new picture at its
         edge as the previous one did (see :meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
-        for (ys, xs), band in zip(self.strips, self.bands):
+        for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
             if band is None:
                 continue
+            unlike = self._unlike(previous, motion @ self.inner_to_canvas, frame, side)
+            part, when = layer[ys, xs], age[ys, xs]
+            if side in ("left", "right"):
+                part[unlike], when[unlike] = 0, np.inf
+            else:
+                part[:, self.inner_span[side]][:, unlike] = 0
+                when[:, self.inner_span[side]][:, unlike] = np.inf
             near = layer[ys, xs][band.where]
             pick = (age[ys, xs][band.where] >= 1) & (near[..., 3] > 0)
             if pick.any():
                 fix = self._mismatch(previous, motion @ self.inner_to_canvas, frame, band)
                 near[..., :3][pick] += fix[pick] * (near[..., 3:][pick] / top)
+
+    def _unlike(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, side: str) -> np.ndarray:
+        """Per pixel along the picture's edge on ``side``: whether ``frame`` (moved by ``matrix``)
+        shows something else than the current picture ``cur`` just inside that edge (a subject that
+        moved in or out, not a camera move it follows): its difference there is well above what a
+        pixel's misalignment of the picture's own texture would give."""
+        (ox, oy), (iw, ih) = self.offset, self.inner_size
+        deep = max(2, self.reach // 4)
+        x, y, w, h, inside = {"left": (ox, oy, deep, ih, cur[:, :deep]),
+                              "right": (ox + iw - deep, oy, deep, ih, cur[:, iw - deep:]),
+                              "top": (ox, oy, iw, deep, cur[:deep]),
+                              "bottom": (ox, oy + ih - deep, iw, deep, cur[ih - deep:])}[side]
+        to_strip = _translate(-x, -y) @ matrix
+        seen = cv2.warpPerspective(frame, to_strip, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        inside = inside.astype(np.float32)
+        texture = 0.5 * (np.abs(np.diff(inside, axis=0)).mean() if h > 1 else 0.0) + 0.5 * (
+            np.abs(np.diff(inside, axis=1)).mean() if w > 1 else 0.0)
+        per = lambda a: a.mean(axis=(1, 2) if side in ("left", "right") else (0, 2))
+        step = np.abs(np.diff(inside, axis=1 if side in ("left", "right") else 0)).mean(axis=(1, 2) if side in (
+            "left", "right") else (0, 2)) if deep > 1 else np.full(w if side in ("top", "bottom") else h, texture)
+        sigma = max(1.0, self.reach / 2)
+        smooth = lambda a: cv2.GaussianBlur(a.astype(np.float32)[None], (0, 0), sigma,
+                                            borderType=cv2.BORDER_REPLICATE)[0]
+        noise = self._NOISE * np.iinfo(frame.dtype).max / 255
+        return smooth(per(np.abs(seen - inside))) > self._UNLIKE * (smooth(step) + noise)
 
     def _mismatch(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, band: _Band) -> np.ndarray:
         """What to add to ``frame`` (moved by ``matrix``) in ``band`` so that it meets the current
