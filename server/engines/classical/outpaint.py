@@ -2,7 +2,10 @@
 
 What the camera saw is propagated first (:mod:`.propagate`'s camera motion): a running canvas
 carries what past frames showed forward, aligned by global motion (a similarity transform a
-frame), and upcoming frames up to the engine's look-ahead put in what they show. Only where no
+frame), and upcoming frames up to the engine's look-ahead put in what they show; a frame is not
+used along a stretch of the picture's edge where it shows something else than the picture just
+inside it (a subject moved there), and what it brings is made to meet the picture at its edge
+(its difference from the picture along the edge carried across). Only where no
 frame showed anything is the border filled: a smooth (push-pull) fill that far from the picture
 gives way to the picture's own row (column) colours near that side, with the picture's mirror
 image near its edge continuing its texture, blended with the previous frame's fill so it does not
@@ -23,6 +26,7 @@ from server.engines import flow as fl
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import propagate as pg
 from server.engines.classical import scene
+from server.engines.classical.outpaint_edge import Band, band_of, mirror_past_seen
 
 
 # a camera move must explain the change between two frames at least this much better than
@@ -101,7 +105,7 @@ class Outpainter:
         self.inner_span = {"top": slice(ox, ox + iw), "bottom": slice(ox, ox + iw), "left": slice(0, ih),
                            "right": slice(0, ih)}
         reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
-        self.bands = [_band(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
+        self.bands = [band_of(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
         self.reach = reach
         self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
@@ -290,18 +294,17 @@ class Outpainter:
         to_strip = _translate(-x, -y) @ matrix
         seen = cv2.warpPerspective(frame, to_strip, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
         inside = inside.astype(np.float32)
-        texture = 0.5 * (np.abs(np.diff(inside, axis=0)).mean() if h > 1 else 0.0) + 0.5 * (
-            np.abs(np.diff(inside, axis=1)).mean() if w > 1 else 0.0)
-        per = lambda a: a.mean(axis=(1, 2) if side in ("left", "right") else (0, 2))
-        step = np.abs(np.diff(inside, axis=1 if side in ("left", "right") else 0)).mean(axis=(1, 2) if side in (
-            "left", "right") else (0, 2)) if deep > 1 else np.full(w if side in ("top", "bottom") else h, texture)
-        sigma = max(1.0, self.reach / 2)
-        smooth = lambda a: cv2.GaussianBlur(a.astype(np.float32)[None], (0, 0), sigma,
-                                            borderType=cv2.BORDER_REPLICATE)[0]
-        noise = self._NOISE * np.iinfo(frame.dtype).max / 255
-        return smooth(per(np.abs(seen - inside))) > self._UNLIKE * (smooth(step) + noise)
+        across, lines = (1, (1, 2)) if side in ("left", "right") else (0, (0, 2))
+        step = np.abs(np.diff(inside, axis=across)).mean(axis=lines)  # the picture's own, across the edge
 
-    def _mismatch(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, band: _Band) -> np.ndarray:
+        def smooth(a: np.ndarray) -> np.ndarray:  # along the edge
+            return cv2.GaussianBlur(a.astype(np.float32)[None], (0, 0), max(1.0, self.reach / 2),
+                                    borderType=cv2.BORDER_REPLICATE)[0]
+
+        noise = self._NOISE * np.iinfo(frame.dtype).max / 255
+        return smooth(np.abs(seen - inside).mean(axis=lines)) > self._UNLIKE * (smooth(step) + noise)
+
+    def _mismatch(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, band: Band) -> np.ndarray:
         """What to add to ``frame`` (moved by ``matrix``) in ``band`` so that it meets the current
         picture ``cur`` at its edge: ``frame``'s difference from ``cur`` along the picture's edge
         pixels (where both show them), carried across the edge, its fine part fading within a few
@@ -380,7 +383,7 @@ class Outpainter:
                 fill_near = near.copy()
                 mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
                 near += band.weight[..., None] * (mirror - near)
-                _mirror_past_seen(band, near, fill_near, seen_mask[band.where] > 0, seen[band.where], frame,
+                mirror_past_seen(band, near, fill_near, seen_mask[band.where] > 0, seen[band.where], frame,
                                   self.reach)
             cv2.copyTo(seen, seen_mask, colour)
             if band is not None:
@@ -397,7 +400,7 @@ class Outpainter:
         self.held[key] = new
         return new
 
-    def _level_edge(self, k: int, band: _Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
+    def _level_edge(self, k: int, band: Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
         """The step between the picture's edge pixels and strip ``k``'s next to them, smoothed along
         the edge (the picture's texture is not copied out), added to the strip fading over the
         band: the border meets the picture without a hard seam, whatever it was made of."""
@@ -411,78 +414,6 @@ class Outpainter:
         weight = band.weight[..., None]
         across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
         colour[band.where] += weight * across
-
-
-class _Band(NamedTuple):
-    """The part of a border strip within reach of the picture's edge."""
-
-    where: tuple[slice, slice]  # into the strip
-    weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
-    dist: np.ndarray  # (h, w) distance from the picture (1 next to it)
-    mx: np.ndarray  # columns and rows of the picture its mirror image shows (BORDER_REFLECT_101)
-    my: np.ndarray
-    side: str  # which side of the picture the strip lies on
-    along: np.ndarray  # per column (top, bottom) or row (left, right): the nearest edge pixel
-    inside: np.ndarray  # per column (top, bottom) or row (left, right): whether it meets the picture
-
-
-def _band(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int) -> _Band | None:
-    """The part of a border strip within ``reach`` pixels of the picture, or None."""
-    (ox, oy), (iw, ih) = layout.offset, layout.inner
-    gx = np.arange(xs.start, xs.stop, dtype=np.float32) - ox
-    gy = np.arange(ys.start, ys.stop, dtype=np.float32) - oy
-    dx = np.maximum(np.maximum(-gx, gx - (iw - 1)), 0)
-    dy = np.maximum(np.maximum(-gy, gy - (ih - 1)), 0)
-    cols, rows = np.flatnonzero(dx < reach), np.flatnonzero(dy < reach)
-    if len(cols) == 0 or len(rows) == 0:
-        return None
-    where = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
-    dx, dy, gx, gy = dx[where[1]], dy[where[0]], gx[where[1]], gy[where[0]]
-    dist = np.hypot(dx[None, :], dy[:, None]).astype(np.float32)
-    weight = np.clip(1 - dist / reach, 0, 1) ** 2
-
-    def reflect(g: np.ndarray, n: int) -> np.ndarray:
-        g = np.abs(g)
-        return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
-
-    g, n = (gx, iw) if side in ("top", "bottom") else (gy, ih)
-    return _Band(where, weight.astype(np.float32), dist, reflect(gx, iw).astype(np.intp),
-                 reflect(gy, ih).astype(np.intp), side, np.clip(g, 0, n - 1).astype(np.intp),
-                 (g >= 0) & (g <= n - 1))
-
-
-def _outward(a: np.ndarray, side: str) -> np.ndarray:
-    """A view of band array ``a`` as (lines across the edge, depth), depth 0 next to the picture."""
-    return {"left": lambda: a[:, ::-1], "right": lambda: a, "top": lambda: np.swapaxes(a, 0, 1)[:, ::-1],
-            "bottom": lambda: np.swapaxes(a, 0, 1)}[side]()
-
-
-def _inward(frame: np.ndarray, side: str) -> np.ndarray:
-    """A view of the picture as (lines across the edge on ``side``, depth), depth 0 its edge pixel."""
-    return {"left": lambda: frame, "right": lambda: frame[:, ::-1], "top": lambda: np.swapaxes(frame, 0, 1),
-            "bottom": lambda: np.swapaxes(frame, 0, 1)[:, ::-1]}[side]()
-
-
-def _mirror_past_seen(band: _Band, near: np.ndarray, fill: np.ndarray, seen: np.ndarray, colour: np.ndarray,
-                      frame: np.ndarray, reach: int) -> None:
-    """Where other frames saw a run of the border next to the picture, the mirror image beyond it
-    (in ``near``, over the spatial ``fill``) continues what was seen, mirrored about the run's outer
-    end, not the picture mirrored about its edge: the mirror image meets what lies next to it."""
-    near, fill, seen, colour = (_outward(a, band.side) for a in (near, fill, seen, colour))
-    lines, depth = seen.shape
-    run = np.where(seen.all(1), depth, np.argmax(~seen, 1))  # seen pixels next to the picture, per line
-    pick = np.flatnonzero(band.inside & (run > 0) & (run < depth))
-    if len(pick) == 0:
-        return
-    run = run[pick, None]
-    pic = _inward(frame, band.side)[band.along[pick]]
-    deep = min(pic.shape[1], depth + 2)
-    source = np.concatenate([pic[:, deep - 1::-1].astype(np.float32), colour[pick]], 1)
-    d = np.arange(depth)[None, :]
-    mirror = np.take_along_axis(source, np.clip(deep + 2 * (run - 1) - d, 0, source.shape[1] - 1)[..., None], 1)
-    weight = np.where(d >= run, np.clip(1 - (d - run + 1) / reach, 0, 1) ** 2, 0)[..., None]
-    base = fill[pick]
-    near[pick] = np.where(d[..., None] >= run[..., None], base + weight * (mirror - base), near[pick])
 
 
 class _Far(NamedTuple):
