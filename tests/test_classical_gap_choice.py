@@ -97,7 +97,7 @@ def test_the_self_check_tells_a_shake_from_a_speeding_pan():
     assert selfcheck.curve_wins(frames[:3], frames[9:12], 1, "fast") is None
 
 
-@pytest.mark.parametrize("jolted", [1, 2])
+@pytest.mark.parametrize("jolted", [2, 3])
 def test_one_jolted_context_frame_does_not_drop_the_curve_of_a_speeding_pan(jolted):
     # a speeding pan whose camera jumped 5 px on one frame of the context: the remade stretch misses
     # that frame about as badly either way, which is no sign that the shot moves straight (the old
@@ -107,6 +107,34 @@ def test_one_jolted_context_frame_does_not_drop_the_curve_of_a_speeding_pan(jolt
     positions[jolted] = (x + 5, y + 5)
     frames = _pan(positions)
     assert selfcheck.curve_wins(frames[:8], frames[11:], 3, "fast") is True
+
+
+def test_every_stretch_the_context_holds_is_listed_and_the_nearest_marked():
+    frames = _accelerating()
+    runs, covered = selfcheck._stretches(frames[:8], frames[9:], 1)
+    assert covered and [(k, list(r)) for k, r, nearest in runs if nearest] == [(0, [3, 4, 5, 6, 7]), (1, [0, 1, 2, 3, 4])]
+    assert sorted((k, r.start) for k, r, _ in runs) == [(k, s) for k in (0, 1) for s in range(4)]
+    runs, covered = selfcheck._stretches(frames[:8], frames[9:], 7)  # only 4 of the 7 can be held back
+    assert not covered and all(len(r) == 8 for _, r, _ in runs)
+
+
+@pytest.mark.parametrize("nearest, others, verdict", [
+    ((100.0, 101.0), (150.0, 120.0), False),  # a near-tie nearest the gap: the other stretches decide
+    ((100.0, 101.0), (120.0, 150.0), True),
+    ((100.0, 120.0), (150.0, 120.0), True),  # a clear verdict nearest the gap: the others are not remade
+    ((120.0, 100.0), (100.0, 150.0), False)])
+def test_the_other_stretches_decide_only_a_near_tie(nearest, others, verdict, monkeypatch):
+    frames = _accelerating()
+    before, after = frames[:8], frames[9:]
+    remade = []
+
+    def errors(run, quality):  # the two stretches nearest the gap are remade first
+        near = len(remade) < 2
+        remade.append(near)
+        return np.array(nearest if near else others) / (2 if near else 6)
+    monkeypatch.setattr(selfcheck, "_remade_errors", errors)
+    assert selfcheck.curve_wins(before, after, 1, "fast") is verdict
+    assert remade.count(True) == 2 and remade.count(False) == (6 if abs(nearest[0] / nearest[1] - 1) <= 0.03 else 0)
 
 
 @pytest.mark.parametrize("gap", [1, 3])
