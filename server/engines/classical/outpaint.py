@@ -261,8 +261,9 @@ class Outpainter:
 
     def _meet_carried(self, previous: np.ndarray, motion: np.ndarray, frame: np.ndarray, layer: np.ndarray,
                       age: np.ndarray) -> None:
-        """What the running canvas carries next to the picture, made to meet the new picture at its
-        edge as the previous one did (see :meth:`_mismatch`)."""
+        """What the running canvas carries next to the picture: dropped on the lines where the
+        previous picture shows something else than the new one next to the edge (:meth:`_unlike`),
+        elsewhere made to meet the new picture at its edge as the previous one did (:meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
         for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
             if band is None:
