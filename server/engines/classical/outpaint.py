@@ -26,7 +26,7 @@ from server.engines import flow as fl
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import propagate as pg
 from server.engines.classical import scene
-from server.engines.classical.outpaint_edge import Band, band_of, mirror_past_seen
+from server.engines.classical.outpaint_edge import Band, band_of, mirror_past_seen, outward
 
 
 # a camera move must explain the change between two frames at least this much better than
@@ -245,6 +245,8 @@ class Outpainter:
             top = np.iinfo(frame.dtype).max
             for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
+                if not better.any():
+                    continue
                 unlike = self._unlike(frame, matrix, buf[0][0], side)
                 if side in ("left", "right"):
                     better[unlike] = False
@@ -266,8 +268,8 @@ class Outpainter:
         elsewhere made to meet the new picture at its edge as the previous one did (:meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
         for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
-            if band is None:
-                continue
+            if band is None or not (layer[ys, xs][..., 3] > 0).any():
+                continue  # nothing carried on this side
             unlike = self._unlike(previous, motion @ self.inner_to_canvas, frame, side)
             part, when = layer[ys, xs], age[ys, xs]
             if side in ("left", "right"):
@@ -381,11 +383,12 @@ class Outpainter:
             if band is not None:
                 # near the edge, where nothing was seen, the fill gives way to the mirror image
                 near = colour[band.where]
-                fill_near = near.copy()
+                seen_near = seen_mask[band.where] > 0
+                fill_near = near.copy() if outward(seen_near, band.side)[:, 0].any() else None
                 mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
                 near += band.weight[..., None] * (mirror - near)
-                mirror_past_seen(band, near, fill_near, seen_mask[band.where] > 0, seen[band.where], frame,
-                                  self.reach)
+                if fill_near is not None:  # other frames saw some of the border next to the picture
+                    mirror_past_seen(band, near, fill_near, seen_near, seen[band.where], frame, self.reach)
             cv2.copyTo(seen, seen_mask, colour)
             if band is not None:
                 self._level_edge(k, band, colour, frame, follow)
