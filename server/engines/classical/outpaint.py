@@ -83,9 +83,9 @@ class Outpainter:
     # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
     _FAR_REACH = 4.0
     _FAR_NEAR = 0.25
-    # an upcoming frame shows something else than the picture next to its edge when it differs
-    # from it there by more than this many times the picture's own step from pixel to pixel (plus
-    # _NOISE 8-bit levels)
+    # another frame (an upcoming one, or the previous one for what the canvas carries) shows
+    # something else than the picture next to its edge when it differs from it there by more than
+    # this many times the picture's own step from pixel to pixel (plus _NOISE 8-bit levels)
     _UNLIKE = 3.0
     _NOISE = 2.0
 
