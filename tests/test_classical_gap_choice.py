@@ -13,6 +13,7 @@ import pytest
 
 from server.engines import flow as fl
 from server.engines.base import EngineJob
+import server.engines.classical as classical
 from server.engines.classical import ClassicalEngine, PairFlow, scene, selfcheck
 from tests.frames import psnr
 
@@ -167,3 +168,39 @@ def test_a_fast_pan_without_features_is_interpolated_by_the_finer_flow(monkeypat
     made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
     inner = np.s_[:, 40:-40]
     assert psnr(made[inner], truth[inner]) > psnr(_dissolve(before[-1], after[0], 0.5)[inner], truth[inner]) + 8
+
+
+def _flow_shape(engine: ClassicalEngine, frames: list[np.ndarray], monkeypatch) -> tuple[int, int]:
+    """The (height, width) of the small copies a 1-frame gap's flow was measured on."""
+    seen = []
+    real = classical.Interpolator
+
+    def recording(a, b, pair, curve):
+        seen.append(pair.ga.shape)
+        return real(a, b, pair, curve)
+
+    monkeypatch.setattr(classical, "Interpolator", recording)
+    next(engine.fill_gap(frames[:2], frames[3:], 1, _job()))
+    monkeypatch.setattr(classical, "Interpolator", real)
+    return seen[0]
+
+
+def _hd_pan(width: int, height: int, step: int) -> list[np.ndarray]:
+    """Fine random texture (3 px blocks) panning ``step`` px a frame, ``width`` x ``height``."""
+    rng = np.random.default_rng(11)
+    blocks = rng.uniform(30, 230, (height // 3 + 1, (width + 5 * step) // 3 + 1)).astype(np.float32)
+    picture = cv2.resize(blocks, (blocks.shape[1] * 3, blocks.shape[0] * 3), interpolation=cv2.INTER_NEAREST)
+    picture = np.repeat(cv2.GaussianBlur(picture, (0, 0), 0.8).astype(np.uint8)[..., None], 3, axis=2)
+    return [np.ascontiguousarray(picture[:height, step * k:step * k + width]) for k in range(5)]
+
+
+def test_a_moving_720p_picture_gets_the_finer_flow_a_still_one_and_1080p_keep_the_coarse(monkeypatch):
+    engine = ClassicalEngine()
+    assert _flow_shape(engine, _hd_pan(1280, 720, 3), monkeypatch) == (270, 480)
+    assert _flow_shape(engine, _hd_pan(1920, 1080, 3), monkeypatch) == (180, 320)  # its speed target
+    # a still test pattern whose counter ticks: the finer flow finds spurious motion there
+    still = _hd_pan(1280, 720, 0)
+    for k, frame in enumerate(still):
+        cv2.putText(frame, f"{k:02d}", (560, 400), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
+    assert _flow_shape(engine, still, monkeypatch) == (180, 320)
+    assert _flow_shape(engine, _hd_pan(640, 360, 0), monkeypatch) == (270, 480)  # SD: always the finer

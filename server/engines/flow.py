@@ -28,6 +28,10 @@ INTERP_SIDE = 320
 # footage move by fractions of a pixel that a flow at half their size blurs
 SD_SIDE = 1024
 INTERP_SIDE_SD = 480
+# frames up to INTERP_MOVING_SIDE long (720p) get the finer flow too when the picture moves: there
+# it recovers detail the coarse one blurs, while on a picture that stands still it only finds
+# spurious motion in what little changes (a test pattern's counter)
+INTERP_MOVING_SIDE = 1280
 
 _PRESETS = {
     # ultrafast search, but down to the 1/2 pyramid level: finer motion than plain ultrafast,
@@ -46,9 +50,12 @@ def work_size(shape: tuple[int, ...], side: int = WORK_SIDE) -> tuple[int, int]:
     return max(16, round(w * scale)), max(16, round(h * scale))
 
 
-def interp_size(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(width, height) of the small copy gap fill's flow is measured on (see :data:`INTERP_SIDE`)."""
-    return work_size(shape, INTERP_SIDE_SD if max(shape[:2]) <= SD_SIDE else INTERP_SIDE)
+def interp_size(shape: tuple[int, ...], moving: bool = False) -> tuple[int, int]:
+    """(width, height) of the small copy gap fill's flow is measured on (see :data:`INTERP_SIDE`);
+    ``moving``: the coarse flow found most of the picture moving (see :data:`INTERP_MOVING_SIDE`)."""
+    side = max(shape[:2])
+    fine = side <= SD_SIDE or (moving and side <= INTERP_MOVING_SIDE)
+    return work_size(shape, INTERP_SIDE_SD if fine else INTERP_SIDE)
 
 
 def to_8bit(frame: np.ndarray) -> np.ndarray:

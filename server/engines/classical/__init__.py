@@ -31,7 +31,7 @@ from server.engines.classical import selfcheck
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
-from server.engines.classical.scene import MAX_INCONSISTENT, PairFlow
+from server.engines.classical.scene import DEAD_ZONE, MAX_INCONSISTENT, PairFlow
 from server.engines.slate import slates
 
 # the diffusers engine's retiming imports the interpolator and its flow measure from here
@@ -104,17 +104,23 @@ class ClassicalEngine(Engine):
         if between and frames <= self.max_flow_gap:
             size = fl.interp_size(a.shape)
             small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
-            # the context frame beyond each end shows how the motion bends through the gap (a
-            # cadence's repeats show no such thing: its pictures are timed instead)
-            curve = None
-            if not followed and len(before) >= 2 and len(after) >= 2:
-                curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1, self.flow_quality)
             pair = self._gap_flow(small_a, small_b)
+            finer = fl.interp_size(a.shape, moving=not pair.is_cut and _moving(pair))
+            if finer != size:
+                size = finer
+                small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
+                pair = self._gap_flow(small_a, small_b)
             if not pair.is_cut:
+                # the context frame beyond each end shows how the motion bends through the gap (a
+                # cadence's repeats show no such thing: its pictures are timed instead)
+                curve = None
+                if not followed and len(before) >= 2 and len(after) >= 2:
+                    curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1,
+                                        self.flow_quality)
                 # whether this shot's path bends as the motion beyond the ends says (a hand's shake
                 # and a film cadence do not): remade context frames tell
                 if (curve is not None and curve.bends
-                        and selfcheck.curve_wins(before, after, frames, self.flow_quality) is False):
+                        and selfcheck.curve_wins(before, after, frames, self.flow_quality, size) is False):
                     curve = None
                 interp = Interpolator(a, b, pair, curve)
         stage = None
@@ -215,6 +221,12 @@ class ClassicalEngine(Engine):
         if frames < 0 or size[0] <= 0 or size[1] <= 0:
             raise ValueError(f"generate: bad request: {frames} frames of {size}")
         return slates(frames, size, job, reference, np.dtype(dtype).type)
+
+
+def _moving(pair: PairFlow) -> bool:
+    """Most of the picture moves: the median pixel's motion is above the flow's own jitter
+    (:data:`scene.DEAD_ZONE`)."""
+    return float(np.median(cv2.magnitude(pair.fwd[..., 0], pair.fwd[..., 1]))) > DEAD_ZONE
 
 
 def build_engine(**options) -> ClassicalEngine:

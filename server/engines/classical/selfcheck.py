@@ -52,10 +52,11 @@ def _stretches(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
     return runs, covered
 
 
-def check_size(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(width, height) the context frames are remade at: half gap fill's flow size each way, so
-    the check costs a fraction of the gap's own frames (it remakes as many, twice over)."""
-    w, h = fl.interp_size(shape)
+def check_size(shape: tuple[int, ...], gap_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(width, height) the context frames are remade at: half gap fill's flow size each way
+    (``gap_size``, else :func:`flow.interp_size`'s), so the check costs a fraction of the gap's
+    own frames (it remakes as many, twice over)."""
+    w, h = gap_size or fl.interp_size(shape)
     return fl.work_size(shape, max(w, h) // 2)
 
 
@@ -86,7 +87,7 @@ def _remade_errors(run: Sequence[np.ndarray], flow_quality: str) -> np.ndarray |
 
 
 def curve_wins(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
-               flow_quality: str) -> bool | None:
+               flow_quality: str, gap_size: tuple[int, int] | None = None) -> bool | None:
     """Whether bending the path by the motion beyond each end suits this shot, by how the two ways
     remake held-back context frames (:func:`_remade_errors`, summed over the stretches nearest
     the gap, and over every stretch of :func:`_stretches` when those are within
@@ -95,9 +96,9 @@ def curve_wins(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames
     straight path remakes them better; where the context holds back fewer, the curve must win
     clearly (by :data:`CLEAR_WIN`) on the nearest stretches. None when the context has no stretch
     to remake (or only across a cut, or the curve bends on none), so the caller keeps its
-    default."""
+    default. ``gap_size``: the size the gap's own flow is measured at (:func:`check_size`)."""
     runs, covered = _stretches(before, after, frames)
-    size = check_size(before[-1].shape)
+    size = check_size(before[-1].shape, gap_size)
     sides = (before, after)
     small: tuple[dict, dict] = ({}, {})  # each context frame's small copy, made once when needed
 
