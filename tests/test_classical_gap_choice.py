@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.base import EngineJob
 import server.engines.classical as classical
@@ -204,3 +205,37 @@ def test_a_moving_720p_picture_gets_the_finer_flow_a_still_one_and_1080p_keep_th
         cv2.putText(frame, f"{k:02d}", (560, 400), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
     assert _flow_shape(engine, still, monkeypatch) == (180, 320)
     assert _flow_shape(engine, _hd_pan(640, 360, 0), monkeypatch) == (270, 480)  # SD: always the finer
+
+
+def _shaken_twos(width: int = 320, height: int = 180) -> list[np.ndarray]:
+    """Film on twos (each picture shown twice: a square crossing a textured still scene 12 px a
+    picture) under a hand's drift of whole pixels: its repeats are moved, never exact."""
+    ground = _scene(5, width + 40)
+    frames = []
+    for k in range(17):
+        picture = ground.copy()
+        x = 20 + 12 * (k // 2)
+        picture[60:110, x:x + 50] = (220, 40, 40)
+        picture = cv2.GaussianBlur(picture, (0, 0), 2.0)  # a lens's softness, as film shows it
+        ox, oy = 10 + k, 6 + round(0.5 * k)  # a hand's drift
+        frames.append(np.ascontiguousarray(picture[oy:oy + height, ox:ox + width]))
+    return frames
+
+
+def test_a_shaken_repeat_is_the_same_picture_moved_and_a_new_picture_is_not():
+    frames = _shaken_twos()
+    tiny = [cadence.tiny_copy(f) for f in frames[:4]]
+    assert not cadence.is_repeat(tiny[0], tiny[1])  # moved by the shake
+    assert cadence.is_shaken_repeat(tiny[0], tiny[1])
+    assert not cadence.is_shaken_repeat(tiny[1], tiny[2])  # the square moved on: a new picture
+
+
+def test_a_shaken_cadences_missing_repeat_is_its_picture_where_the_camera_is(monkeypatch):
+    frames = _shaken_twos()
+    before, truth, after = frames[:8], frames[8], frames[9:]  # frame 8 repeats frame 9's picture
+    inner = np.s_[8:-8, 8:-8]
+    made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
+    monkeypatch.setattr(cadence, "is_shaken_repeat", cadence.is_repeat)  # exact repeats only
+    even = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
+    assert psnr(made[inner], truth[inner]) > psnr(even[inner], truth[inner]) + 3
+    assert psnr(made[inner], truth[inner]) > psnr(after[0][inner], truth[inner]) + 3  # not a plain copy

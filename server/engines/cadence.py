@@ -13,7 +13,9 @@ patterns that fit them agree on which source picture each missing frame shows, t
 are timed by source picture instead of by video frame. An extension likewise continues the
 pattern, with motion measured between distinct pictures (a repeat is not a still picture, and the
 step after it is not one frame's motion). Footage with fewer than two repeats in its context, or
-whose repeats fit no such pattern (a still moment, a slow fade), keeps even timing.
+whose repeats fit no such pattern (a still moment, a slow fade), keeps even timing. Handheld
+footage of such a cadence repeats each picture moved by the hand's shake: gap fill, where the
+exact repeats show no cadence, asks again with a picture moved as a whole counted as a repeat.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ TINY_SIDE = 160  # long side of the copies compared for repeats
 # above what re-encoding and film grain change in a duplicated frame, below the smallest real
 # change between two pictures (bench/RESULTS.md has the levels measured)
 REPEAT_LEVEL = 6.0
+# a repeat under a hand's shake (gap fill): the same picture moved as a whole by up to SHAKE_SIDE
+# tiny pixels; both copies blurred (sigma 1) and moved onto each other by the shift phase
+# correlation finds, a level set between such repeats (<= 8) and distinct pictures (>= 20) of
+# shaken film (bench/RESULTS.md)
+SHAKE_SIDE = 2.0
+SHAKEN_REPEAT_LEVEL = 12.0
 MIN_REPEATS = 2  # repeats the context must show before a cadence is followed
 # pairs next to the gap (each side) among which a repeat must show before the rest are looked at:
 # a cadence that repeats a frame at least every third frame always shows one there (animation on
@@ -59,12 +67,31 @@ def is_repeat(a: np.ndarray, b: np.ndarray) -> bool:
     return float(cv2.blur(cv2.absdiff(a, b), (3, 3)).max()) <= REPEAT_LEVEL
 
 
-class _Repeats:
-    """Which consecutive frames of a list repeat, with each tiny copy made once, when first asked."""
+def is_shaken_repeat(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two tiny copies show the same picture, or one moved as a whole by a hand's shake (at most
+    :data:`SHAKE_SIDE` tiny pixels each way)."""
+    if is_repeat(a, b):
+        return True
+    a, b = cv2.GaussianBlur(a, (0, 0), 1.0), cv2.GaussianBlur(b, (0, 0), 1.0)
+    (dx, dy), _ = cv2.phaseCorrelate(a.mean(axis=2).astype(np.float64), b.mean(axis=2).astype(np.float64))
+    if max(abs(dx), abs(dy)) > SHAKE_SIDE:
+        return False
+    h, w = a.shape[:2]
+    # each moved half way, so both are resampled alike (a resampled copy is softer than one not)
+    there, back = (cv2.warpAffine(f, np.float32([[1, 0, sx], [0, 1, sy]]), (w, h), flags=cv2.INTER_LINEAR)
+                   for f, sx, sy in ((a, dx / 2, dy / 2), (b, -dx / 2, -dy / 2)))
+    edge = int(np.ceil(SHAKE_SIDE)) + 1  # what the move brought in at the borders
+    return float(cv2.blur(cv2.absdiff(there, back), (3, 3))[edge:-edge, edge:-edge].max()) <= SHAKEN_REPEAT_LEVEL
 
-    def __init__(self, frames: Sequence[np.ndarray]):
+
+class _Repeats:
+    """Which consecutive frames of a list repeat, with each tiny copy made once, when first asked;
+    ``shaken``: a picture moved as a whole by a hand's shake counts as a repeat."""
+
+    def __init__(self, frames: Sequence[np.ndarray], shaken: bool = False):
         self.frames = frames
         self._tiny: dict[int, np.ndarray] = {}
+        self._same = is_shaken_repeat if shaken else is_repeat
 
     def tiny(self, i: int) -> np.ndarray:
         if i not in self._tiny:
@@ -73,7 +100,7 @@ class _Repeats:
 
     def at(self, i: int) -> bool:
         """Frame ``i + 1`` repeats frame ``i``."""
-        return is_repeat(self.tiny(i), self.tiny(i + 1))
+        return self._same(self.tiny(i), self.tiny(i + 1))
 
     def near(self, at_end: bool) -> bool:
         """A repeat among the :data:`NEAR_PAIRS` pairs at the end (or start) of the list: footage
@@ -86,19 +113,24 @@ class _Repeats:
         return [self.at(i) for i in range(len(self.frames) - 1)]
 
 
-def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int) -> list[Fraction] | None:
+def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+              shaken: bool = False) -> list[Fraction] | None:
     """Times (0 = ``before[-1]``, 1 = ``after[0]``) of the ``frames`` frames between them, following
     the repeated-frame cadence of the context; None when there is no cadence to follow (even
-    timing). ``before`` and ``after`` are full frames of the same shot, in display order."""
+    timing). ``before`` and ``after`` are full frames of the same shot, in display order.
+    ``shaken``: a picture moved as a whole counts as a repeat (:func:`is_shaken_repeat`; handheld
+    footage of a cadence), for footage whose exact repeats show no cadence (a pan's steps would
+    count too, so exact repeats are asked first)."""
     if frames <= 0 or len(before) + len(after) < 2 + MIN_REPEATS:
         return None
-    rb, ra = _Repeats(before), _Repeats(after)
+    rb, ra = _Repeats(before, shaken), _Repeats(after, shaken)
     if not (rb.near(at_end=True) or ra.near(at_end=False)):
         return None
     seen_before, seen_after = rb.all(), ra.all()
     if sum(seen_before) + sum(seen_after) < MIN_REPEATS:
         return None
-    return cadence_times(seen_before, seen_after, is_repeat(rb.tiny(len(before) - 1), ra.tiny(0)), frames)
+    ends_repeat = (is_shaken_repeat if shaken else is_repeat)(rb.tiny(len(before) - 1), ra.tiny(0))
+    return cadence_times(seen_before, seen_after, ends_repeat, frames)
 
 
 def cadence_times(seen_before: Sequence[bool], seen_after: Sequence[bool], ends_repeat: bool,

@@ -5,7 +5,8 @@
   motion beyond the flow's reach searched again from the camera's move and with the finer flow;
   the whole gap dissolves across a cut or when it is too long for one flow; footage that repeats
   frames in a cadence (animation on twos, film on video) has its made frames timed by picture,
-  repeats exact (:mod:`server.engines.cadence`);
+  repeats exact, or moved along the camera's path where a hand's shake moves the footage's own
+  repeats (:mod:`server.engines.cadence`);
 - extension: the last motion continued, as much of it as predicted the shot's own past
   (:mod:`.extrapolate`);
 - outpaint: a background from past and upcoming frames aligned by global motion, a smooth fill
@@ -96,6 +97,12 @@ class ClassicalEngine(Engine):
         job.check_cancel()
         a, b = before[-1], after[0]
         times = cadence.gap_times(before, after, frames)  # None: no cadence, even timing
+        # handheld footage of a cadence: its repeats are each moved by the hand's shake, and a
+        # missing repeat shows its picture where the camera's path is at that frame
+        path = None
+        if times is None:
+            times = cadence.gap_times(before, after, frames, shaken=True)
+            path = None if times is None else _camera_path(a, b)
         followed = times is not None
         if times is None:
             times = [Fraction(i + 1, frames + 1) for i in range(frames)]
@@ -127,7 +134,11 @@ class ClassicalEngine(Engine):
         for i, t in enumerate(times):
             job.check_cancel()
             if t in (0, 1):
-                yield (a if t == 0 else b).copy()
+                end = a if t == 0 else b
+                if path is None:
+                    yield end.copy()
+                else:
+                    yield _moved(end, path * float(Fraction(i + 1, frames + 1) - t))
             else:
                 yield interp.at(float(t)) if interp else _dissolve(a, b, float(t))
             # named after the first frame, when whether the motion's curve bends is known
@@ -221,6 +232,25 @@ class ClassicalEngine(Engine):
         if frames < 0 or size[0] <= 0 or size[1] <= 0:
             raise ValueError(f"generate: bad request: {frames} frames of {size}")
         return slates(frames, size, job, reference, np.dtype(dtype).type)
+
+
+def _camera_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The whole picture's shift (dx, dy) from ``a`` to ``b`` in full-size pixels, by phase
+    correlation of the small grey copies (blurred a little, as the shaken repeats are compared)."""
+    size = fl.interp_size(a.shape)
+    grey = [cv2.GaussianBlur(cv2.cvtColor(fl.small_rgb(f, size), cv2.COLOR_RGB2GRAY).astype(np.float64),
+                             (0, 0), 1.0) for f in (a, b)]
+    shift, _ = cv2.phaseCorrelate(grey[0], grey[1])
+    return np.array(shift) * (a.shape[1] / size[0])
+
+
+def _moved(frame: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``frame`` moved as a whole by ``shift`` (dx, dy) pixels; a copy under the flow's dead zone."""
+    if float(np.abs(shift).max()) < DEAD_ZONE:
+        return frame.copy()
+    h, w = frame.shape[:2]
+    return cv2.warpAffine(frame, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (w, h),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _moving(pair: PairFlow) -> bool:
