@@ -28,10 +28,11 @@ INTERP_SIDE = 320
 # footage move by fractions of a pixel that a flow at half their size blurs
 SD_SIDE = 1024
 INTERP_SIDE_SD = 480
-# frames up to INTERP_MOVING_SIDE long (720p) get the finer flow too when the picture moves: there
-# it recovers detail the coarse one blurs, while on a picture that stands still it only finds
-# spurious motion in what little changes (a test pattern's counter)
-INTERP_MOVING_SIDE = 1280
+# frames up to INTERP_SLOW_SIDE long (720p) get the finer flow too when the picture moves slowly:
+# there it recovers detail the coarse one blurs, while on a picture that stands still it only
+# finds spurious motion in what little changes (a test pattern's counter), and fast motion it
+# reaches no better, with more seams
+INTERP_SLOW_SIDE = 1280
 
 _PRESETS = {
     # ultrafast search, but down to the 1/2 pyramid level: finer motion than plain ultrafast,
@@ -50,11 +51,12 @@ def work_size(shape: tuple[int, ...], side: int = WORK_SIDE) -> tuple[int, int]:
     return max(16, round(w * scale)), max(16, round(h * scale))
 
 
-def interp_size(shape: tuple[int, ...], moving: bool = False) -> tuple[int, int]:
+def interp_size(shape: tuple[int, ...], slow: bool = False) -> tuple[int, int]:
     """(width, height) of the small copy gap fill's flow is measured on (see :data:`INTERP_SIDE`);
-    ``moving``: the coarse flow found most of the picture moving (see :data:`INTERP_MOVING_SIDE`)."""
+    ``slow``: the coarse flow found most of the picture moving slowly (see
+    :data:`INTERP_SLOW_SIDE`)."""
     side = max(shape[:2])
-    fine = side <= SD_SIDE or (moving and side <= INTERP_MOVING_SIDE)
+    fine = side <= SD_SIDE or (slow and side <= INTERP_SLOW_SIDE)
     return work_size(shape, INTERP_SIDE_SD if fine else INTERP_SIDE)
 
 

@@ -35,6 +35,10 @@ from server.engines.classical.outpaint import Outpainter
 from server.engines.classical.scene import DEAD_ZONE, MAX_INCONSISTENT, PairFlow
 from server.engines.slate import slates
 
+# small pixels a frame under which motion is slow: fractions of the coarse flow's pixel, which
+# the finer flow resolves (faster motion it reaches no better; see flow.INTERP_SLOW_SIDE)
+SLOW_PACE = 0.5
+
 # the diffusers engine's retiming imports the interpolator and its flow measure from here
 __all__ = ["ClassicalEngine", "Interpolator", "MotionCurve", "PairFlow", "build_engine"]
 
@@ -112,7 +116,7 @@ class ClassicalEngine(Engine):
             size = fl.interp_size(a.shape)
             small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
             pair = self._gap_flow(small_a, small_b)
-            finer = fl.interp_size(a.shape, moving=not pair.is_cut and _moving(pair))
+            finer = fl.interp_size(a.shape, slow=not pair.is_cut and _slow(pair, frames))
             if finer != size:
                 size = finer
                 small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
@@ -253,10 +257,11 @@ def _moved(frame: np.ndarray, shift: np.ndarray) -> np.ndarray:
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def _moving(pair: PairFlow) -> bool:
-    """Most of the picture moves: the median pixel's motion is above the flow's own jitter
-    (:data:`scene.DEAD_ZONE`)."""
-    return float(np.median(cv2.magnitude(pair.fwd[..., 0], pair.fwd[..., 1]))) > DEAD_ZONE
+def _slow(pair: PairFlow, frames: int) -> bool:
+    """Most of the picture moves, slowly: the median pixel's motion across the gap is above the
+    flow's own jitter (:data:`scene.DEAD_ZONE`), its pace under :data:`SLOW_PACE` a frame."""
+    motion = float(np.median(cv2.magnitude(pair.fwd[..., 0], pair.fwd[..., 1])))
+    return DEAD_ZONE < motion < SLOW_PACE * (frames + 1)
 
 
 def build_engine(**options) -> ClassicalEngine:
