@@ -73,7 +73,7 @@ def is_shaken_repeat(a: np.ndarray, b: np.ndarray) -> bool:
     if is_repeat(a, b):
         return True
     a, b = cv2.GaussianBlur(a, (0, 0), 1.0), cv2.GaussianBlur(b, (0, 0), 1.0)
-    (dx, dy), _ = cv2.phaseCorrelate(a.mean(axis=2).astype(np.float64), b.mean(axis=2).astype(np.float64))
+    (dx, dy), _ = cv2.phaseCorrelate(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY))
     if max(abs(dx), abs(dy)) > SHAKE_SIDE:
         return False
     h, w = a.shape[:2]
