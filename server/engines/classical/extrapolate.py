@@ -45,6 +45,7 @@ class Extension:
             self.ahead = list(range(1, frames + 1))
         self.content_ahead = self.ahead  # pictures on for what moves in the picture (not the camera)
         self.motion: Motion | None = None
+        self._small_last: np.ndarray | None = None  # the last frame at the motion's size, float
         self.gain = 0.0  # the share of the measured motion that the backtest chose
         self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
         self.content_decay = self.decay
@@ -82,7 +83,29 @@ class Extension:
         p, q = self.ahead[k - 1], self.content_ahead[k - 1]
         if self.motion is None or (p == 0 and q == 0):
             return self.last.copy()
-        return fl.warp_full(self.last, self.motion.backward(_travel(self.decay, p), _travel(self.content_decay, q)))
+        disp, unsolved = self.motion.inverted(_travel(self.decay, p), _travel(self.content_decay, q))
+        made = fl.warp_full(self.last, disp)
+        if unsolved is not None:
+            self._smooth_unsolved(made, disp, unsolved)
+        return made
+
+    def _smooth_unsolved(self, made: np.ndarray, disp: np.ndarray, unsolved: np.ndarray) -> None:
+        """Where the moved picture has no inverse (the wake a mover leaves, where the warp draws
+        stretched swirls), ``made`` gets a low-pass of its own moved picture, weighted by
+        ``unsolved`` (small scale, 0..1): the area keeps its colours, loses the swirls' structure,
+        and changes smoothly from frame to frame (a fill from the surroundings would bring the
+        mover's colours in and take content where the inversion is only uncertain). The change is
+        made at the motion's size and added to ``made`` upscaled: one resize and one add."""
+        h, w = unsolved.shape
+        if self._small_last is None:
+            self._small_last = cv2.resize(self.last, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        moved = fl.remap(self._small_last, disp)
+        change = cv2.multiply(cv2.subtract(_blurred(moved, _UNSOLVED_SMOOTH), moved), cv2.merge([unsolved] * 3))
+        if made.dtype == np.uint8:
+            change = np.rint(change).astype(np.int16)  # whole levels: cheaper to upscale and add than floats
+        H, W = made.shape[:2]
+        cv2.add(made, cv2.resize(change, (W, H), interpolation=cv2.INTER_LINEAR), dst=made,
+                dtype=cv2.CV_8U if made.dtype == np.uint8 else cv2.CV_16U)
 
 
 def _travel(decay: float, steps: int) -> float:
@@ -288,7 +311,7 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
 # small pixels: an inverted motion that misses its own equation by more than this is unsolved
 _UNSOLVED = 0.5
 _UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
-_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, small pixels
+_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, and the picture's there, small pixels
 
 
 class Motion:
@@ -326,13 +349,18 @@ class Motion:
     def backward(self, travel: float, content_travel: float | None = None) -> np.ndarray:
         """Backward displacement for the frame ``travel`` frames of motion after the last one
         (``content_travel``: pictures' worth of the residual's, when it moves by pictures)."""
+        return self.inverted(travel, content_travel)[0]
+
+    def inverted(self, travel: float, content_travel: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`backward`'s displacement, and where it has no solution: a weight 0..1 at the
+        motion's size, 1 in the unsolved area and fading out around it (None: solved everywhere)."""
         travel, moved = self._capped(travel), None if content_travel is None else self._capped(content_travel)
         moved = travel if moved is None else moved
         camera = np.eye(3) + travel * (self.step - np.eye(3))
         # where the camera move came from, exactly
         back = propagate.motion_field(np.linalg.inv(camera), self.residual.shape[:2])
         if not self.moving:
-            return back
+            return back, None
         disp = back - moved * fl.remap(self.residual, back)
         for _ in range(2):  # x = p + moved * residual(p), solved for p
             disp = back - moved * fl.remap(self.residual, disp)
@@ -340,14 +368,15 @@ class Motion:
         # between the mover and what is behind it and draws streaks: a smooth field there instead
         miss = disp - (back - moved * fl.remap(self.residual, disp))
         unsolved = (cv2.magnitude(miss[..., 0], miss[..., 1]) > _UNSOLVED).astype(np.float32)
-        if unsolved.any():
-            weight = cv2.GaussianBlur(unsolved, (0, 0), _UNSOLVED_BLEND)[..., None]
-            disp += weight * (_blurred(disp, _UNSOLVED_SMOOTH) - disp)
-        return disp
+        if not unsolved.any():
+            return disp, None
+        weight = cv2.GaussianBlur(unsolved, (0, 0), _UNSOLVED_BLEND)
+        disp += weight[..., None] * (_blurred(disp, _UNSOLVED_SMOOTH) - disp)
+        return disp, np.minimum(2 * weight, 1.0)
 
 
 def _blurred(field: np.ndarray, sigma: float) -> np.ndarray:
-    """A wide Gaussian blur of a smooth field, at a quarter of its size (~10x cheaper)."""
+    """A wide Gaussian blur of a smooth field or picture, at a quarter of its size (~10x cheaper)."""
     h, w = field.shape[:2]
     small = cv2.resize(field, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)
