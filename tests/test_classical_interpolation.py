@@ -132,9 +132,9 @@ GOLDEN = {
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "b9a33d7f5262fb96",
-    "ext_tail": "cd3740da2bbddad0",
-    "ext_head_u16": "20948d38ee551b5b",
-    "ext_cadence": "ec9d3e342436dc27",
+    "ext_tail": "a43e5e65a9982d93",
+    "ext_head_u16": "7010c3562b057064",
+    "ext_cadence": "ab9540487eddafff",
     "ext_still": "6004801ff38aa6ad",
     "retime": "22fd8c79f4a3c41b",
 }
