@@ -236,7 +236,35 @@ def test_a_shaken_cadences_missing_repeat_is_its_picture_where_the_camera_is(mon
     before, truth, after = frames[:8], frames[8], frames[9:]  # frame 8 repeats frame 9's picture
     inner = np.s_[8:-8, 8:-8]
     made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
-    monkeypatch.setattr(cadence, "is_shaken_repeat", cadence.is_repeat)  # exact repeats only
+    monkeypatch.setattr(cadence, "gap_timing",  # exact repeats only
+                        lambda before, after, frames: (cadence.gap_times(before, after, frames), False))
     even = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
     assert psnr(made[inner], truth[inner]) > psnr(even[inner], truth[inner]) + 3
     assert psnr(made[inner], truth[inner]) > psnr(after[0][inner], truth[inner]) + 3  # not a plain copy
+
+
+def test_gap_timing_asks_again_with_shaken_repeats_only_where_exact_ones_show_no_cadence(monkeypatch):
+    frames = _shaken_twos()
+    before, after = frames[:8], frames[9:]
+    assert cadence.gap_times(before, after, 1) is None  # the shake hides every exact repeat
+    times = cadence.gap_times(before, after, 1, shaken=True)
+    assert times is not None and cadence.gap_timing(before, after, 1) == (times, True)
+    # exact repeats that show a cadence are followed as they are, and no shift is looked for
+    still = [frames[2 * (k // 2)] for k in range(17)]  # the same twos with the hand held still
+    correlated = []
+    phase_correlate = cv2.phaseCorrelate
+    monkeypatch.setattr(cv2, "phaseCorrelate", lambda *a: correlated.append(1) or phase_correlate(*a))
+    assert cadence.gap_timing(still[:8], still[9:], 1) == (cadence.gap_times(still[:8], still[9:], 1), False)
+    assert correlated == []
+
+
+def test_pictures_too_different_for_any_small_shift_are_turned_down_before_the_phase_correlation(monkeypatch):
+    frames = _shaken_twos()
+    tiny = [cadence.tiny_copy(f) for f in frames]
+    correlated = []
+    phase_correlate = cv2.phaseCorrelate
+    monkeypatch.setattr(cv2, "phaseCorrelate", lambda *a: correlated.append(1) or phase_correlate(*a))
+    assert cadence.is_shaken_repeat(tiny[0], tiny[1]) and len(correlated) == 1  # a shaken repeat
+    far = tiny[0].copy()
+    far[20:50, 40:90] = 255 - far[20:50, 40:90]  # a new picture, wherever it is moved
+    assert not cadence.is_shaken_repeat(tiny[0], far) and len(correlated) == 1

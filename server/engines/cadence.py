@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -48,6 +49,9 @@ NEAR_PAIRS = 3
 AGREEMENT = 2 / 3  # share of the fitting patterns that must agree on the gap's timing
 _RATIOS = np.linspace(0.25, 1.0, 151)  # source pictures per video frame (0.25: animation on fours)
 _PHASES = (np.arange(100) + 0.5) / 100
+# the most consecutive repeats a pattern shows (3 at a quarter picture a frame): a context with
+# more (a still or slow picture) fits none, which most footage shows well before every pair is asked
+LONGEST_RUN = int(np.ceil(1 / _RATIOS[0])) - 1
 
 
 def tiny_copy(frame: np.ndarray) -> np.ndarray:
@@ -70,37 +74,72 @@ def is_repeat(a: np.ndarray, b: np.ndarray) -> bool:
 def is_shaken_repeat(a: np.ndarray, b: np.ndarray) -> bool:
     """Two tiny copies show the same picture, or one moved as a whole by a hand's shake (at most
     :data:`SHAKE_SIDE` tiny pixels each way)."""
-    if is_repeat(a, b):
-        return True
-    a, b = cv2.GaussianBlur(a, (0, 0), 1.0), cv2.GaussianBlur(b, (0, 0), 1.0)
-    (dx, dy), _ = cv2.phaseCorrelate(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY))
+    return is_repeat(a, b) or _is_moved_repeat(_Soft(a), _Soft(b))
+
+
+class _Soft:
+    """What the shaken test compares of one tiny copy, made once for both pairs a frame is in:
+    the copy blurred (sigma 1), its grey and its lowest and highest levels within the reach of
+    a half shake."""
+
+    def __init__(self, tiny: np.ndarray):
+        self.rgb = cv2.GaussianBlur(tiny, (0, 0), 1.0)
+        self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+        reach = 2 * int(np.ceil(SHAKE_SIDE / 2)) + 1
+        kernel = np.ones((reach, reach), np.uint8)
+        self.low, self.high = cv2.erode(self.rgb, kernel), cv2.dilate(self.rgb, kernel)
+
+
+def _is_moved_repeat(a: _Soft, b: _Soft) -> bool:
+    """The moved half of :func:`is_shaken_repeat` (the exact test already failed)."""
+    edge = int(np.ceil(SHAKE_SIDE)) + 1  # what the move brought in at the borders
+    # each copy moved by at most SHAKE_SIDE / 2 (bilinear) stays between its own lowest and
+    # highest levels around, so where those ranges are far apart no shift can make the copies
+    # agree: most distinct pictures stop here, before the phase correlation (a thousandth of a
+    # level over: the resampling's float rounding)
+    apart = cv2.max(cv2.max(cv2.subtract(a.low, b.high), cv2.subtract(b.low, a.high)), 0.0)
+    if float(cv2.blur(apart, (3, 3))[edge:-edge, edge:-edge].max()) > SHAKEN_REPEAT_LEVEL + 1e-3:
+        return False
+    (dx, dy), _ = cv2.phaseCorrelate(a.grey, b.grey)
     if max(abs(dx), abs(dy)) > SHAKE_SIDE:
         return False
-    h, w = a.shape[:2]
+    h, w = a.rgb.shape[:2]
     # each moved half way, so both are resampled alike (a resampled copy is softer than one not)
     there, back = (cv2.warpAffine(f, np.float32([[1, 0, sx], [0, 1, sy]]), (w, h), flags=cv2.INTER_LINEAR)
-                   for f, sx, sy in ((a, dx / 2, dy / 2), (b, -dx / 2, -dy / 2)))
-    edge = int(np.ceil(SHAKE_SIDE)) + 1  # what the move brought in at the borders
+                   for f, sx, sy in ((a.rgb, dx / 2, dy / 2), (b.rgb, -dx / 2, -dy / 2)))
     return float(cv2.blur(cv2.absdiff(there, back), (3, 3))[edge:-edge, edge:-edge].max()) <= SHAKEN_REPEAT_LEVEL
 
 
 class _Repeats:
-    """Which consecutive frames of a list repeat, with each tiny copy made once, when first asked;
-    ``shaken``: a picture moved as a whole by a hand's shake counts as a repeat."""
+    """Which consecutive frames of a list repeat, each tiny copy and each pair's answer found once,
+    when first asked; ``exact``: the same frames' exact repeats, whose tiny copies and answers
+    this one reuses, counting as a repeat also a picture moved as a whole by a hand's shake."""
 
-    def __init__(self, frames: Sequence[np.ndarray], shaken: bool = False):
+    def __init__(self, frames: Sequence[np.ndarray], exact: _Repeats | None = None):
         self.frames = frames
-        self._tiny: dict[int, np.ndarray] = {}
-        self._same = is_shaken_repeat if shaken else is_repeat
+        self.exact = exact
+        self._tiny: dict[int, np.ndarray] = {} if exact is None else exact._tiny
+        self._soft: dict[int, _Soft] = {}
+        self._at: dict[int, bool] = {}
 
     def tiny(self, i: int) -> np.ndarray:
         if i not in self._tiny:
             self._tiny[i] = tiny_copy(self.frames[i])
         return self._tiny[i]
 
+    def soft(self, i: int) -> _Soft:
+        if i not in self._soft:
+            self._soft[i] = _Soft(self.tiny(i))
+        return self._soft[i]
+
     def at(self, i: int) -> bool:
         """Frame ``i + 1`` repeats frame ``i``."""
-        return self._same(self.tiny(i), self.tiny(i + 1))
+        if i not in self._at:
+            if self.exact is None:
+                self._at[i] = is_repeat(self.tiny(i), self.tiny(i + 1))
+            else:
+                self._at[i] = self.exact.at(i) or _is_moved_repeat(self.soft(i), self.soft(i + 1))
+        return self._at[i]
 
     def near(self, at_end: bool) -> bool:
         """A repeat among the :data:`NEAR_PAIRS` pairs at the end (or start) of the list: footage
@@ -109,8 +148,16 @@ class _Repeats:
         pairs = range(max(0, n - NEAR_PAIRS), n) if at_end else range(min(NEAR_PAIRS, n))
         return any(self.at(i) for i in pairs)
 
-    def all(self) -> list[bool]:
-        return [self.at(i) for i in range(len(self.frames) - 1)]
+    def all(self, from_end: bool) -> list[bool] | None:
+        """Every pair's answer; None as soon as more than :data:`LONGEST_RUN` repeats in a row
+        show, asking from the end (or start) of the list."""
+        n = len(self.frames) - 1
+        run = 0
+        for i in (range(n - 1, -1, -1) if from_end else range(n)):
+            run = run + 1 if self.at(i) else 0
+            if run > LONGEST_RUN:
+                return None
+        return [self.at(i) for i in range(n)]
 
 
 def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
@@ -119,17 +166,39 @@ def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames:
     the repeated-frame cadence of the context; None when there is no cadence to follow (even
     timing). ``before`` and ``after`` are full frames of the same shot, in display order.
     ``shaken``: a picture moved as a whole counts as a repeat (:func:`is_shaken_repeat`; handheld
-    footage of a cadence), for footage whose exact repeats show no cadence (a pan's steps would
-    count too, so exact repeats are asked first)."""
-    if frames <= 0 or len(before) + len(after) < 2 + MIN_REPEATS:
+    footage of a cadence; a pan's steps would count too, see :func:`gap_timing`)."""
+    rb, ra = _Repeats(before), _Repeats(after)
+    if shaken:
+        rb, ra = _Repeats(before, rb), _Repeats(after, ra)
+    return _gap_times(rb, ra, frames)
+
+
+def gap_timing(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
+               frames: int) -> tuple[list[Fraction] | None, bool]:
+    """:func:`gap_times` by exact repeats, else (where they show no cadence) by shaken ones, with
+    whether the shaken repeats set it: footage whose exact repeats show a cadence follows it, as
+    a pan's steps would count as shaken repeats. The second asking reuses the first's tiny
+    copies and answers."""
+    rb, ra = _Repeats(before), _Repeats(after)
+    times = _gap_times(rb, ra, frames)
+    if times is not None:
+        return times, False
+    times = _gap_times(_Repeats(before, rb), _Repeats(after, ra), frames)
+    return times, times is not None
+
+
+def _gap_times(rb: _Repeats, ra: _Repeats, frames: int) -> list[Fraction] | None:
+    if frames <= 0 or len(rb.frames) + len(ra.frames) < 2 + MIN_REPEATS:
         return None
-    rb, ra = _Repeats(before, shaken), _Repeats(after, shaken)
     if not (rb.near(at_end=True) or ra.near(at_end=False)):
         return None
-    seen_before, seen_after = rb.all(), ra.all()
-    if sum(seen_before) + sum(seen_after) < MIN_REPEATS:
+    seen_before = rb.all(from_end=True)
+    seen_after = None if seen_before is None else ra.all(from_end=False)
+    if seen_after is None or sum(seen_before) + sum(seen_after) < MIN_REPEATS:
         return None
-    ends_repeat = (is_shaken_repeat if shaken else is_repeat)(rb.tiny(len(before) - 1), ra.tiny(0))
+    last = len(rb.frames) - 1
+    ends_repeat = (is_repeat(rb.tiny(last), ra.tiny(0))
+                   or (rb.exact is not None and _is_moved_repeat(rb.soft(last), ra.soft(0))))
     return cadence_times(seen_before, seen_after, ends_repeat, frames)
 
 
@@ -167,8 +236,8 @@ def extension_pictures(context: Sequence[np.ndarray], frames: int) -> tuple[list
     rc = _Repeats(context)
     if not rc.near(at_end=True):
         return None
-    seen = rc.all()
-    if sum(seen) < MIN_REPEATS:
+    seen = rc.all(from_end=True)
+    if seen is None or sum(seen) < MIN_REPEATS:
         return None
     steps = _fitting_steps(seen, [], None, frames)
     if not len(steps):
@@ -178,6 +247,17 @@ def extension_pictures(context: Sequence[np.ndarray], frames: int) -> tuple[list
     return ahead, distinct
 
 
+@lru_cache(maxsize=32)
+def _sampling(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """The source picture every pattern shows at video frames ``first..last`` and which of
+    those frames repeat the one before, made once for each context length (read-only)."""
+    positions = np.arange(first, last + 1)
+    source = np.floor(_RATIOS[:, None, None] * positions + _PHASES[None, :, None])
+    repeats = source[..., 1:] == source[..., :-1]  # pair (k, k + 1) repeats
+    source.flags.writeable = repeats.flags.writeable = False
+    return source, repeats
+
+
 def _fitting_steps(seen_before: Sequence[bool], seen_after: Sequence[bool], ends_repeat: bool | None,
                    ahead: int) -> np.ndarray:
     """Every sampling pattern ``floor(ratio * k + phase)`` that reproduces the repeats seen, as the
@@ -185,9 +265,7 @@ def _fitting_steps(seen_before: Sequence[bool], seen_after: Sequence[bool], ends
     an (n, ahead) int array. ``seen_after`` starts at frame ``ahead`` (``b``); ``ends_repeat``:
     whether ``a`` and ``b`` show the same picture (None: not seen)."""
     first = -len(seen_before)  # video frame positions: a at 0
-    positions = np.arange(first, ahead + len(seen_after) + 1)
-    source = np.floor(_RATIOS[:, None, None] * positions + _PHASES[None, :, None])
-    repeats = source[..., 1:] == source[..., :-1]  # pair (k, k + 1) repeats
+    source, repeats = _sampling(first, ahead + len(seen_after))
     a_at, b_at = -first, ahead - first
     fits = np.ones(repeats.shape[:2], bool)
     for k, seen in enumerate(seen_before):

@@ -100,13 +100,11 @@ class ClassicalEngine(Engine):
             return
         job.check_cancel()
         a, b = before[-1], after[0]
-        times = cadence.gap_times(before, after, frames)  # None: no cadence, even timing
-        # handheld footage of a cadence: its repeats are each moved by the hand's shake, and a
-        # missing repeat shows its picture where the camera's path is at that frame
-        path = None
-        if times is None:
-            times = cadence.gap_times(before, after, frames, shaken=True)
-            path = None if times is None else _camera_path(a, b)
+        # None: no cadence, even timing. Handheld footage of a cadence: its repeats are each moved
+        # by the hand's shake, and a missing repeat shows its picture where the camera's path is
+        # at that frame
+        times, shaken = cadence.gap_timing(before, after, frames)
+        path = _camera_path(a, b) if shaken else None
         followed = times is not None
         if times is None:
             times = [Fraction(i + 1, frames + 1) for i in range(frames)]
