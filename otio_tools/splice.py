@@ -28,6 +28,7 @@ from otio_tools.placement import is_free
 from otio_tools.plan import Placement, Plan
 from otio_tools.timeline import TrackItem, item_at, track_items
 from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time, timecode_to_frame, to_frame
+from otio_tools.transitions import premiere_listed
 
 
 def splice_result(timeline: otio.schema.Timeline, plan: Plan, placements: list[Placement],
@@ -179,27 +180,24 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
 
 
 def _drop_covered_listings(track: otio.schema.Track, entries, edit: tuple[int, int]) -> list[str]:
-    """The Premiere panel lists a track's transitions as ``[name, first, end record frame]`` in
-    ``metadata.premiere.transitions`` (otio_tools.transitions): a listed one whose cut the overwrite
-    covers is gone with that cut, so it leaves the list, and the notes name it. One over a cut that
-    is still there stays listed, like the OTIO transitions kept on their cuts."""
-    premiere = track.metadata.get("premiere")
-    listed = premiere.get("transitions") if hasattr(premiere, "get") else None
+    """A transition the Premiere panel lists (otio_tools.transitions.premiere_listed) whose cut the
+    overwrite covers is gone with that cut, so it leaves the list, and the notes name it. One over a
+    cut that is still there stays listed, like the OTIO transitions kept on their cuts."""
+    listed = premiere_listed(track)
     if not listed:
         return []
     cuts = sorted({entry.end for entry in entries} | {entry.start for entry in entries})
     kept, notes = [], []
-    for entry in listed:
-        name, first, end = entry[0], int(entry[1]), int(entry[2])
+    for raw, (name, first, end) in zip(track.metadata["premiere"]["transitions"], listed):
         cut = next((c for c in cuts if first <= c <= end), None)
         if cut is not None and edit[0] < cut < edit[1]:
             notes.append(f"the overwrite over record frames {edit[0]}-{edit[1] - 1} on track '{track.name}' covers "
-                         f"the cut at frame {cut} where the transition '{name or 'transition'}' over frames "
-                         f"{first}-{end - 1} was: result.otio no longer lists it")
+                         f"the cut at frame {cut} where the transition '{name}' over frames {first}-{end - 1} "
+                         "was: result.otio no longer lists it")
         else:
-            kept.append(entry)
+            kept.append(raw)
     if len(kept) < len(listed):
-        premiere["transitions"] = kept
+        track.metadata["premiere"]["transitions"] = kept
     return notes
 
 

@@ -100,10 +100,10 @@ def _otio_overlaps(children: list, by_index: dict[int, TrackItem], rate: Fractio
     return found
 
 
-def _premiere_overlaps(track: otio.schema.Track, items: list[TrackItem], clip: TrackItem) -> list[Overlap]:
+def premiere_listed(track: otio.schema.Track) -> list[tuple[str, int, int]]:
     """The Premiere panel writes no OTIO transitions: it lists each as ``[name, first record frame,
-    end record frame]`` in ``metadata.premiere.transitions``. One over an end of the clip (starting
-    before it and ending after it) shows the clip beyond that end."""
+    end record frame]`` in the track's ``metadata.premiere.transitions``; these, checked, as (name,
+    first, end) in the list's order."""
     premiere = track.metadata.get("premiere")
     listed = premiere.get("transitions") if hasattr(premiere, "get") else None
     found = []
@@ -114,7 +114,15 @@ def _premiere_overlaps(track: otio.schema.Track, items: list[TrackItem], clip: T
             raise RequestError("malformed_otio", f"track '{track.name}' lists the transition {entry!r} in "
                                                  "metadata.premiere.transitions: it must be [name, first record "
                                                  "frame, end record frame], whole frames, first before end")
-        name, first, end = str(values[0] or "transition"), int(values[1]), int(values[2])
+        found.append((str(values[0] or "transition"), int(values[1]), int(values[2])))
+    return found
+
+
+def _premiere_overlaps(track: otio.schema.Track, items: list[TrackItem], clip: TrackItem) -> list[Overlap]:
+    """Each transition the Premiere panel lists (:func:`premiere_listed`) over an end of the clip
+    (starting before it and ending after it) shows the clip beyond that end."""
+    found = []
+    for name, first, end in premiere_listed(track):
         for side, edge in (("head", clip.start), ("tail", clip.end)):
             if first < edge < end:
                 other = next((i for i in items if (i.end if side == "head" else i.start) == edge and i is not clip
