@@ -302,9 +302,13 @@ class ExactFcpxOtio(adapter.FcpxOtio):
         offset = seconds(child.get("offset")) - seconds(parent.get("offset")) + seconds(parent.get("start"))
         return _seconds_time(offset)
 
+    def __init__(self, otio_timeline):
+        super().__init__(otio_timeline)
+        self.elements: dict = {}  # each item's element: transitions above V1 regroup them
+
     def _element_for_item(self, item, lane, ref_only=False, compound=False):
         element = super()._element_for_item(item, lane, ref_only, compound)
-        self.__dict__.setdefault("elements", {})[id(item)] = element  # transitions above V1 regroup them
+        self.elements[id(item)] = element
         return element
 
     def _element_for_clip(self, item, asset_id, duration, lane):

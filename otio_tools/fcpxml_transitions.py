@@ -86,9 +86,14 @@ def _length(element: ET.Element) -> Fraction:
     return seconds(element.get("duration"))
 
 
+def _resource(reader, element: ET.Element) -> ET.Element | None:
+    """The effect resource a ``filter-video`` or ``filter-audio`` names."""
+    return reader.fcpx_xml.find(f"./resources/effect[@id='{element.get('ref')}']")
+
+
 def _kind(reader, element: ET.Element) -> str:
     video = element.find("./filter-video")
-    effect = reader.fcpx_xml.find(f"./resources/effect[@id='{video.get('ref')}']") if video is not None else None
+    effect = _resource(reader, video) if video is not None else None
     if video is None or (effect is not None and effect.get("uid") == CROSS_DISSOLVE["uid"]):
         return otio.schema.TransitionTypes.SMPTE_Dissolve  # a bare transition is Final Cut Pro's default dissolve
     return otio.schema.TransitionTypes.Custom
@@ -96,7 +101,7 @@ def _kind(reader, element: ET.Element) -> str:
 
 def _filter(reader, element: ET.Element) -> dict:
     """A transition's effect as read: its XML and the effect resource it names."""
-    effect = reader.fcpx_xml.find(f"./resources/effect[@id='{element.get('ref')}']")
+    effect = _resource(reader, element)
     return {"xml": ET.tostring(element, encoding="unicode"),
             "effect": {key: effect.get(key, "") for key in ("name", "uid")} if effect is not None else {}}
 
@@ -153,7 +158,7 @@ def _storylines(writer, track: otio.schema.Track, lane: int, sequence: ET.Elemen
     if not found:
         return
     children = list(track)
-    written = writer.__dict__.get("elements", {})
+    written = writer.elements
     parents = {c: p for p in sequence.iter() for c in p}
     starts = {index: to_frame(track.range_of_child_at_index(index).start_time, rate)
               for index, child in enumerate(children) if not isinstance(child, otio.schema.Transition)}
