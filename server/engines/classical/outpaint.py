@@ -247,11 +247,7 @@ class Outpainter:
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
                 if not better.any():
                     continue
-                unlike = self._unlike(frame, matrix, buf[0][0], side)
-                if side in ("left", "right"):
-                    better[unlike] = False
-                else:
-                    better[:, self.inner_span[side]][:, unlike] = False
+                self._set_lines(better, side, self._unlike(frame, matrix, buf[0][0], side), False)
                 part = layer[ys, xs]
                 part[..., :3][better] = self.warped[ys, xs][better]
                 part[..., 3][better] = top
@@ -267,33 +263,43 @@ class Outpainter:
         previous picture shows something else than the new one next to the edge (:meth:`_unlike`),
         elsewhere made to meet the new picture at its edge as the previous one did (:meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
+        placed = motion @ self.inner_to_canvas  # the previous picture on this frame's canvas
         for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
             if band is None or not (layer[ys, xs][..., 3] > 0).any():
                 continue  # nothing carried on this side
-            unlike = self._unlike(previous, motion @ self.inner_to_canvas, frame, side)
-            part, when = layer[ys, xs], age[ys, xs]
-            if side in ("left", "right"):
-                part[unlike], when[unlike] = 0, np.inf
-            else:
-                part[:, self.inner_span[side]][:, unlike] = 0
-                when[:, self.inner_span[side]][:, unlike] = np.inf
+            unlike = self._unlike(previous, placed, frame, side)
+            self._set_lines(layer[ys, xs], side, unlike, 0)
+            self._set_lines(age[ys, xs], side, unlike, np.inf)
             near = layer[ys, xs][band.where]
             pick = (age[ys, xs][band.where] >= 1) & (near[..., 3] > 0)
             if pick.any():
-                fix = self._mismatch(previous, motion @ self.inner_to_canvas, frame, band)
+                fix = self._mismatch(previous, placed, frame, band)
                 near[..., :3][pick] += fix[pick] * (near[..., 3:][pick] / top)
+
+    def _inside_edge(self, side: str, depth: int, cur: np.ndarray) -> tuple[tuple[int, int], tuple[int, int],
+                                                                         np.ndarray]:
+        """The strip ``depth`` pixels deep just inside the picture's edge on ``side``: its canvas
+        origin (x, y), its size (w, h) and the current picture ``cur`` there."""
+        (ox, oy), (iw, ih) = self.offset, self.inner_size
+        return {"left": ((ox, oy), (depth, ih), cur[:, :depth]),
+                "right": ((ox + iw - depth, oy), (depth, ih), cur[:, iw - depth:]),
+                "top": ((ox, oy), (iw, depth), cur[:depth]),
+                "bottom": ((ox, oy + ih - depth), (iw, depth), cur[ih - depth:])}[side]
+
+    def _set_lines(self, strip: np.ndarray, side: str, lines: np.ndarray, value) -> None:
+        """Set ``strip`` (a border strip's array) to ``value`` on the lines across the edge that
+        ``lines`` (one per edge pixel, as :meth:`_unlike` gives) picks."""
+        if side in ("left", "right"):
+            strip[lines] = value
+        else:
+            strip[:, self.inner_span[side]][:, lines] = value
 
     def _unlike(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, side: str) -> np.ndarray:
         """Per pixel along the picture's edge on ``side``: whether ``frame`` (moved by ``matrix``)
         shows something else than the current picture ``cur`` just inside that edge (a subject that
         moved in or out, not a camera move it follows): its difference there is well above what a
         pixel's misalignment of the picture's own texture would give."""
-        (ox, oy), (iw, ih) = self.offset, self.inner_size
-        deep = max(2, self.reach // 4)
-        x, y, w, h, inside = {"left": (ox, oy, deep, ih, cur[:, :deep]),
-                              "right": (ox + iw - deep, oy, deep, ih, cur[:, iw - deep:]),
-                              "top": (ox, oy, iw, deep, cur[:deep]),
-                              "bottom": (ox, oy + ih - deep, iw, deep, cur[ih - deep:])}[side]
+        (x, y), (w, h), inside = self._inside_edge(side, max(2, self.reach // 4), cur)
         to_strip = _translate(-x, -y) @ matrix
         seen = cv2.warpPerspective(frame, to_strip, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
         inside = inside.astype(np.float32)
@@ -314,9 +320,7 @@ class Outpainter:
         pixels and its level (smoothed along the edge) over the band. Where ``frame`` lines up with
         the picture (a camera move it follows) this is about nothing; where a subject moved next to
         the edge it keeps what ``frame`` shows beyond it but without the step."""
-        (ox, oy), (iw, ih) = self.offset, self.inner_size
-        x, y, w, h, edge = {"left": (ox, oy, 1, ih, cur[:, :1]), "right": (ox + iw - 1, oy, 1, ih, cur[:, -1:]),
-                            "top": (ox, oy, iw, 1, cur[:1]), "bottom": (ox, oy + ih - 1, iw, 1, cur[-1:])}[band.side]
+        (x, y), (w, h), edge = self._inside_edge(band.side, 1, cur)
         to_line = _translate(-x, -y) @ matrix
         seen = cv2.warpPerspective(frame, to_line, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
         cover = (cv2.warpPerspective(self.cover_mask, to_line, (w, h), flags=cv2.INTER_LINEAR) == 255)
