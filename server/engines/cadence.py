@@ -160,25 +160,22 @@ class _Repeats:
         return [self.at(i) for i in range(n)]
 
 
-def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
-              shaken: bool = False) -> list[Fraction] | None:
+def gap_times(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
+              frames: int) -> list[Fraction] | None:
     """Times (0 = ``before[-1]``, 1 = ``after[0]``) of the ``frames`` frames between them, following
-    the repeated-frame cadence of the context; None when there is no cadence to follow (even
-    timing). ``before`` and ``after`` are full frames of the same shot, in display order.
-    ``shaken``: a picture moved as a whole counts as a repeat (:func:`is_shaken_repeat`; handheld
-    footage of a cadence; a pan's steps would count too, see :func:`gap_timing`)."""
-    rb, ra = _Repeats(before), _Repeats(after)
-    if shaken:
-        rb, ra = _Repeats(before, rb), _Repeats(after, ra)
-    return _gap_times(rb, ra, frames)
+    the exact-repeat cadence of the context; None when there is no cadence to follow (even
+    timing). ``before`` and ``after`` are full frames of the same shot, in display order. The
+    engine asks :func:`gap_timing`, which also counts shaken repeats."""
+    return _gap_times(_Repeats(before), _Repeats(after), frames)
 
 
 def gap_timing(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
                frames: int) -> tuple[list[Fraction] | None, bool]:
-    """:func:`gap_times` by exact repeats, else (where they show no cadence) by shaken ones, with
-    whether the shaken repeats set it: footage whose exact repeats show a cadence follows it, as
-    a pan's steps would count as shaken repeats. The second asking reuses the first's tiny
-    copies and answers."""
+    """:func:`gap_times` by exact repeats, else (where they show no cadence) by shaken ones (a
+    picture moved as a whole counts as a repeat, :func:`is_shaken_repeat`: handheld footage of a
+    cadence), with whether the shaken repeats set it: footage whose exact repeats show a cadence
+    follows it, as a pan's steps would count as shaken repeats. The second asking reuses the
+    first's tiny copies and answers."""
     rb, ra = _Repeats(before), _Repeats(after)
     times = _gap_times(rb, ra, frames)
     if times is not None:
