@@ -43,7 +43,7 @@ import opentimelineio as otio
 from otio_fcpx_xml_adapter import fcpx_xml as adapter
 
 from otio_tools.retime import clip_speed
-from otio_tools.timeline import rate_of, track_items
+from otio_tools.timeline import rate_of, track_items, transition_cut
 from otio_tools.timing import exact_rate, rate_label, to_frame
 
 RationalTime = otio.opentime.RationalTime
@@ -393,7 +393,7 @@ def cut(timeline: otio.schema.Timeline) -> list[tuple]:
                 item = items.get(index)
                 if item is None:  # a transition, on the cut after the item before it
                     before, after = to_frame(child.in_offset, rate), to_frame(child.out_offset, rate)
-                    at = items[index - 1].end if index - 1 in items else 0
+                    at = transition_cut(items, index)
                     held.append((f"{kind}{number}", at, before + after, "transition", child.name, before, after))
                     continue
                 if item.is_gap:

@@ -26,7 +26,7 @@ from fractions import Fraction
 import opentimelineio as otio
 
 from otio_tools.fcpxml import _exact, _frames, rational, seconds
-from otio_tools.timeline import track_items
+from otio_tools.timeline import track_items, transition_cut
 from otio_tools.timing import to_frame
 
 #: what takes time in a storyline, beside which a transition sits
@@ -124,20 +124,30 @@ def write_transitions(writer, stack: otio.schema.Stack, sequence: ET.Element) ->
     secondary storyline. One on a sound track is refused by name."""
     video = [t for t in stack if t.kind == otio.schema.TrackKind.Video]
     for number, track in enumerate((t for t in stack if t.kind == otio.schema.TrackKind.Audio), 1):
-        for cut, transition, _ in _cuts(track):
+        if _has_transitions(track):
+            cut, transition, _ = _cuts(track, _rate(track))[0]
             raise ValueError(f"the transition {_said(transition)} on A{number} at the cut at frame {cut}: FCPXML "
                              "is written here with the sound connected clip by clip, and a connected clip carries "
                              "no transition")
-    if not any(_cuts(track) for track in video):
+    if not any(_has_transitions(track) for track in video):
         return
-    rate = _exact(next(c for c in video[0] if not isinstance(c, otio.schema.Transition)).duration().rate)
+    rate = _rate(video[0])
     _primary(writer, video[0], sequence.find("./spine"), rate)
     for lane, track in enumerate(video[1:], 1):
         _storylines(writer, track, lane, sequence, rate)
 
 
+def _has_transitions(track: otio.schema.Track) -> bool:
+    return any(isinstance(child, otio.schema.Transition) for child in track)
+
+
+def _rate(track: otio.schema.Track) -> Fraction:
+    """The rate of a track's items (a transition's offsets may be at another)."""
+    return _exact(next(c for c in track if not isinstance(c, otio.schema.Transition)).duration().rate)
+
+
 def _primary(writer, track: otio.schema.Track, spine: ET.Element, rate: Fraction) -> None:
-    found = _cuts(track)
+    found = _cuts(track, rate)
     if not found:
         return
     elements = list(spine)
@@ -154,7 +164,7 @@ def _storylines(writer, track: otio.schema.Track, lane: int, sequence: ET.Elemen
     secondary storyline (``spine lane=…``) in the V1 element the first hangs on: Final Cut Pro's own
     shape for them. A storyline's first and last transitions lie inside its clips (a fade), as in
     Final Cut Pro, so one overlapping a gap is refused by name."""
-    found = _cuts(track)
+    found = _cuts(track, rate)
     if not found:
         return
     children = list(track)
@@ -208,17 +218,11 @@ def _element(writer, transition: otio.schema.Transition, cut: int, at: int, rate
     return element
 
 
-def _cuts(track: otio.schema.Track) -> list[tuple[int, otio.schema.Transition, int]]:
+def _cuts(track: otio.schema.Track, rate: Fraction) -> list[tuple[int, otio.schema.Transition, int]]:
     """(record frame of its cut, transition, how many items come before it) of each transition of ``track``."""
-    found, items = [], 0
-    for index, child in enumerate(track):
-        if not isinstance(child, otio.schema.Transition):
-            items += 1
-            continue
-        at = track.range_of_child_at_index(index - 1).end_time_exclusive() if index else \
-            otio.opentime.RationalTime(0, child.in_offset.rate)
-        found.append((to_frame(at, _exact(at.rate)), child, items))
-    return found
+    items = {item.index: item for item in track_items(track, rate)}
+    return [(transition_cut(items, index), child, sum(i < index for i in items))
+            for index, child in enumerate(track) if isinstance(child, otio.schema.Transition)]
 
 
 def _said(transition: otio.schema.Transition) -> str:

@@ -26,7 +26,7 @@ import opentimelineio as otio
 
 from otio_tools.placement import is_free
 from otio_tools.plan import Placement, Plan
-from otio_tools.timeline import TrackItem, item_at, track_items
+from otio_tools.timeline import TrackItem, item_at, track_items, transition_cut
 from otio_tools.timing import RationalTime, TimeRange, frames_range, frames_time, timecode_to_frame, to_frame
 from otio_tools.transitions import premiere_listed
 
@@ -148,7 +148,7 @@ def _splice(track: otio.schema.Track, item: otio.core.Item, start: int, rate: Fr
             if not destroy or (not touched.get(index - 1, True) and not touched.get(index + 1, True)):
                 pieces.append(copy.deepcopy(child))
             else:
-                moved.append((child, _cut_at(entries, index), [entries.get(index - 1), entries.get(index + 1)]))
+                moved.append((child, transition_cut(entries, index), [entries.get(index - 1), entries.get(index + 1)]))
             continue
         entry = entries[index]
         if not placed and entry.start >= end:
@@ -199,13 +199,6 @@ def _drop_covered_listings(track: otio.schema.Track, entries, edit: tuple[int, i
     if len(kept) < len(listed):
         track.metadata["premiere"]["transitions"] = kept
     return notes
-
-
-def _cut_at(entries: dict[int, TrackItem], index: int) -> int:
-    """The record frame of the cut the transition at child ``index`` sits on."""
-    if index - 1 in entries:
-        return entries[index - 1].end
-    return entries[index + 1].start if index + 1 in entries else 0
 
 
 def _keep_transitions(pieces: list, moved: list[tuple[otio.schema.Transition, int, list]], new: otio.core.Item,

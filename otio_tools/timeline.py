@@ -88,6 +88,15 @@ def track_items(track: otio.schema.Track, rate: Fraction) -> list[TrackItem]:
     return items
 
 
+def transition_cut(items: dict[int, TrackItem], index: int) -> int:
+    """The record frame of the cut the transition at child ``index`` of a track sits on, from the
+    track's items by child index (:func:`track_items`): where the item before it ends, else where
+    the item after it starts."""
+    if index - 1 in items:
+        return items[index - 1].end
+    return items[index + 1].start if index + 1 in items else 0
+
+
 def item_at(items: list[TrackItem], frame: int) -> TrackItem | None:
     """The item whose record range holds ``frame`` (zero-length items hold no frame)."""
     for item in items:
