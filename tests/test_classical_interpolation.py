@@ -1,6 +1,7 @@
 """Gap fill's interpolator on made footage whose missing frames are known exactly: fewer seams in
-flat areas where the motion choice is smoothed, the fallback where the flow is unreliable, and
-golden renders of gap fill and extension with a floor on their quality."""
+flat areas where the motion choice is smoothed, stray structure over a flat sky softened, the
+fallback where the flow is unreliable, and golden renders of gap fill and extension with a floor
+on their quality."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from server.engines import flow as fl
 from server.engines.base import EngineJob
-from server.engines.classical import ClassicalEngine, Interpolator, PairFlow
+from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, stray
 from tests.frames import decode, psnr
 
 SIZE = (320, 180)
@@ -62,6 +63,9 @@ def test_a_hazy_sky_tears_less_where_the_motion_choice_is_smoothed(pan, ball, mo
     assert regions["flat"].mean() > 0.5  # the haze is flat to the measure
 
     passes_kept = Interpolator._SMOOTH_PASSES
+    # the smoothing's own effect: without the softening of stray structure, which hides most of
+    # what either choice leaves (test_stray_structure_over_a_hazy_sky_is_softened)
+    monkeypatch.setattr(stray, "GAIN", 0.0)
 
     def made(passes: int) -> tuple[float, float]:
         monkeypatch.setattr(Interpolator, "_SMOOTH_PASSES", passes)
@@ -75,6 +79,49 @@ def test_a_hazy_sky_tears_less_where_the_motion_choice_is_smoothed(pan, ball, mo
     assert per_pixel[0] > 10.0
     assert smoothed[0] < 0.8 * per_pixel[0]
     assert smoothed[1] > per_pixel[1] - 0.3
+
+
+def _made_between(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The three frames between the 4th and the 8th of ``frames`` from the interpolator itself
+    (flow measured as gap fill's is), whichever way gap fill chooses to bridge such a gap."""
+    a, b = frames[3], frames[7]
+    interp = Interpolator(a, b, PairFlow.measure(a, b, fl.FlowEstimator("fast"), fl.interp_size(a.shape)))
+    return [interp.at(k / 4) for k in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("pan,ball", [(20, -10), (16, 12)])
+def test_stray_structure_over_a_hazy_sky_is_softened(pan, ball, monkeypatch):
+    """A fast pan over a hazy sky defeats the flow: the made frames carry pieces of the haze's
+    darker blobs and of the ball's chequer to places where neither end shows any structure (an
+    edge density many times the real frames'). There they give way to a low-pass copy, which
+    takes most of those edges away and is no further from the true frames."""
+    seams = _seams()
+    frames = _cloudy_sky(pan, ball)
+    truth = frames[4:7]
+    regions = seams.frame_regions([frames[3], *truth, frames[7]])
+    gain = stray.GAIN
+
+    def made(gain: float) -> tuple[float, float]:
+        monkeypatch.setattr(stray, "GAIN", gain)
+        out = _made_between(frames)
+        edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
+        return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+
+    kept, softened = made(0.0), made(gain)
+    assert kept[0] > 5.0  # ~7-9x the real frames' edges
+    assert softened[0] < 0.4 * kept[0]  # ~2-2.5x
+    assert softened[1] >= kept[1] - 0.02
+
+
+@pytest.mark.parametrize("ball", [14, 24])
+def test_a_fast_ball_the_flow_follows_over_a_still_sky_stays_as_it_was(ball, monkeypatch):
+    """A ball crossing a flat sky puts structure where both ends are flat, as stray pieces do,
+    but both ends show it along the motion and agree: nothing is softened."""
+    frames = _cloudy_sky(0, ball)
+    softened = _made_between(frames)
+    monkeypatch.setattr(stray, "GAIN", 0.0)
+    kept = _made_between(frames)
+    assert all(np.array_equal(s, k) for s, k in zip(softened, kept))
 
 
 def _half_noise(k: int, rng: np.random.Generator) -> np.ndarray:

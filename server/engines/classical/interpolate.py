@@ -19,7 +19,7 @@ import numpy as np
 
 from server.engines import cadence
 from server.engines import flow as fl
-from server.engines.classical import scene
+from server.engines.classical import scene, stray
 from server.engines.classical.scene import PairFlow
 
 FB_SLACK = 0.0  # forward-backward error (small pixels) still counted as fully consistent
@@ -194,6 +194,7 @@ class Interpolator:
         (rel_sure, abs_sure), (rel_unsure, abs_unsure) = self._SMOOTH_SLACK
         self._slack_rel = np.float32(1.0 + rel_unsure) + np.float32(rel_sure - rel_unsure) * self.reliable
         self._slack_abs = np.float32(abs_unsure) + np.float32(abs_sure - abs_unsure) * self.reliable
+        self._flat: np.ndarray | None = None  # how flat both ends are (stray.flat_ends), made once
         self.a4: np.ndarray | None = None
         self.b4: np.ndarray | None = None
         self._token = object()
@@ -282,6 +283,11 @@ class Interpolator:
 
     def weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
+        return self._weights(t)[:3]
+
+    def _weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`weights`, and how much each small pixel of the made frame is stray structure
+        (:func:`stray.stray`), to give way to a low-pass copy."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -296,17 +302,24 @@ class Interpolator:
         wb = t * cb + 1e-4
         weight_a = wa / (wa + wb)
         # where both ends see the spot, warping must make them agree better than not warping
-        flow_err = cv2.absdiff(fl.remap(self.ga, ft0), fl.remap(self.gb, ft1)) * np.minimum(ca, cb)
-        flow_err = cv2.GaussianBlur(flow_err, (0, 0), self._SIGMA)
+        from_a, from_b = fl.remap(self.ga, ft0), fl.remap(self.gb, ft1)
+        seen_by_both = np.minimum(ca, cb)
+        flow_err = cv2.GaussianBlur(cv2.absdiff(from_a, from_b) * seen_by_both, (0, 0), self._SIGMA)
         trust = np.clip(2.0 - 2.0 * flow_err / (self.zero_err + 1.0), 0.0, 1.0)
         trust *= np.clip(2.0 - flow_err / (0.5 * self._ABS), 0.0, 1.0)
+        # the made frame's small grey copy: the warped samples where the flow is trusted, the
+        # dissolve where it is not (as the flows are scaled below, to first order)
+        made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * (
+            (1.0 - t) * self.ga + t * self.gb)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
-        return ft0, ft1, weight_a
+        if self._flat is None:
+            self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
+        return ft0, ft1, weight_a, stray.stray(self._flat, made, from_a, from_b, seen_by_both)
 
     def at(self, t: float) -> np.ndarray:
-        ft0, ft1, weight_a = self.weights(t)
+        ft0, ft1, weight_a, strays = self._weights(t)
         # OpenCV remaps 4 channels about twice as fast as 3 (a vectorised path): the conversion
         # is paid once per gap (into this thread's reused buffers, redone only if another
         # interpolator used them meanwhile), and each warped frame goes back to 3 channels for
@@ -328,4 +341,26 @@ class Interpolator:
         weights = [cv2.resize(w, self.full, dst=fl.scratch(f"interp.wt{k}", (fh, fw)),
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
-        return blend(*warped, *weights)
+        return _soften(blend(*warped, *weights), strays)
+
+
+def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``frame`` (full size) given way to its low-pass copy by ``mask`` (small, 0..1), in place
+    and returned; only the box around the mask's pixels over :data:`stray.LEAST` is touched."""
+    hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
+    x, y, w, h = cv2.boundingRect(hot)
+    if w == 0:
+        return frame
+    sh, sw = mask.shape
+    fh, fw = frame.shape[:2]
+    pad = int(np.ceil(3 * stray.BLUR))  # the low-pass reaches this far (small pixels)
+    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(sw, x + w + pad), min(sh, y + h + pad)
+    # the same box at full size (rounded: the low-pass and the soft mask hide a sub-pixel shift)
+    X0, Y0, X1, Y1 = (round(x0 * fw / sw), round(y0 * fh / sh), round(x1 * fw / sw), round(y1 * fh / sh))
+    box = frame[Y0:Y1, X0:X1]
+    small = cv2.resize(box, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    low = cv2.resize(cv2.GaussianBlur(small, (0, 0), stray.BLUR), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (X1 - X0, Y1 - Y0),
+                        interpolation=cv2.INTER_LINEAR)
+    frame[Y0:Y1, X0:X1] = blend(low, np.ascontiguousarray(box), weight)
+    return frame

@@ -1,0 +1,71 @@
+"""Stray structure in a made frame: edges that gap fill puts where neither end shows any.
+
+On fast or shaken footage the flow fails, and the interpolator carries pieces of the picture to
+places they never were: bits of trees, shadows and feathers pasted over flat snow, sky or wall,
+different in each made frame, so they flicker. Such a piece is recognisable locally, without the
+missing frame: at its spot both ends are flat (the real picture there shows no structure, in
+either frame), the made frame is not, and the two ends' samples along the chosen motion do not
+both show it (they disagree, or a round trip of the flow fails at one of them). A moving object
+that the flow follows soundly over a flat background is not stray: both ends show it along its
+motion, and they agree.
+
+There the made frame gives way, softly, to a low-pass copy of itself: the stray piece's colours
+stay, its edges go. Where the motion is not known this is also the better guess of the missing
+frame (what is there is uncertain, so its mean is), which the dissolve is not where the shot moves
+(bench/RESULTS.md, "tried and not kept"). Everything is measured on the small copies gap fill's
+flow uses; only the low-pass and its blend touch the full-size frame (``Interpolator.at``), and
+only inside the box around the stray pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# gradient of the ends (full-size levels a pixel, the larger of the two) from which a spot counts
+# as flat .. as not flat: the benchmark's flat areas (bench/seams.py) lie under ~2
+FLAT_LEVELS = (1.5, 3.0)
+FLAT_RADIUS = 2  # small pixels around a spot that must be flat too (an edge's own halo is no stray)
+# gradient of the made frame (small levels a small pixel) from which it shows structure: a step
+# of ~4 .. ~8 levels, about what the benchmark counts as an edge at full size
+STRUCTURE_LEVELS = (2.0, 4.0)
+AGREE_LEVEL = 8.0  # levels by which the ends' samples differ where they count ~37 % as agreeing
+GAIN = 2.0  # the stray measure (0..1, soft) is doubled: a half-sure stray pixel is fully softened
+SPREAD = 2.0  # small pixels over which the softening fades out around stray pixels
+BLUR = 3.0  # sigma (small pixels) of the low-pass copy that stray pixels give way to
+LEAST = 0.02  # softening below which the frame is left as it is (and the full-size work skipped)
+
+
+def gradient(grey: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of a float32 greyscale image, in levels a pixel."""
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+    return cv2.magnitude(gx, gy)
+
+
+def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int) -> np.ndarray:
+    """Per small pixel, how flat both ends are around it (1 flat .. 0 not), from their small
+    greyscale copies (float32); ``full_width``: the full frame's width, to measure the gradient in
+    full-size levels a pixel (a ramp's steepness does not depend on the copy's size)."""
+    scale = np.float32(ga.shape[1] / full_width)
+    g = cv2.max(gradient(ga), gradient(gb)) * scale
+    size = 2 * FLAT_RADIUS + 1
+    g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    lo, hi = FLAT_LEVELS
+    return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
+
+
+def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
+          seen_by_both: np.ndarray) -> np.ndarray:
+    """How much each small pixel of a made frame should give way to its low-pass copy (0..1).
+
+    ``flat``: :func:`flat_ends`; ``made``: the made frame's small greyscale copy; ``from_a``,
+    ``from_b``: the ends' small greyscale copies sampled along the motion; ``seen_by_both``: the
+    lesser of the two ends' round-trip confidences there (1 where the flow is sound both ways)."""
+    lo, hi = STRUCTURE_LEVELS
+    structure = np.clip((gradient(made) - lo) / np.float32(hi - lo), 0.0, 1.0)
+    disagree = cv2.GaussianBlur(cv2.absdiff(from_a, from_b), (0, 0), SPREAD)
+    sound = seen_by_both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL)))
+    m = flat * structure * (1.0 - sound)
+    m = cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
+    return np.clip(GAIN * m, 0.0, 1.0)
