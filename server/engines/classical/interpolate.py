@@ -5,7 +5,9 @@ each pixel at time t is chosen among candidates by how well the two ends agree o
 it (as MEMC does), optionally bent by how the shot moves just beyond each end
 (:class:`MotionCurve`: speeding up, slowing down), with an occlusion-aware blend, where each pixel
 falls back towards a cross-dissolve when motion does not explain the two ends (changing graphics,
-flashes). Only ``cv2.remap`` ever touches the full-depth frames, so uint16 stays uint16.
+flashes), and structure that the flow carried to where neither end shows any gives way to a
+low-pass copy of the made frame (:mod:`.stray`). Only OpenCV's remap, resize, blur and blend ever
+touch the full-depth frames, so uint16 stays uint16.
 """
 
 from __future__ import annotations
@@ -303,8 +305,7 @@ class Interpolator:
         weight_a = wa / (wa + wb)
         # where both ends see the spot, warping must make them agree better than not warping
         from_a, from_b = fl.remap(self.ga, ft0), fl.remap(self.gb, ft1)
-        seen_by_both = np.minimum(ca, cb)
-        flow_err = cv2.GaussianBlur(cv2.absdiff(from_a, from_b) * seen_by_both, (0, 0), self._SIGMA)
+        flow_err = cv2.GaussianBlur(cv2.absdiff(from_a, from_b) * np.minimum(ca, cb), (0, 0), self._SIGMA)
         trust = np.clip(2.0 - 2.0 * flow_err / (self.zero_err + 1.0), 0.0, 1.0)
         trust *= np.clip(2.0 - flow_err / (0.5 * self._ABS), 0.0, 1.0)
         # the made frame's small grey copy: the warped samples where the flow is trusted, the
@@ -316,7 +317,7 @@ class Interpolator:
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
         if self._flat is None:
             self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
-        return ft0, ft1, weight_a, stray.stray(self._flat, made, from_a, from_b, seen_by_both)
+        return ft0, ft1, weight_a, stray.stray(self._flat, made, from_a, from_b, ca, cb)
 
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, weight_a, strays = self._weights(t)

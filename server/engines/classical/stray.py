@@ -4,10 +4,10 @@ On fast or shaken footage the flow fails, and the interpolator carries pieces of
 places they never were: bits of trees, shadows and feathers pasted over flat snow, sky or wall,
 different in each made frame, so they flicker. Such a piece is recognisable locally, without the
 missing frame: at its spot both ends are flat (the real picture there shows no structure, in
-either frame), the made frame is not, and the two ends' samples along the chosen motion do not
-both show it (they disagree, or a round trip of the flow fails at one of them). A moving object
-that the flow follows soundly over a flat background is not stray: both ends show it along its
-motion, and they agree.
+either frame), the made frame is not, and nothing vouches for it: the flow's round trip fails at
+both ends' samples, or both hold and the samples disagree. A moving object that the flow follows
+over a flat background is not stray: both ends show it along its motion and agree, or, at its
+edges, the one end that is not occluded there shows it.
 
 There the made frame gives way, softly, to a low-pass copy of itself: the stray piece's colours
 stay, its edges go. Where the motion is not known this is also the better guess of the missing
@@ -56,16 +56,22 @@ def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int) -> np.ndarray:
 
 
 def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
-          seen_by_both: np.ndarray) -> np.ndarray:
+          conf_a: np.ndarray, conf_b: np.ndarray) -> np.ndarray:
     """How much each small pixel of a made frame should give way to its low-pass copy (0..1).
 
     ``flat``: :func:`flat_ends`; ``made``: the made frame's small greyscale copy; ``from_a``,
-    ``from_b``: the ends' small greyscale copies sampled along the motion; ``seen_by_both``: the
-    lesser of the two ends' round-trip confidences there (1 where the flow is sound both ways)."""
+    ``from_b``: the ends' small greyscale copies sampled along the motion; ``conf_a``, ``conf_b``:
+    the ends' round-trip confidences there (1 where the flow is sound).
+
+    The made structure is sound where both ends see it and agree, and where only one end sees it
+    (the other's round trip fails: an occlusion, which the blend takes from the end that sees it,
+    as at a moving edge over a flat background); where neither end's round trip holds, nothing
+    vouches for it."""
     lo, hi = STRUCTURE_LEVELS
     structure = np.clip((gradient(made) - lo) / np.float32(hi - lo), 0.0, 1.0)
     disagree = cv2.GaussianBlur(cv2.absdiff(from_a, from_b), (0, 0), SPREAD)
-    sound = seen_by_both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL)))
+    both, one = cv2.min(conf_a, conf_b), cv2.max(conf_a, conf_b)
+    sound = both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL))) + (one - both)
     m = flat * structure * (1.0 - sound)
     m = cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
     return np.clip(GAIN * m, 0.0, 1.0)
