@@ -347,21 +347,40 @@ class Interpolator:
 
 def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``frame`` (full size) given way to its low-pass copy by ``mask`` (small, 0..1), in place
-    and returned; only the box around the mask's pixels over :data:`stray.LEAST` is touched."""
+    and returned. Only bands of rows with mask pixels over :data:`stray.LEAST`, each as wide as
+    those pixels reach, are blended at full size (a full-size blend costs about as much as the
+    interpolation's own); the low-pass copy is made once, at the small size, for all of them."""
     hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
     x, y, w, h = cv2.boundingRect(hot)
     if w == 0:
         return frame
     sh, sw = mask.shape
     fh, fw = frame.shape[:2]
+    sx, sy = fw / sw, fh / sh
     pad = int(np.ceil(3 * stray.BLUR))  # the low-pass reaches this far (small pixels)
     x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(sw, x + w + pad), min(sh, y + h + pad)
-    # the same box at full size (rounded: the low-pass and the soft mask hide a sub-pixel shift)
-    X0, Y0, X1, Y1 = (round(x0 * fw / sw), round(y0 * fh / sh), round(x1 * fw / sw), round(y1 * fh / sh))
-    box = frame[Y0:Y1, X0:X1]
-    small = cv2.resize(box, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    low = cv2.resize(cv2.GaussianBlur(small, (0, 0), stray.BLUR), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_LINEAR)
-    weight = cv2.resize(np.ascontiguousarray(mask[y0:y1, x0:x1]), (X1 - X0, Y1 - Y0),
-                        interpolation=cv2.INTER_LINEAR)
-    frame[Y0:Y1, X0:X1] = blend(low, np.ascontiguousarray(box), weight)
+    box = frame[round(y0 * sy):round(y1 * sy), round(x0 * sx):round(x1 * sx)]
+    size = (x1 - x0, y1 - y0)
+    if box.shape[1] > 4 * size[0] and box.shape[0] > 4 * size[1]:  # as flow.small_rgb: two cheap steps
+        box = cv2.resize(box, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    low = cv2.GaussianBlur(cv2.resize(box, size, interpolation=cv2.INTER_AREA), (0, 0), stray.BLUR)
+    for top in range(y, y + h, _BAND):
+        bottom = min(y + h, top + _BAND)
+        cols = np.flatnonzero(hot[top:bottom].any(axis=0))
+        if cols.size == 0:
+            continue
+        left, right = int(cols[0]), int(cols[-1]) + 1
+        X0, X1, Y0, Y1 = round(left * sx), round(right * sx), round(top * sy), round(bottom * sy)
+        # the band at full size (rounded: the low-pass and the soft mask hide a sub-pixel shift)
+        full = (X1 - X0, Y1 - Y0)
+        weight = np.ascontiguousarray(mask[top:bottom, left:right])
+        band = frame[Y0:Y1, X0:X1]
+        frame[Y0:Y1, X0:X1] = blend(
+            cv2.resize(np.ascontiguousarray(low[top - y0:bottom - y0, left - x0:right - x0]), full,
+                       interpolation=cv2.INTER_LINEAR),
+            np.ascontiguousarray(band), cv2.resize(weight, full, interpolation=cv2.INTER_LINEAR),
+            cv2.resize(1.0 - weight, full, interpolation=cv2.INTER_LINEAR))
     return frame
+
+
+_BAND = 8  # small rows in each band that :func:`_soften` blends as one rectangle
