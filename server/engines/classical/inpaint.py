@@ -32,7 +32,7 @@ import numpy as np
 
 from server.engines import flow as fl
 from server.engines.base import EngineJob, InpaintShot
-from server.engines.classical import inpaint_fill
+from server.engines.classical import inpaint_fill, inpaint_flow
 from server.engines.classical import propagate as pg
 from server.engines.classical import scene
 
@@ -65,6 +65,7 @@ class _Pass:
         self.small: np.ndarray | None = None  # 8-bit RGB, for the cut check
         self.grey: np.ndarray | None = None
         self.hole: np.ndarray | None = None
+        self.mover_inside = False  # a fast mover taken to be inside the region (see inpaint_flow)
 
 
 class _Inpainter:
@@ -119,7 +120,8 @@ class _Inpainter:
             colour = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
             hops = np.full((y1 - y0, x1 - x0), np.inf, np.float32)
             if state.picture is not None and scene.hist_distance(state.small, small) < scene.MAX_HIST_DISTANCE:
-                flow = pg.masked_flow(grey, state.grey, hole, state.hole, self.estimator)
+                flow, state.mover_inside = inpaint_flow.region_flow(grey, state.grey, hole, state.hole,
+                                                                    self.estimator, state.mover_inside)
                 mx, my = pg.full_maps(flow, self.size, box)
                 colour, real, far = pg.carry(state.picture, state.seen, state.hops, mx, my)
                 # the mismatch with this frame just outside the region (light changing, a warp a
@@ -140,7 +142,10 @@ class _Inpainter:
             else:
                 misfit = np.zeros_like(hops)
                 grain = np.float32(0)
+                state.mover_inside = False
             result = (crop, colour, hops, misfit, grain)
+        else:
+            state.mover_inside = False
         state.small, state.grey, state.hole = small, grey, hole
         return result
 
