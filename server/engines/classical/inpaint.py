@@ -3,12 +3,12 @@
 Flow-guided video inpainting, in two passes over the whole shot (not only its placed range):
 
 1. backward, from the shot's last frame to the first placed one: each frame's region is taken
-   from the next frame's made-up picture, moved along the flow between them (:mod:`.propagate`:
+   from the next frame's made-up picture, moved along the flow between them (:mod:`.inpaint_flow`:
    measured with the region smoothed away, completed inside it from the camera's move and the
-   motion around it), where that picture shows something the camera saw, and the mismatch with
-   the picture just outside the region (exposure, a slightly wrong warp) continued smoothly into
-   it, so no edge shows and what is carried on follows the light; each placed frame's result is
-   put aside on disk (:class:`.propagate.Spill`);
+   motion around it, less a fast mover that only passes it), where that picture shows something
+   the camera saw, and the mismatch with the picture just outside the region (exposure, a
+   slightly wrong warp) continued smoothly into it, so no edge shows and what is carried on
+   follows the light; each placed frame's result is put aside on disk (:class:`.propagate.Spill`);
 2. forward, from the shot's first frame: the same from the previous frame's picture, blended with
    the backward result by how many frames away each was seen and how well each fitted the
    picture just outside the region before its mismatch was taken out (where it missed by far,
