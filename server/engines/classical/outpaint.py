@@ -80,8 +80,10 @@ class Outpainter:
     # far from the picture, what lies beyond it is more like what the picture shows along that row
     # (column) near that side than like its edge pixel: the fill gives way to the picture's row
     # colours over this distance (share of the picture's shorter side; 1 - exp(-d / reach)), the
-    # row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
+    # slow one by default, the quick one where the picture's opposite sides show the same rows (see
+    # _Far); the row colours drawn from the picture's columns falling off over _FAR_NEAR of its width
     _FAR_REACH = 4.0
+    _FAR_QUICK = 0.5
     _FAR_NEAR = 0.25
     # another frame (an upcoming one, or the previous one for what the canvas carries) shows
     # something else than the picture next to its edge when it differs from it there by more than
@@ -117,7 +119,7 @@ class Outpainter:
         scale = min(1.0, self._FILL_SIDE / max(cw, ch))
         self.fill_size = (max(4, round(cw * scale)), max(4, round(ch * scale)))
         self.fill_scale = np.diag([self.fill_size[0] / cw, self.fill_size[1] / ch, 1.0])
-        self.far = _Far.of(layout, self.fill_size, self._FAR_REACH, self._FAR_NEAR)
+        self.far = _Far.of(layout, self.fill_size, (self._FAR_REACH, self._FAR_QUICK), self._FAR_NEAR)
         self.cover_mask = np.full((ih, iw), 255, np.uint8)
         # double-buffered running canvas: float32 RGBA, colour premultiplied by coverage (which
         # runs up to the frames' full scale, like the alpha of cv2's RGB2RGBA), and age in frames;
@@ -428,19 +430,27 @@ class _Far(NamedTuple):
     """The low frequencies far from the picture: each spot beyond its left or right edge takes the
     colour of the picture's row (averaged with weights falling off from that side), beyond its top
     or bottom that of its column (corners a mix of both), weighted in over the distance from the
-    picture."""
+    picture. How far a row's colour is carried out is the picture's own evidence of how far its
+    rows run: only as much of it as the row colours explain of the picture near that side, and
+    quicker the more alike the row colours at its two opposite sides are (layers such as ground and
+    sky that cross the whole picture likely run on beyond it)."""
 
     inner: tuple[slice, slice]  # the picture, in the fill's (small) canvas
     rows: np.ndarray  # (h, w) row of the picture each spot takes its row colour from
     cols: np.ndarray  # (h, w) column it takes its column colour from
+    row_side: np.ndarray  # (h, w, 1) 0 where a spot's row colour is the left side's, 1 the right's
+    col_side: np.ndarray  # (h, w, 1) 0 where its column colour is the top side's, 1 the bottom's
     across: np.ndarray  # (h, w, 1) share of the row colour (the rest: column colour)
-    weight: np.ndarray  # (h, w, 1) how much the picture's row/column colour replaces the fill
+    slow: np.ndarray  # (h, w, 1) how far the fill gives way to the row/column colour, by default
+    quick: np.ndarray  # (h, w, 1) and where the picture's opposite sides show the same rows (columns)
     sigma: float  # smoothing of the row and column colours (small px)
     reach_x: float  # how far into the picture (small px) its row colours are drawn from, falling off
     reach_y: float  # and its column colours
 
     @staticmethod
-    def of(layout: OutpaintLayout, size: tuple[int, int], reach: float, near: float) -> _Far:
+    def of(layout: OutpaintLayout, size: tuple[int, int], reaches: tuple[float, float], near: float) -> _Far:
+        """``reaches``: the slow and the quick give-way's distance (share of the picture's shorter
+        side, ``1 - exp(-d / reach)``); ``near``: the row colours' falloff (share of the width)."""
         (cw, ch), (iw, ih), (ox, oy) = layout.canvas, layout.inner, layout.offset
         w, h = size
         sx, sy = w / cw, h / ch
@@ -449,13 +459,16 @@ class _Far(NamedTuple):
         gx, gy = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
         dx = np.maximum(np.maximum(x0 - gx, gx - (x1 - 1)), 0)[None, :]
         dy = np.maximum(np.maximum(y0 - gy, gy - (y1 - 1)), 0)[:, None]
-        scale = max(1.0, reach * min(x1 - x0, y1 - y0))
-        weight = (1 - np.exp(-np.hypot(dx, dy) / scale))[..., None].astype(np.float32)
+        slow, quick = ((1 - np.exp(-np.hypot(dx, dy) / max(1.0, r * min(x1 - x0, y1 - y0))))[..., None]
+                       .astype(np.float32) for r in reaches)
         across = (dx / np.maximum(dx + dy, 1e-6))[..., None].astype(np.float32)
         # rows of the left side's table first, then the right's (columns: top's, then bottom's)
-        rows = (np.clip(gy, y0, y1 - 1) - y0).astype(np.intp)[:, None] + (y1 - y0) * (gx >= x1)[None, :]
-        cols = (np.clip(gx, x0, x1 - 1) - x0).astype(np.intp)[None, :] + (x1 - x0) * (gy >= y1)[:, None]
-        return _Far((slice(y0, y1), slice(x0, x1)), rows, cols, across, weight,
+        right, below = (gx >= x1)[None, :], (gy >= y1)[:, None]
+        rows = (np.clip(gy, y0, y1 - 1) - y0).astype(np.intp)[:, None] + (y1 - y0) * right
+        cols = (np.clip(gx, x0, x1 - 1) - x0).astype(np.intp)[None, :] + (x1 - x0) * below
+        row_side = np.broadcast_to(right, (h, w)).astype(np.intp)[..., None]
+        col_side = np.broadcast_to(below, (h, w)).astype(np.intp)[..., None]
+        return _Far((slice(y0, y1), slice(x0, x1)), rows, cols, row_side, col_side, across, slow, quick,
                     max(1.0, 0.05 * min(x1 - x0, y1 - y0)), near * (x1 - x0), near * (y1 - y0))
 
     def apply(self, fill: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -465,13 +478,39 @@ class _Far(NamedTuple):
         h, w = pic.shape[:2]
 
         def towards(n: int, reach: float) -> np.ndarray:  # weights of the picture's columns (rows) near side 0
-            return np.exp(-np.arange(n, dtype=np.float32) / max(reach, 1.0))
+            k = np.exp(-np.arange(n, dtype=np.float32) / max(reach, 1.0))
+            return k / k.sum()
 
         def blur(line: np.ndarray) -> np.ndarray:
             return cv2.GaussianBlur(line[:, None], (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)
 
         wx, wy = towards(w, self.reach_x), towards(h, self.reach_y)
-        row = np.concatenate([blur(np.einsum("hwc,w->hc", pic, k / k.sum())) for k in (wx, wx[::-1])])
-        col = np.concatenate([blur(np.einsum("hwc,h->wc", pic, k / k.sum())) for k in (wy, wy[::-1])])
-        prior = self.across * row[self.rows] + (1 - self.across) * col[self.cols]
-        return fill + (self.weight * (1 - np.clip(known, 0, 1))[..., None]) * (prior - fill)
+        rows = [blur(np.einsum("hwc,w->hc", pic, k)) for k in (wx, wx[::-1])]
+        cols = [blur(np.einsum("hwc,h->wc", pic, k)) for k in (wy, wy[::-1])]
+        # per side: the share of the picture's colour variance near it its row (column) colours explain
+        explain_r = np.array([_explained(pic, r[:, None], k[None, :]) for r, k in zip(rows, (wx, wx[::-1]))],
+                             np.float32)
+        explain_c = np.array([_explained(pic, c[None, :], k[:, None]) for c, k in zip(cols, (wy, wy[::-1]))],
+                             np.float32)
+        quick = self.across * _alike(*rows) + (1 - self.across) * _alike(*cols)
+        weight = self.slow + quick * (self.quick - self.slow)
+        toward = (self.across * explain_r[self.row_side] * (np.concatenate(rows)[self.rows] - fill)
+                  + (1 - self.across) * explain_c[self.col_side] * (np.concatenate(cols)[self.cols] - fill))
+        return fill + (weight * (1 - np.clip(known, 0, 1))[..., None]) * toward
+
+
+def _explained(pic: np.ndarray, line: np.ndarray, weights: np.ndarray) -> float:
+    """Share of ``pic``'s colour variance, weighted by ``weights`` (one per column, or per row,
+    summing to 1), that its ``line`` colours (one per row, or per column) explain."""
+    w = np.broadcast_to(weights, pic.shape[:2])
+    mean = np.einsum("hwc,hw->c", pic, w) / w.sum()
+    residual = float(np.einsum("hw,hw->", w, np.square(pic - line).sum(2)))
+    spread = float(np.einsum("hw,hw->", w, np.square(pic - mean).sum(2)))
+    return float(np.clip(1 - residual / max(spread, 1e-6), 0, 1))
+
+
+def _alike(a: np.ndarray, b: np.ndarray) -> float:
+    """How alike two colour profiles along the picture are: their correlation (deviations from
+    their means, all channels), 0 where not positive."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    return float(np.clip((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-6), 0, 1))
