@@ -11,6 +11,7 @@ import pytest
 
 from server.engines.base import EngineJob, InpaintShot
 from server.engines.classical import build_engine
+from server.engines.classical import propagate as pg
 from server.engines.classical.inpaint_flow import region_flow
 from tests.frames import psnr
 from tests.shared_data import INTERPOLATION, shared
@@ -48,6 +49,20 @@ def test_a_fast_mover_around_the_region_is_taken_to_be_in_it():
     inside_flow, inside = _complete(_flow_with_mover(110), False)
     assert inside
     assert np.abs(inside_flow[:40] - FAST).max() < 1  # the region's first row moves with it
+
+
+def test_stray_flow_away_from_the_region_changes_nothing():
+    # DIS's outliers (where new picture enters at the frame's edge) are no mover next to the region:
+    # the flow is completed exactly as without the mover rule
+    flow = _flow_with_mover(0)
+    flow[40:56, 180:196] = FAST  # outside the surroundings (rows 68..132, columns 108..172)
+    hole = np.zeros(flow.shape[:2], bool)
+    hole[80:120, 120:160] = True
+    band = cv2.dilate(hole.astype(np.uint8), np.ones((13, 13), np.uint8)).astype(bool)  # the 6 px band
+    plain = pg.complete_flow(flow, band, pg.camera_motion(flow, band, homography=True))
+    ours, inside = _complete(flow, False)
+    assert not inside
+    assert np.array_equal(ours, plain[hole])
 
 
 @pytest.mark.parametrize("before", [False, True])

@@ -57,7 +57,7 @@ def region_flow(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np.nda
     fast = np.hypot(*np.moveaxis(residual - reference, -1, 0)) > _FAST * min(hole.shape)
     share = float(fast[ring].mean())
     mover_inside = share > _INSIDE or (mover_inside and share > _STILL_INSIDE)
-    if mover_inside:
+    if mover_inside or share == 0:  # (a flow's stray outliers far from the region are no mover)
         return pg.complete_flow(flow, band, matrix), mover_inside
     smeared = cv2.dilate(fast.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
     known = ~band & ~smeared.astype(bool)
