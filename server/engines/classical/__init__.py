@@ -28,11 +28,11 @@ import numpy as np
 from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.base import Availability, Engine, EngineJob, InpaintShot, OutpaintLayout
-from server.engines.classical import selfcheck
+from server.engines.classical import blocks, selfcheck
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
-from server.engines.classical.scene import DEAD_ZONE, MAX_INCONSISTENT, PairFlow
+from server.engines.classical.scene import DEAD_ZONE, MAX_HIST_DISTANCE, MAX_INCONSISTENT, PairFlow
 from server.engines.slate import slates
 
 # small pixels a frame under which motion is slow: fractions of the coarse flow's pixel, which
@@ -108,7 +108,7 @@ class ClassicalEngine(Engine):
         followed = times is not None
         if times is None:
             times = [Fraction(i + 1, frames + 1) for i in range(frames)]
-        interp = None
+        interp = searched = None
         between = any(0 < t < 1 for t in times)
         if between and frames <= self.max_flow_gap:
             size = fl.interp_size(a.shape)
@@ -119,7 +119,10 @@ class ClassicalEngine(Engine):
                 size = finer
                 small_a, small_b = fl.small_rgb(a, size), fl.small_rgb(b, size)
                 pair = self._gap_flow(small_a, small_b)
-            if not pair.is_cut:
+            # (a cadence's timing has its own frames to follow: its gaps keep the flow's way)
+            searched = None if followed else self._searched_pair(before, after, frames, pair,
+                                                                 small_a, small_b, size)
+            if searched is not None or not pair.is_cut:
                 # the context frame beyond each end shows how the motion bends through the gap (a
                 # cadence's repeats show no such thing: its pictures are timed instead)
                 curve = None
@@ -127,11 +130,12 @@ class ClassicalEngine(Engine):
                     curve = MotionCurve(before[-2], a, b, after[1], small_a, small_b, frames + 1,
                                         self.flow_quality)
                 # whether this shot's path bends as the motion beyond the ends says (a hand's shake
-                # and a film cadence do not): remade context frames tell
-                if (curve is not None and curve.bends
+                # and a film cadence do not): remade context frames tell (the block search's
+                # check remade them with the curve already)
+                if (searched is None and curve is not None and curve.bends
                         and selfcheck.curve_wins(before, after, frames, self.flow_quality, size) is False):
                     curve = None
-                interp = Interpolator(a, b, pair, curve)
+                interp = Interpolator(a, b, pair if searched is None else searched, curve)
         stage = None
         for i, t in enumerate(times):
             job.check_cancel()
@@ -144,7 +148,7 @@ class ClassicalEngine(Engine):
             else:
                 yield interp.at(float(t)) if interp else _dissolve(a, b, float(t))
             # named after the first frame, when whether the motion's curve bends is known
-            stage = stage or self._gap_stage(between, interp, followed)
+            stage = stage or self._gap_stage(between, interp, followed, searched is not None)
             job.progress((i + 1) / frames, stage)
 
     def _gap_flow(self, small_a: np.ndarray, small_b: np.ndarray) -> PairFlow:
@@ -165,13 +169,31 @@ class ClassicalEngine(Engine):
                 pair = other
         return pair
 
+    def _searched_pair(self, before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
+                       pair: PairFlow, small_a: np.ndarray, small_b: np.ndarray,
+                       size: tuple[int, int]) -> PairFlow | None:
+        """The motion of a wide block search (:mod:`.blocks`) where the flow failed its round trip
+        on most pixels and the ends' colours still say one shot (a cut by colours stays a cut),
+        if the shot's held-back context frames are remade better with it than the way the
+        flow's measure leads to (its frames, or the dissolve across what it takes for a cut);
+        else None. Costly, so only where the flow failed."""
+        if pair.inconsistent < MAX_INCONSISTENT or pair.hist_distance >= MAX_HIST_DISTANCE:
+            return None
+        searched = blocks.block_pair(small_a, small_b)
+        if blocks.blocks_win(before, after, frames, searched, size, self.flow_quality,
+                             None if pair.is_cut else self._gap_flow):
+            return searched
+        return None
+
     @staticmethod
-    def _gap_stage(between: bool, interp: Interpolator | None, followed: bool) -> str:
+    def _gap_stage(between: bool, interp: Interpolator | None, followed: bool, searched: bool) -> str:
         """What made a gap's frames, in the words the job's progress shows."""
         if not between:
             return "repeating the end frames (the footage's repeated-frame cadence)"
         if interp is None:
             return "cross-dissolving (flow cannot bridge the gap)"
+        if searched:
+            return "interpolating (block motion search: motion beyond the optical flow's reach)"
         if followed:
             return "interpolating (optical flow) on the footage's repeated-frame cadence"
         if interp.curve is not None and interp.curve.bends:
