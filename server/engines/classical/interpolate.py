@@ -170,7 +170,9 @@ class Interpolator:
     Each pixel falls back towards a plain dissolve where motion does not explain the two ends
     better than no motion does (flashes, changing graphics, flow that locked onto noise): the two
     ends warped to time t must agree better than the unwarped ends do, else the flow there is
-    scaled down to nothing and the blend weights return to (1 - t, t)."""
+    scaled down to nothing and the blend weights return to (1 - t, t). Where the made frame then
+    shows structure that neither end vouches for at a spot both ends show flat (the flow carried
+    it there), it gives way to a low-pass copy of itself (:mod:`.stray`)."""
 
     _ABS = 16.0
     _SIGMA = 2.0  # smoothing (small pixels) of the per-pixel agreement measures

@@ -14,7 +14,7 @@ stay, its edges go. Where the motion is not known this is also the better guess 
 frame (what is there is uncertain, so its mean is), which the dissolve is not where the shot moves
 (bench/RESULTS.md, "tried and not kept"). Everything is measured on the small copies gap fill's
 flow uses; only the low-pass and its blend touch the full-size frame (``Interpolator.at``), and
-only inside the box around the stray pixels.
+only in the bands of rows that hold stray pixels.
 """
 
 from __future__ import annotations
