@@ -85,6 +85,9 @@ class Outpainter:
     _FAR_REACH = 4.0
     _FAR_QUICK = 0.5
     _FAR_NEAR = 0.25
+    # share of the previous frame's evidence of how far the rows run that is kept (reset at a cut):
+    # a moving picture's changing rows must not flicker the far border
+    _FAR_MEMORY = 0.8
     # another frame (an upcoming one, or the previous one for what the canvas carries) shows
     # something else than the picture next to its edge when it differs from it there by more than
     # this many times the picture's own step from pixel to pixel (plus _NOISE 8-bit levels)
@@ -366,7 +369,9 @@ class Outpainter:
         small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
         fill = pg.push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
                             (small[..., 3] > 0.99 * top).astype(np.float32))
-        fill = self.far.apply(fill, small[..., 3] / top)
+        row, col = self.far.colours(fill)
+        evidence = self._held(("far",), self.far.evidence(fill, row, col), 1 - self._FAR_MEMORY)
+        fill = self.far.apply(fill, small[..., 3] / top, row, col, evidence)
         share = 1.0
         if fill_prev is not None:
             step = float(np.abs(fill - fill_prev).mean()) / top
@@ -471,31 +476,49 @@ class _Far(NamedTuple):
         return _Far((slice(y0, y1), slice(x0, x1)), rows, cols, row_side, col_side, across, slow, quick,
                     max(1.0, 0.05 * min(x1 - x0, y1 - y0)), near * (x1 - x0), near * (y1 - y0))
 
-    def apply(self, fill: np.ndarray, known: np.ndarray) -> np.ndarray:
-        """``fill`` where nothing was seen (``known`` 0..1) moved towards the picture's row and
-        column colours by the distance from it."""
-        pic = fill[self.inner]
-        h, w = pic.shape[:2]
+    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weights of the picture's columns and rows near its left (top) side, summing to 1."""
+        y, x = self.inner
 
-        def towards(n: int, reach: float) -> np.ndarray:  # weights of the picture's columns (rows) near side 0
+        def towards(n: int, reach: float) -> np.ndarray:
             k = np.exp(-np.arange(n, dtype=np.float32) / max(reach, 1.0))
             return k / k.sum()
+
+        return towards(x.stop - x.start, self.reach_x), towards(y.stop - y.start, self.reach_y)
+
+    def colours(self, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The picture's (in ``fill``) row colours near its left side, then its right (one per row),
+        and its column colours near its top, then its bottom."""
+        pic = fill[self.inner]
+        wx, wy = self._weights()
 
         def blur(line: np.ndarray) -> np.ndarray:
             return cv2.GaussianBlur(line[:, None], (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE).reshape(-1, 3)
 
-        wx, wy = towards(w, self.reach_x), towards(h, self.reach_y)
-        rows = [blur(np.einsum("hwc,w->hc", pic, k)) for k in (wx, wx[::-1])]
-        cols = [blur(np.einsum("hwc,h->wc", pic, k)) for k in (wy, wy[::-1])]
-        # per side: the share of the picture's colour variance near it its row (column) colours explain
-        explain_r = np.array([_explained(pic, r[:, None], k[None, :]) for r, k in zip(rows, (wx, wx[::-1]))],
-                             np.float32)
-        explain_c = np.array([_explained(pic, c[None, :], k[:, None]) for c, k in zip(cols, (wy, wy[::-1]))],
-                             np.float32)
-        quick = self.across * _alike(*rows) + (1 - self.across) * _alike(*cols)
+        return (np.concatenate([blur(np.einsum("hwc,w->hc", pic, k)) for k in (wx, wx[::-1])]),
+                np.concatenate([blur(np.einsum("hwc,h->wc", pic, k)) for k in (wy, wy[::-1])]))
+
+    def evidence(self, fill: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """How far the picture's rows (columns) run: per side (left, right, top, bottom) the share
+        of the picture's colour variance near it that its row (column) colours explain, then how
+        alike the row colours of its two sides are, and its column colours'."""
+        pic = fill[self.inner]
+        wx, wy = self._weights()
+        left, right = np.split(row, 2)
+        top, bottom = np.split(col, 2)
+        return np.array([_explained(pic, left[:, None], wx[None, :]), _explained(pic, right[:, None], wx[None, ::-1]),
+                         _explained(pic, top[None, :], wy[:, None]), _explained(pic, bottom[None, :], wy[::-1, None]),
+                         _alike(left, right), _alike(top, bottom)], np.float32)
+
+    def apply(self, fill: np.ndarray, known: np.ndarray, row: np.ndarray, col: np.ndarray,
+              evidence: np.ndarray) -> np.ndarray:
+        """``fill`` where nothing was seen (``known`` 0..1) moved towards the picture's row and
+        column colours (:meth:`colours`) by the distance from it, as far as the ``evidence``
+        (:meth:`evidence`) says they run."""
+        quick = self.across * evidence[4] + (1 - self.across) * evidence[5]
         weight = self.slow + quick * (self.quick - self.slow)
-        toward = (self.across * explain_r[self.row_side] * (np.concatenate(rows)[self.rows] - fill)
-                  + (1 - self.across) * explain_c[self.col_side] * (np.concatenate(cols)[self.cols] - fill))
+        toward = (self.across * evidence[:2][self.row_side] * (row[self.rows] - fill)
+                  + (1 - self.across) * evidence[2:4][self.col_side] * (col[self.cols] - fill))
         return fill + (weight * (1 - np.clip(known, 0, 1))[..., None]) * toward
 
 
