@@ -162,7 +162,7 @@ def test_the_fallback_triggers_where_the_flow_is_inconsistent():
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
     "gap1_curve": "d188fd5c958b94e0",
-    "gap3_curve_u16": "14a71ab4eaab98f6",
+    "gap3_curve_u16": "496346eeff01c479",
     "gap2_no_context": "e119e7961974316b",
     "gap1_high": "b131e53b4bdf2f13",
     "gap_cut": "658a9623da82a09a",
