@@ -287,11 +287,12 @@ class Interpolator:
 
     def weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
-        return self._weights(t)[:3]
+        return self._weights(t, strays=False)[:3]
 
-    def _weights(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`weights`, and how much each small pixel of the made frame is stray structure
-        (:func:`stray.stray`), to give way to a low-pass copy."""
+    def _weights(self, t: float, strays: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
+        structure (:func:`stray.stray`), to give way to a low-pass copy; else None."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -310,16 +311,19 @@ class Interpolator:
         flow_err = cv2.GaussianBlur(cv2.absdiff(from_a, from_b) * np.minimum(ca, cb), (0, 0), self._SIGMA)
         trust = np.clip(2.0 - 2.0 * flow_err / (self.zero_err + 1.0), 0.0, 1.0)
         trust *= np.clip(2.0 - flow_err / (0.5 * self._ABS), 0.0, 1.0)
-        # the made frame's small grey copy: the warped samples where the flow is trusted, the
-        # dissolve where it is not (as the flows are scaled below, to first order)
-        made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * (
-            (1.0 - t) * self.ga + t * self.gb)
+        strayed = None
+        if strays:
+            # the made frame's small grey copy: the warped samples where the flow is trusted, the
+            # dissolve where it is not (as the flows are scaled below, to first order)
+            made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * (
+                (1.0 - t) * self.ga + t * self.gb)
+            if self._flat is None:
+                self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
+            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
-        if self._flat is None:
-            self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
-        return ft0, ft1, weight_a, stray.stray(self._flat, made, from_a, from_b, ca, cb)
+        return ft0, ft1, weight_a, strayed
 
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, weight_a, strays = self._weights(t)
