@@ -1,11 +1,11 @@
 """The flow inside a region being removed, completed from the motion around it, without the motion of
 a mover that only passes it.
 
-What :func:`.propagate.masked_flow` does (the region smoothed away before the flow is measured; the
-flow inside it and in a band around it completed from the camera's move and a smooth continuation
-of the motion around it), except that a mover much faster than the camera (a car going by) is left
-out of that continuation, with the band around it where the flow smears its motion onto its
-neighbours, while it covers only part of the region's surroundings: it passes beside or
+The region is smoothed away before the flow is measured, and the flow inside it and in a band
+around it (:func:`.propagate.hole_band`) is completed from the camera's move and a smooth
+continuation of the motion around it (:func:`.propagate.complete_flow`), except that a mover much
+faster than the camera (a car going by) is left out of that continuation, with the band around it
+where the flow smears its motion onto its neighbours, while it covers only part of the region's surroundings: it passes beside or
 behind what the region hides far more often than it is what the region hides. Once it covers over
 half of them it is taken to be inside the region (its motion is continued into it), and it stays
 so along the pass while it still covers some of them: a mover crossing the region leaves most of
@@ -42,9 +42,8 @@ def region_flow(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np.nda
     hole = hole_a | hole_b
     if not hole.any():
         return flow, False
-    reach = max(4, round(pg._HOLE_BAND * min(hole.shape)))
+    band, reach = pg.hole_band(hole)
     square = np.ones((2 * reach + 1,) * 2, np.uint8)
-    band = cv2.dilate(hole.astype(np.uint8), square).astype(bool)
     matrix = pg.camera_motion(flow, band, homography=True)
     ring = cv2.dilate(band.astype(np.uint8), square).astype(bool) & ~band
     if matrix is None or not ring.any():  # no camera to be fast against

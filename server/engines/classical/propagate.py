@@ -5,9 +5,9 @@ Shared by inpaint (:mod:`.inpaint`) and outpaint (:mod:`.outpaint`):
 
 - :func:`camera_motion`: the camera's move between two frames, fitted robustly to dense flow,
   leaving out the pixels whose flow cannot be trusted (the region being replaced);
-- :func:`masked_flow`: dense flow between two frames that the region does not corrupt: the region
-  is smoothed away before the flow is measured, and the flow inside it is completed from its
-  surroundings (the camera's move plus a smooth continuation of the rest);
+- :func:`hole_band` and :func:`complete_flow`: where a flow measured with the region smoothed
+  away is not trusted, and the flow there completed from its surroundings (the camera's move plus
+  a smooth continuation of the rest; inpaint's use of them is :mod:`.inpaint_flow`);
 - :func:`carry`: a frame's made-up picture moved along that flow into the next, with where it
   shows something real and how many steps away it was seen;
 - :func:`push_pull`: a quick smooth fill (a pyramid's averages);
@@ -149,20 +149,13 @@ _HOLE_BAND = 0.03  # of the small copy's shorter side
 _SEEN_SHARE = 0.25
 
 
-def masked_flow(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray,
-                estimator: fl.FlowEstimator) -> np.ndarray:
-    """Flow ``a -> b`` (small 8-bit grey copies with their holes already smoothed away, see
-    :func:`hole_free`) that the holes do not corrupt: inside either hole, and in a band around it,
-    the flow is completed from its surroundings (:func:`complete_flow`) around the camera's move
-    fitted to the rest. The band is as wide as the coarse scales of the flow search, where the
-    hole's still fill pulls the flow of the moving picture next to it towards zero."""
-    flow = estimator(a, b)
-    unknown = hole_a | hole_b
-    if not unknown.any():
-        return flow
-    reach = max(4, round(_HOLE_BAND * min(unknown.shape)))
-    unknown = cv2.dilate(unknown.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
-    return complete_flow(flow, unknown, camera_motion(flow, unknown, homography=True))
+def hole_band(hole: np.ndarray) -> tuple[np.ndarray, int]:
+    """Where a flow measured over a hole (smoothed away first, see :func:`hole_free`) is not to be
+    trusted: the hole and a band around it, and the band's reach (small px). The band is as wide
+    as the coarse scales of the flow search, where the hole's still fill pulls the flow of the
+    moving picture next to it towards zero."""
+    reach = max(4, round(_HOLE_BAND * min(hole.shape)))
+    return cv2.dilate(hole.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool), reach
 
 
 def full_maps(flow: np.ndarray, size: tuple[int, int],
