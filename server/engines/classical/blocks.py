@@ -155,7 +155,7 @@ def block_pair(sa: np.ndarray, sb: np.ndarray) -> PairFlow:
     """The two frames' motion both ways from :func:`block_field`, measured as a :class:`PairFlow`
     (small 8-bit RGB copies, as :meth:`PairFlow.between`)."""
     ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
-    return PairFlow._measured(ga, gb, block_field(ga, gb), block_field(gb, ga), hist_distance(sa, sb))
+    return PairFlow.of_fields(ga, gb, block_field(ga, gb), block_field(gb, ga), hist_distance(sa, sb))
 
 
 def _remade(run: Sequence[np.ndarray], held: int, pair: PairFlow | None,

@@ -48,7 +48,7 @@ class PairFlow:
     def between(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow:
         """From the small 8-bit RGB copies of the two frames (:func:`flow.small_rgb`)."""
         ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
-        return cls._measured(ga, gb, estimator(ga, gb), estimator(gb, ga), hist_distance(sa, sb))
+        return cls.of_fields(ga, gb, estimator(ga, gb), estimator(gb, ga), hist_distance(sa, sb))
 
     @classmethod
     def aligned(cls, sa: np.ndarray, sb: np.ndarray, estimator: fl.FlowEstimator) -> PairFlow | None:
@@ -67,13 +67,15 @@ class PairFlow:
         b_in_a = cv2.warpAffine(sb, move, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         overlap = cv2.warpAffine(np.full((h, w), 255, np.uint8), move, (w, h),
                                  flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-        return cls._measured(ga, gb, estimator(ga, gb, motion_field(np.vstack([move, [0, 0, 1]]), ga.shape)),
+        return cls.of_fields(ga, gb, estimator(ga, gb, motion_field(np.vstack([move, [0, 0, 1]]), ga.shape)),
                              estimator(gb, ga, motion_field(np.vstack([back, [0, 0, 1]]), ga.shape)),
                              hist_distance(sa, b_in_a, overlap))
 
     @classmethod
-    def _measured(cls, ga: np.ndarray, gb: np.ndarray, fwd: np.ndarray, bwd: np.ndarray,
+    def of_fields(cls, ga: np.ndarray, gb: np.ndarray, fwd: np.ndarray, bwd: np.ndarray,
                   hist: float) -> PairFlow:
+        """From the small grey copies, their motion fields both ways (however measured: the
+        flow, or :mod:`.blocks`' search) and their colour distance ``hist``."""
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
         # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
         inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
