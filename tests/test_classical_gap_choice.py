@@ -113,11 +113,11 @@ def test_one_jolted_context_frame_does_not_drop_the_curve_of_a_speeding_pan(jolt
 
 def test_every_stretch_the_context_holds_is_listed_and_the_nearest_marked():
     frames = _accelerating()
-    runs, covered = selfcheck._stretches(frames[:8], frames[9:], 1)
+    runs, covered = selfcheck.stretches(frames[:8], frames[9:], 1)
     assert covered
     assert [(k, list(r)) for k, r, nearest in runs if nearest] == [(0, [3, 4, 5, 6, 7]), (1, [0, 1, 2, 3, 4])]
     assert sorted((k, r.start) for k, r, _ in runs) == [(k, s) for k in (0, 1) for s in range(4)]
-    runs, covered = selfcheck._stretches(frames[:8], frames[9:], 7)  # only 4 of the 7 can be held back
+    runs, covered = selfcheck.stretches(frames[:8], frames[9:], 7)  # only 4 of the 7 can be held back
     assert not covered and all(len(r) == 8 for _, r, _ in runs)
 
 

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from server.engines import flow as fl
-from server.engines.classical.interpolate import Interpolator, MotionCurve, blend
+from server.engines.classical import selfcheck
+from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.scene import PairFlow, hist_distance
 
 BLOCK = 8  # block size (pixels of each pyramid level)
@@ -169,11 +170,7 @@ def _remade(run: Sequence[np.ndarray], held: int, pair: PairFlow | None,
     if pair is None:
         return [cv2.addWeighted(a, 1.0 - t, b, t, 0.0) for t in times]
     interp = Interpolator(a, b, pair, MotionCurve(run[0], a, b, run[-1], a, b, held + 1, flow_quality))
-    made = []
-    for t in times:
-        ft0, ft1, weight_a = interp.weights(t)
-        made.append(blend(fl.remap(a, ft0), fl.remap(b, ft1), weight_a))
-    return made
+    return [interp.small_at(t) for t in times]
 
 
 def blocks_win(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames: int,
@@ -191,15 +188,16 @@ def blocks_win(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames
     ends about as well as between the ends of some stretch (their residual ratios within
     :data:`LIKE_SLACK`): ends that differ by more than the shot's own frames the same distance
     apart hold what the context does not show (a cut, a thing coming into view)."""
-    stretches = []
-    for k, side in enumerate((before, after)):
-        held = min(frames, len(side) - 4)
-        if held >= 1:
-            run = [fl.small_rgb(f, size) for f in (side[len(side) - held - 4:] if k == 0 else side[:held + 4])]
+    runs, covered = selfcheck.stretches(before, after, frames)
+    if not covered:
+        return False
+    sides, stretches = (before, after), []
+    for k, indices, nearest in runs:
+        if nearest:
+            run = [fl.small_rgb(sides[k][i], size) for i in indices]
+            held = len(run) - 4
             stretches.append((run, held, block_pair(run[1], run[held + 2])))
-    if not (any(held == frames for _, held, _ in stretches)
-            and any(gap.residual_ratio <= (1.0 + LIKE_SLACK) * searched.residual_ratio
-                    for _, _, searched in stretches)):
+    if not any(gap.residual_ratio <= (1.0 + LIKE_SLACK) * searched.residual_ratio for _, _, searched in stretches):
         return False
     errors = np.zeros(2)
     for run, held, searched in stretches:

@@ -325,6 +325,13 @@ class Interpolator:
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
         return ft0, ft1, weight_a, strayed
 
+    def small_at(self, t: float) -> np.ndarray:
+        """The frame at time t for a check that remakes real frames from small copies (this
+        interpolator's ends, at its flow's size): :meth:`at`'s warp and blend, without its full-size buffers (which
+        stay the gap's own) and without the stray softening."""
+        ft0, ft1, weight_a = self.weights(t)
+        return blend(fl.remap(self.a, ft0), fl.remap(self.b, ft1), weight_a)
+
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, weight_a, strays = self._weights(t)
         # OpenCV remaps 4 channels about twice as fast as 3 (a vectorised path): the conversion

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from server.engines import flow as fl
-from server.engines.classical.interpolate import Interpolator, MotionCurve, blend
+from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.scene import PairFlow
 
 # share of the straight path's error the curve must save to be used when the check remakes fewer
@@ -35,7 +35,7 @@ NEAR_TIE = 0.03
 _DIFFERENT = 0.5
 
 
-def _stretches(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
+def stretches(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
                frames: int) -> tuple[list[tuple[int, range, bool]], bool]:
     """Runs of real context frames to remake, as (side: 0 before, 1 after; the run's frame
     indices; whether it is the run nearest the gap on its side): a frame beyond each end, the two
@@ -77,9 +77,7 @@ def _remade_errors(run: Sequence[np.ndarray], flow_quality: str) -> np.ndarray |
     for i in range(held):
         error = []
         for interp in ways:
-            # as Interpolator.at, at the small size (its full-size buffers stay as they are)
-            ft0, ft1, weight_a = interp.weights((i + 1) / (held + 1))
-            made = blend(fl.remap(a, ft0), fl.remap(b, ft1), weight_a)
+            made = interp.small_at((i + 1) / (held + 1))
             error.append(cv2.absdiff(made, run[i + 2]).astype(np.float32).mean(axis=2))
         telling = cv2.absdiff(error[0], error[1]) > _DIFFERENT
         errors += [float(e[telling].sum()) for e in error]
@@ -90,14 +88,14 @@ def curve_wins(before: Sequence[np.ndarray], after: Sequence[np.ndarray], frames
                flow_quality: str, gap_size: tuple[int, int] | None = None) -> bool | None:
     """Whether bending the path by the motion beyond each end suits this shot, by how the two ways
     remake held-back context frames (:func:`_remade_errors`, summed over the stretches nearest
-    the gap, and over every stretch of :func:`_stretches` when those are within
+    the gap, and over every stretch of :func:`stretches` when those are within
     :data:`NEAR_TIE`). Where a stretch holds back as many frames as the gap has, the check remakes
     what the gap will do, and the curve (what the frames beyond the ends show) is kept unless the
     straight path remakes them better; where the context holds back fewer, the curve must win
     clearly (by :data:`CLEAR_WIN`) on the nearest stretches. None when the context has no stretch
     to remake (or only across a cut, or the curve bends on none), so the caller keeps its
     default. ``gap_size``: the size the gap's own flow is measured at (:func:`check_size`)."""
-    runs, covered = _stretches(before, after, frames)
+    runs, covered = stretches(before, after, frames)
     size = check_size(before[-1].shape, gap_size)
     sides = (before, after)
     small: tuple[dict, dict] = ({}, {})  # each context frame's small copy, made once when needed
