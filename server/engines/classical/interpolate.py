@@ -319,7 +319,8 @@ class Interpolator:
                 (1.0 - t) * self.ga + t * self.gb)
             if self._flat is None:
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
-            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb)
+            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb,
+                                  stray.still(self.ga, self.gb, made, t))
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)

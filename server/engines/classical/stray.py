@@ -34,6 +34,8 @@ GAIN = 2.0  # the stray measure (0..1, soft) is doubled: a half-sure stray pixel
 SPREAD = 2.0  # small pixels over which the softening fades out around stray pixels
 BLUR = 3.0  # sigma (small pixels) of the low-pass copy that stray pixels give way to
 LEAST = 0.02  # softening below which the frame is left as it is (and the full-size work skipped)
+STILL_LEVEL = 2.0  # levels by which the ends (unwarped), and the made frame from them, differ
+# where a pixel counts ~37 % as still: the ends' grain is ~1-2 levels on the small copies
 
 
 def gradient(grey: np.ndarray) -> np.ndarray:
@@ -55,13 +57,24 @@ def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int) -> np.ndarray:
     return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
 
 
+def still(ga: np.ndarray, gb: np.ndarray, made: np.ndarray, t: float) -> np.ndarray:
+    """Per small pixel, how surely the made frame is right by standing still (1 .. 0): both ends
+    show the same there, unwarped, and the made frame shows it too. Zero motion vouches for such
+    a pixel as a sound flow does for a moved one; softening it could only bring the low-pass's
+    neighbours (a misplaced thin line, a bar's edge) into a picture that is exactly right."""
+    static = cv2.addWeighted(ga, 1.0 - t, gb, t, 0.0)
+    apart = cv2.max(cv2.absdiff(ga, gb), cv2.absdiff(made, static))
+    return cv2.exp(-np.square(apart * np.float32(1.0 / STILL_LEVEL)))
+
+
 def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
-          conf_a: np.ndarray, conf_b: np.ndarray) -> np.ndarray:
+          conf_a: np.ndarray, conf_b: np.ndarray, still: np.ndarray) -> np.ndarray:
     """How much each small pixel of a made frame should give way to its low-pass copy (0..1).
 
     ``flat``: :func:`flat_ends`; ``made``: the made frame's small greyscale copy; ``from_a``,
     ``from_b``: the ends' small greyscale copies sampled along the motion; ``conf_a``, ``conf_b``:
-    the ends' round-trip confidences there (1 where the flow is sound).
+    the ends' round-trip confidences there (1 where the flow is sound); ``still``: :func:`still`,
+    where the made frame is left as it is.
 
     The made structure is sound where both ends see it and agree, and where only one end sees it
     (the other's round trip fails: an occlusion, which the blend takes from the end that sees it,
@@ -74,4 +87,4 @@ def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.nda
     sound = both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL))) + (one - both)
     m = flat * structure * (1.0 - sound)
     m = cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
-    return np.clip(GAIN * m, 0.0, 1.0)
+    return np.clip(GAIN * m, 0.0, 1.0) * (1.0 - still)
