@@ -112,6 +112,7 @@ class Outpainter:
         reach = max(2, round(self._EDGE_REACH * min(iw, ih)))
         self.bands = [band_of(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
         self.reach = reach
+        self.inside_depth = max(2, reach // 4)  # of the strip inside the edge that other frames are checked on
         self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
@@ -192,14 +193,21 @@ class Outpainter:
                 small_motion = self.fill_scale @ motion @ np.linalg.inv(self.fill_scale)
                 fill_prev = cv2.warpPerspective(fill_prev, small_motion, self.fill_size,
                                                 borderMode=cv2.BORDER_REPLICATE)
+            # per side, the lines along the edge where the picture changed to show something else
+            # (a subject moved in or out), not just moved with the camera or flickered
+            changed = {}
             if motion is not None and previous is not None:
-                self._meet_carried(previous, motion, frame, layer, age)
+                placed = motion @ self.inner_to_canvas  # the previous picture on this frame's canvas
+                carried = {side: self._seen_inside(previous, placed, side)
+                           for side, band in zip(self.sides, self.bands) if band is not None}
+                changed = {side: self._unlike(seen, frame, side) for side, (seen, _) in carried.items()}
+                self._meet_carried(carried, changed, frame, layer, age)
             previous = frame
             np.copyto(layer[self.inner], cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), casting="unsafe")
             self._borrow_upcoming(buf, layer, age)
             memory = self._FILL_MEMORY_STEADY if steady else self._FILL_MEMORY
             out, fill_prev = self._compose(layer, fill_prev, frame, self._edge_change(buf[0][1]), memory,
-                                           steady)
+                                           steady, changed)
             yield out
             buf.popleft()
             index += 1
@@ -252,33 +260,34 @@ class Outpainter:
                 better = (self.covered[ys, xs] == 255) & (age[ys, xs] > j)
                 if not better.any():
                     continue
-                self._set_lines(better, side, self._unlike(frame, matrix, buf[0][0], side), False)
+                seen, cover = self._seen_inside(frame, matrix, side)
+                self._set_lines(better, side, self._unlike(seen, buf[0][0], side), False)
                 part = layer[ys, xs]
                 part[..., :3][better] = self.warped[ys, xs][better]
                 part[..., 3][better] = top
                 age[ys, xs][better] = j
                 if band is not None and better[band.where].any():
                     near, pick = part[band.where], better[band.where]
-                    near[..., :3][pick] = np.clip(near[..., :3][pick] + self._mismatch(frame, matrix, buf[0][0],
+                    near[..., :3][pick] = np.clip(near[..., :3][pick] + self._mismatch(seen, cover, buf[0][0],
                                                                                        band)[pick], 0, top)
 
-    def _meet_carried(self, previous: np.ndarray, motion: np.ndarray, frame: np.ndarray, layer: np.ndarray,
+    def _meet_carried(self, carried: dict, changed: dict, frame: np.ndarray, layer: np.ndarray,
                       age: np.ndarray) -> None:
         """What the running canvas carries next to the picture: dropped on the lines where the
-        previous picture shows something else than the new one next to the edge (:meth:`_unlike`),
+        previous picture (``carried``: per side, it just inside the edge, :meth:`_seen_inside`)
+        shows something else than the new one next to the edge (``changed``, :meth:`_unlike`),
         elsewhere made to meet the new picture at its edge as the previous one did (:meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
-        placed = motion @ self.inner_to_canvas  # the previous picture on this frame's canvas
         for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
             if band is None or not (layer[ys, xs][..., 3] > 0).any():
                 continue  # nothing carried on this side
-            unlike = self._unlike(previous, placed, frame, side)
+            unlike = changed[side]
             self._set_lines(layer[ys, xs], side, unlike, 0)
             self._set_lines(age[ys, xs], side, unlike, np.inf)
             near = layer[ys, xs][band.where]
             pick = (age[ys, xs][band.where] >= 1) & (near[..., 3] > 0)
             if pick.any():
-                fix = self._mismatch(previous, placed, frame, band)
+                fix = self._mismatch(*carried[side], frame, band)
                 near[..., :3][pick] += fix[pick] * (near[..., 3:][pick] / top)
 
     def _inside_edge(self, side: str, depth: int, cur: np.ndarray) -> tuple[tuple[int, int], tuple[int, int],
@@ -299,15 +308,23 @@ class Outpainter:
         else:
             strip[:, self.inner_span[side]][:, lines] = value
 
-    def _unlike(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, side: str) -> np.ndarray:
-        """Per pixel along the picture's edge on ``side``: whether ``frame`` (moved by ``matrix``)
-        shows something else than the current picture ``cur`` just inside that edge (a subject that
-        moved in or out, not a camera move it follows): its difference there is well above what a
-        pixel's misalignment of the picture's own texture would give."""
-        (x, y), (w, h), inside = self._inside_edge(side, max(2, self.reach // 4), cur)
+    def _seen_inside(self, frame: np.ndarray, matrix: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """``frame`` moved by ``matrix`` (its canvas placement) onto the strip just inside the
+        picture's edge on ``side`` (float32), and where it covers that strip (bool): one warp for
+        both the check of what the frame shows there (:meth:`_unlike`) and the join at the edge
+        pixels (:meth:`_mismatch`)."""
+        (x, y), (w, h), _ = self._inside_edge(side, self.inside_depth, frame)
         to_strip = _translate(-x, -y) @ matrix
         seen = cv2.warpPerspective(frame, to_strip, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
-        inside = inside.astype(np.float32)
+        cover = cv2.warpPerspective(self.cover_mask, to_strip, (w, h), flags=cv2.INTER_LINEAR) == 255
+        return seen, cover
+
+    def _unlike(self, seen: np.ndarray, cur: np.ndarray, side: str) -> np.ndarray:
+        """Per pixel along the picture's edge on ``side``: whether another frame (``seen``, from
+        :meth:`_seen_inside`) shows something else than the current picture ``cur`` just inside that
+        edge (a subject that moved in or out, not a camera move it follows): its difference there
+        is well above what a pixel's misalignment of the picture's own texture would give."""
+        inside = self._inside_edge(side, self.inside_depth, cur)[2].astype(np.float32)
         across, lines = (1, (1, 2)) if side in ("left", "right") else (0, (0, 2))
         step = np.abs(np.diff(inside, axis=across)).mean(axis=lines)  # the picture's own, across the edge
 
@@ -315,22 +332,22 @@ class Outpainter:
             return cv2.GaussianBlur(a.astype(np.float32)[None], (0, 0), max(1.0, self.reach / 2),
                                     borderType=cv2.BORDER_REPLICATE)[0]
 
-        noise = self._NOISE * np.iinfo(frame.dtype).max / 255
+        noise = self._NOISE * np.iinfo(cur.dtype).max / 255
         return smooth(np.abs(seen - inside).mean(axis=lines)) > self._UNLIKE * (smooth(step) + noise)
 
-    def _mismatch(self, frame: np.ndarray, matrix: np.ndarray, cur: np.ndarray, band: Band) -> np.ndarray:
-        """What to add to ``frame`` (moved by ``matrix``) in ``band`` so that it meets the current
-        picture ``cur`` at its edge: ``frame``'s difference from ``cur`` along the picture's edge
-        pixels (where both show them), carried across the edge, its fine part fading within a few
-        pixels and its level (smoothed along the edge) over the band. Where ``frame`` lines up with
-        the picture (a camera move it follows) this is about nothing; where a subject moved next to
-        the edge it keeps what ``frame`` shows beyond it but without the step."""
-        (x, y), (w, h), edge = self._inside_edge(band.side, 1, cur)
-        to_line = _translate(-x, -y) @ matrix
-        seen = cv2.warpPerspective(frame, to_line, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
-        cover = (cv2.warpPerspective(self.cover_mask, to_line, (w, h), flags=cv2.INTER_LINEAR) == 255)
-        cover = cover.astype(np.float32).reshape(1, -1)
-        diff = (edge.astype(np.float32) - seen).reshape(1, -1, 3) * cover[..., None]
+    def _mismatch(self, seen: np.ndarray, cover: np.ndarray, cur: np.ndarray, band: Band) -> np.ndarray:
+        """What to add to what another frame brings in ``band`` so that it meets the current
+        picture ``cur`` at its edge: that frame's difference from ``cur`` along the picture's edge
+        pixels (``seen`` where ``cover``, from :meth:`_seen_inside`), carried across the edge, its
+        fine part fading within a few pixels and its level (smoothed along the edge) over the band.
+        Where the frame lines up with the picture (a camera move it follows) this is about nothing;
+        where a subject moved next to the edge it keeps what the frame shows beyond it but without
+        the step."""
+        edge = self._inside_edge(band.side, 1, cur)[2]
+        at = {"left": (slice(None), slice(0, 1)), "right": (slice(None), slice(-1, None)),
+              "top": (slice(0, 1),), "bottom": (slice(-1, None),)}[band.side]  # the edge pixels in the strip
+        cover = cover[at].astype(np.float32).reshape(1, -1)
+        diff = (edge.astype(np.float32) - seen[at]).reshape(1, -1, 3) * cover[..., None]
 
         def along(a: np.ndarray, sigma: float) -> np.ndarray:
             return cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).reshape(a.shape)
@@ -359,12 +376,13 @@ class Outpainter:
         return 0.0 if change < self._EDGE_NOISE else change / 255.0
 
     def _compose(self, layer: np.ndarray, fill_prev: np.ndarray | None, frame: np.ndarray,
-                 edge_change: float, memory: float, steady: bool) -> tuple[np.ndarray, np.ndarray]:
+                 edge_change: float, memory: float, steady: bool, changed: dict) -> tuple[np.ndarray, np.ndarray]:
         """The output frame: seen colour, else the spatial fill, the picture's mirror image near its
         edge, and the step left at the edge levelled; the picture itself bit-exact. The fill
         follows the new frame's at most ``1 - memory`` a frame, and no faster than the picture's
         own edge changes (a still shot gets a still border); under a steady camera so does what
-        is drawn from the picture's edge."""
+        is drawn from the picture's edge, except on the lines where the picture next to it changed
+        to show something else (``changed``, per side): there the border meets the new picture."""
         top = float(np.iinfo(frame.dtype).max)
         small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
         fill = pg.push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
@@ -381,7 +399,7 @@ class Outpainter:
         up = np.linalg.inv(self.fill_scale)
         out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
         depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
-        for k, ((ys, xs), band) in enumerate(zip(self.strips, self.bands)):
+        for k, ((ys, xs), band, side) in enumerate(zip(self.strips, self.bands, self.sides)):
             size = (xs.stop - xs.start, ys.stop - ys.start)
             # the small fill upsampled straight into the strip (sampled as cv2.resize would)
             centre = _translate(0.5 * up[0, 0] - 0.5 - xs.start, 0.5 * up[1, 1] - 0.5 - ys.start) @ up
@@ -392,30 +410,33 @@ class Outpainter:
             seen = cv2.divide(cv2.cvtColor(part, cv2.COLOR_RGBA2RGB), cv2.merge([cover] * 3), scale=top)
             seen_mask = cv2.compare(cover, top / 2, cv2.CMP_GT)
             if band is not None:
+                lines = np.where(changed[side], 1.0, follow) if side in changed and follow < 1 else follow
                 # near the edge, where nothing was seen, the fill gives way to the mirror image
                 near = colour[band.where]
                 seen_near = seen_mask[band.where] > 0
                 fill_near = near.copy() if outward(seen_near, band.side)[:, 0].any() else None
-                mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32), follow)
-                near += band.weight[..., None] * (mirror - near)
+                mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32),
+                                    _across(lines, band))
+                near += band.fade[..., None] * (mirror - near)
                 if fill_near is not None:  # other frames saw some of the border next to the picture
                     mirror_past_seen(band, near, fill_near, seen_near, seen[band.where], frame, self.reach)
             cv2.copyTo(seen, seen_mask, colour)
             if band is not None:
-                self._level_edge(k, band, colour, frame, follow)
+                self._level_edge(k, band, colour, frame, lines)
             cv2.multiply(colour, 1.0, dst=out[ys, xs], dtype=depth)  # rounds and saturates
         out[self.inner] = frame
         return out, fill
 
-    def _held(self, key, new: np.ndarray, follow: float) -> np.ndarray:
-        """``new`` followed from the previous frame's by the share ``follow`` (1: ``new`` itself)."""
+    def _held(self, key, new: np.ndarray, follow) -> np.ndarray:
+        """``new`` followed from the previous frame's by the share ``follow`` (1: ``new`` itself; a
+        float, or an array that broadcasts against ``new``)."""
         prev = self.held.get(key)
-        if prev is not None and follow < 1 and prev.shape == new.shape:
+        if prev is not None and np.any(np.less(follow, 1)) and prev.shape == new.shape:
             new = prev + follow * (new - prev)
         self.held[key] = new
         return new
 
-    def _level_edge(self, k: int, band: Band, colour: np.ndarray, frame: np.ndarray, follow: float) -> None:
+    def _level_edge(self, k: int, band: Band, colour: np.ndarray, frame: np.ndarray, follow) -> None:
         """The step between the picture's edge pixels and strip ``k``'s next to them, smoothed along
         the edge (the picture's texture is not copied out), added to the strip fading over the
         band: the border meets the picture without a hard seam, whatever it was made of."""
@@ -425,10 +446,19 @@ class Outpainter:
                         "right": (frame[:, -1], colour[inner, 0])}[band.side]
         step = cv2.GaussianBlur((edge.astype(np.float32) - border)[None], (0, 0), self.edge_sigma,
                                 borderType=cv2.BORDER_REPLICATE)[0]
-        spread = self._held(("edge", k), step, follow)[band.along]
+        spread = self._held(("edge", k), step, np.reshape(follow, (-1, 1)))[band.along]
         weight = band.weight[..., None]
         across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
         colour[band.where] += weight * across
+
+
+def _across(lines, band: Band):
+    """``lines`` (a float, or one value per pixel along the picture's edge) over ``band``'s
+    (h, w, channel) array: each spot takes its nearest edge pixel's."""
+    if np.ndim(lines) == 0:
+        return lines
+    per = lines[band.along]
+    return per[None, :, None] if band.side in ("top", "bottom") else per[:, None, None]
 
 
 class _Far(NamedTuple):

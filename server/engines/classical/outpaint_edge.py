@@ -15,6 +15,10 @@ class Band(NamedTuple):
 
     where: tuple[slice, slice]  # into the strip
     weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
+    # (h, w) the same, but flat where it meets the picture: the mirror image's give-way to the fill,
+    # which must not turn the picture's texture into steps next to its edge (a steep weight there
+    # adds its slope times the texture's contrast to the border's gradient)
+    fade: np.ndarray
     dist: np.ndarray  # (h, w) distance from the picture (1 next to it)
     mx: np.ndarray  # columns and rows of the picture its mirror image shows (BORDER_REFLECT_101)
     my: np.ndarray
@@ -37,13 +41,14 @@ def band_of(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int)
     dx, dy, gx, gy = dx[where[1]], dy[where[0]], gx[where[1]], gy[where[0]]
     dist = np.hypot(dx[None, :], dy[:, None]).astype(np.float32)
     weight = np.clip(1 - dist / reach, 0, 1) ** 2
+    fade = 0.5 + 0.5 * np.cos(np.pi * np.clip(dist / reach, 0, 1))
 
     def reflect(g: np.ndarray, n: int) -> np.ndarray:
         g = np.abs(g)
         return np.clip(np.where(g > n - 1, 2 * (n - 1) - g, g), 0, n - 1)
 
     g, n = (gx, iw) if side in ("top", "bottom") else (gy, ih)
-    return Band(where, weight.astype(np.float32), dist, reflect(gx, iw).astype(np.intp),
+    return Band(where, weight.astype(np.float32), fade.astype(np.float32), dist, reflect(gx, iw).astype(np.intp),
                  reflect(gy, ih).astype(np.intp), side, np.clip(g, 0, n - 1).astype(np.intp),
                  (g >= 0) & (g <= n - 1))
 
