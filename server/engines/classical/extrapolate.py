@@ -19,7 +19,7 @@ import numpy as np
 
 from server.engines import cadence
 from server.engines import flow as fl
-from server.engines.classical import propagate, scene
+from server.engines.classical import extension_stray, propagate, scene
 from server.engines.classical.scene import PairFlow
 
 
@@ -46,7 +46,9 @@ class Extension:
         self.content_ahead = self.ahead  # pictures on for what moves in the picture (not the camera)
         self.motion: Motion | None = None
         self._small_last: np.ndarray | None = None  # the last frame at the motion's size, float
+        self._flat_last: np.ndarray | None = None  # how flat it is there (extension_stray.flat_last)
         self.gain = 0.0  # the share of the measured motion that the backtest chose
+        self.doubt = 1.0  # the share of the freeze's backtest error that this motion left
         self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
         self.content_decay = self.decay
         content = False
@@ -68,7 +70,7 @@ class Extension:
                     self.content_decay = 0.5 ** (1.0 / max(half_life * rate * share, 1e-3))
                 else:
                     seen = None
-                self.gain = _motion_gain(small, steps, _camera_still(velocity), seen)
+                self.gain, self.doubt = _motion_gain(small, steps, _camera_still(velocity), seen)
                 if self.gain > 0:
                     content_velocity = None if seen is None else _content_velocity(steps, seen, len(steps))
                     self.motion = Motion(self.gain * velocity, _scaled(self.gain, content_velocity))
@@ -85,22 +87,37 @@ class Extension:
             return self.last.copy()
         disp, unsolved = self.motion.inverted(_travel(self.decay, p), _travel(self.content_decay, q))
         made = fl.warp_full(self.last, disp)
-        if unsolved is not None:
-            self._smooth_unsolved(made, disp, unsolved)
+        self._soften(made, disp, unsolved)
         return made
 
-    def _smooth_unsolved(self, made: np.ndarray, disp: np.ndarray, unsolved: np.ndarray) -> None:
-        """Where the moved picture has no inverse (the wake a mover leaves, where the warp draws
-        stretched swirls), ``made`` gets a low-pass of its own moved picture, weighted by
-        ``unsolved`` (small scale, 0..1): the area keeps its colours, loses the swirls' structure,
-        and changes smoothly from frame to frame (a fill from the surroundings would bring the
-        mover's colours in and take content where the inversion is only uncertain). The change is
-        made at the motion's size and added to ``made`` upscaled: one resize and one add."""
-        h, w = unsolved.shape
+    def _soften(self, made: np.ndarray, disp: np.ndarray, unsolved: np.ndarray | None) -> None:
+        """``made`` gets a low-pass of its own moved picture where its structure is not to be
+        trusted: where the moved picture has no inverse (``unsolved``, small scale, 0..1: the wake
+        a mover leaves, where the warp draws stretched swirls), and where edges moved onto a spot
+        the last frame shows flat by a motion the backtest did not fully bear out
+        (:func:`extension_stray.softening`). The area keeps its colours, loses that structure, and
+        changes smoothly from frame to frame (a fill from the surroundings would bring a mover's
+        colours in and take content where the inversion is only uncertain). The change is made at
+        the motion's size and added to ``made`` upscaled: one resize and one add."""
+        h, w = disp.shape[:2]
         if self._small_last is None:
             self._small_last = cv2.resize(self.last, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            grey = cv2.cvtColor(self._small_last, cv2.COLOR_RGB2GRAY)
+            self._flat_last = extension_stray.flat_last(grey, self.last.shape[1])
         moved = fl.remap(self._small_last, disp)
-        change = cv2.multiply(cv2.subtract(_blurred(moved, _UNSOLVED_SMOOTH), moved), cv2.merge([unsolved] * 3))
+        low = _blurred(moved, extension_stray.BLUR)
+        strayed = extension_stray.softening(self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY),
+                                            cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self.doubt)
+        if unsolved is None and strayed is None:
+            return
+        change = 0.0
+        if unsolved is not None:
+            # the wake's swirls are wider than a stray edge: the wider low-pass there
+            change = cv2.multiply(cv2.subtract(_blurred(moved, _UNSOLVED_SMOOTH), moved), cv2.merge([unsolved] * 3))
+            if strayed is not None:
+                strayed = strayed * (1.0 - unsolved)  # the unsolved area's own fill comes first
+        if strayed is not None:
+            change = change + cv2.multiply(cv2.subtract(low, moved), cv2.merge([strayed] * 3))
         if made.dtype == np.uint8:
             change = np.rint(change).astype(np.int16)  # whole levels: cheaper to upscale and add than floats
         H, W = made.shape[:2]
@@ -256,8 +273,9 @@ def _is_still(velocity: np.ndarray) -> bool:
 
 
 def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_camera: bool = False,
-                 seen: list[bool] | None = None) -> float:
-    """How much of the measured motion to continue (0 = hold the frame), chosen by trying it on
+                 seen: list[bool] | None = None) -> tuple[float, float]:
+    """How much of the measured motion to continue (0 = hold the frame), and the share of the
+    freeze's error that was left at that gain (the doubt: 1 when the frame is held), chosen by trying it on
     the shot's own past (``small``: the context's small RGB copies): from each of the last few
     context frames, the motion measured there (``steps``: the context's last steps' velocities,
     oldest first) is extrapolated over the
@@ -270,9 +288,9 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
     that reverses or an irregular cadence wins some steps and loses others. ``seen``: which steps
     repeat the picture under the camera's move (:func:`_content_repeats`), whose content then
     moves picture by picture. With fewer than three context frames there is nothing to test on,
-    and the motion is kept."""
+    and the motion is kept, in full doubt."""
     if len(small) < 3:
-        return 1.0
+        return 1.0, 1.0
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in small]
     errors = np.zeros(len(_GAINS))
     ratios = []  # per backtest, each gain's error relative to the freeze's
@@ -295,23 +313,23 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
         ratios.append(row / max(row[0], 1e-6))
         tested += 1
     if not tested:
-        return 1.0
+        return 1.0, 1.0
     best = int(np.argmin(errors))
     if best and errors[best] > (1.0 - _MARGIN) * errors[0]:
-        return 0.0  # a win this small is within what the measure's own noise gives
+        return 0.0, 1.0  # a win this small is within what the measure's own noise gives
     if still_camera and best and tested >= 3:
         # a still camera: the motion of what moves in it must beat the freeze consistently across
         # the backtests, not by chance (irregular cadences, a gesture that reverses)
         gains = 1.0 - np.array(ratios)[:, best]
         if gains.mean() < _SIGNIFICANCE * gains.std(ddof=1) / math.sqrt(tested):
-            return 0.0
-    return float(_GAINS[best])
+            return 0.0, 1.0
+    return float(_GAINS[best]), float(errors[best] / max(errors[0], 1e-9))
 
 
 # small pixels: an inverted motion that misses its own equation by more than this is unsolved
 _UNSOLVED = 0.5
 _UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
-_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, and the picture's there, small pixels
+_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur there, small pixels
 
 
 class Motion:

@@ -1,0 +1,48 @@
+"""Stray structure in an extension: edges the moved picture puts where the last frame is flat.
+
+An extension carries the last frame's structure along the motion it continues. Where the shot
+keeps moving as it did, that structure lands where the next real frames show it; where the motion
+turns (a whip pan that swings away, a camera that rotates back, a mover that slows), it lands
+on sky, snow or wall that the real frames show flat, as stretched tracks and smeared outlines
+that the freeze would not have. The backtest says how far the shot's own past bears the continued
+motion out (the share of the freeze's error it removes); what it does not vouch for is the
+doubt. Edges that moved onto a spot where the last frame is flat give way to a low-pass copy of
+the made frame by that doubt: their colours stay, their outlines go. The gap fill's measures
+(:mod:`server.engines.classical.stray`) judge flatness and structure, on the motion's small copies.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from server.engines.classical import stray
+
+BLUR = 4.0  # sigma (small pixels) of the low-pass copy that the made frame gives way to
+GAIN = 3.0  # the stray measure (flatness x structure x doubt, 0..1) is tripled: a third-sure
+# stray pixel is fully softened
+
+
+def flat_last(grey: np.ndarray, full_width: int) -> np.ndarray:
+    """Per small pixel, how flat the last frame is around it (1 flat .. 0 not), from its small
+    greyscale copy (float32); ``full_width``: the full frame's width (:func:`stray.flat_ends`)."""
+    return stray.flat_ends(grey, grey, full_width)
+
+
+def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float) -> np.ndarray | None:
+    """How much each small pixel of a made frame should give way to its low-pass copy (0..1), or
+    None where nothing should.
+
+    ``flat``: :func:`flat_last`; ``moved``, ``low``: the made frame's small greyscale copy and its
+    low-pass (:data:`BLUR`); ``doubt``: the share of the freeze's error that the backtest did not
+    see the motion remove (0: the motion predicted the shot's past exactly, nothing softens).
+    Only where the low-pass lowers the gradient: next to a strong edge the low-pass carries that
+    edge's ramp onto the flat side, which would add the edges this removes."""
+    if doubt <= 0.0:
+        return None
+    lo, hi = stray.STRUCTURE_LEVELS
+    g_moved = stray.gradient(moved)
+    structure = np.clip((g_moved - lo) / np.float32(hi - lo), 0.0, 1.0)
+    m = cv2.GaussianBlur(cv2.dilate(flat * structure * np.float32(doubt), None), (0, 0), stray.SPREAD)
+    m = np.clip(GAIN * m, 0.0, 1.0) * np.clip(1.0 - stray.gradient(low) / np.maximum(g_moved, np.float32(1e-3)), 0.0, 1.0)
+    return m if float(m.max()) > stray.LEAST else None
