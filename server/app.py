@@ -93,7 +93,8 @@ def build_manager(settings: ServerSettings, renderer: Any = None) -> tuple[JobMa
     store = JobStore(settings.database_dir / "jobs.sqlite")
     manager = JobManager(store, settings.output, locate_media=policy.locate, workers=settings.workers,
                          max_queue=settings.max_queue, limits=Limits.from_settings(settings),
-                         output_format=settings.output_format, renderer=renderer)
+                         output_format=settings.output_format, renderer=renderer,
+                         cancel_grace=settings.cancel_grace_s)
     return manager, mapper
 
 

@@ -45,7 +45,10 @@ Decisions (also in the server's README-level docs, :mod:`server.app`):
   accepted, its items are queued past the bound (each item is part of one accepted request).
 * **Cancel.** A queued job is canceled at once (an atomic state change). A running job gets its
   ``cancel_event`` set; engines check it between frames and ``run_job`` raises ``Canceled``
-  having removed what it wrote.
+  having removed what it wrote. One that does not stop within ``cancel_grace`` seconds (a model
+  load or a driver call that never returns cannot be interrupted in a thread) is marked canceled
+  anyway, its output folder removed, and its worker thread left behind: a new worker takes the
+  queue, and the one left behind ends when its call returns, never taking another job.
 * **Takes.** A done job's takes are read back from the media it wrote and recorded in the
   ``takes`` table (:mod:`server.takes`); the result names them (``result.takes``).
 * **One process per data folder.** The server holds an exclusive lock on
@@ -160,6 +163,7 @@ def _counting_decodes(path: str) -> bool:
 class _Running:
     cancel: threading.Event = field(default_factory=threading.Event)
     user_canceled: bool = False
+    worker: threading.Thread = field(default_factory=threading.current_thread)
 
 
 class JobManager:
@@ -173,7 +177,7 @@ class JobManager:
     def __init__(self, store: JobStore, output: Path, *, locate_media: Callable[[str, Path | None, str | None], str],
                  workers: int = 1, max_queue: int = 32, limits: Limits | None = None,
                  output_format: str = "prores", renderer: Any = None, progress_interval: float = 0.1,
-                 backend: Any = None):
+                 backend: Any = None, cancel_grace: float = 30.0):
         self.store = store
         self.takes = TakeStore(store)
         self.output = Path(output)
@@ -186,6 +190,7 @@ class JobManager:
         self.output_format = output_format
         self._renderer = renderer
         self.progress_interval = progress_interval
+        self.cancel_grace = cancel_grace
         self.backend: Any = None
         self.max_retries = 0
         self.hub = EventHub()
@@ -193,6 +198,7 @@ class JobManager:
         self._wake = threading.Condition(self._lock)
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
+        self._started_workers = 0  # worker threads ever started: each one's name
         self._stopping = False
         self.started_at = time.time()
         if backend is not None:
@@ -238,7 +244,8 @@ class JobManager:
                 return
             self.workers = max(self.workers, count)
             while len(self._threads) < self.workers:
-                t = threading.Thread(target=self._work, name=f"shotforge-worker-{len(self._threads)}", daemon=True)
+                t = threading.Thread(target=self._work, name=f"shotforge-worker-{self._started_workers}", daemon=True)
+                self._started_workers += 1
                 t.start()
                 self._threads.append(t)
 
@@ -392,16 +399,39 @@ class JobManager:
                     running.user_canceled = True
                     running.cancel.set()
                     row = self.store.update(job_id, only_if_state=("running",), stage="canceling")
+                    grace = threading.Timer(self.cancel_grace, self._abandon, (job_id, running))
+                    grace.daemon = True
+                    grace.start()
         if row is not None:
             self.hub.publish(row)
         return self.store.get(job_id)
+
+    def _abandon(self, job_id: str, running: _Running) -> None:
+        """A canceled job still running after :attr:`cancel_grace`: canceled now, its worker left behind and replaced."""
+        with self._lock:
+            if self._running.get(job_id) is not running:
+                return  # it stopped in time
+            del self._running[job_id]
+            if running.worker in self._threads:
+                self._threads.remove(running.worker)
+            row = self.store.update(job_id, only_if_state=("running",), state="canceled", stage="canceled",
+                                    finished=time.time(), error={
+                                        "code": "canceled", "message": f"canceled; the engine did not stop within "
+                                        f"{self.cancel_grace:g} s, so its worker was left to end on its own"})
+        if row is None:
+            return
+        log.warning("job %s: the engine did not stop within %g s of its cancel; its worker thread %s is left "
+                    "behind and a new one takes the queue", job_id, self.cancel_grace, running.worker.name)
+        self._remove_output(row)
+        self.hub.publish(row)
+        self.ensure_workers(self.workers)
 
     # -- the worker -----------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
             with self._lock:
-                if self._stopping:
-                    return
+                if self._stopping or threading.current_thread() not in self._threads:
+                    return  # stopping, or left behind by a cancel it did not answer (another took its place)
                 row = self.store.claim_next()
                 if row is None:
                     self._wake.wait(timeout=1.0)
@@ -417,7 +447,8 @@ class JobManager:
                                                    "job; see the server log"})
             finally:
                 with self._lock:
-                    self._running.pop(row.id, None)
+                    if self._running.get(row.id) is running:
+                        del self._running[row.id]
 
     def _run(self, row: JobRow, running: _Running) -> None:
         from server.engines.base import Canceled, EngineUnavailable
@@ -466,6 +497,8 @@ class JobManager:
             finally:
                 if farm:
                     engines.close()
+            if running.user_canceled:  # the engine finished past its cancel: the editor asked for nothing
+                raise Canceled()
         except Canceled:
             self._remove_output(row)
             if running.user_canceled or not self._stopping:

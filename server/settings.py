@@ -132,6 +132,9 @@ class ServerSettings(BaseSettings):
         default_factory=list, description="Media path mapping rules between the editor's machine and this one")
     workers: int = Field(1, ge=1, le=16, description="Jobs rendered at once (one per GPU)")
     max_queue: int = Field(32, ge=1, le=100000, description="Queued jobs accepted before POST answers 429")
+    cancel_grace_s: float = Field(30.0, ge=1, le=3600, description="Seconds a canceled job's engine may go on "
+                                  "before the job is marked canceled anyway and a new worker takes the queue (a "
+                                  "model load cannot be interrupted)")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted")
     # -- bounds: what one job may ask of this machine (see server/limits.py) ------------------------
     max_frames: int = Field(7200, ge=1, le=36000, description="Most frames one job may make (7200: five minutes "

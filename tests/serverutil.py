@@ -218,17 +218,20 @@ class ThreadServer:
 
 
 FAIL_PLAN, FAIL_RUN = "fake: refuse at planning", "fake: fail while rendering"
+HANG = "fake: a model load that does not return"
 
 
 class FakeRenderer:
     """Stands in for server.render in queue-mechanics tests: plans by locating every clip's media,
     then 'renders' ``frames`` frames at ``frame_time`` seconds each, honouring the cancel flag.
     A request whose prompt is :data:`FAIL_PLAN` is refused when planned, :data:`FAIL_RUN` fails
-    after rendering (an engine fault, not a request error)."""
+    after rendering (an engine fault, not a request error); one whose prompt is :data:`HANG` blocks,
+    deaf to its cancel, until :attr:`release` is set (``hung`` says it began), then renders whole."""
 
     def __init__(self, frame_time: float = 0.02):
         self.frame_time = frame_time
         self.runs: list[str] = []
+        self.hung, self.release = threading.Event(), threading.Event()
 
     def plan_job(self, timeline, request, *, locate_media=None):
         from otio_tools import RequestError
@@ -249,8 +252,12 @@ class FakeRenderer:
         media = Path(out_dir) / "fake.mov"
         total = plan.make
         on_progress(0.0, "reading")
+        deaf = plan.request.prompt == HANG
+        if deaf:
+            self.hung.set()
+            self.release.wait(60)
         for i in range(total):
-            if cancel_event.is_set():
+            if cancel_event.is_set() and not deaf:
                 media.unlink(missing_ok=True)
                 raise Canceled()
             time.sleep(self.frame_time)

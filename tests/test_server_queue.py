@@ -17,8 +17,8 @@ import pytest
 from server.jobs import JobRow, JobStore
 from server.paths import MediaPolicy, PathMapper
 from server.settings import SettingsError, load_settings
-from tests.serverutil import (CARPHONE, FAIL_PLAN, FAIL_RUN, FakeRenderer, ThreadServer, copy_media, request_json,
-                              two_clip_timeline)
+from tests.serverutil import (CARPHONE, FAIL_PLAN, FAIL_RUN, HANG, FakeRenderer, ThreadServer, copy_media,
+                              request_json, two_clip_timeline, wait_job)
 
 
 @pytest.fixture
@@ -93,6 +93,28 @@ def test_cancel_queued_at_once_and_running_within_a_second(env):
         assert not (tmp / "out" / first).exists() and not (tmp / "out" / second).exists()
         assert renderer.runs == [str(tmp / "out" / first)]  # the canceled queued job never ran
         assert c.delete(f"/v1/jobs/{first}").json()["state"] == "canceled"  # idempotent
+
+
+def test_a_cancel_the_engine_does_not_answer_cancels_after_the_grace_and_the_queue_goes_on(env):
+    tmp, media = env
+    renderer = FakeRenderer(0.01)
+    with ThreadServer(settings_for(tmp, cancel_grace_s=4), renderer) as srv, srv.client() as c:
+        hung = c.post("/v1/jobs", content=extend(media, 5, prompt=HANG), headers=JSON).json()["id"]
+        assert renderer.hung.wait(5)
+        after = c.post("/v1/jobs", content=extend(media, 5), headers=JSON).json()["id"]
+        stuck = srv.manager._threads[0]
+        assert c.delete(f"/v1/jobs/{hung}").json()["stage"] == "canceling"  # the answer waits 2 s for the stop
+        assert c.get(f"/v1/jobs/{after}").json()["state"] == "queued"  # within the grace the worker is waited for
+        job = wait_job(c, hung)
+        assert job["state"] == "canceled" and "did not stop within 4 s" in job["error"]["message"]
+        assert wait_job(c, after)["state"] == "done"  # a new worker took the queue
+        assert stuck.is_alive() and stuck not in srv.manager._threads
+        renderer.release.set()  # the load returns: the job it was for stays canceled, nothing of it is kept
+        stuck.join(5)
+        assert not stuck.is_alive() and len(srv.manager._threads) == 1
+        job = c.get(f"/v1/jobs/{hung}").json()
+        assert job["state"] == "canceled" and job["result"] is None
+        assert not (tmp / "out" / hung).exists() and (tmp / "out" / after).is_dir()
 
 
 def test_failures_are_recorded_and_leave_nothing(env):
