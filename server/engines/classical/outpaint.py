@@ -113,6 +113,12 @@ class Outpainter:
         self.bands = [band_of(ys, xs, side, layout, reach) for side, (ys, xs) in sides]
         self.reach = reach
         self.inside_depth = max(2, reach // 4)  # of the strip inside the edge that other frames are checked on
+        # canvas coordinates of the picture's edge pixels on each side, along the edge
+        ends = {"left": ((ox, oy), (ox, oy + ih)), "right": ((ox + iw - 1, oy), (ox + iw - 1, oy + ih)),
+                "top": ((ox, oy), (ox + iw, oy)), "bottom": ((ox, oy + ih - 1), (ox + iw, oy + ih - 1))}
+        self.edge_pixels = {side: np.stack(np.meshgrid(np.arange(x0, max(x0 + 1, x1)), np.arange(y0, max(y0 + 1, y1))),
+                                           -1).reshape(-1, 1, 2).astype(np.float64)
+                            for side, ((x0, y0), (x1, y1)) in ends.items()}
         self.edge_sigma = float(reach)  # along the edge: the level, not the texture, is matched
         self.held: dict = {}  # what the edge's terms were last frame (see _held)
         self.small = fl.work_size((ih, iw))
@@ -310,14 +316,15 @@ class Outpainter:
 
     def _seen_inside(self, frame: np.ndarray, matrix: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
         """``frame`` moved by ``matrix`` (its canvas placement) onto the strip just inside the
-        picture's edge on ``side`` (float32), and where it covers that strip (bool): one warp for
-        both the check of what the frame shows there (:meth:`_unlike`) and the join at the edge
-        pixels (:meth:`_mismatch`)."""
+        picture's edge on ``side`` (float32), and per pixel along that edge whether the frame shows
+        it (all the pixels its sample reads lie inside the frame): one warp for both the check of
+        what the frame shows there (:meth:`_unlike`) and the join at the edge pixels (:meth:`_mismatch`)."""
         (x, y), (w, h), _ = self._inside_edge(side, self.inside_depth, frame)
-        to_strip = _translate(-x, -y) @ matrix
-        seen = cv2.warpPerspective(frame, to_strip, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
-        cover = cv2.warpPerspective(self.cover_mask, to_strip, (w, h), flags=cv2.INTER_LINEAR) == 255
-        return seen, cover
+        seen = cv2.warpPerspective(frame, _translate(-x, -y) @ matrix, (w, h), flags=cv2.INTER_LINEAR)
+        at = cv2.perspectiveTransform(self.edge_pixels[side], np.linalg.inv(matrix)).reshape(-1, 2)
+        iw, ih = self.inner_size
+        cover = (at[:, 0] >= 0) & (at[:, 0] <= iw - 1) & (at[:, 1] >= 0) & (at[:, 1] <= ih - 1)
+        return seen.astype(np.float32), cover
 
     def _unlike(self, seen: np.ndarray, cur: np.ndarray, side: str) -> np.ndarray:
         """Per pixel along the picture's edge on ``side``: whether another frame (``seen``, from
@@ -346,7 +353,7 @@ class Outpainter:
         edge = self._inside_edge(band.side, 1, cur)[2]
         at = {"left": (slice(None), slice(0, 1)), "right": (slice(None), slice(-1, None)),
               "top": (slice(0, 1),), "bottom": (slice(-1, None),)}[band.side]  # the edge pixels in the strip
-        cover = cover[at].astype(np.float32).reshape(1, -1)
+        cover = cover.astype(np.float32).reshape(1, -1)
         diff = (edge.astype(np.float32) - seen[at]).reshape(1, -1, 3) * cover[..., None]
 
         def along(a: np.ndarray, sigma: float) -> np.ndarray:
