@@ -274,8 +274,8 @@ def _is_still(velocity: np.ndarray) -> bool:
 
 def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_camera: bool = False,
                  seen: list[bool] | None = None) -> tuple[float, float]:
-    """How much of the measured motion to continue (0 = hold the frame), and the share of the
-    freeze's error that was left at that gain (the doubt: 1 when the frame is held), chosen by trying it on
+    """How much of the measured motion to continue (0 = hold the frame), and the doubt: the share
+    of the freeze's error left at that gain (1 when the frame is held). Chosen by trying it on
     the shot's own past (``small``: the context's small RGB copies): from each of the last few
     context frames, the motion measured there (``steps``: the context's last steps' velocities,
     oldest first) is extrapolated over the
@@ -329,7 +329,7 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
 # small pixels: an inverted motion that misses its own equation by more than this is unsolved
 _UNSOLVED = 0.5
 _UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
-_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur there, small pixels
+_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, and the picture's there, small pixels
 
 
 class Motion:
