@@ -173,3 +173,17 @@ def test_seam_targets_pass_and_fail_on_the_ratios(fidelity, capsys):
     table = capsys.readouterr().out
     assert "## Seams and flicker" in table
     assert any(line.split()[:5] == ["busy", "gap", "1", "flat", "3.00"] for line in table.splitlines())
+
+
+def test_an_extensions_edges_are_held_to_the_held_frames_when_it_shows_more(fidelity):
+    def row(ours, freeze):
+        return {"seams": {"ours": {"flat": {"flicker": [1.0, 1.0], "edges": ours}},
+                          "freeze": {"flat": {"flicker": [1.0, 1.0], "edges": freeze}}}}
+
+    grainy, seamed = row([0.012, 0.010], [0.012, 0.010]), row([0.05, 0.010], [0.012, 0.010])
+    below_real = row([0.009, 0.010], [0.005, 0.010])
+    results = {clip: {"gap": {}, "ext": {8: r}, "out": {}}
+               for clip, r in (("grainy", grainy), ("seamed", seamed), ("below", below_real))}
+    passed = {what.split(":")[0]: ok for what, ok, _ in fidelity.seams.report(results, 8) if "edges" in what}
+    # a freeze scoring above the real frames sets the bar; never below the real frames' own
+    assert passed == {"seams extend -8 grainy": True, "seams extend -8 seamed": False, "seams extend -8 below": True}

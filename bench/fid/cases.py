@@ -62,7 +62,8 @@ def run_extension(engine, clip: Clip) -> dict:
         ours = list(engine.extend(context, EXT_SCORED, "tail", _job(clip)))
         freeze = context[-1]
         regions = seams.frame_regions([freeze, *truth])
-        res[early] = {"seams": {"ours": seams.compare(ours, truth, regions, before=freeze)},
+        res[early] = {"seams": {"ours": seams.compare(ours, truth, regions, before=freeze),
+                                "freeze": seams.compare([freeze] * len(truth), truth, regions, before=freeze)},
                       "cut": c, "motion": float(clip.motion[c - 1:c + EXT_SCORED - 1].mean()),
                       "ours": [np.mean([psnr(o, t) for o, t in zip(ours, truth)]),
                                np.mean([ssim(o, t) for o, t in zip(ours, truth)])],
