@@ -15,10 +15,7 @@ class Band(NamedTuple):
 
     where: tuple[slice, slice]  # into the strip
     weight: np.ndarray  # (h, w) 1 at the picture's edge, 0 at the reach
-    # (h, w) the same, but flat where it meets the picture: the mirror image's give-way to the fill,
-    # which must not turn the picture's texture into steps next to its edge (a steep weight there
-    # adds its slope times the texture's contrast to the border's gradient)
-    fade: np.ndarray
+    fade: np.ndarray  # (h, w) the mirror image's give-way to the fill (:func:`give_way`)
     dist: np.ndarray  # (h, w) distance from the picture (1 next to it)
     mx: np.ndarray  # columns and rows of the picture its mirror image shows (BORDER_REFLECT_101)
     my: np.ndarray
@@ -41,7 +38,7 @@ def band_of(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int)
     dx, dy, gx, gy = dx[where[1]], dy[where[0]], gx[where[1]], gy[where[0]]
     dist = np.hypot(dx[None, :], dy[:, None]).astype(np.float32)
     weight = np.clip(1 - dist / reach, 0, 1) ** 2
-    fade = 0.5 + 0.5 * np.cos(np.pi * np.clip(dist / reach, 0, 1))
+    fade = give_way(dist / reach)
 
     def reflect(g: np.ndarray, n: int) -> np.ndarray:
         g = np.abs(g)
@@ -51,6 +48,15 @@ def band_of(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int)
     return Band(where, weight.astype(np.float32), fade.astype(np.float32), dist, reflect(gx, iw).astype(np.intp),
                  reflect(gy, ih).astype(np.intp), side, np.clip(g, 0, n - 1).astype(np.intp),
                  (g >= 0) & (g <= n - 1))
+
+
+def give_way(t: np.ndarray) -> np.ndarray:
+    """Weight of a mirror image against the fill at ``t`` (0 where it starts, 1 at its reach): 1
+    to 0, flat where it starts. The mirror image carries texture that the fill does not, and a
+    weight falling steeply where the mirror image meets the picture (or what was seen) adds its
+    slope times the texture's contrast to the border's gradient there: edges the real border does
+    not have, right at the seam."""
+    return 0.5 + 0.5 * np.cos(np.pi * np.clip(t, 0, 1))
 
 
 def outward(a: np.ndarray, side: str) -> np.ndarray:
@@ -82,6 +88,6 @@ def mirror_past_seen(band: Band, near: np.ndarray, fill: np.ndarray, seen: np.nd
     source = np.concatenate([pic[:, deep - 1::-1].astype(np.float32), colour[pick]], 1)
     d = np.arange(depth)[None, :]
     mirror = np.take_along_axis(source, np.clip(deep + 2 * (run - 1) - d, 0, source.shape[1] - 1)[..., None], 1)
-    weight = np.where(d >= run, np.clip(1 - (d - run + 1) / reach, 0, 1) ** 2, 0)[..., None]
+    weight = np.where(d >= run, give_way((d - run + 1) / reach), 0)[..., None]
     base = fill[pick]
     near[pick] = np.where(d[..., None] >= run[..., None], base + weight * (mirror - base), near[pick])
