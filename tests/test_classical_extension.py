@@ -102,10 +102,14 @@ def _structure(frame: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Laplacian(grey, cv2.CV_32F))
 
 
-def test_where_the_moved_picture_has_no_inverse_it_keeps_its_colours_without_the_swirls():
+def test_where_the_moved_picture_has_no_inverse_it_keeps_its_colours_without_the_swirls(monkeypatch):
     from server.engines import flow as fl
+    from server.engines.classical import extension_stray
     from server.engines.classical.extrapolate import Extension, _travel
 
+    # the unsolved area's fill alone: edges that the texture's move lays on its few flat spots
+    # soften by their own measure (the tests below)
+    monkeypatch.setattr(extension_stray, "softening", lambda *args: None)
     frames = _patch_moving_over_texture(16)
     extension = Extension(frames[:8], 8, Fraction(25), "fast", 0.5)
     assert extension.motion is not None and extension.motion.moving
@@ -196,3 +200,16 @@ def test_edges_moved_by_a_steady_pan_that_the_past_bears_out_keep_their_outlines
     _, extension, made, plain, onto_flat = _moved_edges_on_flat([5.0] * 16)
     assert extension.doubt < 0.15
     assert _gradient(made)[onto_flat].mean() > 0.7 * _gradient(plain)[onto_flat].mean()
+
+
+def test_a_spot_two_pixels_past_the_last_frames_edge_counts_as_flat_for_an_edge_moved_onto_it():
+    # a motion run on a little too far lays an edge a pixel or two past the last frame's own
+    # edge, onto sky or wall the last frame shows flat there; only the edge's own pixels count
+    from server.engines.classical import extension_stray
+
+    grey = np.full((60, 80), 200.0, np.float32)
+    grey[30:] = 40.0  # a dark treeline under a flat sky, a sharp step at row 30
+    flat = extension_stray.flat_last(grey, 160)
+    assert flat[29:31].max() < 0.1  # the step itself
+    assert flat[27, 5:75].min() > 0.9 and flat[:27].min() > 0.9  # two pixels above it: sky
+    assert flat[33, 5:75].min() > 0.9

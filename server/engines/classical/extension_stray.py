@@ -21,12 +21,21 @@ from server.engines.classical import stray
 BLUR = 4.0  # sigma (small pixels) of the low-pass copy that the made frame gives way to
 GAIN = 3.0  # the stray measure (flatness x structure x doubt, 0..1) is tripled: a third-sure
 # stray pixel is fully softened
+# small pixels around a spot that must be flat too: one, not the gap fill's two
+# (stray.FLAT_RADIUS): a motion that runs on a little too far lays an edge just a pixel or two
+# past where the last frame shows it, which the wider halo would count as the edge's own
+FLAT_RADIUS = 1
 
 
 def flat_last(grey: np.ndarray, full_width: int) -> np.ndarray:
     """Per small pixel, how flat the last frame is around it (1 flat .. 0 not), from its small
-    greyscale copy (float32); ``full_width``: the full frame's width (:func:`stray.flat_ends`)."""
-    return stray.flat_ends(grey, grey, full_width)
+    greyscale copy (float32); ``full_width``: the full frame's width (the gradient in full-size
+    levels a pixel, as :func:`stray.flat_ends`)."""
+    g = stray.gradient(grey) * np.float32(grey.shape[1] / full_width)
+    size = 2 * FLAT_RADIUS + 1
+    g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    lo, hi = stray.FLAT_LEVELS
+    return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
 
 
 def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float) -> np.ndarray | None:
