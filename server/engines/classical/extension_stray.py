@@ -31,11 +31,7 @@ def flat_last(grey: np.ndarray, full_width: int) -> np.ndarray:
     """Per small pixel, how flat the last frame is around it (1 flat .. 0 not), from its small
     greyscale copy (float32); ``full_width``: the full frame's width (the gradient in full-size
     levels a pixel, as :func:`stray.flat_ends`)."""
-    g = stray.gradient(grey) * np.float32(grey.shape[1] / full_width)
-    size = 2 * FLAT_RADIUS + 1
-    g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    lo, hi = stray.FLAT_LEVELS
-    return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
+    return stray.flat_ends(grey, grey, full_width, FLAT_RADIUS)
 
 
 def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float) -> np.ndarray | None:

@@ -45,13 +45,14 @@ def gradient(grey: np.ndarray) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
-def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int) -> np.ndarray:
-    """Per small pixel, how flat both ends are around it (1 flat .. 0 not), from their small
-    greyscale copies (float32); ``full_width``: the full frame's width, to measure the gradient in
-    full-size levels a pixel (a ramp's steepness does not depend on the copy's size)."""
+def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int, radius: int = FLAT_RADIUS) -> np.ndarray:
+    """Per small pixel, how flat both ends are within ``radius`` small pixels of it (1 flat .. 0
+    not), from their small greyscale copies (float32); ``full_width``: the full frame's width, to
+    measure the gradient in full-size levels a pixel (a ramp's steepness does not depend on the
+    copy's size)."""
     scale = np.float32(ga.shape[1] / full_width)
     g = cv2.max(gradient(ga), gradient(gb)) * scale
-    size = 2 * FLAT_RADIUS + 1
+    size = 2 * radius + 1
     g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     lo, hi = FLAT_LEVELS
     return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
