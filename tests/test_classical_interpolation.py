@@ -198,15 +198,15 @@ def test_the_fallback_triggers_where_the_flow_is_inconsistent():
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
     "gap1_curve": "d188fd5c958b94e0",
-    "gap3_curve_u16": "496346eeff01c479",
+    "gap3_curve_u16": "b79dc4f71d964d29",
     "gap2_no_context": "e119e7961974316b",
     "gap1_high": "b131e53b4bdf2f13",
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "b9a33d7f5262fb96",
-    "ext_tail": "a43e5e65a9982d93",
-    "ext_head_u16": "7010c3562b057064",
-    "ext_cadence": "ab9540487eddafff",
+    "ext_tail": "164445edd38a3ede",
+    "ext_head_u16": "9bd1beb6877aa6fa",
+    "ext_cadence": "53e78e8196f4988d",
     "ext_still": "6004801ff38aa6ad",
     "retime": "22fd8c79f4a3c41b",
 }
