@@ -175,6 +175,10 @@ class Interpolator:
     it there), it gives way to a low-pass copy of itself (:mod:`.stray`)."""
 
     _ABS = 16.0
+    # confidence each end's sample keeps however badly its round trip fails: where neither end's
+    # holds (fast motion, blur), the blend keeps time's weights (1 - t, t) rather than an even mix,
+    # which jumped from ``a`` to half of each at the first made frame and back at the last
+    _CONF_FLOOR = 0.1
     _SIGMA = 2.0  # smoothing (small pixels) of the per-pixel agreement measures
 
     def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow, curve: MotionCurve | None = None):
@@ -299,12 +303,12 @@ class Interpolator:
         if bend is not None:
             ft0 -= bend
             ft1 -= bend
-        # an end whose sample lies outside its frame (picture moving in across the border) gets no
-        # weight: only the other end saw that spot
+        # an end whose sample lies outside its frame (picture moving in across the border) gets
+        # only the floor's weight: the other end saw that spot
         ca = fl.remap(self.conf_a, ft0, cv2.BORDER_CONSTANT)
         cb = fl.remap(self.conf_b, ft1, cv2.BORDER_CONSTANT)
-        wa = (1 - t) * ca + 1e-4
-        wb = t * cb + 1e-4
+        wa = (1 - t) * (ca + self._CONF_FLOOR)
+        wb = t * (cb + self._CONF_FLOOR)
         weight_a = wa / (wa + wb)
         # where both ends see the spot, warping must make them agree better than not warping
         from_a, from_b = fl.remap(self.ga, ft0), fl.remap(self.gb, ft1)
