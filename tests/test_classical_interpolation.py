@@ -93,8 +93,8 @@ def _made_between(frames: list[np.ndarray]) -> list[np.ndarray]:
 def test_stray_structure_over_a_hazy_sky_is_softened(pan, ball, monkeypatch):
     """A fast pan over a hazy sky defeats the flow: the made frames carry pieces of the haze's
     darker blobs and of the ball's chequer to places where neither end shows any structure (an
-    edge density many times the real frames'). There they give way to a low-pass copy, which
-    takes most of those edges away and is no further from the true frames."""
+    edge density a few times the real frames'). There they give way to a low-pass copy, which
+    takes a good share of those edges away and is no further from the true frames."""
     seams = _seams()
     frames = _cloudy_sky(pan, ball)
     truth = frames[4:7]
@@ -108,8 +108,8 @@ def test_stray_structure_over_a_hazy_sky_is_softened(pan, ball, monkeypatch):
         return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
 
     kept, softened = made(0.0), made(gain)
-    assert kept[0] > 5.0  # ~7-9x the real frames' edges
-    assert softened[0] < 0.4 * kept[0]  # ~2-2.5x
+    assert kept[0] > 2.0  # ~2.3-3.2x the real frames' edges
+    assert softened[0] < 0.75 * kept[0]  # ~1.2-2.3x
     assert softened[1] >= kept[1] - 0.02
 
 
@@ -185,6 +185,36 @@ def test_the_fallback_triggers_where_the_flow_is_inconsistent():
     left = np.s_[8:-8, 8:w // 2 - 8]
     assert abs(float(np.median(smoothed[left][..., 0])) - 6 * size[0] / SIZE[0]) < 0.1
     assert float(np.abs(smoothed[left] - per_pixel[left]).mean()) < 0.05
+
+
+def test_the_blend_keeps_time_s_weights_where_neither_end_s_round_trip_holds():
+    """Each end's weight follows its round-trip confidence (an occlusion: only the end that sees
+    the spot counts), and where neither end's round trip holds it stays (1 - t, t): an even mix
+    there made the first made frame jump from ``a`` to half of each, and flicker."""
+    rng = np.random.default_rng(3)
+    w, h = 160, 96
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (h, w + 16)).astype(np.float32), (0, 0), 1.5)
+    ga, gb = texture[:, 8:8 + w], texture[:, 4:4 + w]  # the picture moves 4 px to the right
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[..., 0] = 4.0
+    # each end's round trip (small pixels missed): quarters where both hold, only a's, only b's,
+    # neither
+    holds_a, holds_b = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    holds_a[:h // 2] = holds_b[:h // 2, :w // 2] = holds_b[h // 2:, w // 2:] = 1.0
+    err_a, err_b = 6.0 * (1.0 - holds_a), 6.0 * (1.0 - holds_b)
+    pair = PairFlow(ga, gb, fwd, -fwd, err_a, err_b, 0.0, 0.1, 0.0)
+    frame_a = np.repeat(np.clip(ga, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    frame_b = np.repeat(np.clip(gb, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    interp = Interpolator(frame_a, frame_b, pair)
+    inner = np.s_[12:h // 2 - 12, 16:w // 2 - 16]  # each quarter away from the others' blur
+    quarter = {"both": (0, 0), "only a": (0, 1), "neither": (1, 0), "only b": (1, 1)}
+    for t in (0.125, 0.5, 0.875):
+        weight_a = interp.weights(t)[2]
+        at = {name: float(np.median(weight_a[r * h // 2:, c * w // 2:][inner])) for name, (r, c) in quarter.items()}
+        assert abs(at["both"] - (1 - t)) < 0.02, (t, at)
+        assert abs(at["neither"] - (1 - t)) < 0.02, (t, at)
+        if t == 0.5:  # the end that sees the spot outweighs the one that does not, many times over
+            assert at["only a"] > 0.85 and at["only b"] < 0.15, at
 
 
 # -- golden renders -------------------------------------------------------------------------
