@@ -227,18 +227,18 @@ def test_the_blend_keeps_time_s_weights_where_neither_end_s_round_trip_holds():
 # recorded with; the quality floors on any.
 GOLDEN_OPENCV = "5.0.0"
 GOLDEN = {
-    "gap1_curve": "d188fd5c958b94e0",
-    "gap3_curve_u16": "b79dc4f71d964d29",
-    "gap2_no_context": "e119e7961974316b",
-    "gap1_high": "b131e53b4bdf2f13",
+    "gap1_curve": "cd339cb3c36a8cd4",
+    "gap3_curve_u16": "618db6220aa633bf",
+    "gap2_no_context": "2016883262948763",
+    "gap1_high": "4f823ed8f9f2d381",
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
-    "gap_cadence": "b9a33d7f5262fb96",
+    "gap_cadence": "bc9c8ceb3b5f37c4",
     "ext_tail": "164445edd38a3ede",
     "ext_head_u16": "9bd1beb6877aa6fa",
     "ext_cadence": "53e78e8196f4988d",
     "ext_still": "6004801ff38aa6ad",
-    "retime": "22fd8c79f4a3c41b",
+    "retime": "b405b88420cd603a",
 }
 
 
