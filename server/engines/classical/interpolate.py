@@ -203,6 +203,7 @@ class Interpolator:
         self._slack_rel = np.float32(1.0 + rel_unsure) + np.float32(rel_sure - rel_unsure) * self.reliable
         self._slack_abs = np.float32(abs_unsure) + np.float32(abs_sure - abs_unsure) * self.reliable
         self._flat: np.ndarray | None = None  # how flat both ends are (stray.flat_ends), made once
+        self._same: np.ndarray | None = None  # full-size mask where a and b are identical (_keep_still)
         self.a4: np.ndarray | None = None
         self.b4: np.ndarray | None = None
         self._token = object()
@@ -294,9 +295,10 @@ class Interpolator:
         return self._weights(t, strays=False)[:3]
 
     def _weights(self, t: float, strays: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
-        structure (:func:`stray.stray`), to give way to a low-pass copy; else None."""
+        structure (:func:`stray.stray`), to give way to a low-pass copy, and how surely it stands
+        still (:func:`stray.still`); else None, None."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -315,7 +317,7 @@ class Interpolator:
         flow_err = cv2.GaussianBlur(cv2.absdiff(from_a, from_b) * np.minimum(ca, cb), (0, 0), self._SIGMA)
         trust = np.clip(2.0 - 2.0 * flow_err / (self.zero_err + 1.0), 0.0, 1.0)
         trust *= np.clip(2.0 - flow_err / (0.5 * self._ABS), 0.0, 1.0)
-        strayed = None
+        strayed = kept = None
         if strays:
             # the made frame's small grey copy: the warped samples where the flow is trusted, the
             # dissolve where it is not (as the flows are scaled below, to first order)
@@ -323,12 +325,12 @@ class Interpolator:
                 (1.0 - t) * self.ga + t * self.gb)
             if self._flat is None:
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
-            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb,
-                                  stray.still(self.ga, self.gb, made, t))
+            kept = stray.still(self.ga, self.gb, made, t)
+            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
-        return ft0, ft1, weight_a, strayed
+        return ft0, ft1, weight_a, strayed, kept
 
     def small_at(self, t: float) -> np.ndarray:
         """The frame at time t for a check that remakes real frames from small copies (this
@@ -338,7 +340,7 @@ class Interpolator:
         return blend(fl.remap(self.a, ft0), fl.remap(self.b, ft1), weight_a)
 
     def at(self, t: float) -> np.ndarray:
-        ft0, ft1, weight_a, strays = self._weights(t)
+        ft0, ft1, weight_a, strays, kept = self._weights(t)
         # OpenCV remaps 4 channels about twice as fast as 3 (a vectorised path): the conversion
         # is paid once per gap (into this thread's reused buffers, redone only if another
         # interpolator used them meanwhile), and each warped frame goes back to 3 channels for
@@ -360,7 +362,30 @@ class Interpolator:
         weights = [cv2.resize(w, self.full, dst=fl.scratch(f"interp.wt{k}", (fh, fw)),
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
-        return _soften(blend(*warped, *weights), strays)
+        return self._keep_still(_soften(blend(*warped, *weights), strays), kept)
+
+    _KEEP_STILL = 0.5  # stray.still from which a pixel the two ends show identically is kept as is
+
+    def _keep_still(self, frame: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """``frame`` (full size) with ``a``'s pixels, in place, wherever ``a`` and ``b`` are identical
+        pixel for pixel and the made frame's small copy stands still there too (a still chart, a
+        title, letterbox bars, an animation's backdrop): the right picture there is theirs,
+        exactly. Warping shifts such a picture by the flow's sub-pixel residue near moving things
+        and bar edges, which leaves faint lines that flicker from one made frame to the next.
+        Where something moves across such pixels between the ends, the made frame departs from
+        them and keeps its own."""
+        if self._same is None:
+            same = cv2.inRange(cv2.absdiff(self.a, self.b), (0,) * 3, (0,) * 3)  # all channels equal
+            # only areas of such pixels: grain leaves scattered pixels equal by chance, and a's
+            # grain pasted there into the smoother blend shows as specks
+            self._same = cv2.morphologyEx(same, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+            if cv2.countNonZero(self._same) == 0:
+                self._same = np.zeros((0, 0), np.uint8)  # nothing to keep, for the whole gap
+        if self._same.size == 0:
+            return frame
+        still = cv2.resize(kept, self.full, interpolation=cv2.INTER_LINEAR)
+        keep = cv2.bitwise_and(self._same, cv2.compare(still, self._KEEP_STILL, cv2.CMP_GE))
+        return cv2.copyTo(self.a, keep, frame)
 
 
 def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
