@@ -374,6 +374,8 @@ class Interpolator:
         and bar edges, which leaves faint lines that flicker from one made frame to the next.
         Where something moves across such pixels between the ends, the made frame departs from
         them and keeps its own."""
+        if self._same is None and not self._same_small():
+            self._same = np.zeros((0, 0), np.uint8)  # nothing to keep, for the whole gap
         if self._same is None:
             same = cv2.inRange(cv2.absdiff(self.a, self.b), (0,) * 3, (0,) * 3)  # all channels equal
             # only areas of such pixels: grain leaves scattered pixels equal by chance, and a's
@@ -388,6 +390,14 @@ class Interpolator:
                            interpolation=cv2.INTER_NEAREST)
         keep = cv2.bitwise_and(self._same, still)
         return cv2.copyTo(self.a, keep, frame)
+
+    def _same_small(self) -> bool:
+        """Whether the ends' small grey copies show any area alike to the level: a full-size area of
+        identical pixels makes one (what is identical stays so when made small), so a shot without
+        (any moving or grainy one) is told apart at the small size, not by a full-size comparison
+        for every gap."""
+        same = cv2.compare(self.ga, self.gb, cv2.CMP_EQ)
+        return cv2.countNonZero(cv2.morphologyEx(same, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))) > 0
 
 
 def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
