@@ -374,15 +374,8 @@ class Interpolator:
         and bar edges, which leaves faint lines that flicker from one made frame to the next.
         Where something moves across such pixels between the ends, the made frame departs from
         them and keeps its own."""
-        if self._same is None and not self._same_small():
-            self._same = np.zeros((0, 0), np.uint8)  # nothing to keep, for the whole gap
         if self._same is None:
-            same = cv2.inRange(cv2.absdiff(self.a, self.b), (0,) * 3, (0,) * 3)  # all channels equal
-            # only areas of such pixels: grain leaves scattered pixels equal by chance, and a's
-            # grain pasted there into the smoother blend shows as specks
-            self._same = cv2.morphologyEx(same, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-            if cv2.countNonZero(self._same) == 0:
-                self._same = np.zeros((0, 0), np.uint8)  # nothing to keep, for the whole gap
+            self._same = self._identical_areas()
         if self._same.size == 0:
             return frame
         # the small mask made full size as bytes (a float map's resize costs ~10x more)
@@ -391,13 +384,21 @@ class Interpolator:
         keep = cv2.bitwise_and(self._same, still)
         return cv2.copyTo(self.a, keep, frame)
 
-    def _same_small(self) -> bool:
-        """Whether the ends' small grey copies show any area alike to the level: a full-size area of
-        identical pixels makes one (what is identical stays so when made small), so a shot without
-        (any moving or grainy one) is told apart at the small size, not by a full-size comparison
-        for every gap."""
-        same = cv2.compare(self.ga, self.gb, cv2.CMP_EQ)
-        return cv2.countNonZero(cv2.morphologyEx(same, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))) > 0
+    def _identical_areas(self) -> np.ndarray:
+        """Full-size mask of the areas ``a`` and ``b`` show identically in every channel, or an
+        empty array where there are none. Looked for on the ends' small grey copies first: a
+        full-size area of identical pixels makes one there (what is identical stays so when made
+        small), so a shot without (any moving or grainy one) costs no full-size comparison."""
+        if cv2.countNonZero(_areas(cv2.compare(self.ga, self.gb, cv2.CMP_EQ))) == 0:
+            return np.zeros((0, 0), np.uint8)
+        same = _areas(cv2.inRange(cv2.absdiff(self.a, self.b), (0,) * 3, (0,) * 3))
+        return same if cv2.countNonZero(same) else np.zeros((0, 0), np.uint8)
+
+
+def _areas(mask: np.ndarray) -> np.ndarray:
+    """Only the areas of an 8-bit mask (a 3x3 opening): grain leaves scattered pixels equal by
+    chance, and an end's grain pasted there into the smoother blend shows as specks."""
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
 def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
