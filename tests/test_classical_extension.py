@@ -102,6 +102,17 @@ def _structure(frame: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Laplacian(grey, cv2.CV_32F))
 
 
+def _made_and_moved_psnr(extension, last: np.ndarray, truth: list[np.ndarray]) -> tuple[float, float]:
+    """Mean PSNR against ``truth`` of the extension's new frames and of the plain moved picture."""
+    from server.engines import flow as fl
+    from server.engines.classical.extrapolate import _travel
+
+    ours = np.mean([psnr(extension.frame(i), t) for i, t in enumerate(truth, 1)])
+    moved = np.mean([psnr(fl.warp_full(last, extension.motion.backward(
+        _travel(extension.decay, i), _travel(extension.content_decay, i))), t) for i, t in enumerate(truth, 1)])
+    return float(ours), float(moved)
+
+
 def test_where_the_moved_picture_has_no_inverse_it_keeps_its_colours_without_the_swirls(monkeypatch):
     from server.engines import flow as fl
     from server.engines.classical import extension_stray
@@ -128,10 +139,7 @@ def test_where_the_moved_picture_has_no_inverse_it_keeps_its_colours_without_the
     # everywhere else the moved picture is untouched
     assert np.array_equal(made[outside], plain[outside])
     # and the new frames stay as close to the real ones as the plain moved picture
-    truth = frames[8:]
-    ours = np.mean([psnr(extension.frame(i), t) for i, t in enumerate(truth, 1)])
-    moved = np.mean([psnr(fl.warp_full(frames[7], extension.motion.backward(
-        _travel(extension.decay, i), _travel(extension.content_decay, i))), t) for i, t in enumerate(truth, 1)])
+    ours, moved = _made_and_moved_psnr(extension, frames[7], frames[8:])
     assert ours > moved - 0.1
 
 
@@ -178,9 +186,6 @@ def _gradient(frame: np.ndarray) -> np.ndarray:
 
 
 def test_edges_moved_onto_flat_wall_by_a_motion_the_past_only_partly_bears_out_lose_their_outlines():
-    from server.engines import flow as fl
-    from server.engines.classical.extrapolate import _travel
-
     # an accelerating pan: continuing its last step keeps half the freeze's backtest error
     frames, extension, made, plain, onto_flat = _moved_edges_on_flat([1 + 0.6 * i for i in range(16)])
     assert extension.gain == 1.0 and 0.2 < extension.doubt < 0.8
@@ -189,10 +194,7 @@ def test_edges_moved_onto_flat_wall_by_a_motion_the_past_only_partly_bears_out_l
     colour = cv2.GaussianBlur(made.astype(np.float32), (0, 0), 8) - cv2.GaussianBlur(plain.astype(np.float32), (0, 0), 8)
     assert np.abs(colour[onto_flat]).mean() < 3.0
     # and the new frames come closer to the real ones than the plain moved picture does
-    truth = frames[8:16]
-    ours = np.mean([psnr(extension.frame(i), t) for i, t in enumerate(truth, 1)])
-    moved = np.mean([psnr(fl.warp_full(frames[7], extension.motion.backward(
-        _travel(extension.decay, i), _travel(extension.content_decay, i))), t) for i, t in enumerate(truth, 1)])
+    ours, moved = _made_and_moved_psnr(extension, frames[7], frames[8:16])
     assert ours > moved + 0.3
 
 
