@@ -32,7 +32,7 @@ from server.engines.classical import blocks, selfcheck
 from server.engines.classical.extrapolate import Extension
 from server.engines.classical.interpolate import Interpolator, MotionCurve
 from server.engines.classical.outpaint import Outpainter
-from server.engines.classical.scene import DEAD_ZONE, MAX_HIST_DISTANCE, MAX_INCONSISTENT, PairFlow
+from server.engines.classical.scene import DEAD_ZONE, MAX_INCONSISTENT, PairFlow
 from server.engines.slate import slates
 
 # small pixels a frame under which motion is slow: fractions of the coarse flow's pixel, which
@@ -177,7 +177,7 @@ class ClassicalEngine(Engine):
         if the shot's held-back context frames are remade better with it than the way the
         flow's measure leads to (its frames, or the dissolve across what it takes for a cut);
         else None. Costly, so only where the flow failed."""
-        if pair.inconsistent < MAX_INCONSISTENT or pair.hist_distance >= MAX_HIST_DISTANCE:
+        if pair.inconsistent < MAX_INCONSISTENT or pair.colours_differ:
             return None
         searched = blocks.block_pair(small_a, small_b)
         if blocks.blocks_win(before, after, frames, searched, size, self.flow_quality,
