@@ -200,14 +200,20 @@ class Outpainter:
                 fill_prev = cv2.warpPerspective(fill_prev, small_motion, self.fill_size,
                                                 borderMode=cv2.BORDER_REPLICATE)
             # per side, the lines along the edge where the picture changed to show something else
-            # (a subject moved in or out), not just moved with the camera or flickered
+            # (a subject moved in or out), not just moved with the camera or flickered: wanted where
+            # the canvas carries something on that side, and under a steady camera (the edge's terms
+            # are held there, but not on these lines)
             changed = {}
             if motion is not None and previous is not None:
+                held = steady and fill_prev is not None  # the edge's terms then follow less than fully
+                carrying = {side for side, (ys, xs), band in zip(self.sides, self.strips, self.bands)
+                            if band is not None and cv2.countNonZero(cv2.extractChannel(layer[ys, xs], 3))}
                 placed = motion @ self.inner_to_canvas  # the previous picture on this frame's canvas
                 carried = {side: self._seen_inside(previous, placed, side)
-                           for side, band in zip(self.sides, self.bands) if band is not None}
+                           for side, band in zip(self.sides, self.bands)
+                           if band is not None and (held or side in carrying)}
                 changed = {side: self._unlike(seen, frame, side) for side, (seen, _) in carried.items()}
-                self._meet_carried(carried, changed, frame, layer, age)
+                self._meet_carried({side: carried[side] for side in carrying}, changed, frame, layer, age)
             previous = frame
             np.copyto(layer[self.inner], cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA), casting="unsafe")
             self._borrow_upcoming(buf, layer, age)
@@ -280,12 +286,13 @@ class Outpainter:
     def _meet_carried(self, carried: dict, changed: dict, frame: np.ndarray, layer: np.ndarray,
                       age: np.ndarray) -> None:
         """What the running canvas carries next to the picture: dropped on the lines where the
-        previous picture (``carried``: per side, it just inside the edge, :meth:`_seen_inside`)
+        previous picture (``carried``: per side that carries something, the previous picture just
+        inside the edge, :meth:`_seen_inside`)
         shows something else than the new one next to the edge (``changed``, :meth:`_unlike`),
         elsewhere made to meet the new picture at its edge as the previous one did (:meth:`_mismatch`)."""
         top = float(np.iinfo(frame.dtype).max)
         for side, (ys, xs), band in zip(self.sides, self.strips, self.bands):
-            if band is None or not (layer[ys, xs][..., 3] > 0).any():
+            if side not in carried:
                 continue  # nothing carried on this side
             unlike = changed[side]
             self._set_lines(layer[ys, xs], side, unlike, 0)
@@ -319,7 +326,9 @@ class Outpainter:
         picture's edge on ``side`` (float32), and per pixel along that edge whether the frame shows
         it (all the pixels its sample reads lie inside the frame): one warp for both the check of
         what the frame shows there (:meth:`_unlike`) and the join at the edge pixels (:meth:`_mismatch`)."""
-        (x, y), (w, h), _ = self._inside_edge(side, self.inside_depth, frame)
+        (x, y), (w, h), inside = self._inside_edge(side, self.inside_depth, frame)
+        if np.array_equal(matrix, self.inner_to_canvas):  # in the picture's own place: the camera held
+            return inside.astype(np.float32), np.ones(len(self.edge_pixels[side]), bool)
         seen = cv2.warpPerspective(frame, _translate(-x, -y) @ matrix, (w, h), flags=cv2.INTER_LINEAR)
         at = cv2.perspectiveTransform(self.edge_pixels[side], np.linalg.inv(matrix)).reshape(-1, 2)
         iw, ih = self.inner_size
