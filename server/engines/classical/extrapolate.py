@@ -105,7 +105,8 @@ class Extension:
             grey = cv2.cvtColor(self._small_last, cv2.COLOR_RGB2GRAY)
             self._flat_last = extension_stray.flat_last(grey, self.last.shape[1])
         moved = fl.remap(self._small_last, disp)
-        low = _blurred(moved, extension_stray.BLUR)
+        # the wake's wider low-pass, where there is a wake, from the same quarter-size copy
+        low, *wide = _blurs(moved, (extension_stray.BLUR,) + (() if unsolved is None else (_UNSOLVED_SMOOTH,)))
         strayed = extension_stray.softening(self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY),
                                             cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self.doubt)
         if unsolved is None and strayed is None:
@@ -113,7 +114,7 @@ class Extension:
         change = 0.0
         if unsolved is not None:
             # the wake's swirls are wider than a stray edge: the wider low-pass there
-            change = cv2.multiply(cv2.subtract(_blurred(moved, _UNSOLVED_SMOOTH), moved), cv2.merge([unsolved] * 3))
+            change = cv2.multiply(cv2.subtract(wide[0], moved), cv2.merge([unsolved] * 3))
             if strayed is not None:
                 strayed = strayed * (1.0 - unsolved)  # the unsolved area's own fill comes first
         if strayed is not None:
@@ -395,6 +396,12 @@ class Motion:
 
 def _blurred(field: np.ndarray, sigma: float) -> np.ndarray:
     """A wide Gaussian blur of a smooth field or picture, at a quarter of its size (~10x cheaper)."""
+    return _blurs(field, (sigma,))[0]
+
+
+def _blurs(field: np.ndarray, sigmas: Sequence[float]) -> list[np.ndarray]:
+    """:func:`_blurred` at each of ``sigmas``, from one quarter-size copy."""
     h, w = field.shape[:2]
     small = cv2.resize(field, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)
+    return [cv2.resize(cv2.GaussianBlur(small, (0, 0), s / 4), (w, h), interpolation=cv2.INTER_LINEAR)
+            for s in sigmas]
