@@ -26,7 +26,7 @@ from server.engines import flow as fl
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import propagate as pg
 from server.engines.classical import scene
-from server.engines.classical.outpaint_edge import Band, band_of, mirror_past_seen, outward
+from server.engines.classical.outpaint_edge import Band, band_of, mirror_past_seen, outward, over_band
 
 
 # a camera move must explain the change between two frames at least this much better than
@@ -93,6 +93,11 @@ class Outpainter:
     # this many times the picture's own step from pixel to pixel (plus _NOISE 8-bit levels)
     _UNLIKE = 3.0
     _NOISE = 2.0
+    # under a steady camera the mirror image is held: its fine detail (what a blur of _DETAIL_SIGMA
+    # px removes: grain, foliage) is then stale against the picture's next to it and continues
+    # texture the border need not have; this share of it is kept (by _steady_share)
+    _DETAIL_SIGMA = 2.0
+    _DETAIL_HELD = 0.5
 
     def __init__(self, layout: OutpaintLayout, lookahead: int, flow_quality: str):
         cw, ch = self.canvas = layout.canvas
@@ -191,6 +196,7 @@ class Outpainter:
             if not buf:
                 return
             frame, _, motion, steady = buf[0]
+            calm = self._steady_share(buf)
             layer, age = self._advance(motion)
             if motion is None or fill_prev is None:
                 fill_prev = None
@@ -219,12 +225,25 @@ class Outpainter:
             self._borrow_upcoming(buf, layer, age)
             memory = self._FILL_MEMORY_STEADY if steady else self._FILL_MEMORY
             out, fill_prev = self._compose(layer, fill_prev, frame, self._edge_change(buf[0][1]), memory,
-                                           steady, changed)
+                                           steady, changed, calm)
             yield out
             buf.popleft()
             index += 1
             if total:
                 job.progress(index / total, "outpainting")
+
+    @staticmethod
+    def _steady_share(buf: deque) -> float:
+        """Share of the frame and the upcoming ones of its shot (``buf``) that follow a steady camera:
+        known from a shot's first frame on (which has no motion of its own), and changing by small
+        steps as frames come and go, so what depends on it does not jump from frame to frame."""
+        flags = []
+        for j, (_, _, motion, steady) in enumerate(buf):
+            if motion is None and j > 0:
+                break  # a cut: the next shot's frames
+            if motion is not None:
+                flags.append(steady)
+        return float(np.mean(flags)) if flags else 0.0
 
     def _validate(self, frame: np.ndarray, dtype: np.dtype) -> None:
         iw, ih = self.inner_size
@@ -392,13 +411,15 @@ class Outpainter:
         return 0.0 if change < self._EDGE_NOISE else change / 255.0
 
     def _compose(self, layer: np.ndarray, fill_prev: np.ndarray | None, frame: np.ndarray,
-                 edge_change: float, memory: float, steady: bool, changed: dict) -> tuple[np.ndarray, np.ndarray]:
+                 edge_change: float, memory: float, steady: bool, changed: dict,
+                 calm: float) -> tuple[np.ndarray, np.ndarray]:
         """The output frame: seen colour, else the spatial fill, the picture's mirror image near its
         edge, and the step left at the edge levelled; the picture itself bit-exact. The fill
         follows the new frame's at most ``1 - memory`` a frame, and no faster than the picture's
         own edge changes (a still shot gets a still border); under a steady camera so does what
         is drawn from the picture's edge, except on the lines where the picture next to it changed
-        to show something else (``changed``, per side): there the border meets the new picture."""
+        to show something else (``changed``, per side): there the border meets the new picture.
+        ``calm``: the share of steady frames around this one (:meth:`_steady_share`)."""
         top = float(np.iinfo(frame.dtype).max)
         small = cv2.resize(layer, self.fill_size, interpolation=cv2.INTER_AREA)
         fill = pg.push_pull(small[..., :3] * (top / np.maximum(small[..., 3:], 1e-3)),
@@ -412,6 +433,7 @@ class Outpainter:
             share = min(1 - memory, edge_change / max(step, 1e-6))
             fill = (1 - share) * fill_prev + share * fill
         follow = share if steady else 1.0  # how far the edge's terms follow this frame's
+        detail = 1 - (1 - self._DETAIL_HELD) * calm  # share of the mirror image's fine detail kept
         up = np.linalg.inv(self.fill_scale)
         out = np.empty((self.canvas[1], self.canvas[0], 3), frame.dtype)
         depth = cv2.CV_8U if frame.dtype == np.uint8 else cv2.CV_16U
@@ -432,7 +454,10 @@ class Outpainter:
                 seen_near = seen_mask[band.where] > 0
                 fill_near = near.copy() if outward(seen_near, band.side)[:, 0].any() else None
                 mirror = self._held(("mirror", k), frame[band.my][:, band.mx].astype(np.float32),
-                                    _across(lines, band))
+                                    over_band(lines, band))
+                if detail < 1:
+                    low = cv2.GaussianBlur(mirror, (0, 0), self._DETAIL_SIGMA, borderType=cv2.BORDER_REPLICATE)
+                    mirror = low + detail * (mirror - low)
                 near += band.fade[..., None] * (mirror - near)
                 if fill_near is not None:  # other frames saw some of the border next to the picture
                     mirror_past_seen(band, near, fill_near, seen_near, seen[band.where], frame, self.reach)
@@ -466,15 +491,6 @@ class Outpainter:
         weight = band.weight[..., None]
         across = spread[None, :, :] if band.side in ("top", "bottom") else spread[:, None, :]
         colour[band.where] += weight * across
-
-
-def _across(lines, band: Band):
-    """``lines`` (a float, or one value per pixel along the picture's edge) over ``band``'s
-    (h, w, channel) array: each spot takes its nearest edge pixel's."""
-    if np.ndim(lines) == 0:
-        return lines
-    per = lines[band.along]
-    return per[None, :, None] if band.side in ("top", "bottom") else per[:, None, None]
 
 
 class _Far(NamedTuple):

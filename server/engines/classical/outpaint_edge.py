@@ -50,6 +50,15 @@ def band_of(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int)
                  (g >= 0) & (g <= n - 1))
 
 
+def over_band(lines, band: Band):
+    """``lines`` (a float, or one value per pixel along the picture's edge) over ``band``'s
+    (h, w, channel) array: each spot takes its nearest edge pixel's."""
+    if np.ndim(lines) == 0:
+        return lines
+    per = lines[band.along]
+    return per[None, :, None] if band.side in ("top", "bottom") else per[:, None, None]
+
+
 def give_way(t: np.ndarray) -> np.ndarray:
     """Weight of a mirror image against the fill at ``t`` (0 where it starts, 1 at its reach): 1
     to 0, flat where it starts. The mirror image carries texture that the fill does not, and a
