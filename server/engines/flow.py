@@ -38,7 +38,8 @@ _PRESETS = {
     # ultrafast search, but down to the 1/2 pyramid level: finer motion than plain ultrafast,
     # still cheap enough for 1080p at well over 24 fps
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 1),
-    # DIS "medium" (denser patches, more refinement): better flow for ~3.5x the cost
+    # DIS "medium" (denser patches, more refinement): better flow at several times the cost
+    # (bench/RESULTS.md)
     "high": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None),
 }
 
