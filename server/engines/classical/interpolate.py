@@ -323,8 +323,8 @@ class Interpolator:
             # dissolve where it is not (as the flows are scaled below, to first order)
             made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * (
                 (1.0 - t) * self.ga + t * self.gb)
-            if self._flat is None:
-                self._flat = stray.flat_ends(self.ga, self.gb, self.full[0])
+            if self._flat is None:  # (checked closer to real edges where the flow found nothing sound)
+                self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
             kept = stray.still(self.ga, self.gb, made, t)
             strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
         ft0 *= trust[..., None]

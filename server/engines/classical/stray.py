@@ -26,6 +26,9 @@ import numpy as np
 # as flat .. as not flat: the benchmark's flat areas (bench/seams.py) lie under ~2
 FLAT_LEVELS = (1.5, 3.0)
 FLAT_RADIUS = 2  # small pixels around a spot that must be flat too (an edge's own halo is no stray)
+# ... where the flow found nothing sound around the spot: there a piece beside a real edge is no
+# more that edge's own halo than one anywhere else, the flow carried it there too
+LOST_RADIUS = 1
 # gradient of the made frame (small levels a small pixel) from which it shows structure: a step
 # of ~4 .. ~8 levels, about what the benchmark counts as an edge at full size
 STRUCTURE_LEVELS = (2.0, 4.0)
@@ -45,13 +48,24 @@ def gradient(grey: np.ndarray) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
-def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int, radius: int = FLAT_RADIUS) -> np.ndarray:
+def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int, radius: int = FLAT_RADIUS,
+              lost: np.ndarray | None = None) -> np.ndarray:
     """Per small pixel, how flat both ends are within ``radius`` small pixels of it (1 flat .. 0
     not), from their small greyscale copies (float32); ``full_width``: the full frame's width, to
     measure the gradient in full-size levels a pixel (a ramp's steepness does not depend on the
-    copy's size)."""
+    copy's size). ``lost`` (small, 0..1): how surely the flow found nothing sound around each
+    spot; where surely (1), only :data:`LOST_RADIUS` small pixels around it must be flat."""
     scale = np.float32(ga.shape[1] / full_width)
     g = cv2.max(gradient(ga), gradient(gb)) * scale
+    flat = _flat_within(g, radius)
+    if lost is None:
+        return flat
+    # squared: only where the flow clearly found nothing does the check come closer to real edges
+    return flat + np.square(lost, dtype=np.float32) * (_flat_within(g, LOST_RADIUS) - flat)
+
+
+def _flat_within(g: np.ndarray, radius: int) -> np.ndarray:
+    """1 .. 0 by the largest gradient ``g`` within ``radius`` pixels (:data:`FLAT_LEVELS`)."""
     size = 2 * radius + 1
     g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     lo, hi = FLAT_LEVELS
