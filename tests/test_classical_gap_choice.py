@@ -74,10 +74,11 @@ def test_no_camera_move_joins_unrelated_pictures():
         assert pair is None or pair.is_cut
 
 
-def test_a_car_leaving_the_frame_changes_the_colours_but_is_no_cut():
+@pytest.mark.parametrize("pan,gain", [(30, 1.5), (3, 0.75)])
+def test_a_car_leaving_the_frame_changes_the_colours_but_is_no_cut(pan, gain):
     # a red car passing close to the lens covers most of the end before the gap and is gone by
-    # the end after it, over a camera panning 30 px a frame
-    frames = _pan([(20 + 30 * k, 3) for k in range(7)])
+    # the end after it, over a camera panning fast (beyond the plain flow's reach) or slowly
+    frames = _pan([(20 + pan * k, 3) for k in range(7)])
     for k, frame in enumerate(frames):
         right = 300 - 100 * (k - 1)
         if right > 0:
@@ -87,15 +88,15 @@ def test_a_car_leaving_the_frame_changes_the_colours_but_is_no_cut():
     small_a, small_b = fl.small_rgb(before[-1], size), fl.small_rgb(after[0], size)
     estimator = fl.FlowEstimator("fast")
     plain = PairFlow.between(small_a, small_b, estimator)
-    assert plain.colours_differ and plain.is_cut
+    assert plain.cut_by_colours and plain.is_cut
     aligned = PairFlow.aligned(small_a, small_b, estimator)
-    assert aligned is not None and aligned.camera_held
+    assert aligned is not None and aligned.camera_move_found
     assert aligned.hist_distance >= scene.MAX_HIST_DISTANCE  # colours alone would call it a cut
-    assert not aligned.colours_differ and not aligned.is_cut
+    assert not aligned.cut_by_colours and not aligned.is_cut
 
     made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
     dissolved = _dissolve(before[-1], after[0], 0.5)
-    assert psnr(made, truth) > psnr(dissolved, truth) + 1.5
+    assert psnr(made, truth) > psnr(dissolved, truth) + gain
 
 
 def _shaken(seed: int) -> list[np.ndarray]:

@@ -135,8 +135,7 @@ def test_flatness_is_checked_closer_to_real_edges_only_where_the_flow_found_noth
 def test_stray_pieces_beside_real_edges_are_softened_where_the_flow_found_nothing(pan, ball, monkeypatch):
     """On the hazy sky the flow fails: the pieces it carries next to the haze's own edges are no
     halo of theirs, and the flatness checked closer to those edges there softens them too: fewer
-    edges in the flat area (~2.3 -> 1.7x and 1.6 -> 1.2x the real frames') and frames no further
-    from the true ones."""
+    edges in the flat area and frames no further from the true ones."""
     seams = _seams()
     frames = _cloudy_sky(pan, ball)
     truth = frames[4:7]

@@ -154,18 +154,21 @@ class ClassicalEngine(Engine):
     def _gap_flow(self, small_a: np.ndarray, small_b: np.ndarray) -> PairFlow:
         """The flow across a gap between the ends' small copies. Motion beyond the flow's reach
         fails its round trip as a cut does: a pair whose flow fails it on too many pixels
-        (:data:`scene.MAX_INCONSISTENT`) is measured again, from the camera's move
-        and with the finer, wider search of the "high" flow, and the flow that passes the round
-        trip on the most pixels is kept (costly, so only where the plain flow fails)."""
+        (:data:`scene.MAX_INCONSISTENT`) is measured again, from the camera's move and with the
+        finer, wider search of the "high" flow, and of those that are no cut the one that passes
+        the round trip on the most pixels is kept. Ends whose colours say a cut are measured from
+        the camera's move too: a camera move found between them says one shot (costly, so only
+        where the plain flow fails or the colours differ)."""
         estimator = fl.FlowEstimator(self.flow_quality)
         pair = PairFlow.between(small_a, small_b, estimator)
-        if pair.inconsistent < MAX_INCONSISTENT:  # (flow that explains too little is not too slow)
+        # (flow that explains too little is not too slow)
+        if pair.inconsistent < MAX_INCONSISTENT and not pair.cut_by_colours:
             return pair
         again = [PairFlow.aligned(small_a, small_b, estimator)]
-        if self.flow_quality != "high":
+        if self.flow_quality != "high" and not pair.cut_by_colours:  # (its colours would say a cut again)
             again.append(PairFlow.between(small_a, small_b, fl.FlowEstimator("high")))
         for other in again:
-            if other is not None and not other.is_cut and other.inconsistent < pair.inconsistent:
+            if other is not None and not other.is_cut and (pair.is_cut or other.inconsistent < pair.inconsistent):
                 pair = other
         return pair
 
@@ -173,13 +176,13 @@ class ClassicalEngine(Engine):
                        pair: PairFlow, small_a: np.ndarray, small_b: np.ndarray,
                        size: tuple[int, int]) -> PairFlow | None:
         """The motion of a wide block search (:mod:`.blocks`) where the flow failed its round trip
-        on most pixels and the ends' colours still say one shot (a cut by colours stays a cut),
+        on most pixels and the ends are no cut by colours (:attr:`PairFlow.cut_by_colours`),
         if the shot's held-back context frames are remade better with it than the way the
         flow's measure leads to (its frames, or the dissolve across what it takes for a cut);
         else None. Costly, so only where the flow failed."""
-        if pair.inconsistent < MAX_INCONSISTENT or pair.colours_differ:
+        if pair.inconsistent < MAX_INCONSISTENT or pair.cut_by_colours:
             return None
-        searched = blocks.block_pair(small_a, small_b)
+        searched = blocks.block_pair(small_a, small_b, pair.camera_move_found)
         if blocks.blocks_win(before, after, frames, searched, size, self.flow_quality,
                              None if pair.is_cut else self._gap_flow):
             return searched

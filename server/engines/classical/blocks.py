@@ -152,11 +152,13 @@ def block_field(ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
     return _to_pixels(field, *ga.shape)
 
 
-def block_pair(sa: np.ndarray, sb: np.ndarray) -> PairFlow:
+def block_pair(sa: np.ndarray, sb: np.ndarray, camera_move_found: bool = False) -> PairFlow:
     """The two frames' motion both ways from :func:`block_field`, measured as a :class:`PairFlow`
-    (small 8-bit RGB copies, as :meth:`PairFlow.between`)."""
+    (small 8-bit RGB copies, as :meth:`PairFlow.between`); ``camera_move_found``: whether a camera
+    move between them holds (:meth:`PairFlow.aligned`), which the search itself does not look for."""
     ga, gb = cv2.cvtColor(sa, cv2.COLOR_RGB2GRAY), cv2.cvtColor(sb, cv2.COLOR_RGB2GRAY)
-    return PairFlow.of_fields(ga, gb, block_field(ga, gb), block_field(gb, ga), hist_distance(sa, sb))
+    return PairFlow.of_fields(ga, gb, block_field(ga, gb), block_field(gb, ga), hist_distance(sa, sb),
+                              camera_move_found)
 
 
 def _remade(run: Sequence[np.ndarray], held: int, pair: PairFlow | None,

@@ -38,7 +38,7 @@ class PairFlow:
     inconsistent: float
     residual_ratio: float
     hist_distance: float
-    camera_held: bool = False  # a camera move fitted to features matched between the ends aligns them
+    camera_move_found: bool = False  # a camera move fitted to features matched between the ends holds
 
     @classmethod
     def measure(cls, a: np.ndarray, b: np.ndarray, estimator: fl.FlowEstimator,
@@ -70,30 +70,30 @@ class PairFlow:
                                  flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
         return cls.of_fields(ga, gb, estimator(ga, gb, motion_field(np.vstack([move, [0, 0, 1]]), ga.shape)),
                              estimator(gb, ga, motion_field(np.vstack([back, [0, 0, 1]]), ga.shape)),
-                             hist_distance(sa, b_in_a, overlap), camera_held=True)
+                             hist_distance(sa, b_in_a, overlap), camera_move_found=True)
 
     @classmethod
     def of_fields(cls, ga: np.ndarray, gb: np.ndarray, fwd: np.ndarray, bwd: np.ndarray,
-                  hist: float, camera_held: bool = False) -> PairFlow:
+                  hist: float, camera_move_found: bool = False) -> PairFlow:
         """From the small grey copies, their motion fields both ways (however measured: the
         flow, or :mod:`.blocks`' search) and their colour distance ``hist``."""
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
         # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
         inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
         _, residual_ratio = flow_error(ga, gb, fwd)
-        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist, camera_held)
+        return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist, camera_move_found)
 
     @property
-    def colours_differ(self) -> bool:
-        """The ends' colours say two shots and no camera move between them says one: a large
-        object leaving the frame changes the colours as a cut does, but the background it
-        uncovers still matches (no cut of the test clips had a camera move that held)."""
-        return self.hist_distance >= MAX_HIST_DISTANCE and not self.camera_held
+    def cut_by_colours(self) -> bool:
+        """The ends' colours say two shots and no camera move found between them says one: a
+        large object leaving the frame changes the colours as a cut does, but the background
+        around it still matches (bench/RESULTS.md, stop 18: the benchmark clips' cuts)."""
+        return self.hist_distance >= MAX_HIST_DISTANCE and not self.camera_move_found
 
     @property
     def is_cut(self) -> bool:
         """The two ends are not the same shot (or flow explains none of the change): dissolve."""
-        return (self.colours_differ or self.inconsistent >= CUT_INCONSISTENT
+        return (self.cut_by_colours or self.inconsistent >= CUT_INCONSISTENT
                 or self.residual_ratio >= CUT_RESIDUAL_RATIO)
 
     @property
