@@ -104,13 +104,13 @@ def test_a_still_shot_tones_down_the_fine_detail_its_held_mirror_image_continues
         grey = cv2.cvtColor(o, cv2.COLOR_RGB2GRAY).astype(np.float32)
         for outside, inside in ((slice(ox - 5, ox - 1), slice(ox + 1, ox + 5)),
                                 (slice(ox + iw + 1, ox + iw + 5), slice(ox + iw - 5, ox + iw - 1))):
-            # measured 0.51-0.63x; 0.83-0.92x with the held mirror image's detail kept whole
+            # (kept whole, the held mirror image's detail outside is about that inside)
             assert 0.3 < detail(grey, outside, 2.0) / detail(grey, inside, 2.0) < 0.75
-            # the coarse texture (a 6-px blur's departure) stays: measured 0.7-0.9x
+            # the coarse texture (a 6-px blur's departure) stays
             assert detail(grey, outside, 6.0) > 0.5 * detail(grey, inside, 6.0)
 
 
-def test_the_share_of_steady_frames_is_that_of_the_shot_around_the_frame():
+def test_the_share_of_steady_frames_is_that_of_the_frame_and_the_upcoming_ones_of_its_shot():
     """Read from the frame and the upcoming ones of its shot: a shot's first frame (no motion of
     its own) counts by the frames after it, a cut ends the count."""
     from server.engines.classical.outpaint import Outpainter

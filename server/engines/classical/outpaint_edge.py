@@ -51,12 +51,12 @@ def band_of(ys: slice, xs: slice, side: str, layout: OutpaintLayout, reach: int)
 
 
 def over_band(lines, band: Band):
-    """``lines`` (a float, or one value per pixel along the picture's edge) over ``band``'s
-    (h, w, channel) array: each spot takes its nearest edge pixel's."""
+    """``lines`` (a float, or one value, or one colour, per pixel along the picture's edge) over
+    ``band``'s (h, w, channel) array: each spot takes its nearest edge pixel's."""
     if np.ndim(lines) == 0:
         return lines
-    per = lines[band.along]
-    return per[None, :, None] if band.side in ("top", "bottom") else per[:, None, None]
+    per = np.expand_dims(lines[band.along], 0 if band.side in ("top", "bottom") else 1)
+    return per if per.ndim == 3 else per[..., None]
 
 
 def give_way(t: np.ndarray) -> np.ndarray:
