@@ -158,3 +158,23 @@ def test_layers_crossing_the_whole_picture_run_on_far_beyond_it(alley):
     for o, t in zip(out[-3:], truth[-3:]):
         assert psnr(o, t, far) > 19  # measured 20.0 dB; 16.9 when the fill gives way to them slowly
         assert psnr(o, t, near) > 19  # measured 20.0 dB; 19.3 before
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_frame_in_the_pictures_own_place_is_read_as_the_warp_would_read_it(dtype):
+    """Where the camera held, the strip just inside the picture's edge is read in place rather
+    than warped: the same values, and every edge pixel counted as shown."""
+    from server.engines.classical.outpaint import Outpainter
+
+    painter = Outpainter(OutpaintLayout(canvas=(512, 288), inner=(162, 200), offset=(175, 44)), 16, "fast")
+    frame = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, (200, 162, 3)).astype(dtype)
+    nudged = painter.inner_to_canvas.copy()
+    nudged[0, 2] += 1e-12  # the same place, but not recognised as it: warped
+    iw, ih = painter.inner_size
+    for side in painter.sides:
+        (read, read_cover), (warped, _) = (painter._seen_inside(frame, m, side)
+                                           for m in (painter.inner_to_canvas, nudged))
+        assert np.abs(read - warped).max() < 1e-3 * np.iinfo(dtype).max
+        # in its own place the picture shows every pixel along its edge
+        at = cv2.perspectiveTransform(painter.edge_pixels[side], np.linalg.inv(painter.inner_to_canvas)).reshape(-1, 2)
+        assert ((at >= 0) & (at <= (iw - 1, ih - 1))).all() and read_cover.all()

@@ -106,7 +106,8 @@ class Extension:
             self._flat_last = extension_stray.flat_last(grey, self.last.shape[1])
         moved = fl.remap(self._small_last, disp)
         # the wake's wider low-pass, where there is a wake, from the same quarter-size copy
-        low, *wide = _blurs(moved, (extension_stray.BLUR,) + (() if unsolved is None else (_UNSOLVED_SMOOTH,)))
+        sigmas = (extension_stray.BLUR,) if unsolved is None else (extension_stray.BLUR, _UNSOLVED_SMOOTH)
+        low, *wide = _blurs(moved, sigmas)
         strayed = extension_stray.softening(self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY),
                                             cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self.doubt)
         if unsolved is None and strayed is None:
