@@ -218,12 +218,12 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
             judged_flicker, judged_edges = JUDGED[kind]
             if region == judged_flicker and fl:
                 checks.append((f"seams {op} {clip}: made frames flicker no more than the real footage ({region})",
-                               r["flicker"] <= 1.0, f"{r['flicker']:.2f}x the real frames'"))
+                               r["flicker"] <= 1.0, f"{r['flicker']:.3f}x the real frames'"))
             if region == judged_edges:
                 freeze = held.get((clip, op), {}).get(region)
                 if freeze is None:
                     checks.append((f"seams {op} {clip}: no more edges than the real frames ({region})",
-                                   r["edges"] <= 1.0, f"{r['edges']:.2f}x the real frames'"))
+                                   r["edges"] <= 1.0, f"{r['edges']:.3f}x the real frames'"))
                 else:
                     bound = max(1.0, ratios(freeze)["edges"])
                     checks.append((f"seams {op} {clip}: no more edges than the real frames or the held frame "
