@@ -13,7 +13,6 @@ the made frame by that doubt: their colours stay, their outlines go. The gap fil
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from server.engines.classical import stray
@@ -45,9 +44,7 @@ def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float
     edge's ramp onto the flat side, which would add the edges this removes."""
     if doubt <= 0.0:
         return None
-    lo, hi = stray.STRUCTURE_LEVELS
     g_moved = stray.gradient(moved)
-    structure = np.clip((g_moved - lo) / np.float32(hi - lo), 0.0, 1.0)
-    m = cv2.GaussianBlur(cv2.dilate(flat * structure * np.float32(doubt), None), (0, 0), stray.SPREAD)
+    m = stray.spread(flat * stray.structure(g_moved) * np.float32(doubt))
     m = np.clip(GAIN * m, 0.0, 1.0) * np.clip(1.0 - stray.gradient(low) / np.maximum(g_moved, np.float32(1e-3)), 0.0, 1.0)
     return m if float(m.max()) > stray.LEAST else None

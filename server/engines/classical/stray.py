@@ -72,6 +72,18 @@ def _flat_within(g: np.ndarray, radius: int) -> np.ndarray:
     return np.clip((hi - g) / np.float32(hi - lo), 0.0, 1.0)
 
 
+def structure(g: np.ndarray) -> np.ndarray:
+    """How surely a made frame shows structure (0 .. 1) by its :func:`gradient` ``g``
+    (:data:`STRUCTURE_LEVELS`)."""
+    lo, hi = STRUCTURE_LEVELS
+    return np.clip((g - lo) / np.float32(hi - lo), 0.0, 1.0)
+
+
+def spread(m: np.ndarray) -> np.ndarray:
+    """A stray measure ``m`` widened by a pixel and faded out over :data:`SPREAD` around it."""
+    return cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
+
+
 def still(ga: np.ndarray, gb: np.ndarray, made: np.ndarray, t: float) -> np.ndarray:
     """Per small pixel, how surely the made frame is right by standing still (1 .. 0): both ends
     show the same there, unwarped, and the made frame shows it too. Zero motion vouches for such
@@ -95,11 +107,8 @@ def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.nda
     (the other's round trip fails: an occlusion, which the blend takes from the end that sees it,
     as at a moving edge over a flat background); where neither end's round trip holds, nothing
     vouches for it."""
-    lo, hi = STRUCTURE_LEVELS
-    structure = np.clip((gradient(made) - lo) / np.float32(hi - lo), 0.0, 1.0)
     disagree = cv2.GaussianBlur(cv2.absdiff(from_a, from_b), (0, 0), SPREAD)
     both, one = cv2.min(conf_a, conf_b), cv2.max(conf_a, conf_b)
     sound = both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL))) + (one - both)
-    m = flat * structure * (1.0 - sound)
-    m = cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
+    m = spread(flat * structure(gradient(made)) * (1.0 - sound))
     return np.clip(GAIN * m, 0.0, 1.0) * (1.0 - still)
