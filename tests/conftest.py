@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from tests.shared_data import INTERPOLATION, shared
 
 #: modules that start a Ray cluster: run one after another in the same process, so two clusters
 #: never compete for the machine's cores and Ray's port ranges
@@ -39,3 +43,10 @@ def c2pa_folder(tmp_path_factory):
         patch.delenv("SHOTFORGE_C2PA_CERT", raising=False)
         patch.delenv("SHOTFORGE_C2PA_KEY", raising=False)
         yield folder
+
+
+@pytest.fixture(scope="module")
+def alley() -> np.ndarray:
+    """A real Sintel frame (RGB), a picture whose truth beyond any crop or mask is known."""
+    path = shared(INTERPOLATION / "sintel_alley_1_clean" / "frame_0001.png")
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)

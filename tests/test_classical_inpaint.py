@@ -15,19 +15,12 @@ import pytest
 from server.engines.base import Canceled, EngineJob, InpaintShot
 from server.engines.classical import build_engine
 from tests.frames import psnr
-from tests.shared_data import INTERPOLATION, shared
 
 PAINT = (255, 0, 255)
 
 
 def _job(**kw) -> EngineJob:
     return EngineJob(**{"rate": Fraction(24), **kw})
-
-
-@pytest.fixture(scope="module")
-def alley() -> np.ndarray:
-    path = shared(INTERPOLATION / "sintel_alley_1_clean" / "frame_0001.png")
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def _pan(alley: np.ndarray, frames: int, step: int = 6) -> list[np.ndarray]:

@@ -14,7 +14,6 @@ from server.engines.classical import build_engine
 from server.engines.classical import propagate as pg
 from server.engines.classical.inpaint_flow import region_flow
 from tests.frames import psnr
-from tests.shared_data import INTERPOLATION, shared
 
 CAMERA = (2.0, 0.0)  # small px a frame
 FAST = (-30.0, 0.0)
@@ -72,12 +71,6 @@ def test_a_mover_taken_to_be_in_the_region_stays_so_while_it_covers_part_of_its_
     assert inside == before
     top = inside_flow[:40]  # the region's first row
     assert np.abs(top - (FAST if before else CAMERA)).max() < (1 if before else 0.5)
-
-
-@pytest.fixture(scope="module")
-def alley() -> np.ndarray:
-    path = shared(INTERPOLATION / "sintel_alley_1_clean" / "frame_0001.png")
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def test_a_fast_mover_passing_the_region_does_not_drag_what_it_hides(alley):

@@ -14,13 +14,6 @@ import pytest
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import build_engine
 from tests.frames import decode, psnr
-from tests.shared_data import INTERPOLATION, shared
-
-
-@pytest.fixture(scope="module")
-def alley() -> np.ndarray:
-    path = shared(INTERPOLATION / "sintel_alley_1_clean" / "frame_0001.png")
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def _outpaint(frames: list[np.ndarray], layout: OutpaintLayout) -> list[np.ndarray]:

@@ -13,17 +13,10 @@ import pytest
 
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import build_engine
-from tests.shared_data import INTERPOLATION, shared
 
 RADIUS = 32  # the subject: an orange disc with a soft rim
 ROW = 200  # its centre's row
 SPEED = 6  # px a frame, towards the picture's left edge
-
-
-@pytest.fixture(scope="module")
-def alley() -> np.ndarray:
-    path = shared(INTERPOLATION / "sintel_alley_1_clean" / "frame_0001.png")
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def _with_subject(background: np.ndarray, cx: float) -> np.ndarray:
