@@ -311,9 +311,9 @@ GOLDEN = {
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "9d24b88efc3cde50",
-    "ext_tail": "1431fc4b5fd9a388",
-    "ext_head_u16": "130700dd7b5a629c",
-    "ext_cadence": "66c85726ccf4a178",
+    "ext_tail": "7c07b18afe8d7c62",
+    "ext_head_u16": "73333194eec21c05",
+    "ext_cadence": "643561a8d5b2201b",
     "ext_still": "6004801ff38aa6ad",
     "retime": "d77c22e7cbc75e76",
 }

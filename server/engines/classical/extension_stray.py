@@ -7,7 +7,11 @@ on sky, snow or wall that the real frames show flat, as stretched tracks and sme
 that the freeze would not have. The backtest says how far the shot's own past bears the continued
 motion out (the share of the freeze's error it removes); what it does not vouch for is the
 doubt. Edges that moved onto a spot where the last frame is flat give way to a low-pass copy of
-the made frame by that doubt: their colours stay, their outlines go. The gap fill's measures
+the made frame by that doubt: their colours stay, their outlines go. The doubt is the shot's, or
+the spot's where the motion predicted the part of the picture a pixel comes from worse than the
+shot as a whole (a part that turns while the rest pans on); and where the doubt times the distance
+the pixel moved says its structure may lie well away from the real frames', it gives way wherever
+the low-pass lowers its gradient, not only by how much. The gap fill's measures
 (:mod:`server.engines.classical.stray`) judge flatness and structure, on the motion's small copies.
 """
 
@@ -24,6 +28,11 @@ GAIN = 3.0  # the stray measure (flatness x structure x doubt, 0..1) is tripled:
 # (stray.FLAT_RADIUS): a motion that runs on a little too far lays an edge just a pixel or two
 # past where the last frame shows it, which the wider halo would count as the edge's own
 FLAT_RADIUS = 1
+# small pixels: the doubt times the distance a pixel moved is about how far its structure may lie
+# from where the real frames have it; from this far on (twice the low-pass's width), a stray pixel
+# gives way wherever the low-pass lowers its gradient, not by how much it lowers it (broad ridges,
+# which a low-pass only halves, would keep half their outline)
+MISPLACED = 8.0
 
 
 def flat_last(grey: np.ndarray, full_width: int) -> np.ndarray:
@@ -33,18 +42,26 @@ def flat_last(grey: np.ndarray, full_width: int) -> np.ndarray:
     return stray.flat_ends(grey, grey, full_width, FLAT_RADIUS)
 
 
-def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float) -> np.ndarray | None:
+def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float | np.ndarray,
+              travel: np.ndarray) -> np.ndarray | None:
     """How much each small pixel of a made frame should give way to its low-pass copy (0..1), or
     None where nothing should.
 
     ``flat``: :func:`flat_last`; ``moved``, ``low``: the made frame's small greyscale copy and its
     low-pass (:data:`BLUR`); ``doubt``: the share of the freeze's error that the backtest did not
-    see the motion remove (0: the motion predicted the shot's past exactly, nothing softens).
+    see the motion remove (0: the motion predicted the shot's past exactly, nothing softens), for
+    the shot or per pixel; ``travel``: how far each pixel moved (small pixels).
     Only where the low-pass lowers the gradient: next to a strong edge the low-pass carries that
-    edge's ramp onto the flat side, which would add the edges this removes."""
-    if doubt <= 0.0:
+    edge's ramp onto the flat side, which would add the edges this removes. By how much it lowers
+    it, while the structure's place is still likely right (:data:`MISPLACED`)."""
+    if float(np.max(doubt)) <= 0.0:
         return None
-    g_moved = stray.gradient(moved)
-    m = stray.spread(flat * stray.structure(g_moved) * np.float32(doubt))
-    m = np.clip(GAIN * m, 0.0, 1.0) * np.clip(1.0 - stray.gradient(low) / np.maximum(g_moved, np.float32(1e-3)), 0.0, 1.0)
+    doubt = np.float32(doubt) if np.isscalar(doubt) else doubt
+    g_moved, g_low = stray.gradient(moved), stray.gradient(low)
+    m = stray.spread(flat * stray.structure(g_moved) * doubt)
+    g_moved = np.maximum(g_moved, np.float32(1e-3))
+    lowers = np.clip(1.0 - g_low / g_moved, 0.0, 1.0)
+    misplaced = np.clip(doubt * travel * np.float32(1.0 / MISPLACED), 0.0, 1.0)
+    check = lowers + misplaced * (np.clip(g_moved / np.maximum(g_low, np.float32(1e-3)), 0.0, 1.0) - lowers)
+    m = np.clip(GAIN * m, 0.0, 1.0) * check
     return m if float(m.max()) > stray.LEAST else None

@@ -49,6 +49,7 @@ class Extension:
         self._flat_last: np.ndarray | None = None  # how flat it is there (extension_stray.flat_last)
         self.gain = 0.0  # the share of the measured motion that the backtest chose
         self.doubt = 1.0  # the share of the freeze's backtest error that this motion left
+        self.local_doubt: np.ndarray | None = None  # the same around each spot of the last frame
         self.decay = 0.5 ** (1.0 / max(half_life * rate, 1e-3))
         self.content_decay = self.decay
         content = False
@@ -70,7 +71,8 @@ class Extension:
                     self.content_decay = 0.5 ** (1.0 / max(half_life * rate * share, 1e-3))
                 else:
                     seen = None
-                self.gain, self.doubt = _motion_gain(small, steps, _camera_still(velocity), seen)
+                self.gain, self.doubt, self.local_doubt = _motion_gain(small, steps, _camera_still(velocity),
+                                                                       seen)
                 if self.gain > 0:
                     content_velocity = None if seen is None else _content_velocity(steps, seen, len(steps))
                     self.motion = Motion(self.gain * velocity, _scaled(self.gain, content_velocity))
@@ -109,7 +111,8 @@ class Extension:
         sigmas = (extension_stray.BLUR,) if unsolved is None else (extension_stray.BLUR, _UNSOLVED_SMOOTH)
         low, *wide = _blurs(moved, sigmas)
         strayed = extension_stray.softening(self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY),
-                                            cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self.doubt)
+                                            cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self._doubt_at(disp),
+                                            cv2.magnitude(disp[..., 0], disp[..., 1]))
         if unsolved is None and strayed is None:
             return
         change = 0.0
@@ -126,6 +129,15 @@ class Extension:
         cv2.add(made, cv2.resize(change, (W, H), interpolation=cv2.INTER_LINEAR), dst=made,
                 dtype=cv2.CV_8U if made.dtype == np.uint8 else cv2.CV_16U)
 
+    def _doubt_at(self, disp: np.ndarray) -> float | np.ndarray:
+        """The backtest's doubt for each pixel of a made frame (small scale): the shot's, or where
+        the motion predicted the spot it moves the pixel from worse than the shot as a whole,
+        that spot's (a turn or a reversal that only part of the picture showed)."""
+        if self.local_doubt is None:
+            return self.doubt
+        local = cv2.min(fl.remap(self.local_doubt, disp), 1.0)
+        return cv2.max(local, self.doubt)
+
 
 def _travel(decay: float, steps: int) -> float:
     """Frames' worth of motion after ``steps`` steps, each moving ``decay`` times the one before."""
@@ -133,6 +145,11 @@ def _travel(decay: float, steps: int) -> float:
 
 
 _GAINS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# small pixels over which the backtest's errors are compared around each spot for its local doubt,
+# and the squared error (levels squared, per backtest) added to the freeze's there, about grain's:
+# where the freeze is near exact too, a ratio of two noises is no doubt
+_LOCAL_SIGMA = 12.0
+_LOCAL_FLOOR = 4.0
 # most past steps the motion extrapolation is tried on: 6 (of the 7 that 8 context frames give)
 # tests horizons up to 5 frames, closer to the 8+ an extension runs
 _BACKTESTS = 6
@@ -275,9 +292,11 @@ def _is_still(velocity: np.ndarray) -> bool:
 
 
 def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_camera: bool = False,
-                 seen: list[bool] | None = None) -> tuple[float, float]:
-    """How much of the measured motion to continue (0 = hold the frame), and the doubt: the share
-    of the freeze's error left at that gain (1 when the frame is held). Chosen by trying it on
+                 seen: list[bool] | None = None) -> tuple[float, float, np.ndarray | None]:
+    """How much of the measured motion to continue (0 = hold the frame), the doubt: the share
+    of the freeze's error left at that gain (1 when the frame is held), and the same share around
+    each spot of the last frame (small scale; None when the frame is held or nothing was tested):
+    a turn that only part of the picture shows leaves more there. Chosen by trying it on
     the shot's own past (``small``: the context's small RGB copies): from each of the last few
     context frames, the motion measured there (``steps``: the context's last steps' velocities,
     oldest first) is extrapolated over the
@@ -292,10 +311,11 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
     moves picture by picture. With fewer than three context frames there is nothing to test on,
     and the motion is kept, in full doubt."""
     if len(small) < 3:
-        return 1.0, 1.0
+        return 1.0, 1.0, None
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in small]
     errors = np.zeros(len(_GAINS))
     ratios = []  # per backtest, each gain's error relative to the freeze's
+    squares = [np.float32(0.0)] * len(_GAINS)  # each gain's squared errors per pixel, as errors
     tested = 0
     for back in range(2, min(_BACKTESTS + 1, len(small) - 1, len(steps)) + 1):
         # frame -back continues to -1 (back - 1 steps) with the motion measured from -back-1 to -back
@@ -310,22 +330,28 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
             else:
                 motion = Motion(gain * velocity, _scaled(gain, content))
                 pred = fl.remap(grey[-back], motion.backward(float(horizon), float(pictures)))
-            row[i] = float(np.mean(np.square(pred - grey[-1])))
+            square = np.square(pred - grey[-1])
+            row[i] = float(np.mean(square))
+            squares[i] = squares[i] + square / np.float32(horizon)
         errors += row / horizon
         ratios.append(row / max(row[0], 1e-6))
         tested += 1
     if not tested:
-        return 1.0, 1.0
+        return 1.0, 1.0, None
     best = int(np.argmin(errors))
     if best and errors[best] > (1.0 - _MARGIN) * errors[0]:
-        return 0.0, 1.0  # a win this small is within what the measure's own noise gives
+        return 0.0, 1.0, None  # a win this small is within what the measure's own noise gives
     if still_camera and best and tested >= 3:
         # a still camera: the motion of what moves in it must beat the freeze consistently across
         # the backtests, not by chance (irregular cadences, a gesture that reverses)
         gains = 1.0 - np.array(ratios)[:, best]
         if gains.mean() < _SIGNIFICANCE * gains.std(ddof=1) / math.sqrt(tested):
-            return 0.0, 1.0
-    return float(_GAINS[best]), float(errors[best] / max(errors[0], 1e-9))
+            return 0.0, 1.0, None
+    if not best:
+        return 0.0, 1.0, None
+    local = cv2.GaussianBlur(squares[best], (0, 0), _LOCAL_SIGMA) / (
+        cv2.GaussianBlur(squares[0], (0, 0), _LOCAL_SIGMA) + np.float32(_LOCAL_FLOOR * tested))
+    return float(_GAINS[best]), float(errors[best] / max(errors[0], 1e-9)), local
 
 
 # small pixels: an inverted motion that misses its own equation by more than this is unsolved
