@@ -321,11 +321,11 @@ class Interpolator:
         if strays:
             # the made frame's small grey copy: the warped samples where the flow is trusted, the
             # dissolve where it is not (as the flows are scaled below, to first order)
-            made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * (
-                (1.0 - t) * self.ga + t * self.gb)
+            dissolve = cv2.addWeighted(self.ga, 1.0 - t, self.gb, t, 0.0)
+            made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * dissolve
             if self._flat is None:  # (checked closer to real edges where the flow found nothing sound)
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
-            kept = stray.still(self.ga, self.gb, made, t)
+            kept = stray.still(self.ga, self.gb, made, dissolve)
             strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]

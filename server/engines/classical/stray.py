@@ -84,12 +84,12 @@ def spread(m: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(cv2.dilate(m, None), (0, 0), SPREAD)
 
 
-def still(ga: np.ndarray, gb: np.ndarray, made: np.ndarray, t: float) -> np.ndarray:
+def still(ga: np.ndarray, gb: np.ndarray, made: np.ndarray, static: np.ndarray) -> np.ndarray:
     """Per small pixel, how surely the made frame is right by standing still (1 .. 0): both ends
-    show the same there, unwarped, and the made frame shows it too. Zero motion vouches for such
-    a pixel as a sound flow does for a moved one; softening it could only bring the low-pass's
-    neighbours (a misplaced thin line, a bar's edge) into a picture that is exactly right."""
-    static = cv2.addWeighted(ga, 1.0 - t, gb, t, 0.0)
+    show the same there, unwarped (``static``: their dissolve at the made frame's time), and the
+    made frame shows it too. Zero motion vouches for such a pixel as a sound flow does for a
+    moved one; softening it could only bring the low-pass's neighbours (a misplaced thin line, a
+    bar's edge) into a picture that is exactly right."""
     apart = cv2.max(cv2.absdiff(ga, gb), cv2.absdiff(made, static))
     return cv2.exp(-np.square(apart * np.float32(1.0 / STILL_LEVEL)))
 
