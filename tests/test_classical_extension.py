@@ -156,6 +156,7 @@ def _wall_with_posters(h: int, wide: int, spacing: int, grain: float = 1.2) -> t
 
 
 def _panned(world: np.ndarray, x: float, size: tuple[int, int]) -> np.ndarray:
+    """The ``size`` view of ``world`` with the camera ``x`` pixels to the right."""
     return cv2.warpAffine(world, np.float32([[1, 0, x], [0, 1, 0]]), size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
 
@@ -184,10 +185,15 @@ def _moved_edges_on_flat(speeds: list[float], grain: float = 1.2, edge: float = 
     assert extension.motion is not None
     k = 5
     plain = fl.warp_full(frames[7], extension.motion.backward(_travel(extension.decay, k), _travel(extension.content_decay, k)))
-    flat = cv2.erode((_gradient(cv2.GaussianBlur(frames[7], (0, 0), 2)) < 4).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    flat = _flat(frames[7])
     onto_flat = flat & (_gradient(plain) > edge)
     assert onto_flat.mean() > 0.01
     return frames, extension, extension.frame(k), plain, onto_flat
+
+
+def _flat(frame: np.ndarray) -> np.ndarray:
+    """Where ``frame`` shows a flat wall, away from its posters' edges."""
+    return cv2.erode((_gradient(cv2.GaussianBlur(frame, (0, 0), 2)) < 4).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
 def _gradient(frame: np.ndarray) -> np.ndarray:
@@ -248,7 +254,7 @@ def test_edges_of_a_part_the_past_does_not_bear_out_give_way_by_its_own_doubt_no
     k = 3
     disp = extension.motion.backward(_travel(extension.decay, k), _travel(extension.content_decay, k))
     plain, made = fl.warp_full(frames[7], disp), extension.frame(k)
-    flat = cv2.erode((_gradient(cv2.GaussianBlur(frames[7], (0, 0), 2)) < 4).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    flat = _flat(frames[7])
     onto_flat = flat & (_gradient(plain) > 40)
     near = np.zeros_like(onto_flat)
     near[:, 128:182] = True  # the falling poster's columns
@@ -273,3 +279,45 @@ def test_a_spot_two_pixels_past_the_last_frames_edge_counts_as_flat_for_an_edge_
     assert flat[29:31].max() < 0.1  # the step itself
     assert flat[27, 5:75].min() > 0.9 and flat[:27].min() > 0.9  # two pixels above it: sky
     assert flat[33, 5:75].min() > 0.9
+
+
+def test_a_16_bit_extension_softens_stray_edges_as_the_same_shot_in_8_bits_does():
+    # the stray measures count levels of 8 bits: a grainy 16-bit shot's edges moved onto the wall
+    # must give way as much as the 8-bit shot's (its grain is no structure 257 times over)
+    from server.engines import flow as fl
+    from server.engines.classical.extrapolate import Extension, _travel
+
+    rng = np.random.default_rng(11)
+    grainy = [np.clip(f + rng.normal(0, 1.0, f.shape), 0, 255).astype(np.uint8)
+              for f in _pan_over_flat_wall([1 + 0.6 * i for i in range(16)])]
+    made = {}
+    for depth, frames in (("8", grainy), ("16", [f.astype(np.uint16) * np.uint16(257) for f in grainy])):
+        extension = Extension(frames[:8], 8, Fraction(25), "fast", 0.5)
+        made[depth] = extension.frame(5)
+    assert made["16"].dtype == np.uint16
+    plain = fl.warp_full(grainy[7], extension.motion.backward(_travel(extension.decay, 5), _travel(extension.content_decay, 5)))
+    onto_flat = _flat(grainy[7]) & (_gradient(plain) > 40)
+    as8 = np.rint(made["16"].astype(np.float32) / 257).astype(np.uint8)
+    assert _gradient(made["8"])[onto_flat].mean() < 0.5 * _gradient(plain)[onto_flat].mean()
+    assert _gradient(as8)[onto_flat].mean() < 1.1 * _gradient(made["8"])[onto_flat].mean()
+
+
+def test_softening_goes_by_how_much_the_low_pass_lowers_the_gradient_until_the_motion_ran_far_under_doubt():
+    from server.engines.classical import extension_stray, stray
+
+    rng = np.random.default_rng(5)
+    moved = cv2.GaussianBlur(rng.uniform(0, 255, (60, 80)).astype(np.float32), (0, 0), 1.5)
+    moved[:, 40:] = 120.0  # a textured half beside a flat one: the low-pass raises the gradient there
+    low = cv2.GaussianBlur(moved, (0, 0), extension_stray.BLUR)
+    flat = np.ones_like(moved)
+    g_moved, g_low = stray.gradient(moved), stray.gradient(low)
+    sure = np.clip(extension_stray.GAIN * stray.spread(stray.structure(g_moved) * np.float32(0.5)), 0.0, 1.0)
+    by_how_much = sure * np.clip(1.0 - g_low / np.maximum(g_moved, 1e-3), 0.0, 1.0)
+    wherever = sure * np.clip(np.maximum(g_moved, 1e-3) / np.maximum(g_low, 1e-3), 0.0, 1.0)
+    still = extension_stray.softening(flat, moved, low, 0.5, np.zeros_like(moved))
+    far = extension_stray.softening(flat, moved, low, 0.5, np.full_like(moved, 2 * extension_stray.MISPLACED))
+    np.testing.assert_allclose(still, by_how_much, atol=1e-5)
+    np.testing.assert_allclose(far, wherever, atol=1e-5)
+    assert far.mean() > still.mean() + 0.05
+    # no doubt, no softening, however far the picture moved
+    assert extension_stray.softening(flat, moved, low, 0.0, np.full_like(moved, 100.0)) is None

@@ -312,7 +312,7 @@ GOLDEN = {
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "9d24b88efc3cde50",
     "ext_tail": "7c07b18afe8d7c62",
-    "ext_head_u16": "73333194eec21c05",
+    "ext_head_u16": "9a197739ceeaaa7a",
     "ext_cadence": "643561a8d5b2201b",
     "ext_still": "6004801ff38aa6ad",
     "retime": "d77c22e7cbc75e76",

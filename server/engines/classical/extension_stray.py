@@ -10,8 +10,9 @@ doubt. Edges that moved onto a spot where the last frame is flat give way to a l
 the made frame by that doubt: their colours stay, their outlines go. The doubt is the shot's, or
 the spot's where the motion predicted the part of the picture a pixel comes from worse than the
 shot as a whole (a part that turns while the rest pans on); and where the doubt times the distance
-the pixel moved says its structure may lie well away from the real frames', it gives way wherever
-the low-pass lowers its gradient, not only by how much. The gap fill's measures
+the pixel moved says its structure may lie well away from the real frames', it gives way wholly
+wherever the low-pass lowers its gradient, and fading only as the low-pass raises it, instead of
+by how much the low-pass lowers it. The gap fill's measures
 (:mod:`server.engines.classical.stray`) judge flatness and structure, on the motion's small copies.
 """
 
@@ -30,8 +31,9 @@ GAIN = 3.0  # the stray measure (flatness x structure x doubt, 0..1) is tripled:
 FLAT_RADIUS = 1
 # small pixels: the doubt times the distance a pixel moved is about how far its structure may lie
 # from where the real frames have it; from this far on (twice the low-pass's width), a stray pixel
-# gives way wherever the low-pass lowers its gradient, not by how much it lowers it (broad ridges,
-# which a low-pass only halves, would keep half their outline)
+# gives way wholly where the low-pass lowers its gradient and by g_moved / g_low where it raises
+# it, not by how much it lowers it (broad ridges, which a low-pass only halves, would keep half
+# their outline)
 MISPLACED = 8.0
 
 
@@ -50,13 +52,16 @@ def softening(flat: np.ndarray, moved: np.ndarray, low: np.ndarray, doubt: float
     ``flat``: :func:`flat_last`; ``moved``, ``low``: the made frame's small greyscale copy and its
     low-pass (:data:`BLUR`); ``doubt``: the share of the freeze's error that the backtest did not
     see the motion remove (0: the motion predicted the shot's past exactly, nothing softens), for
-    the shot or per pixel; ``travel``: how far each pixel moved (small pixels).
-    Only where the low-pass lowers the gradient: next to a strong edge the low-pass carries that
-    edge's ramp onto the flat side, which would add the edges this removes. By how much it lowers
-    it, while the structure's place is still likely right (:data:`MISPLACED`)."""
-    if float(np.max(doubt)) <= 0.0:
+    the shot or per pixel; ``travel``: how far each pixel moved (small pixels). All greyscale
+    inputs are in 8-bit levels.
+    While the structure's place is still likely right, by how much the low-pass lowers the
+    gradient, and not at all where it raises it: next to a strong edge the low-pass carries that
+    edge's ramp onto the flat side, which would add the edges this removes. Where the doubt times
+    the distance moved says its place is likely wrong (:data:`MISPLACED`), wholly where the
+    low-pass lowers the gradient, fading by ``g_moved / g_low`` where it raises it."""
+    doubt = np.asarray(doubt, dtype=np.float32)
+    if float(doubt.max()) <= 0.0:
         return None
-    doubt = np.float32(doubt) if np.isscalar(doubt) else doubt
     g_moved, g_low = stray.gradient(moved), stray.gradient(low)
     m = stray.spread(flat * stray.structure(g_moved) * doubt)
     g_moved = np.maximum(g_moved, np.float32(1e-3))

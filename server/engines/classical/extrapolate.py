@@ -102,17 +102,19 @@ class Extension:
         colours in and take content where the inversion is only uncertain). The change is made at
         the motion's size and added to ``made`` upscaled: one resize and one add."""
         h, w = disp.shape[:2]
+        # the stray measures are in 8-bit levels; the change stays in the frame's own
+        level = np.float32(255.0 / 65535.0 if self.last.dtype == np.uint16 else 1.0)
         if self._small_last is None:
             self._small_last = cv2.resize(self.last, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
             grey = cv2.cvtColor(self._small_last, cv2.COLOR_RGB2GRAY)
-            self._flat_last = extension_stray.flat_last(grey, self.last.shape[1])
+            self._flat_last = extension_stray.flat_last(grey * level, self.last.shape[1])
         moved = fl.remap(self._small_last, disp)
         # the wake's wider low-pass, where there is a wake, from the same quarter-size copy
         sigmas = (extension_stray.BLUR,) if unsolved is None else (extension_stray.BLUR, _UNSOLVED_SMOOTH)
         low, *wide = _blurs(moved, sigmas)
-        strayed = extension_stray.softening(self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY),
-                                            cv2.cvtColor(low, cv2.COLOR_RGB2GRAY), self._doubt_at(disp),
-                                            cv2.magnitude(disp[..., 0], disp[..., 1]))
+        strayed = extension_stray.softening(
+            self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY) * level, cv2.cvtColor(low, cv2.COLOR_RGB2GRAY) * level,
+            self._doubt_at(disp), cv2.magnitude(disp[..., 0], disp[..., 1]))
         if unsolved is None and strayed is None:
             return
         change = 0.0
@@ -146,8 +148,9 @@ def _travel(decay: float, steps: int) -> float:
 
 _GAINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # small pixels over which the backtest's errors are compared around each spot for its local doubt,
-# and the squared error (levels squared, per backtest) added to the freeze's there, about grain's:
-# where the freeze is near exact too, a ratio of two noises is no doubt
+# and the squared error (8-bit levels squared) added to the freeze's there for each backtest (whose
+# errors count over their horizon, as the shot's do), about grain's: where the freeze is near exact
+# too, a ratio of two noises is no doubt (and the ratio is never 0 / 0)
 _LOCAL_SIGMA = 12.0
 _LOCAL_FLOOR = 4.0
 # most past steps the motion extrapolation is tried on: 6 (of the 7 that 8 context frames give)
@@ -315,7 +318,9 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in small]
     errors = np.zeros(len(_GAINS))
     ratios = []  # per backtest, each gain's error relative to the freeze's
-    squares = [np.float32(0.0)] * len(_GAINS)  # each gain's squared errors per pixel, as errors
+    # each gain's squared errors per pixel, summed over the backtests as ``errors`` is, each over
+    # its horizon
+    squares = [np.float32(0.0)] * len(_GAINS)
     tested = 0
     for back in range(2, min(_BACKTESTS + 1, len(small) - 1, len(steps)) + 1):
         # frame -back continues to -1 (back - 1 steps) with the motion measured from -back-1 to -back
@@ -339,16 +344,16 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
     if not tested:
         return 1.0, 1.0, None
     best = int(np.argmin(errors))
-    if best and errors[best] > (1.0 - _MARGIN) * errors[0]:
+    if not best:
+        return 0.0, 1.0, None
+    if errors[best] > (1.0 - _MARGIN) * errors[0]:
         return 0.0, 1.0, None  # a win this small is within what the measure's own noise gives
-    if still_camera and best and tested >= 3:
+    if still_camera and tested >= 3:
         # a still camera: the motion of what moves in it must beat the freeze consistently across
         # the backtests, not by chance (irregular cadences, a gesture that reverses)
         gains = 1.0 - np.array(ratios)[:, best]
         if gains.mean() < _SIGNIFICANCE * gains.std(ddof=1) / math.sqrt(tested):
             return 0.0, 1.0, None
-    if not best:
-        return 0.0, 1.0, None
     local = cv2.GaussianBlur(squares[best], (0, 0), _LOCAL_SIGMA) / (
         cv2.GaussianBlur(squares[0], (0, 0), _LOCAL_SIGMA) + np.float32(_LOCAL_FLOOR * tested))
     return float(_GAINS[best]), float(errors[best] / max(errors[0], 1e-9)), local
