@@ -321,3 +321,21 @@ def test_softening_goes_by_how_much_the_low_pass_lowers_the_gradient_until_the_m
     assert far.mean() > still.mean() + 0.05
     # no doubt, no softening, however far the picture moved
     assert extension_stray.softening(flat, moved, low, 0.0, np.full_like(moved, 100.0)) is None
+
+
+def test_with_no_past_to_test_the_motion_on_edges_moved_far_onto_flat_wall_give_way():
+    # two context frames: the motion is kept in full doubt, so the posters' edges carried far onto
+    # the wall lose their outlines; with the shot's past to bear the same pan out, they keep them
+    from server.engines import flow as fl
+    from server.engines.classical.extrapolate import Extension, _travel
+
+    frames = _pan_over_flat_wall([6.0] * 16)
+    kept = {}
+    for count in (2, 8):
+        extension = Extension(frames[8 - count:8], 8, Fraction(25), "fast", 0.5)
+        disp = extension.motion.backward(_travel(extension.decay, 5), _travel(extension.content_decay, 5))
+        plain, made = fl.warp_full(frames[7], disp), extension.frame(5)
+        onto_flat = _flat(frames[7]) & (_gradient(plain) > 40)
+        kept[count] = _gradient(made)[onto_flat].mean() / _gradient(plain)[onto_flat].mean()
+        assert (extension.local_doubt is None) == (count == 2)
+    assert kept[2] < 0.3 and kept[8] > 2 * kept[2]
