@@ -101,14 +101,19 @@ def _structure(frame: np.ndarray) -> np.ndarray:
     return np.abs(cv2.Laplacian(grey, cv2.CV_32F))
 
 
+def _backward(extension, k: int) -> np.ndarray:
+    """The backward map of the extension's ``k``-th new frame: the plain move, before any softening."""
+    from server.engines.classical.extrapolate import _travel
+
+    return extension.motion.backward(_travel(extension.decay, k), _travel(extension.content_decay, k))
+
+
 def _made_and_moved_psnr(extension, last: np.ndarray, truth: list[np.ndarray]) -> tuple[float, float]:
     """Mean PSNR against ``truth`` of the extension's new frames and of the plain moved picture."""
     from server.engines import flow as fl
-    from server.engines.classical.extrapolate import _travel
 
     ours = np.mean([psnr(extension.frame(i), t) for i, t in enumerate(truth, 1)])
-    moved = np.mean([psnr(fl.warp_full(last, extension.motion.backward(
-        _travel(extension.decay, i), _travel(extension.content_decay, i))), t) for i, t in enumerate(truth, 1)])
+    moved = np.mean([psnr(fl.warp_full(last, _backward(extension, i)), t) for i, t in enumerate(truth, 1)])
     return float(ours), float(moved)
 
 
@@ -178,13 +183,13 @@ def _moved_edges_on_flat(speeds: list[float], grain: float = 1.2, edge: float = 
     moved picture, and where the last frame is flat but the moved picture shows an edge (a
     gradient over ``edge``)."""
     from server.engines import flow as fl
-    from server.engines.classical.extrapolate import Extension, _travel
+    from server.engines.classical.extrapolate import Extension
 
     frames = _pan_over_flat_wall(speeds, grain=grain)
     extension = Extension(frames[:8], 8, Fraction(25), "fast", 0.5)
     assert extension.motion is not None
     k = 5
-    plain = fl.warp_full(frames[7], extension.motion.backward(_travel(extension.decay, k), _travel(extension.content_decay, k)))
+    plain = fl.warp_full(frames[7], _backward(extension, k))
     flat = _flat(frames[7])
     onto_flat = flat & (_gradient(plain) > edge)
     assert onto_flat.mean() > 0.01
@@ -246,13 +251,13 @@ def _falling_poster_over_a_pan(frames: int = 16, size: tuple[int, int] = (320, 1
 
 def test_edges_of_a_part_the_past_does_not_bear_out_give_way_by_its_own_doubt_not_the_shots():
     from server.engines import flow as fl
-    from server.engines.classical.extrapolate import Extension, _travel
+    from server.engines.classical.extrapolate import Extension
 
     frames = _falling_poster_over_a_pan()
     extension = Extension(frames[:8], 8, Fraction(25), "fast", 0.5)
     assert extension.gain == 1.0 and extension.doubt < 0.3  # the pan is most of the picture
     k = 3
-    disp = extension.motion.backward(_travel(extension.decay, k), _travel(extension.content_decay, k))
+    disp = _backward(extension, k)
     plain, made = fl.warp_full(frames[7], disp), extension.frame(k)
     flat = _flat(frames[7])
     onto_flat = flat & (_gradient(plain) > 40)
@@ -285,7 +290,7 @@ def test_a_16_bit_extension_softens_stray_edges_as_the_same_shot_in_8_bits_does(
     # the stray measures count levels of 8 bits: a grainy 16-bit shot's edges moved onto the wall
     # must give way as much as the 8-bit shot's (its grain is no structure 257 times over)
     from server.engines import flow as fl
-    from server.engines.classical.extrapolate import Extension, _travel
+    from server.engines.classical.extrapolate import Extension
 
     rng = np.random.default_rng(11)
     grainy = [np.clip(f + rng.normal(0, 1.0, f.shape), 0, 255).astype(np.uint8)
@@ -295,7 +300,7 @@ def test_a_16_bit_extension_softens_stray_edges_as_the_same_shot_in_8_bits_does(
         extension = Extension(frames[:8], 8, Fraction(25), "fast", 0.5)
         made[depth] = extension.frame(5)
     assert made["16"].dtype == np.uint16
-    plain = fl.warp_full(grainy[7], extension.motion.backward(_travel(extension.decay, 5), _travel(extension.content_decay, 5)))
+    plain = fl.warp_full(grainy[7], _backward(extension, 5))
     onto_flat = _flat(grainy[7]) & (_gradient(plain) > 40)
     as8 = np.rint(made["16"].astype(np.float32) / 257).astype(np.uint8)
     assert _gradient(made["8"])[onto_flat].mean() < 0.5 * _gradient(plain)[onto_flat].mean()
@@ -327,13 +332,13 @@ def test_with_no_past_to_test_the_motion_on_edges_moved_far_onto_flat_wall_give_
     # two context frames: the motion is kept in full doubt, so the posters' edges carried far onto
     # the wall lose their outlines; with the shot's past to bear the same pan out, they keep them
     from server.engines import flow as fl
-    from server.engines.classical.extrapolate import Extension, _travel
+    from server.engines.classical.extrapolate import Extension
 
     frames = _pan_over_flat_wall([6.0] * 16)
     kept = {}
     for count in (2, 8):
         extension = Extension(frames[8 - count:8], 8, Fraction(25), "fast", 0.5)
-        disp = extension.motion.backward(_travel(extension.decay, 5), _travel(extension.content_decay, 5))
+        disp = _backward(extension, 5)
         plain, made = fl.warp_full(frames[7], disp), extension.frame(5)
         onto_flat = _flat(frames[7]) & (_gradient(plain) > 40)
         kept[count] = _gradient(made)[onto_flat].mean() / _gradient(plain)[onto_flat].mean()
