@@ -283,7 +283,7 @@ def _moved(frame: np.ndarray, shift: np.ndarray) -> np.ndarray:
 def _slow(pair: PairFlow, frames: int) -> bool:
     """Most of the picture moves, slowly: the median pixel's motion across the gap is above the
     flow's own jitter (:data:`scene.DEAD_ZONE`), its pace under :data:`SLOW_PACE` a frame."""
-    motion = float(np.median(cv2.magnitude(pair.fwd[..., 0], pair.fwd[..., 1])))
+    motion = float(np.median(fl.speed(pair.fwd)))
     return DEAD_ZONE < motion < SLOW_PACE * (frames + 1)
 
 

@@ -114,7 +114,7 @@ class Extension:
         low, *wide = _blurs(moved, sigmas)
         strayed = extension_stray.softening(
             self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY) * level, cv2.cvtColor(low, cv2.COLOR_RGB2GRAY) * level,
-            self._doubt_at(disp), cv2.magnitude(disp[..., 0], disp[..., 1]))
+            self._doubt_at(disp), fl.speed(disp))
         if unsolved is None and strayed is None:
             return
         change = 0.0
@@ -289,7 +289,7 @@ def _is_still(velocity: np.ndarray) -> bool:
     and a few local movers (limbs, faces, which turn and reverse) extrapolated for several frames
     lose to the freeze, on too few pixels for the backtest to tell; a still camera with a large
     moving area (traffic, a crowd) still extrapolates."""
-    mag = cv2.magnitude(velocity[..., 0], velocity[..., 1])
+    mag = fl.speed(velocity)
     area = float(np.mean(mag > _STILL_SPEED))
     return area < _STILL_AREA and _camera_still(velocity)
 
@@ -381,7 +381,7 @@ class Motion:
         if content is not None:
             self.residual = self._split(content)[1]
         self.moving = bool(self.residual.any())  # anything moving besides the camera
-        p95 = float(np.percentile(cv2.magnitude(velocity[..., 0], velocity[..., 1]), 95))
+        p95 = float(np.percentile(fl.speed(velocity), 95))
         self.max_travel = self._MAX_SHIFT * math.hypot(h, w) / max(p95, 1e-3)
 
     @staticmethod
@@ -391,7 +391,7 @@ class Motion:
         residual = velocity - propagate.motion_field(camera_step, velocity.shape[:2])
         # motion below the noise floor (scene.DEAD_ZONE) is no motion: still parts of the picture
         # stay exact; residual motion counts in full from twice it
-        mag = cv2.magnitude(residual[..., 0], residual[..., 1])
+        mag = fl.speed(residual)
         return camera_step, residual * np.clip(mag / scene.DEAD_ZONE - 1.0, 0.0, 1.0)[..., None]
 
     def _capped(self, travel: float) -> float:
@@ -418,7 +418,7 @@ class Motion:
         # where that has no solution (what a mover uncovers, or folds over) the iteration swings
         # between the mover and what is behind it and draws streaks: a smooth field there instead
         miss = disp - (back - moved * fl.remap(self.residual, disp))
-        unsolved = (cv2.magnitude(miss[..., 0], miss[..., 1]) > _UNSOLVED).astype(np.float32)
+        unsolved = (fl.speed(miss) > _UNSOLVED).astype(np.float32)
         if not unsolved.any():
             return disp, None
         weight = cv2.GaussianBlur(unsolved, (0, 0), _UNSOLVED_BLEND)

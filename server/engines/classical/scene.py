@@ -79,7 +79,7 @@ class PairFlow:
         flow, or :mod:`.blocks`' search) and their colour distance ``hist``."""
         err_a, err_b = fl.fb_error(fwd, bwd), fl.fb_error(bwd, fwd)
         # a pixel fails when its round trip misses by >1 px plus 10 % of its motion
-        inconsistent = float(np.mean(err_a > 1.0 + 0.1 * cv2.magnitude(fwd[..., 0], fwd[..., 1])))
+        inconsistent = float(np.mean(err_a > 1.0 + 0.1 * fl.speed(fwd)))
         _, residual_ratio = flow_error(ga, gb, fwd)
         return cls(ga, gb, fwd, bwd, err_a, err_b, inconsistent, residual_ratio, hist, camera_move_found)
 

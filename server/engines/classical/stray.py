@@ -22,6 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from server.engines import flow as fl
+
 # gradient of the ends (full-size levels a pixel, the larger of the two) from which a spot counts
 # as flat .. as not flat: the benchmark's flat areas (bench/seams.py) lie under ~2
 FLAT_LEVELS = (1.5, 3.0)
@@ -45,7 +47,7 @@ def gradient(grey: np.ndarray) -> np.ndarray:
     """Gradient magnitude of a float32 greyscale image, in levels a pixel."""
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
-    return cv2.magnitude(gx, gy)
+    return fl.magnitude(gx, gy)
 
 
 def flat_ends(ga: np.ndarray, gb: np.ndarray, full_width: int, radius: int = FLAT_RADIUS,
