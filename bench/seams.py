@@ -83,6 +83,16 @@ def edge_density(frames: Sequence[np.ndarray], mask: np.ndarray) -> float:
     return float(np.mean([(gradient(f, SMOOTH_SIGMA) > EDGE_LEVEL)[mask].mean() for f in frames]))
 
 
+def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Where, inside ``mask``, the ``made`` frame is on an edge (as :func:`edge_density` counts
+    them) and the ``real`` one at the same position is not (bool mask): the pixels that make a
+    made frame's edge density exceed the real frame's."""
+    def edges(f: np.ndarray) -> np.ndarray:
+        return gradient(f, SMOOTH_SIGMA) > EDGE_LEVEL
+
+    return edges(made) & ~edges(real) & mask
+
+
 def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dict[str, np.ndarray],
             before: np.ndarray | None = None, after: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
     """Flicker and edge density of the ``made`` frames and of the ``real`` frames at the same

@@ -187,3 +187,44 @@ def test_an_extensions_edges_are_held_to_the_held_frames_when_it_shows_more(fide
     passed = {what.split(":")[0]: ok for what, ok, _ in fidelity.seams.report(results, 8) if "edges" in what}
     # a freeze scoring above the real frames sets the bar; never below the real frames' own
     assert passed == {"seams extend -8 grainy": True, "seams extend -8 seamed": False, "seams extend -8 below": True}
+
+
+@pytest.fixture(scope="module")
+def gap_windows_tool(fidelity):
+    spec = importlib.util.spec_from_file_location("gap_windows", BENCH / "gap_windows.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_gap_window_shows_the_figures_the_benchmark_measures(fidelity, gap_windows_tool):
+    frames = _pan(12)
+    clip = _clip(fidelity, frames, np.full(12, 2.0), np.zeros(12, bool))
+    engine = build_engine()
+    row = fidelity.run_gap(engine, clip, 1, mi=False)[3][0]
+    window = gap_windows_tool.gap_window(engine, clip, row["pos"], 3)
+    assert window.psnr() == row["ours"][0]
+    assert window.seams() == row["seams"]["ours"]
+    line = gap_windows_tool.line(clip, 3, window)
+    made, real = row["seams"]["ours"]["flat"]["edges"]
+    assert line.startswith(f"synthetic 3/{row['pos']} ")
+    assert f"edges % {100 * made:.3f} / {100 * real:.3f}" in line
+
+
+def test_a_gap_windows_picture_marks_only_the_edges_the_made_frame_adds(fidelity, gap_windows_tool):
+    real = _pan(3)
+    regions = fidelity.seams.frame_regions(real)
+    window = gap_windows_tool.GapWindow(1, [_contour(real[1], 0)], real[1:2], (real[0], real[2]), regions, 0.0)
+    picture = gap_windows_tool.pictures(window)[0]
+    h, w = real[1].shape[:2]
+    assert picture.shape == (h, 2 * w, 3)
+    assert np.array_equal(picture[:, :w], window.ours[0])  # the made frame as it is
+    marked = np.all(picture[:, w:] == gap_windows_tool.MARK, axis=2)
+    added = fidelity.seams.made_only_edges(window.ours[0], real[1], regions["flat"])
+    assert added.sum() > 50 and np.array_equal(marked, added)
+    # the contour runs across the middle rows; the real sky there has no edges of its own
+    rows = np.flatnonzero(marked.any(axis=1))
+    assert rows.min() >= h / 2 - 16 and rows.max() <= h / 2 + 16
+    # the same frame as the real one adds nothing
+    same = gap_windows_tool.GapWindow(1, real[1:2], real[1:2], (real[0], real[2]), regions, 0.0)
+    assert not np.all(gap_windows_tool.pictures(same)[0][:, w:] == gap_windows_tool.MARK, axis=2).any()

@@ -4,6 +4,7 @@ baselines on the same frames, with their seam and flicker measures."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,32 +21,61 @@ def _job(clip: Clip) -> EngineJob:
     return EngineJob(rate=clip.rate)
 
 
+@dataclass
+class GapWindow:
+    """One gap-fill case: ``gap`` frames from ``pos`` on removed from ``clip`` and remade by the
+    engine from the shot's frames around them (as a timeline render hands them over)."""
+
+    pos: int
+    ours: list[np.ndarray]
+    truth: list[np.ndarray]
+    ends: tuple[np.ndarray, np.ndarray]
+    regions: dict[str, np.ndarray]
+    seconds: float  # the engine's time for the window
+
+    def psnr(self) -> float:
+        return float(np.mean([psnr(o, t) for o, t in zip(self.ours, self.truth)]))
+
+    def seams(self) -> dict[str, dict[str, list[float]]]:
+        return seams.compare(self.ours, self.truth, self.regions, *self.ends)
+
+
+def gap_window(engine, clip: Clip, pos: int, gap: int) -> GapWindow:
+    a, b = pos - 1, pos + gap
+    before, after = shot_context(clip, a + 1, CONTEXT), shot_context(clip, b, CONTEXT, forward=True)
+    t0 = time.perf_counter()
+    ours = list(engine.fill_gap(before, after, gap, _job(clip)))
+    seconds = time.perf_counter() - t0
+    truth = clip.frames[pos:pos + gap]
+    ends = clip.frames[a], clip.frames[b]
+    return GapWindow(pos, ours, truth, ends, seams.frame_regions([ends[0], *truth, ends[1]]), seconds)
+
+
+def gap_windows(clip: Clip, gap: int, positions: int | None) -> list[int]:
+    """The first removed frame of each window: ``positions`` a clip per gap length (None:
+    :func:`unseen_positions`)."""
+    return gap_positions(clip, gap, positions) if positions else unseen_positions(clip, gap)
+
+
 def run_gap(engine, clip: Clip, positions: int | None, mi: bool) -> dict:
     """``positions`` a clip per gap length (None: :func:`unseen_positions`)."""
     res = {}
     for gap in GAPS:
         rows = []
-        for p in gap_positions(clip, gap, positions) if positions else unseen_positions(clip, gap):
+        for p in gap_windows(clip, gap, positions):
+            w = gap_window(engine, clip, p, gap)
             a, b = p - 1, p + gap
-            truth = clip.frames[p:p + gap]
-            before, after = shot_context(clip, a + 1, CONTEXT), shot_context(clip, b, CONTEXT, forward=True)
-            t0 = time.perf_counter()
-            ours = list(engine.fill_gap(before, after, gap, _job(clip)))
-            t_ours = time.perf_counter() - t0
-            ends = clip.frames[a], clip.frames[b]
-            regions = seams.frame_regions([ends[0], *truth, ends[1]])
             dis = [dissolve(clip.frames[a], clip.frames[b], (k + 1) / (gap + 1)) for k in range(gap)]
             row = {"pos": p, "motion": float(clip.motion[a:b].mean()),
-                   "ours": [np.mean([psnr(o, t) for o, t in zip(ours, truth)]),
-                            np.mean([ssim(o, t) for o, t in zip(ours, truth)])],
-                   "dissolve": [np.mean([psnr(o, t) for o, t in zip(dis, truth)]),
-                                np.mean([ssim(o, t) for o, t in zip(dis, truth)])],
-                   "t_ours": t_ours, "seams": {"ours": seams.compare(ours, truth, regions, *ends)}}
+                   "ours": [w.psnr(), np.mean([ssim(o, t) for o, t in zip(w.ours, w.truth)])],
+                   "dissolve": [np.mean([psnr(o, t) for o, t in zip(dis, w.truth)]),
+                                np.mean([ssim(o, t) for o, t in zip(dis, w.truth)])],
+                   "t_ours": w.seconds, "seams": {"ours": w.seams()}}
             if mi:
                 seq = clip.frames[a - MI_CONTEXT:a + 1] + clip.frames[b:b + MI_CONTEXT + 1]
                 made, t_mi, _ = minterpolate(seq, MI_CONTEXT, gap)
-                row["minterp"] = [np.mean([psnr(o, t) for o, t in zip(made, truth)]),
-                                  np.mean([ssim(o, t) for o, t in zip(made, truth)])]
+                row["minterp"] = [np.mean([psnr(o, t) for o, t in zip(made, w.truth)]),
+                                  np.mean([ssim(o, t) for o, t in zip(made, w.truth)])]
                 row["t_minterp"] = t_mi
             rows.append(row)
         res[gap] = rows
