@@ -53,7 +53,9 @@ def gradient(frame: np.ndarray, sigma: float) -> np.ndarray:
     y = cv2.GaussianBlur(luma(frame), (0, 0), sigma)
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
-    return cv2.magnitude(gx, gy)
+    # (not cv2.magnitude: its vector path rounds by where the arrays lie in memory, so the same
+    # frames measured later in a run could count an edge pixel more or less)
+    return np.sqrt(gx * gx + gy * gy)
 
 
 def flat_region(real: Sequence[np.ndarray]) -> np.ndarray:

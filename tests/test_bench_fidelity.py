@@ -228,3 +228,22 @@ def test_a_gap_windows_picture_marks_only_the_edges_the_made_frame_adds(fidelity
     # the same frame as the real one adds nothing
     same = gap_windows_tool.GapWindow(1, real[1:2], real[1:2], (real[0], real[2]), regions, 0.0)
     assert not np.all(gap_windows_tool.pictures(same)[0][:, w:] == gap_windows_tool.MARK, axis=2).any()
+
+
+def test_the_seam_measure_is_the_same_wherever_the_frames_lie_in_memory(fidelity):
+    """The same frames measured at any point of a run count the same edges (benchmark runs are
+    compared window by window)."""
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur((rng.random((90, 160, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
+    buffers = [np.empty(frame.size + 64, np.uint8) for _ in range(16)]
+    # each copy starts at another byte offset, and every result is kept so that each lies elsewhere too
+    copies = [np.frombuffer(buf.data, np.uint8, frame.size, offset=k).reshape(frame.shape)
+              for k, buf in enumerate(buffers)]
+    for copy in copies:
+        copy[...] = frame
+    gradients = [fidelity.seams.gradient(copy, fidelity.seams.SMOOTH_SIGMA) for copy in copies]
+    assert all(np.array_equal(g, gradients[0]) for g in gradients)
+    ys = cv2.GaussianBlur(fidelity.seams.luma(frame), (0, 0), fidelity.seams.SMOOTH_SIGMA)
+    gx = cv2.Sobel(ys, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+    gy = cv2.Sobel(ys, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+    assert np.allclose(gradients[0], np.hypot(gx, gy), rtol=1e-6, atol=0)

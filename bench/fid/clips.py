@@ -67,7 +67,8 @@ def analyse(clip: Clip) -> None:
     for a, b in zip(small, small[1:]):
         diff.append(float(np.abs(a.astype(np.float32) - b).mean()))
         flow = dis.calc(a, b, None)
-        motion.append(float(np.median(cv2.magnitude(flow[..., 0], flow[..., 1]))) / s)
+        # (numpy's lengths, the same to the last bit wherever the arrays lie: see seams.gradient)
+        motion.append(float(np.median(np.sqrt(np.square(flow[..., 0]) + np.square(flow[..., 1])))) / s)
     diff = np.array(diff + [0.0])
     med = np.median(diff[:-1]) if len(diff) > 1 else 0.0
     hist = [cv2.calcHist([f], [0], None, [32], [0, 256]) for f in small]
