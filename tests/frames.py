@@ -1,6 +1,10 @@
-"""Frames of the shared clips, decoded with PyAV, and how close two frames are."""
+"""Frames of the shared clips, decoded with PyAV, how close two frames are, and the fidelity
+benchmark's seam measure (what its seam targets count)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import av
 import cv2
@@ -29,3 +33,11 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
         diff = diff[mask]
     peak = 255.0 if a.dtype == np.uint8 else 65535.0
     return float(10 * np.log10(peak ** 2 / max(np.mean(diff ** 2), 1e-12)))
+
+
+def bench_seams():
+    """bench/seams.py, the benchmark's seam measure."""
+    spec = importlib.util.spec_from_file_location("seams", Path(__file__).resolve().parents[1] / "bench" / "seams.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

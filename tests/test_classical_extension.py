@@ -203,7 +203,7 @@ def _flat(frame: np.ndarray) -> np.ndarray:
 
 def _gradient(frame: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
 
 
 def test_edges_moved_onto_flat_wall_by_a_motion_the_past_only_partly_bears_out_lose_their_outlines():

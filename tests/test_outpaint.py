@@ -13,7 +13,7 @@ import pytest
 
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import build_engine
-from tests.frames import decode, psnr
+from tests.frames import bench_seams, decode, psnr
 
 
 def _outpaint(frames: list[np.ndarray], layout: OutpaintLayout) -> list[np.ndarray]:
@@ -97,18 +97,6 @@ def _columns(start: int, stop: int, rows: slice = slice(None), shape: tuple[int,
     return mask
 
 
-def _edge_share(frames: list[np.ndarray], mask: np.ndarray) -> float:
-    """Share of ``mask``'s pixels on an edge (the luma's gradient after a 1-px blur above 2.5 levels
-    a pixel), over ``frames``: the fidelity benchmark's seam measure."""
-    shares = []
-    for f in frames:
-        y = cv2.GaussianBlur(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
-        g = cv2.magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8),
-                          cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8))
-        shares.append((g > 2.5)[mask].mean())
-    return float(np.mean(shares))
-
-
 @pytest.mark.parametrize("width", [362, 153])  # 4:3 and 9:16 pictures of the 640x272 clip
 def test_handheld_border_shows_no_more_edges_next_to_the_picture_than_the_real_frames(width):
     # a handheld street pan with cyclists crossing (frames 90-113, not the benchmark's window):
@@ -120,7 +108,8 @@ def test_handheld_border_shows_no_more_edges_next_to_the_picture_than_the_real_f
     out = _outpaint(truth, layout)
     band = _columns(ox - 4, ox + 4, shape=(h, w)) | _columns(ox + width - 4, ox + width + 4, shape=(h, w))
     # frames borrowed unchecked put more edges there than the real frames have
-    assert _edge_share(out, band) <= _edge_share(truth, band)
+    seams = bench_seams()
+    assert seams.edge_density(out, band) <= seams.edge_density(truth, band)
 
 
 def _landscape(alley: np.ndarray) -> np.ndarray:
