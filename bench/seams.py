@@ -53,9 +53,14 @@ def gradient(frame: np.ndarray, sigma: float) -> np.ndarray:
     y = cv2.GaussianBlur(luma(frame), (0, 0), sigma)
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
-    # (not cv2.magnitude: its vector path rounds by where the arrays lie in memory, so the same
-    # frames measured later in a run could count an edge pixel more or less)
-    return np.sqrt(gx * gx + gy * gy)
+    return length(gx, gy)
+
+
+def length(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``sqrt(x² + y²)`` per pixel. Not ``cv2.magnitude``: its vector path rounds by where the
+    arrays lie in memory, so the same frames measured later in a run could count an edge pixel
+    more or less."""
+    return np.sqrt(x * x + y * y)
 
 
 def flat_region(real: Sequence[np.ndarray]) -> np.ndarray:
@@ -80,18 +85,20 @@ def flicker(sequence: Sequence[np.ndarray], centres: Sequence[int], mask: np.nda
     return float(np.mean([np.abs(at(k - 1) - 2 * at(k) + at(k + 1))[mask].mean() for k in centres]))
 
 
+def edges(frame: np.ndarray) -> np.ndarray:
+    """Where ``frame`` is on an edge (bool mask)."""
+    return gradient(frame, SMOOTH_SIGMA) > EDGE_LEVEL
+
+
 def edge_density(frames: Sequence[np.ndarray], mask: np.ndarray) -> float:
     """Mean over ``frames`` of the share of ``mask``'s pixels on an edge."""
-    return float(np.mean([(gradient(f, SMOOTH_SIGMA) > EDGE_LEVEL)[mask].mean() for f in frames]))
+    return float(np.mean([edges(f)[mask].mean() for f in frames]))
 
 
 def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Where, inside ``mask``, the ``made`` frame is on an edge (as :func:`edge_density` counts
-    them) and the ``real`` one at the same position is not (bool mask): the pixels that make a
-    made frame's edge density exceed the real frame's."""
-    def edges(f: np.ndarray) -> np.ndarray:
-        return gradient(f, SMOOTH_SIGMA) > EDGE_LEVEL
-
+    """Where, inside ``mask``, the ``made`` frame is on an edge and the ``real`` one at the same
+    position is not (bool mask): the pixels that make a made frame's edge density exceed the real
+    frame's."""
     return edges(made) & ~edges(real) & mask
 
 

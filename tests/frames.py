@@ -35,9 +35,9 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(10 * np.log10(peak ** 2 / max(np.mean(diff ** 2), 1e-12)))
 
 
-def bench_seams():
-    """bench/seams.py, the benchmark's seam measure."""
-    spec = importlib.util.spec_from_file_location("seams", Path(__file__).resolve().parents[1] / "bench" / "seams.py")
+def bench_module(name: str):
+    """bench/``name``.py, loaded as a module (e.g. "seams", the benchmark's seam measure)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

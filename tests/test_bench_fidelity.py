@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from server.engines.classical import build_engine
+from tests.frames import bench_module
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -191,10 +192,7 @@ def test_an_extensions_edges_are_held_to_the_held_frames_when_it_shows_more(fide
 
 @pytest.fixture(scope="module")
 def gap_windows_tool(fidelity):
-    spec = importlib.util.spec_from_file_location("gap_windows", BENCH / "gap_windows.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("gap_windows")
 
 
 def test_a_gap_window_shows_the_figures_the_benchmark_measures(fidelity, gap_windows_tool):

@@ -15,7 +15,7 @@ import pytest
 from server.engines import flow as fl
 from server.engines.base import EngineJob
 from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, stray
-from tests.frames import bench_seams, decode, psnr
+from tests.frames import bench_module, decode, psnr
 
 SIZE = (320, 180)
 
@@ -45,7 +45,7 @@ def _cloudy_sky(pan: float, ball: float, seed: int = 5) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("pan,ball", [(20, -10), (16, 12)])
 def test_a_hazy_sky_tears_less_where_the_motion_choice_is_smoothed(pan, ball, monkeypatch):
-    seams = bench_seams()
+    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
     before, after, truth = frames[:4], frames[7:11], frames[4:7]
     regions = seams.frame_regions([before[-1], *truth, after[0]])
@@ -84,7 +84,7 @@ def test_stray_structure_over_a_hazy_sky_is_softened(pan, ball, monkeypatch):
     darker blobs and of the ball's chequer to places where neither end shows any structure (an
     edge density a few times the real frames'). There they give way to a low-pass copy, which
     takes a good share of those edges away and is no further from the true frames."""
-    seams = bench_seams()
+    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
     truth = frames[4:7]
     regions = seams.frame_regions([frames[3], *truth, frames[7]])
@@ -125,7 +125,7 @@ def test_stray_pieces_beside_real_edges_are_softened_where_the_flow_found_nothin
     """On the hazy sky the flow fails: the pieces it carries next to the haze's own edges are no
     halo of theirs, and the flatness checked closer to those edges there softens them too: fewer
     edges in the flat area and frames no further from the true ones."""
-    seams = bench_seams()
+    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
     truth = frames[4:7]
     regions = seams.frame_regions([frames[3], *truth, frames[7]])
@@ -166,7 +166,7 @@ def test_a_still_chart_with_a_moving_line_flickers_no_more_than_the_real_frames(
     the chart's flat bars around them stand still in both ends, and the made frames show them
     exactly so: zero motion vouches for those pixels, and softening them would only spread the
     pieces and the bars' edges over them as a faint halo that differs from frame to frame."""
-    seams = bench_seams()
+    seams = bench_module("seams")
     frames = _test_chart(speed)
     before, after, truth = frames[:4], frames[4 + gap:8 + gap], frames[4:4 + gap]
     regions = seams.frame_regions([before[-1], *truth, after[0]])

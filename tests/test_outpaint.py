@@ -13,7 +13,7 @@ import pytest
 
 from server.engines.base import EngineJob, OutpaintLayout
 from server.engines.classical import build_engine
-from tests.frames import bench_seams, decode, psnr
+from tests.frames import bench_module, decode, psnr
 
 
 def _outpaint(frames: list[np.ndarray], layout: OutpaintLayout) -> list[np.ndarray]:
@@ -108,7 +108,7 @@ def test_handheld_border_shows_no_more_edges_next_to_the_picture_than_the_real_f
     out = _outpaint(truth, layout)
     band = _columns(ox - 4, ox + 4, shape=(h, w)) | _columns(ox + width - 4, ox + width + 4, shape=(h, w))
     # frames borrowed unchecked put more edges there than the real frames have
-    seams = bench_seams()
+    seams = bench_module("seams")
     assert seams.edge_density(out, band) <= seams.edge_density(truth, band)
 
 

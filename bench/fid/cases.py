@@ -65,7 +65,7 @@ def run_gap(engine, clip: Clip, positions: int | None, mi: bool) -> dict:
         for p in gap_windows(clip, gap, positions):
             w = gap_window(engine, clip, p, gap)
             a, b = p - 1, p + gap
-            dis = [dissolve(clip.frames[a], clip.frames[b], (k + 1) / (gap + 1)) for k in range(gap)]
+            dis = [dissolve(*w.ends, (k + 1) / (gap + 1)) for k in range(gap)]
             row = {"pos": p, "motion": float(clip.motion[a:b].mean()),
                    "ours": [w.psnr(), np.mean([ssim(o, t) for o, t in zip(w.ours, w.truth)])],
                    "dissolve": [np.mean([psnr(o, t) for o, t in zip(dis, w.truth)]),

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import seams
 from server import media_io
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,8 +68,7 @@ def analyse(clip: Clip) -> None:
     for a, b in zip(small, small[1:]):
         diff.append(float(np.abs(a.astype(np.float32) - b).mean()))
         flow = dis.calc(a, b, None)
-        # (numpy's lengths, the same to the last bit wherever the arrays lie: see seams.gradient)
-        motion.append(float(np.median(np.sqrt(np.square(flow[..., 0]) + np.square(flow[..., 1])))) / s)
+        motion.append(float(np.median(seams.length(flow[..., 0], flow[..., 1]))) / s)
     diff = np.array(diff + [0.0])
     med = np.median(diff[:-1]) if len(diff) > 1 else 0.0
     hist = [cv2.calcHist([f], [0], None, [32], [0, 256]) for f in small]
