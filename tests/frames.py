@@ -1,9 +1,11 @@
-"""Frames of the shared clips, decoded with PyAV, how close two frames are, and the fidelity
-benchmark's seam measure (what its seam targets count)."""
+"""Frames of the shared clips, decoded with PyAV, how close two frames are, and the benchmark
+scripts under bench/ loaded as modules (the fidelity benchmark's seam measure: what its seam
+targets count)."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import av
@@ -36,8 +38,17 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 def bench_module(name: str):
-    """bench/``name``.py, loaded as a module (e.g. "seams", the benchmark's seam measure)."""
+    """bench/``name``.py, loaded as a module (e.g. "seams", the benchmark's seam measure), once,
+    under its own name as an import would: dataclasses look their module up by name, and the
+    bench scripts import one another by name (one copy of ``seams`` for all of them)."""
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module

@@ -4,7 +4,6 @@ budget respected, and a clear refusal where there is no GPU."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -12,16 +11,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="the bench needs torch (scripts/setup.sh --diffusers)")
 pytest.importorskip("diffusers", reason="the bench needs diffusers: pip install -e '.[diffusers]'")
 
-from tests.serverutil import REPO  # noqa: E402
-
+from tests.frames import bench_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bench_module():
+def gpu_bench():
     """The script, run in this process (one torch import for every run)."""
-    spec = importlib.util.spec_from_file_location("gpu_diffusers", REPO / "bench" / "gpu_diffusers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = bench_module("gpu_diffusers")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield module
@@ -29,8 +25,8 @@ def bench_module():
 
 
 @pytest.fixture
-def bench_main(bench_module):
-    return bench_module.main
+def bench_main(gpu_bench):
+    return gpu_bench.main
 
 
 def test_tiny_run_measures_every_stage(bench_main, tmp_path, capsys):
@@ -63,11 +59,11 @@ def test_refuses_without_a_gpu(bench_main, capsys):
     assert "needs a CUDA GPU; none is visible" in err and "Nothing was measured" in err
 
 
-def test_a_missing_package_is_named_and_only_installed_from_wheels_brought_along(bench_module, tmp_path, capsys,
+def test_a_missing_package_is_named_and_only_installed_from_wheels_brought_along(gpu_bench, tmp_path, capsys,
                                                                                   monkeypatch):
-    monkeypatch.setitem(bench_module.NEEDS, "shotforge_not_a_package", "shotforge-not-a-package")
-    assert bench_module.main(["--tiny"]) == 2
+    monkeypatch.setitem(gpu_bench.NEEDS, "shotforge_not_a_package", "shotforge-not-a-package")
+    assert gpu_bench.main(["--tiny"]) == 2
     assert "missing shotforge-not-a-package; nothing is downloaded here" in capsys.readouterr().err
     (tmp_path / "wheels").mkdir()
-    assert bench_module.main(["--tiny", "--wheels", str(tmp_path / "wheels")]) == 2  # an empty folder: pip finds none
+    assert gpu_bench.main(["--tiny", "--wheels", str(tmp_path / "wheels")]) == 2  # an empty folder: pip finds none
     assert f"could not install shotforge-not-a-package from {tmp_path / 'wheels'}" in capsys.readouterr().err
