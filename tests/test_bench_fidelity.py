@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,17 +13,10 @@ import pytest
 from server.engines.classical import build_engine
 from tests.frames import bench_module
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
 
 @pytest.fixture(scope="module")
 def fidelity():
-    spec = importlib.util.spec_from_file_location("fidelity", BENCH / "fidelity.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fidelity"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["fidelity"]
+    return bench_module("fidelity")
 
 
 def _clip(fidelity, frames: list[np.ndarray], motion: np.ndarray, cut: np.ndarray):
@@ -174,6 +165,25 @@ def test_seam_targets_pass_and_fail_on_the_ratios(fidelity, capsys):
     table = capsys.readouterr().out
     assert "## Seams and flicker" in table
     assert any(line.split()[:5] == ["busy", "gap", "1", "flat", "3.00"] for line in table.splitlines())
+
+
+def test_the_baselines_edge_ratios_stand_beside_the_engines_and_set_no_gap_target(fidelity, capsys):
+    def flat(edges):
+        return {"flat": {"flicker": [1.0, 1.0], "edges": edges}}
+
+    windows = [{"seams": {"ours": flat([0.030, 0.010]), "minterp": flat([0.050, 0.010]),
+                          "dissolve": flat([0.006, 0.010])}},
+               {"seams": {"ours": flat([0.010, 0.010]), "minterp": flat([0.030, 0.010]),
+                          "dissolve": flat([0.004, 0.010])}}]
+    results = {"busy": {"gap": {3: windows}, "ext": {}, "out": {}}}
+    checks = {what: (ok, detail) for what, ok, detail in fidelity.seams.report(results, 8)}
+    # the window means: ours 0.020 / 0.010, minterpolate 0.040 / 0.010, the dissolve 0.005 / 0.010
+    ok, detail = checks["seams gap 3 busy: no more edges than the real frames (flat)"]
+    assert not ok
+    assert detail == "1.833x the real frames' (minterpolate 3.500x, dissolve 0.583x)"
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["busy", "gap", "3", "flat"] + "1.00 / 1.00 1.00 2.00 / 1.00 1.83 minterpolate 3.50, dissolve 0.58".split() in rows
+    assert ["MEAN", "gap", "3", "flat", "1.00", "1.83", "minterpolate", "3.50,", "dissolve", "0.58"] in rows
 
 
 def test_an_extensions_edges_are_held_to_the_held_frames_when_it_shows_more(fidelity):

@@ -36,8 +36,9 @@ class GapWindow:
     def psnr(self) -> float:
         return float(np.mean([psnr(o, t) for o, t in zip(self.ours, self.truth)]))
 
-    def seams(self) -> dict[str, dict[str, list[float]]]:
-        return seams.compare(self.ours, self.truth, self.regions, *self.ends)
+    def seams(self, made: list[np.ndarray] | None = None) -> dict[str, dict[str, list[float]]]:
+        """:func:`seams.compare` of the engine's frames (or of ``made``, a baseline's) at this window."""
+        return seams.compare(self.ours if made is None else made, self.truth, self.regions, *self.ends)
 
 
 def gap_window(engine, clip: Clip, pos: int, gap: int) -> GapWindow:
@@ -70,13 +71,14 @@ def run_gap(engine, clip: Clip, positions: int | None, mi: bool) -> dict:
                    "ours": [w.psnr(), np.mean([ssim(o, t) for o, t in zip(w.ours, w.truth)])],
                    "dissolve": [np.mean([psnr(o, t) for o, t in zip(dis, w.truth)]),
                                 np.mean([ssim(o, t) for o, t in zip(dis, w.truth)])],
-                   "t_ours": w.seconds, "seams": {"ours": w.seams()}}
+                   "t_ours": w.seconds, "seams": {"ours": w.seams(), "dissolve": w.seams(dis)}}
             if mi:
                 seq = clip.frames[a - MI_CONTEXT:a + 1] + clip.frames[b:b + MI_CONTEXT + 1]
                 made, t_mi, _ = minterpolate(seq, MI_CONTEXT, gap)
                 row["minterp"] = [np.mean([psnr(o, t) for o, t in zip(made, w.truth)]),
                                   np.mean([ssim(o, t) for o, t in zip(made, w.truth)])]
                 row["t_minterp"] = t_mi
+                row["seams"]["minterp"] = w.seams(made)
             rows.append(row)
         res[gap] = rows
     return res
