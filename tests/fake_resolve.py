@@ -19,8 +19,9 @@ not a forgiving NLE.
   record duration is ``floor(source frames * timeline rate / media rate)`` (Resolve floors).
   :meth:`MediaPool.misplace_next_append` makes the next append land wrong (late or short), so a
   read-back mismatch can be tested; :meth:`MediaPool.fail_next_append` makes the next append land
-  and then answer ``[]`` or raise (public reports: placements made by an append call that errored
-  stay on the timeline).
+  and then answer ``[]`` or raise: such placements stay on the timeline until
+  ``ProjectManager.SaveProject``, which removes them (measured: they "can vanish at the next
+  project save"; the fake makes "can" always).
 * ``ImportMedia`` lands in the current folder; a file already in the pool returns the existing clip.
 * Pages: ``GetCurrentPage``/``OpenPage`` keep the page; ``Timeline.DeleteClips`` returns False
   off the Edit page.
@@ -175,6 +176,8 @@ class MediaPool(ApiObject):
             timeline.track_list(kind)[track - 1]["entries"].append(entry)
             placed.append(timeline.item(entry))
         how, self.fail_after_landing = self.fail_after_landing, None
+        if how:
+            timeline.failed_appends.extend(item.entry() for item in placed if item.GetUniqueId())
         if how == "raise":
             raise RuntimeError("AppendToTimeline: internal error")
         return [] if how == "empty" else placed
@@ -230,6 +233,17 @@ class ProjectManager(ApiObject):
 
     def GetCurrentProject(self):
         return self.project
+
+    def SaveProject(self):
+        """Saving drops what an append that failed had placed (measured: it "can vanish")."""
+        for timeline in self.project.timelines if self.project else []:
+            for entry in timeline.failed_appends:
+                for kind in ("video", "audio"):
+                    for track in timeline.track_list(kind):
+                        if entry in track["entries"]:
+                            track["entries"].remove(entry)
+            timeline.failed_appends.clear()
+        return True
 
 
 class Resolve(ApiObject):

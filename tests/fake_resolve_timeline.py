@@ -330,6 +330,7 @@ class Timeline(MarkerSet, ApiObject):
         self.marks: dict[str, dict] = {}   # {"video": {"in": i, "out": o}, ...}, relative, out inclusive
         self.selected: list[str] = []
         self.uid = uid("timeline")
+        self.failed_appends: list[Entry] = []  # placed by an append that failed: gone at the next save
 
     # -- helpers for tests and the fake (lower-case: not API) ------------------------------
     def find(self, item_id: str):

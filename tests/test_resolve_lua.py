@@ -429,6 +429,22 @@ def _drop_second_append(resolve):
     pool.AppendToTimeline = append
 
 
+def _fail_restore(resolve, times):
+    """The result lands short; then putting the first clip back lands but raises, ``times`` times."""
+    pool = resolve.project.media_pool
+    original, calls = pool.AppendToTimeline, []
+
+    def append(infos):
+        calls.append(infos)
+        if len(calls) == 1:
+            pool.misplace_next_append(short=1)
+        if 2 <= len(calls) <= 1 + times:
+            pool.fail_next_append("raise")
+        return original(infos)
+
+    pool.AppendToTimeline = append
+
+
 def _scenario(name, resolve, timeline, item, render):
     """Steps (planned in Python) that fail in one of the ways the executors must undo alike."""
     from shotforge_resolve import place
@@ -443,7 +459,7 @@ def _scenario(name, resolve, timeline, item, render):
     def result(record, frames, track=0):
         return [{"media": render, "track": track, "record_frame": record, "source_in": 0, "frames": frames}]
 
-    if name in ("put back", "one restore dropped"):
+    if name in ("put back", "one restore dropped", "restore landed but raised", "restore landed but raised twice"):
         pieces = result(30, 30) if name == "put back" else result(0, 92)
         try:
             plan(pieces, placement="overwrite")
@@ -451,8 +467,10 @@ def _scenario(name, resolve, timeline, item, render):
             steps = plan(pieces, placement="overwrite", confirm_overwrite=asked.question)
         if name == "put back":
             resolve.project.media_pool.misplace_next_append(short=1)
-        else:
+        elif name == "one restore dropped":
             _drop_second_append(resolve)
+        else:
+            _fail_restore(resolve, 2 if name.endswith("twice") else 1)
         return steps
     if name == "transition taken along":
         timeline.clip(0, item, 120, 92, 10, name="C")
@@ -462,6 +480,9 @@ def _scenario(name, resolve, timeline, item, render):
     if name in ("landed but empty", "landed but raised"):
         resolve.project.media_pool.fail_next_append("empty" if name == "landed but empty" else "raise")
         return plan(result(40, 12))
+    if name == "answered with a clip already there":
+        resolve.project.media_pool.AppendToTimeline = lambda infos: [timeline.items(0)[0]]
+        return plan(result(40, 12))
     if name == "track added meanwhile":
         steps = plan(result(40, 20))  # into B: adds V2
         timeline.AddTrack("video")
@@ -469,8 +490,9 @@ def _scenario(name, resolve, timeline, item, render):
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("name", ["put back", "one restore dropped", "transition taken along", "landed but empty",
-                                  "landed but raised", "track added meanwhile"])
+@pytest.mark.parametrize("name", ["put back", "one restore dropped", "restore landed but raised",
+                                  "restore landed but raised twice", "transition taken along", "landed but empty",
+                                  "landed but raised", "answered with a clip already there", "track added meanwhile"])
 def test_the_lua_executor_fails_and_undoes_as_the_python_one(lua, media_dir, tmp_path, name):
     import re
     import shutil
@@ -494,7 +516,9 @@ def test_the_lua_executor_fails_and_undoes_as_the_python_one(lua, media_dir, tmp
             assert answer["ok"] is False and answer["error"]["code"] == "placement", answer
             message, restored = answer["error"]["message"], answer["error"].get("restored") or {}
         message = re.sub(r"AppendToTimeline failed \(.*?\)\. ", "AppendToTimeline failed (...). ", message)
-        outcomes.append((message, len(restored), timeline.snapshot()))
+        after = timeline.snapshot()
+        resolve.GetProjectManager().SaveProject()  # drops what a failed append placed
+        outcomes.append((message, len(restored), after, timeline.snapshot()))
     assert outcomes[0] == outcomes[1]
 
 

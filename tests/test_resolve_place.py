@@ -411,6 +411,58 @@ def test_undo_puts_back_each_removed_clip_on_its_own(edit):
     assert list(caught.value.restored.values()) == [b_id]
 
 
+@pytest.mark.parametrize("fails", [1, 2])
+def test_a_clip_put_back_by_an_append_that_failed_is_appended_again(edit, fails):
+    """Measured: what an append that errored placed can vanish at the next project save. The undo
+    must not count such a clip as put back: it removes it and appends once more."""
+    resolve, timeline, item, render = edit
+    before = timeline.snapshot()
+    result = [placement(render, 0, 0, 92)]  # covers A and B wholly
+    asked = question(resolve, result)
+    pool = resolve.project.media_pool
+    original, calls = pool.AppendToTimeline, []
+
+    def append(infos):  # the result lands short; then putting A back lands but raises, once or twice
+        calls.append(infos)
+        if len(calls) == 1:
+            pool.misplace_next_append(short=1)
+        if 2 <= len(calls) <= 1 + fails:
+            pool.fail_next_append("raise")
+        return original(infos)
+
+    pool.AppendToTimeline = append
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, result, placement="overwrite", confirm_overwrite=asked)
+    message = caught.value.message
+    assert len(calls) == 4  # the result, A (failed), A again, B
+    if fails == 1:
+        assert "The removed clips 'A', 'B' were " + PUT_BACK in message
+    else:
+        assert ("put back 40 frames of 'A' on V1 at 10:00:00:00: Resolve reported the append as failed although "
+                "the clip landed, and such a clip can vanish when the project is saved") in message
+        assert "check the timeline" in message
+    resolve.GetProjectManager().SaveProject()
+    if fails == 1:
+        assert timeline.snapshot() == before
+    else:  # what the message warned of: A is gone after the save
+        assert [row[2] for row in timeline.layout(0)] == ["B"]
+
+
+def test_an_append_answering_with_a_clip_already_there_never_removes_it(edit):
+    resolve, timeline, item, render = edit
+    before = timeline.snapshot()
+    pool = resolve.project.media_pool
+
+    def append(infos):  # dropped, answering with a clip that was on the track already
+        return [timeline.items(0)[0]]
+
+    pool.AppendToTimeline = append
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, [placement(render, 0, 40, 12)])
+    assert "Resolve dropped the clip" in caught.value.message
+    assert timeline.snapshot() == before
+
+
 def test_delete_clips_taking_a_transition_along_is_a_failure(edit):
     resolve, timeline, item, render = edit
     timeline.clip(0, item, 120, 92, 10, name="C")

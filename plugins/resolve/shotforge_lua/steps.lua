@@ -27,7 +27,7 @@ local function new_executor(resolve)
   if not tl then return nil end
   return setmetatable({resolve = resolve, timeline = tl, pool = project:GetMediaPool(), page = resolve:GetCurrentPage(),
                        done = {}, notes = M.as_array(), media = {},
-                       restored = M.as_object(), put_back = {}, lost = {}, unnamed = {},  -- as executor.py: see there
+                       restored = M.as_object(), put_back = {}, lost = {}, unnamed = {}, shaky = {},  -- as executor.py: see there
                        result = {placed = M.as_array(), kept = M.as_array(), audio = M.as_array(),
                                  removed = M.as_array(), tracks_added = M.as_array(), tracks_deleted = M.as_array(),
                                  audio_tracks_added = M.as_array(), audio_tracks_deleted = M.as_array()}}, Executor)
@@ -125,6 +125,7 @@ function Executor:sweep(track, before, kind)
   for _, uid in ipairs(self:ids_on(track, kind)) do
     if uid ~= "" and not before[uid] then
       self.done[#self.done + 1] = {"append", uid}
+      self.shaky[uid] = true
       new = new + 1
     end
   end
@@ -147,7 +148,9 @@ function Executor:append(step, top)
   end
   local item = (items or {})[1]
   local uid = item and item:GetUniqueId() or ""
-  if uid == "" then  -- measured: an append over an occupied range comes back empty or with no id
+  -- measured: an append over an occupied range comes back empty or with no id; an answer naming
+  -- a clip that was there before is no placement either, and the undo must never remove it
+  if uid == "" or before[uid] then
     if self:sweep(e.track, before, kind) > 0 then
       fail("Resolve answered that it placed nothing, yet a clip landed on " .. where)
     end
@@ -319,6 +322,35 @@ end
 
 local function message_of(err) return type(err) == "table" and err[2] or tostring(err) end
 
+-- Run one clip's restore steps apart from the main undo list: the error (or nil) and the ids of
+-- the clips they placed.
+function Executor:put_back_once(restore)
+  local saved = self.done
+  self.done = {}
+  local ran, why = pcall(self.run_list, self, restore, false)
+  local landed = {}
+  for _, done in ipairs(self.done) do
+    if done[1] == "append" then landed[#landed + 1] = done[2] end
+  end
+  self.done = saved
+  return (not ran) and message_of(why) or nil, landed
+end
+
+function Executor:any_shaky(landed)
+  for _, uid in ipairs(landed) do if self.shaky[uid] then return true end end
+  return false
+end
+
+-- Remove the clips `landed` placed; returns what could not be removed.
+function Executor:undo_inner(landed)
+  local saved = self.done
+  self.done = {}
+  for _, uid in ipairs(landed) do self.done[#self.done + 1] = {"append", uid} end
+  local problems = self:undo()
+  self.done = saved
+  return problems
+end
+
 -- Put back each clip of a delete_items step that is gone, each on its own: one that fails is
 -- reported and the others are still put back.
 function Executor:put_back_clips(step)
@@ -326,19 +358,20 @@ function Executor:put_back_clips(step)
   for i, uid in ipairs(step.ids) do
     if not self:locate(uid) then
       local restore, clip = step.restore[i], (step.clips or {})[i] or {}
-      local saved = self.done
-      self.done = {}
-      local ran, why = pcall(self.run_list, self, restore, false)
-      local landed
-      for _, done in ipairs(self.done) do
-        if done[1] == "append" and not landed then landed = done[2] end
+      local what = restore[1].what or ("put back clip " .. uid)
+      local why, landed = self:put_back_once(restore)
+      if self:any_shaky(landed) and #self:undo_inner(landed) == 0 then
+        -- a clip whose append failed can vanish at the next project save (measured): removed, and
+        -- appended once more into the range that is free again
+        why, landed = self:put_back_once(restore)
       end
-      self.done = saved
-      if not ran then
-        problems[#problems + 1] = (restore[1].what or ("put back clip " .. uid)) .. ": " .. message_of(why)
+      if why then problems[#problems + 1] = what .. ": " .. why end
+      if self:any_shaky(landed) then
+        problems[#problems + 1] = what .. ": Resolve reported the append as failed although the clip landed, " ..
+          "and such a clip can vanish when the project is saved"
       end
-      if landed then  -- even half-labelled, the clip is there again, under a new id
-        self.restored[uid] = landed
+      if landed[1] then  -- even half-labelled, the clip is there again, under a new id
+        self.restored[uid] = landed[1]
         self.put_back[#self.put_back + 1] = "'" .. (clip.name or "clip") .. "'"
       end
     end

@@ -50,6 +50,7 @@ class _Executor(object):
         self.restored = {}    # old id -> new id of each clip the undo put back from its media
         self.put_back = []    # the names of those clips, for the message
         self.lost = []        # items Resolve removed along with a deletion, which nothing can put back
+        self.shaky = set()    # ids of clips that landed although their append failed: they can vanish at a save
         self.unnamed = set()  # the names a note already said did not stick (a take's pieces and sound share one)
         self.result = {"placed": [], "kept": [], "audio": [], "removed": [], "tracks_added": [],
                        "tracks_deleted": [], "audio_tracks_added": [], "audio_tracks_deleted": [],
@@ -160,7 +161,9 @@ class _Executor(object):
             raise _Failed("Resolve's AppendToTimeline failed ({})".format(exc))
         item = items[0] if items else None
         uid = item.GetUniqueId() if item else ""
-        if not uid:  # measured: an append over an occupied range comes back empty or with no id
+        # measured: an append over an occupied range comes back empty or with no id; an answer naming
+        # a clip that was there before is no placement either, and the undo must never remove it
+        if not uid or uid in before:
             if self.sweep(expect["track"], before, kind):
                 raise _Failed("Resolve answered that it placed nothing, yet a clip landed on {}".format(where))
             if kind == "audio":
@@ -187,6 +190,7 @@ class _Executor(object):
         removes them."""
         new = [uid for uid in self.ids_on(track, kind) if uid and uid not in before]
         self.done.extend(("append", uid) for uid in new)
+        self.shaky.update(new)
         return new
 
     def label(self, step, item):
@@ -321,17 +325,41 @@ class _Executor(object):
         for uid, restore, clip in zip(step["ids"], step["restore"], clips):
             if self.locate(uid)[2] is not None:
                 continue
-            saved, self.done = self.done, []
-            try:
-                self.run_list(restore, top=False)
-            except Exception as exc:
-                problems.append("{}: {}".format(restore[0].get("what") or "put back clip {}".format(uid), exc))
-            finally:
-                landed, self.done = [data for kind, data in self.done if kind == "append"], saved
+            what = restore[0].get("what") or "put back clip {}".format(uid)
+            error, landed = self.put_back_once(restore)
+            if set(landed) & self.shaky and not self.undo_inner(landed):
+                # a clip whose append failed can vanish at the next project save (measured): removed,
+                # and appended once more into the range that is free again
+                error, landed = self.put_back_once(restore)
+            if error is not None:
+                problems.append("{}: {}".format(what, error))
+            if set(landed) & self.shaky:
+                problems.append("{}: Resolve reported the append as failed although the clip landed, and such a "
+                                "clip can vanish when the project is saved".format(what))
             if landed:  # even half-labelled, the clip is there again, under a new id
                 self.restored[uid] = landed[0]
                 self.put_back.append("'{}'".format(clip.get("name") or "clip"))
         return problems
+
+    def put_back_once(self, restore):
+        """Run one clip's restore steps apart from the main undo list: (the error or None, the ids
+        of the clips they placed)."""
+        saved, self.done, error = self.done, [], None
+        try:
+            self.run_list(restore, top=False)
+        except Exception as exc:
+            error = exc
+        finally:
+            landed, self.done = [data for kind, data in self.done if kind == "append"], saved
+        return error, landed
+
+    def undo_inner(self, landed):
+        """Remove the clips ``landed`` placed; returns what could not be removed."""
+        saved, self.done = self.done, [("append", uid) for uid in landed]
+        try:
+            return self.undo()
+        finally:
+            self.done = saved
 
     def finish(self):
         if self.page and self.resolve.GetCurrentPage() != self.page:
