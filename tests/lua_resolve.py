@@ -44,6 +44,8 @@ MT.__index = function(t, name)
     end
   elseif kind == "value" then
     return value(handle, name)
+  elseif kind == "absent" then
+    return function() return nil end  -- a name this build lacks answers like a call that does nothing
   end
   return nil
 end
@@ -118,9 +120,16 @@ def _text(value):
 
 class LuaResolve:
     """ShotForge.lua loaded headless in a fresh Lua 5.1, with ``command`` (a list of words; default
-    this interpreter's ``-m server.cli``) as its shotforge command."""
+    this interpreter's ``-m server.cli``) as its shotforge command.
 
-    def __init__(self, command=None, script: Path = SCRIPT):
+    What Resolve's Lua gives for a name its build lacks is unmeasured; in Python ``hasattr()`` is
+    True for every name (measured), so by default (``absent="callable"``) such a name reads as a
+    function that answers nil, and a probe like ``obj.Name ~= nil`` is always true, as it would be
+    there. ``absent="nil"`` gives nil instead, the other way a binding could behave."""
+
+    def __init__(self, command=None, script: Path = SCRIPT, absent: str = "callable"):
+        assert absent in ("callable", "nil"), absent
+        self.absent = absent
         self.lua = lupa51.LuaRuntime(encoding=None, unpack_returned_tuples=True)
         proxy_chunk = self.lua.execute(b"return function(...) " + PROXY + b" end")
         # Lua holds plain numbers standing for the Python objects (kept in ``self._objects``), never
@@ -143,8 +152,10 @@ class LuaResolve:
     # -- the API objects ------------------------------------------------------------------
     def _has(self, handle, name):
         obj, name = self._objects[handle], _text(name)
-        if not isinstance(obj, fake_resolve.ApiObject) or name not in dir(obj):
+        if not isinstance(obj, fake_resolve.ApiObject):
             return None
+        if name not in dir(obj):
+            return b"absent" if self.absent == "callable" and name[:1].isupper() else None
         return b"value" if name.isupper() else b"method"
 
     def _value(self, handle, name):

@@ -159,7 +159,10 @@ def test_command_lines_quote_every_argument(lua, tmp_path):
             lua.module[b"command_line"](lua.to_lua(refused), True)
 
 
-def test_lua_facts_are_the_python_facts(lua, media_dir):
+@pytest.mark.parametrize("absent", ["callable", "nil"])
+def test_lua_facts_are_the_python_facts(media_dir, absent):
+    """Whatever a name the build lacks reads as in Resolve's Lua, the calls are probed alike."""
+    lua = LuaResolve(absent=absent)
     media = make_media("29.97DF", media_dir)
     for version in ((21, 1, 0, 3, ""), (19, 0, 3, 7, "")):
         resolve, timeline, item = new_resolve("29.97DF", media, version=version)
@@ -251,6 +254,18 @@ def test_generate_on_the_in_out_marks_goes_on_a_new_track(lua, server, media_dir
     assert timeline.GetTrackCount("video") == 2 and answer["result"]["tracks_added"] == [2]
     (start, end, name, _media, _source), = timeline.layout(1)
     assert (start, end, name) == (10, 34, "ShotForge generate take 1")
+
+
+@pytest.mark.parametrize("absent", ["callable", "nil"])
+def test_a_build_without_otio_export_is_told_so(server, media_dir, absent):
+    lua = LuaResolve(absent=absent)
+    resolve, timeline, _ = new_resolve("25", make_media("25", media_dir), version=(18, 1, 4, 9, ""))
+    timeline.set_playhead(45)
+    before = timeline.snapshot()
+    answer = sf_run(lua, resolve, **options(server, operation="fill_gap"))
+    assert not answer["ok"] and answer["error"]["code"] == "export_failed", answer
+    assert "ShotForge needs Resolve 18.5 or later" in answer["error"]["message"]
+    assert timeline.snapshot() == before
 
 
 def test_a_read_back_mismatch_is_rolled_back(lua, server, media_dir):
@@ -522,7 +537,8 @@ def test_the_lua_executor_fails_and_undoes_as_the_python_one(lua, media_dir, tmp
     assert outcomes[0] == outcomes[1]
 
 
-def test_the_lua_executor_notes_a_build_without_set_name(lua, media_dir, tmp_path):
+@pytest.mark.parametrize("absent", ["callable", "nil"])
+def test_the_lua_executor_notes_a_build_without_set_name(media_dir, tmp_path, absent):
     import shutil
 
     from shotforge_resolve import place
@@ -530,6 +546,7 @@ def test_the_lua_executor_notes_a_build_without_set_name(lua, media_dir, tmp_pat
     media = make_media("25", media_dir)
     render = tmp_path / "render_0001.mp4"
     shutil.copyfile(media, render)
+    lua = LuaResolve(absent=absent)
     resolve, timeline, _ = new_resolve("25", media, lacks=("TimelineItem.SetName",))
     steps = place.plan_steps(read_facts(resolve), [{"media": str(render), "track": 0, "record_frame": 40,
                                                    "source_in": 0, "frames": 12}], {},

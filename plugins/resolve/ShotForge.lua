@@ -108,7 +108,8 @@ function M.start(session, options, new_take)
   local tl = current_timeline(session.resolve)
   local request = join(session.workdir, "request.otio")
   os.remove(request)
-  if not session.resolve.EXPORT_OTIO or not tl:Export(request, session.resolve.EXPORT_OTIO) then
+  local otio = session.resolve.EXPORT_OTIO  -- a build without it may answer nil or a function (any name answers)
+  if otio == nil or type(otio) == "function" or not tl:Export(request, otio) then
     return failure("export_failed", "Resolve could not export the timeline as OTIO to " .. request ..
       " (ShotForge needs Resolve 18.5 or later).")
   end

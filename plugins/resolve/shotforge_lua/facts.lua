@@ -3,6 +3,16 @@
 local M = ...
 local json_number = M.json_number
 
+-- A call this build may lack, made: its answer, or nil where the build has no such call. Resolve's
+-- objects answer every name (in Python hasattr() is True for any, measured; Lua is unmeasured), so
+-- `obj.Name ~= nil` proves nothing; a build without the call answers nil (or errors on a nil field).
+function M.call_if_present(obj, name, ...)
+  local args = {...}
+  local ok, answer = pcall(function() return obj[name](obj, unpack(args)) end)
+  if ok then return answer end
+  return nil
+end
+
 -- ---------------------------------------------------------------------------- facts
 local function media_facts(item, fact)
   local media = item:GetMediaPoolItem()
@@ -54,17 +64,18 @@ local function timeline_fact(tl)
     video_tracks = M.as_array(), audio_tracks = M.as_array(),
   })
   fact.marks, fact.selected = M.null, M.null  -- a build without the call: null
-  if tl.GetMarkInOut ~= nil then  -- Resolve 19.1+
-    local marks = M.as_object()
-    for kind, mark in pairs(tl:GetMarkInOut() or {}) do
-      marks[kind] = M.as_object()
-      for k, v in pairs(mark) do marks[kind][k] = v end
+  local marks = M.call_if_present(tl, "GetMarkInOut")  -- Resolve 19.1+
+  if marks ~= nil then
+    fact.marks = M.as_object()
+    for kind, mark in pairs(marks) do
+      fact.marks[kind] = M.as_object()
+      for k, v in pairs(mark) do fact.marks[kind][k] = v end
     end
-    fact.marks = marks
   end
-  if tl.GetSelectedClips ~= nil then  -- Resolve 21.0.4+
+  local selected = M.call_if_present(tl, "GetSelectedClips")  -- Resolve 21.0.4+
+  if selected ~= nil then
     fact.selected = M.as_array()
-    for _, item in ipairs(tl:GetSelectedClips() or {}) do
+    for _, item in ipairs(selected) do
       fact.selected[#fact.selected + 1] = item:GetUniqueId() or ""
     end
   end

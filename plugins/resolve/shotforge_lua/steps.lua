@@ -181,8 +181,7 @@ function Executor:label(step, item)
   if step.name and step.name ~= "" then
     -- TimelineItem.SetName is only in the 2026 README: probed, and a name that does not stick is
     -- reported (the take's marker names it), never rolled back
-    local renamed = item.SetName ~= nil
-    if renamed then item:SetName(step.name) end
+    local renamed = M.call_if_present(item, "SetName", step.name) ~= nil
     if item:GetName() ~= step.name and not self.unnamed[step.name] then
       self.unnamed[step.name] = true
       local ours = false
