@@ -351,11 +351,18 @@ var ShotForgeHost = (function () {
     }
 
     /* One overwrite of a subclip made with `videoFirst` flags (both flags set when its sound goes too,
-     * so their order does not matter); returns {landed, landedAudio, sub}. */
+     * so their order does not matter); returns {landed, landedAudio, sub}, or {refused} when no
+     * subclip came back or it spans more of the media than asked (an overwrite of it would destroy
+     * past the free range): then nothing was overwritten. */
     function overwriteOnce(st, item, videoFirst) {
         var flags = st.withAudio ? [1, 1] : subclipFlags(videoFirst), i, landedAudio = [];
         var sub = item.createSubClip(st.takeName, st.inTicks, st.outTicks, 1, flags[0], flags[1]);
-        if (!sub) { return null; }
+        if (!sub) { return { refused: 'could not make a subclip of ' + st.path }; }
+        var subIn = ticksOf(sub.getInPoint(1)), subOut = ticksOf(sub.getOutPoint(1));
+        if (cmpTicks(subIn, st.inTicks) < 0 || cmpTicks(subOut, st.outTicks) > 0) {
+            return { refused: 'Premiere made the subclip of ' + st.path + ' over source ticks ' + subIn + '-' + subOut +
+                ', more than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed' };
+        }
         sub.setColorLabel(st.label);
         st.before = nodeIds(st.track);
         st.audioBefore = [];
@@ -440,20 +447,24 @@ var ShotForgeHost = (function () {
             }
             var item = findImported(path);
             if (!item) { return fail('not_imported', 'the result is not in the project yet: ' + path); }
-            st = { seq: seq, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
+            st = { seq: seq, path: path, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
                 recordTicks: recordTicks, recordEndTicks: recordEndTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks,
                 overwritten: false, withAudio: withAudio };
             var videoFirst = subclipVideoFirst;
             var r = overwriteOnce(st, item, videoFirst);
-            if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
+            if (r.refused) { return fail('host_error', r.refused); }
             if (!withAudio && !r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
                 // No video landed and the video track is as it was: the flags read the other way round.
                 if (!undoLanding(st)) { return fail('not_removed', 'audio of ' + takeName + ' landed and Premiere refused to remove it again: remove it by hand'); }
                 videoFirst = !videoFirst;
                 r = overwriteOnce(st, item, videoFirst);
-                if (!r) { return fail('host_error', 'could not make a subclip of ' + path); }
+                if (r.refused) { return fail('host_error', r.refused); }
             }
             var picture = readBack(r.landed, trackIndex, 'V' + (trackIndex + 1), 'the clip', st), got = picture.got, why = picture.why;
+            if (!r.landed.length && aIndex === at.numTracks) {
+                why += ' (every audio track has sound over this range, so the overwrite\'s audio target was past the last ' +
+                    'audio track, where Premiere may place nothing: leave an audio track free over the range and place again)';
+            }
             if (!why && !withAudio && r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
             else if (!why && withAudio) {
                 var sound = readBack(r.onAudioTrack, aIndex, 'A' + (aIndex + 1), 'its sound', st);

@@ -21,14 +21,18 @@
  *    audio and the media has sound, its sound on A(a) over the same record range and source in,
  *    one audio item (assumed, not measured: a stereo render on one track; linked A/V items are
  *    separate TrackItems that remove(0, 1) takes off one at a time; `removeLinked` makes remove take
- *    the linked other half along, the other guess). An audio index past the last track places no sound.
+ *    the linked other half along, the other guess). An audio index past the last track places no
+ *    sound and reports success (premiere-pro-mcp#130: nothing placed with a nonexistent audio
+ *    track); whether the picture still lands is unmeasured: it does here, and with
+ *    `pastLastAudio: "nothing"` nothing lands at all, the other guess.
  *  - TrackItem.remove(inRipple, inAlignToVideo) takes the item out (rippling later ones left when
  *    inRipple is set); ProjectItem.setColorLabel keeps only the 16 label indices 0..15;
  *    sequence markers via createMarker(seconds) land on the frame, Marker start/end are Time.
  *  - `landOff = {nth, frames}` makes the nth placement from now land `frames` frames late (a
  *    read-back must see it); `soundOff = {nth, frames}` the same for the sound alone of the nth
- *    placement that brings sound (its picture lands right); `throwOn = "Type.member"` makes the
- *    next use of that member throw.
+ *    placement that brings sound (its picture lands right); `subclipLonger = {frames}` makes the
+ *    next subclip end that many frames past what was asked (its overwrite would cover more than the
+ *    free range); `throwOn = "Type.member"` makes the next use of that member throw.
  */
 "use strict";
 
@@ -152,7 +156,9 @@ class PremiereMock {
    * `subclipFlags`: "videoAudio" (d.ts order, default) or "audioVideo" (the guide's signature line).
    * `mediaHasAudio`: whether imported renders carry an audio stream (room tone does).
    */
-  constructor(sequence, { importDelay = 2, version = "25.1.0", subclipFlags = "videoAudio", mediaHasAudio = true } = {}) {
+  constructor(sequence, { importDelay = 2, version = "25.1.0", subclipFlags = "videoAudio", mediaHasAudio = true,
+    pastLastAudio = "picture" } = {}) {
+    this.pastLastAudio = pastLastAudio;
     this.violations = [];
     this.accessLog = [];
     this.writeLog = [];
@@ -165,6 +171,7 @@ class PremiereMock {
     this.destroyed = []; // what overwrites covered: {track, kind: "clip"|"transition", name, start, end}
     this.landOff = null;
     this.soundOff = null;
+    this.subclipLonger = null;
     this.throwOn = null;
     this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
     this.removeLinked = false; // TrackItem.remove taking the picture or sound linked to it along (unmeasured either way)
@@ -321,12 +328,19 @@ class PremiereMock {
         const hits = dom.projectItems.filter((x) => x.type === 1 && x.mediaPath === p && !(ignoreSubclips && x.subIn !== null));
         return hits.length ? guard(dom, "Array", hits.map((h) => dom.projectItemView(h)), { indexed: true }) : 0;
       },
+      // A subclip's in and out in its media's ticks; a whole clip's from 0 (its length is not modelled).
+      getInPoint(mediaType) { return it.subIn !== null ? dom.time(it.subIn) : dom.time("0"); },
+      getOutPoint(mediaType) { return it.subOut !== null ? dom.time(it.subOut) : dom.time(String(10n * TPS)); },
       createSubClip(name, startTicks, endTicks, hard, flagA, flagB) {
         for (const t of [startTicks, endTicks]) {
           if (typeof t !== "string" || !/^\d+$/.test(t)) throw new Error("Illegal Parameter type (createSubClip wants tick strings)");
         }
         if (big(endTicks) <= big(startTicks)) return 0;
         const [takeVideo, takeAudio] = dom.subclipFlags === "audioVideo" ? [flagB, flagA] : [flagA, flagB];
+        if (dom.subclipLonger) { // the next subclip ends `frames` frames past what was asked
+          endTicks = String(big(endTicks) + BigInt(dom.subclipLonger.frames) * big(dom.sequence.timebase));
+          dom.subclipLonger = null;
+        }
         const sub = dom.rawItem({ name, type: 1, mediaPath: it.mediaPath, subIn: startTicks, subOut: endTicks,
           video: !!takeVideo, audio: !!takeAudio && it.hasAudio, hasAudio: it.hasAudio, hard: !!hard });
         sub.parent = it.parent;
@@ -493,6 +507,7 @@ class PremiereMock {
       overwriteClip(projectItem, time, vIndex, aIndex) {
         if (typeof time !== "number") throw new Error("Illegal Parameter type (overwriteClip takes seconds)");
         if (!(vIndex >= 0 && vIndex < s.tracks.length)) return true; // silent no-op (premiere-pro-mcp#130)
+        if (!(aIndex >= 0 && aIndex < s.audio.length) && dom.pastLastAudio === "nothing") return true; // the same
         dom.placeItem(projectItem, BigInt(Math.floor(time * Number(TPS))), vIndex, aIndex);
         return true;
       },

@@ -214,6 +214,22 @@ test("a placement landing a frame off is removed again by the host and reported 
   assert.equal(r.dom.mutations.filter((m) => m.removed).length, 1, "what landed was removed");
 });
 
+test("a subclip that spans more than asked is never overwritten with: the clip after the gap stays whole, nothing is placed", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 46, end: 84 }] }] });
+  const r = new HostRunner(raw, { importDelay: 0 });
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  const seq = core.readSequence(r.call("facts"));
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
+  const before = r.dom.fullSnapshot();
+  r.dom.subclipLonger = { frames: 2 };
+  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "host_error" &&
+    /made the subclip of .* more than the 0-\d+ asked for; nothing was placed/.test(e.message));
+  assert.equal(r.dom.fullSnapshot(), before);
+  assert.deepEqual(r.dom.destroyed, []);
+});
+
 test("createSubClip flags read the other way round (the guide's order): the audio-only try is removed, the clip lands video only", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
   const r = new HostRunner(raw, { importDelay: 0, subclipFlags: "audioVideo" });

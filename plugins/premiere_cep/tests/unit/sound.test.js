@@ -152,6 +152,26 @@ test("host: an audio track taken over the range (a clip, or a crossfade) is refu
   assert.equal(runner.dom.mutations.length, 0);
 });
 
+for (const pastLastAudio of ["picture", "nothing"]) {
+  test(`host: a picture with every audio track taken over its range targets no audio track, so no sound is destroyed (past the last audio track Premiere places ${pastLastAudio === "picture" ? "the picture alone" : "nothing"})`, async () => {
+    const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1],
+      audio: [[{ name: "Dialogue", start: 0, end: 84 }], [{ name: "Music", start: 30, end: 84 }]] }, { pastLastAudio });
+    const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12 }]);
+    const before = dom.fullSnapshot();
+    if (pastLastAudio === "picture") {
+      const got = await bridge.place(seq, step, TAKE, []);
+      assert.deepEqual([got.start, got.end, got.audio], [T(36), T(48), undefined]);
+    } else {
+      await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" &&
+        /nothing landed on V1 \(every audio track has sound over this range, .* leave an audio track free over the range/.test(e.message));
+      assert.equal(dom.fullSnapshot(), before);
+    }
+    assert.deepEqual(audioOf(dom, 0).map((c) => c[0]), ["Dialogue"]);
+    assert.deepEqual(audioOf(dom, 1).map((c) => c[0]), ["Music"]);
+    assert.deepEqual(dom.destroyed, []);
+  });
+}
+
 test("host: sound landing a frame off is a mismatch: picture and sound both removed again, the sequence as before", async () => {
   const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
