@@ -499,6 +499,10 @@
     FIELDS.forEach(function (k) { $(k).addEventListener("change", saveSettings); });
     window.addEventListener("focus", function () { if (!state.busy) refresh(); });
     setOp(state.op);
+    // Hidden panels are unloaded unless persistent; a job would stop following (and placing) then.
+    host.keepLoaded().then(null, function (e) {
+      setStatus("Premiere may unload this panel when it is hidden (" + e.message + "); keep it open while a job runs.", "error");
+    });
     refresh().then(resumeJob);
     checkServer();
   }

@@ -117,6 +117,9 @@
   /** Whether `path` exists on Premiere's machine: {exists}. */
   HostBridge.prototype.fileExists = function (path) { return this.call("fileExists", [path]); };
 
+  /** Ask Premiere to keep the panel loaded while hidden (a running job keeps polling): {persistent}. */
+  HostBridge.prototype.keepLoaded = function () { return this.call("keepLoaded", []); };
+
   HostBridge.prototype.addMarker = function (seq, startTicks, endTicks, name, comments) {
     return this.call("addMarker", [startTicks, endTicks, seq.tpf.toString(), name, comments]);
   };

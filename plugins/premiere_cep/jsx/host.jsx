@@ -588,6 +588,18 @@ var ShotForgeHost = (function () {
         }
     }
 
+    /* The panel's Extension Id in CSXS/manifest.xml. */
+    var EXTENSION_ID = 'com.shotforge.premiere.panel';
+
+    /** Keep the panel loaded while it is hidden, so a job's polling and placement go on (notes §7). */
+    function keepLoaded() {
+        try {
+            return ok({ persistent: app.setExtensionPersistent(EXTENSION_ID, 1) ? true : false });
+        } catch (e) {
+            return fail('host_error', 'keeping the panel loaded when hidden failed: ' + errorText(e));
+        }
+    }
+
     function ping() {
         try {
             return ok({ version: String(app.version), sequence: activeSequence() ? true : false });
@@ -605,6 +617,7 @@ var ShotForgeHost = (function () {
         addMarker: addMarker,
         removeMarker: removeMarker,
         fileExists: fileExists,
+        keepLoaded: keepLoaded,
         ping: ping,
         _json: sfJson,
         _secondsArg: sfSecondsArg

@@ -55,6 +55,7 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
           assert.deepEqual(a1, own);
         }
         assert.deepEqual(p.runner.dom.violations, []);
+        assert.deepEqual(Object.values(p.runner.dom.persistent), [1], "the panel asked to stay loaded when hidden");
         // The request said what the sequence holds: the zero point and the clip's record frames.
         assert.equal(out.request.global_start_time.value, Number(BigInt(seq.zeroPoint) / BigInt(seq.timebase)));
         assert.match(out.text, /Placed ‘ShotForge extend take 1’ \(2 clips\)/);

@@ -172,6 +172,7 @@ class PremiereMock {
     this.landOff = null;
     this.soundOff = null;
     this.subclipLonger = null;
+    this.persistent = {}; // app.setExtensionPersistent calls: extension id -> the last value
     this.throwOn = null;
     this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
     this.removeLinked = false; // TrackItem.remove taking the picture or sound linked to it along (unmeasured either way)
@@ -587,7 +588,7 @@ class PremiereMock {
       get project() { return guard(dom, "Project", project); },
       get version() { return dom.version; },
       setSDKEventMessage() { return true; },
-      setExtensionPersistent() { return true; },
+      setExtensionPersistent(id, persistent) { dom.persistent[id] = persistent; return true; },
     };
     const appView = guard(dom, "app", app);
     function Time() { return dom.time("0"); }

@@ -214,6 +214,15 @@ test("a placement landing a frame off is removed again by the host and reported 
   assert.equal(r.dom.mutations.filter((m) => m.removed).length, 1, "what landed was removed");
 });
 
+test("keepLoaded makes the panel persistent under the Extension Id its manifest declares", () => {
+  const r = new HostRunner(makeSequence({ tracks: [{}] }), { importDelay: 0 });
+  assert.deepEqual(r.call("keepLoaded"), { ok: true, persistent: true });
+  const manifest = fs.readFileSync(path.join(__dirname, "..", "..", "CSXS", "manifest.xml"), "utf8");
+  const [, id] = manifest.match(/<Extension Id="([^"]+)"/);
+  assert.deepEqual(r.dom.persistent, { [id]: 1 });
+  assert.deepEqual(r.dom.violations, []);
+});
+
 test("a subclip that spans more than asked is never overwritten with: the clip after the gap stays whole, nothing is placed", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 46, end: 84 }] }] });
   const r = new HostRunner(raw, { importDelay: 0 });
