@@ -243,11 +243,11 @@ class TimelineItem(MarkerSet, ApiObject):
         return self._get(right)
 
     def GetSourceStartFrame(self):
-        def first(e):
+        def first(e):  # measured: can be one frame off; ``Timeline.source_start_off`` makes it so
             if e.kind not in MEDIA_KINDS:
                 return 0
             low = e.media.start_tc_frame + e.source_in
-            return low + e.span if e.speed < 0 else low
+            return (low + e.span if e.speed < 0 else low) + self.timeline.source_start_off
         return self._get(first)
 
     def GetSourceEndFrame(self):
@@ -331,6 +331,7 @@ class Timeline(MarkerSet, ApiObject):
         self.selected: list[str] = []
         self.uid = uid("timeline")
         self.failed_appends: list[Entry] = []  # placed by an append that failed: gone at the next save
+        self.source_start_off = 0  # frames GetSourceStartFrame is off by (measured: it can be one)
 
     # -- helpers for tests and the fake (lower-case: not API) ------------------------------
     def find(self, item_id: str):

@@ -184,6 +184,17 @@ def test_overwrite_refuses_what_resolve_cannot_put_back(edit, kind, words):
     assert timeline.snapshot() == before
 
 
+@pytest.mark.parametrize("off", [-1, 1])
+def test_a_source_start_one_frame_off_does_not_make_a_clip_look_retimed(edit, off):
+    resolve, timeline, item, render = edit
+    timeline.source_start_off = off  # measured: GetSourceStartFrame can be one frame off
+    result = [placement(render, 0, 30, 75)]
+    asked = question(resolve, result)
+    steps, done = run(resolve, result, placement="overwrite", confirm_overwrite=asked)
+    assert {clip["name"] for clip in done["removed"]} == {"A", "B"}  # A's head re-placed, B gone
+    assert [row[:3] for row in timeline.layout(0)][:2] == [(0, 30, "A"), (30, 105, "ShotForge extend take 1")]
+
+
 def test_bad_placements_are_refused_before_any_step(edit, tmp_path):
     resolve, timeline, _, render = edit
     facts = read_facts(resolve)
