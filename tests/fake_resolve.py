@@ -18,7 +18,8 @@ not a forgiving NLE.
   ``startFrame``/``endFrame`` are media frames; with media at another rate than the timeline the
   record duration is ``floor(source frames * timeline rate / media rate)`` (Resolve floors).
   :meth:`MediaPool.misplace_next_append` makes the next append land wrong (late or short), so a
-  read-back mismatch can be tested; :meth:`MediaPool.fail_next_append` makes the next append land
+  read-back mismatch can be tested (:meth:`MediaPool.script_appends` says what each of the next
+  appends does); :meth:`MediaPool.fail_next_append` makes the next append land
   and then answer ``[]`` or raise: such placements stay on the timeline until
   ``ProjectManager.SaveProject``, which removes them (measured: they "can vanish at the next
   project save"; the fake makes "can" always).
@@ -62,6 +63,7 @@ class MediaPool(ApiObject):
         self.appends: list[list[dict]] = []
         self.misplace: dict | None = None
         self.fail_after_landing: str | None = None
+        self.scripted: list[str | None] = []
 
     def all_clips(self) -> list[MediaPoolItem]:
         out, stack = [], [self.root]
@@ -90,6 +92,13 @@ class MediaPool(ApiObject):
         raises (``"raise"``)."""
         assert how in ("empty", "raise"), how
         self.fail_after_landing = how
+
+    def script_appends(self, *outcomes) -> None:
+        """Test hook: what each of the next AppendToTimeline calls does, in order: None (as
+        asked), "short" (lands a frame short), "dropped" (places nothing, answers []), "empty" or
+        "raise" (lands, then answers [] or raises, as :meth:`fail_next_append`)."""
+        assert all(o in (None, "short", "dropped", "empty", "raise") for o in outcomes), outcomes
+        self.scripted = list(outcomes)
 
     def GetRootFolder(self):
         return self.root
@@ -133,6 +142,13 @@ class MediaPool(ApiObject):
     def AppendToTimeline(self, clip_infos):
         timeline = self.project.current_timeline
         self.appends.append([dict(ci) if isinstance(ci, dict) else ci for ci in clip_infos])
+        outcome = self.scripted.pop(0) if self.scripted else None
+        if outcome == "dropped":
+            return []
+        if outcome == "short":
+            self.misplace_next_append(short=1)
+        elif outcome:
+            self.fail_next_append(outcome)
         placed = []
         exclusive = version_tuple(self.resolve.version) >= (19,)
         for info in clip_infos:

@@ -430,36 +430,6 @@ def test_extend_the_selected_clip_past_its_handles(lua, server, media_dir):
 
 
 # ----------------------------------------------------------------------------- the executors agree
-def _drop_second_append(resolve):
-    """The first append lands one frame short; the second (putting A back) is dropped."""
-    pool = resolve.project.media_pool
-    original, calls = pool.AppendToTimeline, []
-
-    def append(infos):
-        calls.append(infos)
-        if len(calls) == 1:
-            pool.misplace_next_append(short=1)
-        return [] if len(calls) == 2 else original(infos)
-
-    pool.AppendToTimeline = append
-
-
-def _fail_restore(resolve, times):
-    """The result lands short; then putting the first clip back lands but raises, ``times`` times."""
-    pool = resolve.project.media_pool
-    original, calls = pool.AppendToTimeline, []
-
-    def append(infos):
-        calls.append(infos)
-        if len(calls) == 1:
-            pool.misplace_next_append(short=1)
-        if 2 <= len(calls) <= 1 + times:
-            pool.fail_next_append("raise")
-        return original(infos)
-
-    pool.AppendToTimeline = append
-
-
 def _scenario(name, resolve, timeline, item, render):
     """Steps (planned in Python) that fail in one of the ways the executors must undo alike."""
     from shotforge_resolve import place
@@ -482,10 +452,10 @@ def _scenario(name, resolve, timeline, item, render):
             steps = plan(pieces, placement="overwrite", confirm_overwrite=asked.question)
         if name == "put back":
             resolve.project.media_pool.misplace_next_append(short=1)
-        elif name == "one restore dropped":
-            _drop_second_append(resolve)
-        else:
-            _fail_restore(resolve, 2 if name.endswith("twice") else 1)
+        elif name == "one restore dropped":  # the result lands short; then putting A back is dropped
+            resolve.project.media_pool.script_appends("short", "dropped")
+        else:  # then putting A back lands but raises, once or twice
+            resolve.project.media_pool.script_appends("short", *["raise"] * (2 if name.endswith("twice") else 1))
         return steps
     if name == "transition taken along":
         timeline.clip(0, item, 120, 92, 10, name="C")

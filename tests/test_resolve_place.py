@@ -265,21 +265,12 @@ def test_overwrite_that_fails_at_the_last_append_puts_everything_back(edit):
     timeline.items(0)[2].SetClipEnabled(False)
     before = timeline.snapshot()
     pool = resolve.project.media_pool
-    original = pool.AppendToTimeline
-    calls = []
-
-    def append(infos):  # the third append (the result) lands short
-        calls.append(infos)
-        if len(calls) == 3:
-            pool.misplace_next_append(short=1)
-        return original(infos)
-
     asked = question(resolve, [placement(render, 0, 30, 67)])
-    pool.AppendToTimeline = append
+    pool.script_appends(None, None, "short")  # the third append (the result) lands short
     with pytest.raises(PlacementError) as caught:
         run(resolve, [placement(render, 0, 30, 67)], placement="overwrite", confirm_overwrite=asked)
     # A's head and C's tail were re-placed, the result landed short; then A, B and C were put back
-    assert len(calls) == 6
+    assert len(pool.appends) == 6
     assert "The removed clips 'A', 'B', 'C' were " + PUT_BACK in caught.value.message
     assert render in caught.value.message
     assert timeline.snapshot() == before
@@ -400,21 +391,11 @@ def test_undo_puts_back_each_removed_clip_on_its_own(edit):
     result = [placement(render, 0, 0, 92)]  # covers A and B wholly
     asked = question(resolve, result)
     pool = resolve.project.media_pool
-    original, calls = pool.AppendToTimeline, []
-
-    def append(infos):  # the result lands short; then putting A back is dropped
-        calls.append(infos)
-        if len(calls) == 1:
-            pool.misplace_next_append(short=1)
-        if len(calls) == 2:
-            return []
-        return original(infos)
-
-    pool.AppendToTimeline = append
+    pool.script_appends("short", "dropped")  # the result lands short; then putting A back is dropped
     with pytest.raises(PlacementError) as caught:
         run(resolve, result, placement="overwrite", confirm_overwrite=asked)
     message = caught.value.message
-    assert len(calls) == 3  # the result, A (dropped), B
+    assert len(pool.appends) == 3  # the result, A (dropped), B
     assert [row[2] for row in timeline.layout(0)] == ["B"] and timeline.layout(0)[0][:2] == (52, 92)
     assert "Undoing it failed too (put back 40 frames of 'A' on V1 at 10:00:00:00: Resolve dropped the clip" in message
     assert "check the timeline" in message and render in message
@@ -431,21 +412,11 @@ def test_a_clip_put_back_by_an_append_that_failed_is_appended_again(edit, fails)
     result = [placement(render, 0, 0, 92)]  # covers A and B wholly
     asked = question(resolve, result)
     pool = resolve.project.media_pool
-    original, calls = pool.AppendToTimeline, []
-
-    def append(infos):  # the result lands short; then putting A back lands but raises, once or twice
-        calls.append(infos)
-        if len(calls) == 1:
-            pool.misplace_next_append(short=1)
-        if 2 <= len(calls) <= 1 + fails:
-            pool.fail_next_append("raise")
-        return original(infos)
-
-    pool.AppendToTimeline = append
+    pool.script_appends("short", *["raise"] * fails)  # then putting A back lands but raises, once or twice
     with pytest.raises(PlacementError) as caught:
         run(resolve, result, placement="overwrite", confirm_overwrite=asked)
     message = caught.value.message
-    assert len(calls) == 4  # the result, A (failed), A again, B
+    assert len(pool.appends) == 4  # the result, A (failed), A again, B
     if fails == 1:
         assert "The removed clips 'A', 'B' were " + PUT_BACK in message
     else:
