@@ -32,6 +32,15 @@ function tmpMedia(name = "render.mov") {
   return p;
 }
 
+/** The host on a mock of `raw` (mock `options` beside importDelay 0), with a render imported. */
+async function withImportedRender(raw, options = {}) {
+  const r = new HostRunner(raw, Object.assign({ importDelay: 0 }, options));
+  const bridge = bridgeFor(r);
+  const media = tmpMedia();
+  await bridge.importMedia(media);
+  return { r, bridge, media, seq: core.readSequence(r.call("facts")) };
+}
+
 test("host.jsx is ECMAScript 3 and does not use JSON", () => {
   const ast = acorn.parse(SOURCE, { ecmaVersion: 3, sourceType: "script" });
   assert.ok(ast.body.length > 0);
@@ -200,11 +209,7 @@ test("place refuses a range that is not free on the live track (clip or transiti
 
 test("a placement landing a frame off is removed again by the host and reported with what landed", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }, {}] });
-  const r = new HostRunner(raw, { importDelay: 0 });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw);
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const before = r.dom.fullSnapshot();
   r.dom.landOff = { nth: 1, frames: 1 };
@@ -225,11 +230,7 @@ test("keepLoaded makes the panel persistent under the Extension Id its manifest 
 
 test("a subclip that spans more than asked is never overwritten with: the clip after the gap stays whole, nothing is placed", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 46, end: 84 }] }] });
-  const r = new HostRunner(raw, { importDelay: 0 });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw);
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const before = r.dom.fullSnapshot();
   r.dom.subclipLonger = { frames: 2 };
@@ -241,11 +242,7 @@ test("a subclip that spans more than asked is never overwritten with: the clip a
 
 test("createSubClip flags read the other way round (the guide's order): the audio-only try is removed, the clip lands video only", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
-  const r = new HostRunner(raw, { importDelay: 0, subclipFlags: "audioVideo" });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw, { subclipFlags: "audioVideo" });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const audioBefore = JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio);
   const got = await bridge.place(seq, step, TAKE, []);
@@ -265,11 +262,7 @@ test("createSubClip flags read the other way round (the guide's order): the audi
 
 test("a confirmed overwrite covers only the very items confirmed: another clip in a confirmed span is refused", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }] }] });
-  const r = new HostRunner(raw, { importDelay: 0 });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw);
   const steps = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12 }], { placement: "overwrite" });
   const confirmed = plan.confirmedOn(plan.destroyedBy(steps), 0);
   // The editor replaces B by C (same span) after confirming: C was never confirmed.
@@ -295,11 +288,7 @@ test("a confirmed overwrite covers only the very items confirmed: another clip i
 
 test("the DOM throwing after the overwrite: what landed is removed again, the sequence is as before", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
-  const r = new HostRunner(raw, { importDelay: 0 });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw);
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const before = r.dom.fullSnapshot();
   r.dom.throwOn = "ProjectItem.getColorLabel"; // read after the clip is on the track
@@ -310,11 +299,7 @@ test("the DOM throwing after the overwrite: what landed is removed again, the se
 
 test("removeClip takes off only the take's clip: an editor's clip with the same name and slot but other media stays", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
-  const r = new HostRunner(raw, { importDelay: 0 });
-  const bridge = bridgeFor(r);
-  const media = tmpMedia();
-  await bridge.importMedia(media);
-  const seq = core.readSequence(r.call("facts"));
+  const { r, bridge, media, seq } = await withImportedRender(raw);
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const got = await bridge.place(seq, step, TAKE, []);
   const placed = r.dom.sequence.tracks[0].clips.find((c) => c.name === TAKE.name);
