@@ -444,7 +444,8 @@ def _scenario(name, resolve, timeline, item, render):
     def result(record, frames, track=0):
         return [{"media": render, "track": track, "record_frame": record, "source_in": 0, "frames": frames}]
 
-    if name in ("put back", "one restore dropped", "restore landed but raised", "restore landed but raised twice"):
+    if name in ("put back", "one restore dropped", "restore landed but raised", "restore landed but raised twice",
+                "restore landed but raised and stuck"):
         pieces = result(30, 30) if name == "put back" else result(0, 92)
         try:
             plan(pieces, placement="overwrite")
@@ -456,6 +457,10 @@ def _scenario(name, resolve, timeline, item, render):
             resolve.project.media_pool.script_appends("short", "dropped")
         else:  # then putting A back lands but raises, once or twice
             resolve.project.media_pool.script_appends("short", *["raise"] * (2 if name.endswith("twice") else 1))
+        if name.endswith("stuck"):  # and Resolve will not remove what that append placed
+            delete = timeline.DeleteClips
+            timeline.DeleteClips = lambda items, ripple=False: (
+                False if any(timeline.item(e) in items for e in timeline.failed_appends) else delete(items, ripple))
         return steps
     if name == "transition taken along":
         timeline.clip(0, item, 120, 92, 10, name="C")
@@ -465,8 +470,11 @@ def _scenario(name, resolve, timeline, item, render):
     if name in ("landed but empty", "landed but raised"):
         resolve.project.media_pool.fail_next_append("empty" if name == "landed but empty" else "raise")
         return plan(result(40, 12))
-    if name == "answered with a clip already there":
-        resolve.project.media_pool.AppendToTimeline = lambda infos: [timeline.items(0)[0]]
+    if name.startswith("answered with a clip already"):
+        timeline.tracks.append({"name": "Video 2", "entries": []})
+        timeline.clip(1, item, 0, 0, 20, name="on V2")
+        other = 1 if name.endswith("on another track") else 0
+        resolve.project.media_pool.AppendToTimeline = lambda infos: [timeline.items(other)[0]]
         return plan(result(40, 12))
     if name == "track added meanwhile":
         steps = plan(result(40, 20))  # into B: adds V2
@@ -476,8 +484,9 @@ def _scenario(name, resolve, timeline, item, render):
 
 
 @pytest.mark.parametrize("name", ["put back", "one restore dropped", "restore landed but raised",
-                                  "restore landed but raised twice", "transition taken along", "landed but empty",
-                                  "landed but raised", "answered with a clip already there", "track added meanwhile"])
+                                  "restore landed but raised twice", "restore landed but raised and stuck", "transition taken along", "landed but empty",
+                                  "landed but raised", "answered with a clip already there",
+                                  "answered with a clip already on another track", "track added meanwhile"])
 def test_the_lua_executor_fails_and_undoes_as_the_python_one(lua, media_dir, tmp_path, name):
     import re
     import shutil

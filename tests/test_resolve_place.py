@@ -430,13 +430,33 @@ def test_a_clip_put_back_by_an_append_that_failed_is_appended_again(edit, fails)
         assert [row[2] for row in timeline.layout(0)] == ["B"]
 
 
-def test_an_append_answering_with_a_clip_already_there_never_removes_it(edit):
+def test_a_clip_put_back_by_an_append_that_failed_and_cannot_be_removed_is_named(edit):
     resolve, timeline, item, render = edit
+    result = [placement(render, 0, 0, 92)]
+    asked = question(resolve, result)
+    pool = resolve.project.media_pool
+    pool.script_appends("short", "raise")  # the result lands short; putting A back lands but raises
+    delete = timeline.DeleteClips
+    timeline.DeleteClips = lambda items, ripple=False: (  # and Resolve will not remove what that append placed
+        False if any(timeline.item(e) in items for e in timeline.failed_appends) else delete(items, ripple))
+    with pytest.raises(PlacementError) as caught:
+        run(resolve, result, placement="overwrite", confirm_overwrite=asked)
+    message = caught.value.message
+    assert len(pool.appends) == 3  # the result, A (failed, not tried again), B
+    assert "put back 40 frames of 'A' on V1 at 10:00:00:00: undo append: Resolve did not remove the clip" in message
+    assert "such a clip can vanish when the project is saved" in message and "check the timeline" in message
+
+
+@pytest.mark.parametrize("where", [0, 1])
+def test_an_append_answering_with_a_clip_already_there_never_removes_it(edit, where):
+    resolve, timeline, item, render = edit
+    timeline.tracks.append({"name": "Video 2", "entries": []})
+    timeline.clip(1, item, 0, 0, 20, name="on V2")
     before = timeline.snapshot()
     pool = resolve.project.media_pool
 
-    def append(infos):  # dropped, answering with a clip that was on the track already
-        return [timeline.items(0)[0]]
+    def append(infos):  # dropped, answering with a clip that was on V1 or V2 already
+        return [timeline.items(where)[0]]
 
     pool.AppendToTimeline = append
     with pytest.raises(PlacementError) as caught:

@@ -139,8 +139,12 @@ function Executor:append(step, top)
   local e = step.expect
   local kind = e.track_type or "video"
   local where, what = words(kind, e.track), kind == "audio" and "sound" or "clip"
-  local before = {}
-  for _, uid in ipairs(self:ids_on(e.track, kind)) do before[uid] = true end
+  local before = {}  -- on every track: an answer naming any of them is no placement
+  for _, k in ipairs(KINDS) do
+    for track = 1, self:count(k) do
+      for _, uid in ipairs(self:ids_on(track, k)) do before[uid] = true end
+    end
+  end
   local ok, items = pcall(function() return self.pool:AppendToTimeline({info}) end)
   if not ok then  -- it may have landed all the same: find it so the undo removes it
     self:sweep(e.track, before, kind)
@@ -149,7 +153,7 @@ function Executor:append(step, top)
   local item = (items or {})[1]
   local uid = item and item:GetUniqueId() or ""
   -- measured: an append over an occupied range comes back empty or with no id; an answer naming
-  -- a clip that was there before is no placement either, and the undo must never remove it
+  -- an item that was on the timeline before is no placement either, and the undo must never remove it
   if uid == "" or before[uid] then
     if self:sweep(e.track, before, kind) > 0 then
       fail("Resolve answered that it placed nothing, yet a clip landed on " .. where)
@@ -359,10 +363,12 @@ function Executor:put_back_clips(step)
       local restore, clip = step.restore[i], (step.clips or {})[i] or {}
       local what = restore[1].what or ("put back clip " .. uid)
       local why, landed = self:put_back_once(restore)
-      if self:any_shaky(landed) and #self:undo_inner(landed) == 0 then
+      if self:any_shaky(landed) then
         -- a clip whose append failed can vanish at the next project save (measured): removed, and
         -- appended once more into the range that is free again
-        why, landed = self:put_back_once(restore)
+        local left = self:undo_inner(landed)
+        for _, problem in ipairs(left) do problems[#problems + 1] = what .. ": " .. problem end
+        if #left == 0 then why, landed = self:put_back_once(restore) end
       end
       if why then problems[#problems + 1] = what .. ": " .. why end
       if self:any_shaky(landed) then

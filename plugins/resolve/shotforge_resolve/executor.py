@@ -66,6 +66,10 @@ class _Executor(object):
     def ids_on(self, track, kind="video"):
         return [item.GetUniqueId() for item in self.track_items(track, kind)] if 0 < track <= self.count(kind) else []
 
+    def all_ids(self):
+        """The ids of every item on every video and audio track."""
+        return set(uid for kind in KINDS for track in range(1, self.count(kind) + 1) for uid in self.ids_on(track, kind))
+
     def locate(self, uid):
         """(kind, track, item) of the item with ``uid`` on any video or audio track; (None, None, None)."""
         for kind in KINDS:
@@ -153,7 +157,7 @@ class _Executor(object):
         expect = step["expect"]
         kind = expect.get("track_type") or "video"
         where = _words(kind, expect["track"])
-        before = set(self.ids_on(expect["track"], kind))
+        before = self.all_ids()  # on every track: an answer naming any of them is no placement
         try:
             items = self.pool.AppendToTimeline([info]) or []
         except Exception as exc:  # it may have landed all the same: find it so the undo removes it
@@ -162,7 +166,7 @@ class _Executor(object):
         item = items[0] if items else None
         uid = item.GetUniqueId() if item else ""
         # measured: an append over an occupied range comes back empty or with no id; an answer naming
-        # a clip that was there before is no placement either, and the undo must never remove it
+        # an item that was on the timeline before is no placement either, and the undo must never remove it
         if not uid or uid in before:
             if self.sweep(expect["track"], before, kind):
                 raise _Failed("Resolve answered that it placed nothing, yet a clip landed on {}".format(where))
@@ -327,10 +331,13 @@ class _Executor(object):
                 continue
             what = restore[0].get("what") or "put back clip {}".format(uid)
             error, landed = self.put_back_once(restore)
-            if set(landed) & self.shaky and not self.undo_inner(landed):
+            if set(landed) & self.shaky:
                 # a clip whose append failed can vanish at the next project save (measured): removed,
                 # and appended once more into the range that is free again
-                error, landed = self.put_back_once(restore)
+                left = self.undo_inner(landed)
+                problems.extend("{}: {}".format(what, problem) for problem in left)
+                if not left:
+                    error, landed = self.put_back_once(restore)
             if error is not None:
                 problems.append("{}: {}".format(what, error))
             if set(landed) & self.shaky:
