@@ -155,7 +155,15 @@ class LuaResolve:
         if not isinstance(obj, fake_resolve.ApiObject):
             return None
         if name not in dir(obj):
-            return b"absent" if self.absent == "callable" and name[:1].isupper() else None
+            cls = obj.api_class
+            if name in fake_resolve.API.get(cls, {}) or (cls == "Resolve" and name in fake_resolve.CONSTANTS):
+                return b"absent" if self.absent == "callable" else None  # documented, not in this build
+            if name[:1].isupper():
+                try:  # not in resolve_api.tsv at all: reading it records the violation, as from Python
+                    getattr(obj, name)
+                except fake_resolve.ApiViolation:
+                    pass
+            return None
         return b"value" if name.isupper() else b"method"
 
     def _value(self, handle, name):

@@ -5,10 +5,12 @@ local json_number = M.json_number
 
 -- A call this build may lack, made: its answer, or nil where the build has no such call. Resolve's
 -- objects answer every name (in Python hasattr() is True for any, measured; Lua is unmeasured), so
--- `obj.Name ~= nil` proves nothing; a build without the call answers nil (or errors on a nil field).
+-- `obj.Name ~= nil` proves nothing, and Lua has no dir(): a build without the call answers nil, or
+-- errors (on a nil field, or in the binding). An error of a call the build has reads the same; a
+-- call that answers nil reads as missing (Python, which can ask dir(), takes it as empty).
 function M.call_if_present(obj, name, ...)
-  local args = {...}
-  local ok, answer = pcall(function() return obj[name](obj, unpack(args)) end)
+  local n, args = select("#", ...), {...}
+  local ok, answer = pcall(function() return obj[name](obj, unpack(args, 1, n)) end)
   if ok then return answer end
   return nil
 end
