@@ -500,7 +500,9 @@
     window.addEventListener("focus", function () { if (!state.busy) refresh(); });
     setOp(state.op);
     // Hidden panels are unloaded unless persistent; a job would stop following (and placing) then.
-    host.keepLoaded().then(null, function (e) {
+    host.keepLoaded().then(function (r) {
+      if (!r.persistent) throw new Error("Premiere refused");
+    }).then(null, function (e) {
       setStatus("Premiere may unload this panel when it is hidden (" + e.message + "); keep it open while a job runs.", "error");
     });
     refresh().then(resumeJob);

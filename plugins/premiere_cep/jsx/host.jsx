@@ -95,6 +95,19 @@ var ShotForgeHost = (function () {
         return a < b ? -1 : (a > b ? 1 : 0);
     }
 
+    /* The sum of two non-negative integer tick strings, exactly. */
+    function addTicks(a, b) {
+        a = String(a);
+        b = String(b);
+        var out = '', carry = 0, i = a.length - 1, j = b.length - 1, d;
+        while (i >= 0 || j >= 0 || carry) {
+            d = (i >= 0 ? a.charCodeAt(i--) - 48 : 0) + (j >= 0 ? b.charCodeAt(j--) - 48 : 0) + carry;
+            carry = d > 9 ? 1 : 0;
+            out = String(d % 10) + out;
+        }
+        return out || '0';
+    }
+
     /* True when [s1, e1) and [s2, e2) share a tick. */
     function overlaps(s1, e1, s2, e2) {
         return cmpTicks(s1, e2) < 0 && cmpTicks(s2, e1) < 0;
@@ -358,10 +371,12 @@ var ShotForgeHost = (function () {
         var flags = st.withAudio ? [1, 1] : subclipFlags(videoFirst), i, landedAudio = [];
         var sub = item.createSubClip(st.takeName, st.inTicks, st.outTicks, 1, flags[0], flags[1]);
         if (!sub) { return { refused: 'could not make a subclip of ' + st.path }; }
+        // The picture's length (whatever base Premiere counts its in and out from; a subclip with sound
+        // has it linked over the same span): a longer one would overwrite past the free range.
         var subIn = ticksOf(sub.getInPoint(1)), subOut = ticksOf(sub.getOutPoint(1));
-        if (cmpTicks(subIn, st.inTicks) < 0 || cmpTicks(subOut, st.outTicks) > 0) {
+        if (cmpTicks(addTicks(subOut, st.inTicks), addTicks(st.outTicks, subIn)) > 0) {
             return { refused: 'Premiere made the subclip of ' + st.path + ' over source ticks ' + subIn + '-' + subOut +
-                ', more than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed' };
+                ', longer than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed' };
         }
         sub.setColorLabel(st.label);
         st.before = nodeIds(st.track);
@@ -452,18 +467,21 @@ var ShotForgeHost = (function () {
                 overwritten: false, withAudio: withAudio };
             var videoFirst = subclipVideoFirst;
             var r = overwriteOnce(st, item, videoFirst);
-            if (r.refused) { return fail('host_error', r.refused); }
-            if (!withAudio && !r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length) {
-                // No video landed and the video track is as it was: the flags read the other way round.
+            if (!withAudio && (r.refused || (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length))) {
+                // No video subclip, or no video landed and the video track is as it was: the flags read the other way round.
                 if (!undoLanding(st)) { return fail('not_removed', 'audio of ' + takeName + ' landed and Premiere refused to remove it again: remove it by hand'); }
-                videoFirst = !videoFirst;
-                r = overwriteOnce(st, item, videoFirst);
-                if (r.refused) { return fail('host_error', r.refused); }
+                var first = r;
+                r = overwriteOnce(st, item, !videoFirst);
+                // Refused the other way round after an overwrite that placed no picture: that first try says why.
+                if (r.refused && !first.refused) { r = first; } else { videoFirst = !videoFirst; }
             }
+            if (r.refused) { return fail('host_error', r.refused); }
             var picture = readBack(r.landed, trackIndex, 'V' + (trackIndex + 1), 'the clip', st), got = picture.got, why = picture.why;
             if (!r.landed.length && aIndex === at.numTracks) {
-                why += ' (every audio track has sound over this range, so the overwrite\'s audio target was past the last ' +
-                    'audio track, where Premiere may place nothing: leave an audio track free over the range and place again)';
+                why += at.numTracks ? ' (every audio track has sound over this range, so the overwrite\'s audio target was past the ' +
+                    'last audio track, where Premiere may place nothing: leave an audio track free over the range and place again)' :
+                    ' (the sequence has no audio track, so the overwrite\'s audio target was past the last one, where Premiere ' +
+                    'may place nothing: add an audio track and place again)';
             }
             if (!why && !withAudio && r.landedAudio.length) { why = 'audio landed on an audio track (the subclip was not video only)'; }
             else if (!why && withAudio) {

@@ -510,6 +510,17 @@ describe("ShotForge panel in Chromium against a real server", { skip: SKIP || fa
     } finally { await p.close(); }
   });
 
+  it("Premiere refusing to keep the panel loaded when hidden: the panel says to keep it open while a job runs", async () => {
+    const refuse = (script, runner) => (/keepLoaded/.test(script) ? '{"ok":true,"persistent":false}' : runner.evalScript(script));
+    const p = await h.openPanel(env.browser, env.server.url, env.seqs.e2e_25, { select: [0, 0] }, { evalOverride: refuse });
+    try {
+      await p.page.waitForFunction(() => window.ShotForgePanel.state.log.length > 0);
+      const log = await p.page.evaluate(() => window.ShotForgePanel.state.log);
+      assert.ok(log.some((l) => l.kind === "error" && /may unload this panel when it is hidden \(Premiere refused\); keep it open while a job runs/.test(l.text)),
+        JSON.stringify(log));
+    } finally { await p.close(); }
+  });
+
   it("server not running: says how to start it", async () => {
     const p = await h.openPanel(env.browser, "http://127.0.0.1:9", env.seqs.e2e_25, { select: [0, 0] });
     try {

@@ -157,8 +157,10 @@ class PremiereMock {
    * `mediaHasAudio`: whether imported renders carry an audio stream (room tone does).
    */
   constructor(sequence, { importDelay = 2, version = "25.1.0", subclipFlags = "videoAudio", mediaHasAudio = true,
-    pastLastAudio = "picture" } = {}) {
+    pastLastAudio = "picture", itemStartTicks = "0", absentTypePoints = "media" } = {}) {
     this.pastLastAudio = pastLastAudio;
+    this.absentTypePoints = absentTypePoints;
+    this.itemStartTicks = itemStartTicks;
     this.violations = [];
     this.accessLog = [];
     this.writeLog = [];
@@ -329,9 +331,8 @@ class PremiereMock {
         const hits = dom.projectItems.filter((x) => x.type === 1 && x.mediaPath === p && !(ignoreSubclips && x.subIn !== null));
         return hits.length ? guard(dom, "Array", hits.map((h) => dom.projectItemView(h)), { indexed: true }) : 0;
       },
-      // A subclip's in and out in its media's ticks; a whole clip's from 0 (its length is not modelled).
-      getInPoint(mediaType) { return it.subIn !== null ? dom.time(it.subIn) : dom.time("0"); },
-      getOutPoint(mediaType) { return it.subOut !== null ? dom.time(it.subOut) : dom.time(String(10n * TPS)); },
+      getInPoint(mediaType) { return dom.time(dom.itemPoint(it, mediaType, "in")); },
+      getOutPoint(mediaType) { return dom.time(dom.itemPoint(it, mediaType, "out")); },
       createSubClip(name, startTicks, endTicks, hard, flagA, flagB) {
         for (const t of [startTicks, endTicks]) {
           if (typeof t !== "string" || !/^\d+$/.test(t)) throw new Error("Illegal Parameter type (createSubClip wants tick strings)");
@@ -352,6 +353,17 @@ class PremiereMock {
     const view = guard(dom, "ProjectItem", raw);
     dom.rawOf.set(view, it);
     return view;
+  }
+
+  /** ProjectItem in/out ticks for `mediaType` (1 video, 2 audio): a subclip's own for a type it
+   *  carries, else the whole media's (10 s here; with `absentTypePoints: "subclip"` the subclip's
+   *  own, the other guess: unmeasured), counted from `itemStartTicks` (0: the media's first
+   *  frame; a start timecode's ticks: the other base Premiere might count from, unmeasured). */
+  itemPoint(it, mediaType, which) {
+    const carries = mediaType === 2 ? it.audio : it.video;
+    const own = it.subIn !== null && (carries || this.absentTypePoints === "subclip");
+    const ticks = which === "in" ? (own ? big(it.subIn) : 0n) : (own ? big(it.subOut) : 10n * TPS);
+    return String(big(this.itemStartTicks) + ticks);
   }
 
   collection(type, items, countName) {

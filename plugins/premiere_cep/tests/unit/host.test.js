@@ -228,26 +228,34 @@ test("keepLoaded makes the panel persistent under the Extension Id its manifest 
   assert.deepEqual(r.dom.violations, []);
 });
 
-test("a subclip that spans more than asked is never overwritten with: the clip after the gap stays whole, nothing is placed", async () => {
-  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 46, end: 84 }] }] });
-  const { r, bridge, media, seq } = await withImportedRender(raw);
-  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
-  const before = r.dom.fullSnapshot();
-  r.dom.subclipLonger = { frames: 2 };
-  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "host_error" &&
-    /made the subclip of .* more than the 0-\d+ asked for; nothing was placed/.test(e.message));
-  assert.equal(r.dom.fullSnapshot(), before);
-  assert.deepEqual(r.dom.destroyed, []);
-});
+for (const itemStartTicks of ["0", String(3600n * 254016000000n)]) {
+  const base = itemStartTicks === "0" ? "from the media's first frame" : "from a 01:00:00:00 timecode";
+  test(`a subclip's in/out counted ${base}: one as asked is placed; one that spans more is never overwritten with, the clip after the gap stays whole`, async () => {
+    const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 46, end: 84 }] }] });
+    const { r, bridge, media, seq } = await withImportedRender(raw, { itemStartTicks });
+    const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 5 }]);
+    const got = await bridge.place(seq, step, TAKE, []);
+    assert.deepEqual([got.start, got.end], [step.recordTicks, step.recordEndTicks]);
+    const [rest] = plan.planPlacements(core.readSequence(r.call("facts")), [{ media, track: 0, record_frame: 41, source_in: 5, frames: 5 }]);
+    const before = r.dom.fullSnapshot();
+    r.dom.subclipLonger = { frames: 2 };
+    await assert.rejects(bridge.place(seq, rest, TAKE, []), (e) => e.code === "host_error" &&
+      /made the subclip of .* over source ticks \d+-\d+, longer than the \d+-\d+ asked for; nothing was placed/.test(e.message));
+    assert.equal(r.dom.fullSnapshot(), before);
+    assert.deepEqual(r.dom.destroyed, []);
+  });
+}
 
-test("createSubClip flags read the other way round (the guide's order): the audio-only try is removed, the clip lands video only", async () => {
+for (const absentTypePoints of ["media", "subclip"]) {
+test(`createSubClip flags read the other way round (the guide's order): the audio-only try is ${absentTypePoints === "media" ? "refused (its picture's in/out are the media's)" : "removed"}, the clip lands video only`, async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
-  const { r, bridge, media, seq } = await withImportedRender(raw, { subclipFlags: "audioVideo" });
+  const { r, bridge, media, seq } = await withImportedRender(raw, { subclipFlags: "audioVideo", absentTypePoints });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const audioBefore = JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio);
   const got = await bridge.place(seq, step, TAKE, []);
   assert.deepEqual([got.start, got.end], [step.recordTicks, step.recordEndTicks]);
-  assert.ok(r.dom.mutations.some((m) => m.track === "A1"), "the first try (audio only) had landed on the free A2");
+  assert.equal(r.dom.mutations.some((m) => m.track === "A1"), absentTypePoints === "subclip",
+    "the first try (audio only) had landed on the free A2, unless its picture's in/out refused it");
   assert.equal(JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio), audioBefore, "and was removed again: no audio stays");
   assert.deepEqual(r.dom.destroyed, []);
   // The order is remembered: the next placement makes one subclip, video only, at once.
@@ -259,6 +267,7 @@ test("createSubClip flags read the other way round (the guide's order): the audi
   assert.equal(JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio), audioBefore);
   assert.deepEqual(r.dom.violations, []);
 });
+}
 
 test("a confirmed overwrite covers only the very items confirmed: another clip in a confirmed span is refused", async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }, { name: "B", start: 36, end: 84 }] }] });
