@@ -172,6 +172,16 @@ for (const pastLastAudio of ["picture", "nothing"]) {
   });
 }
 
+test("host: a sequence with no audio track, where Premiere places nothing past the last one: the failure says to add one, nothing changed", async () => {
+  const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: [] }, { pastLastAudio: "nothing" });
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12 }]);
+  const before = dom.fullSnapshot();
+  await assert.rejects(bridge.place(seq, step, TAKE, []), (e) => e.code === "placement_mismatch" &&
+    /nothing landed on V1 \(the sequence has no audio track, .* add an audio track and place again\)/.test(e.message));
+  assert.equal(dom.fullSnapshot(), before);
+  assert.deepEqual(dom.destroyed, []);
+});
+
 test("host: sound landing a frame off is a mismatch: picture and sound both removed again, the sequence as before", async () => {
   const { bridge, dom, media, seq } = await hostWithRender({ tracks: [V1], audio: AUDIO });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 12, audio_track: 0 }]);
