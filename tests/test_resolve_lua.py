@@ -159,6 +159,14 @@ def test_command_lines_quote_every_argument(lua, tmp_path):
             lua.module[b"command_line"](lua.to_lua(refused), True)
 
 
+def test_a_name_resolve_api_tsv_does_not_have_is_a_violation_from_lua(lua, media_dir):
+    resolve, _, _ = new_resolve("25", make_media("25", media_dir))
+    call = lua.lua.execute(b"return function(r) return pcall(function() return r:GetProjectManagr() end) end")
+    assert call(lua.to_lua(resolve))[0] is False  # no such call: Lua cannot call it
+    assert fake_resolve.VIOLATIONS == ["Resolve.GetProjectManagr is not in resolve_api.tsv"]
+    fake_resolve.VIOLATIONS.clear()
+
+
 @pytest.mark.parametrize("absent", ["callable", "nil"])
 def test_lua_facts_are_the_python_facts(media_dir, absent):
     """Whatever a name the build lacks reads as in Resolve's Lua, the calls are probed alike."""

@@ -363,21 +363,45 @@ var ShotForgeHost = (function () {
         return gone;
     }
 
+    /* Why the subclip `sub` of `item` must not be overwritten with, or '': a span longer than asked
+     * (for its picture or its sound) would overwrite past the free range. Only each span's length is
+     * used: whether Premiere counts a project item's in and out from the media's first frame or its
+     * timecode is unmeasured. A span that is the whole media's while less was asked is a media type
+     * the subclip lacks (unmeasured too): a sound it lacks is no danger, a picture it lacks (or a
+     * subclip of the whole media) is no picture to place. */
+    function subclipSpanProblem(item, sub, st) {
+        var type, own, whole, what;
+        for (type = 1; type <= 2; type++) {
+            what = type === 1 ? 'picture' : 'sound';
+            own = [ticksOf(sub.getInPoint(type)), ticksOf(sub.getOutPoint(type))];
+            whole = [ticksOf(item.getInPoint(type)), ticksOf(item.getOutPoint(type))];
+            if (!/^\d+$/.test(own[0]) || !/^\d+$/.test(own[1])) {
+                return 'Premiere answered the ' + what + ' of the subclip of ' + st.path + ' as source ticks ' + own.join(' to ') +
+                    '; nothing was placed';
+            }
+            if (own[0] === whole[0] && own[1] === whole[1] &&
+                    cmpTicks(addTicks(st.outTicks, whole[0]), addTicks(whole[1], st.inTicks)) < 0) {
+                if (type === 1) {
+                    return 'the subclip of ' + st.path + ' Premiere made has no picture of its own (its picture spans the whole ' +
+                        'media, source ticks ' + own.join('-') + '); nothing was placed';
+                }
+            } else if (cmpTicks(addTicks(own[1], st.inTicks), addTicks(st.outTicks, own[0])) > 0) {
+                return 'Premiere made the ' + what + ' of the subclip of ' + st.path + ' over source ticks ' + own.join('-') +
+                    ', longer than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed';
+            }
+        }
+        return '';
+    }
+
     /* One overwrite of a subclip made with `videoFirst` flags (both flags set when its sound goes too,
      * so their order does not matter); returns {landed, landedAudio, sub}, or {refused} when no
-     * subclip came back or it spans more of the media than asked (an overwrite of it would destroy
-     * past the free range): then nothing was overwritten. */
+     * subclip came back or it must not be placed (subclipSpanProblem): then nothing was overwritten. */
     function overwriteOnce(st, item, videoFirst) {
         var flags = st.withAudio ? [1, 1] : subclipFlags(videoFirst), i, landedAudio = [];
         var sub = item.createSubClip(st.takeName, st.inTicks, st.outTicks, 1, flags[0], flags[1]);
         if (!sub) { return { refused: 'could not make a subclip of ' + st.path }; }
-        // The picture's length (whatever base Premiere counts its in and out from; a subclip with sound
-        // has it linked over the same span): a longer one would overwrite past the free range.
-        var subIn = ticksOf(sub.getInPoint(1)), subOut = ticksOf(sub.getOutPoint(1));
-        if (cmpTicks(addTicks(subOut, st.inTicks), addTicks(st.outTicks, subIn)) > 0) {
-            return { refused: 'Premiere made the subclip of ' + st.path + ' over source ticks ' + subIn + '-' + subOut +
-                ', longer than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed' };
-        }
+        var wrong = subclipSpanProblem(item, sub, st);
+        if (wrong) { return { refused: wrong }; }
         sub.setColorLabel(st.label);
         st.before = nodeIds(st.track);
         st.audioBefore = [];
@@ -465,17 +489,23 @@ var ShotForgeHost = (function () {
             st = { seq: seq, path: path, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
                 recordTicks: recordTicks, recordEndTicks: recordEndTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks,
                 overwritten: false, withAudio: withAudio };
-            var videoFirst = subclipVideoFirst;
+            var videoFirst = subclipVideoFirst, swapped = '';
             var r = overwriteOnce(st, item, videoFirst);
             if (!withAudio && (r.refused || (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length))) {
                 // No video subclip, or no video landed and the video track is as it was: the flags read the other way round.
                 if (!undoLanding(st)) { return fail('not_removed', 'audio of ' + takeName + ' landed and Premiere refused to remove it again: remove it by hand'); }
                 var first = r;
                 r = overwriteOnce(st, item, !videoFirst);
-                // Refused the other way round after an overwrite that placed no picture: that first try says why.
-                if (r.refused && !first.refused) { r = first; } else { videoFirst = !videoFirst; }
+                // A failure says what both tries met, the first try's first.
+                if (r.refused) {
+                    swapped = '; with the createSubClip flags the other way round, ' + r.refused;
+                    r = first;
+                } else {
+                    videoFirst = !videoFirst;
+                    swapped = first.refused ? '; with the createSubClip flags the other way round before, ' + first.refused : '';
+                }
             }
-            if (r.refused) { return fail('host_error', r.refused); }
+            if (r.refused) { return fail('host_error', r.refused + swapped); }
             var picture = readBack(r.landed, trackIndex, 'V' + (trackIndex + 1), 'the clip', st), got = picture.got, why = picture.why;
             if (!r.landed.length && aIndex === at.numTracks) {
                 why += at.numTracks ? ' (every audio track has sound over this range, so the overwrite\'s audio target was past the ' +
@@ -491,6 +521,7 @@ var ShotForgeHost = (function () {
                     sound.why + (r.onAudioTrack.length ? '' : ' (Premiere read no sound in ' + path + ')');
             }
             if (why) {
+                why += swapped;
                 if (!undoLanding(st)) { why += '; Premiere refused to remove it again: remove ' + takeName + ' by hand'; }
                 return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
             }

@@ -368,7 +368,13 @@ function Executor:put_back_clips(step)
         -- appended once more into the range that is free again
         local left = self:undo_inner(landed)
         for _, problem in ipairs(left) do problems[#problems + 1] = what .. ": " .. problem end
-        if #left == 0 then why, landed = self:put_back_once(restore) end
+        if #left == 0 then
+          why, landed = self:put_back_once(restore)
+        else  -- what is still there of it
+          local there = {}
+          for _, new in ipairs(landed) do if self:locate(new) then there[#there + 1] = new end end
+          landed = there
+        end
       end
       if why then problems[#problems + 1] = what .. ": " .. why end
       if self:any_shaky(landed) then

@@ -338,6 +338,8 @@ class _Executor(object):
                 problems.extend("{}: {}".format(what, problem) for problem in left)
                 if not left:
                     error, landed = self.put_back_once(restore)
+                else:  # what is still there of it
+                    landed = [new for new in landed if self.locate(new)[2] is not None]
             if error is not None:
                 problems.append("{}: {}".format(what, error))
             if set(landed) & self.shaky:

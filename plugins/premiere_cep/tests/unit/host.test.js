@@ -239,12 +239,24 @@ for (const itemStartTicks of ["0", String(3600n * 254016000000n)]) {
     const [rest] = plan.planPlacements(core.readSequence(r.call("facts")), [{ media, track: 0, record_frame: 41, source_in: 5, frames: 5 }]);
     const before = r.dom.fullSnapshot();
     r.dom.subclipLonger = { frames: 2 };
+    const tick = (frames) => String(BigInt(frames) * BigInt(raw.timebase));
+    const from = (frames) => String(BigInt(itemStartTicks) + BigInt(tick(frames)));
     await assert.rejects(bridge.place(seq, rest, TAKE, []), (e) => e.code === "host_error" &&
-      /made the subclip of .* over source ticks \d+-\d+, longer than the \d+-\d+ asked for; nothing was placed/.test(e.message));
+      e.message.includes(`made the picture of the subclip of ${media} over source ticks ${from(5)}-${from(12)}, longer than the ` +
+        `${tick(5)}-${tick(10)} asked for; nothing was placed; with the createSubClip flags the other way round, the subclip of ` +
+        `${media} Premiere made has no picture of its own`), "the first try's reason first, then the other way round's");
     assert.equal(r.dom.fullSnapshot(), before);
     assert.deepEqual(r.dom.destroyed, []);
   });
 }
+
+test("a subclip of the whole media (a render placed whole) is placed: its spans being the media's is what was asked", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }, {}] });
+  const { bridge, media, seq } = await withImportedRender(raw);
+  const [step] = plan.planPlacements(seq, [{ media, track: 1, record_frame: 0, source_in: 0, frames: 250 }]);  // the mock's 10 s
+  const got = await bridge.place(seq, step, TAKE, []);
+  assert.deepEqual([got.start, got.end, got.inPoint], [step.recordTicks, step.recordEndTicks, "0"]);
+});
 
 for (const absentTypePoints of ["media", "subclip"]) {
 test(`createSubClip flags read the other way round (the guide's order): the audio-only try is ${absentTypePoints === "media" ? "refused (its picture's in/out are the media's)" : "removed"}, the clip lands video only`, async () => {
