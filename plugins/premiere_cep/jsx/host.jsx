@@ -366,9 +366,9 @@ var ShotForgeHost = (function () {
     /* Why the subclip `sub` of `item` must not be overwritten with, or '': a span longer than asked
      * (for its picture or its sound) would overwrite past the free range. Only each span's length is
      * used: whether Premiere counts a project item's in and out from the media's first frame or its
-     * timecode is unmeasured. A span that is the whole media's while less was asked is a media type
-     * the subclip lacks (unmeasured too): a sound it lacks is no danger, a picture it lacks (or a
-     * subclip of the whole media) is no picture to place. */
+     * timecode is unmeasured. A span that is the whole media's while less was asked, or a sound span
+     * that is no tick count, is a media type the subclip lacks (unmeasured too): a sound it lacks is
+     * no danger, a picture it lacks (or a subclip of the whole media) is no picture to place. */
     function subclipSpanProblem(item, sub, st) {
         var type, own, whole, what;
         for (type = 1; type <= 2; type++) {
@@ -376,7 +376,8 @@ var ShotForgeHost = (function () {
             own = [ticksOf(sub.getInPoint(type)), ticksOf(sub.getOutPoint(type))];
             whole = [ticksOf(item.getInPoint(type)), ticksOf(item.getOutPoint(type))];
             if (!/^\d+$/.test(own[0]) || !/^\d+$/.test(own[1])) {
-                return 'Premiere answered the ' + what + ' of the subclip of ' + st.path + ' as source ticks ' + own.join(' to ') +
+                if (type === 2) { continue; } // no sound span to read (as a 'not set' answer): none to fear
+                return 'Premiere answered the picture of the subclip of ' + st.path + ' as source ticks ' + own.join(' to ') +
                     '; nothing was placed';
             }
             if (own[0] === whole[0] && own[1] === whole[1] &&

@@ -357,10 +357,11 @@ class PremiereMock {
 
   /** ProjectItem in/out ticks for `mediaType` (1 video, 2 audio): a subclip's own for a type it
    *  carries, else the whole media's (10 s here; with `absentTypePoints: "subclip"` the subclip's
-   *  own, the other guess: unmeasured), counted from `itemStartTicks` (0: the media's first
+   *  own, with "unset" Premiere's not-set -400000: other guesses, all unmeasured), counted from `itemStartTicks` (0: the media's first
    *  frame; a start timecode's ticks: the other base Premiere might count from, unmeasured). */
   itemPoint(it, mediaType, which) {
     const carries = mediaType === 2 ? it.audio : it.video;
+    if (it.subIn !== null && !carries && this.absentTypePoints === "unset") return "-400000";
     const own = it.subIn !== null && (carries || this.absentTypePoints === "subclip");
     const ticks = which === "in" ? (own ? big(it.subIn) : 0n) : (own ? big(it.subOut) : 10n * TPS);
     return String(big(this.itemStartTicks) + ticks);

@@ -258,8 +258,8 @@ test("a subclip of the whole media (a render placed whole) is placed: its spans 
   assert.deepEqual([got.start, got.end, got.inPoint], [step.recordTicks, step.recordEndTicks, "0"]);
 });
 
-for (const absentTypePoints of ["media", "subclip"]) {
-test(`createSubClip flags read the other way round (the guide's order): the audio-only try is ${absentTypePoints === "media" ? "refused (its picture's in/out are the media's)" : "removed"}, the clip lands video only`, async () => {
+for (const absentTypePoints of ["media", "subclip", "unset"]) {
+test(`createSubClip flags read the other way round (the guide's order): the audio-only try is ${absentTypePoints === "subclip" ? "removed" : `refused (its picture's in/out read as ${absentTypePoints === "media" ? "the media's" : "not set"})`}, the clip lands video only`, async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
   const { r, bridge, media, seq } = await withImportedRender(raw, { subclipFlags: "audioVideo", absentTypePoints });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
