@@ -286,6 +286,9 @@
       " engine: re-render it with a model engine when one is installed." : "";
     if (!take.labelled) note += "\nPremiere did not keep the take's colour label.";
     (take.notes || []).forEach(function (n) { note += "\n" + n; });  // the server's word on the result
+    if (take.cut && take.cut.length) {
+      note += "\nPremiere's overwrite also cut the editor's sound " + take.cut.join(", ") + ": only Edit > Undo brings it back.";
+    }
     return verb + " ‘" + take.name + "’ (" + take.items.length + " clip" + (take.items.length === 1 ? "" : "s") + "):\n" + lines.join("\n") + note;
   }
 
@@ -307,7 +310,7 @@
         state.pending = null;
         $("pending").hidden = true;
         showJob("placed", 1);
-        setStatus(placedText(take, "Placed"), "ok");
+        setStatus(placedText(take, "Placed"), take.cut && take.cut.length ? "error" : "ok");
         return take;
       });
     }).catch(function (e) {

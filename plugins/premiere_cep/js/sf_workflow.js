@@ -333,6 +333,11 @@
         take.marker = { guid: m.guid, start: m.start, end: m.end, name: m.name };
       });
     });
+    // The host checked its own clips; what else an overwrite's sound may have cut (a layout that
+    // spreads over more audio tracks than one, unmeasured) shows only in the sequence itself.
+    chain = chain.then(function () { return self.host.facts(); }).then(function (facts) {
+      take.cut = soundCut(before, plan.snapshot(facts));
+    });
     return chain.then(function () {
       take.labelled = take.items.every(function (it) { return it.label === take.colorLabel; });
       take.placing = false;
@@ -350,6 +355,22 @@
       });
     });
   };
+
+  /** The editor's sound clips in snapshot `before` (plan.snapshot) that snapshot `after` no longer
+   *  holds as they were: ["'Music' on A2", ...]. Nothing ShotForge places overwrites sound. */
+  function soundCut(before, after) {
+    var now = {};
+    JSON.parse(after).audio.forEach(function (t, i) {
+      t.clips.forEach(function (c) { now[i + ":" + JSON.stringify(c)] = true; });
+    });
+    var cut = [];
+    JSON.parse(before).audio.forEach(function (t, i) {
+      t.clips.forEach(function (c) {
+        if (!now[i + ":" + JSON.stringify(c)]) cut.push("‘" + c[0] + "’ on " + core.audioTrackLabel(i));
+      });
+    });
+    return cut;
+  }
 
   /** The last take of the active sequence that is still on it (not removed or replaced). */
   Workflow.prototype.lastTake = function (seqId) {

@@ -20,7 +20,9 @@
  *  - Sequence.overwriteClip(item, seconds, v, a) puts a subclip's picture on V(v) and, when it took
  *    audio and the media has sound, its sound on A(a) over the same record range and source in,
  *    one audio item (assumed, not measured: a stereo render on one track; linked A/V items are
- *    separate TrackItems that remove(0, 1) takes off one at a time; `removeLinked` makes remove take
+ *    separate TrackItems that remove(0, 1) takes off one at a time; `spillAudio` makes the sound of
+ *    an overwrite cover the next audio track too, as a layout of more channels than one track holds
+ *    might (unmeasured); `removeLinked` makes remove take
  *    the linked other half along, the other guess). An audio index past the last track places no
  *    sound and reports success (premiere-pro-mcp#130: nothing placed with a nonexistent audio
  *    track); whether the picture still lands is unmeasured: it does here, and with
@@ -174,6 +176,7 @@ class PremiereMock {
     this.landOff = null;
     this.soundOff = null;
     this.subclipLonger = null;
+    this.spillAudio = false;
     this.persistent = {}; // app.setExtensionPersistent calls: extension id -> the last value
     this.throwOn = null;
     this.removeRefused = false; // TrackItem.remove / deleteMarker refusing (non-zero / false) and leaving the item
@@ -545,6 +548,7 @@ class PremiereMock {
     let ta = t;
     if (this.soundOff && --this.soundOff.nth === 0) { ta += BigInt(this.soundOff.frames) * tb; this.soundOff = null; }
     this.overwrite(s.audio[aIndex], "A" + aIndex, ta, ta + srcOut - srcIn, what);
+    if (this.spillAudio && aIndex + 1 < s.audio.length) this.overwrite(s.audio[aIndex + 1], "A" + (aIndex + 1), ta, ta + srcOut - srcIn, what);
   }
 
   /** With `removeLinked`: the items linked to `c` (the other half of its overwrite) go with it. */

@@ -246,6 +246,23 @@ test("mock: an overwrite destroys on the audio track exactly as on video (clips 
 
 // ------------------------------------------------------------------ the workflow
 
+test("a placement that cut the editor's sound on the way (the flag-order try's sound spreading to a second audio track) says so", async () => {
+  const { wf, dom } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO },
+    (sf) => [{ track: sf.track, record_frame: 36, source_in: 0, frames: 24 }],
+    { subclipFlags: "audioVideo", absentTypePoints: "subclip" });
+  dom.spillAudio = true;  // the first (audio-only) try lands on the free A1 and over A2's music too
+  const { take } = await place(wf, FILL);
+  assert.deepEqual(take.items.map((it) => [it.start, it.end, it.audio]), [[T(36), T(60), undefined]]);
+  assert.deepEqual(dom.destroyed.map((d) => [d.track, d.name]), [["A1", "Music"]]);
+  assert.deepEqual(take.cut, ["‘Music’ on A2"]);
+});
+
+test("a placement that cut nothing of the editor's sound has nothing to say of it", async () => {
+  const { wf } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
+  const { take } = await place(wf, FILL);
+  assert.deepEqual(take.cut, []);
+});
+
 test("fill a gap with room tone: picture on V1, its sound on A1 under the same frames, both in the take; remove last restores exactly", async () => {
   const { wf, dom, jobs } = setup({ playhead: 45, tracks: [V1, {}], audio: AUDIO }, gapWithTone(0));
   const before = dom.fullSnapshot();
