@@ -195,7 +195,7 @@
         if (out.replaces) {
           return wf.placeResumed(out).then(function (o) {
             showJob("placed", 1);
-            setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", "ok");
+            setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", o.take.cut && o.take.cut.length ? "error" : "ok");
           }, function (e) { store.saveJob(seqId, null); throw e; });
         }
         if (out.tried) return keepRender(out.job, out.record, new Error("the panel was reloaded while it was being placed"));
@@ -421,7 +421,7 @@
       }).then(function (out) {
         if (!out.take) return unfinished(out.record);
         showJob("placed", 1);
-        setStatus(placedText(out.take, "Swapped in") + "\n(replacing ‘" + out.replaced.name + "’)", "ok");
+        setStatus(placedText(out.take, "Swapped in") + "\n(replacing ‘" + out.replaced.name + "’)", out.take.cut && out.take.cut.length ? "error" : "ok");
       });
     });
   }
