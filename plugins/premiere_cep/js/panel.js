@@ -195,7 +195,7 @@
         if (out.replaces) {
           return wf.placeResumed(out).then(function (o) {
             showJob("placed", 1);
-            setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", o.take.cut && o.take.cut.length ? "error" : "ok");
+            setStatus(placedText(o.take, "Swapped in") + "\n(replacing ‘" + o.replaced.name + "’)", placedKind(o.take));
           }, function (e) { store.saveJob(seqId, null); throw e; });
         }
         if (out.tried) return keepRender(out.job, out.record, new Error("the panel was reloaded while it was being placed"));
@@ -275,6 +275,11 @@
       "\nNothing in the sequence was changed.", "error");
   }
 
+  /** A placed take's status kind: a warning when its overwrite cut the editor's sound. */
+  function placedKind(take) {
+    return take.cut && take.cut.length ? "error" : "ok";
+  }
+
   function placedText(take, verb) {
     var seq = state.seq;
     var lines = take.items.map(function (it) {
@@ -310,7 +315,7 @@
         state.pending = null;
         $("pending").hidden = true;
         showJob("placed", 1);
-        setStatus(placedText(take, "Placed"), take.cut && take.cut.length ? "error" : "ok");
+        setStatus(placedText(take, "Placed"), placedKind(take));
         return take;
       });
     }).catch(function (e) {
@@ -421,7 +426,7 @@
       }).then(function (out) {
         if (!out.take) return unfinished(out.record);
         showJob("placed", 1);
-        setStatus(placedText(out.take, "Swapped in") + "\n(replacing ‘" + out.replaced.name + "’)", out.take.cut && out.take.cut.length ? "error" : "ok");
+        setStatus(placedText(out.take, "Swapped in") + "\n(replacing ‘" + out.replaced.name + "’)", placedKind(out.take));
       });
     });
   }
