@@ -366,9 +366,11 @@ var ShotForgeHost = (function () {
     /* Why the subclip `sub` of `item` must not be overwritten with, or '': a span longer than asked
      * (for its picture or its sound) would overwrite past the free range. Only each span's length is
      * used: whether Premiere counts a project item's in and out from the media's first frame or its
-     * timecode is unmeasured. A span that is the whole media's while less was asked, or a sound span
-     * that is no tick count, is a media type the subclip lacks (unmeasured too): a sound it lacks is
-     * no danger, a picture it lacks (or a subclip of the whole media) is no picture to place. */
+     * timecode is unmeasured, and so is what it answers for a media type a subclip lacks. A span that
+     * is the whole media's says nothing (a type it lacks, or Premiere answering the media's span for
+     * any subclip: refusing it could refuse every placement), nor does a sound span that is no tick
+     * count; the read-back after the overwrite still holds. Only a span that is clearly longer, or a
+     * picture span that is no tick count, refuses the subclip. */
     function subclipSpanProblem(item, sub, st) {
         var type, own, whole, what;
         for (type = 1; type <= 2; type++) {
@@ -380,13 +382,10 @@ var ShotForgeHost = (function () {
                 return 'Premiere answered the picture of the subclip of ' + st.path + ' as source ticks ' + own.join(' to ') +
                     '; nothing was placed';
             }
-            if (own[0] === whole[0] && own[1] === whole[1] &&
-                    cmpTicks(addTicks(st.outTicks, whole[0]), addTicks(whole[1], st.inTicks)) < 0) {
-                if (type === 1) {
-                    return 'the subclip of ' + st.path + ' Premiere made has no picture of its own (its picture spans the whole ' +
-                        'media, source ticks ' + own.join('-') + '); nothing was placed';
-                }
-            } else if (cmpTicks(addTicks(own[1], st.inTicks), addTicks(st.outTicks, own[0])) > 0) {
+            if (own[0] === whole[0] && own[1] === whole[1]) {
+                continue; // the whole media's: a type the subclip lacks, or Premiere's answer for any subclip
+            }
+            if (cmpTicks(addTicks(own[1], st.inTicks), addTicks(st.outTicks, own[0])) > 0) {
                 return 'Premiere made the ' + what + ' of the subclip of ' + st.path + ' over source ticks ' + own.join('-') +
                     ', longer than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed';
             }
@@ -490,7 +489,7 @@ var ShotForgeHost = (function () {
             st = { seq: seq, path: path, track: track, trackIndex: trackIndex, at: at, aIndex: aIndex, takeName: takeName, label: label,
                 recordTicks: recordTicks, recordEndTicks: recordEndTicks, tpfTicks: tpfTicks, inTicks: inTicks, outTicks: outTicks,
                 overwritten: false, withAudio: withAudio };
-            var videoFirst = subclipVideoFirst, swapped = '';
+            var videoFirst = subclipVideoFirst, lead = '', tail = '';
             var r = overwriteOnce(st, item, videoFirst);
             if (!withAudio && (r.refused || (!r.landed.length && occupants(track, recordTicks, recordEndTicks).length === busy.length))) {
                 // No video subclip, or no video landed and the video track is as it was: the flags read the other way round.
@@ -499,14 +498,14 @@ var ShotForgeHost = (function () {
                 r = overwriteOnce(st, item, !videoFirst);
                 // A failure says what both tries met, the first try's first.
                 if (r.refused) {
-                    swapped = '; with the createSubClip flags the other way round, ' + r.refused;
+                    tail = '; with the createSubClip flags the other way round, ' + r.refused;
                     r = first;
                 } else {
                     videoFirst = !videoFirst;
-                    swapped = first.refused ? '; with the createSubClip flags the other way round before, ' + first.refused : '';
+                    lead = first.refused ? first.refused + '; with the createSubClip flags the other way round, ' : '';
                 }
             }
-            if (r.refused) { return fail('host_error', r.refused + swapped); }
+            if (r.refused) { return fail('host_error', r.refused + tail); }
             var picture = readBack(r.landed, trackIndex, 'V' + (trackIndex + 1), 'the clip', st), got = picture.got, why = picture.why;
             if (!r.landed.length && aIndex === at.numTracks) {
                 why += at.numTracks ? ' (every audio track has sound over this range, so the overwrite\'s audio target was past the ' +
@@ -522,7 +521,7 @@ var ShotForgeHost = (function () {
                     sound.why + (r.onAudioTrack.length ? '' : ' (Premiere read no sound in ' + path + ')');
             }
             if (why) {
-                why += swapped;
+                why = lead + why + tail;
                 if (!undoLanding(st)) { why += '; Premiere refused to remove it again: remove ' + takeName + ' by hand'; }
                 return sfJson({ ok: false, error: { code: 'placement_mismatch', message: why }, landed: got });
             }

@@ -159,8 +159,9 @@ class PremiereMock {
    * `mediaHasAudio`: whether imported renders carry an audio stream (room tone does).
    */
   constructor(sequence, { importDelay = 2, version = "25.1.0", subclipFlags = "videoAudio", mediaHasAudio = true,
-    pastLastAudio = "picture", itemStartTicks = "0", absentTypePoints = "media" } = {}) {
+    pastLastAudio = "picture", itemStartTicks = "0", absentTypePoints = "media", subclipPoints = "own" } = {}) {
     this.pastLastAudio = pastLastAudio;
+    this.subclipPoints = subclipPoints;
     this.absentTypePoints = absentTypePoints;
     this.itemStartTicks = itemStartTicks;
     this.violations = [];
@@ -360,12 +361,13 @@ class PremiereMock {
 
   /** ProjectItem in/out ticks for `mediaType` (1 video, 2 audio): a subclip's own for a type it
    *  carries, else the whole media's (10 s here; with `absentTypePoints: "subclip"` the subclip's
-   *  own, with "unset" Premiere's not-set -400000: other guesses, all unmeasured), counted from `itemStartTicks` (0: the media's first
+   *  own, with "unset" Premiere's not-set -400000: other guesses, all unmeasured; `subclipPoints:
+   *  "media"`: every subclip answers the whole media's, one more guess), counted from `itemStartTicks` (0: the media's first
    *  frame; a start timecode's ticks: the other base Premiere might count from, unmeasured). */
   itemPoint(it, mediaType, which) {
     const carries = mediaType === 2 ? it.audio : it.video;
     if (it.subIn !== null && !carries && this.absentTypePoints === "unset") return "-400000";
-    const own = it.subIn !== null && (carries || this.absentTypePoints === "subclip");
+    const own = it.subIn !== null && (carries || this.absentTypePoints === "subclip") && this.subclipPoints !== "media";
     const ticks = which === "in" ? (own ? big(it.subIn) : 0n) : (own ? big(it.subOut) : 10n * TPS);
     return String(big(this.itemStartTicks) + ticks);
   }

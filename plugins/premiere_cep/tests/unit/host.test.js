@@ -241,10 +241,10 @@ for (const itemStartTicks of ["0", String(3600n * 254016000000n)]) {
     r.dom.subclipLonger = { frames: 2 };
     const tick = (frames) => String(BigInt(frames) * BigInt(raw.timebase));
     const from = (frames) => String(BigInt(itemStartTicks) + BigInt(tick(frames)));
-    await assert.rejects(bridge.place(seq, rest, TAKE, []), (e) => e.code === "host_error" &&
-      e.message.includes(`made the picture of the subclip of ${media} over source ticks ${from(5)}-${from(12)}, longer than the ` +
-        `${tick(5)}-${tick(10)} asked for; nothing was placed; with the createSubClip flags the other way round, the subclip of ` +
-        `${media} Premiere made has no picture of its own`), "the first try's reason first, then the other way round's");
+    await assert.rejects(bridge.place(seq, rest, TAKE, []), (e) => e.code === "placement_mismatch" &&
+      e.message.startsWith(`Premiere made the picture of the subclip of ${media} over source ticks ${from(5)}-${from(12)}, longer ` +
+        `than the ${tick(5)}-${tick(10)} asked for; nothing was placed; with the createSubClip flags the other way round, nothing ` +
+        "landed on V1"), "the first try's reason first, then what the other way round met");
     assert.equal(r.dom.fullSnapshot(), before);
     assert.deepEqual(r.dom.destroyed, []);
   });
@@ -258,16 +258,24 @@ test("a subclip of the whole media (a render placed whole) is placed: its spans 
   assert.deepEqual([got.start, got.end, got.inPoint], [step.recordTicks, step.recordEndTicks, "0"]);
 });
 
+test("a subclip whose in/out Premiere answers as the whole media's is still placed (that answer says nothing), and read back", async () => {
+  const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }] });
+  const { bridge, media, seq } = await withImportedRender(raw, { subclipPoints: "media" });
+  const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 3, frames: 10 }]);
+  const got = await bridge.place(seq, step, TAKE, []);
+  assert.deepEqual([got.start, got.end, got.inPoint], [step.recordTicks, step.recordEndTicks, step.sourceInTicks]);
+});
+
 for (const absentTypePoints of ["media", "subclip", "unset"]) {
-test(`createSubClip flags read the other way round (the guide's order): the audio-only try is ${absentTypePoints === "subclip" ? "removed" : `refused (its picture's in/out read as ${absentTypePoints === "media" ? "the media's" : "not set"})`}, the clip lands video only`, async () => {
+test(`createSubClip flags read the other way round (the guide's order), a lacking picture's in/out read as ${absentTypePoints === "media" ? "the media's" : absentTypePoints === "subclip" ? "the subclip's" : "not set"}: the audio-only try is ${absentTypePoints === "unset" ? "refused" : "removed"}, the clip lands video only`, async () => {
   const raw = makeSequence({ tracks: [{ clips: [{ name: "A", start: 0, end: 36 }] }], audio: [[{ name: "A", start: 0, end: 84 }], []] });
   const { r, bridge, media, seq } = await withImportedRender(raw, { subclipFlags: "audioVideo", absentTypePoints });
   const [step] = plan.planPlacements(seq, [{ media, track: 0, record_frame: 36, source_in: 0, frames: 10 }]);
   const audioBefore = JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio);
   const got = await bridge.place(seq, step, TAKE, []);
   assert.deepEqual([got.start, got.end], [step.recordTicks, step.recordEndTicks]);
-  assert.equal(r.dom.mutations.some((m) => m.track === "A1"), absentTypePoints === "subclip",
-    "the first try (audio only) had landed on the free A2, unless its picture's in/out refused it");
+  assert.equal(r.dom.mutations.some((m) => m.track === "A1"), absentTypePoints !== "unset",
+    "the first try (audio only) had landed on the free A2, unless its picture's in/out (not set) refused it");
   assert.equal(JSON.stringify(JSON.parse(r.dom.fullSnapshot()).audio), audioBefore, "and was removed again: no audio stays");
   assert.deepEqual(r.dom.destroyed, []);
   // The order is remembered: the next placement makes one subclip, video only, at once.
