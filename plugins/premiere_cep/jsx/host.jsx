@@ -363,31 +363,34 @@ var ShotForgeHost = (function () {
         return gone;
     }
 
-    /* Why the subclip `sub` of `item` must not be overwritten with, or '': a span longer than asked
-     * (for its picture or its sound) would overwrite past the free range. Only each span's length is
-     * used: whether Premiere counts a project item's in and out from the media's first frame or its
-     * timecode is unmeasured, and so is what it answers for a media type a subclip lacks. A span that
-     * is the whole media's says nothing (a type it lacks, or Premiere answering the media's span for
-     * any subclip: refusing it could refuse every placement), nor does a sound span that is no tick
-     * count; the read-back after the overwrite still holds. Only a span that is clearly longer, or a
-     * picture span that is no tick count, refuses the subclip. */
+    /* The span [in, out] (tick strings) Premiere answers for media type `type` of project item `pi`,
+     * or null when the answer is no pair of tick counts (or the call fails). */
+    function spanOf(pi, type) {
+        try {
+            var span = [ticksOf(pi.getInPoint(type)), ticksOf(pi.getOutPoint(type))];
+            return /^\d+$/.test(span[0]) && /^\d+$/.test(span[1]) ? span : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    /* Why the subclip `sub` of `item` must not be overwritten with, or '': a span clearly longer than
+     * asked (its picture's or its sound's) would overwrite past the free range. Only each span's
+     * length is used: whether Premiere counts a project item's in and out from the media's first
+     * frame or its timecode is unmeasured, and so is what it answers for a media type a subclip
+     * lacks. A span that is the whole media's, or no span at all, says nothing (a type it lacks, or
+     * an answer Premiere gives for any subclip: refusing it could refuse every placement); the
+     * read-back after the overwrite still holds. */
     function subclipSpanProblem(item, sub, st) {
-        var type, own, whole, what;
+        var type, own, whole;
         for (type = 1; type <= 2; type++) {
-            what = type === 1 ? 'picture' : 'sound';
-            own = [ticksOf(sub.getInPoint(type)), ticksOf(sub.getOutPoint(type))];
-            whole = [ticksOf(item.getInPoint(type)), ticksOf(item.getOutPoint(type))];
-            if (!/^\d+$/.test(own[0]) || !/^\d+$/.test(own[1])) {
-                if (type === 2) { continue; } // no sound span to read (as a 'not set' answer): none to fear
-                return 'Premiere answered the picture of the subclip of ' + st.path + ' as source ticks ' + own.join(' to ') +
-                    '; nothing was placed';
-            }
-            if (own[0] === whole[0] && own[1] === whole[1]) {
-                continue; // the whole media's: a type the subclip lacks, or Premiere's answer for any subclip
-            }
+            own = spanOf(sub, type);
+            whole = spanOf(item, type);
+            if (!own || (whole && own[0] === whole[0] && own[1] === whole[1])) { continue; }
             if (cmpTicks(addTicks(own[1], st.inTicks), addTicks(st.outTicks, own[0])) > 0) {
-                return 'Premiere made the ' + what + ' of the subclip of ' + st.path + ' over source ticks ' + own.join('-') +
-                    ', longer than the ' + st.inTicks + '-' + st.outTicks + ' asked for; nothing was placed';
+                return 'Premiere made the ' + (type === 1 ? 'picture' : 'sound') + ' of the subclip of ' + st.path +
+                    ' over source ticks ' + own.join('-') + ', longer than the ' + st.inTicks + '-' + st.outTicks +
+                    ' asked for; nothing was placed';
             }
         }
         return '';
