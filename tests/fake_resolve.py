@@ -254,10 +254,10 @@ class ProjectManager(ApiObject):
         """Saving drops what an append that failed had placed (measured: it "can vanish")."""
         for timeline in self.project.timelines if self.project else []:
             for entry in timeline.failed_appends:
-                for kind in ("video", "audio"):
-                    for track in timeline.track_list(kind):
-                        if entry in track["entries"]:
-                            track["entries"].remove(entry)
+                found = timeline.find_any(entry.uid)
+                if found:
+                    kind, track, _ = found
+                    timeline.track_list(kind)[track]["entries"].remove(entry)
             timeline.failed_appends.clear()
         return True
 

@@ -119,6 +119,17 @@ function Executor:find_media(steps)
   self.lookup = lookup
 end
 
+-- The ids of every item on every video and audio track, as a set.
+function Executor:all_ids()
+  local ids = {}
+  for _, kind in ipairs(KINDS) do
+    for track = 1, self:count(kind) do
+      for _, uid in ipairs(self:ids_on(track, kind)) do ids[uid] = true end
+    end
+  end
+  return ids
+end
+
 -- Items new on `track` since `before` (a set of ids) although the append failed: the undo removes them.
 function Executor:sweep(track, before, kind)
   local new = 0
@@ -139,12 +150,7 @@ function Executor:append(step, top)
   local e = step.expect
   local kind = e.track_type or "video"
   local where, what = words(kind, e.track), kind == "audio" and "sound" or "clip"
-  local before = {}  -- on every track: an answer naming any of them is no placement
-  for _, k in ipairs(KINDS) do
-    for track = 1, self:count(k) do
-      for _, uid in ipairs(self:ids_on(track, k)) do before[uid] = true end
-    end
-  end
+  local before = self:all_ids()  -- on every track: an answer naming any of them is no placement
   local ok, items = pcall(function() return self.pool:AppendToTimeline({info}) end)
   if not ok then  -- it may have landed all the same: find it so the undo removes it
     self:sweep(e.track, before, kind)

@@ -359,11 +359,12 @@ class PremiereMock {
     return view;
   }
 
-  /** ProjectItem in/out ticks for `mediaType` (1 video, 2 audio): a subclip's own for a type it
-   *  carries, else the whole media's (10 s here; with `absentTypePoints: "subclip"` the subclip's
-   *  own, with "unset" Premiere's not-set -400000: other guesses, all unmeasured; `subclipPoints:
-   *  "media"`: every subclip answers the whole media's, one more guess), counted from `itemStartTicks` (0: the media's first
-   *  frame; a start timecode's ticks: the other base Premiere might count from, unmeasured). */
+  /** ProjectItem in/out ticks for `mediaType` (1 video, 2 audio), counted from `itemStartTicks` (0:
+   *  the media's first frame; a start timecode's ticks: the other base Premiere might count from).
+   *  A subclip answers its own span for a type it carries, else the whole media's (10 s here). The
+   *  other guesses, all unmeasured: `absentTypePoints: "subclip"` (its own span for a type it lacks
+   *  too), "unset" (Premiere's not-set -400000 for it), `subclipPoints: "media"` (the whole media's
+   *  for every subclip). */
   itemPoint(it, mediaType, which) {
     const carries = mediaType === 2 ? it.audio : it.video;
     if (it.subIn !== null && !carries && this.absentTypePoints === "unset") return "-400000";
