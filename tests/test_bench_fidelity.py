@@ -167,6 +167,21 @@ def test_seam_targets_pass_and_fail_on_the_ratios(fidelity, capsys):
     assert any(line.split()[:5] == ["busy", "gap", "1", "flat", "3.00"] for line in table.splitlines())
 
 
+def test_flickers_closer_than_the_frames_can_resolve_are_the_same(fidelity):
+    """A still chart's made frames at 0.0007 levels against the real frames' 0.0003 flicker as
+    little as they do (a few one-level steps placed inside the gap rather than at its join);
+    twice the real flicker, clear of that resolution, is more."""
+    def row(flicker):
+        return {"seams": {"ours": {"flat": {"flicker": flicker, "edges": [0.01, 0.01]}}}}
+
+    results = {"still": {"gap": {3: [row([0.0007, 0.0003])]}, "ext": {}, "out": {}},
+               "faint": {"gap": {3: [row([0.004, 0.002])]}, "ext": {}, "out": {}}}
+    checks = {what.split(":")[0]: (ok, detail) for what, ok, detail in fidelity.seams.report(results, 8)
+              if "flicker" in what}
+    assert checks["seams gap 3 still"] == (True, "1.008x the real frames' (0.0007 / 0.0003 levels)")
+    assert checks["seams gap 3 faint"][0] is False
+
+
 def test_the_baselines_edge_ratios_stand_beside_the_engines_and_set_no_gap_target(fidelity, capsys):
     def flat(edges):
         return {"flat": {"flicker": [1.0, 1.0], "edges": edges}}
