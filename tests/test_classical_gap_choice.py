@@ -214,9 +214,9 @@ def _flow_shape(engine: ClassicalEngine, frames: list[np.ndarray], monkeypatch) 
     seen = []
     real = classical.Interpolator
 
-    def recording(a, b, pair, curve):
+    def recording(a, b, pair, curve, span):
         seen.append(pair.ga.shape)
-        return real(a, b, pair, curve)
+        return real(a, b, pair, curve, span)
 
     monkeypatch.setattr(classical, "Interpolator", recording)
     next(engine.fill_gap(frames[:2], frames[3:], 1, _job()))

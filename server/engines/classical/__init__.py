@@ -135,7 +135,7 @@ class ClassicalEngine(Engine):
                 if (searched is None and curve is not None and curve.bends
                         and selfcheck.curve_wins(before, after, frames, self.flow_quality, size) is False):
                     curve = None
-                interp = Interpolator(a, b, pair if searched is None else searched, curve)
+                interp = Interpolator(a, b, pair if searched is None else searched, curve, frames + 1)
         stage = None
         for i, t in enumerate(times):
             job.check_cancel()

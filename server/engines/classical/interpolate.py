@@ -181,9 +181,11 @@ class Interpolator:
     _CONF_FLOOR = 0.1
     _SIGMA = 2.0  # smoothing (small pixels) of the per-pixel agreement measures
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow, curve: MotionCurve | None = None):
-        """``curve``: how the motion bends through the gap (None: a straight line at an even pace)."""
-        self.a, self.b, self.pair, self.curve = a, b, pair, curve
+    def __init__(self, a: np.ndarray, b: np.ndarray, pair: PairFlow, curve: MotionCurve | None = None,
+                 span: int = 1):
+        """``curve``: how the motion bends through the gap (None: a straight line at an even pace);
+        ``span``: frames from ``a`` to ``b`` (the gap plus one), which sets how fast things move."""
+        self.a, self.b, self.pair, self.curve, self.span = a, b, pair, curve, span
         self.f01, self.f10 = cv2.split(pair.fwd), cv2.split(pair.bwd)  # as planes (see flow.remap_planes)
         self.full = (a.shape[1], a.shape[0])
         # confidence of each end's pixels: low where the round trip fails (occluded in the other end)
@@ -294,11 +296,11 @@ class Interpolator:
         """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
         return self._weights(t, strays=False)[:3]
 
-    def _weights(self, t: float, strays: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _weights(self, t: float, strays: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                              tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
         """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
-        structure (:func:`stray.stray`), to give way to a low-pass copy, and how surely it stands
-        still (:func:`stray.still`); else None, None."""
+        structure, to give way to a low-pass copy (:func:`stray.stray`) and further to a wider one
+        (:func:`stray.fast`), and how surely it stands still (:func:`stray.still`); else None, None."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -327,6 +329,7 @@ class Interpolator:
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
             kept = stray.still(self.ga, self.gb, made, dissolve)
             strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
+            strayed = strayed, stray.fast(strayed, v, self.span)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
@@ -362,7 +365,9 @@ class Interpolator:
         weights = [cv2.resize(w, self.full, dst=fl.scratch(f"interp.wt{k}", (fh, fw)),
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
-        return self._keep_still(_soften(blend(*warped, *weights), strays), kept)
+        small_width = weight_a.shape[1]
+        made = _soften(blend(*warped, *weights), strays[0], stray.BLUR)
+        return self._keep_still(_soften(made, strays[1], stray.FAST_BLUR * small_width), kept)
 
     _KEEP_STILL = 0.5  # stray.still from which a pixel the two ends show identically is kept as is
 
@@ -401,9 +406,9 @@ def _areas(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
-def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``frame`` (full size) given way to its low-pass copy by ``mask`` (small, 0..1), in place
-    and returned. Only bands of rows with mask pixels over :data:`stray.LEAST`, each as wide as
+def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """``frame`` (full size) given way to its low-pass copy (a Gaussian of ``sigma`` small pixels)
+    by ``mask`` (small, 0..1), in place and returned. Only bands of rows with mask pixels over :data:`stray.LEAST`, each as wide as
     those pixels reach, are blended at full size (a full-size blend costs about as much as the
     interpolation's own); the low-pass copy is made once, at the small size, for all of them."""
     hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
@@ -413,13 +418,13 @@ def _soften(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     sh, sw = mask.shape
     fh, fw = frame.shape[:2]
     sx, sy = fw / sw, fh / sh
-    pad = int(np.ceil(3 * stray.BLUR))  # the low-pass reaches this far (small pixels)
+    pad = int(np.ceil(3 * sigma))  # the low-pass reaches this far (small pixels)
     x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(sw, x + w + pad), min(sh, y + h + pad)
     box = frame[round(y0 * sy):round(y1 * sy), round(x0 * sx):round(x1 * sx)]
     size = (x1 - x0, y1 - y0)
     if box.shape[1] > 4 * size[0] and box.shape[0] > 4 * size[1]:  # as flow.small_rgb: two cheap steps
         box = cv2.resize(box, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-    low = cv2.GaussianBlur(cv2.resize(box, size, interpolation=cv2.INTER_AREA), (0, 0), stray.BLUR)
+    low = cv2.GaussianBlur(cv2.resize(box, size, interpolation=cv2.INTER_AREA), (0, 0), sigma)
     for top in range(y, y + h, _BAND):
         bottom = min(y + h, top + _BAND)
         cols = np.flatnonzero(hot[top:bottom].any(axis=0))

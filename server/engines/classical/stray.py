@@ -39,6 +39,14 @@ GAIN = 2.0  # the stray measure (0..1, soft) is doubled: a half-sure stray pixel
 SPREAD = 2.0  # small pixels over which the softening fades out around stray pixels
 BLUR = 3.0  # sigma (small pixels) of the low-pass copy that stray pixels give way to
 LEAST = 0.02  # softening below which the frame is left as it is (and the full-size work skipped)
+# where the stray structure moves fast, its place is the more uncertain (a piece misplaced by a
+# share of a frame's motion lands the further off) and it gives way further: to a wider low-pass,
+# over a wider spread, from motion of FAST_PACE (share of the frame's width a frame) .. fully;
+# where it moves a pixel or two a frame the flow's detail is nearly right and stays
+FAST_PACE = (1 / 640, 4 / 640)
+FAST_GAIN = 4.0
+FAST_WIDEN = 2  # small pixels the fast measure is widened by, before fading out over SPREAD
+FAST_BLUR = 6 / 640  # sigma of that low-pass, as a share of the frame's width
 STILL_LEVEL = 2.0  # levels by which the ends (unwarped), and the made frame from them, differ
 # where a pixel counts ~37 % as still: the ends' grain is ~1-2 levels on the small copies
 
@@ -94,6 +102,17 @@ def still(ga: np.ndarray, gb: np.ndarray, made: np.ndarray, static: np.ndarray) 
     bar's edge) into a picture that is exactly right."""
     apart = cv2.max(cv2.absdiff(ga, gb), cv2.absdiff(made, static))
     return cv2.exp(-np.square(apart * np.float32(1.0 / STILL_LEVEL)))
+
+
+def fast(strayed: np.ndarray, motion: np.ndarray, span: int) -> np.ndarray:
+    """How much each small pixel should give way further, to the wider low-pass
+    (:data:`FAST_BLUR`), by its stray measure ``strayed`` (:func:`stray`) and how fast it moves
+    (``motion``: the a->b motion in small pixels over ``span`` frames): :data:`FAST_PACE`."""
+    lo, hi = FAST_PACE
+    pace = fl.speed(motion) * np.float32(1.0 / (span * motion.shape[1]))
+    moving = cv2.GaussianBlur(np.clip((pace - lo) / np.float32(hi - lo), 0.0, 1.0), (0, 0), SPREAD)
+    m = cv2.dilate(np.clip(FAST_GAIN * strayed, 0.0, 1.0), None, iterations=FAST_WIDEN)
+    return cv2.GaussianBlur(m, (0, 0), SPREAD) * moving
 
 
 def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
