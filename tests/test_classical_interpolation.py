@@ -166,7 +166,7 @@ def test_fast_stray_pieces_give_way_to_a_wider_low_pass(pan, ball, monkeypatch):
 
 
 def test_only_stray_pieces_that_move_fast_give_way_further():
-    """:func:`stray.fast` by the motion a frame: nothing at a pixel a frame (at 640 wide), all of
+    """:func:`stray.fast` by the motion a frame: nothing at half a pixel a frame (at 640 wide), all of
     the widened stray measure from four on, and nothing where nothing is stray."""
     strayed = np.zeros((60, 80), np.float32)
     strayed[26:35, 36:45] = 0.5  # a half-sure stray piece, made sure by the gain and widened

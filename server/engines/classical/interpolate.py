@@ -296,8 +296,8 @@ class Interpolator:
         """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
         return self._weights(t, strays=False)[:3]
 
-    def _weights(self, t: float, strays: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                              tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
+    def _weights(self, t: float, strays: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
         """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
         structure, to give way to a low-pass copy (:func:`stray.stray`) and further to a wider one
         (:func:`stray.fast`), and how surely it stands still (:func:`stray.still`); else None, None."""
@@ -328,8 +328,8 @@ class Interpolator:
             if self._flat is None:  # (checked closer to real edges where the flow found nothing sound)
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
             kept = stray.still(self.ga, self.gb, made, dissolve)
-            strayed = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
-            strayed = strayed, stray.fast(strayed, v, self.span)
+            first = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
+            strayed = first, stray.fast(first, v, self.span)
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
@@ -408,9 +408,10 @@ def _areas(mask: np.ndarray) -> np.ndarray:
 
 def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """``frame`` (full size) given way to its low-pass copy (a Gaussian of ``sigma`` small pixels)
-    by ``mask`` (small, 0..1), in place and returned. Only bands of rows with mask pixels over :data:`stray.LEAST`, each as wide as
-    those pixels reach, are blended at full size (a full-size blend costs about as much as the
-    interpolation's own); the low-pass copy is made once, at the small size, for all of them."""
+    by ``mask`` (small, 0..1), in place and returned. Only bands of rows with mask pixels over
+    :data:`stray.LEAST`, each as wide as those pixels reach, are blended at full size (a
+    full-size blend costs about as much as the interpolation's own); the low-pass copy is made
+    once, at the small size, for all of them."""
     hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
     x, y, w, h = cv2.boundingRect(hot)
     if w == 0:

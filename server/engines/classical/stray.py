@@ -12,10 +12,11 @@ edges, the one end that is not occluded there shows it.
 There the made frame gives way, softly, to a low-pass copy of itself: the stray piece's colours
 stay, its edges go. Where the motion is not known this is also the better guess of the missing
 frame (what is there is uncertain, so its mean is), which the dissolve is not where the shot moves
-(bench/RESULTS.md, "tried and not kept"). Where such a piece moves fast its place is the more uncertain and a
-strong edge outlasts that low-pass: it gives way further, to a wider one (:func:`fast`). Everything is measured on the small copies gap fill's
-flow uses; only the low-pass and its blend touch the full-size frame (``Interpolator.at``), and
-only in the bands of rows that hold stray pixels.
+(bench/RESULTS.md, "tried and not kept"). Where such a piece moves fast, its place is the more
+uncertain and a strong edge outlasts that low-pass: it gives way further, to a wider one
+(:func:`fast`). Everything is measured on the small copies gap fill's flow uses; only the
+low-pass copies and their blends touch the full-size frame (``Interpolator.at``), and only in
+the bands of rows that hold stray pixels.
 """
 
 from __future__ import annotations
