@@ -366,26 +366,50 @@ class Interpolator:
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
         small_width = weight_a.shape[1]
-        made = _soften(blend(*warped, *weights), strays[0], stray.BLUR)
-        return self._keep_still(_soften(made, strays[1], stray.FAST_BLUR * small_width), kept)
+        first, fast = strays
+        made = _soften(blend(*warped, *weights), first, stray.BLUR)
+        made = _soften(made, fast, stray.FAST_BLUR * small_width)
+        softened = cv2.max(first, fast)
+        lasting = self._lasting(made, fast)
+        if lasting is not None:
+            dissolve = cv2.addWeighted(self.a, 1.0 - t, self.b, t, 0.0)
+            made = _soften(made, lasting, stray.LASTING_BLUR * small_width, (dissolve, stray.LASTING_DISSOLVE))
+            softened = cv2.max(softened, lasting)
+        return self._keep_still(made, kept, softened)
+
+    def _lasting(self, made: np.ndarray, fast: np.ndarray) -> np.ndarray | None:
+        """Where ``made`` (full size, softened) should give way further, to the mean of a wider
+        low-pass and the ends' dissolve: around fast stray structure (``fast``: :func:`stray.fast`)
+        that outlasted both softenings where the flow found nothing sound (:func:`stray.lasting`);
+        None where there is none. Measured on a small copy of the frame only where there is fast
+        stray structure at all."""
+        if float(fast.max()) <= stray.LEAST:
+            return None
+        size = (fast.shape[1], fast.shape[0])
+        grey = cv2.cvtColor(fl.small_rgb(made, size), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        mask = stray.lasting(fast, 1.0 - self.reliable, grey, self.full[0])
+        return mask if float(mask.max()) > stray.LEAST else None
 
     _KEEP_STILL = 0.5  # stray.still from which a pixel the two ends show identically is kept as is
 
-    def _keep_still(self, frame: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    def _keep_still(self, frame: np.ndarray, kept: np.ndarray, softened: np.ndarray) -> np.ndarray:
         """``frame`` (full size) with ``a``'s pixels, in place, wherever ``a`` and ``b`` are identical
         pixel for pixel and the made frame's small copy stands still there too (a still chart, a
         title, letterbox bars, an animation's backdrop): the right picture there is theirs,
         exactly. Warping shifts such a picture by the flow's sub-pixel residue near moving things
         and bar edges, which leaves faint lines that flicker from one made frame to the next.
         Where something moves across such pixels between the ends, the made frame departs from
-        them and keeps its own."""
+        them and keeps its own; so it does where it gave way to a low-pass (``softened``, small:
+        the stray measures), as the exact pixels put back there (a clipped white sky beside the
+        softened picture) would cut a hard edge into it."""
         if self._same is None:
             self._same = self._identical_areas()
         if self._same.size == 0:
             return frame
         # the small mask made full size as bytes (a float map's resize costs ~10x more)
-        still = cv2.resize(cv2.compare(kept, self._KEEP_STILL, cv2.CMP_GE), self.full,
-                           interpolation=cv2.INTER_NEAREST)
+        still = cv2.bitwise_and(cv2.compare(kept, self._KEEP_STILL, cv2.CMP_GE),
+                                cv2.compare(softened, stray.LEAST, cv2.CMP_LE))
+        still = cv2.resize(still, self.full, interpolation=cv2.INTER_NEAREST)
         keep = cv2.bitwise_and(self._same, still)
         return cv2.copyTo(self.a, keep, frame)
 
@@ -406,12 +430,14 @@ def _areas(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
-def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
+            mixed_with: tuple[np.ndarray, float] | None = None) -> np.ndarray:
     """``frame`` (full size) given way to its low-pass copy (a Gaussian of ``sigma`` small pixels)
-    by ``mask`` (small, 0..1), in place and returned. Only bands of rows with mask pixels over
-    :data:`stray.LEAST`, each as wide as those pixels reach, are blended at full size (a
-    full-size blend costs about as much as the interpolation's own); the low-pass copy is made
-    once, at the small size, for all of them."""
+    by ``mask`` (small, 0..1), in place and returned; ``mixed_with``: (a full-size picture, its
+    share), mixed into the low-pass copy before the frame gives way to it. Only bands of rows
+    with mask pixels over :data:`stray.LEAST`, each as wide as those pixels reach, are blended
+    at full size (a full-size blend costs about as much as the interpolation's own); the
+    low-pass copy is made once, at the small size, for all of them."""
     hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
     x, y, w, h = cv2.boundingRect(hot)
     if w == 0:
@@ -437,10 +463,13 @@ def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
         full = (X1 - X0, Y1 - Y0)
         weight = np.ascontiguousarray(mask[top:bottom, left:right])
         band = frame[Y0:Y1, X0:X1]
+        toward = cv2.resize(np.ascontiguousarray(low[top - y0:bottom - y0, left - x0:right - x0]), full,
+                            interpolation=cv2.INTER_LINEAR)
+        if mixed_with is not None:
+            picture, share = mixed_with
+            toward = cv2.addWeighted(toward, 1.0 - share, picture[Y0:Y1, X0:X1], share, 0.0)
         frame[Y0:Y1, X0:X1] = blend(
-            cv2.resize(np.ascontiguousarray(low[top - y0:bottom - y0, left - x0:right - x0]), full,
-                       interpolation=cv2.INTER_LINEAR),
-            np.ascontiguousarray(band), cv2.resize(weight, full, interpolation=cv2.INTER_LINEAR),
+            toward, np.ascontiguousarray(band), cv2.resize(weight, full, interpolation=cv2.INTER_LINEAR),
             cv2.resize(1.0 - weight, full, interpolation=cv2.INTER_LINEAR))
     return frame
 

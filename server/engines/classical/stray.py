@@ -14,7 +14,10 @@ stay, its edges go. Where the motion is not known this is also the better guess 
 frame (what is there is uncertain, so its mean is), which the dissolve is not where the shot moves
 (bench/RESULTS.md, "tried and not kept"). Where such a piece moves fast, its place is the more
 uncertain and a strong edge outlasts that low-pass: it gives way further, to a wider one
-(:func:`fast`). Everything is measured on the small copies gap fill's flow uses; only the
+(:func:`fast`); where even that leaves an edge and the flow found nothing sound around it, the
+place of what moved there is unknown, and the area around it gives way to the mean of that
+low-pass and the ends' dissolve, which shows nothing at a spot both ends show flat
+(:func:`lasting`). Everything is measured on the small copies gap fill's flow uses; only the
 low-pass copies and their blends touch the full-size frame (``Interpolator.at``), and only in
 the bands of rows that hold stray pixels.
 """
@@ -49,6 +52,15 @@ FAST_PACE = (1 / 640, 4 / 640)
 FAST_GAIN = 4.0
 FAST_WIDEN = 2  # small pixels the fast measure is widened by, before fading out over SPREAD
 FAST_BLUR = 6 / 640  # sigma of that low-pass, as a share of the frame's width
+# where fast stray structure still shows a gradient of LASTING_LEVELS (full-size levels a pixel:
+# about the benchmark's edge) after both low-passes, where the flow found nothing sound (its
+# lost share times LASTING_LOST_GAIN), the area within LASTING_REACH small pixels gives way to a
+# low-pass of LASTING_BLUR (share of the width) mixed with the dissolve, LASTING_DISSOLVE of it
+LASTING_LEVELS = (2.0, 4.0)
+LASTING_LOST_GAIN = 4.0
+LASTING_REACH = 10
+LASTING_BLUR = 8 / 640
+LASTING_DISSOLVE = 0.5
 STILL_LEVEL = 2.0  # levels by which the ends (unwarped), and the made frame from them, differ
 # where a pixel counts ~37 % as still: the ends' grain is ~1-2 levels on the small copies
 
@@ -115,6 +127,25 @@ def fast(strayed: np.ndarray, motion: np.ndarray, span: int) -> np.ndarray:
     moving = cv2.GaussianBlur(np.clip((pace - lo) / np.float32(hi - lo), 0.0, 1.0), (0, 0), SPREAD)
     m = cv2.dilate(np.clip(FAST_GAIN * strayed, 0.0, 1.0), None, iterations=FAST_WIDEN)
     return cv2.GaussianBlur(m, (0, 0), SPREAD) * moving
+
+
+def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_width: int) -> np.ndarray:
+    """How much each small pixel should give way to the mean of the widest low-pass and the
+    dissolve: around fast stray pixels (``fast_mask``: :func:`fast`) where the flow found nothing
+    sound (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`) and the made frame,
+    ``softened`` by both low-passes (its small greyscale copy, float32), still shows an edge
+    (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame ``full_width``
+    wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
+    a patchy mask would leave its own edges between the pictures it mixes. Not where the flow is
+    sound: there the dissolve is far from right, and a moving thing that the flow follows can
+    look a little stray at its edges (a ghost beside it)."""
+    lo, hi = LASTING_LEVELS
+    g = gradient(softened) * np.float32(softened.shape[1] / full_width)
+    lost = np.clip(LASTING_LOST_GAIN * lost, 0.0, 1.0)
+    m = fast_mask * lost * np.clip((g - lo) / np.float32(hi - lo), 0.0, 1.0)
+    size = 2 * LASTING_REACH + 1
+    m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return cv2.GaussianBlur(m, (0, 0), LASTING_REACH)
 
 
 def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
