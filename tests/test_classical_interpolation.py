@@ -399,7 +399,7 @@ def test_the_blend_keeps_time_s_weights_where_neither_end_s_round_trip_holds():
 GOLDEN_OPENCV = "5.1.0"
 GOLDEN = {
     "gap1_curve": "9ba662b06428774a",
-    "gap3_curve_u16": "a59da71b1f1e8b7a",
+    "gap3_curve_u16": "aee2bb76238c329e",
     "gap2_no_context": "9cd7d5db2e700947",
     "gap1_high": "6bcff3e71ade4bc8",
     "gap_cut": "658a9623da82a09a",

@@ -296,11 +296,12 @@ class Interpolator:
         """Small flows from time t back to each end, and the weight of ``a`` per small pixel."""
         return self._weights(t, strays=False)[:3]
 
-    def _weights(self, t: float, strays: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
+    def _weights(self, t: float, strays: bool = True) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None, np.ndarray | None]:
         """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
         structure, to give way to a low-pass copy (:func:`stray.stray`) and further to a wider one
-        (:func:`stray.fast`), and how surely it stands still (:func:`stray.still`); else None, None."""
+        (:func:`stray.fast`), how surely nothing vouches for its place (:func:`stray.lasting`'s
+        ``lost``), and how surely it stands still (:func:`stray.still`); else None, None."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -329,7 +330,9 @@ class Interpolator:
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
             kept = stray.still(self.ga, self.gb, made, dissolve)
             first = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
-            strayed = first, stray.fast(first, v, self.span)
+            # where the flow found nothing sound and the chosen motion is not borne out either
+            lost = (1.0 - self.reliable) * stray.disagreement(from_a, from_b)
+            strayed = first, stray.fast(first, v, self.span), lost
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
@@ -366,28 +369,29 @@ class Interpolator:
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
         small_width = weight_a.shape[1]
-        first, fast = strays
+        first, fast, lost = strays
         made = _soften(blend(*warped, *weights), first, stray.BLUR)
         made = _soften(made, fast, stray.FAST_BLUR * small_width)
         softened = cv2.max(first, fast)
-        lasting = self._lasting(made, fast)
+        lasting = self._lasting(made, fast, lost)
         if lasting is not None:
             dissolve = cv2.addWeighted(self.a, 1.0 - t, self.b, t, 0.0)
             made = _soften(made, lasting, stray.LASTING_BLUR * small_width, (dissolve, stray.LASTING_DISSOLVE))
             softened = cv2.max(softened, lasting)
         return self._keep_still(made, kept, softened)
 
-    def _lasting(self, made: np.ndarray, fast: np.ndarray) -> np.ndarray | None:
+    def _lasting(self, made: np.ndarray, fast: np.ndarray, lost: np.ndarray) -> np.ndarray | None:
         """Where ``made`` (full size, softened) should give way further, to the mean of a wider
         low-pass and the ends' dissolve: around fast stray structure (``fast``: :func:`stray.fast`)
-        that outlasted both softenings where the flow found nothing sound (:func:`stray.lasting`);
+        that outlasted both softenings where nothing vouches for its place (``lost``:
+        :func:`stray.lasting`);
         None where there is none. Measured on a small copy of the frame only where there is fast
         stray structure at all."""
         if float(fast.max()) <= stray.LEAST:
             return None
         size = (fast.shape[1], fast.shape[0])
         grey = cv2.cvtColor(fl.small_rgb(made, size), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        mask = stray.lasting(fast, 1.0 - self.reliable, grey, self.full[0])
+        mask = stray.lasting(fast, lost, grey, self.full[0])
         return mask if float(mask.max()) > stray.LEAST else None
 
     _KEEP_STILL = 0.5  # stray.still from which a pixel the two ends show identically is kept as is

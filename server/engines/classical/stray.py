@@ -129,15 +129,25 @@ def fast(strayed: np.ndarray, motion: np.ndarray, span: int) -> np.ndarray:
     return cv2.GaussianBlur(m, (0, 0), SPREAD) * moving
 
 
+def disagreement(from_a: np.ndarray, from_b: np.ndarray) -> np.ndarray:
+    """How surely the ends' small greyscale copies, sampled along the motion (``from_a``,
+    ``from_b``), disagree per small pixel (0 .. 1: :data:`AGREE_LEVEL`): where they agree, the
+    motion the made frame follows is borne out by both ends, whatever the flow's own checks say."""
+    apart = cv2.GaussianBlur(cv2.absdiff(from_a, from_b), (0, 0), SPREAD)
+    return 1.0 - cv2.exp(-np.square(apart * np.float32(1.0 / AGREE_LEVEL)))
+
+
 def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_width: int) -> np.ndarray:
     """How much each small pixel should give way to the mean of the widest low-pass and the
-    dissolve: around fast stray pixels (``fast_mask``: :func:`fast`) where the flow found nothing
-    sound (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`) and the made frame,
+    dissolve: around fast stray pixels (``fast_mask``: :func:`fast`) whose place nothing vouches
+    for (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`: the flow found nothing sound
+    there and the ends' samples along the chosen motion disagree) and the made frame,
     ``softened`` by both low-passes (its small greyscale copy, float32), still shows an edge
     (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame ``full_width``
     wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
     a patchy mask would leave its own edges between the pictures it mixes. Not where the flow is
-    sound: there the dissolve is far from right, and a moving thing that the flow follows can
+    sound or the motion borne out: there the dissolve is far from right (a pan too fast for the
+    gap's own flow, found from the ends' motion), and a moving thing that the flow follows can
     look a little stray at its edges (a ghost beside it)."""
     lo, hi = LASTING_LEVELS
     g = gradient(softened) * np.float32(softened.shape[1] / full_width)
@@ -161,8 +171,7 @@ def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.nda
     (the other's round trip fails: an occlusion, which the blend takes from the end that sees it,
     as at a moving edge over a flat background); where neither end's round trip holds, nothing
     vouches for it."""
-    disagree = cv2.GaussianBlur(cv2.absdiff(from_a, from_b), (0, 0), SPREAD)
     both, one = cv2.min(conf_a, conf_b), cv2.max(conf_a, conf_b)
-    sound = both * cv2.exp(-np.square(disagree * np.float32(1.0 / AGREE_LEVEL))) + (one - both)
+    sound = both * (1.0 - disagreement(from_a, from_b)) + (one - both)
     m = spread(flat * structure(gradient(made)) * (1.0 - sound))
     return np.clip(GAIN * m, 0.0, 1.0) * (1.0 - still)
