@@ -381,12 +381,11 @@ class Interpolator:
         return self._keep_still(made, kept, softened)
 
     def _lasting(self, made: np.ndarray, fast: np.ndarray, lost: np.ndarray) -> np.ndarray | None:
-        """Where ``made`` (full size, softened) should give way further, to the mean of a wider
-        low-pass and the ends' dissolve: around fast stray structure (``fast``: :func:`stray.fast`)
+        """Where ``made`` (full size, softened) should give way further, to a wider low-pass
+        mixed with the ends' dissolve: around fast stray structure (``fast``: :func:`stray.fast`)
         that outlasted both softenings where nothing vouches for its place (``lost``:
-        :func:`stray.lasting`);
-        None where there is none. Measured on a small copy of the frame only where there is fast
-        stray structure at all."""
+        :func:`stray.lasting`); None where there is none. Measured on a small copy of the frame
+        only where there is fast stray structure at all."""
         if float(fast.max()) <= stray.LEAST:
             return None
         size = (fast.shape[1], fast.shape[0])

@@ -15,8 +15,8 @@ frame (what is there is uncertain, so its mean is), which the dissolve is not wh
 (bench/RESULTS.md, "tried and not kept"). Where such a piece moves fast, its place is the more
 uncertain and a strong edge outlasts that low-pass: it gives way further, to a wider one
 (:func:`fast`); where even that leaves an edge and the flow found nothing sound around it, the
-place of what moved there is unknown, and the area around it gives way to the mean of that
-low-pass and the ends' dissolve, which shows nothing at a spot both ends show flat
+place of what moved there is unknown, and the area around it gives way to a wider low-pass
+mixed with the ends' dissolve, which shows nothing at a spot both ends show flat
 (:func:`lasting`). Everything is measured on the small copies gap fill's flow uses; only the
 low-pass copies and their blends touch the full-size frame (``Interpolator.at``), and only in
 the bands of rows that hold stray pixels.
@@ -60,7 +60,7 @@ LASTING_LEVELS = (2.0, 4.0)
 LASTING_LOST_GAIN = 4.0
 LASTING_REACH = 10
 LASTING_BLUR = 8 / 640
-LASTING_DISSOLVE = 0.5
+LASTING_DISSOLVE = 0.33
 STILL_LEVEL = 2.0  # levels by which the ends (unwarped), and the made frame from them, differ
 # where a pixel counts ~37 % as still: the ends' grain is ~1-2 levels on the small copies
 
@@ -138,11 +138,11 @@ def disagreement(from_a: np.ndarray, from_b: np.ndarray) -> np.ndarray:
 
 
 def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_width: int) -> np.ndarray:
-    """How much each small pixel should give way to the mean of the widest low-pass and the
-    dissolve: around fast stray pixels (``fast_mask``: :func:`fast`) whose place nothing vouches
-    for (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`: the flow found nothing sound
-    there and the ends' samples along the chosen motion disagree) and the made frame,
-    ``softened`` by both low-passes (its small greyscale copy, float32), still shows an edge
+    """How much each small pixel should give way to the widest low-pass mixed with the dissolve
+    (:data:`LASTING_DISSOLVE` of it): around fast stray pixels (``fast_mask``: :func:`fast`)
+    whose place nothing vouches for (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`: the
+    flow found nothing sound there and the ends' samples along the chosen motion disagree) and
+    the made frame, ``softened`` by both low-passes (its small greyscale copy, float32), still shows an edge
     (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame ``full_width``
     wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
     a patchy mask would leave its own edges between the pictures it mixes. Not where the flow is
