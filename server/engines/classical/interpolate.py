@@ -329,9 +329,10 @@ class Interpolator:
             if self._flat is None:  # (checked closer to real edges where the flow found nothing sound)
                 self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
             kept = stray.still(self.ga, self.gb, made, dissolve)
-            first = stray.stray(self._flat, made, from_a, from_b, ca, cb, kept)
+            disagree = stray.disagreement(from_a, from_b)
+            first = stray.stray(self._flat, made, disagree, ca, cb, kept)
             # where the flow found nothing sound and the chosen motion is not borne out either
-            lost = (1.0 - self.reliable) * stray.disagreement(from_a, from_b)
+            lost = (1.0 - self.reliable) * disagree
             strayed = first, stray.fast(first, v, self.span), lost
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]

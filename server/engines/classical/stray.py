@@ -53,9 +53,10 @@ FAST_GAIN = 4.0
 FAST_WIDEN = 2  # small pixels the fast measure is widened by, before fading out over SPREAD
 FAST_BLUR = 6 / 640  # sigma of that low-pass, as a share of the frame's width
 # where fast stray structure still shows a gradient of LASTING_LEVELS (full-size levels a pixel:
-# about the benchmark's edge) after both low-passes, where the flow found nothing sound (its
-# lost share times LASTING_LOST_GAIN), the area within LASTING_REACH small pixels gives way to a
-# low-pass of LASTING_BLUR (share of the width) mixed with the dissolve, LASTING_DISSOLVE of it
+# about the benchmark's edge) after both low-passes and nothing vouches for its place (the flow's
+# lost share where the ends' samples disagree too, times LASTING_LOST_GAIN), the area within
+# LASTING_REACH small pixels gives way to a low-pass of LASTING_BLUR (share of the width) mixed
+# with the dissolve, LASTING_DISSOLVE of it
 LASTING_LEVELS = (2.0, 4.0)
 LASTING_LOST_GAIN = 4.0
 LASTING_REACH = 10
@@ -142,9 +143,9 @@ def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_
     (:data:`LASTING_DISSOLVE` of it): around fast stray pixels (``fast_mask``: :func:`fast`)
     whose place nothing vouches for (``lost``, 0..1, made sure by :data:`LASTING_LOST_GAIN`: the
     flow found nothing sound there and the ends' samples along the chosen motion disagree) and
-    the made frame, ``softened`` by both low-passes (its small greyscale copy, float32), still shows an edge
-    (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame ``full_width``
-    wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
+    the made frame, ``softened`` by both low-passes (its small greyscale copy, float32), still
+    shows an edge (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame
+    ``full_width`` wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
     a patchy mask would leave its own edges between the pictures it mixes. Not where the flow is
     sound or the motion borne out: there the dissolve is far from right (a pan too fast for the
     gap's own flow, found from the ends' motion), and a moving thing that the flow follows can
@@ -158,20 +159,20 @@ def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_
     return cv2.GaussianBlur(m, (0, 0), LASTING_REACH)
 
 
-def stray(flat: np.ndarray, made: np.ndarray, from_a: np.ndarray, from_b: np.ndarray,
+def stray(flat: np.ndarray, made: np.ndarray, disagree: np.ndarray,
           conf_a: np.ndarray, conf_b: np.ndarray, still: np.ndarray) -> np.ndarray:
     """How much each small pixel of a made frame should give way to its low-pass copy (0..1).
 
-    ``flat``: :func:`flat_ends`; ``made``: the made frame's small greyscale copy; ``from_a``,
-    ``from_b``: the ends' small greyscale copies sampled along the motion; ``conf_a``, ``conf_b``:
-    the ends' round-trip confidences there (1 where the flow is sound); ``still``: :func:`still`,
-    where the made frame is left as it is.
+    ``flat``: :func:`flat_ends`; ``made``: the made frame's small greyscale copy; ``disagree``:
+    :func:`disagreement` of the ends' samples along the motion; ``conf_a``, ``conf_b``: the ends'
+    round-trip confidences there (1 where the flow is sound); ``still``: :func:`still`, where the
+    made frame is left as it is.
 
     The made structure is sound where both ends see it and agree, and where only one end sees it
     (the other's round trip fails: an occlusion, which the blend takes from the end that sees it,
     as at a moving edge over a flat background); where neither end's round trip holds, nothing
     vouches for it."""
     both, one = cv2.min(conf_a, conf_b), cv2.max(conf_a, conf_b)
-    sound = both * (1.0 - disagreement(from_a, from_b)) + (one - both)
+    sound = both * (1.0 - disagree) + (one - both)
     m = spread(flat * structure(gradient(made)) * (1.0 - sound))
     return np.clip(GAIN * m, 0.0, 1.0) * (1.0 - still)
