@@ -78,23 +78,29 @@ def _made_between(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [interp.at(k / 4) for k in (1, 2, 3)]
 
 
+def _made_with(frames: list[np.ndarray], monkeypatch, setting: str, value) -> tuple[float, float]:
+    """:func:`_made_between` with :mod:`stray`'s ``setting`` set to ``value``: the made frames'
+    edge ratio in the real frames' flat area (bench/seams.py) and their mean PSNR to the true ones."""
+    seams = bench_module("seams")
+    truth = frames[4:7]
+    regions = seams.frame_regions([frames[3], *truth, frames[7]])
+    monkeypatch.setattr(stray, setting, value)
+    out = _made_between(frames)
+    edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
+    return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+
+
 @pytest.mark.parametrize("pan,ball", [(20, -10), (16, 12)])
 def test_stray_structure_over_a_hazy_sky_is_softened(pan, ball, monkeypatch):
     """A fast pan over a hazy sky defeats the flow: the made frames carry pieces of the haze's
     darker blobs and of the ball's chequer to places where neither end shows any structure (an
     edge density a few times the real frames'). There they give way to a low-pass copy, which
     takes a good share of those edges away and is no further from the true frames."""
-    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
-    truth = frames[4:7]
-    regions = seams.frame_regions([frames[3], *truth, frames[7]])
     gain = stray.GAIN
 
     def made(gain: float) -> tuple[float, float]:
-        monkeypatch.setattr(stray, "GAIN", gain)
-        out = _made_between(frames)
-        edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
-        return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+        return _made_with(frames, monkeypatch, "GAIN", gain)
 
     kept, softened = made(0.0), made(gain)
     assert kept[0] > 2.0  # ~2.3-3.2x the real frames' edges
@@ -125,18 +131,12 @@ def test_stray_pieces_beside_real_edges_are_softened_where_the_flow_found_nothin
     """On the hazy sky the flow fails: the pieces it carries next to the haze's own edges are no
     halo of theirs, and the flatness checked closer to those edges there softens them too: fewer
     edges in the flat area and frames no further from the true ones."""
-    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
-    truth = frames[4:7]
-    regions = seams.frame_regions([frames[3], *truth, frames[7]])
 
     monkeypatch.setattr(stray, "FAST_GAIN", 0.0)  # (the wider softening of fast pieces hides the difference)
 
     def made(radius: int) -> tuple[float, float]:
-        monkeypatch.setattr(stray, "LOST_RADIUS", radius)
-        out = _made_between(frames)
-        edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
-        return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+        return _made_with(frames, monkeypatch, "LOST_RADIUS", radius)
 
     closer, before = made(stray.LOST_RADIUS), made(stray.FLAT_RADIUS)
     assert closer[0] < 0.85 * before[0], (closer, before)
@@ -148,16 +148,10 @@ def test_fast_stray_pieces_give_way_to_a_wider_low_pass(pan, ball, monkeypatch):
     """Pieces the flow carried over the hazy sky of a fast pan, where the low-pass copy still
     leaves their edges, give way further to the wider one: fewer edges in the flat area, frames no
     further from the true ones."""
-    seams = bench_module("seams")
     frames = _cloudy_sky(pan, ball)
-    truth = frames[4:7]
-    regions = seams.frame_regions([frames[3], *truth, frames[7]])
 
     def made(gain: float) -> tuple[float, float]:
-        monkeypatch.setattr(stray, "FAST_GAIN", gain)
-        out = _made_between(frames)
-        edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
-        return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+        return _made_with(frames, monkeypatch, "FAST_GAIN", gain)
 
     gain = stray.FAST_GAIN
     kept, softened = made(0.0), made(gain)
@@ -213,16 +207,10 @@ def test_fast_stray_edges_that_outlast_both_low_passes_give_way_to_the_dissolve(
     """Over the hazy sky of a fast pan, pieces whose edges both low-passes leave give way, with the
     area around them, to a wider low-pass mixed with the ends' dissolve (which shows nothing
     where both ends are flat): fewer edges in the flat area and frames nearer the true ones."""
-    seams = bench_module("seams")
     frames = _cloudy_sky(20, -10)
-    truth = frames[4:7]
-    regions = seams.frame_regions([frames[3], *truth, frames[7]])
 
     def made(levels: tuple[float, float]) -> tuple[float, float]:
-        monkeypatch.setattr(stray, "LASTING_LEVELS", levels)
-        out = _made_between(frames)
-        edges = seams.ratios(seams.compare(out, truth, regions, frames[3], frames[7])["flat"])["edges"]
-        return edges, float(np.mean([psnr(m, t) for m, t in zip(out, truth)]))
+        return _made_with(frames, monkeypatch, "LASTING_LEVELS", levels)
 
     levels = stray.LASTING_LEVELS
     kept, given_way = made((1e6, 2e6)), made(levels)
