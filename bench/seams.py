@@ -221,8 +221,8 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
     """Prints the seam and flicker table of a benchmark run; returns its targets as (what,
     passed, detail): per clip and operation, made frames flicker no more than the real footage
     (within :data:`FLICKER_RESOLUTION`), and show no more edges than it, in the region where
-    seams show (:data:`JUDGED`). An extension's edges are held to the real frames' or the held last frame's, whichever shows
-    more: the freeze is a real frame, so what it scores above the later ones is the measure's
+    seams show (:data:`JUDGED`). An extension's edges are held to the real frames' or the held
+    last frame's, whichever shows more: the freeze is a real frame, so what it scores above the later ones is the measure's
     (grain, things moving out of the flat area), not a seam. The :data:`BASELINES`' edge ratios
     in the same region are printed beside the engine's (and named in each edge target's detail)
     as a yardstick; they set no target but the extension's."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -376,7 +377,8 @@ class Interpolator:
         softened = cv2.max(first, fast)
         lasting = self._lasting(made, fast, lost)
         if lasting is not None:
-            dissolve = cv2.addWeighted(self.a, 1.0 - t, self.b, t, 0.0)
+            def dissolve(rows: slice, cols: slice) -> np.ndarray:  # only where the bands need it
+                return cv2.addWeighted(self.a[rows, cols], 1.0 - t, self.b[rows, cols], t, 0.0)
             made = _soften(made, lasting, stray.LASTING_BLUR * small_width, (dissolve, stray.LASTING_DISSOLVE))
             softened = cv2.max(softened, lasting)
         return self._keep_still(made, kept, softened)
@@ -435,10 +437,11 @@ def _areas(mask: np.ndarray) -> np.ndarray:
 
 
 def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
-            mixed_with: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+            mixed_with: tuple[Callable[[slice, slice], np.ndarray], float] | None = None) -> np.ndarray:
     """``frame`` (full size) given way to its low-pass copy (a Gaussian of ``sigma`` small pixels)
-    by ``mask`` (small, 0..1), in place and returned; ``mixed_with``: (a full-size picture, its
-    share), mixed into the low-pass copy before the frame gives way to it. Only bands of rows
+    by ``mask`` (small, 0..1), in place and returned; ``mixed_with``: (a full-size picture's
+    region by rows and columns, its share), mixed into the low-pass copy before the frame gives
+    way to it (made only for the bands blended). Only bands of rows
     with mask pixels over :data:`stray.LEAST`, each as wide as those pixels reach, are blended
     at full size (a full-size blend costs about as much as the interpolation's own); the
     low-pass copy is made once, at the small size, for all of them."""
@@ -471,7 +474,7 @@ def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
                             interpolation=cv2.INTER_LINEAR)
         if mixed_with is not None:
             picture, share = mixed_with
-            toward = cv2.addWeighted(toward, 1.0 - share, picture[Y0:Y1, X0:X1], share, 0.0)
+            toward = cv2.addWeighted(toward, 1.0 - share, picture(slice(Y0, Y1), slice(X0, X1)), share, 0.0)
         frame[Y0:Y1, X0:X1] = blend(
             toward, np.ascontiguousarray(band), cv2.resize(weight, full, interpolation=cv2.INTER_LINEAR),
             cv2.resize(1.0 - weight, full, interpolation=cv2.INTER_LINEAR))

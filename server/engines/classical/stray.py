@@ -145,11 +145,11 @@ def lasting(fast_mask: np.ndarray, lost: np.ndarray, softened: np.ndarray, full_
     flow found nothing sound there and the ends' samples along the chosen motion disagree) and
     the made frame, ``softened`` by both low-passes (its small greyscale copy, float32), still
     shows an edge (:data:`LASTING_LEVELS`, measured in full-size levels a pixel of a frame
-    ``full_width`` wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece may lie in, as
-    a patchy mask would leave its own edges between the pictures it mixes. Not where the flow is
-    sound or the motion borne out: there the dissolve is far from right (a pan too fast for the
-    gap's own flow, found from the ends' motion), and a moving thing that the flow follows can
-    look a little stray at its edges (a ghost beside it)."""
+    ``full_width`` wide), over :data:`LASTING_REACH` small pixels: the whole area such a piece
+    may lie in, as a patchy mask would leave its own edges between the pictures it mixes. Not
+    where the flow is sound or the motion borne out: there the dissolve is far from right (a pan
+    too fast for the gap's own flow, found from the ends' motion), and a moving thing that the
+    flow follows can look a little stray at its edges (a ghost beside it)."""
     lo, hi = LASTING_LEVELS
     g = gradient(softened) * np.float32(softened.shape[1] / full_width)
     lost = np.clip(LASTING_LOST_GAIN * lost, 0.0, 1.0)
