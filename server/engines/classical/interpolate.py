@@ -200,6 +200,7 @@ class Interpolator:
         seen = cv2.GaussianBlur(np.maximum(self.conf_a, self.conf_b), (0, 0), self._RELIABLE_SIGMA)
         lo, hi = self._RELIABLE_LEVELS
         self.reliable = np.clip((seen - lo) / (hi - lo), 0.0, 1.0)
+        self._unsound = 1.0 - self.reliable  # where the flow found nothing sound (stray's measures)
         # how much worse than the chosen motion a smooth one may match and still replace it:
         # little where the flow is reliable, much more where it is not (see _smooth_choice)
         (rel_sure, abs_sure), (rel_unsure, abs_unsure) = self._SMOOTH_SLACK
@@ -328,12 +329,12 @@ class Interpolator:
             dissolve = cv2.addWeighted(self.ga, 1.0 - t, self.gb, t, 0.0)
             made = trust * (weight_a * from_a + (1.0 - weight_a) * from_b) + (1.0 - trust) * dissolve
             if self._flat is None:  # (checked closer to real edges where the flow found nothing sound)
-                self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=1.0 - self.reliable)
+                self._flat = stray.flat_ends(self.ga, self.gb, self.full[0], lost=self._unsound)
             kept = stray.still(self.ga, self.gb, made, dissolve)
             disagree = stray.disagreement(from_a, from_b)
             first = stray.stray(self._flat, made, disagree, ca, cb, kept)
             # where the flow found nothing sound and the chosen motion is not borne out either
-            lost = (1.0 - self.reliable) * disagree
+            lost = self._unsound * disagree
             strayed = first, stray.fast(first, v, self.span), lost
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
