@@ -7,6 +7,8 @@ bash scripts/setup.sh --diffusers   # the diffusers tests need torch (the build 
 if [[ -x plugins/premiere_cep/tests/setup.sh ]]; then
     bash plugins/premiere_cep/tests/setup.sh
 fi
-# two processes, a module to each at a time (tests/conftest.py keeps the Ray modules in one);
-# SHOTFORGE_TEST_PROCESSES=0 runs everything in this one
-python -m pytest -n "${SHOTFORGE_TEST_PROCESSES:-2}" --dist loadfile "$@"
+# three processes on the two cores CI has (many tests wait on servers, subprocesses and browsers,
+# which left a core idle with two), a module to each at a time
+# (tests/conftest.py keeps the Ray modules in one); SHOTFORGE_TEST_PROCESSES=0 runs everything in
+# this one
+python -m pytest -n "${SHOTFORGE_TEST_PROCESSES:-3}" --dist loadfile "$@"

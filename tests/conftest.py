@@ -17,7 +17,7 @@ RAY_MODULES = {"test_farm", "test_farm_host", "test_farm_store"}
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """scripts/test.sh runs the suite in two processes with ``--dist loadfile``: a module's tests
+    """scripts/test.sh runs the suite in three processes with ``--dist loadfile``: a module's tests
     stay in one process (each module-scoped server, cluster or browser starts once), and the Ray
     modules share one."""
     if config.getvalue("dist") != "loadfile":
