@@ -14,7 +14,10 @@ Two measures, each taken on the made frames and on the real ones in the same reg
 - edges: the share of the region's pixels where the luma's gradient exceeds :data:`EDGE_LEVEL`
   levels a pixel (after the same smoothing): seam lines and region outlines add edges where the
   real frame has none, and so does content put in the wrong place (both are made structure that
-  the real frames do not have there).
+  the real frames do not have there). Of the made frames' edges where the real frames have none
+  ("made-only"), the share that is sharp (:func:`sharp`: thin contours, hard outlines) is
+  reported beside the ratio, and sets no target: the rest are wide ramps, a low-pass spreading a
+  strong edge, or soft structure in the wrong place.
 
 Regions: ``flat``, where the real frames (both ends and the truth) have no structure (a blurred
 gradient under :data:`FLAT_LEVEL`, eroded so real edges' halos stay out), which is where seams
@@ -46,6 +49,11 @@ FLICKER_FLOOR = 0.05  # levels added to both flickers, far below visible: a stil
 # finer (one pixel in a thousand stepping inside a gap rather than at its join moves a flicker by
 # ~0.001: a still chart's codec refresh, which the real frames take in one step and a ramp in two)
 FLICKER_RESOLUTION = 0.001
+# an edge is sharp where its gradient at SMOOTH_SIGMA is over SHARP_RATIO times its gradient at
+# SHARP_SIGMA: a step's is 4 (a gradient's peak goes as 1 / sigma), a ramp already blurred by a
+# sigma of 3.3 px or more is under 1.5 (1 / sqrt(blur² + sigma²) at each)
+SHARP_SIGMA = 4.0
+SHARP_RATIO = 1.5
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
@@ -106,11 +114,27 @@ def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.
     return edges(made) & ~edges(real) & mask
 
 
+def sharp(frame: np.ndarray) -> np.ndarray:
+    """Where ``frame``'s structure is sharp (bool mask; see :data:`SHARP_RATIO`)."""
+    return gradient(frame, SMOOTH_SIGMA) > SHARP_RATIO * gradient(frame, SHARP_SIGMA)
+
+
+def made_only(made: Sequence[np.ndarray], real: Sequence[np.ndarray], mask: np.ndarray) -> list[float]:
+    """Means over the frames of the share of ``mask``'s pixels on made-only edges
+    (:func:`made_only_edges`), and of the share on those of them that are sharp."""
+    shares = []
+    for m, r in zip(made, real):
+        only = made_only_edges(m, r, mask)
+        shares.append((only.sum(), (only & sharp(m)).sum()))
+    return [float(np.mean([s[k] for s in shares]) / max(int(mask.sum()), 1)) for k in (0, 1)]
+
+
 def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dict[str, np.ndarray],
             before: np.ndarray | None = None, after: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
     """Flicker and edge density of the ``made`` frames and of the ``real`` frames at the same
     positions, in each region big enough to measure: ``{region: {"flicker": [made, real],
-    "edges": [made, real]}}`` (no flicker when no made frame has a neighbour on both sides).
+    "edges": [made, real], "made_only": [all, sharp]}}`` (:func:`made_only`; no flicker when no
+    made frame has a neighbour on both sides).
     ``before``/``after``: the real frames around them, when there are (a gap has both, an
     extension the last context frame, outpainting none: every frame is made)."""
     head, tail = [before] if before is not None else [], [after] if after is not None else []
@@ -120,7 +144,7 @@ def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dic
     for name, mask in regions.items():
         if mask.mean() < MIN_REGION:
             continue
-        row = {"edges": [edge_density(made, mask), edge_density(real, mask)]}
+        row = {"edges": [edge_density(made, mask), edge_density(real, mask)], "made_only": made_only(made, real, mask)}
         if centres:
             row["flicker"] = [flicker(seq, centres, mask) for seq in seqs]
         out[name] = row
@@ -264,6 +288,8 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
             if region == judged_edges:
                 beside = {name: ratio for name, ratio in theirs.items() if name != "freeze"}
                 detail = f"{r['edges']:.3f}x the real frames'" + (f" ({_named(beside, '{:.3f}x')})" if beside else "")
+                if "made_only" in row:  # (not in runs from before it)
+                    detail += _made_only(row["made_only"])
                 if "freeze" not in theirs:
                     checks.append((f"seams {op} {clip}: no more edges than the real frames ({region})",
                                    r["edges"] <= 1.0, detail))
@@ -279,6 +305,14 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
                  f"{np.mean([r['edges'] for r in rs]):.2f}", _named(theirs, "{:.2f}")]
         print("".join(str(c).ljust(wd) for c, wd in zip(cells, widths)))
     return checks
+
+
+def _made_only(shares: list[float]) -> str:
+    """``[all, sharp]`` made-only edge shares (:func:`made_only`) as a target's detail."""
+    everything, sharp_ones = shares
+    if everything <= 0:
+        return "; no made-only edges"
+    return f"; made-only edges on {100 * everything:.3f} % of it, {100 * sharp_ones / everything:.0f} % of them sharp"
 
 
 def _named(figures: dict[str, float], form: str) -> str:

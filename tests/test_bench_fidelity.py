@@ -125,6 +125,36 @@ def test_a_seam_line_scores_above_a_smooth_fill(fidelity):
     assert seams.ratios(faint)["edges"] <= 1.0
 
 
+def test_made_only_edges_are_told_sharp_contours_from_a_spread_low_pass(fidelity):
+    """A thin contour's edges are sharp; a strong edge low-passed into the flat sky (as the
+    engine's softening spreads a misplaced treeline) adds edges too, but none of them sharp."""
+    seams = fidelity.seams
+    real = _pan(3)
+    regions = seams.frame_regions(real)
+    contour = seams.compare([_contour(real[1], 0)], real[1:2], regions, real[0], real[2])["flat"]
+    spread = real[1].copy()
+    spread[40:] = 40  # a dark treeline's edge where the real sky has none...
+    spread = cv2.GaussianBlur(spread, (0, 0), 6.0)  # ...low-passed wide
+    ramp = seams.compare([spread], real[1:2], regions, real[0], real[2])["flat"]
+    (c_all, c_sharp), (r_all, r_sharp) = contour["made_only"], ramp["made_only"]
+    assert c_all > 0.02 and c_sharp / c_all > 0.9
+    assert seams.ratios(ramp)["edges"] > 3.0 and r_all > 0.05 and r_sharp / r_all < 0.05
+    same = seams.compare(real[1:2], real[1:2], regions, real[0], real[2])["flat"]
+    assert same["made_only"] == [0.0, 0.0]
+
+
+def test_an_edge_targets_detail_names_how_much_of_its_made_only_edges_is_sharp(fidelity):
+    def row(made_only):
+        return {"seams": {"ours": {"flat": {"flicker": [1.0, 1.0], "edges": [0.03, 0.01], "made_only": made_only}}}}
+
+    results = {"soft": {"gap": {1: [row([0.02, 0.001]), row([0.01, 0.002])]}, "ext": {}, "out": {}},
+               "clean": {"gap": {1: [row([0.0, 0.0])]}, "ext": {}, "out": {}}}
+    checks = {what.split(":")[0]: detail for what, ok, detail in fidelity.seams.report(results, 8)
+              if "edges" in what}
+    assert checks["seams gap 1 soft"] == "2.667x the real frames'; made-only edges on 1.500 % of it, 10 % of them sharp"
+    assert checks["seams gap 1 clean"].endswith("; no made-only edges")
+
+
 def test_a_hard_seam_at_the_picture_edge_scores_above_a_continued_border(fidelity):
     seams = fidelity.seams
     real = _pan(4)
