@@ -288,15 +288,15 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
             if region == judged_edges:
                 beside = {name: ratio for name, ratio in theirs.items() if name != "freeze"}
                 detail = f"{r['edges']:.3f}x the real frames'" + (f" ({_named(beside, '{:.3f}x')})" if beside else "")
-                if "made_only" in row:  # (not in runs from before it)
-                    detail += _made_only(row["made_only"])
+                made_only_detail = _made_only(row["made_only"]) if "made_only" in row else ""  # (older runs)
                 if "freeze" not in theirs:
                     checks.append((f"seams {op} {clip}: no more edges than the real frames ({region})",
-                                   r["edges"] <= 1.0, detail))
+                                   r["edges"] <= 1.0, detail + made_only_detail))
                 else:
                     bound = max(1.0, theirs["freeze"])
                     checks.append((f"seams {op} {clip}: no more edges than the real frames or the held frame "
-                                   f"({region})", r["edges"] <= bound, f"{detail}, the held frame {bound:.3f}x"))
+                                   f"({region})", r["edges"] <= bound,
+                                   f"{detail}, the held frame {bound:.3f}x{made_only_detail}"))
     for (op, region), rs in sorted(per_op.items()):
         flick = [r["flicker"] for r in rs if "flicker" in r]
         theirs = {name: float(np.mean(per_op_baselines[(op, region, name)])) for name in BASELINES.values()
