@@ -262,6 +262,8 @@ def test_a_gap_window_shows_the_figures_the_benchmark_measures(fidelity, gap_win
     made, real = row["seams"]["ours"]["flat"]["edges"]
     assert line.startswith(f"synthetic 3/{row['pos']} ")
     assert f"edges % {100 * made:.3f} / {100 * real:.3f}" in line
+    only, sharp = row["seams"]["ours"]["flat"]["made_only"]
+    assert line.endswith(f"made-only % {100 * only:.3f} ({100 * sharp / only if only > 0 else 0:.0f} % sharp)")
 
 
 def test_a_gap_windows_picture_marks_only_the_edges_the_made_frame_adds(fidelity, gap_windows_tool):
