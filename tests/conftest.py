@@ -7,8 +7,8 @@ from pathlib import Path
 
 # OpenCV's IPP picks its code by the CPU (AVX2, or AVX-512 where there is one), and the two round
 # some float results differently in the last bit: the suite runs IPP's AVX2 code on every machine
-# that has it (read at IPP's first use; servers, CLIs and Ray workers the tests start inherit it),
-# so renders and measured margins are the same bits wherever it runs
+# that has it (read at IPP's first use, and by the servers, CLIs and Ray workers that the tests
+# start with their environment), so renders and measured margins are the same bits on all of them
 os.environ.setdefault("OPENCV_IPP", "avx2")
 
 import cv2  # noqa: E402

@@ -11,8 +11,28 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 
 from tests.shared_data import VIDEO, shared
+
+#: the OpenCV build and the code of its IPP that golden checksums were recorded with: bit-exact
+#: renders depend on both (IPP's AVX-512 code rounds some float results differently from its AVX2
+#: code, which tests/conftest.py asks for)
+GOLDEN_OPENCV, GOLDEN_IPP = "5.1.0", "AVX2"
+
+
+def _golden_code_differs() -> str:
+    """Why this process cannot reproduce the golden checksums, or ""."""
+    if cv2.__version__ != GOLDEN_OPENCV:
+        return f"golden frames were recorded with OpenCV {GOLDEN_OPENCV}, not {cv2.__version__}"
+    if not cv2.ipp.useIPP() or GOLDEN_IPP not in cv2.ipp.getIppVersion():
+        running = cv2.ipp.getIppVersion() if cv2.ipp.useIPP() else "no IPP"
+        return f"golden frames were recorded with IPP's {GOLDEN_IPP} code, not {running}"
+    return ""
+
+
+#: marks a test of golden checksums: skipped where they cannot be reproduced
+golden_code = pytest.mark.skipif(bool(_golden_code_differs()), reason=_golden_code_differs() or "-")
 
 
 def decode(name: str, start: int, count: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:

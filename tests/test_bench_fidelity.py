@@ -125,6 +125,13 @@ def test_a_seam_line_scores_above_a_smooth_fill(fidelity):
     assert seams.ratios(faint)["edges"] <= 1.0
 
 
+def _step(blur: float, height: int = 120) -> np.ndarray:
+    """A dark area's edge across the bottom of a plain grey frame, low-passed by ``blur`` px."""
+    frame = np.full((72, 96, 3), 150, np.uint8)
+    frame[40:] = 150 - height
+    return cv2.GaussianBlur(frame, (0, 0), blur) if blur else frame
+
+
 def test_made_only_edges_are_told_sharp_contours_from_a_spread_low_pass(fidelity):
     """A thin contour's edges are sharp; a strong edge low-passed into the flat sky (as the
     engine's softening spreads a misplaced treeline) adds edges too, but none of them sharp."""
@@ -143,6 +150,31 @@ def test_made_only_edges_are_told_sharp_contours_from_a_spread_low_pass(fidelity
     assert same["made_only"] == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("blur, sharp", [(0, True), (2.0, True), (5.0, False), (8.0, False)])
+def test_an_edge_is_sharp_up_to_a_blur_of_about_three_pixels_over_its_whole_width(fidelity, blur, sharp):
+    seams = fidelity.seams
+    frame = _step(blur)
+    on_edge = seams.edges(frame)
+    assert on_edge.sum() > 96  # a strong step is an edge however blurred: several rows of it
+    assert (seams.sharp(frame)[on_edge].mean() == 1.0) if sharp else not seams.sharp(frame)[on_edge].any()
+
+
+def test_made_only_shares_are_of_the_region_and_averaged_over_the_frames(fidelity):
+    seams = fidelity.seams
+    real = [np.full((72, 96, 3), 150, np.uint8)] * 2
+    made = [_step(0), _step(6.0)]  # a hard edge, then a spread one, where the real frames are plain
+    upper = np.zeros((72, 96), bool)
+    upper[:48] = True  # a region of two thirds of the frame, holding part of each edge
+    row = seams.compare(made, real, {"upper": upper})["upper"]
+    per_frame = [(seams.edges(m) & upper).sum() / upper.sum() for m in made]
+    sharp = (seams.edges(made[0]) & seams.sharp(made[0]) & upper).sum() / upper.sum()
+    assert per_frame[0] > 0 and per_frame[1] > per_frame[0]  # the spread edge covers more
+    assert row["made_only"] == pytest.approx([np.mean(per_frame), sharp / 2])
+    assert row["edges"] == pytest.approx([np.mean(per_frame), 0.0])
+    with pytest.raises(ValueError, match="2 made frames against 1 real"):
+        seams.compare(made, real[:1], {"upper": upper})
+
+
 def test_an_edge_targets_detail_names_how_much_of_its_made_only_edges_is_sharp(fidelity):
     def row(made_only):
         return {"seams": {"ours": {"flat": {"flicker": [1.0, 1.0], "edges": [0.03, 0.01], "made_only": made_only}}}}
@@ -153,6 +185,13 @@ def test_an_edge_targets_detail_names_how_much_of_its_made_only_edges_is_sharp(f
               if "edges" in what}
     assert checks["seams gap 1 soft"] == "2.667x the real frames'; made-only edges on 1.500 % of it, 10 % of them sharp"
     assert checks["seams gap 1 clean"].endswith("; no made-only edges")
+    # an extension's, after the held frame's bar
+    held = {"seams": {"ours": {"flat": {"flicker": [1.0, 1.0], "edges": [0.03, 0.01], "made_only": [0.02, 0.005]}},
+                      "freeze": {"flat": {"flicker": [1.0, 1.0], "edges": [0.01, 0.01]}}}}
+    checks = {what.split(":")[0]: detail for what, ok, detail in fidelity.seams.report(
+        {"turn": {"gap": {}, "ext": {8: held}, "out": {}}}, 8) if "edges" in what}
+    assert checks["seams extend -8 turn"] == ("2.667x the real frames', the held frame 1.000x; "
+                                              "made-only edges on 2.000 % of it, 25 % of them sharp")
 
 
 def test_a_hard_seam_at_the_picture_edge_scores_above_a_continued_border(fidelity):
@@ -262,8 +301,13 @@ def test_a_gap_window_shows_the_figures_the_benchmark_measures(fidelity, gap_win
     made, real = row["seams"]["ours"]["flat"]["edges"]
     assert line.startswith(f"synthetic 3/{row['pos']} ")
     assert f"edges % {100 * made:.3f} / {100 * real:.3f}" in line
-    only, sharp = row["seams"]["ours"]["flat"]["made_only"]
-    assert line.endswith(f"made-only % {100 * only:.3f} ({100 * sharp / only if only > 0 else 0:.0f} % sharp)")
+    assert line.endswith("no made-only edges")  # the engine follows the soft pan
+    # a window with a made contour: all of its made-only edges are sharp
+    real = _pan(3)
+    regions = fidelity.seams.frame_regions(real)
+    seamed = gap_windows_tool.GapWindow(1, [_contour(real[1], 0)], real[1:2], (real[0], real[2]), regions, 0.0)
+    only = fidelity.seams.made_only_edges(seamed.ours[0], real[1], regions["flat"]).mean() / regions["flat"].mean()
+    assert gap_windows_tool.line(clip, 1, seamed).endswith(f"made-only % {100 * only:.3f} (100 % sharp)")
 
 
 def test_a_gap_windows_picture_marks_only_the_edges_the_made_frame_adds(fidelity, gap_windows_tool):

@@ -18,7 +18,7 @@ import pytest
 from server.engines.base import Canceled, EngineJob, OutpaintLayout
 from server.engines import flow as fl
 from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, build_engine
-from tests.frames import decode, psnr
+from tests.frames import decode, golden_code, psnr
 from tests.shared_data import INTERPOLATION
 
 SINTEL = INTERPOLATION / "sintel_alley_1_clean"
@@ -422,9 +422,9 @@ def test_outpaint_border_of_pillarboxed_film_is_as_steady_as_its_bars(engine):
 # sha256 (first 16 hex digits) of the frames of each tiny request below, recorded from the
 # outpainter whose fill gives way, far from the picture, to the picture's own row colours near
 # that side: any refactoring after it must make the very same frames. Bit-exact results
-# depend on OpenCV's build, so they are checked on the version they were recorded with; a
-# deliberate change of output records them anew (and keeps the quality floor below).
-GOLDEN_OPENCV = "5.1.0"
+# depend on OpenCV's build and its IPP's code, so they are checked where those are the ones they
+# were recorded with (tests.frames.golden_code); a deliberate change of output records them anew
+# (and keeps the quality floor below).
 GOLDEN = {
     "out_43": "530cbab4e4685bdc",
     "out_916": "cdafd3d29641ebcb",
@@ -471,8 +471,7 @@ def _golden_renders() -> dict[str, str]:
     return digests
 
 
-@pytest.mark.skipif(cv2.__version__ != GOLDEN_OPENCV,
-                    reason=f"golden frames were recorded with OpenCV {GOLDEN_OPENCV}, not {cv2.__version__}")
+@golden_code
 def test_golden_renders_are_bit_identical():
     digests = _golden_renders()
     assert digests.pop("out_43 border dB over reflect padding") > 1.0

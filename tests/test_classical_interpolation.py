@@ -15,7 +15,7 @@ import pytest
 from server.engines import flow as fl
 from server.engines.base import EngineJob
 from server.engines.classical import ClassicalEngine, Interpolator, PairFlow, stray
-from tests.frames import bench_module, decode, psnr
+from tests.frames import bench_module, decode, golden_code, psnr
 
 SIZE = (320, 180)
 
@@ -382,11 +382,9 @@ def test_the_blend_keeps_time_s_weights_where_neither_end_s_round_trip_holds():
 # when the motion choice was smoothed where it is ambiguous (issue 17): any later change of their
 # output must be deliberate (and record them anew); each case also has a quality floor against
 # the true frames or the dissolve, so a new checksum is never recorded for worse frames. Bit-exact
-# results depend on OpenCV's build and on the code its IPP runs (tests/conftest.py asks for the
-# AVX2 code; AVX-512's rounds differently), so the checksums are checked on the version and the
-# code they were recorded with; the quality floors on any.
-GOLDEN_OPENCV = "5.1.0"
-GOLDEN_IPP = "AVX2"
+# results depend on OpenCV's build and on the code its IPP runs, so the checksums are checked
+# where those are the ones they were recorded with (tests.frames.golden_code); the quality floors
+# on any.
 GOLDEN = {
     "gap1_curve": "9ba662b06428774a",
     "gap3_curve_u16": "fd283a6ea1b2914f",
@@ -512,10 +510,7 @@ def _digest(frames: list[np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
-@pytest.mark.skipif(cv2.__version__ != GOLDEN_OPENCV,
-                    reason=f"golden frames were recorded with OpenCV {GOLDEN_OPENCV}, not {cv2.__version__}")
-@pytest.mark.skipif(GOLDEN_IPP not in cv2.ipp.getIppVersion(),
-                    reason=f"golden frames were recorded with IPP's {GOLDEN_IPP} code, not {cv2.ipp.getIppVersion()}")
+@golden_code
 def test_golden_renders_are_bit_identical(renders):
     assert {name: _digest(renders[name]) for name in GOLDEN} == GOLDEN
 
