@@ -49,9 +49,9 @@ def line(clip: Clip, gap: int, w: GapWindow) -> str:
     made, real = flat["edges"] if flat else (float("nan"),) * 2
     only, sharp = flat["made_only"] if flat else (0.0, 0.0)
     ratio = (made + seams.EDGE_FLOOR) / (real + seams.EDGE_FLOOR)
+    added = f"made-only % {100 * only:.3f} ({100 * sharp / only:.0f} % sharp)" if only > 0 else "no made-only edges"
     return (f"{clip.name} {gap}/{w.pos}".ljust(36) + f"{w.psnr():7.3f} dB   flat {w.regions['flat'].mean():.2f}"
-            f"   edges % {100 * made:.3f} / {100 * real:.3f}   ratio {ratio:.3f}   "
-            + (f"made-only % {100 * only:.3f} ({100 * sharp / only:.0f} % sharp)" if only > 0 else "no made-only edges"))
+            f"   edges % {100 * made:.3f} / {100 * real:.3f}   ratio {ratio:.3f}   {added}")
 
 
 def pictures(w: GapWindow) -> list[np.ndarray]:
