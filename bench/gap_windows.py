@@ -7,11 +7,11 @@
 For looking into one case of the benchmark's table: each window's PSNR and the share of the real
 frames' flat area on an edge in the made frames and in the real ones (:mod:`seams`, as the
 benchmark measures them, with their ratio, and the made frames' edges where the real ones have
-none, with the share of those that is sharp: :func:`seams.made_only`), and with ``--pictures`` each
-made frame beside the real one, the flat area dimmed and the made frames' edges that the real frame
-does not have there marked red. Clips: shared clip names (file names without extension), the
-footage made from them (``pan_sd_480``, ``phone_10``, ...: bench/fid/footage.py), or paths to video
-files.
+none, with the share of those that is sharp: ``made_only`` in :func:`seams.compare`), and with
+``--pictures`` each made frame beside the real one, the flat area dimmed and the made frames' edges
+that the real frame does not have there marked red. Clips: shared clip names (file names without
+extension), the footage made from them (``pan_sd_480``, ``phone_10``, ...: bench/fid/footage.py),
+or paths to video files.
 """
 
 from __future__ import annotations

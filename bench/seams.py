@@ -319,7 +319,7 @@ def report(results: dict, width: int) -> list[tuple[str, bool, str]]:
 
 
 def _made_only(shares: list[float]) -> str:
-    """``[all, sharp]`` made-only edge shares (:func:`made_only`) as a target's detail."""
+    """A region's ``made_only`` shares (``[all, sharp]``: :func:`compare`) as a target's detail."""
     everything, sharp_ones = shares
     if everything <= 0:
         return "; no made-only edges"

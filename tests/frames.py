@@ -31,8 +31,9 @@ def _golden_code_differs() -> str:
     return ""
 
 
+_GOLDEN_CODE_DIFFERS = _golden_code_differs()
 #: marks a test of golden checksums: skipped where they cannot be reproduced
-golden_code = pytest.mark.skipif(bool(_golden_code_differs()), reason=_golden_code_differs() or "-")
+golden_code = pytest.mark.skipif(bool(_GOLDEN_CODE_DIFFERS), reason=_GOLDEN_CODE_DIFFERS or "-")
 
 
 def decode(name: str, start: int, count: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
