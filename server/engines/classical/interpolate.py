@@ -373,14 +373,17 @@ class Interpolator:
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
         small_width = weight_a.shape[1]
         first, fast, lost = strays
-        made = _soften(blend(*warped, *weights), first, stray.BLUR)
-        made = _soften(made, fast, stray.FAST_BLUR * small_width)
+        # the ends' dissolve (small, grey) guides each low-pass copy: see _soften
+        guide = cv2.addWeighted(self.ga, 1.0 - t, self.gb, t, 0.0)
+        made = _soften(blend(*warped, *weights), first, stray.BLUR, guide)
+        made = _soften(made, fast, stray.FAST_BLUR * small_width, guide)
         softened = cv2.max(first, fast)
         lasting = self._lasting(made, fast, lost)
         if lasting is not None:
             def dissolve(rows: slice, cols: slice) -> np.ndarray:  # only where the bands need it
                 return cv2.addWeighted(self.a[rows, cols], 1.0 - t, self.b[rows, cols], t, 0.0)
-            made = _soften(made, lasting, stray.LASTING_BLUR * small_width, (dissolve, stray.LASTING_DISSOLVE))
+            made = _soften(made, lasting, stray.LASTING_BLUR * small_width, guide,
+                           (dissolve, stray.LASTING_DISSOLVE))
             softened = cv2.max(softened, lasting)
         return self._keep_still(made, kept, softened)
 
@@ -437,15 +440,20 @@ def _areas(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
-def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
+def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float, guide: np.ndarray,
             mixed_with: tuple[Callable[[slice, slice], np.ndarray], float] | None = None) -> np.ndarray:
-    """``frame`` (full size) given way to its low-pass copy (a Gaussian of ``sigma`` small pixels)
-    by ``mask`` (small, 0..1), in place and returned; ``mixed_with``: (a full-size picture's
-    region by rows and columns, its share), mixed into the low-pass copy before the frame gives
-    way to it (made only for the bands blended). Only bands of rows
-    with mask pixels over :data:`stray.LEAST`, each as wide as those pixels reach, are blended
-    at full size (a full-size blend costs about as much as the interpolation's own); the
-    low-pass copy is made once, at the small size, for all of them."""
+    """``frame`` (full size) given way to its low-pass copy by ``mask`` (small, 0..1), in place
+    and returned. The low-pass copy is a guided filter (He et al., 2010) of ``sigma`` small pixels'
+    reach, guided by ``guide`` (the ends' dissolve, small and grey): locally a linear function of
+    the guide, it keeps structure sharp where an end shows it there and is a plain mean where the
+    ends are flat. A plain low-pass of the whole area spreads even the strong edges that stand
+    where the ends show them into the flat pockets beside them (a treeline into the sky between
+    the treetops), which the real frame does not have either. ``mixed_with``: (a
+    full-size picture's region by rows and columns, its share), mixed into the low-pass copy
+    before the frame gives way to it (made only for the bands blended). Only bands of rows with
+    mask pixels over :data:`stray.LEAST`, each as wide as those pixels reach, are blended at full
+    size (a full-size blend costs about as much as the interpolation's own); the low-pass copy
+    is made once, at the small size, for all of them."""
     hot = cv2.compare(mask, stray.LEAST, cv2.CMP_GT)
     x, y, w, h = cv2.boundingRect(hot)
     if w == 0:
@@ -459,7 +467,8 @@ def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
     size = (x1 - x0, y1 - y0)
     if box.shape[1] > 4 * size[0] and box.shape[0] > 4 * size[1]:  # as flow.small_rgb: two cheap steps
         box = cv2.resize(box, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-    low = cv2.GaussianBlur(cv2.resize(box, size, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+    low = _guided(cv2.resize(box, size, interpolation=cv2.INTER_AREA), guide[y0:y1, x0:x1],
+                  max(1, round(_GUIDED_REACH * sigma)))
     for top in range(y, y + h, _BAND):
         bottom = min(y + h, top + _BAND)
         cols = np.flatnonzero(hot[top:bottom].any(axis=0))
@@ -483,3 +492,28 @@ def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float,
 
 
 _BAND = 8  # small rows in each band that :func:`_soften` blends as one rectangle
+_GUIDED_REACH = 1.25  # the guided filter's box radius, in sigmas of the low-pass it stands for
+# the guide's variance (8-bit levels²) under which a box counts as flat and the filter as a mean:
+# grain and faint shading do not guide, an end's real edge does
+_GUIDED_EPS = 25.0
+
+
+def _guided(picture: np.ndarray, guide: np.ndarray, radius: int) -> np.ndarray:
+    """The guided filter of ``picture`` (small, any channels, in its dtype) by the grey float32
+    ``guide`` of the same size, over boxes of ``radius`` pixels each way."""
+    size = (2 * radius + 1,) * 2
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
+
+    g = guide.astype(np.float32, copy=False)
+    p = picture.astype(np.float32)
+    channels = p.shape[2] if p.ndim == 3 else 1
+    g_n = cv2.merge([g] * channels) if channels > 1 else g
+    mean_g, mean_p = mean(g_n), mean(p)
+    slope = (mean(g_n * p) - mean_g * mean_p) / (mean(g_n * g_n) - mean_g * mean_g + np.float32(_GUIDED_EPS))
+    offset = mean_p - slope * mean_g
+    out = mean(slope) * g_n + mean(offset)
+    if picture.dtype == np.uint8:
+        return cv2.convertScaleAbs(out)  # rounds and saturates
+    return cv2.multiply(out, 1.0, dtype=cv2.CV_16U)
