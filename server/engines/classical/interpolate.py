@@ -299,11 +299,13 @@ class Interpolator:
         return self._weights(t, strays=False)[:3]
 
     def _weights(self, t: float, strays: bool = True) -> tuple[
-            np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None, np.ndarray | None]:
+            np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+            np.ndarray | None]:
         """:meth:`weights`, and (``strays``) how much each small pixel of the made frame is stray
         structure, to give way to a low-pass copy (:func:`stray.stray`) and further to a wider one
         (:func:`stray.fast`), how surely nothing vouches for its place (:func:`stray.lasting`'s
-        ``lost``), and how surely it stands still (:func:`stray.still`); else None, None."""
+        ``lost``), and the ends' small grey dissolve at ``t`` (which guides those low-pass copies:
+        :func:`_soften`); and how surely it stands still (:func:`stray.still`); else None, None."""
         v = self.motion_at(t)
         ft0, ft1 = -t * v, (1 - t) * v
         bend = self.curve.bend(v, ft0, ft1, t) if self.curve is not None else None
@@ -335,7 +337,7 @@ class Interpolator:
             first = stray.stray(self._flat, made, disagree, ca, cb, kept)
             # where the flow found nothing sound and the chosen motion is not borne out either
             lost = self._unsound * disagree
-            strayed = first, stray.fast(first, v, self.span), lost
+            strayed = first, stray.fast(first, v, self.span), lost, dissolve
         ft0 *= trust[..., None]
         ft1 *= trust[..., None]
         weight_a = trust * weight_a + (1.0 - trust) * (1.0 - t)
@@ -372,9 +374,7 @@ class Interpolator:
                               interpolation=cv2.INTER_LINEAR)
                    for k, w in enumerate((weight_a, 1.0 - weight_a))]
         small_width = weight_a.shape[1]
-        first, fast, lost = strays
-        # the ends' dissolve (small, grey) guides each low-pass copy: see _soften
-        guide = cv2.addWeighted(self.ga, 1.0 - t, self.gb, t, 0.0)
+        first, fast, lost, guide = strays
         made = _soften(blend(*warped, *weights), first, stray.BLUR, guide)
         made = _soften(made, fast, stray.FAST_BLUR * small_width, guide)
         softened = cv2.max(first, fast)
@@ -507,13 +507,15 @@ def _guided(picture: np.ndarray, guide: np.ndarray, radius: int) -> np.ndarray:
         return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
 
     g = guide.astype(np.float32, copy=False)
+    mean_g = mean(g)
+    var_g = mean(g * g) - mean_g * mean_g  # the guide's own, once for every channel
     p = picture.astype(np.float32)
-    channels = p.shape[2] if p.ndim == 3 else 1
-    g_n = cv2.merge([g] * channels) if channels > 1 else g
-    mean_g, mean_p = mean(g_n), mean(p)
-    slope = (mean(g_n * p) - mean_g * mean_p) / (mean(g_n * g_n) - mean_g * mean_g + np.float32(_GUIDED_EPS))
+    if p.ndim == 3:  # the guide's planes broadcast over the picture's channels
+        g, mean_g, var_g = g[..., None], mean_g[..., None], var_g[..., None]
+    mean_p = mean(p)
+    slope = (mean(g * p) - mean_g * mean_p) / (var_g + np.float32(_GUIDED_EPS))
     offset = mean_p - slope * mean_g
-    out = mean(slope) * g_n + mean(offset)
+    out = mean(slope) * g + mean(offset)
     if picture.dtype == np.uint8:
         return cv2.convertScaleAbs(out)  # rounds and saturates
     return cv2.multiply(out, 1.0, dtype=cv2.CV_16U)
