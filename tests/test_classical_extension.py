@@ -147,6 +147,45 @@ def test_where_the_moved_picture_has_no_inverse_it_keeps_its_colours_without_the
     assert ours > moved - 0.1
 
 
+
+def test_the_wakes_low_pass_follows_the_last_frames_edges_and_spreads_none_onto_what_it_shows_flat(monkeypatch):
+    """A dark band (a treeline between sky and snow) carried up 8 small pixels through a wake:
+    led by the last frame, the wake's low-pass keeps the band's colours, puts its edges where the
+    last frame has them, and leaves the snow below them flat; a plain low-pass (as by a flat
+    guide) ramps the band down into the snow."""
+    from server.engines import flow as fl
+    from server.engines.classical import extension_stray, extrapolate
+    from server.engines.classical.guided import guided_filter
+
+    monkeypatch.setattr(extension_stray, "softening", lambda *args: None)  # the wake's fill alone
+    last = np.full((360, 640, 3), 200, np.uint8)
+    last[200:240] = 60
+    w, h = fl.work_size(last.shape)
+    disp = np.zeros((h, w, 2), np.float32)
+    disp[..., 1] = 8.0
+    wake = np.ones((h, w), np.float32)
+
+    def softened() -> np.ndarray:
+        made = fl.warp_full(last, disp)
+        extrapolate.Extension([last], 8, Fraction(25), "fast", 0.5)._soften(made, disp, wake)
+        return made
+
+    def edge_rows(frame: np.ndarray) -> np.ndarray:
+        g = cv2.Sobel(cv2.GaussianBlur(frame[..., 0].astype(np.float32), (0, 0), 1.0), cv2.CV_32F, 0, 1,
+                      ksize=3, scale=1 / 8)
+        return np.abs(g)[:, 20:-20].max(axis=1)
+
+    led = softened()
+    monkeypatch.setattr(extrapolate, "guided_filter",
+                        lambda picture, guide, radius, eps: guided_filter(picture, np.full_like(guide, 120), radius, eps))
+    plain = softened()
+    snow = slice(246, 270)  # 6-30 rows below the last frame's lower edge
+    assert edge_rows(plain)[snow].max() > 1.5
+    assert edge_rows(led)[snow].max() < 0.5
+    assert edge_rows(led)[[200, 240]].min() > 10  # the last frame's edges, in place
+    for out in (led, plain):
+        assert abs(float(out[..., 0].mean()) - float(fl.warp_full(last, disp)[..., 0].mean())) < 1.5
+
 def _wall_with_posters(h: int, wide: int, spacing: int, grain: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
     """A flat wall ``wide`` pixels across with small textured posters every ``spacing`` pixels, and
     the texture they are cut from (``grain``: its blur in pixels: broad soft ridges from about 3)."""

@@ -420,9 +420,9 @@ GOLDEN = {
     "gap_cut": "658a9623da82a09a",
     "gap_long": "2b11833e50cc6380",
     "gap_cadence": "9d24b88efc3cde50",
-    "ext_tail": "7c07b18afe8d7c62",
-    "ext_head_u16": "9589fe874d25e7a9",
-    "ext_cadence": "643561a8d5b2201b",
+    "ext_tail": "024f15fa613df0b9",
+    "ext_head_u16": "404f0af95adb9bfc",
+    "ext_cadence": "36750f7ae56d139e",
     "ext_still": "6004801ff38aa6ad",
     "retime": "f674c041d1811022",
 }

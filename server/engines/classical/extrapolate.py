@@ -20,6 +20,7 @@ import numpy as np
 from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.classical import extension_stray, propagate, scene
+from server.engines.classical.guided import guided_filter
 from server.engines.classical.scene import PairFlow
 
 
@@ -46,6 +47,7 @@ class Extension:
         self.content_ahead = self.ahead  # pictures on for what moves in the picture (not the camera)
         self.motion: Motion | None = None
         self._small_last: np.ndarray | None = None  # the last frame at the motion's size, float
+        self._grey_last: np.ndarray | None = None  # its grey, in 8-bit levels
         self._flat_last: np.ndarray | None = None  # how flat it is there (extension_stray.flat_last)
         self.gain = 0.0  # the share of the measured motion that the backtest chose
         self.doubt = 1.0  # the share of the freeze's backtest error that this motion left
@@ -99,19 +101,21 @@ class Extension:
         the last frame shows flat by a motion the backtest did not fully bear out
         (:func:`extension_stray.softening`). The area keeps its colours, loses that structure, and
         changes smoothly from frame to frame (a fill from the surroundings would bring a mover's
-        colours in and take content where the inversion is only uncertain). The change is made at
+        colours in and take content where the inversion is only uncertain). The wake's low-pass
+        is a guided filter (:mod:`.guided`) led by the last frame: a plain one as wide spreads the
+        strong edges the moved picture carries through the wake (a treeline the motion carried on
+        past where the real camera turned back) into ramps across the flat sky beside them, where
+        neither the last frame nor, mostly, the real ones have structure. The change is made at
         the motion's size and added to ``made`` upscaled: one resize and one add."""
         h, w = disp.shape[:2]
         # the stray measures are in 8-bit levels; the change stays in the frame's own
         level = np.float32(255.0 / 65535.0 if self.last.dtype == np.uint16 else 1.0)
         if self._small_last is None:
             self._small_last = cv2.resize(self.last, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-            grey = cv2.cvtColor(self._small_last, cv2.COLOR_RGB2GRAY)
-            self._flat_last = extension_stray.flat_last(grey * level, self.last.shape[1])
+            self._grey_last = cv2.cvtColor(self._small_last, cv2.COLOR_RGB2GRAY) * level
+            self._flat_last = extension_stray.flat_last(self._grey_last, self.last.shape[1])
         moved = fl.remap(self._small_last, disp)
-        # the wake's wider low-pass, where there is a wake, from the same quarter-size copy
-        sigmas = (extension_stray.BLUR,) if unsolved is None else (extension_stray.BLUR, _UNSOLVED_SMOOTH)
-        low, *wide = _blurs(moved, sigmas)
+        low = _blurred(moved, extension_stray.BLUR)
         strayed = extension_stray.softening(
             self._flat_last, cv2.cvtColor(moved, cv2.COLOR_RGB2GRAY) * level, cv2.cvtColor(low, cv2.COLOR_RGB2GRAY) * level,
             self._doubt_at(disp), fl.speed(disp))
@@ -120,7 +124,8 @@ class Extension:
         change = 0.0
         if unsolved is not None:
             # the wake's swirls are wider than a stray edge: the wider low-pass there
-            change = cv2.multiply(cv2.subtract(wide[0], moved), cv2.merge([unsolved] * 3))
+            wide = guided_filter(moved, self._grey_last, round(_WAKE_REACH * _UNSOLVED_SMOOTH), _WAKE_EPS)
+            change = cv2.multiply(cv2.subtract(wide, moved), cv2.merge([unsolved] * 3))
             if strayed is not None:
                 strayed = strayed * (1.0 - unsolved)  # the unsolved area's own fill comes first
         if strayed is not None:
@@ -363,6 +368,10 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
 _UNSOLVED = 0.5
 _UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
 _UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, and the picture's there, small pixels
+_WAKE_REACH = 2.0  # the wake's guided filter's box radius, in _UNSOLVED_SMOOTH
+# the last frame's variance (8-bit levels²) under which a box of the wake counts as flat: only
+# its clear structure leads the wake's low-pass
+_WAKE_EPS = 100.0
 
 
 class Motion:
@@ -428,12 +437,6 @@ class Motion:
 
 def _blurred(field: np.ndarray, sigma: float) -> np.ndarray:
     """A wide Gaussian blur of a smooth field or picture, at a quarter of its size (~10x cheaper)."""
-    return _blurs(field, (sigma,))[0]
-
-
-def _blurs(field: np.ndarray, sigmas: Sequence[float]) -> list[np.ndarray]:
-    """:func:`_blurred` at each of ``sigmas``, from one quarter-size copy."""
     h, w = field.shape[:2]
     small = cv2.resize(field, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    return [cv2.resize(cv2.GaussianBlur(small, (0, 0), s / 4), (w, h), interpolation=cv2.INTER_LINEAR)
-            for s in sigmas]
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)

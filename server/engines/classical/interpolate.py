@@ -23,6 +23,7 @@ import numpy as np
 from server.engines import cadence
 from server.engines import flow as fl
 from server.engines.classical import scene, stray
+from server.engines.classical.guided import guided_filter
 from server.engines.classical.scene import PairFlow
 
 FB_SLACK = 0.0  # forward-backward error (small pixels) still counted as fully consistent
@@ -443,7 +444,7 @@ def _areas(mask: np.ndarray) -> np.ndarray:
 def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float, guide: np.ndarray,
             mixed_with: tuple[Callable[[slice, slice], np.ndarray], float] | None = None) -> np.ndarray:
     """``frame`` (full size) given way to its low-pass copy by ``mask`` (small, 0..1), in place
-    and returned. The low-pass copy is a guided filter (He et al., 2010) of ``sigma`` small pixels'
+    and returned. The low-pass copy is a guided filter (:mod:`.guided`) of ``sigma`` small pixels'
     reach, guided by ``guide`` (the ends' dissolve, small and grey): locally a linear function of
     the guide, it keeps structure sharp where an end shows it there and is a plain mean where the
     ends are flat. A plain low-pass of the whole area spreads even the strong edges that stand
@@ -467,8 +468,8 @@ def _soften(frame: np.ndarray, mask: np.ndarray, sigma: float, guide: np.ndarray
     size = (x1 - x0, y1 - y0)
     if box.shape[1] > 4 * size[0] and box.shape[0] > 4 * size[1]:  # as flow.small_rgb: two cheap steps
         box = cv2.resize(box, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-    low = _guided(cv2.resize(box, size, interpolation=cv2.INTER_AREA), guide[y0:y1, x0:x1],
-                  max(1, round(_GUIDED_REACH * sigma)))
+    low = guided_filter(cv2.resize(box, size, interpolation=cv2.INTER_AREA), guide[y0:y1, x0:x1],
+                        max(1, round(_GUIDED_REACH * sigma)), _GUIDED_EPS)
     for top in range(y, y + h, _BAND):
         bottom = min(y + h, top + _BAND)
         cols = np.flatnonzero(hot[top:bottom].any(axis=0))
@@ -496,26 +497,3 @@ _GUIDED_REACH = 1.25  # the guided filter's box radius, in sigmas of the low-pas
 # the guide's variance (8-bit levels²) under which a box counts as flat and the filter as a mean:
 # grain and faint shading do not guide, an end's real edge does
 _GUIDED_EPS = 25.0
-
-
-def _guided(picture: np.ndarray, guide: np.ndarray, radius: int) -> np.ndarray:
-    """The guided filter of ``picture`` (small, any channels, in its dtype) by the grey float32
-    ``guide`` of the same size, over boxes of ``radius`` pixels each way."""
-    size = (2 * radius + 1,) * 2
-
-    def mean(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
-
-    g = guide.astype(np.float32, copy=False)
-    mean_g = mean(g)
-    var_g = mean(g * g) - mean_g * mean_g  # the guide's own, once for every channel
-    p = picture.astype(np.float32)
-    if p.ndim == 3:  # the guide's planes broadcast over the picture's channels
-        g, mean_g, var_g = g[..., None], mean_g[..., None], var_g[..., None]
-    mean_p = mean(p)
-    slope = (mean(g * p) - mean_g * mean_p) / (var_g + np.float32(_GUIDED_EPS))
-    offset = mean_p - slope * mean_g
-    out = mean(slope) * g + mean(offset)
-    if picture.dtype == np.uint8:
-        return cv2.convertScaleAbs(out)  # rounds and saturates
-    return cv2.multiply(out, 1.0, dtype=cv2.CV_16U)
