@@ -14,8 +14,10 @@ Two measures, each taken on the made frames and on the real ones in the same reg
 - edges: the share of the region's pixels where the luma's gradient exceeds :data:`EDGE_LEVEL`
   levels a pixel (after the same smoothing): seam lines and region outlines add edges where the
   real frame has none, and so does content put in the wrong place (both are made structure that
-  the real frames do not have there). Of the made frames' edges where the real frames have none
-  ("made-only"), the share that is sharp (:func:`sharp`: thin contours, hard outlines) is
+  the real frames do not have there). Where a made frame shows the real picture (within
+  :data:`SAME_LEVEL`), it is on the real frame's edges, whatever its own gradient says: a
+  one-level difference can tip a faint gradient across the edge level in one frame and not the
+  other. Of the made frames' edges where the real frames have none ("made-only"), the share that is sharp (:func:`sharp`: thin contours, hard outlines) is
   reported beside the ratio, and sets no target: the rest are wide ramps, a low-pass spreading a
   strong edge, or soft structure in the wrong place.
 
@@ -49,6 +51,13 @@ FLICKER_FLOOR = 0.05  # levels added to both flickers, far below visible: a stil
 # finer (one pixel in a thousand stepping inside a gap rather than at its join moves a flicker by
 # ~0.001: a still chart's codec refresh, which the real frames take in one step and a ramp in two)
 FLICKER_RESOLUTION = 0.001
+# a made frame shows the real picture at a pixel where its luma is within SAME_LEVEL levels of the
+# real frame's at every pixel the gradient there is measured from (SAME_REACH each way: the 9-tap
+# Gaussian of SMOOTH_SIGMA and the 3-tap Sobel): 8-bit frames differ by a level wherever they
+# are rounded or a codec refreshes (a still chart's faint boxes, whose edges lie near
+# EDGE_LEVEL), while a made edge where the real frame has none is several levels off it
+SAME_LEVEL = 1
+SAME_REACH = 5
 # structure is sharp where its gradient at SMOOTH_SIGMA tops EDGE_LEVEL and SHARP_RATIO times its
 # gradient at SHARP_SIGMA: at a step's peak the ratio is 4 (a gradient's peak goes as 1 / sigma), at
 # a ramp already blurred by a sigma over 3.3 px it is under 1.5 (1 / sqrt(blur² + sigma²) at each)
@@ -110,11 +119,21 @@ def edge_density(frames: Sequence[np.ndarray], mask: np.ndarray) -> float:
     return _share([edges(f) for f in frames], mask)
 
 
+def made_edges(made: np.ndarray, real: np.ndarray, real_edges: np.ndarray) -> np.ndarray:
+    """Where the ``made`` frame is on an edge, measured beside the ``real`` one at the same
+    position (whose :func:`edges` are ``real_edges``): its own edges, but the real frame's where
+    it shows the real picture (:data:`SAME_LEVEL`)."""
+    size = 2 * SAME_REACH + 1
+    same = cv2.dilate(cv2.absdiff(luma(made), luma(real)), np.ones((size, size), np.uint8)) <= SAME_LEVEL
+    return np.where(same, real_edges, edges(made))
+
+
 def made_only_edges(made: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Where, inside ``mask``, the ``made`` frame is on an edge and the ``real`` one at the same
-    position is not (bool mask): the pixels that make a made frame's edge density exceed the real
-    frame's."""
-    return edges(made) & ~edges(real) & mask
+    position is not (bool mask; :func:`made_edges`): the pixels that make a made frame's edge
+    density exceed the real frame's."""
+    real_edges = edges(real)
+    return made_edges(made, real, real_edges) & ~real_edges & mask
 
 
 def sharp(frame: np.ndarray) -> np.ndarray:
@@ -142,14 +161,15 @@ def compare(made: Sequence[np.ndarray], real: Sequence[np.ndarray], regions: dic
     seqs = [[*head, *frames, *tail] for frames in (made, real)]
     centres = [k for k in range(len(head), len(head) + len(made)) if 0 < k < len(seqs[0]) - 1]
     # each frame's maps once, for every region
-    made_edges, real_edges = [edges(f) for f in made], [edges(f) for f in real]
-    only = [m & ~r for m, r in zip(made_edges, real_edges)]
+    real_edges = [edges(f) for f in real]
+    made_on = [made_edges(m, r, e) for m, r, e in zip(made, real, real_edges)]
+    only = [m & ~r for m, r in zip(made_on, real_edges)]
     only_sharp = [o & sharp(f) for o, f in zip(only, made)]
     out = {}
     for name, mask in regions.items():
         if mask.mean() < MIN_REGION:
             continue
-        row = {"edges": [_share(made_edges, mask), _share(real_edges, mask)],
+        row = {"edges": [_share(made_on, mask), _share(real_edges, mask)],
                "made_only": [_share(only, mask), _share(only_sharp, mask)]}
         if centres:
             row["flicker"] = [flicker(seq, centres, mask) for seq in seqs]

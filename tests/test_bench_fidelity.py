@@ -150,6 +150,26 @@ def test_made_only_edges_are_told_sharp_contours_from_a_spread_low_pass(fidelity
     assert same["made_only"] == [0.0, 0.0]
 
 
+def test_a_made_frame_that_shows_the_real_picture_to_a_level_has_its_edges_and_no_more(fidelity):
+    """A faint box whose edge lies near the edge level (a still chart's): the made frame one
+    level brighter inside it tips that edge over the level where the real frame's is under; it
+    shows the real picture, so it counts the real frame's edges there. A faint contour the real
+    frame does not have at all still counts."""
+    seams = fidelity.seams
+    real = np.full((72, 96, 3), 4, np.uint8)
+    real[20:50, 30:70] = 11  # a step of 7 levels: a gradient at the edge level's brink
+    brighter = real.copy()
+    brighter[20:50, 30:70] += 1
+    region = {"flat": np.ones((72, 96), bool)}
+    assert (seams.edges(brighter) & ~seams.edges(real)).any()  # the gradient alone: one frame's edge, not the other's
+    tipped = seams.compare([brighter], [real], region)["flat"]
+    assert tipped["edges"][0] == tipped["edges"][1] and tipped["made_only"] == [0.0, 0.0]
+    assert not seams.made_only_edges(brighter, real, region["flat"]).any()
+    contour = real.copy()
+    contour[60, 10:90] = 24  # 20 levels over the ground: not the real picture
+    added = seams.compare([contour], [real], region)["flat"]
+    assert added["made_only"][0] > 0.01 and seams.ratios(added)["edges"] > 1.0
+
 @pytest.mark.parametrize("blur, sharp", [(0, True), (2.0, True), (5.0, False), (8.0, False)])
 def test_an_edge_is_sharp_up_to_a_blur_of_about_three_pixels_over_its_whole_width(fidelity, blur, sharp):
     seams = fidelity.seams
