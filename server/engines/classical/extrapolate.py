@@ -102,10 +102,11 @@ class Extension:
         (:func:`extension_stray.softening`). The area keeps its colours, loses that structure, and
         changes smoothly from frame to frame (a fill from the surroundings would bring a mover's
         colours in and take content where the inversion is only uncertain). The wake's low-pass
-        is a guided filter (:mod:`.guided`) led by the last frame: a plain one as wide spreads the
+        is a guided filter (:mod:`.guided`) led by the last frame: a plain one as wide ramps the
         strong edges the moved picture carries through the wake (a treeline the motion carried on
-        past where the real camera turned back) into ramps across the flat sky beside them, where
-        neither the last frame nor, mostly, the real ones have structure. The change is made at
+        past where the real camera turned back) across ground that the last frame, and mostly the
+        real ones, show flat; led, those edges stand where the last frame has them, in the moved
+        picture's colours, and the flat ground beyond them stays flat. The change is made at
         the motion's size and added to ``made`` upscaled: one resize and one add."""
         h, w = disp.shape[:2]
         # the stray measures are in 8-bit levels; the change stays in the frame's own
@@ -367,7 +368,7 @@ def _motion_gain(small: Sequence[np.ndarray], steps: list[np.ndarray], still_cam
 # small pixels: an inverted motion that misses its own equation by more than this is unsolved
 _UNSOLVED = 0.5
 _UNSOLVED_BLEND = 3.0  # small pixels over which the smooth field takes over around it
-_UNSOLVED_SMOOTH = 8.0  # the smooth field's blur, and the picture's there, small pixels
+_UNSOLVED_SMOOTH = 8.0  # small pixels: the smooth field's blur, and the reach of the picture's low-pass there
 _WAKE_REACH = 2.0  # the wake's guided filter's box radius, in _UNSOLVED_SMOOTH
 # the last frame's variance (8-bit levels²) under which a box of the wake counts as flat: only
 # its clear structure leads the wake's low-pass
